@@ -1,0 +1,38 @@
+// The ringmaster command: one subcommand per use (see docs/architecture.md).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/logging.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
+  app.set_version_flag("--version", std::string("ringmaster ") + RINGMASTER_VERSION);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+
+  ringmaster::cli::ValidateOptions validate;
+  ringmaster::cli::add_validate_command(app, validate);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (auto s = ringmaster::setup_logging(log_level); !s) {
+    std::cerr << "ringmaster: " << s.message() << "\n";
+    return 2;
+  }
+  try {
+    if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
+  } catch (const std::exception& e) {
+    std::cerr << "ringmaster: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

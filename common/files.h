@@ -1,0 +1,22 @@
+// File helpers. Every durable write in ringmaster (checkpoints, journals, status files) goes through
+// write_file_atomic, so a crash at any moment leaves either the old or the new content, never a torn
+// file. Thread-safe as long as two threads do not write the same path at once.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ringmaster {
+
+// Reads a whole file. Fails with kNotFound if it does not exist and kInvalidArgument if it is
+// larger than max_bytes (protects against reading a huge or endless file such as /dev/zero).
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64u << 20);
+
+// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
+// target, fsync of the directory.
+Status write_file_atomic(const std::string& path, std::string_view data);
+
+}  // namespace ringmaster

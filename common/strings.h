@@ -1,0 +1,29 @@
+// Small string utilities shared by every module. Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringmaster {
+
+// Levenshtein distance (insert, delete, substitute each cost 1), compared case-insensitively.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word`, if one is close enough to be a plausible typo:
+// distance <= max(1, len/3), or equal ignoring case. Used for "did you mean" hints.
+std::optional<std::string> closest_match(std::string_view word, std::span<const std::string_view> candidates);
+
+bool iequals(std::string_view a, std::string_view b);
+std::string to_lower(std::string_view s);
+std::string join(std::span<const std::string> parts, std::string_view sep);
+std::string join(std::span<const std::string_view> parts, std::string_view sep);
+std::vector<std::string> split(std::string_view s, char sep);
+bool starts_with(std::string_view s, std::string_view prefix);
+
+// `s` quoted for a message: "abc", with control characters escaped and long values cut to max_len.
+std::string quote(std::string_view s, std::size_t max_len = 80);
+
+}  // namespace ringmaster

@@ -1,0 +1,22 @@
+// Private to jobs/: the per-kind loaders called by loader.cc. Each reads the original document
+// (positions for messages), writes defaults into `norm` (a clone of it), and returns the typed object,
+// or nullopt when it reported errors.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "jobs/load_context.h"
+#include "jobs/model.h"
+
+namespace ringmaster::jobs {
+
+// TFJob, PyTorchJob, MPIJob (any version) and batch/v1 Job. in_trial: the object is a Katib trial
+// template, whose metadata.name Katib fills in.
+std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                             const std::string& api_version, const std::string& kind, bool in_trial);
+
+std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                          const std::string& api_version);
+
+}  // namespace ringmaster::jobs

@@ -1,0 +1,66 @@
+#include "jobs/model.h"
+
+namespace ringmaster::jobs {
+
+const char* job_kind_name(JobKind kind) {
+  switch (kind) {
+    case JobKind::kTFJob: return "TFJob";
+    case JobKind::kPyTorchJob: return "PyTorchJob";
+    case JobKind::kMPIJob: return "MPIJob";
+    case JobKind::kBatchJob: return "Job";
+  }
+  return "?";
+}
+
+const char* restart_policy_name(RestartPolicy p) {
+  switch (p) {
+    case RestartPolicy::kAlways: return "Always";
+    case RestartPolicy::kOnFailure: return "OnFailure";
+    case RestartPolicy::kNever: return "Never";
+    case RestartPolicy::kExitCode: return "ExitCode";
+  }
+  return "?";
+}
+
+const char* clean_pod_policy_name(CleanPodPolicy p) {
+  switch (p) {
+    case CleanPodPolicy::kNone: return "None";
+    case CleanPodPolicy::kRunning: return "Running";
+    case CleanPodPolicy::kAll: return "All";
+  }
+  return "?";
+}
+
+const char* parameter_type_name(ParameterType t) {
+  switch (t) {
+    case ParameterType::kDouble: return "double";
+    case ParameterType::kInt: return "int";
+    case ParameterType::kDiscrete: return "discrete";
+    case ParameterType::kCategorical: return "categorical";
+  }
+  return "?";
+}
+
+const char* distribution_name(Distribution d) {
+  switch (d) {
+    case Distribution::kUniform: return "uniform";
+    case Distribution::kLogUniform: return "logUniform";
+    case Distribution::kNormal: return "normal";
+    case Distribution::kLogNormal: return "logNormal";
+  }
+  return "?";
+}
+
+const ReplicaSpec* TrainingJob::replica(const std::string& type) const {
+  for (const auto& r : replicas)
+    if (r.type == type) return &r;
+  return nullptr;
+}
+
+int TrainingJob::total_replicas() const {
+  int n = 0;
+  for (const auto& r : replicas) n += r.replicas;
+  return n;
+}
+
+}  // namespace ringmaster::jobs

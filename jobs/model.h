@@ -1,0 +1,200 @@
+// The typed job model: what a TFJob, PyTorchJob, MPIJob, batch/v1 Job or Katib Experiment means once
+// it has been loaded, defaulted and validated (jobs/loader.h makes these). Every field here is final:
+// defaults are applied, replica types are in canonical case, enums are checked. The launcher, the
+// Kubernetes renderer and the sweep driver consume these structs and never look at YAML again, except
+// through `raw` nodes kept for faithful re-rendering of pod templates and trial specs.
+// Plain value types; not thread-safe to mutate concurrently.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ringmaster::jobs {
+
+enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob };
+const char* job_kind_name(JobKind kind);
+
+// What happens when a replica's process exits (Kubeflow's RestartPolicy).
+enum class RestartPolicy {
+  kAlways,     // restart whatever the exit status
+  kOnFailure,  // restart on a non-zero exit
+  kNever,      // never restart
+  kExitCode,   // restart on 128-255 (signals: retryable), fail the job on 1-127 (permanent)
+};
+const char* restart_policy_name(RestartPolicy p);
+
+enum class CleanPodPolicy { kNone, kRunning, kAll };
+const char* clean_pod_policy_name(CleanPodPolicy p);
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_ = "default";
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool from_source = false;  // valueFrom (secret, config map, field ref): resolved by the runtime
+};
+
+struct ContainerPort {
+  std::string name;
+  int port = 0;
+};
+
+struct Container {
+  std::string name;
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::vector<EnvVar> env;
+  std::string working_dir;
+  std::vector<ContainerPort> ports;
+  std::map<std::string, std::string> limits;    // e.g. {"nvidia.com/gpu": "1", "cpu": "2"}
+  std::map<std::string, std::string> requests;
+};
+
+struct PodTemplate {
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<Container> containers;
+  YAML::Node raw;  // the whole normalized template, for rendering to Kubernetes
+};
+
+struct ReplicaSpec {
+  std::string type;  // canonical: PS, Worker, Chief, Master, Evaluator, Launcher, Job
+  int replicas = 1;
+  RestartPolicy restart_policy = RestartPolicy::kNever;
+  PodTemplate template_;
+  // Index into template_.containers of the container the operator treats as primary
+  // ("tensorflow", "pytorch", the MPIJob mainContainer, or the first one).
+  std::size_t primary_container = 0;
+};
+
+struct SchedulingPolicy {
+  std::optional<int> min_available;
+  std::string queue;
+  std::string priority_class;
+  std::optional<int> schedule_timeout_seconds;
+  std::map<std::string, std::string> min_resources;
+};
+
+struct RunPolicy {
+  CleanPodPolicy clean_pod_policy = CleanPodPolicy::kNone;
+  std::optional<int> ttl_seconds_after_finished;
+  std::optional<std::int64_t> active_deadline_seconds;
+  std::optional<int> backoff_limit;
+  std::optional<SchedulingPolicy> scheduling_policy;
+  bool suspend = false;
+};
+
+struct ElasticPolicy {
+  std::optional<int> min_replicas, max_replicas, max_restarts;
+  std::string rdzv_backend;
+};
+
+// A TFJob, PyTorchJob, MPIJob or batch/v1 Job. A batch Job has one replica spec of type "Job"
+// (replicas = parallelism) and its backoffLimit / activeDeadlineSeconds in run_policy.
+struct TrainingJob {
+  JobKind kind = JobKind::kTFJob;
+  std::string api_version;
+  ObjectMeta metadata;
+  std::vector<ReplicaSpec> replicas;  // in canonical order (Chief, Master, PS, Worker, Evaluator / Launcher, Worker)
+  RunPolicy run_policy;
+
+  std::string success_policy;  // TFJob: "" (chief or worker-0) or "AllWorkers"
+
+  std::string nproc_per_node = "auto";  // PyTorchJob
+  std::optional<ElasticPolicy> elastic_policy;
+
+  int slots_per_worker = 1;  // MPIJob
+  bool run_launcher_as_worker = false;
+  std::string mpi_implementation = "OpenMPI";
+  std::string ssh_auth_mount_path = "/root/.ssh";
+  std::string launcher_creation_policy = "AtStartup";
+
+  int completions = 1;  // batch Job
+
+  const ReplicaSpec* replica(const std::string& type) const;
+  int total_replicas() const;
+};
+
+// ---- Katib Experiment --------------------------------------------------------------------------
+
+enum class ParameterType { kDouble, kInt, kDiscrete, kCategorical };
+enum class Distribution { kUniform, kLogUniform, kNormal, kLogNormal };
+const char* parameter_type_name(ParameterType t);
+const char* distribution_name(Distribution d);
+
+struct FeasibleSpace {
+  std::optional<std::string> min, max, step;  // kept as written; Katib passes them as strings
+  std::vector<std::string> list;
+  Distribution distribution = Distribution::kUniform;
+};
+
+struct ParameterSpec {
+  std::string name;
+  ParameterType type = ParameterType::kDouble;
+  FeasibleSpace feasible_space;
+};
+
+enum class ObjectiveType { kMinimize, kMaximize };
+enum class MetricStrategy { kMin, kMax, kLatest };
+
+struct Objective {
+  ObjectiveType type = ObjectiveType::kMaximize;
+  std::optional<double> goal;
+  std::string objective_metric_name;
+  std::vector<std::string> additional_metric_names;
+  std::vector<std::pair<std::string, MetricStrategy>> metric_strategies;  // one per metric, defaulted
+};
+
+struct AlgorithmSpec {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+
+struct MetricsCollector {
+  std::string kind = "StdOut";   // StdOut, File, TensorFlowEvent, PrometheusMetric, Custom, None, Push
+  std::string file_path;         // File: absolute path of the metrics file
+  std::string file_format;       // File: TEXT or JSON
+  std::vector<std::string> metrics_format;  // custom regexes (two groups: name, value)
+};
+
+struct TrialParameter {
+  std::string name, description, reference;
+};
+
+struct TrialTemplate {
+  std::string primary_container_name;
+  std::vector<TrialParameter> trial_parameters;
+  YAML::Node trial_spec;       // v1beta1: the job to run per trial, with ${trialParameters.x} left in
+  std::string raw_template;    // v1alpha3: goTemplate.rawTemplate (Go template text)
+  std::string success_condition, failure_condition;
+  std::map<std::string, std::string> primary_pod_labels;
+  bool retain = false;
+};
+
+struct Experiment {
+  std::string api_version;
+  ObjectMeta metadata;
+  std::vector<ParameterSpec> parameters;
+  Objective objective;
+  AlgorithmSpec algorithm;
+  std::optional<AlgorithmSpec> early_stopping;
+  int parallel_trial_count = 3;
+  std::optional<int> max_trial_count;
+  std::optional<int> max_failed_trial_count;
+  std::string resume_policy = "Never";
+  MetricsCollector metrics_collector;
+  TrialTemplate trial_template;
+};
+
+}  // namespace ringmaster::jobs
