@@ -29,9 +29,12 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
         // A string that would read back as another type, or an empty one, keeps its quotes.
         YAML::Node probe(s);
         bool ambiguous = s.empty() || scalar_type(probe) != ScalarType::kString;
-        if (s.find('\n') != std::string::npos) {
+        // yaml-cpp writes literal blocks with clip chomping (`|`), which reads back with one final
+        // newline: only strings that end in exactly one newline may use it.
+        bool one_final_newline = s.size() >= 2 && s.back() == '\n' && s[s.size() - 2] != '\n';
+        if (s.find('\n') != std::string::npos && one_final_newline) {
           out << YAML::Literal << s;
-        } else if (ambiguous) {
+        } else if (ambiguous || s.find('\n') != std::string::npos) {
           out << YAML::DoubleQuoted << s;
         } else {
           out << s;

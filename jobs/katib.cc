@@ -152,7 +152,7 @@ void load_parameters(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec,
   }
 }
 
-void load_objective(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Experiment& exp) {
+void load_objective(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Experiment& exp, bool v1beta1) {
   YAML::Node obj = get(spec, "objective");
   if (!obj.IsDefined() || !obj.IsMap()) {
     if (!obj.IsDefined() || is_null(obj)) ctx.error(spec, "spec.objective", "expected an objective, found none");
@@ -194,7 +194,7 @@ void load_objective(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, 
     if (m.empty()) continue;
     auto it = given.find(m);
     o.metric_strategies.emplace_back(m, it != given.end() ? it->second : def);
-    if (it == given.end()) {
+    if (it == given.end() && v1beta1) {  // v1alpha3 had no metricStrategies
       YAML::Node s;
       s["name"] = m;
       s["value"] = def_name;
@@ -552,7 +552,7 @@ std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& do
   }
   YAML::Node nspec = norm["spec"];
   load_counts(ctx, spec, nspec, exp, v1beta1);
-  load_objective(ctx, spec, nspec, exp);
+  load_objective(ctx, spec, nspec, exp, v1beta1);
   load_algorithms(ctx, spec, nspec, exp, v1beta1);
   load_parameters(ctx, spec, nspec, exp, v1beta1);
   bool has_nas = get(spec, "nasConfig").IsDefined();

@@ -1,1 +1,32 @@
 #include <gtest/gtest.h>
+
+#include "common/strings.h"
+
+using namespace ringmaster;
+
+TEST(Strings, EditDistance) {
+  EXPECT_EQ(edit_distance("replica", "replicas"), 1u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("Worker", "worker"), 0u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Strings, ClosestMatchOnlyForPlausibleTypos) {
+  std::vector<std::string_view> c{"replicas", "restartPolicy", "template"};
+  EXPECT_EQ(closest_match("replica", c), "replicas");
+  EXPECT_EQ(closest_match("restartpolicy", c), "restartPolicy");
+  EXPECT_EQ(closest_match("image", c), std::nullopt);
+}
+
+TEST(Strings, QuoteEscapesAndTruncates) {
+  EXPECT_EQ(quote("a\"b\n"), "\"a\\\"b\\n\"");
+  EXPECT_EQ(quote(std::string(100, 'x'), 4), "\"xxxx...\"");
+  EXPECT_EQ(quote(std::string("\x01", 1)), "\"\\x01\"");
+}
+
+TEST(Strings, SplitJoin) {
+  EXPECT_EQ(split("a,,b", ','), (std::vector<std::string>{"a", "", "b"}));
+  std::vector<std::string> p{"x", "y"};
+  EXPECT_EQ(join(p, ", "), "x, y");
+  EXPECT_TRUE(iequals("PS", "ps"));
+}

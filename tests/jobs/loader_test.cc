@@ -1,1 +1,421 @@
+// Defaults and webhook rules of every kind, one behaviour per test, from inline YAML.
 #include <gtest/gtest.h>
+
+#include "jobs/loader.h"
+
+using namespace ringmaster::jobs;
+
+namespace {
+
+LoadResult load(const std::string& yaml, LoadOptions o = {}) { return load_string(yaml, "t.yaml", o); }
+
+std::string messages(const LoadResult& r) {
+  std::string out;
+  for (const auto& d : r.diagnostics.sorted()) out += d.to_string() + "\n";
+  return out;
+}
+
+const TrainingJob& job_of(const LoadResult& r) { return std::get<TrainingJob>(r.documents.at(0).object); }
+
+const char* kTfJob = R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: tf}
+spec:
+  tfReplicaSpecs:
+    worker:
+      template:
+        spec:
+          containers: [{name: tensorflow, image: img}]
+)";
+
+}  // namespace
+
+TEST(TFJob, DefaultsAsTheTrainingOperator) {
+  auto r = load(kTfJob);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  ASSERT_EQ(j.replicas.size(), 1u);
+  EXPECT_EQ(j.replicas[0].type, "Worker");  // case-normalized
+  EXPECT_EQ(j.replicas[0].replicas, 1);
+  EXPECT_EQ(j.replicas[0].restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(j.run_policy.clean_pod_policy, CleanPodPolicy::kNone);
+  EXPECT_EQ(j.success_policy, "");
+  EXPECT_EQ(j.metadata.namespace_, "default");
+  const auto& c = j.replicas[0].template_.containers[0];
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_EQ(c.ports[0].name, "tfjob-port");
+  EXPECT_EQ(c.ports[0].port, 2222);
+  const YAML::Node& n = r.documents[0].normalized;
+  EXPECT_EQ(n["spec"]["tfReplicaSpecs"]["Worker"]["replicas"].as<int>(), 1);
+  EXPECT_EQ(n["spec"]["tfReplicaSpecs"]["Worker"]["restartPolicy"].as<std::string>(), "Never");
+  EXPECT_FALSE(n["spec"]["tfReplicaSpecs"]["worker"].IsDefined());
+  EXPECT_EQ(n["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"].as<int>(), 2222);
+  EXPECT_EQ(n["spec"]["runPolicy"]["cleanPodPolicy"].as<std::string>(), "None");
+  EXPECT_EQ(n["spec"]["successPolicy"].as<std::string>(), "");
+}
+
+TEST(TFJob, ExistingPortIsKept) {
+  std::string y = kTfJob;
+  y.replace(y.find("image: img}"), 11, "image: img, ports: [{name: tfjob-port, containerPort: 3333}]}");
+  auto r = load(y);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  ASSERT_EQ(job_of(r).replicas[0].template_.containers[0].ports.size(), 1u);
+  EXPECT_EQ(job_of(r).replicas[0].template_.containers[0].ports[0].port, 3333);
+}
+
+TEST(TFJob, CanonicalReplicaOrder) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: tf}
+spec:
+  successPolicy: AllWorkers
+  tfReplicaSpecs:
+    Evaluator: {template: {spec: {containers: [{name: tensorflow, image: i}]}}}
+    Worker: {replicas: 3, restartPolicy: ExitCode, template: {spec: {containers: [{name: tensorflow, image: i}]}}}
+    ps: {replicas: 2, template: {spec: {containers: [{name: tensorflow, image: i}]}}}
+    CHIEF: {template: {spec: {containers: [{name: tensorflow, image: i}]}}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  std::vector<std::string> types;
+  for (const auto& s : j.replicas) types.push_back(s.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"Chief", "PS", "Worker", "Evaluator"}));
+  EXPECT_EQ(j.replica("Worker")->restart_policy, RestartPolicy::kExitCode);
+  EXPECT_EQ(j.total_replicas(), 7);
+  EXPECT_EQ(j.success_policy, "AllWorkers");
+}
+
+TEST(PyTorchJob, DefaultsAsTheTrainingOperator) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: pt}
+spec:
+  pytorchReplicaSpecs:
+    Master: {template: {spec: {containers: [{name: pytorch, image: i}]}}}
+    Worker: {replicas: 3, template: {spec: {containers: [{name: pytorch, image: i}]}}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.replica("Master")->replicas, 1);
+  EXPECT_EQ(j.replica("Master")->restart_policy, RestartPolicy::kOnFailure);
+  EXPECT_EQ(j.replica("Worker")->restart_policy, RestartPolicy::kOnFailure);
+  EXPECT_EQ(j.replica("Worker")->template_.containers[0].ports[0].port, 23456);
+  EXPECT_EQ(j.replica("Worker")->template_.containers[0].ports[0].name, "pytorchjob-port");
+  EXPECT_EQ(j.nproc_per_node, "auto");
+  EXPECT_EQ(r.documents[0].normalized["spec"]["nprocPerNode"].as<std::string>(), "auto");
+}
+
+TEST(PyTorchJob, ElasticPolicyMinMaxFromEachOther) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: pt}
+spec:
+  elasticPolicy: {maxReplicas: 4}
+  pytorchReplicaSpecs:
+    Worker: {replicas: 2, template: {spec: {containers: [{name: pytorch, image: i}]}}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  ASSERT_TRUE(job_of(r).elastic_policy);
+  EXPECT_EQ(job_of(r).elastic_policy->min_replicas, 4);
+  EXPECT_EQ(job_of(r).elastic_policy->max_replicas, 4);
+}
+
+TEST(PyTorchJob, UnknownReplicaTypeRefused) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: pt}
+spec:
+  pytorchReplicaSpecs:
+    Chief: {template: {spec: {containers: [{name: pytorch, image: i}]}}}
+)");
+  EXPECT_EQ(messages(r),
+            "t.yaml:6:5: error: spec.pytorchReplicaSpecs.Chief: expected a replica type, one of Master, Worker (any case), "
+            "found \"Chief\"\n");
+}
+
+const char* kMpiJob = R"(apiVersion: kubeflow.org/v2beta1
+kind: MPIJob
+metadata: {name: mpi}
+spec:
+  mpiReplicaSpecs:
+    Launcher: {template: {spec: {containers: [{name: l, image: i}]}}}
+    Worker: {replicas: 2, template: {spec: {containers: [{name: w, image: i}]}}}
+)";
+
+TEST(MPIJob, DefaultsAsTheMpiOperator) {
+  auto r = load(kMpiJob);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.slots_per_worker, 1);
+  EXPECT_EQ(j.mpi_implementation, "OpenMPI");
+  EXPECT_FALSE(j.run_launcher_as_worker);
+  EXPECT_EQ(j.ssh_auth_mount_path, "/root/.ssh");
+  EXPECT_EQ(j.replica("Launcher")->replicas, 1);
+  EXPECT_EQ(j.replica("Launcher")->restart_policy, RestartPolicy::kOnFailure);
+  EXPECT_EQ(j.replica("Worker")->restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(j.run_policy.clean_pod_policy, CleanPodPolicy::kNone);
+  const YAML::Node& n = r.documents[0].normalized["spec"];
+  EXPECT_EQ(n["slotsPerWorker"].as<int>(), 1);
+  EXPECT_EQ(n["mpiImplementation"].as<std::string>(), "OpenMPI");
+  EXPECT_EQ(n["launcherCreationPolicy"].as<std::string>(), "AtStartup");
+  // MPIJob gets no default port: workers are reached over ssh.
+  EXPECT_TRUE(j.replica("Worker")->template_.containers[0].ports.empty());
+}
+
+TEST(MPIJob, WorkerReplicasMustBePositive) {
+  std::string y = kMpiJob;
+  y.replace(y.find("replicas: 2"), 11, "replicas: 0");
+  EXPECT_EQ(messages(load(y)), "t.yaml:7:24: error: spec.mpiReplicaSpecs.Worker.replicas: expected at least 1, found 0\n");
+}
+
+TEST(MPIJob, LauncherRequired) {
+  auto r = load(R"(apiVersion: kubeflow.org/v2beta1
+kind: MPIJob
+metadata: {name: mpi}
+spec:
+  mpiReplicaSpecs:
+    Worker: {replicas: 2, template: {spec: {containers: [{name: w, image: i}]}}}
+)");
+  EXPECT_EQ(messages(r), "t.yaml:6:5: error: spec.mpiReplicaSpecs.Launcher: expected a Launcher replica spec, found none\n");
+}
+
+TEST(MPIJob, LongNameOverflowsWorkerHostName) {
+  std::string y = kMpiJob;
+  y.replace(y.find("name: mpi}"), 10, "name: " + std::string(60, 'a') + "}");
+  auto r = load(y);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find("which gives \"" + std::string(60, 'a') + "-worker-1\""), std::string::npos) << messages(r);
+}
+
+TEST(MPIJob, V1alpha2SeedFormLoads) {
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fixtures/good/mpijob-v1alpha2-seed.yaml");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.api_version, "kubeflow.org/v1alpha2");
+  EXPECT_EQ(j.run_policy.clean_pod_policy, CleanPodPolicy::kRunning);
+  EXPECT_EQ(j.replica("Worker")->replicas, 2);
+  EXPECT_EQ(j.replica("Worker")->template_.containers[0].limits.at("nvidia.com/gpu"), "1");
+  EXPECT_EQ(j.replica("Launcher")->template_.containers[0].command.at(0), "mpirun");
+}
+
+TEST(BatchJob, DefaultsAsKubernetes) {
+  auto r = load(R"(apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: c, image: i, command: [echo, hi]}]
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.kind, JobKind::kBatchJob);
+  EXPECT_EQ(j.run_policy.backoff_limit, 6);
+  EXPECT_EQ(j.completions, 1);
+  EXPECT_EQ(j.replicas.at(0).restart_policy, RestartPolicy::kOnFailure);
+}
+
+TEST(BatchJob, RestartPolicyRequired) {
+  auto r = load(R"(apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      containers: [{name: c, image: i}]
+)");
+  EXPECT_EQ(messages(r), "t.yaml:7:7: error: spec.template.spec.restartPolicy: expected Never or OnFailure, found none\n");
+}
+
+TEST(RunPolicy, AllFieldsRead) {
+  std::string y = kTfJob;
+  y.replace(y.find("spec:\n  tfReplicaSpecs"), 5,
+            "spec:\n  runPolicy:\n    cleanPodPolicy: All\n    ttlSecondsAfterFinished: 60\n    activeDeadlineSeconds: 600\n"
+            "    backoffLimit: 4\n    suspend: true\n    schedulingPolicy: {minAvailable: 2, queue: q1, priorityClass: high}");
+  auto r = load(y);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const RunPolicy& p = job_of(r).run_policy;
+  EXPECT_EQ(p.clean_pod_policy, CleanPodPolicy::kAll);
+  EXPECT_EQ(p.ttl_seconds_after_finished, 60);
+  EXPECT_EQ(p.active_deadline_seconds, 600);
+  EXPECT_EQ(p.backoff_limit, 4);
+  EXPECT_TRUE(p.suspend);
+  ASSERT_TRUE(p.scheduling_policy);
+  EXPECT_EQ(p.scheduling_policy->min_available, 2);
+  EXPECT_EQ(p.scheduling_policy->queue, "q1");
+}
+
+TEST(Strictness, WarnModeTurnsUnknownFieldsIntoWarnings) {
+  std::string y = kTfJob;
+  y.replace(y.find("worker:"), 7, "worker:\n      replica: 3");
+  LoadOptions o;
+  o.strict = false;
+  auto r = load(y, o);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(messages(r), "t.yaml:7:7: warning: spec.tfReplicaSpecs.worker.replica: unknown field \"replica\", did you mean \"replicas\"?\n");
+  EXPECT_FALSE(load(y).ok());
+}
+
+TEST(Limits, DeepNestingIsRefused) {
+  // Deeper than our limit: refused before any recursive check runs.
+  std::string y = "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: x, labels: " + std::string(150, '[') +
+                  std::string(150, ']') + "}\n";
+  auto r = load(y);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find("nested at most 100 levels"), std::string::npos) << messages(r);
+  // Far deeper: yaml-cpp's own depth guard refuses it while parsing.
+  std::string deep(100000, '[');
+  r = load(deep);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find("syntax error"), std::string::npos) << messages(r);
+}
+
+TEST(Limits, AliasExpansionIsBounded) {
+  // A billion-laughs document: 9 levels of 10 aliases each expand to 10^9 nodes.
+  std::string y = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    y += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) y += (k ? ", " : "") + prev;
+    y += "]\n";
+  }
+  auto r = load(y);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find("YAML nodes (aliases expanded)"), std::string::npos) << messages(r);
+}
+
+TEST(Limits, BinaryAndOversizedInputRefused) {
+  EXPECT_EQ(messages(load(std::string("kind: \0\x01", 8))), "t.yaml: error: expected YAML text, found binary data (a NUL byte)\n");
+  LoadOptions o;
+  o.max_file_bytes = 16;
+  EXPECT_EQ(messages(load(kTfJob, o)).substr(0, 36), "t.yaml: error: expected at most 16 b");
+}
+
+TEST(Limits, EmptyAndScalarDocuments) {
+  EXPECT_EQ(messages(load("")), "t.yaml: error: expected at least one object, found an empty file\n");
+  EXPECT_EQ(messages(load("42\n")),
+            "t.yaml:1:1: error: expected a Kubernetes object (a mapping with apiVersion and kind), found integer 42\n");
+  EXPECT_EQ(messages(load("kind: TFJob\n")), "t.yaml:1:1: error: apiVersion: expected an apiVersion, found none\n");
+}
+
+TEST(Files, MissingFileIsNotInvalidInput) {
+  auto r = load_file("/nonexistent/job.yaml");
+  EXPECT_TRUE(r.file_unreadable);
+  EXPECT_FALSE(r.ok());
+}
+
+// ---- Katib Experiment ------------------------------------------------------------------------
+
+const char* kExperiment = R"(apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata: {name: exp}
+spec:
+  objective: {type: minimize, objectiveMetricName: loss, additionalMetricNames: [accuracy]}
+  algorithm: {algorithmName: tpe}
+  earlyStopping: {algorithmName: medianstop}
+  parameters:
+    - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.1"}}
+    - {name: opt, parameterType: categorical, feasibleSpace: {list: [sgd, adam]}}
+  trialTemplate:
+    primaryContainerName: pytorch
+    trialParameters:
+      - {name: learningRate, reference: lr}
+      - {name: optimizer, reference: opt}
+      - {name: trialName, reference: "${trialSpec.Name}"}
+    trialSpec:
+      apiVersion: kubeflow.org/v1
+      kind: PyTorchJob
+      spec:
+        pytorchReplicaSpecs:
+          Master:
+            template:
+              spec:
+                containers:
+                  - name: pytorch
+                    image: i
+                    command: [train, "--lr=${trialParameters.learningRate}", "--opt=${trialParameters.optimizer}",
+                              "--name=${trialParameters.trialName}"]
+)";
+
+TEST(Experiment, DefaultsAsKatib) {
+  auto r = load(kExperiment);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  EXPECT_EQ(e.parallel_trial_count, 3);
+  EXPECT_EQ(e.resume_policy, "Never");
+  EXPECT_EQ(e.metrics_collector.kind, "StdOut");
+  ASSERT_EQ(e.objective.metric_strategies.size(), 2u);
+  EXPECT_EQ(e.objective.metric_strategies[0], std::make_pair(std::string("loss"), MetricStrategy::kMin));
+  EXPECT_EQ(e.objective.metric_strategies[1], std::make_pair(std::string("accuracy"), MetricStrategy::kMin));
+  ASSERT_TRUE(e.early_stopping);
+  EXPECT_EQ(e.early_stopping->settings,
+            (std::vector<std::pair<std::string, std::string>>{{"min_trials_required", "3"}, {"start_step", "4"}}));
+  EXPECT_EQ(e.parameters[0].feasible_space.distribution, Distribution::kUniform);
+  EXPECT_EQ(e.trial_template.success_condition, R"(status.conditions.#(type=="Succeeded")#|#(status=="True")#)");
+  EXPECT_EQ(e.trial_template.primary_pod_labels.at("training.kubeflow.org/job-role"), "master");
+  EXPECT_EQ(e.trial_template.trial_parameters.size(), 3u);
+  const YAML::Node& n = r.documents[0].normalized["spec"];
+  EXPECT_EQ(n["parallelTrialCount"].as<int>(), 3);
+  EXPECT_EQ(n["parameters"][0]["feasibleSpace"]["distribution"].as<std::string>(), "uniform");
+}
+
+TEST(Experiment, FileCollectorDefaultsAndChecks) {
+  std::string y = kExperiment;
+  y += "  metricsCollectorSpec:\n    collector: {kind: File}\n    source: {fileSystemPath: {path: metrics.txt}}\n";
+  EXPECT_EQ(messages(load(y)),
+            "t.yaml:32:30: error: spec.metricsCollectorSpec.source.fileSystemPath.path: expected the absolute path of the "
+            "metrics file, found \"metrics.txt\"\n");
+  y.replace(y.find("path: metrics.txt"), 17, "path: /var/log/m.txt");
+  auto r = load(y);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  EXPECT_EQ(e.metrics_collector.file_format, "TEXT");
+}
+
+TEST(Experiment, MetricsFormatNeedsTwoGroups) {
+  std::string y = kExperiment;
+  y += "  metricsCollectorSpec:\n    source: {filter: {metricsFormat: [\"(\\\\w+)=.*\"]}}\n";
+  EXPECT_EQ(messages(load(y)),
+            "t.yaml:31:39: error: spec.metricsCollectorSpec.source.filter.metricsFormat[0]: expected a regular expression "
+            "with two groups (name, value), found 1 in \"(\\\\w+)=.*\"\n");
+}
+
+TEST(Experiment, V1alpha3SeedFormLoads) {
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fixtures/good/experiment-v1alpha3-nasrl-seed.yaml");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  EXPECT_EQ(e.algorithm.name, "nasrl");
+  EXPECT_EQ(e.max_trial_count, 12);
+  EXPECT_NE(e.trial_template.raw_template.find("{{.Trial}}"), std::string::npos);
+}
+
+TEST(Experiment, V1alpha3TemplateActionsChecked) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1alpha3
+kind: Experiment
+metadata: {name: e}
+spec:
+  objective: {type: maximize, objectiveMetricName: acc}
+  algorithm: {algorithmName: random}
+  parameters: [{name: lr, parameterType: double, feasibleSpace: {min: "0.1", max: "1"}}]
+  trialTemplate:
+    goTemplate:
+      rawTemplate: "name: {{.Trail}}\n{{- range .HyperParameters}}x{{.Value}}"
+)");
+  EXPECT_EQ(messages(r),
+            "t.yaml:10:20: error: spec.trialTemplate.goTemplate.rawTemplate: expected template actions on .Trial, .Experiment, "
+            ".NameSpace or .HyperParameters (with .Name and .Value), found {{.Trail}}\n"
+            "t.yaml:10:20: error: spec.trialTemplate.goTemplate.rawTemplate: expected every with/range/if to be closed by "
+            "{{end}}, found 1 unclosed\n");
+}
+
+TEST(Experiment, ParametersOrNasConfigRequired) {
+  std::string y = kExperiment;
+  auto start = y.find("  parameters:");
+  auto end = y.find("  trialTemplate:");
+  y.erase(start, end - start);
+  auto r = load(y);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find("spec.parameters: expected spec.parameters or spec.nasConfig, found neither"), std::string::npos)
+      << messages(r);
+}
