@@ -250,7 +250,9 @@ void load_algorithms(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec,
       }
     }
     // Katib's medianstop service defaults: min_trials_required=3, start_step=4.
-    for (auto [n, v] : {std::pair{"min_trials_required", "3"}, std::pair{"start_step", "4"}}) {
+    for (const auto& setting : {std::pair{"min_trials_required", "3"}, std::pair{"start_step", "4"}}) {
+      const char* n = setting.first;
+      const char* v = setting.second;
       bool has = std::any_of(e.settings.begin(), e.settings.end(), [&](const auto& s) { return s.first == n; });
       if (!has) {
         e.settings.emplace_back(n, v);

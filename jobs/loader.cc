@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/exceptions.h>
 
+#include <cstdint>
 #include <string_view>
 
 #include "common/files.h"
@@ -9,6 +10,7 @@
 #include "jobs/kinds.h"
 #include "jobs/load_context.h"
 #include "jobs/schema.h"
+#include "jobs/yaml_syntax.h"
 
 namespace ringmaster::jobs {
 
@@ -37,6 +39,40 @@ struct SizeGuard {
     return true;
   }
 };
+
+// Offset of the first byte that is not part of valid UTF-8 (overlong forms, surrogates and code points
+// past U+10FFFF are invalid too), or npos. Kubernetes objects are UTF-8 text.
+std::size_t invalid_utf8_offset(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    std::uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+SourcePos pos_at_offset(std::string_view s, std::size_t offset) {
+  SourcePos p{1, 1};
+  for (std::size_t i = 0; i < offset && i < s.size(); ++i) {
+    if (s[i] == '\n') {
+      ++p.line;
+      p.column = 1;
+    } else {
+      ++p.column;
+    }
+  }
+  return p;
+}
 
 }  // namespace
 
@@ -76,23 +112,31 @@ std::optional<Document> load_object(const YAML::Node& node, const std::string& f
   }
   int errors_before = diags.error_count();
   check_schema(node, *root, "", file, SchemaCheckOptions{options.strict, false}, diags);
+  bool schema_ok = diags.error_count() == errors_before;
   Document doc;
   doc.file = file;
   doc.pos = pos_of(node);
   doc.api_version = *api;
   doc.kind = *kind;
-  doc.normalized = YAML::Clone(node);
-  if (!doc.normalized["metadata"]["namespace"].IsDefined() || is_null(doc.normalized["metadata"]["namespace"])) {
-    doc.normalized["metadata"]["namespace"] = "default";
-  }
-  if (*kind == "Experiment") {
-    auto exp = load_experiment(ctx, node, doc.normalized, *api);
-    if (!exp) return std::nullopt;
-    doc.object = std::move(*exp);
-  } else {
-    auto job = load_training_job(ctx, node, doc.normalized, *api, *kind, false);
-    if (!job) return std::nullopt;
-    doc.object = std::move(*job);
+  // Defaults are written into a clone as they are decided. Where the schema check already found a value
+  // of the wrong shape (a scalar where a mapping belongs), writing there can throw; the clone is then
+  // useless anyway, and the schema check has reported the cause. Anywhere else it would be our bug.
+  try {
+    doc.normalized = YAML::Clone(node);
+    YAML::Node meta = doc.normalized["metadata"];
+    if (meta.IsMap() && is_null(get(meta, "namespace"))) meta["namespace"] = "default";
+    if (*kind == "Experiment") {
+      auto exp = load_experiment(ctx, node, doc.normalized, *api);
+      if (!exp) return std::nullopt;
+      doc.object = std::move(*exp);
+    } else {
+      auto job = load_training_job(ctx, node, doc.normalized, *api, *kind, false);
+      if (!job) return std::nullopt;
+      doc.object = std::move(*job);
+    }
+  } catch (const YAML::Exception& e) {
+    if (schema_ok) diags.error(file, pos_of(node), "", std::string("internal error while applying defaults: ") + e.what());
+    return std::nullopt;
   }
   if (diags.error_count() > errors_before) return std::nullopt;
   return doc;
@@ -107,6 +151,14 @@ LoadResult load_string(std::string_view text, const std::string& file_name, cons
   }
   if (text.find('\0') != std::string_view::npos) {
     result.diagnostics.error(file_name, {}, "", "expected YAML text, found binary data (a NUL byte)");
+    return result;
+  }
+  if (auto bad = invalid_utf8_offset(text); bad != std::string_view::npos) {
+    result.diagnostics.error(file_name, pos_at_offset(text, bad), "", "expected UTF-8 text, found an invalid byte");
+    return result;
+  }
+  if (auto syntax = check_yaml_syntax(text)) {
+    result.diagnostics.error(file_name, syntax->pos, "", "expected valid YAML, found a syntax error: " + syntax->message);
     return result;
   }
   std::vector<YAML::Node> docs;

@@ -292,6 +292,34 @@ TEST(Limits, BinaryAndOversizedInputRefused) {
   EXPECT_EQ(messages(load(kTfJob, o)).substr(0, 36), "t.yaml: error: expected at most 16 b");
 }
 
+TEST(Limits, InvalidUtf8Refused) {
+  EXPECT_EQ(messages(load("kind: TFJob\nmetadata: {name: \"a\xff\"}\n")),
+            "t.yaml:2:20: error: expected UTF-8 text, found an invalid byte\n");
+  EXPECT_EQ(messages(load("a: \xc0\xaf\n")), "t.yaml:1:4: error: expected UTF-8 text, found an invalid byte\n");  // overlong
+  EXPECT_NE(messages(load("a: \"caf\xc3\xa9\"\n")).find("apiVersion"), std::string::npos);  // valid UTF-8 passes
+}
+
+TEST(Limits, WrongShapesAreReportedNotThrown) {
+  // Regressions found by the fuzzer: scalars where the defaulting writes into mappings.
+  EXPECT_EQ(messages(load("apiVersion: batch/v1\nkind: Job\nmetadata: x\nspec: {template: {spec: {restartPolicy: Never, containers: [{name: c}]}}}\n")),
+            "t.yaml:3:11: error: metadata: expected a mapping, found string \"x\"\n"
+            "t.yaml:3:11: error: metadata.name: expected a job name, found none\n");
+  auto r = load("apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: a}\nspec:\n  runPolicy: 5\n  tfReplicaSpecs:\n"
+                "    Worker: {template: {spec: {containers: [x]}}}\n");
+  EXPECT_EQ(messages(r),
+            "t.yaml:5:14: error: spec.runPolicy: expected a mapping, found integer 5\n"
+            "t.yaml:7:44: error: spec.tfReplicaSpecs.Worker.template.spec.containers: expected a container named \"tensorflow\" in replica type Worker (the operator's default container), found \"\"\n"
+            "t.yaml:7:45: error: spec.tfReplicaSpecs.Worker.template.spec.containers[0]: expected a mapping, found string \"x\"\n"
+            "t.yaml:7:45: error: spec.tfReplicaSpecs.Worker.template.spec.containers[0].image: expected a container image, found none\n");
+}
+
+TEST(Limits, YamlCppHangInputIsRejectedBySyntaxCheck) {
+  // Found by the fuzzer: yaml-cpp 0.7 loops forever on this; libyaml's check rejects it first.
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fuzz/regressions/yaml-cpp-hang.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find(":4:34: error: expected valid YAML, found a syntax error"), std::string::npos) << messages(r);
+}
+
 TEST(Limits, EmptyAndScalarDocuments) {
   EXPECT_EQ(messages(load("")), "t.yaml: error: expected at least one object, found an empty file\n");
   EXPECT_EQ(messages(load("42\n")),
