@@ -114,15 +114,11 @@ PodTemplate load_template(LoadContext& ctx, const YAML::Node& tmpl, YAML::Node n
     }
   }
   if (rules.container_name_required && !named) {
+    std::vector<std::string> names;
+    for (const auto& c : out.containers) names.push_back(quote(c.name));
     ctx.error(containers, cpath,
               "expected a container named " + quote(rules.default_container) + " in replica type " + type +
-                  " (the operator's default container), found " +
-                  join(std::vector<std::string>([&] {
-                         std::vector<std::string> names;
-                         for (auto& c : out.containers) names.push_back(quote(c.name));
-                         return names;
-                       }()),
-                       ", "));
+                  " (the operator's default container), found " + join(names, ", "));
   }
   if (!rules.port_name.empty()) {
     Container& c = out.containers[primary];
