@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/trainer.h"
+
 namespace ringmaster::cli {
 
 struct ValidateOptions {
@@ -19,5 +21,23 @@ struct ValidateOptions {
 };
 void add_validate_command(CLI::App& app, ValidateOptions& options);
 int run_validate(const ValidateOptions& options);
+
+struct TrainOptions {
+  worker::TrainConfig config;
+  std::string strategy = "local";  // local | allreduce | ps
+};
+void add_train_command(CLI::App& app, TrainOptions& options);
+int run_train(const TrainOptions& options);
+
+struct BenchOptions {
+  std::string workload;  // train
+  std::vector<std::string> models = {"mlp", "cnn"};
+  int64_t steps = 0;     // 0: a default per model
+  int threads = 1;
+  std::string data_dir = worker::kFashionMnistDir;
+  bool child = false;    // internal: run one model and print its JSON line only
+};
+void add_bench_command(CLI::App& app, BenchOptions& options);
+int run_bench(const BenchOptions& options);
 
 }  // namespace ringmaster::cli

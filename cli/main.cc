@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
 
   ringmaster::cli::ValidateOptions validate;
   ringmaster::cli::add_validate_command(app, validate);
+  ringmaster::cli::TrainOptions train;
+  ringmaster::cli::add_train_command(app, train);
+  ringmaster::cli::BenchOptions bench;
+  ringmaster::cli::add_bench_command(app, bench);
 
   try {
     app.parse(argc, argv);
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
+    if (app.got_subcommand("train")) return ringmaster::cli::run_train(train);
+    if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
   } catch (const std::exception& e) {
     std::cerr << "ringmaster: internal error: " << e.what() << "\n";
     return 1;

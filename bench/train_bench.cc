@@ -1,0 +1,182 @@
+#include "bench/train_bench.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <tuple>
+
+#include "worker/blas.h"
+#include "worker/dataset.h"
+#include "worker/loss.h"
+#include "worker/model.h"
+#include "worker/optimizer.h"
+
+namespace ringmaster::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using worker::GemmCall;
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Times the logged GEMM sequence with bare sgemm: seconds per replay of the whole sequence.
+double replay_gemms(const worker::GemmLog& log, double min_seconds) {
+  using Key = std::tuple<bool, bool, int, int, int>;
+  struct Buffers {
+    worker::AlignedBuffer a, b, c;
+  };
+  std::map<Key, Buffers> buffers;
+  for (const GemmCall& g : log) {
+    Key key{g.trans_a, g.trans_b, g.m, g.n, g.k};
+    if (buffers.count(key)) continue;
+    Buffers& buf = buffers[key];
+    buf.a = worker::AlignedBuffer(static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.k));
+    buf.b = worker::AlignedBuffer(static_cast<std::size_t>(g.k) * static_cast<std::size_t>(g.n));
+    buf.c = worker::AlignedBuffer(static_cast<std::size_t>(g.m) * static_cast<std::size_t>(g.n));
+    for (auto* span : {&buf.a, &buf.b}) {
+      float v = 0.001f;
+      for (float& x : span->span()) x = (v = v * 1.0001f + 0.0001f);
+    }
+  }
+  auto run = [&] {
+    for (const GemmCall& g : log) {
+      Buffers& buf = buffers[{g.trans_a, g.trans_b, g.m, g.n, g.k}];
+      worker::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, 1.0f, buf.a.data(), buf.b.data(), g.beta, buf.c.data());
+    }
+  };
+  for (int i = 0; i < 3; ++i) run();
+  int64_t reps = 0;
+  const auto start = Clock::now();
+  double elapsed = 0.0;
+  do {
+    run();
+    ++reps;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (elapsed < min_seconds || reps < 5);
+  return elapsed / static_cast<double>(reps);
+}
+
+}  // namespace
+
+int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
+  const std::string spec = o.models.empty() ? "mlp" : o.models.front();
+  worker::set_blas_threads(o.threads);
+  worker::Dataset data;
+  auto loaded = worker::load_fashion_mnist(o.data_dir, worker::Split::kTrain);
+  if (loaded) {
+    data = std::move(*loaded);
+  } else {
+    data = worker::make_synthetic(60000, 1);
+  }
+  auto model_r = worker::Model::create(spec, data.sample_shape, data.num_classes);
+  if (!model_r) {
+    std::fprintf(stderr, "ringmaster bench train: %s\n", model_r.status().message().c_str());
+    return 2;
+  }
+  worker::Model& model = **model_r;
+  model.init(1);
+  auto opt_r = worker::make_optimizer(worker::OptimizerConfig{}, model.param_count());
+  worker::Optimizer& optimizer = **opt_r;
+  const bool is_cnn = model.spec().starts_with("cnn");
+  const int64_t steps = o.steps > 0 ? o.steps : (is_cnn ? 40 : 400);
+  worker::BatchLoader loader(data, {o.batch_size, true, 1, 3});
+  worker::Rng rng(2);
+  worker::Context ctx{true, &rng, nullptr};
+  worker::Tensor grad;
+  int64_t epoch = 0;
+  loader.start_epoch(epoch);
+  auto step = [&] {
+    const worker::Batch* b = loader.next();
+    if (b == nullptr || static_cast<int64_t>(b->labels.size()) != o.batch_size) {  // full batches only
+      loader.start_epoch(++epoch);
+      b = loader.next();
+    }
+    const worker::Tensor& logits = model.forward(b->images, ctx);
+    worker::softmax_cross_entropy(logits, b->labels, &grad);
+    model.backward(b->images, grad, ctx);
+    optimizer.step(model.params(), model.grads(), 0.01f);
+  };
+  for (int i = 0; i < (is_cnn ? 3 : 20); ++i) step();
+  worker::GemmLog log;
+  ctx.gemm_log = &log;
+  step();
+  ctx.gemm_log = nullptr;
+  const auto start = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) step();
+  const double step_s = std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(steps);
+  const double sgemm_s = replay_gemms(log, is_cnn ? 2.0 : 1.0);
+  double flops = 0.0;
+  for (const GemmCall& g : log) flops += g.flops();
+
+  const double mib = 1024.0 * 1024.0;
+  const double data_mib = static_cast<double>(data.bytes()) / mib;
+  const double model_mib = static_cast<double>(model.param_count()) * 4.0 / mib;
+  double opt_floats = 0.0;
+  for (const auto& entry : optimizer.state()) opt_floats += static_cast<double>(entry.second.size());
+  const double state_mib = model_mib /* gradients */ + opt_floats * 4.0 / mib;
+  const double act_mib = (static_cast<double>(model.activation_floats(o.batch_size)) +
+                          3.0 * static_cast<double>(o.batch_size * data.sample_size())) * 4.0 / mib;
+  const double budget = data_mib + model_mib + state_mib + act_mib;
+  nlohmann::json r = {{"model", model.spec()},
+                      {"batch", o.batch_size},
+                      {"threads", o.threads},
+                      {"steps", steps},
+                      {"data", data.name.empty() ? "synthetic" : data.name},
+                      {"step_ms", step_s * 1e3},
+                      {"samples_per_sec", static_cast<double>(o.batch_size) / step_s},
+                      {"gemm_gflop_per_step", flops / 1e9},
+                      {"gemm_calls_per_step", log.size()},
+                      {"train_gflops", flops / step_s / 1e9},
+                      {"sgemm_gflops", flops / sgemm_s / 1e9},
+                      {"ratio_to_sgemm", sgemm_s / step_s},
+                      {"peak_rss_mib", peak_rss_mib()},
+                      {"budget_mib", budget},
+                      {"budget_parts_mib", {{"data", data_mib}, {"params", model_mib}, {"grads_and_optimizer", state_mib},
+                                            {"activations_and_batches", act_mib}}},
+                      {"rss_to_budget", peak_rss_mib() / budget}};
+  fmt::print(out, "{}\n", r.dump());
+  return 0;
+}
+
+int run_train_bench(const TrainBenchOptions& o, std::FILE* out) {
+  std::vector<nlohmann::json> results;
+  for (const std::string& model : o.models) {
+    std::string cmd = fmt::format("/proc/{}/exe bench train --child --models '{}' --steps {} --threads {} --data-dir '{}'",
+                                  ::getpid(), model, o.steps, o.threads, o.data_dir);
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) {
+      std::fprintf(stderr, "ringmaster bench train: cannot start %s\n", cmd.c_str());
+      return 1;
+    }
+    std::string text;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+    const int rc = ::pclose(p);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (rc != 0 || j.is_discarded()) {
+      std::fprintf(stderr, "ringmaster bench train: the run for %s failed (status %d)\n", model.c_str(), rc);
+      return 1;
+    }
+    results.push_back(j);
+  }
+  fmt::print(out, "{:<22} {:>6} {:>10} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9}\n", "model", "batch", "step ms",
+             "samples/s", "step GF/s", "sgemm GF/s", "ratio", "RSS MiB", "budget");
+  for (const auto& r : results)
+    fmt::print(out, "{:<22} {:>6} {:>10.3f} {:>11.1f} {:>10.1f} {:>10.1f} {:>8.3f} {:>9.1f} {:>9.1f}\n",
+               r["model"].get<std::string>(), r["batch"].get<int64_t>(), r["step_ms"].get<double>(),
+               r["samples_per_sec"].get<double>(), r["train_gflops"].get<double>(), r["sgemm_gflops"].get<double>(),
+               r["ratio_to_sgemm"].get<double>(), r["peak_rss_mib"].get<double>(), r["budget_mib"].get<double>());
+  nlohmann::json line = {{"bench", "train"}, {"threads", o.threads}, {"results", results}};
+  fmt::print(out, "{}\n", line.dump());
+  return 0;
+}
+
+}  // namespace ringmaster::bench

@@ -1,0 +1,281 @@
+#include "worker/trainer.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "worker/blas.h"
+#include "worker/checkpoint.h"
+#include "worker/loss.h"
+#include "worker/model.h"
+
+namespace ringmaster::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct EvalResult {
+  double loss = 0.0, accuracy = 0.0;
+};
+
+EvalResult evaluate(Model& model, BatchLoader& loader) {
+  Context ctx;
+  loader.start_epoch(0);
+  double loss = 0.0;
+  int64_t correct = 0, n = 0;
+  while (const Batch* b = loader.next()) {
+    const Tensor& logits = model.forward(b->images, ctx);
+    const LossResult r = softmax_cross_entropy(logits, b->labels, nullptr);
+    const auto count = static_cast<int64_t>(b->labels.size());
+    loss += r.loss * static_cast<double>(count);
+    correct += r.correct;
+    n += count;
+  }
+  if (n == 0) return {};
+  return {loss / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+}
+
+// Appends JSON lines and makes each durable before training goes on.
+class MetricsFile {
+ public:
+  Status open(const std::string& path) {
+    if (path.empty()) return Status::ok();
+    file_ = std::fopen(path.c_str(), "a");
+    if (!file_) return invalid_argument(fmt::format("--metrics-file {}: cannot open for appending", path));
+    return Status::ok();
+  }
+  ~MetricsFile() {
+    if (file_) std::fclose(file_);
+  }
+  void write(const nlohmann::json& record) {
+    if (!file_) return;
+    const std::string line = record.dump() + "\n";
+    std::fwrite(line.data(), 1, line.size(), file_);
+    std::fflush(file_);
+    ::fsync(::fileno(file_));
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+Status validate(const TrainConfig& c) {
+  if (c.dataset != "fashion-mnist" && c.dataset != "synthetic")
+    return invalid_argument(fmt::format("--dataset: expected fashion-mnist or synthetic, found \"{}\"", c.dataset));
+  if (c.epochs <= 0 && c.steps <= 0)
+    return invalid_argument(fmt::format("--epochs: expected > 0 (or --steps > 0), found {}", c.epochs));
+  if (c.stop_at_step < 0)
+    return invalid_argument(fmt::format("--stop-at-step: expected >= 0, found {}", c.stop_at_step));
+  if (c.steps < 0) return invalid_argument(fmt::format("--steps: expected >= 0, found {}", c.steps));
+  if (c.batch_size <= 0 || c.batch_size > 1'000'000)
+    return invalid_argument(fmt::format("--batch-size: expected 1 to 1000000, found {}", c.batch_size));
+  if (c.threads <= 0 || c.threads > 1024)
+    return invalid_argument(fmt::format("--threads: expected 1 to 1024, found {}", c.threads));
+  if (c.train_limit < 0 || c.test_limit < 0)
+    return invalid_argument("--train-limit/--test-limit: expected >= 0");
+  if (c.synthetic_samples <= 0)
+    return invalid_argument(fmt::format("--synthetic-samples: expected > 0, found {}", c.synthetic_samples));
+  if (c.lr < 0.0 || !std::isfinite(c.lr)) return invalid_argument(fmt::format("--lr: expected > 0, found {}", c.lr));
+  if (c.warmup_epochs < 0.0) return invalid_argument(fmt::format("--warmup-epochs: expected >= 0, found {}", c.warmup_epochs));
+  if (c.checkpoint_every < 0)
+    return invalid_argument(fmt::format("--checkpoint-every: expected >= 0, found {}", c.checkpoint_every));
+  if (c.keep_checkpoints < 1)
+    return invalid_argument(fmt::format("--keep-checkpoints: expected >= 1, found {}", c.keep_checkpoints));
+  if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");
+  if (c.progress != "auto" && c.progress != "bar" && c.progress != "lines")
+    return invalid_argument(fmt::format("--progress: expected auto, bar or lines, found \"{}\"", c.progress));
+  return Status::ok();
+}
+
+Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
+  if (auto s = validate(c); !s) return s;
+  const auto start = Clock::now();
+  set_blas_threads(c.threads);
+
+  // Data.
+  Dataset train_data, test_data;
+  if (c.dataset == "synthetic") {
+    train_data = make_synthetic(c.train_limit > 0 ? c.train_limit : c.synthetic_samples, c.seed);
+    test_data = make_synthetic(c.test_limit > 0 ? c.test_limit : std::max<int64_t>(1, c.synthetic_samples / 6),
+                               c.seed + 1);
+  } else {
+    auto tr = load_fashion_mnist(c.data_dir, Split::kTrain, c.train_limit);
+    if (!tr) return tr.status();
+    train_data = std::move(*tr);
+    if (c.evaluate) {
+      auto te = load_fashion_mnist(c.data_dir, Split::kTest, c.test_limit);
+      if (!te) return te.status();
+      test_data = std::move(*te);
+    }
+  }
+
+  // Model and optimizer.
+  auto model_r = Model::create(c.model, train_data.sample_shape, train_data.num_classes, c.dropout);
+  if (!model_r) return model_r.status();
+  Model& model = **model_r;
+  auto opt_r = make_optimizer(c.optimizer, model.param_count());
+  if (!opt_r) return opt_r.status();
+  Optimizer& optimizer = **opt_r;
+
+  const int64_t steps_per_epoch = (train_data.count + c.batch_size - 1) / c.batch_size;
+  const int64_t max_steps = c.steps > 0 ? c.steps : c.epochs * steps_per_epoch;
+  LrSchedule schedule;
+  schedule.kind = c.lr_schedule;
+  schedule.base_lr = c.lr > 0.0 ? c.lr : (c.optimizer.name == "adam" ? 0.001 : 0.05);
+  schedule.warmup_steps = static_cast<int64_t>(std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch)));
+  schedule.step_size = static_cast<int64_t>(std::llround(c.lr_step_epochs * static_cast<double>(steps_per_epoch)));
+  schedule.gamma = c.lr_gamma;
+  schedule.total_steps = max_steps;
+  schedule.min_lr = c.min_lr;
+  if (auto s = validate(schedule); !s) return s;
+
+  TrainState state;
+  state.seed = c.seed;
+  model.init(c.seed);
+  state.rng = Rng::derive(c.seed, 1ULL << 40).state();
+  TrainSummary summary;
+  if (c.resume) {
+    auto r = resume_from(c.checkpoint_dir, model, optimizer, state);
+    if (!r) return r.status();
+    for (const auto& why : r->rejected) spdlog::warn("skipping checkpoint: {}", why);
+    if (r->path.empty()) {
+      spdlog::info("--resume: no checkpoint in {} yet; starting from scratch", c.checkpoint_dir);
+    } else {
+      spdlog::info("resumed from {} (epoch {}, batch {}, step {})", r->path, state.epoch + 1, state.batch_in_epoch,
+                   state.global_step);
+      if (state.seed != c.seed)
+        spdlog::warn("--seed {} differs from the checkpoint's seed {}; continuing with the checkpoint's", c.seed,
+                     state.seed);
+      summary.resumed_from = r->path;
+    }
+  }
+  spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, OpenBLAS threads {}",
+               model.spec(), model.param_count(), optimizer.name(), train_data.count, steps_per_epoch, c.threads);
+  // The data order is a function of the run's seed and the epoch, so a resumed run replays it.
+  BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3});
+
+  MetricsFile metrics;
+  if (auto s = metrics.open(c.metrics_file); !s) return s;
+  std::unique_ptr<BatchLoader> test_loader;
+  if (c.evaluate) test_loader = std::make_unique<BatchLoader>(test_data, BatchLoader::Options{c.batch_size, false, 0, 3});
+
+  const bool bar = c.progress == "bar" || (c.progress == "auto" && ::isatty(::fileno(out)));
+  Rng dropout_rng;
+  dropout_rng.set_state(state.rng);
+  Context ctx{true, &dropout_rng, nullptr};
+  Tensor grad_logits;
+  double train_seconds = 0.0;
+  int64_t trained_samples = 0;
+  EvalResult eval;
+  auto checkpoint = [&]() -> Status {
+    if (c.checkpoint_dir.empty()) return Status::ok();
+    state.rng = dropout_rng.state();
+    return save_checkpoint(c.checkpoint_dir, model, optimizer, state, c.keep_checkpoints);
+  };
+
+  const int64_t run_until = c.stop_at_step > 0 ? std::min(max_steps, c.stop_at_step) : max_steps;
+  while (state.global_step < run_until) {
+    loader.start_epoch(state.epoch, state.batch_in_epoch);
+    const auto epoch_start = Clock::now();
+    int64_t epoch_trained = 0;
+    auto last_draw = Clock::now();
+    double lr = schedule.at(state.global_step);
+    while (state.global_step < run_until) {
+      const Batch* b = loader.next();
+      if (b == nullptr) break;
+      lr = schedule.at(state.global_step);
+      const Tensor& logits = model.forward(b->images, ctx);
+      const LossResult r = softmax_cross_entropy(logits, b->labels, &grad_logits);
+      if (!std::isfinite(r.loss))
+        return Status(StatusCode::kAborted,
+                      fmt::format("training diverged: the loss is {} at epoch {}, step {} (learning rate {:g}); "
+                                  "lower --lr or add --warmup-epochs",
+                                  r.loss, state.epoch + 1, state.global_step + 1, lr));
+      model.backward(b->images, grad_logits, ctx);
+      optimizer.step(model.params(), model.grads(), static_cast<float>(lr));
+      const auto n = static_cast<int64_t>(b->labels.size());
+      ++state.global_step;
+      state.batch_in_epoch = b->index + 1;
+      state.epoch_loss_sum += r.loss * static_cast<double>(n);
+      state.epoch_samples += n;
+      state.epoch_correct += r.correct;
+      epoch_trained += n;
+      if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 && state.batch_in_epoch < steps_per_epoch)
+        if (auto s = checkpoint(); !s) return s;
+      if (bar && seconds_since(last_draw) > 0.1) {
+        last_draw = Clock::now();
+        const int width = 30;
+        const auto done = static_cast<int>(width * state.batch_in_epoch / steps_per_epoch);
+        fmt::print(out, "\repoch {} [{}{}] {}/{} loss {:.4f} {:.0f} samples/s\033[K", state.epoch + 1,
+                   std::string(static_cast<std::size_t>(done), '='), std::string(static_cast<std::size_t>(width - done), ' '),
+                   state.batch_in_epoch, steps_per_epoch, state.epoch_loss_sum / static_cast<double>(state.epoch_samples),
+                   static_cast<double>(epoch_trained) / seconds_since(epoch_start));
+        std::fflush(out);
+      }
+    }
+    const double epoch_seconds = seconds_since(epoch_start);
+    train_seconds += epoch_seconds;
+    trained_samples += epoch_trained;
+    if (bar) fmt::print(out, "\r\033[K");
+    if (c.evaluate) eval = evaluate(model, *test_loader);
+    const double loss = state.epoch_samples ? state.epoch_loss_sum / static_cast<double>(state.epoch_samples) : 0.0;
+    const double train_acc =
+        state.epoch_samples ? static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_samples) : 0.0;
+    const double sps = epoch_seconds > 0 ? static_cast<double>(epoch_trained) / epoch_seconds : 0.0;
+    state.best_accuracy = std::max(state.best_accuracy, eval.accuracy);
+    std::string line = fmt::format("epoch={} step={} loss={:.4f}", state.epoch + 1, state.global_step, loss);
+    if (c.evaluate) line += fmt::format(" accuracy={:.4f} test_loss={:.4f}", eval.accuracy, eval.loss);
+    line += fmt::format(" train_accuracy={:.4f} lr={:.6g} samples_per_sec={:.1f}", train_acc, lr, sps);
+    fmt::print(out, "{}\n", line);
+    std::fflush(out);
+    nlohmann::json record = {{"epoch", state.epoch + 1}, {"step", state.global_step}, {"loss", loss},
+                             {"train_accuracy", train_acc}, {"lr", lr}, {"samples_per_sec", sps}};
+    if (c.evaluate) record["accuracy"] = eval.accuracy, record["test_loss"] = eval.loss;
+    metrics.write(record);
+    summary.loss = loss;
+    if (state.batch_in_epoch >= steps_per_epoch) {  // the epoch is complete
+      ++state.epoch;
+      state.batch_in_epoch = 0;
+      state.epoch_loss_sum = 0.0;
+      state.epoch_samples = state.epoch_correct = 0;
+      ++summary.epochs_completed;
+    }
+    if (auto s = checkpoint(); !s) return s;
+  }
+
+  summary.global_step = state.global_step;
+  summary.accuracy = eval.accuracy;
+  summary.test_loss = eval.loss;
+  summary.best_accuracy = state.best_accuracy;
+  summary.wall_seconds = seconds_since(start);
+  summary.samples_per_second = train_seconds > 0 ? static_cast<double>(trained_samples) / train_seconds : 0.0;
+  fmt::print(out,
+             "summary: model={} epochs={} steps={} accuracy={:.4f} best_accuracy={:.4f} test_loss={:.4f} "
+             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f}\n",
+             model.spec(), state.epoch, state.global_step, summary.accuracy, summary.best_accuracy, summary.test_loss,
+             summary.wall_seconds, summary.samples_per_second, peak_rss_mib());
+  std::fflush(out);
+  metrics.write({{"summary", true}, {"model", model.spec()}, {"epochs", state.epoch}, {"steps", state.global_step},
+                 {"accuracy", summary.accuracy}, {"best_accuracy", summary.best_accuracy},
+                 {"test_loss", summary.test_loss}, {"wall_sec", summary.wall_seconds},
+                 {"samples_per_sec", summary.samples_per_second}, {"peak_rss_mib", peak_rss_mib()}});
+  return summary;
+}
+
+}  // namespace ringmaster::worker
