@@ -6,7 +6,7 @@ ifeq ($(CI),true)
 CMAKE_ARGS += -DRINGMASTER_WERROR=ON
 endif
 
-.PHONY: demo test deps build fuzz sanitize clean
+.PHONY: demo test deps build fuzz sanitize tsan clean
 
 demo: deps build
 	@scripts/demo $(BUILD)
@@ -34,5 +34,11 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGMASTER_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest --output-on-failure -j $(JOBS) -L unit
+
 clean:
-	rm -rf $(BUILD) build-fuzz build-asan
+	rm -rf $(BUILD) build-fuzz build-asan build-tsan

@@ -11,6 +11,9 @@ namespace ringmaster::cli {
 
 void add_train_command(CLI::App& app, TrainOptions& o) {
   CLI::App* cmd = app.add_subcommand("train", "Train a model on Fashion-MNIST (or synthetic data) on this process");
+  // As with argparse, a flag given twice takes its last value, so a trial template or a wrapper
+  // script can append overrides to a command.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   worker::TrainConfig& c = o.config;
   cmd->add_option("--model", c.model, "mlp, mlp:784-512-256-10, cnn or cnn:C1-C2-F")->capture_default_str();
   cmd->add_option("--dropout", c.dropout, "dropout probability after hidden fully connected layers")

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end checks of `ringmaster train` as a user (or a Katib trial) runs it: metric lines, JSON
+# records, exit statuses and messages, and a real crash (SIGKILL) followed by --resume that must end
+# byte-identical to an uninterrupted run.
+# Usage: train_cli_test.sh RINGMASTER_BINARY
+set -u
+bin=$1
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  data=(--train-limit 1280 --test-limit 500)
+else
+  echo "note: Fashion-MNIST not installed; using synthetic data"
+  data=(--dataset synthetic --synthetic-samples 1280 --test-limit 500)
+fi
+small=(--model mlp:784-64-10 --batch-size 64 "${data[@]}")
+
+out=$("$bin" train "${small[@]}" --epochs 2 --metrics-file "$work/m.jsonl" 2>"$work/err"); rc=$?
+check "train exits 0" "[ $rc -eq 0 ]"
+check "one Katib-parseable line per epoch" \
+  "[ \$(grep -cE '^epoch=[12] step=[0-9]+ loss=[0-9.]+ accuracy=[0-9.]+ test_loss=[0-9.]+ train_accuracy=[0-9.]+ lr=[0-9.e-]+ samples_per_sec=[0-9.]+$' <<<\"\$out\") -eq 2 ]"
+check "a final summary line" "grep -qE '^summary: model=mlp:784-64-10 epochs=2 steps=40 accuracy=0\.[0-9]+ ' <<<\"\$out\""
+check "no progress bar when stdout is not a terminal" "! grep -q \$'\\r' <<<\"\$out\""
+check "it learns (accuracy above 0.6 after 2 small epochs)" \
+  "/usr/bin/python3 -c 'import sys; a=float(sys.argv[1]); sys.exit(0 if a > 0.6 else 1)' \$(sed -n 's/^epoch=2 .* accuracy=\([0-9.]*\) .*/\1/p' <<<\"\$out\")"
+check "--metrics-file has 3 JSON records" \
+  "/usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert len(r)==3 and r[1][\"epoch\"]==2 and r[2][\"summary\"]' $work/m.jsonl"
+
+err=$("$bin" train "${small[@]}" --dataset fashion-mnist --data-dir "$work/none" 2>&1 >/dev/null); rc=$?
+check "missing data set exits 1" "[ $rc -eq 1 ]"
+check "missing data set names the package" "grep -q 'apt-get install dataset-fashion-mnist' <<<\"\$err\""
+
+err=$("$bin" train --model mlp:100-10 "${data[@]}" 2>&1 >/dev/null); rc=$?
+check "bad --model exits 2" "[ $rc -eq 2 ]"
+check "bad --model says what was expected" \
+  "grep -q 'mlp:100-10: the first width must be the input size 784, found 100' <<<\"\$err\""
+"$bin" train --epochs -1 2>/dev/null; rc=$?
+check "bad --epochs exits 2" "[ $rc -eq 2 ]"
+err=$("$bin" train --strategy ps "${small[@]}" 2>&1 >/dev/null); rc=$?
+check "--strategy ps says it is not implemented yet" "[ $rc -eq 2 ] && grep -q 'not implemented yet' <<<\"\$err\""
+out=$(WORLD_SIZE=1 "$bin" train --strategy=allreduce "${small[@]}" --epochs 1 2>/dev/null); rc=$?
+check "--strategy=allreduce with a world of one trains locally" "[ $rc -eq 0 ] && grep -q '^epoch=1 ' <<<\"\$out\""
+
+nan=$("$bin" train "${small[@]}" --lr 1e30 --lr-schedule constant --momentum 0 --epochs 1 2>&1 >/dev/null); rc=$?
+check "a diverging run exits 1" "[ $rc -eq 1 ]"
+check "a diverging run says so" "grep -q 'training diverged: the loss is' <<<\"\$nan\""
+
+# Crash and resume: kill -9 in the middle, resume, compare with an uninterrupted run.
+long=("${small[@]}" --epochs 3 --dropout 0.1 --checkpoint-every 3 --progress lines)
+"$bin" train "${long[@]}" --checkpoint-dir "$work/straight" >/dev/null 2>&1
+check "uninterrupted run wrote its final checkpoint" "[ -f $work/straight/ckpt-0000000060.rmck ]"
+"$bin" train "${long[@]}" --checkpoint-dir "$work/crash" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 400); do
+  ls "$work/crash"/ckpt-*.rmck >/dev/null 2>&1 && break
+  sleep 0.01
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+echo "killed after: $(ls "$work/crash" 2>/dev/null | tr '\n' ' ')"
+out=$("$bin" train "${long[@]}" --checkpoint-dir "$work/crash" --resume 2>"$work/err"); rc=$?
+check "resume after SIGKILL exits 0" "[ $rc -eq 0 ]"
+check "resumed run ends byte-identical to the uninterrupted one" \
+  "cmp -s $work/straight/ckpt-0000000060.rmck $work/crash/ckpt-0000000060.rmck"
+
+# A corrupt newest checkpoint: the previous good one is used, with a warning.
+cp -r "$work/straight" "$work/corrupt"
+newest=$(ls "$work/corrupt"/ckpt-*.rmck | sort | tail -1)
+printf 'garbage' | dd of="$newest" bs=1 seek=100 conv=notrunc 2>/dev/null
+out=$("$bin" train "${long[@]}" --epochs 4 --checkpoint-dir "$work/corrupt" --resume 2>"$work/err"); rc=$?
+check "corrupt newest checkpoint: exits 0" "[ $rc -eq 0 ]"
+check "corrupt newest checkpoint: warns and names it" "grep -q \"skipping checkpoint: $newest: checksum mismatch\" $work/err"
+check "corrupt newest checkpoint: resumes from the previous one" "grep -q 'resumed from .*ckpt-0000000057.rmck' $work/err"
+err=$("$bin" train --model mlp:784-32-10 "${data[@]}" --checkpoint-dir "$work/straight" --resume 2>&1 >/dev/null); rc=$?
+check "checkpoint of another model: refused with exit 1" "[ $rc -eq 1 ] && grep -q 'written for model mlp:784-64-10, but this run trains mlp:784-32-10' <<<\"\$err\""
+exit $fail
