@@ -90,17 +90,21 @@ class Relu final : public Layer {
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& in, Tensor& out, Context&) override {
     out.resize(in.shape());
-    const float* x = in.data();
-    float* y = out.data();
-    for (int64_t i = 0, n = in.size(); i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    const float* __restrict x = in.data();
+    float* __restrict y = out.data();
+    for (int64_t i = 0, n = in.size(); i < n; ++i) y[i] = std::max(x[i], 0.0f);
   }
   void backward(const Tensor&, const Tensor& out, const Tensor& grad_out, Tensor* grad_in, Context&) override {
     if (grad_in == nullptr) return;
     grad_in->resize(out.shape());
-    const float* y = out.data();
-    const float* dy = grad_out.data();
-    float* dx = grad_in->data();
-    for (int64_t i = 0, n = out.size(); i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    // Branch-free so it vectorizes: a branch on the sign mispredicts half the time.
+    const float* __restrict y = out.data();
+    const float* __restrict dy = grad_out.data();
+    float* __restrict dx = grad_in->data();
+    for (int64_t i = 0, n = out.size(); i < n; ++i) {
+      const float g = dy[i];  // loaded unconditionally, so the select below becomes a vector blend
+      dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
   }
 };
 

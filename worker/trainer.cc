@@ -194,7 +194,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
     loader.start_epoch(state.epoch, state.batch_in_epoch);
     const auto epoch_start = Clock::now();
     int64_t epoch_trained = 0;
-    auto last_draw = Clock::now();
+    auto last_draw = epoch_start - std::chrono::seconds(1);  // draw the bar at the first step
     double lr = schedule.at(state.global_step);
     while (state.global_step < run_until) {
       const Batch* b = loader.next();
