@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every `ringmaster train` command written in examples/*.yaml (replica commands, the MPIJob
+# launcher's command after mpirun, the Katib trial template with feasible values), shortened by
+# appended flags (a repeated flag takes its last value), as one process. Proves the YAML's flags are
+# the flags the trainer accepts. Usage: example_commands_test.sh RINGMASTER_BINARY
+set -u
+bin=$1
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "skip: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
+  exit 77
+fi
+commands=$(/usr/bin/python3 tests/e2e/train_commands.py examples/*.yaml) || exit 1
+check "found the train commands of all examples" "[ \$(wc -l <<<\"\$commands\") -ge 6 ]"
+n=0
+while IFS= read -r line; do
+  n=$((n + 1))
+  file=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["file"])' "$line")
+  mapfile -t argv < <(/usr/bin/python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])["argv"]))' "$line")
+  out=$(WORLD_SIZE=1 "$bin" "${argv[@]}" --steps 3 --train-limit 512 --test-limit 128 --checkpoint-dir "$work/ck$n" \
+        2>"$work/err"); rc=$?
+  if [[ " ${argv[*]} " == *" --strategy=ps "* ]]; then
+    # The parameter server is a later issue; until then the command is refused clearly.
+    check "$file: ${argv[*]}: refused with a clear message" "[ $rc -eq 2 ] && grep -q 'not implemented yet' $work/err"
+  else
+    check "$file: ${argv[*]}: trains" "[ $rc -eq 0 ] && grep -q '^epoch=1 step=3 ' <<<\"\$out\""
+  fi
+done <<<"$commands"
+exit $fail
