@@ -5,10 +5,8 @@
 # Usage: train_cli_test.sh RINGMASTER_BINARY
 set -u
 bin=$1
-fail=0
-check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/../lib.sh"
+make_workdir
 
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   data=(--train-limit 1280 --test-limit 500)

@@ -3,8 +3,7 @@
 # Usage: validate_cli_test.sh RINGMASTER_BINARY (run from the source root)
 set -u
 bin=$1
-fail=0
-check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
+source "$(dirname "$0")/../lib.sh"
 
 for f in tests/fixtures/bad/*.yaml; do
   err=$("$bin" validate "$f" 2>&1 >/dev/null); rc=$?

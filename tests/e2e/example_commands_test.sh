@@ -5,10 +5,8 @@
 # the flags the trainer accepts. Usage: example_commands_test.sh RINGMASTER_BINARY
 set -u
 bin=$1
-fail=0
-check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/../lib.sh"
+make_workdir
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
   exit 77
