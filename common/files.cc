@@ -8,32 +8,18 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/fd.h"
+
 namespace ringmaster {
 
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return not_found(path + ": no such file");
     return invalid_argument(path + ": cannot open: " + errno_text());
@@ -62,7 +48,7 @@ Status write_file_atomic(const std::string& path, std::string_view data) {
   std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) return invalid_argument(tmp + ": cannot create: " + errno_text());
     const char* p = data.data();
     std::size_t left = data.size();
@@ -88,7 +74,7 @@ Status write_file_atomic(const std::string& path, std::string_view data) {
     ::unlink(tmp.c_str());
     return s;
   }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
   return Status::ok();
 }
