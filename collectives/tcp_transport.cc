@@ -1,0 +1,238 @@
+// The TCP transport: a full mesh of nonblocking sockets; exchange() drives one send and one receive
+// at once with poll(), so a ring step sends, receives and (through on_recv) reduces concurrently.
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "collectives/socket.h"
+#include "collectives/transport.h"
+#include "collectives/types.h"
+
+namespace ringmaster::collectives {
+namespace {
+
+constexpr uint32_t kMagic = 0x31584d52;  // "RMX1"
+constexpr std::size_t kHeader = 40;
+constexpr std::size_t kReportBytes = 256 * 1024;  // on_recv granularity: reduce while more arrives
+
+void put(std::byte* p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+}
+uint64_t get(const std::byte* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::array<std::byte, kHeader> encode(const CallSignature& s, uint64_t payload) {
+  std::array<std::byte, kHeader> h{};
+  put(h.data(), kMagic, 4);
+  h[4] = static_cast<std::byte>(s.kind);
+  h[5] = static_cast<std::byte>(s.dtype);
+  h[6] = static_cast<std::byte>(s.op);
+  put(h.data() + 8, static_cast<uint32_t>(s.root), 4);
+  put(h.data() + 16, s.seq, 8);
+  put(h.data() + 24, s.count, 8);
+  put(h.data() + 32, payload, 8);
+  return h;
+}
+
+CallSignature decode(const std::byte* h) {
+  CallSignature s;
+  s.kind = static_cast<uint8_t>(h[4]);
+  s.dtype = static_cast<uint8_t>(h[5]);
+  s.op = static_cast<uint8_t>(h[6]);
+  s.root = static_cast<int32_t>(get(h + 8, 4));
+  s.seq = get(h + 16, 8);
+  s.count = get(h + 24, 8);
+  return s;
+}
+
+class TcpTransport final : public Transport {
+ public:
+  TcpTransport(int rank, std::vector<UniqueFd> peers) : rank_(rank), peers_(std::move(peers)) {}
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(peers_.size()); }
+  std::string name() const override { return "tcp"; }
+
+  void abort(const std::string& why) override {
+    if (aborted_.empty()) aborted_ = why.empty() ? "the communicator was aborted" : why;
+    for (auto& fd : peers_) fd.reset();
+  }
+
+  Status exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+                  std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) override {
+    if (!aborted_.empty()) return Status(StatusCode::kAborted, aborted_);
+    Status s = run(sig, to, send, from, recv, on_recv, deadline);
+    if (!s) abort(s.message());
+    return s;
+  }
+
+ private:
+  Status run(const CallSignature& sig, int to, std::span<const std::byte> send, int from, std::span<std::byte> recv,
+             const RecvProgress& on_recv, Deadline deadline) {
+    const auto header = encode(sig, send.size());
+    std::array<std::byte, kHeader> got_header{};
+    const std::size_t send_total = to >= 0 ? kHeader + send.size() : 0;
+    const std::size_t recv_total = from >= 0 ? kHeader + recv.size() : 0;
+    std::size_t sent = 0, got = 0, reported = 0;
+    const int to_fd = to >= 0 ? peers_[static_cast<std::size_t>(to)].get() : -1;
+    const int from_fd = from >= 0 ? peers_[static_cast<std::size_t>(from)].get() : -1;
+    while (sent < send_total || got < recv_total) {
+      bool progress = false;
+      if (sent < send_total) {
+        iovec iov[2];
+        int n = 0;
+        if (sent < kHeader) iov[n++] = {const_cast<std::byte*>(header.data() + sent), kHeader - sent};
+        const std::size_t body = sent < kHeader ? 0 : sent - kHeader;
+        if (send.size() > body) iov[n++] = {const_cast<std::byte*>(send.data() + body), send.size() - body};
+        msghdr m{};
+        m.msg_iov = iov;
+        m.msg_iovlen = static_cast<std::size_t>(n);
+        const ssize_t r = ::sendmsg(to_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+          sent += static_cast<std::size_t>(r);
+          progress = true;
+        } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return lost(to, sig, "sending", std::strerror(errno));
+        }
+      }
+      if (got < recv_total) {
+        ssize_t r;
+        if (got < kHeader)
+          r = ::recv(from_fd, got_header.data() + got, kHeader - got, MSG_DONTWAIT);
+        else
+          r = ::recv(from_fd, recv.data() + (got - kHeader), recv_total - got, MSG_DONTWAIT);
+        if (r > 0) {
+          const bool had_header = got >= kHeader;
+          got += static_cast<std::size_t>(r);
+          progress = true;
+          if (!had_header && got >= kHeader)
+            if (auto s = check_header(got_header.data(), sig, from, recv.size()); !s) return s;
+          const std::size_t body = got > kHeader ? got - kHeader : 0;
+          if (on_recv && body > reported && (body - reported >= kReportBytes || got == recv_total)) {
+            on_recv(reported, body);
+            reported = body;
+          }
+        } else if (r == 0) {
+          return lost(from, sig, "receiving", "closed by the peer (did it exit or crash?)");
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return lost(from, sig, "receiving", std::strerror(errno));
+        }
+      }
+      if (progress) continue;
+      pollfd fds[2];
+      nfds_t n = 0;
+      if (sent < send_total) fds[n++] = {to_fd, POLLOUT, 0};
+      if (got < recv_total) {
+        if (n == 1 && to_fd == from_fd)
+          fds[0].events |= POLLIN;
+        else
+          fds[n++] = {from_fd, POLLIN, 0};
+      }
+      const int r = ::poll(fds, n, std::min(deadline.remaining_ms(), 1000));
+      if (r == 0 && deadline.expired())
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: timed out in {} ({} of {} bytes sent to rank {}, {} of {} received from "
+                                  "rank {})",
+                                  rank_, sig.describe(), sent, send_total, to, got, recv_total, from));
+    }
+    if (on_recv && recv.size() > reported) on_recv(reported, recv.size());
+    if (recv.empty() && on_recv && from >= 0) on_recv(0, 0);
+    return Status::ok();
+  }
+
+  Status check_header(const std::byte* h, const CallSignature& mine, int from, std::size_t expect) {
+    if (get(h, 4) != kMagic)
+      return Status(StatusCode::kDataLoss, fmt::format("rank {}: rank {} sent bytes that are not a ringmaster "
+                                                       "collective frame",
+                                                       rank_, from));
+    const CallSignature theirs = decode(h);
+    if (!(theirs == mine))
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("mismatched collectives: rank {} is in {}, but rank {} sent {}", rank_, mine.describe(),
+                                from, theirs.describe()));
+    if (get(h + 32, 8) != expect)
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("mismatched collectives: in {} rank {} expected {} bytes from rank {}, which sent {}",
+                                mine.describe(), rank_, expect, from, get(h + 32, 8)));
+    return Status::ok();
+  }
+
+  Status lost(int peer, const CallSignature& sig, const char* doing, const std::string& why) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("rank {}: connection to rank {} lost while {} in {}: {}", rank_, peer, doing,
+                              sig.describe(), why));
+  }
+
+  int rank_;
+  std::vector<UniqueFd> peers_;  // peers_[rank_] is unused
+  std::string aborted_;
+};
+
+}  // namespace
+
+std::string CallSignature::describe() const {
+  static const char* kinds[] = {"?", "allreduce", "broadcast", "allgather", "reduce_scatter", "barrier"};
+  const char* k = kind < std::size(kinds) ? kinds[kind] : "?";
+  std::string what = fmt::format("{} #{} ({}", k, seq, name(static_cast<DataType>(dtype)));
+  if (kind == 1 || kind == 4) what += fmt::format(" {}", name(static_cast<ReduceOp>(op)));
+  if (kind == 2) what += fmt::format(" from root {}", root);
+  return what + fmt::format(", {} elements)", count);
+}
+
+Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreIdentity& id, const TcpOptions& o,
+                                                      Deadline deadline) {
+  const int n = id.world_size, me = id.rank;
+  std::vector<UniqueFd> peers(static_cast<std::size_t>(n));
+  if (n > 1) {
+    auto listener = listen_tcp(o.bind_host, 0);
+    if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", me));
+    const std::string host = o.advertise_host.empty() ? o.bind_host : o.advertise_host;
+    if (auto s = store.set(fmt::format("{}/{}", o.key_prefix, me),
+                           fmt::format("{}:{}", host, local_port(listener->get())));
+        !s)
+      return s;
+    // Connect to every lower rank and introduce ourselves with the token.
+    for (int peer = 0; peer < me; ++peer) {
+      auto addr = store.get(fmt::format("{}/{}", o.key_prefix, peer), deadline);
+      if (!addr) return addr.status().with_context(fmt::format("rank {}: waiting for rank {}'s address", me, peer));
+      auto ep = parse_endpoint(*addr);
+      if (!ep) return ep.status();
+      auto fd = connect_tcp(*ep, deadline);
+      if (!fd) return fd.status().with_context(fmt::format("rank {}: connecting to rank {}", me, peer));
+      if (auto s = send_frame(fd->get(), fmt::format("{}\n{}", me, id.token), deadline, fmt::format("rank {}", peer));
+          !s)
+        return s;
+      peers[static_cast<std::size_t>(peer)] = std::move(*fd);
+    }
+    // Accept every higher rank; each says who it is and proves it belongs to the job.
+    for (int accepted = me + 1; accepted < n; ++accepted) {
+      auto fd = accept_tcp(listener->get(), deadline);
+      if (!fd) return fd.status().with_context(fmt::format("rank {}: waiting for ranks {}..{} to connect", me, me + 1, n - 1));
+      auto hello = recv_frame(fd->get(), deadline, "a connecting peer", 4096);
+      if (!hello) return hello.status();
+      const auto nl = hello->find('\n');
+      const int peer = nl == std::string::npos ? -1 : std::atoi(hello->substr(0, nl).c_str());
+      if (nl == std::string::npos || hello->substr(nl + 1) != id.token || peer <= me || peer >= n ||
+          peers[static_cast<std::size_t>(peer)].valid()) {
+        --accepted;  // a stray or foreign connection: drop it and keep waiting
+        continue;
+      }
+      peers[static_cast<std::size_t>(peer)] = std::move(*fd);
+    }
+    for (auto& fd : peers)
+      if (fd.valid()) {
+        tune_socket(fd.get(), 0);
+        if (auto s = set_nonblocking(fd.get(), true); !s) return s;
+      }
+  }
+  return std::unique_ptr<Transport>(std::make_unique<TcpTransport>(me, std::move(peers)));
+}
+
+}  // namespace ringmaster::collectives

@@ -1,0 +1,69 @@
+// Transport: moves bytes between the ranks of one communicator (Gloo's transport layer). The
+// algorithms (algorithms.h) are written only against this interface; each backend exposes one
+// factory function and nothing else.
+//
+// Every exchange carries the CallSignature of the collective it belongs to; the receiver checks it
+// against its own, so ranks that call different collectives (another op, type, size or order) get
+// an error naming both calls instead of a wrong result. After any error the transport aborts:
+// every later call fails at once and peers see the connection drop, so one failure reaches every
+// rank quickly instead of each waiting for its own timeout.
+// A Transport is used by one thread at a time (the Communicator serializes calls).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "collectives/store.h"
+#include "common/deadline.h"
+#include "common/status.h"
+
+namespace ringmaster::collectives {
+
+// Identical on every rank for one collective call.
+struct CallSignature {
+  uint64_t seq = 0;    // the communicator's call counter
+  uint8_t kind = 0;    // which collective
+  uint8_t dtype = 0;
+  uint8_t op = 0;
+  int32_t root = 0;
+  uint64_t count = 0;  // elements
+  bool operator==(const CallSignature&) const = default;
+  // "allreduce #12 (float32 sum, 1000 elements)"
+  std::string describe() const;
+};
+
+// Called as consecutive bytes [begin, end) of the receive buffer have arrived.
+using RecvProgress = std::function<void(std::size_t begin, std::size_t end)>;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+  // Sends `send` to rank `to` while receiving exactly recv.size() bytes from rank `from`; either
+  // peer may be -1 (nothing to send / receive). `to` and `from` may be the same rank.
+  // on_recv (may be empty) sees the received bytes in order, possibly in several pieces, before
+  // exchange returns, so the caller can reduce while the rest is still in flight.
+  virtual Status exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+                          std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) = 0;
+  // Closes every connection; later calls fail with `why`.
+  virtual void abort(const std::string& why) = 0;
+};
+
+struct TcpOptions {
+  std::string bind_host = "127.0.0.1";  // where this rank listens for its peers
+  std::string advertise_host;           // what peers connect to (default: bind_host)
+  std::string key_prefix = "tcp";       // store keys: "<prefix>/<rank>"
+};
+
+// Builds a full mesh of TCP connections through the store (each rank publishes its address,
+// connects to lower ranks and accepts higher ones; every connection starts with the job token).
+Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreIdentity& identity,
+                                                      const TcpOptions& options, Deadline deadline);
+
+}  // namespace ringmaster::collectives
