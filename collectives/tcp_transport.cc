@@ -186,23 +186,41 @@ std::string CallSignature::describe() const {
   return what + fmt::format(", {} elements)", count);
 }
 
+AddressExchange store_address_exchange(Store& store, int rank, int n, const std::string& prefix, Deadline deadline) {
+  return [&store, rank, n, prefix, deadline](const std::string& mine) -> Result<std::vector<std::string>> {
+    if (auto s = store.set(fmt::format("{}/{}", prefix, rank), mine); !s) return s;
+    std::vector<std::string> all(static_cast<std::size_t>(n));
+    for (int peer = 0; peer < n; ++peer) {
+      auto addr = store.get(fmt::format("{}/{}", prefix, peer), deadline);
+      if (!addr) return addr.status().with_context(fmt::format("rank {}: waiting for rank {}'s address", rank, peer));
+      all[static_cast<std::size_t>(peer)] = *addr;
+    }
+    return all;
+  };
+}
+
 Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreIdentity& id, const TcpOptions& o,
                                                       Deadline deadline) {
+  return make_tcp_transport(store_address_exchange(store, id.rank, id.world_size, o.key_prefix, deadline), id, o,
+                            deadline);
+}
+
+Result<std::unique_ptr<Transport>> make_tcp_transport(const AddressExchange& exchange, const StoreIdentity& id,
+                                                      const TcpOptions& o, Deadline deadline) {
   const int n = id.world_size, me = id.rank;
   std::vector<UniqueFd> peers(static_cast<std::size_t>(n));
   if (n > 1) {
     auto listener = listen_tcp(o.bind_host, 0);
     if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", me));
     const std::string host = o.advertise_host.empty() ? o.bind_host : o.advertise_host;
-    if (auto s = store.set(fmt::format("{}/{}", o.key_prefix, me),
-                           fmt::format("{}:{}", host, local_port(listener->get())));
-        !s)
-      return s;
+    auto addresses = exchange(fmt::format("{}:{}", host, local_port(listener->get())));
+    if (!addresses) return addresses.status();
+    if (addresses->size() != static_cast<std::size_t>(n))
+      return internal_error(fmt::format("rank {}: address exchange returned {} addresses for {} ranks", me,
+                                        addresses->size(), n));
     // Connect to every lower rank and introduce ourselves with the token.
     for (int peer = 0; peer < me; ++peer) {
-      auto addr = store.get(fmt::format("{}/{}", o.key_prefix, peer), deadline);
-      if (!addr) return addr.status().with_context(fmt::format("rank {}: waiting for rank {}'s address", me, peer));
-      auto ep = parse_endpoint(*addr);
+      auto ep = parse_endpoint((*addresses)[static_cast<std::size_t>(peer)]);
       if (!ep) return ep.status();
       auto fd = connect_tcp(*ep, deadline);
       if (!fd) return fd.status().with_context(fmt::format("rank {}: connecting to rank {}", me, peer));

@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "collectives/store.h"
 #include "common/deadline.h"
@@ -61,8 +62,17 @@ struct TcpOptions {
   std::string key_prefix = "tcp";       // store keys: "<prefix>/<rank>"
 };
 
-// Builds a full mesh of TCP connections through the store (each rank publishes its address,
-// connects to lower ranks and accepts higher ones; every connection starts with the job token).
+// Publishes this rank's address ("host:port") and returns every rank's, indexed by rank.
+using AddressExchange = std::function<Result<std::vector<std::string>>(const std::string& mine)>;
+// The exchange through a rendezvous store (keys "<prefix>/<rank>").
+AddressExchange store_address_exchange(Store& store, int rank, int world_size, const std::string& prefix,
+                                       Deadline deadline);
+
+// Builds a full mesh of TCP connections (each rank connects to lower ranks and accepts higher
+// ones; every connection starts with the job token, so strays cannot join or inject data).
+Result<std::unique_ptr<Transport>> make_tcp_transport(const AddressExchange& exchange, const StoreIdentity& identity,
+                                                      const TcpOptions& options, Deadline deadline);
+// Same, exchanging addresses through `store`.
 Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreIdentity& identity,
                                                       const TcpOptions& options, Deadline deadline);
 

@@ -1,0 +1,48 @@
+// Creating a communicator for this process: where the job's rendezvous is, which rank this is, and
+// which backend to use; read once from the environment at the edge of the program.
+//
+// Environment (what the launcher, the Kubeflow operators and mpirun set):
+//   RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT       PyTorchJob style (rank 0 serves the store)
+//   OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE        under mpirun: rank and size from OpenMPI,
+//                                                      addresses exchanged through MPI
+//   RINGMASTER_JOB_TOKEN, RINGMASTER_JOB_NAME         who may join (see store.h)
+//   RINGMASTER_COLLECTIVES = auto|tcp|mpi             the backend (auto: tcp)
+//   RINGMASTER_BIND_ADDR                              the address peers reach this rank at
+//   RINGMASTER_TIMEOUT_SECONDS                        joining and per-call timeout (default 60)
+// Thread-safe (no shared state besides MPI's own, which is initialized once per process).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "collectives/communicator.h"
+#include "collectives/socket.h"
+
+namespace ringmaster::collectives {
+
+struct RendezvousConfig {
+  std::string backend = "auto";  // auto | tcp | mpi
+  int rank = 0;
+  int world_size = 1;
+  Endpoint master{"127.0.0.1", 29500};
+  std::string token;
+  std::string job = "ringmaster";
+  std::string bind_host;  // empty: 127.0.0.1 for a loopback master, else the local address that routes to it
+  bool from_mpi = false;  // rank and size came from OpenMPI; exchange addresses through MPI
+  CommunicatorOptions options;
+};
+
+using Getenv = std::function<const char*(const char*)>;
+// Reads the variables above. A world of one needs none of them. Fails with kInvalidArgument
+// naming the variable, what was expected and what was found.
+Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv);
+
+// Joins the job's rendezvous (rank 0 serves the store) and connects the ranks. Blocks until every
+// rank has joined or options.timeout passes.
+Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& config);
+
+// The local IPv4 address this host uses to reach `host` (no packet is sent).
+Result<std::string> local_address_towards(const std::string& host);
+
+}  // namespace ringmaster::collectives

@@ -1,0 +1,25 @@
+// The MPI side of collectives: bootstrap through OpenMPI (rank, size and the address exchange) and
+// an MPI backend whose collectives are MPI_Allreduce and friends, for users who already tune their
+// MPI. MPI is initialized once per process on first use (MPI_THREAD_SERIALIZED) and finalized at
+// exit. Thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "collectives/communicator.h"
+#include "collectives/transport.h"
+
+namespace ringmaster::collectives {
+
+// Initializes MPI if needed. Fails when the process was not started in a way MPI accepts.
+Status ensure_mpi();
+// MPI_Allgather of every rank's address.
+AddressExchange mpi_address_exchange();
+// A communicator over MPI_COMM_WORLD. MPI has no timeouts of its own: each call runs on the
+// communicator's thread and the caller waits at most the timeout; after a timeout the
+// communicator is broken and the process calls MPI_Abort at exit instead of hanging in
+// MPI_Finalize. Every call first checks that all ranks make the same call (one small
+// MPI_Allreduce), so mismatches are errors, not undefined behaviour.
+Result<std::unique_ptr<Communicator>> make_mpi_communicator(CommunicatorOptions options);
+
+}  // namespace ringmaster::collectives
