@@ -2,15 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/executor.h"
 
 namespace ringmaster::collectives {
 namespace {
@@ -22,16 +20,6 @@ bool is_16bit(DataType t) { return t == DataType::kFloat16 || t == DataType::kBF
 class AlgorithmCommunicator final : public Communicator {
  public:
   AlgorithmCommunicator(std::unique_ptr<Transport> t, CommunicatorOptions o) : t_(std::move(t)), options_(o) {}
-  ~AlgorithmCommunicator() override {
-    if (worker_.joinable()) {
-      {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-      }
-      cv_.notify_all();
-      worker_.join();
-    }
-  }
   int rank() const override { return t_->rank(); }
   int size() const override { return t_->size(); }
   std::string backend() const override { return t_->name(); }
@@ -148,40 +136,19 @@ class AlgorithmCommunicator final : public Communicator {
     return Status::ok();
   }
 
-  // Runs fn now, or behind queued asynchronous work once there is a worker thread.
+  // Runs fn now, or behind queued asynchronous work once the executor has started.
   Status run(std::function<Status()> fn) {
-    if (worker_.joinable()) return enqueue(std::move(fn)).get();
+    if (executor_.started()) return enqueue(std::move(fn)).get();
     std::lock_guard lock(call_mutex_);
     if (!broken_.is_ok()) return broken_;
     return fn();
   }
   Work enqueue(std::function<Status()> fn) {
-    std::packaged_task<Status()> task([this, fn = std::move(fn)] {
+    return executor_.submit([this, fn = std::move(fn)] {
       std::lock_guard lock(call_mutex_);
       if (!broken_.is_ok()) return broken_;
       return fn();
     });
-    Work w = task.get_future().share();
-    {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(task));
-      if (!worker_.joinable()) worker_ = std::thread([this] { loop(); });
-    }
-    cv_.notify_all();
-    return w;
-  }
-  void loop() {
-    for (;;) {
-      std::packaged_task<Status()> task;
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
   }
 
   std::unique_ptr<Transport> t_;
@@ -190,11 +157,7 @@ class AlgorithmCommunicator final : public Communicator {
   uint64_t seq_ = 0;       // GUARDED_BY(call_mutex_)
   Status broken_;          // GUARDED_BY(call_mutex_): the first error
   std::vector<std::byte> scratch_, work_;  // GUARDED_BY(call_mutex_)
-  std::mutex mutex_;       // guards queue_, stopping_, worker_ start
-  std::condition_variable cv_;
-  std::deque<std::packaged_task<Status()>> queue_;
-  bool stopping_ = false;
-  std::thread worker_;
+  SerialExecutor executor_;  // last member: destroyed (joined) first
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "collectives/mpi.h"
 
+#include "collectives/executor.h"
+
 #include <mpi.h>
 
 #include <fmt/format.h>
@@ -65,16 +67,6 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     // Errors come back as codes instead of aborting, so they become Status messages.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~MpiCommunicator() override {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (hung_) thread_.detach();  // stuck inside MPI; MPI_Abort at exit ends it
-    else thread_.join();
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -188,54 +180,28 @@ class MpiCommunicator final : public Communicator {
   }
 
   Work enqueue(std::function<Status()> fn) {
-    std::packaged_task<Status()> task([this, fn = std::move(fn)] {
+    return executor_.submit([this, fn = std::move(fn)] {
       if (!broken_.is_ok()) return broken_;
       Status s = fn();
       if (!s && broken_.is_ok()) broken_ = s;
       return s;
     });
-    Work w = task.get_future().share();
-    {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_all();
-    return w;
   }
   Status wait(const Work& w, Millis timeout, const char* what) {
     const Millis limit = timeout.count() > 0 ? timeout : options_.timeout;
     if (w.wait_for(limit) == std::future_status::ready) return w.get();
-    hung_ = true;
+    executor_.abandon();  // stuck inside MPI; MPI_Abort at exit ends it
     g_abort_at_exit = true;
     return Status(StatusCode::kDeadlineExceeded,
                   fmt::format("rank {}: {} did not complete within {} ms (a rank is missing, dead or in another call); "
                               "the MPI communicator is unusable and the process will call MPI_Abort at exit",
                               rank_, what, limit.count()));
   }
-  void loop() {
-    for (;;) {
-      std::packaged_task<Status()> task;
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
   CommunicatorOptions options_;
   int rank_ = 0, size_ = 1;
   uint64_t seq_ = 0;   // used on the MPI thread only
   Status broken_;      // used on the MPI thread only
-  std::atomic<bool> hung_{false};
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::packaged_task<Status()>> queue_;  // GUARDED_BY(mutex_)
-  bool stopping_ = false;                           // GUARDED_BY(mutex_)
-  std::thread thread_;
+  SerialExecutor executor_;  // last member: destroyed (joined) first
 };
 
 }  // namespace
