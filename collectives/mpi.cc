@@ -1,22 +1,17 @@
 #include "collectives/mpi.h"
 
-#include "collectives/executor.h"
-
+#include <fmt/format.h>
 #include <mpi.h>
 
-#include <fmt/format.h>
-
 #include <array>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <future>
-#include <vector>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
-#include <thread>
+#include <vector>
+
+#include "collectives/executor.h"
 
 namespace ringmaster::collectives {
 namespace {
