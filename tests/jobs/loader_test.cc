@@ -320,6 +320,19 @@ TEST(Limits, YamlCppHangInputIsRejectedBySyntaxCheck) {
   EXPECT_NE(messages(r).find(":4:34: error: expected valid YAML, found a syntax error"), std::string::npos) << messages(r);
 }
 
+TEST(Limits, YamlCppHangOnTaggedMultilinePlainScalarIsRejected) {
+  // Found by the fuzzer: valid YAML that yaml-cpp 0.7 loops on forever; refused before it is parsed.
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fuzz/regressions/yaml-cpp-hang-tagged-multiline.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find(":2:1: error: expected valid YAML, found a syntax error: a tagged plain scalar continues "
+                             "on a line that starts with a quote"),
+            std::string::npos)
+      << messages(r);
+  // The same value quoted, or untagged, loads as usual (as a scalar document, which is not an object).
+  EXPECT_EQ(messages(load("! 'c c \"lp\",2'\n")).find("syntax error"), std::string::npos);
+  EXPECT_EQ(messages(load("c c\n\"lp\",2\n")).find("syntax error"), std::string::npos);
+}
+
 TEST(Limits, EmptyAndScalarDocuments) {
   EXPECT_EQ(messages(load("")), "t.yaml: error: expected at least one object, found an empty file\n");
   EXPECT_EQ(messages(load("42\n")),
