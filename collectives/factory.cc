@@ -56,8 +56,8 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     return v && *v ? std::string(v) : fallback;
   };
   c.backend = str("RINGMASTER_COLLECTIVES", "auto");
-  if (c.backend != "auto" && c.backend != "tcp" && c.backend != "mpi")
-    return invalid_argument(fmt::format("environment variable RINGMASTER_COLLECTIVES: expected auto, tcp or mpi, "
+  if (c.backend != "auto" && c.backend != "tcp" && c.backend != "shm" && c.backend != "mpi")
+    return invalid_argument(fmt::format("environment variable RINGMASTER_COLLECTIVES: expected auto, tcp, shm or mpi, "
                                         "found \"{}\"",
                                         c.backend));
   c.token = str("RINGMASTER_JOB_TOKEN", "");
@@ -99,6 +99,11 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   const Deadline deadline = Deadline::after(c.options.timeout);
   const StoreIdentity id{c.token, c.job, c.world_size, c.rank};
   if (c.backend == "mpi") return make_mpi_communicator(c.options);
+  if (c.world_size == 1) {
+    auto t = connect_tcp_mesh(UniqueFd(), {""}, id, deadline);
+    if (!t) return t.status();
+    return make_communicator(std::move(*t), c.options);
+  }
   std::string bind = c.bind_host;
   if (bind.empty()) {
     if (c.from_mpi) {
@@ -109,32 +114,51 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
       bind = *local;
     }
   }
-  TcpOptions tcp;
-  tcp.bind_host = bind;
-  if (c.world_size == 1) {
-    auto t = make_tcp_transport(AddressExchange{}, id, tcp, deadline);
-    if (!t) return t.status();
-    return make_communicator(std::move(*t), c.options);
-  }
+  // Rank 0 serves the store (unless MPI exchanges the addresses); everyone joins it as a client.
+  std::unique_ptr<TcpStoreServer> server;
+  std::unique_ptr<Store> store;
+  AddressExchange exchange;
   if (c.from_mpi) {
-    auto t = make_tcp_transport(mpi_address_exchange(), id, tcp, deadline);
+    exchange = mpi_address_exchange();
+  } else {
+    if (c.rank == 0) {
+      auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
+      if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
+      server = std::move(*s);
+    }
+    auto joined = connect_tcp_store(c.master, id, deadline);
+    if (!joined) return joined.status().with_context(fmt::format("rank {}", c.rank));
+    store = std::move(*joined);
+    exchange = store_address_exchange(*store, c.rank, c.world_size, "addr", deadline);
+  }
+  auto listener = listen_tcp(bind, 0);
+  if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", c.rank));
+  auto all = exchange(fmt::format("{}:{}|{}", bind, local_port(listener->get()), host_identity()));
+  if (!all) return all.status();
+  // Ranks of one host (same boot, network and mount namespaces) talk through shared memory.
+  int other_host = -1;
+  for (int r = 0; r < c.world_size && other_host < 0; ++r) {
+    const std::string& a = (*all)[static_cast<std::size_t>(r)];
+    if (a.substr(a.find('|') + 1) != host_identity()) other_host = r;
+  }
+  if (c.backend == "shm" && other_host >= 0)
+    return invalid_argument(fmt::format("RINGMASTER_COLLECTIVES=shm: rank {} is on another host than rank {} ({})",
+                                        other_host, c.rank, (*all)[static_cast<std::size_t>(other_host)]));
+  std::unique_ptr<Transport> transport;
+  if (c.backend == "shm" || (c.backend == "auto" && other_host < 0)) {
+    // Segment names unique to this job instance: rank 0's listening address is unique on the host.
+    const std::size_t h = std::hash<std::string>{}(c.token + "\n" + c.job + "\n" + (*all)[0]);
+    auto t = make_shm_transport(id, {fmt::format("/ringmaster-{:016x}", h)}, deadline);
     if (!t) return t.status();
-    return make_communicator(std::move(*t), c.options);
+    transport = std::move(*t);
+  } else {
+    auto t = connect_tcp_mesh(std::move(*listener), *all, id, deadline);
+    if (!t) return t.status();
+    transport = std::move(*t);
   }
-  // Rank 0 serves the store; everyone (rank 0 too) joins it as a client.
-  std::shared_ptr<TcpStoreServer> server;
-  if (c.rank == 0) {
-    auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
-    if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
-    server = std::move(*s);
-  }
-  auto store = connect_tcp_store(c.master, id, deadline);
-  if (!store) return store.status().with_context(fmt::format("rank {}", c.rank));
-  auto t = make_tcp_transport(**store, id, tcp, deadline);
-  if (!t) return t.status();
-  // The store must outlive the transport's setup only; the server must stay up until every rank
-  // has read the addresses, which the mesh construction guarantees.
-  return make_communicator(std::move(*t), c.options);
+  // The store is not needed once the transport is up: every rank read all addresses before
+  // connecting, and rank 0 (which serves it) has heard from everyone.
+  return make_communicator(std::move(transport), c.options);
 }
 
 }  // namespace ringmaster::collectives

@@ -6,7 +6,8 @@
 //   OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE        under mpirun: rank and size from OpenMPI,
 //                                                      addresses exchanged through MPI
 //   RINGMASTER_JOB_TOKEN, RINGMASTER_JOB_NAME         who may join (see store.h)
-//   RINGMASTER_COLLECTIVES = auto|tcp|mpi             the backend (auto: tcp)
+//   RINGMASTER_COLLECTIVES = auto|tcp|shm|mpi         the backend (auto: shm when every rank is on
+//                                                      this host and namespace, else tcp)
 //   RINGMASTER_BIND_ADDR                              the address peers reach this rank at
 //   RINGMASTER_TIMEOUT_SECONDS                        joining and per-call timeout (default 60)
 // Thread-safe (no shared state besides MPI's own, which is initialized once per process).
@@ -22,7 +23,7 @@
 namespace ringmaster::collectives {
 
 struct RendezvousConfig {
-  std::string backend = "auto";  // auto | tcp | mpi
+  std::string backend = "auto";  // auto | tcp | shm | mpi
   int rank = 0;
   int world_size = 1;
   Endpoint master{"127.0.0.1", 29500};

@@ -157,20 +157,27 @@ Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreI
 
 Result<std::unique_ptr<Transport>> make_tcp_transport(const AddressExchange& exchange, const StoreIdentity& id,
                                                       const TcpOptions& o, Deadline deadline) {
+  if (id.world_size == 1) return connect_tcp_mesh(UniqueFd(), {""}, id, deadline);
+  auto listener = listen_tcp(o.bind_host, 0);
+  if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", id.rank));
+  const std::string host = o.advertise_host.empty() ? o.bind_host : o.advertise_host;
+  auto addresses = exchange(fmt::format("{}:{}", host, local_port(listener->get())));
+  if (!addresses) return addresses.status();
+  return connect_tcp_mesh(std::move(*listener), *addresses, id, deadline);
+}
+
+Result<std::unique_ptr<Transport>> connect_tcp_mesh(UniqueFd listener, const std::vector<std::string>& addresses,
+                                                    const StoreIdentity& id, Deadline deadline) {
   const int n = id.world_size, me = id.rank;
   std::vector<UniqueFd> peers(static_cast<std::size_t>(n));
   if (n > 1) {
-    auto listener = listen_tcp(o.bind_host, 0);
-    if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", me));
-    const std::string host = o.advertise_host.empty() ? o.bind_host : o.advertise_host;
-    auto addresses = exchange(fmt::format("{}:{}", host, local_port(listener->get())));
-    if (!addresses) return addresses.status();
-    if (addresses->size() != static_cast<std::size_t>(n))
+    if (addresses.size() != static_cast<std::size_t>(n))
       return internal_error(fmt::format("rank {}: address exchange returned {} addresses for {} ranks", me,
-                                        addresses->size(), n));
+                                        addresses.size(), n));
     // Connect to every lower rank and introduce ourselves with the token.
     for (int peer = 0; peer < me; ++peer) {
-      auto ep = parse_endpoint((*addresses)[static_cast<std::size_t>(peer)]);
+      const std::string& a = addresses[static_cast<std::size_t>(peer)];
+      auto ep = parse_endpoint(a.substr(0, a.find('|')));
       if (!ep) return ep.status();
       auto fd = connect_tcp(*ep, deadline);
       if (!fd) return fd.status().with_context(fmt::format("rank {}: connecting to rank {}", me, peer));
@@ -181,7 +188,7 @@ Result<std::unique_ptr<Transport>> make_tcp_transport(const AddressExchange& exc
     }
     // Accept every higher rank; each says who it is and proves it belongs to the job.
     for (int accepted = me + 1; accepted < n; ++accepted) {
-      auto fd = accept_tcp(listener->get(), deadline);
+      auto fd = accept_tcp(listener.get(), deadline);
       if (!fd) return fd.status().with_context(fmt::format("rank {}: waiting for ranks {}..{} to connect", me, me + 1, n - 1));
       auto hello = recv_frame(fd->get(), deadline, "a connecting peer", 4096);
       if (!hello) return hello.status();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "collectives/store.h"
+#include "common/fd.h"
 #include "common/deadline.h"
 #include "common/status.h"
 
@@ -72,8 +73,28 @@ AddressExchange store_address_exchange(Store& store, int rank, int world_size, c
 // ones; every connection starts with the job token, so strays cannot join or inject data).
 Result<std::unique_ptr<Transport>> make_tcp_transport(const AddressExchange& exchange, const StoreIdentity& identity,
                                                       const TcpOptions& options, Deadline deadline);
-// Same, exchanging addresses through `store`.
+// The mesh from a listening socket and every rank's address (what make_tcp_transport does after
+// the exchange; the factory uses it when it chose tcp after seeing the addresses).
+Result<std::unique_ptr<Transport>> connect_tcp_mesh(UniqueFd listener, const std::vector<std::string>& addresses,
+                                                    const StoreIdentity& identity, Deadline deadline);
+// Same as make_tcp_transport above, exchanging addresses through `store`.
 Result<std::unique_ptr<Transport>> make_tcp_transport(Store& store, const StoreIdentity& identity,
                                                       const TcpOptions& options, Deadline deadline);
+
+struct ShmOptions {
+  // Names the segments ("<prefix>-<from>-<to>"); unique per communicator instance, starts with '/'.
+  std::string name_prefix;
+  std::size_t channel_bytes = 4u << 20;  // ring buffer per directed pair (a power of two)
+};
+// Shared-memory channels between ranks of one host: a single-producer single-consumer ring buffer
+// per directed pair in POSIX shared memory. Each rank creates its incoming channels and opens its
+// outgoing ones; segments are unlinked as soon as both sides have mapped them, so nothing is left
+// in /dev/shm after a crash. A peer that dies is noticed through its pid within milliseconds.
+Result<std::unique_ptr<Transport>> make_shm_transport(const StoreIdentity& identity, const ShmOptions& options,
+                                                      Deadline deadline);
+
+// This host's identity for choosing shm: boot id plus network and mount namespaces, so ranks in
+// separate containers or network namespaces of one machine count as different hosts.
+std::string host_identity();
 
 }  // namespace ringmaster::collectives

@@ -69,13 +69,18 @@ const DataType kTypes[] = {DataType::kFloat32, DataType::kFloat64, DataType::kIn
                            DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16};
 const ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin, ReduceOp::kMax};
 
-class WorldTest : public ::testing::TestWithParam<int> {};
+// (transport, world size)
+class WorldTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {
+ protected:
+  int world() const { return std::get<1>(GetParam()); }
+  void run(const std::function<void(Communicator&)>& fn) { run_ranks(world(), fn, {}, std::get<0>(GetParam())); }
+};
 
 }  // namespace
 
 TEST_P(WorldTest, AllreduceEveryTypeOpAndCount) {
-  const int n = GetParam();
-  run_ranks(n, [&](Communicator& c) {
+  const int n = world();
+  run([&](Communicator& c) {
     for (std::size_t count : {0u, 1u, 7u, 13u, 1000u, 65537u})
       for (DataType t : kTypes)
         for (ReduceOp op : kOps) {
@@ -94,8 +99,8 @@ TEST_P(WorldTest, AllreduceEveryTypeOpAndCount) {
 }
 
 TEST_P(WorldTest, BroadcastFromEveryRoot) {
-  const int n = GetParam();
-  run_ranks(n, [&](Communicator& c) {
+  const int n = world();
+  run([&](Communicator& c) {
     for (int root = 0; root < n; ++root)
       for (std::size_t count : {0u, 1u, 13u, 300001u}) {
         auto buf = make_buffer(DataType::kFloat32, count, c.rank());
@@ -106,8 +111,8 @@ TEST_P(WorldTest, BroadcastFromEveryRoot) {
 }
 
 TEST_P(WorldTest, AllgatherAndReduceScatter) {
-  const int n = GetParam();
-  run_ranks(n, [&](Communicator& c) {
+  const int n = world();
+  run([&](Communicator& c) {
     for (std::size_t count : {0u, 1u, 7u, 4099u}) {
       for (DataType t : {DataType::kInt64, DataType::kBFloat16}) {
         auto in = make_buffer(t, count, c.rank());
@@ -133,8 +138,8 @@ TEST_P(WorldTest, AllgatherAndReduceScatter) {
 }
 
 TEST_P(WorldTest, AsyncAllreducesCompleteInOrder) {
-  const int n = GetParam();
-  run_ranks(n, [&](Communicator& c) {
+  const int n = world();
+  run([&](Communicator& c) {
     std::vector<std::vector<float>> bufs(8, std::vector<float>(10007));
     std::vector<Work> work;
     for (std::size_t k = 0; k < bufs.size(); ++k) {
@@ -154,10 +159,15 @@ TEST_P(WorldTest, AsyncAllreducesCompleteInOrder) {
   });
 }
 
-INSTANTIATE_TEST_SUITE_P(Tcp, WorldTest, ::testing::Values(1, 2, 3, 4, 5, 8),
-                         [](const auto& param_info) { return "world" + std::to_string(param_info.param); });
+INSTANTIATE_TEST_SUITE_P(Transports, WorldTest,
+                         ::testing::Combine(::testing::Values("tcp", "shm"), ::testing::Values(1, 2, 3, 4, 5, 8)),
+                         [](const auto& param_info) {
+                           return std::get<0>(param_info.param) + "_world" + std::to_string(std::get<1>(param_info.param));
+                         });
 
-TEST(Communicator, SixtyFourMebibytesAcrossThreeRanks) {
+class BigTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BigTest, SixtyFourMebibytesAcrossThreeRanks) {
   const std::size_t count = (64u << 20) / 4;
   run_ranks(3, [&](Communicator& c) {
     std::vector<float> buf(count);
@@ -166,8 +176,10 @@ TEST(Communicator, SixtyFourMebibytesAcrossThreeRanks) {
     for (std::size_t i = 0; i < count; i += 4099)
       ASSERT_EQ(buf[i], static_cast<float>(i % 5 + (i + 1) % 5 + (i + 2) % 5)) << i;
     ASSERT_EQ(buf[count - 1], static_cast<float>((count - 1) % 5 + count % 5 + (count + 1) % 5));
-  });
+  }, {}, GetParam());
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, BigTest, ::testing::Values("tcp", "shm"));
 
 TEST(Communicator, MismatchedSizesFailOnEveryRankWithBothCallsNamed) {
   std::vector<std::string> errors(3);

@@ -1,0 +1,322 @@
+// The shared-memory transport: one single-producer single-consumer ring per directed pair of
+// ranks, in POSIX shared memory. exchange() copies the outgoing message into the ring towards
+// `to` while copying the incoming one out of the ring from `from`, alternating in slices so both
+// directions progress (two ranks exchanging more than a ring's size cannot deadlock).
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "collectives/frame.h"
+#include "collectives/transport.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define RM_CPU_RELAX() _mm_pause()
+#else
+#define RM_CPU_RELAX() ((void)0)
+#endif
+
+namespace ringmaster::collectives {
+namespace {
+
+using frame::kHeaderBytes;
+using frame::kReportBytes;
+
+struct ChannelHeader {
+  alignas(64) std::atomic<uint64_t> head;  // bytes written, by the sender
+  alignas(64) std::atomic<uint64_t> tail;  // bytes consumed, by the receiver
+  alignas(64) std::atomic<int32_t> sender_pid;
+  std::atomic<int32_t> receiver_pid;
+  std::atomic<uint32_t> closed;  // set by either side when it aborts or goes away
+  uint64_t capacity;
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+constexpr std::size_t kDataOffset = 256;
+constexpr std::size_t kSlice = 256 * 1024;  // copy at most this much before turning to the other direction
+
+// One mapped channel.
+class Channel {
+ public:
+  Channel() = default;
+  Channel(void* base, std::size_t bytes) : base_(base), bytes_(bytes) {}
+  Channel(Channel&& o) noexcept : base_(std::exchange(o.base_, nullptr)), bytes_(o.bytes_) {}
+  Channel& operator=(Channel&& o) noexcept {
+    std::swap(base_, o.base_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~Channel() {
+    if (base_) {
+      header().closed.store(1, std::memory_order_release);
+      ::munmap(base_, bytes_);
+    }
+  }
+  bool valid() const { return base_ != nullptr; }
+  ChannelHeader& header() const { return *static_cast<ChannelHeader*>(base_); }
+  std::byte* data() const { return static_cast<std::byte*>(base_) + kDataOffset; }
+
+ private:
+  void* base_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// True when pid no longer runs: gone, or a zombie its parent has not reaped yet.
+bool process_gone(int32_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'Z' || line[close + 2] == 'X');
+}
+
+std::string channel_name(const std::string& prefix, int from, int to) { return fmt::format("{}-{}-{}", prefix, from, to); }
+
+class ShmTransport final : public Transport {
+ public:
+  ShmTransport(int rank, std::vector<Channel> out, std::vector<Channel> in)
+      : rank_(rank), out_(std::move(out)), in_(std::move(in)) {}
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(out_.size()); }
+  std::string name() const override { return "shm"; }
+  void abort(const std::string& why) override {
+    if (aborted_.empty()) aborted_ = why.empty() ? "the communicator was aborted" : why;
+    for (auto& c : out_)
+      if (c.valid()) c.header().closed.store(1, std::memory_order_release);
+    for (auto& c : in_)
+      if (c.valid()) c.header().closed.store(1, std::memory_order_release);
+  }
+
+  Status exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+                  std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) override {
+    if (!aborted_.empty()) return Status(StatusCode::kAborted, aborted_);
+    Status s = run(sig, to, send, from, recv, on_recv, deadline);
+    if (!s) abort(s.message());
+    return s;
+  }
+
+ private:
+  Status run(const CallSignature& sig, int to, std::span<const std::byte> send, int from, std::span<std::byte> recv,
+             const RecvProgress& on_recv, Deadline deadline) {
+    const frame::Header header = frame::encode(sig, send.size());
+    frame::Header got_header{};
+    const std::size_t send_total = to >= 0 ? kHeaderBytes + send.size() : 0;
+    const std::size_t recv_total = from >= 0 ? kHeaderBytes + recv.size() : 0;
+    std::size_t sent = 0, got = 0, reported = 0;
+    Channel* out = to >= 0 ? &out_[static_cast<std::size_t>(to)] : nullptr;
+    Channel* in = from >= 0 ? &in_[static_cast<std::size_t>(from)] : nullptr;
+    unsigned idle = 0;
+    while (sent < send_total || got < recv_total) {
+      bool progress = false;
+      if (sent < send_total) {
+        ChannelHeader& h = out->header();
+        const uint64_t head = h.head.load(std::memory_order_relaxed);
+        const uint64_t space = h.capacity - (head - h.tail.load(std::memory_order_acquire));
+        std::size_t n = std::min<std::size_t>({space, send_total - sent, kSlice});
+        if (n > 0) {
+          std::size_t done = 0;
+          while (done < n) {  // the header and the payload are one stream
+            const std::size_t pos = sent + done;
+            const std::byte* src = pos < kHeaderBytes ? header.data() + pos : send.data() + (pos - kHeaderBytes);
+            const std::size_t piece = std::min(n - done, pos < kHeaderBytes ? kHeaderBytes - pos : send_total - pos);
+            copy_in(h, out->data(), head + done, src, piece);
+            done += piece;
+          }
+          h.head.store(head + n, std::memory_order_release);
+          sent += n;
+          progress = true;
+        }
+      }
+      if (got < recv_total) {
+        ChannelHeader& h = in->header();
+        const uint64_t tail = h.tail.load(std::memory_order_relaxed);
+        const uint64_t avail = h.head.load(std::memory_order_acquire) - tail;
+        std::size_t n = std::min<std::size_t>({avail, recv_total - got, kSlice});
+        if (n > 0) {
+          std::size_t done = 0;
+          while (done < n) {
+            const std::size_t pos = got + done;
+            std::byte* dst = pos < kHeaderBytes ? got_header.data() + pos : recv.data() + (pos - kHeaderBytes);
+            const std::size_t piece = std::min(n - done, pos < kHeaderBytes ? kHeaderBytes - pos : recv_total - pos);
+            copy_out(h, in->data(), tail + done, dst, piece);
+            done += piece;
+          }
+          h.tail.store(tail + n, std::memory_order_release);
+          const bool had_header = got >= kHeaderBytes;
+          got += n;
+          progress = true;
+          if (!had_header && got >= kHeaderBytes)
+            if (auto s = frame::check(got_header.data(), sig, rank_, from, recv.size()); !s) return s;
+          const std::size_t body = got > kHeaderBytes ? got - kHeaderBytes : 0;
+          if (on_recv && body > reported && (body - reported >= kReportBytes || got == recv_total)) {
+            on_recv(reported, body);
+            reported = body;
+          }
+        }
+      }
+      if (progress) {
+        idle = 0;
+        continue;
+      }
+      // Nothing moved: spin briefly, then yield; now and then check the peers and the deadline.
+      if (++idle < 4096) {
+        RM_CPU_RELAX();
+        continue;
+      }
+      std::this_thread::yield();
+      if (idle % 256 != 0) continue;
+      if (out && sent < send_total)
+        if (auto s = alive(*out, to, sig, "sending"); !s) return s;
+      if (in && got < recv_total)
+        if (auto s = alive(*in, from, sig, "receiving"); !s) return s;
+      if (deadline.expired())
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: timed out in {} ({} of {} bytes sent to rank {}, {} of {} received from "
+                                  "rank {})",
+                                  rank_, sig.describe(), sent, send_total, to, got, recv_total, from));
+    }
+    if (on_recv && recv.size() > reported) on_recv(reported, recv.size());
+    return Status::ok();
+  }
+
+  static void copy_in(ChannelHeader& h, std::byte* ring, uint64_t at, const std::byte* src, std::size_t n) {
+    const std::size_t cap = h.capacity, off = at & (cap - 1), first = std::min(n, cap - off);
+    std::memcpy(ring + off, src, first);
+    if (first < n) std::memcpy(ring, src + first, n - first);
+  }
+  static void copy_out(ChannelHeader& h, const std::byte* ring, uint64_t at, std::byte* dst, std::size_t n) {
+    const std::size_t cap = h.capacity, off = at & (cap - 1), first = std::min(n, cap - off);
+    std::memcpy(dst, ring + off, first);
+    if (first < n) std::memcpy(dst + first, ring, n - first);
+  }
+
+  Status alive(Channel& c, int peer, const CallSignature& sig, const char* doing) const {
+    ChannelHeader& h = c.header();
+    const int32_t pid = &c == &out_[static_cast<std::size_t>(peer)] ? h.receiver_pid.load() : h.sender_pid.load();
+    const bool incoming = &c != &out_[static_cast<std::size_t>(peer)];
+    // A sender that wrote its last bytes and left is fine as long as those bytes are still to read.
+    const bool unread = incoming && h.head.load(std::memory_order_acquire) != h.tail.load(std::memory_order_relaxed);
+    if (unread) return Status::ok();
+    if (h.closed.load(std::memory_order_acquire))
+      return Status(StatusCode::kUnavailable, fmt::format("rank {}: rank {} left the communicator while {} in {}",
+                                                          rank_, peer, doing, sig.describe()));
+    if (pid > 0 && pid != ::getpid() && process_gone(pid))
+      return Status(StatusCode::kUnavailable, fmt::format("rank {}: rank {} (pid {}) died while {} in {}", rank_, peer,
+                                                          pid, doing, sig.describe()));
+    return Status::ok();
+  }
+
+  int rank_;
+  std::vector<Channel> out_, in_;  // indexed by peer rank; [rank_] unused
+  std::string aborted_;
+};
+
+Result<Channel> map_segment(int fd, std::size_t bytes, const std::string& name) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return internal_error(fmt::format("mmap of {}: {}", name, std::strerror(errno)));
+  return Channel(p, bytes);
+}
+
+}  // namespace
+
+std::string host_identity() {
+  std::string boot;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
+  struct stat net {}, mnt {};
+  ::stat("/proc/self/ns/net", &net);
+  ::stat("/proc/self/ns/mnt", &mnt);
+  return fmt::format("{}/{}/{}", boot, net.st_ino, mnt.st_ino);
+}
+
+Result<std::unique_ptr<Transport>> make_shm_transport(const StoreIdentity& id, const ShmOptions& o, Deadline deadline) {
+  const int n = id.world_size, me = id.rank;
+  const std::size_t cap = o.channel_bytes;
+  if (cap < 4096 || (cap & (cap - 1)) != 0)
+    return invalid_argument(fmt::format("shm channel size must be a power of two >= 4096, found {}", cap));
+  if (o.name_prefix.empty() || o.name_prefix[0] != '/' || o.name_prefix.find('/', 1) != std::string::npos)
+    return invalid_argument(fmt::format("shm name prefix must be \"/name\", found \"{}\"", o.name_prefix));
+  const std::size_t bytes = kDataOffset + cap;
+  std::vector<Channel> out(static_cast<std::size_t>(n)), in(static_cast<std::size_t>(n));
+  // The names go as soon as everyone has mapped them, and on every early return too.
+  struct Unlinker {
+    std::vector<std::string> names;
+    ~Unlinker() {
+      for (const auto& name : names) ::shm_unlink(name.c_str());
+    }
+  } created;
+  // Create the incoming channels.
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == me) continue;
+    const std::string name = channel_name(o.name_prefix, peer, me);
+    int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {  // left by a crashed run with the same name: replace it
+      ::shm_unlink(name.c_str());
+      fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    }
+    if (fd < 0) return internal_error(fmt::format("shm_open {}: {}", name, std::strerror(errno)));
+    UniqueFd owned(fd);
+    created.names.push_back(name);
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+      return internal_error(fmt::format("ftruncate {} to {} bytes: {} (is /dev/shm large enough?)", name, bytes,
+                                        std::strerror(errno)));
+    auto ch = map_segment(fd, bytes, name);
+    if (!ch) return ch.status();
+    ChannelHeader& h = ch->header();
+    h.capacity = cap;
+    h.receiver_pid.store(::getpid(), std::memory_order_release);
+    in[static_cast<std::size_t>(peer)] = std::move(*ch);
+  }
+  // Open the outgoing channels (their receivers create them), retrying until they exist.
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == me) continue;
+    const std::string name = channel_name(o.name_prefix, me, peer);
+    for (;;) {
+      const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        UniqueFd owned(fd);
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) == bytes) {
+          void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+          if (p == MAP_FAILED) return internal_error(fmt::format("mmap of {}: {}", name, std::strerror(errno)));
+          auto* h = static_cast<ChannelHeader*>(p);
+          if (h->receiver_pid.load(std::memory_order_acquire) != 0) {  // initialized by its receiver
+            h->sender_pid.store(::getpid(), std::memory_order_release);
+            out[static_cast<std::size_t>(peer)] = Channel(p, bytes);
+            break;
+          }
+          ::munmap(p, bytes);
+        }
+      }
+      if (deadline.expired())
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: timed out waiting for rank {} to create its shared-memory channel {}", me,
+                                  peer, name));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  // Once every sender has mapped our incoming channels, nothing needs the names any more.
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == me) continue;
+    while (in[static_cast<std::size_t>(peer)].header().sender_pid.load(std::memory_order_acquire) == 0) {
+      if (deadline.expired())
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: timed out waiting for rank {} to attach to shared memory", me, peer));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  return std::unique_ptr<Transport>(std::make_unique<ShmTransport>(me, std::move(out), std::move(in)));
+}
+
+}  // namespace ringmaster::collectives
