@@ -1,14 +1,16 @@
 // `ringmaster bench WORKLOAD`: benchmarks that print a table and a JSON line (see bench/).
 #include <cstdio>
 
+#include "bench/allreduce_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
 
 namespace ringmaster::cli {
 
 void add_bench_command(CLI::App& app, BenchOptions& o) {
-  CLI::App* cmd = app.add_subcommand("bench", "Run a benchmark: train (training step vs bare OpenBLAS sgemm)");
-  cmd->add_option("workload", o.workload, "train")->required()->check(CLI::IsMember({"train"}));
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI)");
+  cmd->add_option("workload", o.workload, "train or allreduce")->required()->check(CLI::IsMember({"train", "allreduce"}));
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
   cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
@@ -16,9 +18,28 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       ->capture_default_str();
   cmd->add_flag("--child", o.child, "internal: run one model in this process and print its JSON line")
       ->group("");
+  cmd->add_option("--ranks", o.ranks, "allreduce: processes")->capture_default_str();
+  cmd->add_option("--backends", o.backends, "allreduce: tcp, shm, mpi, openmpi-tcp, openmpi-shm")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--min-bytes", o.min_bytes, "allreduce: smallest size after the 8-byte latency point")
+      ->capture_default_str();
+  cmd->add_option("--max-bytes", o.max_bytes, "allreduce: largest size")->capture_default_str();
+  cmd->add_option("--seconds-per-size", o.seconds_per_size, "allreduce: timed seconds per size")->capture_default_str();
+  cmd->add_option("--rank-of", o.rank_of, "internal: run as one rank of this backend")->group("");
 }
 
 int run_bench(const BenchOptions& o) {
+  if (o.workload == "allreduce") {
+    bench::AllreduceBenchOptions a;
+    a.ranks = o.ranks;
+    a.backends = o.backends;
+    a.min_bytes = o.min_bytes;
+    a.max_bytes = o.max_bytes;
+    a.seconds_per_size = o.seconds_per_size;
+    if (!o.rank_of.empty()) return bench::run_allreduce_bench_rank(a, o.rank_of, stdout);
+    return bench::run_allreduce_bench(a, stdout);
+  }
   bench::TrainBenchOptions t;
   t.models = o.models;
   t.steps = o.steps;

@@ -36,6 +36,13 @@ struct BenchOptions {
   int threads = 1;
   std::string data_dir = worker::kFashionMnistDir;
   bool child = false;    // internal: run one model and print its JSON line only
+  // allreduce
+  int ranks = 2;
+  std::vector<std::string> backends = {"tcp", "shm", "mpi", "openmpi-tcp", "openmpi-shm"};
+  int64_t min_bytes = 4096;
+  int64_t max_bytes = 64 << 20;
+  double seconds_per_size = 0.3;
+  std::string rank_of;   // internal: run as one rank of this backend
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);

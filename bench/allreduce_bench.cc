@@ -1,0 +1,284 @@
+#include "bench/allreduce_bench.h"
+
+#include <fmt/format.h>
+#include <mpi.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "collectives/factory.h"
+#include "collectives/mpi.h"
+#include "collectives/socket.h"
+
+namespace ringmaster::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using collectives::DataType;
+using collectives::ReduceOp;
+
+std::vector<int64_t> sizes(const AllreduceBenchOptions& o) {
+  std::vector<int64_t> out = {8};  // the latency point
+  for (int64_t b = o.min_bytes; b <= o.max_bytes; b *= 4) out.push_back(b);
+  return out;
+}
+
+// Times fn (one allreduce) for at least `seconds`, after warm-up; all ranks run the same number of
+// iterations (rank 0 decides and broadcasts through the first timed call's result).
+template <typename Allreduce, typename Broadcast>
+double time_size(Allreduce allreduce, Broadcast broadcast_iters, int64_t bytes, double seconds) {
+  for (int i = 0; i < 3; ++i) allreduce();
+  // Estimate the iteration count on rank 0's clock, then agree on it.
+  const auto t0 = Clock::now();
+  allreduce();
+  const double one = std::chrono::duration<double>(Clock::now() - t0).count();
+  int64_t iters = std::clamp<int64_t>(static_cast<int64_t>(seconds / std::max(one, 1e-7)), 5, 100000);
+  if (bytes >= (16 << 20)) iters = std::min<int64_t>(iters, 40);
+  broadcast_iters(iters);
+  const auto start = Clock::now();
+  for (int64_t i = 0; i < iters; ++i) allreduce();
+  return std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(iters);
+}
+
+// Bidirectional loopback TCP: two connected sockets, each side sending and receiving for ~1 s.
+double loopback_bytes_per_second_each_way() {
+  auto listener = collectives::listen_tcp("127.0.0.1", 0);
+  if (!listener) return 0.0;
+  const collectives::Endpoint ep{"127.0.0.1", collectives::local_port(listener->get())};
+  UniqueFd a, b;
+  std::thread acceptor([&] {
+    auto fd = collectives::accept_tcp(listener->get(), Deadline::after(std::chrono::seconds(5)));
+    if (fd) b = std::move(*fd);
+  });
+  auto c = collectives::connect_tcp(ep, Deadline::after(std::chrono::seconds(5)));
+  acceptor.join();
+  if (!c || !b.valid()) return 0.0;
+  a = std::move(*c);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> received{0};
+  auto pump = [&](int fd) {
+    std::vector<char> buf(4 << 20);
+    std::thread reader([&, fd] {
+      std::vector<char> in(4 << 20);
+      while (!stop) {
+        const ssize_t r = ::recv(fd, in.data(), in.size(), 0);
+        if (r <= 0) break;
+        received += r;
+      }
+    });
+    while (!stop)
+      if (::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+    ::shutdown(fd, SHUT_WR);
+    reader.join();
+  };
+  std::thread t1(pump, a.get()), t2(pump, b.get());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // warm up
+  const int64_t start_bytes = received.load();
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const int64_t moved = received.load() - start_bytes;
+  stop = true;
+  ::shutdown(a.get(), SHUT_RDWR);
+  ::shutdown(b.get(), SHUT_RDWR);
+  t1.join();
+  t2.join();
+  return static_cast<double>(moved) / secs / 2.0;  // per direction
+}
+
+// Runs argv (with extra environment) and returns its stdout; empty on failure.
+std::string capture(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? text : "";
+}
+
+std::vector<std::string> rank_args(const AllreduceBenchOptions& o, const std::string& backend) {
+  return {"/proc/self/exe", "bench", "allreduce", "--rank-of", backend, "--min-bytes", std::to_string(o.min_bytes),
+          "--max-bytes", std::to_string(o.max_bytes), "--seconds-per-size", fmt::format("{}", o.seconds_per_size)};
+}
+
+// Runs one backend's ranks and returns rank 0's results: bytes -> seconds.
+std::map<int64_t, double> run_backend(const AllreduceBenchOptions& o, const std::string& backend) {
+  std::string text;
+  const std::string self = fmt::format("/proc/{}/exe", ::getpid());
+  if (backend.rfind("openmpi", 0) == 0 || backend == "mpi") {
+    std::vector<std::string> argv = {"mpirun", "--oversubscribe", "--allow-run-as-root", "-np", std::to_string(o.ranks),
+                                     "--bind-to", "none"};
+    if (backend == "openmpi-tcp") argv.insert(argv.end(), {"--mca", "btl", "self,tcp"});
+    if (backend == "mpi") argv.insert(argv.end(), {"-x", "RINGMASTER_COLLECTIVES=mpi"});
+    auto args = rank_args(o, backend == "mpi" ? "mpi" : "raw-mpi");
+    args[0] = self;
+    argv.insert(argv.end(), args.begin(), args.end());
+    text = capture(argv, {"OMPI_MCA_btl_tcp_if_include=lo", "OMPI_MCA_oob_tcp_if_include=lo"});
+  } else {
+    auto port_fd = collectives::listen_tcp("127.0.0.1", 0);
+    const int port = collectives::local_port(port_fd->get());
+    port_fd->reset();
+    std::vector<std::thread> others;
+    for (int r = 1; r < o.ranks; ++r)
+      others.emplace_back([&, r] {
+        auto args = rank_args(o, backend);
+        args[0] = self;
+        capture(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(o.ranks), "MASTER_ADDR=127.0.0.1",
+                       "MASTER_PORT=" + std::to_string(port), "RINGMASTER_COLLECTIVES=" + backend,
+                       "RINGMASTER_JOB_TOKEN=bench"});
+      });
+    auto args = rank_args(o, backend);
+    args[0] = self;
+    text = capture(args, {"RANK=0", "WORLD_SIZE=" + std::to_string(o.ranks), "MASTER_ADDR=127.0.0.1",
+                          "MASTER_PORT=" + std::to_string(port), "RINGMASTER_COLLECTIVES=" + backend,
+                          "RINGMASTER_JOB_TOKEN=bench"});
+    for (auto& t : others) t.join();
+  }
+  std::map<int64_t, double> out;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return out;
+  for (const auto& row : j["results"]) out[row["bytes"].get<int64_t>()] = row["seconds"].get<double>();
+  return out;
+}
+
+}  // namespace
+
+int run_allreduce_bench_rank(const AllreduceBenchOptions& o, const std::string& backend, std::FILE* out) {
+  nlohmann::json results = nlohmann::json::array();
+  if (backend == "raw-mpi") {
+    if (auto s = collectives::ensure_mpi(); !s) {
+      std::fprintf(stderr, "%s\n", s.message().c_str());
+      return 1;
+    }
+    int rank = 0, n = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    for (int64_t bytes : sizes(o)) {
+      std::vector<float> buf(static_cast<std::size_t>(bytes / 4), 1.0f);
+      const double secs = time_size(
+          [&] { MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); },
+          [&](int64_t& iters) { MPI_Bcast(&iters, 1, MPI_INT64_T, 0, MPI_COMM_WORLD); }, bytes, o.seconds_per_size);
+      results.push_back({{"bytes", bytes}, {"seconds", secs}});
+    }
+    if (rank == 0) fmt::print(out, "{}\n", nlohmann::json{{"results", results}}.dump());
+    return 0;
+  }
+  auto config = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.status().message().c_str());
+    return 1;
+  }
+  auto comm = collectives::create(*config);
+  if (!comm) {
+    std::fprintf(stderr, "%s\n", comm.status().message().c_str());
+    return 1;
+  }
+  collectives::Communicator& c = **comm;
+  for (int64_t bytes : sizes(o)) {
+    std::vector<float> buf(static_cast<std::size_t>(bytes / 4), 1.0f);
+    Status failed;
+    const double secs = time_size(
+        [&] {
+          if (Status s = c.allreduce(buf.data(), buf.data(), buf.size(), DataType::kFloat32, ReduceOp::kSum); !s)
+            failed = s;
+        },
+        [&](int64_t& iters) {
+          if (Status s = c.broadcast(&iters, 1, DataType::kInt64, 0); !s) failed = s;
+        },
+        bytes, o.seconds_per_size);
+    if (!failed.is_ok()) {
+      std::fprintf(stderr, "%s\n", failed.message().c_str());
+      return 1;
+    }
+    results.push_back({{"bytes", bytes}, {"seconds", secs}});
+  }
+  if (c.rank() == 0) fmt::print(out, "{}\n", nlohmann::json{{"results", results}}.dump());
+  return 0;
+}
+
+int run_allreduce_bench(const AllreduceBenchOptions& o, std::FILE* out) {
+  const double loop = loopback_bytes_per_second_each_way();
+  std::map<std::string, std::map<int64_t, double>> all;
+  for (const auto& b : o.backends) {
+    all[b] = run_backend(o, b);
+    if (all[b].empty()) fmt::print(stderr, "ringmaster bench allreduce: backend {} produced no results\n", b);
+  }
+  const double factor = 2.0 * (o.ranks - 1) / o.ranks;
+  fmt::print(out, "allreduce, float32 sum, {} ranks on this host; busbw = algbw x 2(n-1)/n; loopback TCP limit "
+                  "{:.2f} GB/s each way\n",
+             o.ranks, loop / 1e9);
+  fmt::print(out, "{:>10}", "bytes");
+  for (const auto& b : o.backends) fmt::print(out, " | {:>11} {:>7} {:>7}", b + " us", "algbw", "busbw");
+  fmt::print(out, "\n");
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t bytes : sizes(o)) {
+    fmt::print(out, "{:>10}", bytes);
+    nlohmann::json row = {{"bytes", bytes}};
+    for (const auto& b : o.backends) {
+      auto it = all[b].find(bytes);
+      if (it == all[b].end()) {
+        fmt::print(out, " | {:>11} {:>7} {:>7}", "-", "-", "-");
+        continue;
+      }
+      const double algbw = static_cast<double>(bytes) / it->second / 1e9, busbw = algbw * factor;
+      fmt::print(out, " | {:>11.1f} {:>7.2f} {:>7.2f}", it->second * 1e6, algbw, busbw);
+      row[b] = {{"us", it->second * 1e6}, {"algbw_gbps", algbw}, {"busbw_gbps", busbw}};
+    }
+    fmt::print(out, "\n");
+    rows.push_back(row);
+  }
+  // The ratios the issue asks for.
+  auto busbw = [&](const std::string& b, int64_t bytes) {
+    auto it = all[b].find(bytes);
+    return it == all[b].end() ? 0.0 : static_cast<double>(bytes) / it->second * factor / 1e9;
+  };
+  auto us = [&](const std::string& b, int64_t bytes) {
+    auto it = all[b].find(bytes);
+    return it == all[b].end() ? 0.0 : it->second * 1e6;
+  };
+  nlohmann::json ratios;
+  for (int64_t bytes : {int64_t{4} << 20, int64_t{16} << 20, int64_t{64} << 20})
+    if (busbw("openmpi-tcp", bytes) > 0)
+      ratios[fmt::format("tcp_vs_openmpi_tcp_{}MiB", bytes >> 20)] = busbw("tcp", bytes) / busbw("openmpi-tcp", bytes);
+  if (loop > 0) ratios["tcp_64MiB_vs_loopback"] = busbw("tcp", int64_t{64} << 20) / (loop / 1e9);
+  for (int64_t bytes = int64_t{1} << 20; bytes <= (int64_t{64} << 20); bytes *= 4)
+    if (busbw("openmpi-shm", bytes) > 0)
+      ratios[fmt::format("shm_vs_openmpi_shm_{}MiB", bytes >> 20)] = busbw("shm", bytes) / busbw("openmpi-shm", bytes);
+  if (us("openmpi-tcp", 8) > 0) ratios["latency_8B_tcp_vs_openmpi_tcp"] = us("tcp", 8) / us("openmpi-tcp", 8);
+  if (us("openmpi-shm", 8) > 0) ratios["latency_8B_shm_vs_openmpi_shm"] = us("shm", 8) / us("openmpi-shm", 8);
+  fmt::print(out, "ratios: ");
+  for (auto& [k, v] : ratios.items()) fmt::print(out, "{}={:.2f} ", k, v.get<double>());
+  fmt::print(out, "\n");
+  fmt::print(out, "{}\n", nlohmann::json{{"bench", "allreduce"}, {"ranks", o.ranks},
+                                         {"loopback_gbps_each_way", loop / 1e9}, {"rows", rows}, {"ratios", ratios}}
+                              .dump());
+  return 0;
+}
+
+}  // namespace ringmaster::bench
