@@ -7,24 +7,42 @@ namespace {
 
 int mod(int a, int n) { return ((a % n) + n) % n; }
 
-// Receives segment `recv_seg` into scratch and reduces it into data as it arrives, while sending
-// segment `send_seg`. Segments are given by element offsets `seg(i)`.
+// Bytes per message in a reduce step: the received piece is reduced from a scratch buffer this
+// large, which stays in cache, instead of from a segment-sized one that streams through memory.
+constexpr std::size_t kPieceBytes = 512 * 1024;
+
+// Sends segment `send_seg` while receiving segment `recv_seg` and reducing it into data as it
+// arrives, in pieces of about kPieceBytes. Segments are element ranges [seg(i), seg(i+1)); both
+// ranks of a pair cut a segment into the same pieces, so the message sizes agree.
 template <typename SegFn>
 Status reduce_step(Transport& t, const CallSignature& sig, std::byte* data, DataType type, ReduceOp op, int send_seg,
                    int recv_seg, SegFn seg, Deadline deadline, std::vector<std::byte>& scratch) {
   const int n = t.size(), r = t.rank();
   const std::size_t es = element_size(type);
   const std::size_t sb = seg(send_seg), se = seg(send_seg + 1), rb = seg(recv_seg), re = seg(recv_seg + 1);
-  if (scratch.size() < (re - rb) * es) scratch.resize((re - rb) * es);
-  std::byte* target = data + rb * es;
-  std::size_t done = 0;  // elements reduced so far
-  return t.exchange(sig, mod(r + 1, n), {data + sb * es, (se - sb) * es}, mod(r - 1, n), {scratch.data(), (re - rb) * es},
-                    [&](std::size_t, std::size_t end) {
-                      const std::size_t upto = end / es;
-                      if (upto > done) reduce_into(target + done * es, scratch.data() + done * es, upto - done, type, op);
-                      done = upto;
-                    },
-                    deadline);
+  // Every rank cuts every segment into the same number of pieces: from the longest segment.
+  std::size_t longest = 0;
+  for (int i = 0; i < n; ++i) longest = std::max(longest, seg(i + 1) - seg(i));
+  const std::size_t pieces = std::max<std::size_t>(1, (longest * es + kPieceBytes - 1) / kPieceBytes);
+  auto cut = [pieces](std::size_t len, std::size_t i) { return len * i / pieces; };
+  if (scratch.size() < (longest / pieces + 1) * es) scratch.resize((longest / pieces + 1) * es);
+  for (std::size_t i = 0; i < pieces; ++i) {
+    const std::size_t s0 = sb + cut(se - sb, i), s1 = sb + cut(se - sb, i + 1);
+    const std::size_t r0 = rb + cut(re - rb, i), r1 = rb + cut(re - rb, i + 1);
+    std::byte* target = data + r0 * es;
+    std::size_t done = 0;  // elements of this piece reduced so far
+    Status s = t.exchange(sig, mod(r + 1, n), {data + s0 * es, (s1 - s0) * es}, mod(r - 1, n),
+                          {scratch.data(), (r1 - r0) * es},
+                          [&](std::size_t, std::size_t end) {
+                            const std::size_t upto = end / es;
+                            if (upto > done)
+                              reduce_into(target + done * es, scratch.data() + done * es, upto - done, type, op);
+                            done = upto;
+                          },
+                          deadline);
+    if (!s) return s;
+  }
+  return Status::ok();
 }
 
 }  // namespace
