@@ -69,6 +69,10 @@ Result<UniqueFd> listen_tcp(const std::string& host, int port, int backlog) {
   if (!addr) return addr.status();
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return internal_error("socket: " + err());
+  // A restarted job may reuse its port while old connections sit in TIME_WAIT. On Linux this still
+  // refuses a second listener on the port, so another job holding it is reported below.
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(sockaddr_in)) != 0) {
     if (errno == EADDRINUSE)
       return Status(StatusCode::kAlreadyExists,

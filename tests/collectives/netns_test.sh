@@ -37,8 +37,10 @@ done
 ip netns exec ${tag}n2 tc qdisc add dev eth0 root tbf rate 200mbit burst 64kb latency 100ms || exit 1
 check "rank 2's link is up" "ip -n ${tag}n2 link show eth0 | grep -q 'state UP'"
 
+runs=0
 run_world() {  # run_world SCENARIO... ; exit codes in $work/rc.N, stderr in $work/err.N
-  local port=$(( 29000 + $$ % 1000 ))
+  runs=$((runs + 1))
+  local port=$(( 29000 + $$ % 1000 + runs ))
   local pids=()
   for i in 0 1 2; do
     ip netns exec ${tag}n$i env RANK=$i WORLD_SIZE=3 MASTER_ADDR=$subnet.1 MASTER_PORT=$port \
@@ -56,7 +58,7 @@ after=$(ip netns exec ${tag}n2 tc -s qdisc show dev eth0 | sed -n 's/.*Sent \([0
 check "rank 2's traffic went through the rate-limited link (> 1 MB)" "[ \$(( after - before )) -gt 1000000 ]"
 
 run_world die 1
-check "the killed rank died of SIGKILL" "[ \$(cat $work/rc.1) -eq 137 ]"
+check "the killed rank died of SIGKILL" "[ \$(cat $work/rc.1) -eq 137 ] || { echo rc=\$(cat $work/rc.1); cat $work/err.1; false; }"
 for i in 0 2; do
   check "rank $i failed cleanly after its peer was killed" "[ \$(cat $work/rc.$i) -eq 1 ] && grep -q 'rank failed:' $work/err.$i"
 done
