@@ -82,7 +82,7 @@ Status recursive_doubling_allreduce(Transport& t, const CallSignature& sig, std:
       reduce_into(data, scratch.data(), count, type, op);
     } else {
       reduce_into(scratch.data(), data, count, type, op);
-      std::memcpy(data, scratch.data(), bytes);
+      if (bytes > 0) std::memcpy(data, scratch.data(), bytes);
     }
   }
   return Status::ok();

@@ -44,7 +44,7 @@ class AlgorithmCommunicator final : public Communicator {
     return run([=, this]() -> Status {
       const std::size_t block = count * element_size(type);
       auto* o = static_cast<std::byte*>(out);
-      std::memmove(o + static_cast<std::size_t>(rank()) * block, in, block);
+      if (block > 0) std::memmove(o + static_cast<std::size_t>(rank()) * block, in, block);
       const CallSignature sig = next(kAllgather, type, ReduceOp::kSum, count, 0);
       return checked(algorithms::ring_allgather(*t_, sig, o, block, deadline(timeout)));
     });
@@ -60,7 +60,7 @@ class AlgorithmCommunicator final : public Communicator {
       if (is_16bit(type))
         widen(in, reinterpret_cast<float*>(work_.data()), total, type);
       else
-        std::memcpy(work_.data(), in, total * es);
+        if (total > 0) std::memcpy(work_.data(), in, total * es);
       Status s = size() == 1 ? Status::ok()
                              : algorithms::ring_reduce_scatter(*t_, sig, work_.data(), count, work_type, op,
                                                                deadline(timeout), scratch_);
@@ -116,7 +116,7 @@ class AlgorithmCommunicator final : public Communicator {
     if (is_16bit(type))
       narrow(reinterpret_cast<const float*>(reduced), out, count, type);
     else if (reduced != out)
-      std::memcpy(out, reduced, count * element_size(type));
+      if (count > 0) std::memcpy(out, reduced, count * element_size(type));
   }
 
   Status do_allreduce(const void* in, void* out, std::size_t count, DataType type, ReduceOp op, Deadline d) {
@@ -127,7 +127,7 @@ class AlgorithmCommunicator final : public Communicator {
       widen(in, reinterpret_cast<float*>(work_.data()), count, type);
       data = work_.data();
     } else {
-      if (in != out) std::memcpy(out, in, count * element_size(type));
+      if (in != out && count > 0) std::memcpy(out, in, count * element_size(type));
       data = static_cast<std::byte*>(out);
     }
     Status s = reduce_any(sig, data, count, is_16bit(type) ? DataType::kFloat32 : type, op, d);
