@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "collectives/mpi.h"
+#include "collectives/nccl.h"
 
 namespace ringmaster::collectives {
 namespace {
@@ -23,6 +24,13 @@ Result<int> int_var(const Getenv& getenv, const char* name, int lo, int hi) {
     return invalid_argument(fmt::format("environment variable {}: expected an integer in [{}, {}], found \"{}\"", name,
                                         lo, hi, s));
   return x;
+}
+
+// RINGMASTER_DEVICE, else the launcher's local rank variable, else 0.
+Result<int> device_var(const Getenv& getenv, const char* local_rank) {
+  if (getenv("RINGMASTER_DEVICE")) return int_var(getenv, "RINGMASTER_DEVICE", 0, 1023);
+  if (getenv(local_rank)) return int_var(getenv, local_rank, 0, 1 << 20);
+  return 0;
 }
 
 bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
@@ -56,8 +64,9 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     return v && *v ? std::string(v) : fallback;
   };
   c.backend = str("RINGMASTER_COLLECTIVES", "auto");
-  if (c.backend != "auto" && c.backend != "tcp" && c.backend != "shm" && c.backend != "mpi")
-    return invalid_argument(fmt::format("environment variable RINGMASTER_COLLECTIVES: expected auto, tcp, shm or mpi, "
+  if (c.backend != "auto" && c.backend != "tcp" && c.backend != "shm" && c.backend != "mpi" && c.backend != "nccl")
+    return invalid_argument(fmt::format("environment variable RINGMASTER_COLLECTIVES: expected auto, tcp, shm, mpi or "
+                                        "nccl, "
                                         "found \"{}\"",
                                         c.backend));
   c.token = str("RINGMASTER_JOB_TOKEN", "");
@@ -76,6 +85,14 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     c.world_size = *size;
     c.rank = *rank;
     c.from_mpi = true;
+    if (getenv("MASTER_ADDR") && getenv("MASTER_PORT")) {  // a store as well (the nccl backend needs one)
+      auto port = int_var(getenv, "MASTER_PORT", 1, 65535);
+      if (!port) return port.status();
+      c.master = {str("MASTER_ADDR", ""), *port};
+      c.has_master = true;
+    }
+    if (auto d = device_var(getenv, "OMPI_COMM_WORLD_LOCAL_RANK"); !d) return d.status();
+    else c.device = *d;
     return c;
   }
   if (!getenv("WORLD_SIZE")) return c;  // a world of one
@@ -91,7 +108,10 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     auto port = int_var(getenv, "MASTER_PORT", 1, 65535);
     if (!port) return port.status();
     c.master = {str("MASTER_ADDR", ""), *port};
+    c.has_master = true;
   }
+  if (auto d = device_var(getenv, "LOCAL_RANK"); !d) return d.status();
+  else c.device = *d;
   return c;
 }
 
@@ -99,6 +119,28 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   const Deadline deadline = Deadline::after(c.options.timeout);
   const StoreIdentity id{c.token, c.job, c.world_size, c.rank};
   if (c.backend == "mpi") return make_mpi_communicator(c.options);
+  if (c.backend == "nccl") {
+    if (c.world_size > 1 && !c.has_master)
+      return invalid_argument("RINGMASTER_COLLECTIVES=nccl: needs MASTER_ADDR and MASTER_PORT (the NCCL id travels "
+                              "through the rendezvous store), found none");
+    std::unique_ptr<TcpStoreServer> server;
+    std::unique_ptr<Store> store = make_in_memory_store();
+    if (c.world_size > 1) {
+      if (c.rank == 0) {
+        auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
+        if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
+        server = std::move(*s);
+      }
+      auto joined = connect_tcp_store(c.master, id, deadline);
+      if (!joined) return joined.status().with_context(fmt::format("rank {}", c.rank));
+      store = std::move(*joined);
+    }
+    auto comm = make_nccl_communicator(*store, id, c.device, c.options, deadline);
+    // Rank 0 keeps serving until everyone has the id: a barrier on the new communicator.
+    if (comm && c.world_size > 1)
+      if (Status s = (*comm)->barrier(); !s) return s;
+    return comm;
+  }
   if (c.world_size == 1) {
     auto t = connect_tcp_mesh(UniqueFd(), {""}, id, deadline);
     if (!t) return t.status();

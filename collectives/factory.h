@@ -6,10 +6,11 @@
 //   OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE        under mpirun: rank and size from OpenMPI,
 //                                                      addresses exchanged through MPI
 //   RINGMASTER_JOB_TOKEN, RINGMASTER_JOB_NAME         who may join (see store.h)
-//   RINGMASTER_COLLECTIVES = auto|tcp|shm|mpi         the backend (auto: shm when every rank is on
+//   RINGMASTER_COLLECTIVES = auto|tcp|shm|mpi|nccl    the backend (auto: shm when every rank is on
 //                                                      this host and namespace, else tcp)
 //   RINGMASTER_BIND_ADDR                              the address peers reach this rank at
 //   RINGMASTER_TIMEOUT_SECONDS                        joining and per-call timeout (default 60)
+//   RINGMASTER_DEVICE (else LOCAL_RANK)               the GPU of the nccl backend
 // Thread-safe (no shared state besides MPI's own, which is initialized once per process).
 #pragma once
 
@@ -23,7 +24,7 @@
 namespace ringmaster::collectives {
 
 struct RendezvousConfig {
-  std::string backend = "auto";  // auto | tcp | shm | mpi
+  std::string backend = "auto";  // auto | tcp | shm | mpi | nccl
   int rank = 0;
   int world_size = 1;
   Endpoint master{"127.0.0.1", 29500};
@@ -31,6 +32,8 @@ struct RendezvousConfig {
   std::string job = "ringmaster";
   std::string bind_host;  // empty: 127.0.0.1 for a loopback master, else the local address that routes to it
   bool from_mpi = false;  // rank and size came from OpenMPI; exchange addresses through MPI
+  bool has_master = false;  // MASTER_ADDR/MASTER_PORT were given
+  int device = 0;           // CUDA device for nccl: RINGMASTER_DEVICE, else LOCAL_RANK / OMPI_COMM_WORLD_LOCAL_RANK
   CommunicatorOptions options;
 };
 

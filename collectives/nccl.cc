@@ -1,0 +1,223 @@
+// The NCCL backend (CUDA builds only; see nccl.h).
+#include "collectives/nccl.h"
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+#include <nccl.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "collectives/executor.h"
+
+namespace ringmaster::collectives {
+namespace {
+
+ncclDataType_t nccl_type(DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return ncclFloat32;
+    case DataType::kFloat64: return ncclFloat64;
+    case DataType::kInt32: return ncclInt32;
+    case DataType::kInt64: return ncclInt64;
+    case DataType::kFloat16: return ncclFloat16;
+    case DataType::kBFloat16: return ncclBfloat16;
+  }
+  return ncclFloat32;
+}
+
+ncclRedOp_t nccl_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return ncclSum;
+    case ReduceOp::kAverage: return ncclAvg;
+    case ReduceOp::kMin: return ncclMin;
+    case ReduceOp::kMax: return ncclMax;
+  }
+  return ncclSum;
+}
+
+Status cuda(cudaError_t e, const char* what) {
+  return e == cudaSuccess ? Status::ok()
+                          : Status(StatusCode::kInternal, fmt::format("{}: {}", what, cudaGetErrorString(e)));
+}
+Status nccl(ncclResult_t r, const char* what) {
+  return r == ncclSuccess || r == ncclInProgress
+             ? Status::ok()
+             : Status(StatusCode::kUnavailable, fmt::format("{}: {}", what, ncclGetErrorString(r)));
+}
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int64_t* check, int rank, int size, int device,
+                   CommunicatorOptions o)
+      : comm_(comm), stream_(stream), check_(check), rank_(rank), size_(size), device_(device), options_(o) {}
+  ~NcclCommunicator() override {
+    executor_.submit([this] {
+      cudaSetDevice(device_);
+      if (broken_.is_ok()) ncclCommDestroy(comm_);
+      cudaFree(check_);
+      cudaStreamDestroy(stream_);
+      return Status::ok();
+    }).wait();
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "nccl"; }
+
+  Status allreduce(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
+    return allreduce_async(in, out, count, t, op, timeout).get();
+  }
+  Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
+    return submit(1, t, op, count, 0, timeout, [=, this] {
+      return nccl(ncclAllReduce(in, out, count, nccl_type(t), nccl_op(op), comm_, stream_), "ncclAllReduce");
+    });
+  }
+  Status broadcast(void* data, std::size_t count, DataType t, int root, Millis timeout) override {
+    if (root < 0 || root >= size_)
+      return invalid_argument(fmt::format("broadcast: root {} is outside the world of size {}", root, size_));
+    return submit(2, t, ReduceOp::kSum, count, root, timeout, [=, this] {
+             return nccl(ncclBroadcast(data, data, count, nccl_type(t), root, comm_, stream_), "ncclBroadcast");
+           }).get();
+  }
+  Status allgather(const void* in, void* out, std::size_t count, DataType t, Millis timeout) override {
+    return submit(3, t, ReduceOp::kSum, count, 0, timeout, [=, this] {
+             return nccl(ncclAllGather(in, out, count, nccl_type(t), comm_, stream_), "ncclAllGather");
+           }).get();
+  }
+  Status reduce_scatter(const void* in, void* out, std::size_t count, DataType t, ReduceOp op,
+                        Millis timeout) override {
+    return submit(4, t, op, count, 0, timeout, [=, this] {
+             return nccl(ncclReduceScatter(in, out, count, nccl_type(t), nccl_op(op), comm_, stream_),
+                         "ncclReduceScatter");
+           }).get();
+  }
+  Status barrier(Millis timeout) override {
+    return submit(5, DataType::kInt64, ReduceOp::kSum, 0, 0, timeout, [] { return Status::ok(); }).get();
+  }
+
+ private:
+  // Runs `launch` on the executor after the same-call check, then waits for the stream.
+  Work submit(int64_t kind, DataType t, ReduceOp op, std::size_t count, int root, Millis timeout,
+              std::function<Status()> launch) {
+    const Millis limit = timeout.count() > 0 ? timeout : options_.timeout;
+    return executor_.submit([=, this, launch = std::move(launch)]() -> Status {
+      if (!broken_.is_ok()) return broken_;
+      const Deadline deadline = Deadline::after(limit);
+      Status s = run(kind, t, op, count, root, launch, deadline);
+      if (!s && broken_.is_ok()) {
+        broken_ = s;
+        ncclCommAbort(comm_);
+      }
+      return s;
+    });
+  }
+
+  Status run(int64_t kind, DataType t, ReduceOp op, std::size_t count, int root, const std::function<Status()>& launch,
+             Deadline deadline) {
+    if (auto s = cuda(cudaSetDevice(device_), "cudaSetDevice"); !s) return s;
+    // Same-call check: max over ranks of (x, -x) for each field.
+    ++seq_;
+    const std::array<int64_t, 5> mine = {static_cast<int64_t>(seq_), kind, static_cast<int64_t>(t),
+                                         static_cast<int64_t>(op) * 1000000 + root, static_cast<int64_t>(count)};
+    std::array<int64_t, 10> v{};
+    for (std::size_t i = 0; i < 5; ++i) v[i] = mine[i], v[5 + i] = -mine[i];
+    if (auto s = cuda(cudaMemcpyAsync(check_, v.data(), sizeof v, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+        !s)
+      return s;
+    if (auto s = nccl(ncclAllReduce(check_, check_, 10, ncclInt64, ncclMax, comm_, stream_), "ncclAllReduce (call check)");
+        !s)
+      return s;
+    if (auto s = cuda(cudaMemcpyAsync(v.data(), check_, sizeof v, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+        !s)
+      return s;
+    if (auto s = wait(deadline, "the call check"); !s) return s;
+    for (std::size_t i = 0; i < 5; ++i)
+      if (v[i] != -v[5 + i])
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("mismatched collectives: rank {} is in call #{} ({} {} elements), but the ranks "
+                                  "disagree on field {} (from {} to {})",
+                                  rank_, seq_, name(t), count, i, -v[5 + i], v[i]));
+    if (auto s = launch(); !s) return s;
+    return wait(deadline, "the collective");
+  }
+
+  // Polls the stream and NCCL's asynchronous error until done or the deadline.
+  Status wait(Deadline deadline, const char* what) {
+    for (;;) {
+      const cudaError_t q = cudaStreamQuery(stream_);
+      if (q == cudaSuccess) return Status::ok();
+      if (q != cudaErrorNotReady) return cuda(q, "cudaStreamQuery");
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      if (async != ncclSuccess && async != ncclInProgress) return nccl(async, "NCCL");
+      if (deadline.expired())
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: {} did not complete in time on GPU {} (a rank is missing, dead or in "
+                                  "another call); the NCCL communicator was aborted",
+                                  rank_, what, device_));
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+
+  ncclComm_t comm_;
+  cudaStream_t stream_;
+  int64_t* check_;  // 10 int64 on the device
+  int rank_, size_, device_;
+  CommunicatorOptions options_;
+  uint64_t seq_ = 0;  // executor thread only
+  Status broken_;     // executor thread only
+  SerialExecutor executor_;  // last: joined first
+};
+
+}  // namespace
+
+bool nccl_built() { return true; }
+
+Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const StoreIdentity& id, int device,
+                                                             CommunicatorOptions options, Deadline deadline) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+    return Status(StatusCode::kFailedPrecondition, "RINGMASTER_COLLECTIVES=nccl: no CUDA device is visible");
+  if (device < 0 || device >= devices)
+    return invalid_argument(fmt::format("nccl: device {} does not exist ({} visible)", device, devices));
+  if (auto s = cuda(cudaSetDevice(device), "cudaSetDevice"); !s) return s;
+  ncclUniqueId uid{};
+  if (id.rank == 0) {
+    if (auto s = nccl(ncclGetUniqueId(&uid), "ncclGetUniqueId"); !s) return s;
+    if (auto s = store.set("nccl/id", std::string(reinterpret_cast<const char*>(&uid), sizeof uid)); !s) return s;
+  } else {
+    auto v = store.get("nccl/id", deadline);
+    if (!v) return v.status().with_context("waiting for rank 0's NCCL id");
+    if (v->size() != sizeof uid) return data_loss("nccl/id in the store has the wrong size");
+    std::memcpy(&uid, v->data(), sizeof uid);
+  }
+  // Non-blocking initialization, so a missing rank is a timeout, not a hang.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = nullptr;
+  if (auto s = nccl(ncclCommInitRankConfig(&comm, id.world_size, uid, id.rank, &config), "ncclCommInitRankConfig"); !s)
+    return s;
+  for (;;) {
+    ncclResult_t state = ncclInProgress;
+    ncclCommGetAsyncError(comm, &state);
+    if (state == ncclSuccess) break;
+    if (state != ncclInProgress) {
+      ncclCommAbort(comm);
+      return nccl(state, "ncclCommInitRankConfig");
+    }
+    if (deadline.expired()) {
+      ncclCommAbort(comm);
+      return Status(StatusCode::kDeadlineExceeded, fmt::format("rank {}: NCCL initialization timed out", id.rank));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  cudaStream_t stream = nullptr;
+  if (auto s = cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"); !s) return s;
+  void* check = nullptr;
+  if (auto s = cuda(cudaMalloc(&check, 10 * sizeof(int64_t)), "cudaMalloc"); !s) return s;
+  return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
+      comm, stream, static_cast<int64_t*>(check), id.rank, id.world_size, device, options));
+}
+
+}  // namespace ringmaster::collectives
