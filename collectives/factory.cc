@@ -35,6 +35,21 @@ Result<int> device_var(const Getenv& getenv, const char* local_rank) {
 
 bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
 
+// Rank 0 serves the store at MASTER_ADDR:MASTER_PORT (on loopback only when the master is
+// loopback); every rank, rank 0 too, joins it as a client.
+Status join_store(const RendezvousConfig& c, const StoreIdentity& id, Deadline deadline,
+                  std::unique_ptr<TcpStoreServer>& server, std::unique_ptr<Store>& store) {
+  if (c.rank == 0) {
+    auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
+    if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
+    server = std::move(*s);
+  }
+  auto joined = connect_tcp_store(c.master, id, deadline);
+  if (!joined) return joined.status().with_context(fmt::format("rank {}", c.rank));
+  store = std::move(*joined);
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::string> local_address_towards(const std::string& host) {
@@ -126,14 +141,7 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
     std::unique_ptr<TcpStoreServer> server;
     std::unique_ptr<Store> store = make_in_memory_store();
     if (c.world_size > 1) {
-      if (c.rank == 0) {
-        auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
-        if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
-        server = std::move(*s);
-      }
-      auto joined = connect_tcp_store(c.master, id, deadline);
-      if (!joined) return joined.status().with_context(fmt::format("rank {}", c.rank));
-      store = std::move(*joined);
+      if (auto s = join_store(c, id, deadline, server, store); !s) return s;
     }
     auto comm = make_nccl_communicator(*store, id, c.device, c.options, deadline);
     // Rank 0 keeps serving until everyone has the id: a barrier on the new communicator.
@@ -163,14 +171,7 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   if (c.from_mpi) {
     exchange = mpi_address_exchange();
   } else {
-    if (c.rank == 0) {
-      auto s = TcpStoreServer::start(is_loopback(c.master.host) ? "127.0.0.1" : "0.0.0.0", c.master.port, id);
-      if (!s) return s.status().with_context("rank 0: serving the rendezvous store at MASTER_ADDR:MASTER_PORT");
-      server = std::move(*s);
-    }
-    auto joined = connect_tcp_store(c.master, id, deadline);
-    if (!joined) return joined.status().with_context(fmt::format("rank {}", c.rank));
-    store = std::move(*joined);
+    if (auto s = join_store(c, id, deadline, server, store); !s) return s;
     exchange = store_address_exchange(*store, c.rank, c.world_size, "addr", deadline);
   }
   auto listener = listen_tcp(bind, 0);
