@@ -7,21 +7,38 @@
 namespace ringmaster::collectives {
 namespace {
 
-template <typename T>
-void reduce_typed(T* __restrict d, const T* __restrict s, std::size_t n, ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kSum:
-    case ReduceOp::kAverage:
-      for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
-      return;
-    case ReduceOp::kMin:
-      for (std::size_t i = 0; i < n; ++i) d[i] = std::min(d[i], s[i]);
-      return;
-    case ReduceOp::kMax:
-      for (std::size_t i = 0; i < n; ++i) d[i] = std::max(d[i], s[i]);
-      return;
+// The reduction loops are compiled for AVX-512, AVX2 and baseline x86-64 and the best one the CPU
+// has is picked at load time (GCC/Clang function multiversioning), so a portable binary still
+// reduces at full vector width.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RM_MULTIVERSION
+#endif
+
+#define RM_REDUCE_LOOPS(T, NAME)                                                                 \
+  RM_MULTIVERSION void sum_##NAME(T* __restrict d, const T* __restrict s, std::size_t n) {      \
+    for (std::size_t i = 0; i < n; ++i) d[i] += s[i];                                            \
+  }                                                                                              \
+  RM_MULTIVERSION void min_##NAME(T* __restrict d, const T* __restrict s, std::size_t n) {      \
+    for (std::size_t i = 0; i < n; ++i) d[i] = s[i] < d[i] ? s[i] : d[i];                        \
+  }                                                                                              \
+  RM_MULTIVERSION void max_##NAME(T* __restrict d, const T* __restrict s, std::size_t n) {      \
+    for (std::size_t i = 0; i < n; ++i) d[i] = s[i] > d[i] ? s[i] : d[i];                        \
+  }                                                                                              \
+  void reduce_typed(T* d, const T* s, std::size_t n, ReduceOp op) {                              \
+    switch (op) {                                                                                \
+      case ReduceOp::kSum:                                                                       \
+      case ReduceOp::kAverage: return sum_##NAME(d, s, n);                                       \
+      case ReduceOp::kMin: return min_##NAME(d, s, n);                                           \
+      case ReduceOp::kMax: return max_##NAME(d, s, n);                                           \
+    }                                                                                            \
   }
-}
+
+RM_REDUCE_LOOPS(float, f32)
+RM_REDUCE_LOOPS(double, f64)
+RM_REDUCE_LOOPS(int32_t, i32)
+RM_REDUCE_LOOPS(int64_t, i64)
 
 template <typename T>
 void divide_typed(T* d, std::size_t n, int64_t by) {

@@ -7,69 +7,15 @@
 
 #include "collectives/communicator.h"
 #include "harness.h"
+#include "reference.h"
 
 using namespace ringmaster;
 using namespace ringmaster::collectives;
-using ringmaster::collectives::testing::run_ranks;
+using namespace ringmaster::collectives::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Small integers: exact in every type, so any summation order gives the same result.
-double value(int rank, std::size_t i) { return static_cast<double>(static_cast<int>((rank * 7 + i * 3) % 9) - 4); }
-
-std::vector<std::byte> make_buffer(DataType t, std::size_t count, int rank) {
-  std::vector<std::byte> b(count * element_size(t));
-  for (std::size_t i = 0; i < count; ++i) {
-    const double v = value(rank, i);
-    switch (t) {
-      case DataType::kFloat32: reinterpret_cast<float*>(b.data())[i] = static_cast<float>(v); break;
-      case DataType::kFloat64: reinterpret_cast<double*>(b.data())[i] = v; break;
-      case DataType::kInt32: reinterpret_cast<int32_t*>(b.data())[i] = static_cast<int32_t>(v); break;
-      case DataType::kInt64: reinterpret_cast<int64_t*>(b.data())[i] = static_cast<int64_t>(v); break;
-      case DataType::kFloat16: reinterpret_cast<uint16_t*>(b.data())[i] = float_to_half(static_cast<float>(v)); break;
-      case DataType::kBFloat16:
-        reinterpret_cast<uint16_t*>(b.data())[i] = float_to_bfloat16(static_cast<float>(v));
-        break;
-    }
-  }
-  return b;
-}
-
-double read(const std::vector<std::byte>& b, DataType t, std::size_t i) {
-  switch (t) {
-    case DataType::kFloat32: return reinterpret_cast<const float*>(b.data())[i];
-    case DataType::kFloat64: return reinterpret_cast<const double*>(b.data())[i];
-    case DataType::kInt32: return reinterpret_cast<const int32_t*>(b.data())[i];
-    case DataType::kInt64: return static_cast<double>(reinterpret_cast<const int64_t*>(b.data())[i]);
-    case DataType::kFloat16: return half_to_float(reinterpret_cast<const uint16_t*>(b.data())[i]);
-    case DataType::kBFloat16: return bfloat16_to_float(reinterpret_cast<const uint16_t*>(b.data())[i]);
-  }
-  return 0;
-}
-
-double expected(DataType t, ReduceOp op, int n, std::size_t i) {
-  double acc = value(0, i);
-  for (int r = 1; r < n; ++r) {
-    const double v = value(r, i);
-    acc = op == ReduceOp::kMin ? std::min(acc, v) : op == ReduceOp::kMax ? std::max(acc, v) : acc + v;
-  }
-  if (op == ReduceOp::kAverage) {
-    if (t == DataType::kInt32 || t == DataType::kInt64) return std::trunc(acc / n);
-    return acc / n;
-  }
-  return acc;
-}
-
-double tolerance(DataType t) {
-  return t == DataType::kFloat16 ? 2e-3 : t == DataType::kBFloat16 ? 1e-2 : t == DataType::kFloat32 ? 1e-6 : 1e-12;
-}
-
-const DataType kTypes[] = {DataType::kFloat32, DataType::kFloat64, DataType::kInt32,
-                           DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16};
-const ReduceOp kOps[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin, ReduceOp::kMax};
-
-// (transport, world size)
 class WorldTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {
  protected:
   int world() const { return std::get<1>(GetParam()); }

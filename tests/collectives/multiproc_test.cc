@@ -136,7 +136,7 @@ TEST(MultiProcess, WrongTokenCannotJoin) {
   EXPECT_EQ(g.code, 1);  // rank 0 waits for a rank 1 that never joins, then times out
 }
 
-TEST(MultiProcess, UnderMpirunBothTcpAndMpiBackends) {
+TEST(MultiProcess, UnderMpirunTcpShmAndMpiBackends) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not installed";
   for (std::string backend : {"tcp", "shm", "mpi"}) {
     auto c = spawn({"mpirun", "--oversubscribe", "--allow-run-as-root", "-np", "3", "--bind-to", "none", "-x",

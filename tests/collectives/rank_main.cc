@@ -1,6 +1,6 @@
 // One rank of a multi-process collectives test: joins through the environment (factory.h), runs
 // a scenario, exits 0 on success and 1 with the error on stderr.
-//   collectives_rank verify        every collective, type and op against the serial reference
+//   collectives_rank verify        every collective, type and op against the serial reference (reference.h)
 //   collectives_rank die RANK      RANK kills itself (SIGKILL) in the middle of a 64 MiB allreduce
 //   collectives_rank mismatch      rank 1 allreduces one element fewer
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "collectives/factory.h"
+#include "reference.h"
 
 using namespace ringmaster;
 using namespace ringmaster::collectives;
@@ -27,36 +28,8 @@ int fail(const std::string& what) {
 }
 
 int verify(Communicator& c) {
-  const int n = c.size(), r = c.rank();
-  for (std::size_t count : {0u, 1u, 7u, 13u, 100003u}) {
-    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMin, ReduceOp::kMax, ReduceOp::kAverage}) {
-      std::vector<double> v(count), want(count);
-      for (std::size_t i = 0; i < count; ++i) {
-        v[i] = static_cast<double>((r * 5 + i) % 11);
-        double acc = static_cast<double>(i % 11);
-        for (int k = 1; k < n; ++k) {
-          const double x = static_cast<double>((k * 5 + i) % 11);
-          acc = op == ReduceOp::kMin ? std::min(acc, x) : op == ReduceOp::kMax ? std::max(acc, x) : acc + x;
-        }
-        want[i] = op == ReduceOp::kAverage ? acc / n : acc;
-      }
-      if (Status s = c.allreduce(v.data(), v.data(), count, DataType::kFloat64, op); !s) return fail(s.message());
-      for (std::size_t i = 0; i < count; ++i)
-        if (v[i] != want[i])
-          return fail("allreduce " + std::string(name(op)) + " element " + std::to_string(i) + ": got " +
-                      std::to_string(v[i]) + ", expected " + std::to_string(want[i]));
-    }
-    std::vector<int32_t> b(count, r == n - 1 ? 42 : -1);
-    if (Status s = c.broadcast(b.data(), count, DataType::kInt32, n - 1); !s) return fail(s.message());
-    for (int32_t x : b)
-      if (x != 42) return fail("broadcast: wrong value");
-    std::vector<int64_t> mine(count, r), all(count * static_cast<std::size_t>(n));
-    if (Status s = c.allgather(mine.data(), all.data(), count, DataType::kInt64); !s) return fail(s.message());
-    for (std::size_t i = 0; i < all.size(); ++i)
-      if (all[i] != static_cast<int64_t>(i / std::max<std::size_t>(count, 1))) return fail("allgather: wrong value");
-  }
-  if (Status s = c.barrier(); !s) return fail(s.message());
-  return 0;
+  const std::string error = testing::check_all(c, {0, 1, 7, 13, 100003});
+  return error.empty() ? 0 : fail(error);
 }
 
 }  // namespace
