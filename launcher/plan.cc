@@ -1,0 +1,133 @@
+#include "launcher/plan.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+using jobs::JobKind;
+
+void set(ReplicaLaunch& r, const std::string& name, const std::string& value) {
+  for (auto& [k, v] : r.env)
+    if (k == name) {
+      v = value;
+      return;
+    }
+  r.env.emplace_back(name, value);
+}
+
+int nproc_per_node(const jobs::TrainingJob& job) {
+  try {
+    const int n = std::stoi(job.nproc_per_node);
+    return n > 0 ? n : 1;
+  } catch (...) {
+    return 1;  // auto, cpu, gpu: one process per replica locally
+  }
+}
+
+}  // namespace
+
+std::string replica_name(const std::string& job, const std::string& type, int index) {
+  return fmt::format("{}-{}-{}", job, to_lower(type), index);
+}
+
+Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
+  JobPlan plan;
+  plan.job = job.metadata.name;
+  plan.token = o.token;
+  // The processes, with their containers' own settings.
+  for (const auto& spec : job.replicas) {
+    if (spec.template_.containers.empty())
+      return invalid_argument(fmt::format("replica {}: expected a container, found none", spec.type));
+    const jobs::Container& c = spec.template_.containers[spec.primary_container];
+    for (int i = 0; i < spec.replicas; ++i) {
+      ReplicaLaunch r;
+      r.type = spec.type;
+      r.index = i;
+      r.name = replica_name(plan.job, spec.type, i);
+      r.argv = c.command;
+      r.argv.insert(r.argv.end(), c.args.begin(), c.args.end());
+      r.working_dir = c.working_dir;
+      r.restart_policy = spec.restart_policy;
+      for (const auto& e : c.env) {
+        if (e.from_source)
+          return invalid_argument(fmt::format("replica {} container {}: env {} uses valueFrom (a secret, config map "
+                                              "or field reference), which a local run cannot resolve; give it a "
+                                              "value",
+                                              spec.type, c.name, e.name));
+        r.env.emplace_back(e.name, e.value);
+      }
+      plan.replicas.push_back(std::move(r));
+    }
+  }
+  // What the operator injects.
+  const int total = job.total_replicas();
+  if (job.kind == JobKind::kTFJob && total > 1) {
+    nlohmann::json cluster = nlohmann::json::object();
+    std::map<const ReplicaLaunch*, std::string> address;
+    for (const auto& r : plan.replicas) {
+      if (r.type == "Evaluator") continue;  // not part of the training cluster (the operator's rule)
+      const std::string a = fmt::format("127.0.0.1:{}", o.free_port());
+      cluster[to_lower(r.type)].push_back(a);
+      address[&r] = a;
+    }
+    for (auto& r : plan.replicas) {
+      nlohmann::json tf = {{"cluster", cluster},
+                           {"task", {{"type", to_lower(r.type)}, {"index", r.index}}},
+                           {"environment", "cloud"}};
+      set(r, "TF_CONFIG", tf.dump());
+    }
+  } else if (job.kind == JobKind::kPyTorchJob && job.replica("Master") != nullptr) {
+    const std::string port = std::to_string(o.free_port());
+    const int nproc = nproc_per_node(job);
+    for (auto& r : plan.replicas) {
+      const int rank = r.type == "Worker" ? r.index + 1 : r.index;
+      set(r, "PYTHONUNBUFFERED", "0");
+      set(r, "MASTER_ADDR", "127.0.0.1");
+      set(r, "PET_MASTER_ADDR", "127.0.0.1");
+      set(r, "MASTER_PORT", port);
+      set(r, "PET_MASTER_PORT", port);
+      set(r, "WORLD_SIZE", std::to_string(total * nproc));
+      set(r, "RANK", std::to_string(rank));
+      set(r, "PET_NNODES", std::to_string(total));
+      set(r, "PET_NODE_RANK", std::to_string(rank));
+      set(r, "PET_NPROC_PER_NODE", std::to_string(nproc));
+    }
+  } else if (job.kind == JobKind::kMPIJob) {
+    const jobs::ReplicaSpec* workers = job.replica("Worker");
+    const int worker_count = workers ? workers->replicas : 0;
+    int slots = worker_count * job.slots_per_worker;
+    if (job.run_launcher_as_worker) slots += job.slots_per_worker;
+    if (slots == 0) slots = job.slots_per_worker;  // a launcher-only job runs its ranks on this host
+    plan.hostfile_path = o.hostfile_path;
+    plan.hostfile = fmt::format("localhost slots={}\n", slots);
+    for (auto& r : plan.replicas) {
+      if (r.type == "Launcher") {
+        set(r, "OMPI_MCA_orte_default_hostfile", o.hostfile_path);
+        set(r, "OMPI_MCA_orte_keep_fqdn_hostnames", "true");
+        set(r, "K_MPI_JOB_ROLE", "launcher");
+        // Locally the job may run as root and on fewer cores than slots, which mpirun refuses by default.
+        set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
+        set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
+      } else {
+        set(r, "K_MPI_JOB_ROLE", "worker");
+        r.bookkeeping = true;  // mpirun starts the ranks on this host
+      }
+    }
+  }
+  for (auto& r : plan.replicas) {
+    if (r.argv.empty() && !r.bookkeeping)
+      return invalid_argument(fmt::format("replica {}-{}: expected a command in its container (a local run starts "
+                                          "the command, not the image's entrypoint), found none",
+                                          to_lower(r.type), r.index));
+    set(r, "RINGMASTER_JOB_NAME", plan.job);
+    set(r, "RINGMASTER_JOB_TOKEN", plan.token);
+  }
+  return plan;
+}
+
+}  // namespace ringmaster::launcher

@@ -1,0 +1,61 @@
+// Planning a local run: which processes a TFJob, PyTorchJob, MPIJob or batch Job becomes on this
+// machine, and the environment each gets: what the Kubeflow operators inject, with 127.0.0.1 and
+// free local ports where a cluster would use Service DNS names.
+//
+//   TFJob       TF_CONFIG (only when the job has more than one replica; evaluators are not part of
+//               the cluster, as in the operator), per-replica ports
+//   PyTorchJob  MASTER_ADDR, MASTER_PORT, WORLD_SIZE (replicas x nprocPerNode), RANK (Master 0,
+//               Worker i -> i+1) and the PET_* copies torchrun reads, PYTHONUNBUFFERED=0
+//   MPIJob      a hostfile of `slots` lines; the Launcher gets OMPI_MCA_orte_default_hostfile,
+//               OMPI_MCA_orte_keep_fqdn_hostnames=true, K_MPI_JOB_ROLE=launcher and what OpenMPI
+//               needs to run as root and oversubscribed; Workers are bookkeeping (mpirun starts
+//               the ranks on this host), K_MPI_JOB_ROLE=worker
+//   batch Job   `parallelism` copies of its container
+// Every replica also gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN (the collectives' join secret).
+// Pure functions; thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+
+namespace ringmaster::launcher {
+
+struct ReplicaLaunch {
+  std::string type;  // canonical replica type: Worker, PS, Chief, Master, Evaluator, Launcher, Job
+  int index = 0;
+  std::string name;  // "<job>-<type lower-case>-<index>", as the operator names the pod
+  std::vector<std::string> argv;  // container command + args
+  std::vector<std::pair<std::string, std::string>> env;  // the container's env, then the injected
+  std::string working_dir;
+  jobs::RestartPolicy restart_policy = jobs::RestartPolicy::kNever;
+  bool bookkeeping = false;  // tracked in status but not started (MPIJob workers)
+};
+
+struct JobPlan {
+  std::string job;
+  std::string token;
+  std::vector<ReplicaLaunch> replicas;  // in the job's canonical replica order
+  std::string hostfile_path;            // MPIJob only
+  std::string hostfile;                 // its content
+};
+
+struct PlanOptions {
+  std::string token;                 // generated per job by the caller
+  std::string hostfile_path;         // where the MPIJob hostfile will be written
+  std::function<int()> free_port;    // a free TCP port on 127.0.0.1
+  int cpus = 1;                      // cores on this machine (oversubscription for MPI)
+};
+
+// Fails with kInvalidArgument naming the replica and the field when something cannot run locally
+// (a container without a command, an env var from a secret, a port that cannot be found).
+Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& options);
+
+// "<job>-<type>-<index>" with the type lower-cased, as the operators name pods.
+std::string replica_name(const std::string& job, const std::string& type, int index);
+
+}  // namespace ringmaster::launcher
