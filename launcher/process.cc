@@ -1,0 +1,189 @@
+#include "launcher/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace ringmaster::launcher {
+namespace {
+
+// The supervisor's loop; runs between fork and _exit, so only async-signal-safe calls.
+[[noreturn]] void supervise(pid_t launcher, char* const* argv, char* const* envp, const char* dir, int log_fd,
+                            int error_fd) {
+  // Die with the launcher: SIGUSR2 arrives when it goes, however it goes.
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR2);
+  if (::getppid() != launcher) ::_exit(125);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGUSR2);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) {
+    const int e = errno;
+    [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
+    ::_exit(127);
+  }
+  if (child == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // should the supervisor itself be killed outright
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    if (dir != nullptr && ::chdir(dir) != 0) {
+      const int e = errno;
+      [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
+      ::_exit(127);
+    }
+    ::execvpe(argv[0], argv, envp);
+    const int e = errno;
+    [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
+    ::_exit(127);
+  }
+  ::setpgid(child, child);
+  ::close(error_fd);
+  ::close(log_fd);
+  int status = 0;
+  bool child_done = false;
+  for (;;) {
+    siginfo_t info;
+    const int sig = ::sigwaitinfo(&set, &info);
+    if (sig == SIGCHLD) {
+      // Reap everything that ended (adopted orphans too); stop when the replica itself has.
+      for (;;) {
+        int st = 0;
+        const pid_t p = ::waitpid(-1, &st, WNOHANG);
+        if (p <= 0) break;
+        if (p == child) {
+          status = st;
+          child_done = true;
+        }
+      }
+      if (child_done) break;
+    } else if (sig == SIGUSR2) {
+      // The launcher is gone: take the replica with us.
+      ::kill(-child, SIGKILL);
+      status = SIGKILL;  // as if killed
+      ::waitpid(child, &status, 0);
+      break;
+    } else if (sig > 0) {
+      ::kill(-child, sig);  // forward a stop request to the whole group
+    }
+  }
+  // Nothing of the replica outlives it.
+  ::kill(-child, SIGKILL);
+  while (::waitpid(-1, nullptr, 0) > 0) {
+  }
+  if (WIFSIGNALED(status)) {
+    const int s = WTERMSIG(status);
+    ::signal(s, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, s);
+    ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    ::prctl(PR_SET_DUMPABLE, 0);  // no core file for the re-raised signal
+    ::kill(::getpid(), s);
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+class RealProcesses final : public Processes {
+ public:
+  Result<int> start(const ProcessSpec& spec) override {
+    if (spec.argv.empty()) return invalid_argument("start: expected a command, found none");
+    // Everything the child needs is prepared before fork: after it, no allocation.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string s = *e;
+      const std::string key = s.substr(0, s.find('='));
+      bool overridden = false;
+      for (const auto& kv : spec.env) overridden |= kv.first == key;
+      if (!overridden) env_strings.push_back(s);
+    }
+    for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp, argv;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args = spec.argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int log_fd = ::open(spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str(),
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return invalid_argument(fmt::format("cannot open log {}: {}", spec.log_path, std::strerror(errno)));
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+      ::close(log_fd);
+      return internal_error(std::string("pipe: ") + std::strerror(errno));
+    }
+    const pid_t launcher = ::getpid();
+    const char* dir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(log_fd);
+      ::close(pipefd[0]);
+      ::close(pipefd[1]);
+      return internal_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+      ::close(pipefd[0]);
+      supervise(launcher, argv.data(), envp.data(), dir, log_fd, pipefd[1]);
+    }
+    ::close(log_fd);
+    ::close(pipefd[1]);
+    // The command started when the pipe closes without an errno in it (exec closed it).
+    int err = 0;
+    const ssize_t n = ::read(pipefd[0], &err, sizeof err);
+    ::close(pipefd[0]);
+    if (n == sizeof err) {
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+      return invalid_argument(fmt::format("cannot start {}{}: {}", spec.argv[0],
+                                          dir ? fmt::format(" in {}", dir) : "", std::strerror(err)));
+    }
+    return static_cast<int>(pid);
+  }
+
+  std::optional<ExitStatus> poll(int handle) override {
+    int st = 0;
+    const pid_t p = ::waitpid(handle, &st, WNOHANG);
+    if (p != handle) return std::nullopt;
+    ExitStatus e;
+    if (WIFSIGNALED(st)) e.signal = WTERMSIG(st);
+    else e.code = WEXITSTATUS(st);
+    return e;
+  }
+
+  // The supervisor forwards signals to the replica's group; a hard kill is asked for with SIGUSR2,
+  // since SIGKILL would kill the supervisor before it could take the group with it.
+  void signal(int handle, int sig) override { ::kill(handle, sig == SIGKILL ? SIGUSR2 : sig); }
+};
+
+}  // namespace
+
+std::string ExitStatus::describe() const {
+  if (signal) {
+    const char* name = sigabbrev_np(signal);
+    return fmt::format("killed by SIG{} ({})", name ? name : std::to_string(signal), container_code());
+  }
+  return fmt::format("exit code {}", code);
+}
+
+std::unique_ptr<Processes> real_processes() { return std::make_unique<RealProcesses>(); }
+
+}  // namespace ringmaster::launcher
