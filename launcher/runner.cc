@@ -1,0 +1,257 @@
+#include "launcher/runner.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/files.h"
+#include "common/strings.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using jobs::JobKind;
+using jobs::RestartPolicy;
+
+bool should_restart(RestartPolicy p, const ExitStatus& e) {
+  switch (p) {
+    case RestartPolicy::kAlways: return true;
+    case RestartPolicy::kOnFailure: return !e.success();
+    case RestartPolicy::kNever: return false;
+    case RestartPolicy::kExitCode: return e.container_code() >= 128 && e.container_code() <= 255;
+  }
+  return false;
+}
+
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+JobRunner::JobRunner(const jobs::TrainingJob& job, JobPlan plan, Processes& processes, RunOptions options)
+    : job_(job), plan_(std::move(plan)), processes_(processes), options_(std::move(options)) {
+  for (const auto& r : plan_.replicas) {
+    ReplicaStatus s;
+    s.name = r.name;
+    s.type = r.type;
+    s.index = r.index;
+    s.bookkeeping = r.bookkeeping;
+    status_.replicas.push_back(s);
+  }
+  handles_.assign(plan_.replicas.size(), -1);
+}
+
+void JobRunner::event(const std::string& reason, const std::string& message) {
+  std::ofstream(std::filesystem::path(options_.job_dir) / "events.log", std::ios::app)
+      << timestamp() << " " << reason << " " << message << "\n";
+}
+
+void JobRunner::save() {
+  status_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  nlohmann::json j;
+  j["job"] = plan_.job;
+  j["kind"] = jobs::job_kind_name(job_.kind);
+  j["phase"] = status_.phase;
+  j["reason"] = status_.reason;
+  j["message"] = status_.message;
+  j["conditions"] = status_.conditions;
+  j["restarts"] = status_.restarts;
+  j["elapsedSeconds"] = status_.elapsed_seconds;
+  nlohmann::json counts = nlohmann::json::object(), replicas = nlohmann::json::array();
+  for (const auto& r : status_.replicas) {
+    auto& c = counts[r.type];
+    if (c.is_null()) c = {{"active", 0}, {"succeeded", 0}, {"failed", 0}};
+    if (r.phase == "Running") c["active"] = c["active"].get<int>() + 1;
+    if (r.phase == "Succeeded") c["succeeded"] = c["succeeded"].get<int>() + 1;
+    if (r.phase == "Failed") c["failed"] = c["failed"].get<int>() + 1;
+    nlohmann::json rj = {{"name", r.name}, {"type", r.type}, {"index", r.index}, {"phase", r.phase},
+                         {"restarts", r.restarts}, {"log", r.log}, {"bookkeeping", r.bookkeeping}};
+    if (r.last_exit) rj["lastExit"] = r.last_exit->describe();
+    replicas.push_back(rj);
+  }
+  j["replicaStatuses"] = counts;
+  j["replicas"] = replicas;
+  (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n");
+  if (options_.on_change) options_.on_change(status_);
+}
+
+void JobRunner::set_phase(const std::string& phase, const std::string& reason, const std::string& message) {
+  if (status_.phase != phase) status_.conditions.push_back(phase);
+  status_.phase = phase;
+  status_.reason = reason;
+  status_.message = message;
+  event(phase + (reason.empty() ? "" : "/" + reason), message);
+}
+
+bool JobRunner::start(std::size_t i) {
+  const ReplicaLaunch& r = plan_.replicas[i];
+  ReplicaStatus& s = status_.replicas[i];
+  if (r.bookkeeping) {
+    s.phase = "Running";
+    return true;
+  }
+  s.log = (std::filesystem::path(options_.job_dir) / "logs" / fmt::format("{}-{}.log", r.name, s.restarts)).string();
+  auto h = processes_.start({r.argv, r.env, r.working_dir, s.log});
+  if (!h) {
+    s.phase = "Failed";
+    fail("FailedToStart", fmt::format("replica {} could not start: {}", r.name, h.status().message()));
+    return false;
+  }
+  handles_[i] = *h;
+  s.phase = "Running";
+  event("Started", fmt::format("replica {} (restart {})", r.name, s.restarts));
+  return true;
+}
+
+void JobRunner::start_all() {
+  for (std::size_t i = 0; i < plan_.replicas.size(); ++i)
+    if (!start(i)) return;
+  set_phase("Running", "JobRunning", fmt::format("{} replicas running", plan_.replicas.size()));
+}
+
+bool JobRunner::succeeded() const {
+  auto done = [&](const std::string& type, int only_index) {
+    int n = 0, ok = 0;
+    for (const auto& r : status_.replicas)
+      if (r.type == type && (only_index < 0 || r.index == only_index)) {
+        ++n;
+        ok += r.phase == "Succeeded";
+      }
+    return n > 0 && ok == n;
+  };
+  auto has = [&](const std::string& type) { return job_.replica(type) != nullptr; };
+  switch (job_.kind) {
+    case JobKind::kTFJob:
+      if (has("Chief")) return done("Chief", -1);
+      if (has("Master")) return done("Master", -1);
+      return job_.success_policy == "AllWorkers" ? done("Worker", -1) : done("Worker", 0);
+    case JobKind::kPyTorchJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
+    case JobKind::kMPIJob: return done("Launcher", -1);
+    case JobKind::kBatchJob: {
+      int ok = 0;
+      for (const auto& r : status_.replicas) ok += r.phase == "Succeeded";
+      return ok >= std::max(1, job_.completions);
+    }
+  }
+  return false;
+}
+
+void JobRunner::fail(const std::string& reason, const std::string& message) {
+  if (status_.finished()) return;
+  set_phase("Failed", reason, message);
+}
+
+void JobRunner::check_replicas() {
+  for (std::size_t i = 0; i < handles_.size() && !status_.finished(); ++i) {
+    if (handles_[i] < 0) continue;
+    auto exit = processes_.poll(handles_[i]);
+    if (!exit) continue;
+    handles_[i] = -1;
+    ReplicaStatus& s = status_.replicas[i];
+    const ReplicaLaunch& r = plan_.replicas[i];
+    s.last_exit = exit;
+    event(exit->success() ? "Completed" : "Exited", fmt::format("replica {}: {}", r.name, exit->describe()));
+    if (should_restart(r.restart_policy, *exit)) {
+      const auto limit = job_.run_policy.backoff_limit;
+      if (limit && status_.restarts >= *limit) {
+        s.phase = "Failed";
+        fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
+                                                 "{} ended with {}",
+                                                 *limit, r.name, exit->describe()));
+        return;
+      }
+      ++s.restarts;
+      ++status_.restarts;
+      set_phase("Restarting", "ReplicaRestarting", fmt::format("replica {} ended with {}; restarting", r.name,
+                                                               exit->describe()));
+      if (!start(i)) return;
+      set_phase("Running", "JobRunning", "");
+      continue;
+    }
+    if (exit->success()) {
+      s.phase = "Succeeded";
+    } else {
+      s.phase = "Failed";
+      const bool permanent = r.restart_policy == RestartPolicy::kExitCode;
+      fail(permanent ? "ExitCodePermanent" : "ReplicaFailed",
+           fmt::format("replica {} failed with {}{}", r.name, exit->describe(),
+                       permanent ? " (1-127 is a permanent error under restartPolicy ExitCode)" : ""));
+      return;
+    }
+  }
+  if (!status_.finished() && succeeded())
+    set_phase("Succeeded", "JobSucceeded", fmt::format("{} {} succeeded", jobs::job_kind_name(job_.kind), plan_.job));
+}
+
+void JobRunner::stop_all() {
+  bool any = false;
+  for (std::size_t i = 0; i < handles_.size(); ++i)
+    if (handles_[i] >= 0) {
+      processes_.signal(handles_[i], SIGTERM);
+      any = true;
+    }
+  const auto deadline = Clock::now() + options_.grace;
+  while (any) {
+    any = false;
+    for (std::size_t i = 0; i < handles_.size(); ++i) {
+      if (handles_[i] < 0) continue;
+      if (auto e = processes_.poll(handles_[i])) {
+        status_.replicas[i].last_exit = e;
+        handles_[i] = -1;
+      } else {
+        any = true;
+        if (Clock::now() >= deadline) processes_.signal(handles_[i], SIGKILL);
+      }
+    }
+    if (any) std::this_thread::sleep_for(options_.poll_interval);
+  }
+  for (auto& r : status_.replicas)
+    if (r.phase == "Running")
+      r.phase = !r.bookkeeping ? "Stopped" : status_.phase == "Succeeded" ? "Succeeded" : "Failed";
+}
+
+JobStatus JobRunner::run() {
+  started_ = Clock::now();
+  std::filesystem::create_directories(std::filesystem::path(options_.job_dir) / "logs");
+  if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
+  status_.conditions.push_back("Created");
+  event("Created", fmt::format("{} {} with {} replicas", jobs::job_kind_name(job_.kind), plan_.job,
+                               plan_.replicas.size()));
+  save();
+  start_all();
+  save();
+  const auto deadline = job_.run_policy.active_deadline_seconds;
+  while (!status_.finished()) {
+    std::this_thread::sleep_for(options_.poll_interval);
+    const std::string before = status_.phase;
+    const int restarts_before = status_.restarts;
+    std::vector<std::string> phases_before;
+    for (const auto& r : status_.replicas) phases_before.push_back(r.phase);
+    check_replicas();
+    if (!status_.finished() && deadline &&
+        Clock::now() - started_ > std::chrono::seconds(*deadline))
+      fail("DeadlineExceeded", "Job was active longer than specified deadline");
+    if (!status_.finished() && options_.stop_requested && options_.stop_requested())
+      fail("Stopped", options_.stop_reason);
+    if (options_.on_tick) options_.on_tick();
+    bool changed = status_.phase != before || status_.restarts != restarts_before;
+    for (std::size_t i = 0; i < phases_before.size(); ++i) changed |= status_.replicas[i].phase != phases_before[i];
+    if (changed) save();
+  }
+  stop_all();
+  if (options_.on_tick) options_.on_tick();
+  save();
+  return status_;
+}
+
+}  // namespace ringmaster::launcher

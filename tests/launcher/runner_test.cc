@@ -1,0 +1,184 @@
+// The operators' semantics with real processes (small sh scripts): restart policies, backoffLimit,
+// activeDeadlineSeconds, success policies, gang start, stopping; and the state files.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "common/files.h"
+#include "jobs/loader.h"
+#include "launcher/runner.h"
+
+using namespace ringmaster;
+using namespace ringmaster::launcher;
+namespace fs = std::filesystem;
+
+namespace {
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rm_run_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  JobStatus run(const std::string& yaml, std::function<bool()> stop = {}) {
+    auto loaded = jobs::load_string(yaml, "t.yaml");
+    EXPECT_TRUE(loaded.ok());
+    job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
+    int port = 31000;
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2});
+    EXPECT_TRUE(plan.is_ok()) << plan.status().message();
+    auto processes = real_processes();
+    RunOptions o;
+    o.job_dir = (dir_ / "job").string();
+    o.poll_interval = std::chrono::milliseconds(5);
+    o.grace = std::chrono::milliseconds(500);
+    o.stop_requested = std::move(stop);
+    JobRunner runner(job_, std::move(*plan), *processes, o);
+    return runner.run();
+  }
+  // A batch Job running `script` with the given restart policy and spec extras.
+  std::string batch(const std::string& script, const std::string& policy, const std::string& extra = "") {
+    return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: b}\nspec:\n" + extra +
+           "  template:\n    spec:\n      restartPolicy: " + policy +
+           "\n      containers:\n        - name: main\n          image: i\n          workingDir: " + dir_.string() +
+           "\n          command: [sh, -c, '" + script + "']\n";
+  }
+  nlohmann::json status_file() { return nlohmann::json::parse(read_file((dir_ / "job" / "status.json").string()).value()); }
+
+  fs::path dir_;
+  jobs::TrainingJob job_;
+};
+
+// Fails (exit 1) until it has run `n` times, counting in a file of the working directory.
+std::string fails_until(int n) {
+  return "c=$(cat count 2>/dev/null || echo 0); c=$((c+1)); echo $c > count; [ $c -ge " + std::to_string(n) + " ]";
+}
+
+}  // namespace
+
+TEST_F(RunnerTest, SucceedingJobWritesStatusEventsAndLogs) {
+  JobStatus s = run(batch("echo hello from $RINGMASTER_JOB_NAME", "Never"));
+  EXPECT_EQ(s.phase, "Succeeded");
+  EXPECT_EQ(s.conditions, (std::vector<std::string>{"Created", "Running", "Succeeded"}));
+  auto j = status_file();
+  EXPECT_EQ(j["phase"], "Succeeded");
+  EXPECT_EQ(j["replicaStatuses"]["Job"]["succeeded"], 1);
+  EXPECT_EQ(read_file(s.replicas[0].log).value(), "hello from b\n");
+  const std::string events = read_file((dir_ / "job" / "events.log").string()).value();
+  EXPECT_NE(events.find("Created "), std::string::npos);
+  EXPECT_NE(events.find("Succeeded/JobSucceeded"), std::string::npos);
+}
+
+TEST_F(RunnerTest, OnFailureRestartsUntilSuccess) {
+  JobStatus s = run(batch(fails_until(3), "OnFailure"));
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  EXPECT_EQ(s.restarts, 2);
+  EXPECT_EQ(s.replicas[0].restarts, 2);
+  EXPECT_TRUE(fs::exists(dir_ / "job" / "logs" / "b-job-0-2.log"));  // one log per restart
+  EXPECT_NE(std::find(s.conditions.begin(), s.conditions.end(), "Restarting"), s.conditions.end());
+}
+
+TEST_F(RunnerTest, BackoffLimitStopsRestarting) {
+  JobStatus s = run(batch("exit 1", "OnFailure", "  backoffLimit: 2\n"));
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "BackoffLimitExceeded");
+  EXPECT_EQ(s.restarts, 2);
+  EXPECT_NE(s.message.find("Job has reached the specified backoff limit"), std::string::npos);
+}
+
+TEST_F(RunnerTest, NeverFailsTheJobOnTheFirstFailure) {
+  JobStatus s = run(batch("exit 4", "Never"));
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "ReplicaFailed");
+  EXPECT_EQ(s.message, "replica b-job-0 failed with exit code 4");
+  EXPECT_EQ(s.restarts, 0);
+}
+
+TEST_F(RunnerTest, ExitCodeRestartsOnSignalsAndFailsOnPermanentCodes) {
+  const char* tf = R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: ec}
+spec:
+  tfReplicaSpecs:
+    Worker:
+      restartPolicy: ExitCode
+      template:
+        spec:
+          containers:
+            - name: tensorflow
+              image: i
+              workingDir: DIR
+              command: [sh, -c, 'if [ -e killed ]; then exit 3; fi; touch killed; kill -9 $$']
+)";
+  std::string yaml = tf;
+  yaml.replace(yaml.find("DIR"), 3, dir_.string());
+  JobStatus s = run(yaml);
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "ExitCodePermanent");
+  EXPECT_EQ(s.restarts, 1);  // 137 (SIGKILL) was retried, 3 was not
+  EXPECT_NE(s.message.find("exit code 3"), std::string::npos) << s.message;
+}
+
+TEST_F(RunnerTest, ActiveDeadlineFailsTheJobAndStopsEverything) {
+  const auto start = std::chrono::steady_clock::now();
+  JobStatus s = run(batch("sleep 30", "Never", "  activeDeadlineSeconds: 1\n"));
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "DeadlineExceeded");
+  EXPECT_EQ(s.message, "Job was active longer than specified deadline");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(s.replicas[0].phase, "Stopped");
+}
+
+TEST_F(RunnerTest, TfJobSucceedsWithItsChiefAndStopsTheParameterServers) {
+  const char* tf = R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: tfc}
+spec:
+  tfReplicaSpecs:
+    Chief:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 0.2; test -n "$TF_CONFIG"']}]}}
+    PS:
+      replicas: 2
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 30']}]}}
+)";
+  JobStatus s = run(tf);
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  for (const auto& r : s.replicas)
+    if (r.type == "PS") {
+      EXPECT_EQ(r.phase, "Stopped");
+    }
+}
+
+TEST_F(RunnerTest, GangStartFailureFailsTheJobCleanly) {
+  const char* tf = R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: gang}
+spec:
+  tfReplicaSpecs:
+    PS:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 30']}]}}
+    Worker:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [/no/such/binary]}]}}
+)";
+  JobStatus s = run(tf);
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "FailedToStart");
+  EXPECT_NE(s.message.find("gang-worker-0 could not start: cannot start /no/such/binary"), std::string::npos)
+      << s.message;
+  EXPECT_EQ(s.replicas[0].phase, "Stopped");  // the PS that did start was stopped
+}
+
+TEST_F(RunnerTest, StopRequestFailsTheJobWithTheReason) {
+  std::atomic<int> ticks{0};
+  JobStatus s = run(batch("sleep 30", "OnFailure"), [&] { return ++ticks > 20; });
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "Stopped");
+  EXPECT_EQ(s.replicas[0].phase, "Stopped");
+}
