@@ -47,4 +47,12 @@ struct BenchOptions {
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);
 
+struct RunOptions {
+  std::string file;
+  std::string job_dir;
+  int grace_seconds = 10;
+};
+void add_run_command(CLI::App& app, RunOptions& options);
+int run_run(const RunOptions& options);
+
 }  // namespace ringmaster::cli

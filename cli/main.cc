@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_validate_command(app, validate);
   ringmaster::cli::TrainOptions train;
   ringmaster::cli::add_train_command(app, train);
+  ringmaster::cli::RunOptions run;
+  ringmaster::cli::add_run_command(app, run);
   ringmaster::cli::BenchOptions bench;
   ringmaster::cli::add_bench_command(app, bench);
 
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
     if (app.got_subcommand("train")) return ringmaster::cli::run_train(train);
     if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
+    if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
   } catch (const std::exception& e) {
     std::cerr << "ringmaster: internal error: " << e.what() << "\n";
     return 1;

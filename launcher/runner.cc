@@ -222,6 +222,10 @@ void JobRunner::stop_all() {
 
 JobStatus JobRunner::run() {
   started_ = Clock::now();
+  // A new run of a job replaces the state of the previous one.
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(options_.job_dir) / "logs", ec);
+  std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
   std::filesystem::create_directories(std::filesystem::path(options_.job_dir) / "logs");
   if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
   status_.conditions.push_back("Created");

@@ -14,7 +14,8 @@
 //                 (locally cleanPodPolicy is recorded but processes never outlive the launcher)
 //
 // State a person can read lives in the job directory: status.json (written atomically after every
-// change), events.log (one line per event) and logs/<replica>-<restart>.log.
+// change), events.log (one line per event) and logs/<replica>-<restart>.log. A new run of the job
+// replaces them.
 // A JobRunner is used from one thread.
 #pragma once
 

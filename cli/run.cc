@@ -1,0 +1,156 @@
+// `ringmaster run JOB.yaml`: runs a TFJob, PyTorchJob, MPIJob or batch Job on this machine in the
+// foreground, streaming each replica's output with its name as a prefix, and exits 0 when the job
+// Succeeded, 1 when it Failed, 2 when the file is invalid. Ctrl-C or SIGTERM stops every replica
+// and records the job as Failed ("Stopped").
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "cli/commands.h"
+#include "collectives/socket.h"
+#include "jobs/loader.h"
+#include "launcher/plan.h"
+#include "launcher/runner.h"
+
+namespace ringmaster::cli {
+namespace {
+
+std::atomic<int> g_stop_signal{0};  // set by the signal handler; read by the run loop
+void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+std::string random_token() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  unsigned char bytes[16] = {};
+  urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  std::string hex;
+  for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+  return hex;
+}
+
+int free_port() {
+  auto fd = collectives::listen_tcp("127.0.0.1", 0);
+  return fd ? collectives::local_port(fd->get()) : 0;
+}
+
+// Prints the new complete lines of every replica log, prefixed with the replica's name.
+class LogFollower {
+ public:
+  explicit LogFollower(bool colour) : colour_(colour) {}
+  void follow(const launcher::JobStatus& s) {
+    int n = 0;
+    for (const auto& r : s.replicas) {
+      ++n;
+      if (r.log.empty()) continue;
+      std::ifstream in(r.log, std::ios::binary);
+      if (!in) continue;
+      auto& offset = offsets_[r.log];
+      in.seekg(0, std::ios::end);
+      const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
+      if (size <= offset) continue;
+      std::string chunk(size - offset, '\0');
+      in.seekg(static_cast<std::streamoff>(offset));
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      const auto last = chunk.rfind('\n');
+      if (last == std::string::npos) continue;
+      offset += last + 1;
+      std::size_t start = 0;
+      while (start <= last) {
+        const auto end = chunk.find('\n', start);
+        const std::string line = chunk.substr(start, end - start);
+        if (colour_)
+          std::printf("\033[%dm[%s]\033[0m %s\n", 31 + (n % 6), r.name.c_str(), line.c_str());
+        else
+          std::printf("[%s] %s\n", r.name.c_str(), line.c_str());
+        start = end + 1;
+      }
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  bool colour_;
+  std::map<std::string, std::size_t> offsets_;
+};
+
+}  // namespace
+
+void add_run_command(CLI::App& app, RunOptions& o) {
+  auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, MPIJob or batch Job on this machine (replicas as processes)");
+  cmd->add_option("file", o.file, "job YAML")->required();
+  cmd->add_option("--job-dir", o.job_dir, "state directory (default ~/.ringmaster/jobs/<name>)");
+  cmd->add_option("--grace-seconds", o.grace_seconds, "SIGTERM, then SIGKILL after this many seconds")
+      ->capture_default_str();
+}
+
+int run_run(const RunOptions& o) {
+  jobs::LoadResult loaded = jobs::load_file(o.file);
+  for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
+  if (loaded.file_unreadable) return 1;
+  if (!loaded.ok()) return 2;
+  if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
+    std::cerr << o.file << ": expected one TFJob, PyTorchJob, MPIJob or batch Job, found "
+              << (loaded.documents.size() == 1 ? "a Katib Experiment (run it with `ringmaster sweep`)"
+                                               : std::to_string(loaded.documents.size()) + " documents")
+              << "\n";
+    return 2;
+  }
+  const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
+  std::string dir = o.job_dir;
+  if (dir.empty()) {
+    const char* home = std::getenv("HOME");
+    dir = (std::filesystem::path(home ? home : ".") / ".ringmaster" / "jobs" / job.metadata.name).string();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "ringmaster run: --job-dir " << dir << ": cannot create: " << ec.message() << "\n";
+    return 1;
+  }
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto plan = launcher::plan_job(job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port, cpus});
+  if (!plan) {
+    std::cerr << o.file << ": " << plan.status().message() << "\n";
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto processes = launcher::real_processes();
+  LogFollower logs(::isatty(1));
+  launcher::RunOptions ro;
+  ro.job_dir = dir;
+  ro.grace = std::chrono::seconds(o.grace_seconds);
+  ro.stop_requested = [] { return g_stop_signal.load() != 0; };
+  ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM)";
+  const launcher::JobStatus* latest = nullptr;
+  std::string last_phase;
+  ro.on_change = [&](const launcher::JobStatus& s) {
+    latest = &s;
+    if (s.phase != last_phase) {
+      fmt::print(stderr, "ringmaster: job {} {}{}{}\n", job.metadata.name, s.phase,
+                 s.reason.empty() ? "" : " (" + s.reason + ")", s.message.empty() ? "" : ": " + s.message);
+      last_phase = s.phase;
+    }
+  };
+  ro.on_tick = [&] {
+    if (latest) logs.follow(*latest);
+  };
+  launcher::JobRunner runner(job, std::move(*plan), *processes, ro);
+  const launcher::JobStatus final_status = runner.run();
+  logs.follow(final_status);
+  std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", job.metadata.name.c_str(),
+               final_status.phase.c_str(), final_status.elapsed_seconds, final_status.restarts, dir.c_str());
+  return final_status.phase == "Succeeded" ? 0 : 1;
+}
+
+}  // namespace ringmaster::cli

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End-to-end checks of `ringmaster run`: a job's replicas as real processes with prefixed output,
+# the state directory, exit statuses, Ctrl-C and SIGKILL of the launcher leaving nothing behind, and
+# a real `ringmaster train` replica killed with -9 under OnFailure resuming from its checkpoint.
+# Usage: run_cli_test.sh RINGMASTER_BINARY
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+source "$(dirname "$0")/../lib.sh"
+make_workdir
+export PATH="$(dirname "$bin"):$PATH"   # replicas run `ringmaster train` by name
+
+batch_job() {  # batch_job NAME RESTART_POLICY SCRIPT -> a Job YAML on stdout
+  cat <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata: {name: $1}
+spec:
+  template:
+    spec:
+      restartPolicy: $2
+      containers:
+        - name: main
+          image: none
+          workingDir: $work
+          command: [sh, -c, '$3']
+YAML
+}
+
+out=$("$bin" run tests/fixtures/run/hello-job.yaml --job-dir "$work/hello" 2>"$work/err"); rc=$?
+check "a succeeding job exits 0" "[ $rc -eq 0 ]"
+check "replica output is prefixed with the replica's name" "grep -qx '\[hello-job-1\] hello from hello' <<<\"\$out\""
+check "status.json says Succeeded with 2 succeeded replicas" \
+  "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s[\"phase\"]==\"Succeeded\" and s[\"replicaStatuses\"][\"Job\"][\"succeeded\"]==2' $work/hello/status.json"
+check "the phases are reported on stderr" "grep -q 'job hello Succeeded (JobSucceeded)' $work/err"
+
+batch_job failing Never 'echo failing; exit 3' >"$work/failing.yaml"
+"$bin" run "$work/failing.yaml" --job-dir "$work/failing" >/dev/null 2>"$work/err"; rc=$?
+check "a failing job exits 1" "[ $rc -eq 1 ]"
+check "its reason names the replica and the exit code" "grep -q 'replica failing-job-0 failed with exit code 3' $work/err"
+
+printf 'apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec: {template: {spec: {restartPolicy: Sometimes, containers: [{name: m, image: i}]}}}\n' >"$work/bad.yaml"
+"$bin" run "$work/bad.yaml" --job-dir "$work/bad" >/dev/null 2>"$work/err"; rc=$?
+check "an invalid job file exits 2 with its error" "[ $rc -eq 2 ] && grep -q 'bad.yaml:4:' $work/err"
+
+# Ctrl-C stops every replica and records why.
+marker="3000.7$$"
+batch_job sleeper OnFailure "sleep $marker & sleep $marker; wait" >"$work/sleeper.yaml"
+"$bin" run "$work/sleeper.yaml" --job-dir "$work/sleeper" --grace-seconds 2 >/dev/null 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 300); do [ "$(pgrep -fc "^sleep $marker")" -ge 2 ] && break; sleep 0.01; done
+kill -INT $pid
+wait $pid; rc=$?
+check "Ctrl-C: the job exits 1" "[ $rc -eq 1 ]"
+check "Ctrl-C: status.json says Failed (Stopped)" \
+  "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s[\"phase\"]==\"Failed\" and s[\"reason\"]==\"Stopped\"' $work/sleeper/status.json"
+check "Ctrl-C: no replica process is left" "[ \$(pgrep -fc '^sleep $marker') -eq 0 ]"
+
+# SIGKILL of the launcher itself: its replicas die with it.
+"$bin" run "$work/sleeper.yaml" --job-dir "$work/sleeper2" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [ "$(pgrep -fc "^sleep $marker")" -ge 2 ] && break; sleep 0.01; done
+kill -9 $pid
+wait $pid 2>/dev/null
+for _ in $(seq 1 300); do [ "$(pgrep -fc "^sleep $marker")" -eq 0 ] && break; sleep 0.01; done
+check "launcher killed with SIGKILL: no orphan replica" "[ \$(pgrep -fc '^sleep $marker') -eq 0 ]"
+
+# A real training replica killed with -9 mid-run: OnFailure restarts it, it resumes from its
+# checkpoint, the job succeeds.
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data="--train-limit 16000 --test-limit 500"; else data="--dataset synthetic --synthetic-samples 16000 --test-limit 500"; fi
+batch_job trainer OnFailure "exec ringmaster train --model mlp:784-64-10 $data --epochs 3 --checkpoint-dir $work/ck --checkpoint-every 20 --resume --progress lines" >"$work/trainer.yaml"
+"$bin" run "$work/trainer.yaml" --job-dir "$work/trainer" >"$work/train.out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 2000); do ls "$work/ck"/ckpt-*.rmck >/dev/null 2>&1 && break; sleep 0.005; done
+pkill -9 -f "ringmaster train --model mlp:784-64-10" 
+wait $pid; rc=$?
+check "trainer job: succeeds after its replica was killed" "[ $rc -eq 0 ] || { cat $work/err; false; }"
+check "trainer job: the replica was restarted once" \
+  "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s[\"restarts\"]==1, s' $work/trainer/status.json"
+check "trainer job: the restart resumed from a checkpoint" "grep -q 'resumed from' $work/trainer/logs/trainer-job-0-1.log"
+check "trainer job: training output streamed with the prefix" "grep -q '^\[trainer-job-0\] epoch=3 ' $work/train.out"
+exit $fail
