@@ -50,9 +50,19 @@ int run_bench(const BenchOptions& options);
 struct RunOptions {
   std::string file;
   std::string job_dir;
+  std::string jobs_root;
   int grace_seconds = 10;
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);
+
+struct StateOptions {
+  std::string job, replica, root;
+  bool follow = false;
+};
+void add_state_commands(CLI::App& app, StateOptions& options);
+int run_status(const StateOptions& options);
+int run_logs(const StateOptions& options);
+int run_delete(const StateOptions& options);
 
 }  // namespace ringmaster::cli

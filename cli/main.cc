@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_train_command(app, train);
   ringmaster::cli::RunOptions run;
   ringmaster::cli::add_run_command(app, run);
+  ringmaster::cli::StateOptions state;
+  ringmaster::cli::add_state_commands(app, state);
   ringmaster::cli::BenchOptions bench;
   ringmaster::cli::add_bench_command(app, bench);
 
@@ -39,6 +41,9 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return ringmaster::cli::run_train(train);
     if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
     if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
+    if (app.got_subcommand("status")) return ringmaster::cli::run_status(state);
+    if (app.got_subcommand("logs")) return ringmaster::cli::run_logs(state);
+    if (app.got_subcommand("delete")) return ringmaster::cli::run_delete(state);
   } catch (const std::exception& e) {
     std::cerr << "ringmaster: internal error: " << e.what() << "\n";
     return 1;

@@ -87,6 +87,7 @@ void add_run_command(CLI::App& app, RunOptions& o) {
   auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, MPIJob or batch Job on this machine (replicas as processes)");
   cmd->add_option("file", o.file, "job YAML")->required();
   cmd->add_option("--job-dir", o.job_dir, "state directory (default ~/.ringmaster/jobs/<name>)");
+  cmd->add_option("--jobs-root", o.jobs_root, "put the state directory in ROOT/<name> (as status/logs/delete read it)");
   cmd->add_option("--grace-seconds", o.grace_seconds, "SIGTERM, then SIGKILL after this many seconds")
       ->capture_default_str();
 }
@@ -105,6 +106,7 @@ int run_run(const RunOptions& o) {
   }
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
   std::string dir = o.job_dir;
+  if (dir.empty() && !o.jobs_root.empty()) dir = (std::filesystem::path(o.jobs_root) / job.metadata.name).string();
   if (dir.empty()) {
     const char* home = std::getenv("HOME");
     dir = (std::filesystem::path(home ? home : ".") / ".ringmaster" / "jobs" / job.metadata.name).string();

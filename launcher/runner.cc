@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,8 @@ void JobRunner::save() {
   j["conditions"] = status_.conditions;
   j["restarts"] = status_.restarts;
   j["elapsedSeconds"] = status_.elapsed_seconds;
+  j["launcherPid"] = static_cast<int>(::getpid());
+  j["updated"] = timestamp();
   nlohmann::json counts = nlohmann::json::object(), replicas = nlohmann::json::array();
   for (const auto& r : status_.replicas) {
     auto& c = counts[r.type];

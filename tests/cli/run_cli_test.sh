@@ -64,6 +64,23 @@ wait $pid 2>/dev/null
 for _ in $(seq 1 300); do [ "$(pgrep -fc "^sleep $marker")" -eq 0 ] && break; sleep 0.01; done
 check "launcher killed with SIGKILL: no orphan replica" "[ \$(pgrep -fc '^sleep $marker') -eq 0 ]"
 
+# status, logs and delete read the job directories under a root.
+root="$work/root"
+"$bin" run tests/fixtures/run/hello-job.yaml --jobs-root "$root" >/dev/null 2>&1
+table=$("$bin" status --jobs-root "$root")
+check "status lists the job with its phase and counts" "grep -qE '^hello +Job +Succeeded +JobSucceeded +0 .* 0/2/0$' <<<\"\$table\""
+check "status JOB lists its replicas" "\"$bin\" status hello --jobs-root \"$root\" | grep -qE '^hello-job-1 +Job +Succeeded +0  exit code 0$'"
+check "logs JOB prints every replica's log, prefixed" "[ \$(\"$bin\" logs hello --jobs-root \"$root\" | grep -c '^\[hello-job-[01]\] hello from hello$') -eq 2 ]"
+check "logs JOB REPLICA prints one log, bare" "[ \"\$(\"$bin\" logs hello hello-job-0 --jobs-root \"$root\" | head -1)\" = 'hello from hello' ]"
+"$bin" run "$work/sleeper.yaml" --jobs-root "$root" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [ "$(pgrep -fc "^sleep $marker")" -ge 2 ] && break; sleep 0.01; done
+out=$("$bin" delete sleeper --jobs-root "$root"); rc=$?
+wait $pid
+check "delete of a running job stops it and removes its directory" "[ $rc -eq 0 ] && [ ! -d $root/sleeper ] && [ \$(pgrep -fc '^sleep $marker') -eq 0 ]"
+"$bin" status nosuch --jobs-root "$root" 2>/dev/null; rc=$?
+check "status of an unknown job exits 1" "[ $rc -eq 1 ]"
+
 # A real training replica killed with -9 mid-run: OnFailure restarts it, it resumes from its
 # checkpoint, the job succeeds.
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data="--train-limit 16000 --test-limit 500"; else data="--dataset synthetic --synthetic-samples 16000 --test-limit 500"; fi

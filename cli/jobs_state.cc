@@ -1,0 +1,172 @@
+// `ringmaster status [JOB]`, `ringmaster logs JOB [REPLICA] [-f]`, `ringmaster delete JOB`: read and
+// manage the job directories `ringmaster run` writes (status.json, events.log, logs/).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "common/files.h"
+
+namespace ringmaster::cli {
+namespace fs = std::filesystem;
+namespace {
+
+std::string default_root() {
+  const char* home = std::getenv("HOME");
+  return (fs::path(home ? home : ".") / ".ringmaster" / "jobs").string();
+}
+
+Result<nlohmann::json> load_status(const fs::path& dir) {
+  auto text = read_file((dir / "status.json").string());
+  if (!text) return not_found(fmt::format("no job state in {} (no status.json)", dir.string()));
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return data_loss(fmt::format("{}: not valid JSON", (dir / "status.json").string()));
+  return j;
+}
+
+bool launcher_alive(const nlohmann::json& s) {
+  const int pid = s.value("launcherPid", 0);
+  const std::string phase = s.value("phase", "");
+  return pid > 0 && phase != "Succeeded" && phase != "Failed" && ::kill(pid, 0) == 0;
+}
+
+std::string counts(const nlohmann::json& s) {
+  int active = 0, succeeded = 0, failed = 0;
+  const nlohmann::json per_type = s.value("replicaStatuses", nlohmann::json::object());
+  for (const auto& [type, c] : per_type.items()) {
+    active += c.value("active", 0);
+    succeeded += c.value("succeeded", 0);
+    failed += c.value("failed", 0);
+  }
+  return fmt::format("{}/{}/{}", active, succeeded, failed);
+}
+
+}  // namespace
+
+void add_state_commands(CLI::App& app, StateOptions& o) {
+  auto* status = app.add_subcommand("status", "Show jobs started by `ringmaster run` (all, or one with its replicas)");
+  status->add_option("job", o.job, "job name");
+  status->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
+  auto* logs = app.add_subcommand("logs", "Print a job's replica logs (the latest run of each replica)");
+  logs->add_option("job", o.job, "job name")->required();
+  logs->add_option("replica", o.replica, "one replica, e.g. myjob-worker-0");
+  logs->add_flag("-f,--follow", o.follow, "keep printing until the job ends");
+  logs->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
+  auto* del = app.add_subcommand("delete", "Stop a running job (SIGTERM to its launcher) and remove its directory");
+  del->add_option("job", o.job, "job name")->required();
+  del->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
+}
+
+int run_status(const StateOptions& o) {
+  const fs::path root = o.root.empty() ? default_root() : o.root;
+  if (!o.job.empty()) {
+    auto s = load_status(root / o.job);
+    if (!s) {
+      std::cerr << "ringmaster status: " << s.status().message() << "\n";
+      return 1;
+    }
+    fmt::print("{} {}: {}{}{}\n", s->value("kind", ""), o.job, s->value("phase", ""),
+               s->value("reason", "").empty() ? "" : " (" + s->value("reason", "") + ")",
+               s->value("message", "").empty() ? "" : ": " + s->value("message", ""));
+    fmt::print("{:<32} {:<10} {:<10} {:>8}  {}\n", "REPLICA", "TYPE", "PHASE", "RESTARTS", "LAST EXIT");
+    for (const auto& r : (*s)["replicas"])
+      fmt::print("{:<32} {:<10} {:<10} {:>8}  {}\n", r.value("name", ""), r.value("type", ""), r.value("phase", ""),
+                 r.value("restarts", 0), r.value("lastExit", "-"));
+    return 0;
+  }
+  fmt::print("{:<28} {:<11} {:<11} {:<22} {:>8} {:>9}  {}\n", "NAME", "KIND", "PHASE", "REASON", "RESTARTS", "ELAPSED",
+             "ACTIVE/SUCCEEDED/FAILED");
+  std::error_code ec;
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(root, ec))
+    if (e.is_directory()) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& d : dirs) {
+    auto s = load_status(d);
+    if (!s) continue;
+    std::string phase = s->value("phase", "");
+    if ((phase == "Running" || phase == "Restarting" || phase == "Created") && !launcher_alive(*s))
+      phase += "?";  // its launcher is gone: the state is stale
+    fmt::print("{:<28} {:<11} {:<11} {:<22} {:>8} {:>8.1f}s  {}\n", d.filename().string(), s->value("kind", ""), phase,
+               s->value("reason", ""), s->value("restarts", 0), s->value("elapsedSeconds", 0.0), counts(*s));
+  }
+  return 0;
+}
+
+int run_logs(const StateOptions& o) {
+  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  std::map<std::string, std::size_t> offsets;
+  for (;;) {
+    auto s = load_status(dir);
+    if (!s) {
+      std::cerr << "ringmaster logs: " << s.status().message() << "\n";
+      return 1;
+    }
+    bool found = o.replica.empty();
+    for (const auto& r : (*s)["replicas"]) {
+      const std::string name = r.value("name", ""), log = r.value("log", "");
+      if (!o.replica.empty() && name != o.replica) continue;
+      found = true;
+      if (log.empty()) continue;
+      auto text = read_file(log, std::size_t{1} << 30);
+      if (!text) continue;
+      auto& off = offsets[log];
+      if (text->size() <= off) continue;
+      std::size_t start = off;
+      const auto last = text->rfind('\n');
+      if (last == std::string::npos || last < start) continue;
+      while (start <= last) {
+        const auto end = text->find('\n', start);
+        if (o.replica.empty())
+          fmt::print("[{}] {}\n", name, text->substr(start, end - start));
+        else
+          fmt::print("{}\n", text->substr(start, end - start));
+        start = end + 1;
+      }
+      off = last + 1;
+    }
+    std::fflush(stdout);
+    if (!found) {
+      std::cerr << "ringmaster logs: job " << o.job << " has no replica " << o.replica << "\n";
+      return 1;
+    }
+    if (!o.follow || !launcher_alive(*s)) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int run_delete(const StateOptions& o) {
+  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  auto s = load_status(dir);
+  if (!s) {
+    std::cerr << "ringmaster delete: " << s.status().message() << "\n";
+    return 1;
+  }
+  if (launcher_alive(*s)) {
+    const int pid = s->value("launcherPid", 0);
+    ::kill(pid, SIGTERM);  // the launcher stops its replicas and records the job as Failed (Stopped)
+    for (int i = 0; i < 600 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (::kill(pid, 0) == 0) {
+      std::cerr << "ringmaster delete: the launcher of " << o.job << " (pid " << pid << ") did not stop within 30 s\n";
+      return 1;
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) {
+    std::cerr << "ringmaster delete: " << dir.string() << ": " << ec.message() << "\n";
+    return 1;
+  }
+  fmt::print("deleted job {}\n", o.job);
+  return 0;
+}
+
+}  // namespace ringmaster::cli
