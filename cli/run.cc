@@ -118,7 +118,8 @@ int run_run(const RunOptions& o) {
     return 1;
   }
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto plan = launcher::plan_job(job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port, cpus});
+  auto plan = launcher::plan_job(
+      job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port, cpus, launcher::detect_gpus()});
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;

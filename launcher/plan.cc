@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "common/strings.h"
 
 namespace ringmaster::launcher {
@@ -26,6 +28,66 @@ int nproc_per_node(const jobs::TrainingJob& job) {
   } catch (...) {
     return 1;  // auto, cpu, gpu: one process per replica locally
   }
+}
+
+// GPU requests of each replica (same order as plan.replicas), placed and written into the env.
+Status assign_gpus(const jobs::TrainingJob& job, const std::vector<Gpu>& gpus, JobPlan& plan) {
+  std::vector<GpuRequest> requests;
+  bool any = false;
+  for (const auto& spec : job.replicas) {
+    const jobs::Container& c = spec.template_.containers[spec.primary_container];
+    GpuRequest base;
+    if (auto it = c.limits.find("nvidia.com/gpu"); it != c.limits.end()) {
+      try {
+        std::size_t used = 0;
+        base.whole = std::stoi(it->second, &used);
+        if (used != it->second.size() || base.whole < 0) throw std::invalid_argument("");
+      } catch (...) {
+        return invalid_argument(fmt::format("replica {}: resources.limits[nvidia.com/gpu]: expected a whole number, "
+                                            "found \"{}\"",
+                                            spec.type, it->second));
+      }
+    }
+    if (auto it = spec.template_.annotations.find("ringmaster.io/gpu-fraction"); it != spec.template_.annotations.end()) {
+      try {
+        std::size_t used = 0;
+        base.fraction = std::stod(it->second, &used);
+        if (used != it->second.size()) throw std::invalid_argument("");
+      } catch (...) {
+        return invalid_argument(fmt::format("replica {}: annotation ringmaster.io/gpu-fraction: expected a number in "
+                                            "(0, 1), found \"{}\"",
+                                            spec.type, it->second));
+      }
+    }
+    any |= base.whole > 0 || base.fraction > 0;
+    for (int i = 0; i < spec.replicas; ++i) {
+      GpuRequest r = base;
+      r.replica = replica_name(plan.job, spec.type, i);
+      requests.push_back(r);
+    }
+  }
+  if (!any && gpus.empty()) return Status::ok();  // nothing asked, nothing to hide
+  auto placed = place_gpus(requests, gpus);
+  if (!placed) return placed.status();
+  std::vector<int> worker_devices;
+  for (std::size_t i = 0; i < plan.replicas.size(); ++i) {
+    const GpuAssignment& a = (*placed)[i];
+    std::vector<std::string> ids;
+    for (int d : a.devices) ids.push_back(std::to_string(gpus[static_cast<std::size_t>(d)].index));
+    set(plan.replicas[i], "CUDA_VISIBLE_DEVICES", join(ids, ","));
+    if (a.mps_percentage) set(plan.replicas[i], "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", std::to_string(*a.mps_percentage));
+    if (plan.replicas[i].bookkeeping)
+      for (int d : a.devices)
+        if (std::find(worker_devices.begin(), worker_devices.end(), d) == worker_devices.end()) worker_devices.push_back(d);
+  }
+  if (job.kind == JobKind::kMPIJob && !worker_devices.empty()) {
+    std::sort(worker_devices.begin(), worker_devices.end());
+    std::vector<std::string> ids;
+    for (int d : worker_devices) ids.push_back(std::to_string(gpus[static_cast<std::size_t>(d)].index));
+    for (auto& r : plan.replicas)
+      if (r.type == "Launcher") set(r, "CUDA_VISIBLE_DEVICES", join(ids, ","));
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -119,6 +181,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       }
     }
   }
+  if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;
   for (auto& r : plan.replicas) {
     if (r.argv.empty() && !r.bookkeeping)
       return invalid_argument(fmt::format("replica {}-{}: expected a command in its container (a local run starts "

@@ -11,7 +11,9 @@
 //               needs to run as root and oversubscribed; Workers are bookkeeping (mpirun starts
 //               the ranks on this host), K_MPI_JOB_ROLE=worker
 //   batch Job   `parallelism` copies of its container
-// Every replica also gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN (the collectives' join secret).
+// Every replica also gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN (the collectives' join secret),
+// and GPUs as devices.h places them (an MPIJob's Launcher gets its Workers' GPUs, since the ranks
+// mpirun starts run under it).
 // Pure functions; thread-safe.
 #pragma once
 
@@ -22,6 +24,7 @@
 
 #include "common/status.h"
 #include "jobs/model.h"
+#include "launcher/devices.h"
 
 namespace ringmaster::launcher {
 
@@ -49,6 +52,7 @@ struct PlanOptions {
   std::string hostfile_path;         // where the MPIJob hostfile will be written
   std::function<int()> free_port;    // a free TCP port on 127.0.0.1
   int cpus = 1;                      // cores on this machine (oversubscription for MPI)
+  std::vector<Gpu> gpus;             // this machine's GPUs (detect_gpus())
 };
 
 // Fails with kInvalidArgument naming the replica and the field when something cannot run locally

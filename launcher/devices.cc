@@ -1,0 +1,107 @@
+#include "launcher/devices.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+
+#include "common/strings.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && s[i] == ' ') ++i;
+  return s.substr(i);
+}
+
+}  // namespace
+
+std::vector<Gpu> parse_nvidia_smi(const std::string& csv) {
+  std::vector<Gpu> out;
+  std::istringstream in(csv);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto fields = split(line, ',');
+    if (fields.size() < 4) continue;
+    Gpu g;
+    try {
+      g.index = std::stoi(trim(fields[0]));
+      g.uuid = trim(fields[1]);
+      g.name = trim(fields[2]);
+      g.memory_mib = std::stoll(trim(fields[3]));
+    } catch (...) {
+      continue;
+    }
+    out.push_back(g);
+  }
+  return out;
+}
+
+std::vector<Gpu> detect_gpus() {
+  std::FILE* p = ::popen("nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits 2>/dev/null",
+                         "r");
+  if (!p) return {};
+  std::string text;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) text += buf;
+  ::pclose(p);
+  return parse_nvidia_smi(text);
+}
+
+Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& requests, const std::vector<Gpu>& gpus) {
+  std::vector<GpuAssignment> out(requests.size());
+  std::vector<bool> exclusive(gpus.size(), false);
+  std::vector<double> shared(gpus.size(), 0.0);
+  // Whole GPUs first, in request order.
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const GpuRequest& r = requests[i];
+    if (r.whole > 0 && r.fraction > 0)
+      return invalid_argument(fmt::format("replica {}: asks for {} whole GPUs and a {} GPU fraction; give one or the "
+                                          "other",
+                                          r.replica, r.whole, r.fraction));
+    for (int k = 0; k < r.whole; ++k) {
+      auto free = std::find(exclusive.begin(), exclusive.end(), false);
+      if (free == exclusive.end()) {
+        const int wanted = std::accumulate(requests.begin(), requests.end(), 0,
+                                           [](int a, const GpuRequest& q) { return a + q.whole; });
+        return Status(StatusCode::kFailedPrecondition,
+                      fmt::format("replica {} needs {} GPU(s) but none is left: the job asks for {} whole GPUs and "
+                                  "this machine has {}",
+                                  r.replica, r.whole, wanted, gpus.size()));
+      }
+      *free = true;
+      out[i].devices.push_back(static_cast<int>(free - exclusive.begin()));
+    }
+  }
+  // Fractions: largest first, first fit on GPUs nobody holds whole.
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    if (requests[i].fraction > 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return requests[a].fraction > requests[b].fraction; });
+  for (std::size_t i : order) {
+    const GpuRequest& r = requests[i];
+    if (!(r.fraction > 0 && r.fraction < 1))
+      return invalid_argument(fmt::format("replica {}: ringmaster.io/gpu-fraction must be in (0, 1), found {}",
+                                          r.replica, r.fraction));
+    std::size_t g = 0;
+    while (g < gpus.size() && (exclusive[g] || shared[g] + r.fraction > 1.0 + 1e-9)) ++g;
+    if (g == gpus.size())
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("replica {} needs {} of a GPU but no GPU has that much left ({} GPU(s), {} held "
+                                "whole)",
+                                r.replica, r.fraction, gpus.size(), std::count(exclusive.begin(), exclusive.end(), true)));
+    shared[g] += r.fraction;
+    out[i].devices.push_back(static_cast<int>(g));
+    out[i].mps_percentage = static_cast<int>(std::lround(r.fraction * 100));
+  }
+  return out;
+}
+
+}  // namespace ringmaster::launcher

@@ -1,0 +1,48 @@
+// GPUs for local replicas, as the NVIDIA device plugin gives them to pods, plus fractional sharing.
+//
+//   resources.limits["nvidia.com/gpu"]: N          N whole GPUs, exclusively (CUDA_VISIBLE_DEVICES)
+//   annotation ringmaster.io/gpu-fraction: "0.25"  a share of one GPU (seeds 001/002): replicas are
+//                                                  packed onto GPUs no whole-GPU replica holds
+//                                                  (first fit, largest first), each with
+//                                                  CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = share x 100
+//   neither                                        no GPU (CUDA_VISIBLE_DEVICES=""), as in a pod
+// Placement refuses clearly what does not fit. Pure functions except detect_gpus(); thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ringmaster::launcher {
+
+struct Gpu {
+  int index = 0;
+  std::string uuid;
+  std::string name;
+  int64_t memory_mib = 0;
+};
+
+// The GPUs nvidia-smi reports; none when it is missing or finds no device.
+std::vector<Gpu> detect_gpus();
+// Parses `nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits`.
+std::vector<Gpu> parse_nvidia_smi(const std::string& csv);
+
+struct GpuRequest {
+  std::string replica;  // for messages
+  int whole = 0;        // nvidia.com/gpu
+  double fraction = 0;  // ringmaster.io/gpu-fraction, in (0, 1)
+};
+
+struct GpuAssignment {
+  std::vector<int> devices;             // indices into the machine's GPUs
+  std::optional<int> mps_percentage;    // for fractions
+};
+
+// One assignment per request, in order. Fails with kFailedPrecondition naming the replica, what
+// it asked for and what was left.
+Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& requests, const std::vector<Gpu>& gpus);
+
+}  // namespace ringmaster::launcher
