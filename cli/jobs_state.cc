@@ -8,11 +8,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/log_tail.h"
 #include "common/files.h"
 
 namespace ringmaster::cli {
@@ -103,7 +103,7 @@ int run_status(const StateOptions& o) {
 
 int run_logs(const StateOptions& o) {
   const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
-  std::map<std::string, std::size_t> offsets;
+  LogTail tail;
   for (;;) {
     auto s = load_status(dir);
     if (!s) {
@@ -112,26 +112,15 @@ int run_logs(const StateOptions& o) {
     }
     bool found = o.replica.empty();
     for (const auto& r : (*s)["replicas"]) {
-      const std::string name = r.value("name", ""), log = r.value("log", "");
+      const std::string name = r.value("name", "");
       if (!o.replica.empty() && name != o.replica) continue;
       found = true;
-      if (log.empty()) continue;
-      auto text = read_file(log, std::size_t{1} << 30);
-      if (!text) continue;
-      auto& off = offsets[log];
-      if (text->size() <= off) continue;
-      std::size_t start = off;
-      const auto last = text->rfind('\n');
-      if (last == std::string::npos || last < start) continue;
-      while (start <= last) {
-        const auto end = text->find('\n', start);
+      tail.read_new_lines(r.value("log", ""), [&](std::string_view line) {
         if (o.replica.empty())
-          fmt::print("[{}] {}\n", name, text->substr(start, end - start));
+          fmt::print("[{}] {}\n", name, line);
         else
-          fmt::print("{}\n", text->substr(start, end - start));
-        start = end + 1;
-      }
-      off = last + 1;
+          fmt::print("{}\n", line);
+      });
     }
     std::fflush(stdout);
     if (!found) {

@@ -12,10 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/log_tail.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
@@ -49,36 +49,19 @@ class LogFollower {
     int n = 0;
     for (const auto& r : s.replicas) {
       ++n;
-      if (r.log.empty()) continue;
-      std::ifstream in(r.log, std::ios::binary);
-      if (!in) continue;
-      auto& offset = offsets_[r.log];
-      in.seekg(0, std::ios::end);
-      const auto size = static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg()));
-      if (size <= offset) continue;
-      std::string chunk(size - offset, '\0');
-      in.seekg(static_cast<std::streamoff>(offset));
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      const auto last = chunk.rfind('\n');
-      if (last == std::string::npos) continue;
-      offset += last + 1;
-      std::size_t start = 0;
-      while (start <= last) {
-        const auto end = chunk.find('\n', start);
-        const std::string line = chunk.substr(start, end - start);
+      tail_.read_new_lines(r.log, [&](std::string_view line) {
         if (colour_)
-          std::printf("\033[%dm[%s]\033[0m %s\n", 31 + (n % 6), r.name.c_str(), line.c_str());
+          fmt::print("\033[{}m[{}]\033[0m {}\n", 31 + (n % 6), r.name, line);
         else
-          std::printf("[%s] %s\n", r.name.c_str(), line.c_str());
-        start = end + 1;
-      }
+          fmt::print("[{}] {}\n", r.name, line);
+      });
     }
     std::fflush(stdout);
   }
 
  private:
   bool colour_;
-  std::map<std::string, std::size_t> offsets_;
+  LogTail tail_;
 };
 
 }  // namespace
