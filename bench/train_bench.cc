@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <map>
 #include <tuple>
 
+#include "common/process_stats.h"
 #include "worker/blas.h"
 #include "worker/dataset.h"
 #include "worker/loss.h"
@@ -20,12 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using worker::GemmCall;
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 
 // Times the logged GEMM sequence with bare sgemm: seconds per replay of the whole sequence.
 double replay_gemms(const worker::GemmLog& log, double min_seconds) {

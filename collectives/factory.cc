@@ -176,13 +176,14 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   }
   auto listener = listen_tcp(bind, 0);
   if (!listener) return listener.status().with_context(fmt::format("rank {}: listening for peers", c.rank));
-  auto all = exchange(fmt::format("{}:{}|{}", bind, local_port(listener->get()), host_identity()));
+  const std::string here = host_identity();
+  auto all = exchange(fmt::format("{}:{}|{}", bind, local_port(listener->get()), here));
   if (!all) return all.status();
   // Ranks of one host (same boot, network and mount namespaces) talk through shared memory.
   int other_host = -1;
   for (int r = 0; r < c.world_size && other_host < 0; ++r) {
     const std::string& a = (*all)[static_cast<std::size_t>(r)];
-    if (a.substr(a.find('|') + 1) != host_identity()) other_host = r;
+    if (a.substr(a.find('|') + 1) != here) other_host = r;
   }
   if (c.backend == "shm" && other_host >= 0)
     return invalid_argument(fmt::format("RINGMASTER_COLLECTIVES=shm: rank {} is on another host than rank {} ({})",

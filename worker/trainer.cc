@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <fstream>
 
+#include "common/process_stats.h"
 #include "worker/blas.h"
 #include "worker/checkpoint.h"
 #include "worker/loss.h"
@@ -66,12 +66,6 @@ class MetricsFile {
  private:
   std::FILE* file_ = nullptr;
 };
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 
 }  // namespace
 
