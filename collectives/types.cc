@@ -9,8 +9,9 @@ namespace {
 
 // The reduction loops are compiled for AVX-512, AVX2 and baseline x86-64 and the best one the CPU
 // has is picked at load time (GCC/Clang function multiversioning), so a portable binary still
-// reduces at full vector width.
-#if defined(__x86_64__) && defined(__GNUC__)
+// reduces at full vector width. Not in sanitizer builds: their runtimes are not up yet when the
+// ifunc resolvers run at load time, and the process crashes before main.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define RM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define RM_MULTIVERSION
