@@ -59,4 +59,62 @@ Status check(const std::byte* h, const CallSignature& mine, int my_rank, int fro
   return Status::ok();
 }
 
+Outgoing::Outgoing(const CallSignature& sig, int to, std::span<const std::byte> payload)
+    : header_(encode(sig, payload.size())), payload_(payload), total_(to >= 0 ? kHeaderBytes + payload.size() : 0) {}
+
+std::span<const std::byte> Outgoing::header_rest() const {
+  return sent_ < kHeaderBytes && total_ > 0 ? std::span<const std::byte>(header_).subspan(sent_)
+                                            : std::span<const std::byte>();
+}
+
+std::span<const std::byte> Outgoing::payload_rest() const {
+  return sent_ < kHeaderBytes ? payload_ : payload_.subspan(sent_ - kHeaderBytes);
+}
+
+Incoming::Incoming(const CallSignature& sig, int my_rank, int from, std::span<std::byte> payload,
+                   const RecvProgress& on_recv)
+    : sig_(sig), my_rank_(my_rank), from_(from), payload_(payload), on_recv_(on_recv),
+      total_(from >= 0 ? kHeaderBytes + payload.size() : 0) {}
+
+std::span<std::byte> Incoming::space() {
+  if (got_ < kHeaderBytes) return std::span<std::byte>(header_).subspan(got_);
+  return payload_.subspan(got_ - kHeaderBytes);
+}
+
+Status Incoming::received(std::size_t n) {
+  const bool had_header = got_ >= kHeaderBytes;
+  got_ += n;
+  if (!had_header && got_ >= kHeaderBytes)
+    if (Status s = check(header_.data(), sig_, my_rank_, from_, payload_.size()); !s) return s;
+  const std::size_t body = got_ > kHeaderBytes ? got_ - kHeaderBytes : 0;
+  if (on_recv_ && body > reported_ && (body - reported_ >= kReportBytes || got_ == total_)) {
+    on_recv_(reported_, body);
+    reported_ = body;
+  }
+  return Status::ok();
+}
+
+void Incoming::finish() {
+  if (on_recv_ && payload_.size() > reported_) on_recv_(reported_, payload_.size());
+}
+
+Status timed_out(int my_rank, const CallSignature& sig, const Outgoing& out, int to, const Incoming& in, int from) {
+  return Status(StatusCode::kDeadlineExceeded,
+                fmt::format("rank {}: timed out in {} ({} of {} bytes sent to rank {}, {} of {} received from rank {})",
+                            my_rank, sig.describe(), out.sent(), out.total(), to, in.got(), in.total(), from));
+}
+
+Status AbortingTransport::exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+                                   std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) {
+  if (!aborted_.empty()) return Status(StatusCode::kAborted, aborted_);
+  Status s = transfer(sig, to, send, from, recv, on_recv, deadline);
+  if (!s) abort(s.message());
+  return s;
+}
+
+void AbortingTransport::abort(const std::string& why) {
+  if (aborted_.empty()) aborted_ = why.empty() ? "the communicator was aborted" : why;
+  close_all();
+}
+
 }  // namespace ringmaster::collectives::frame

@@ -31,8 +31,6 @@
 namespace ringmaster::collectives {
 namespace {
 
-using frame::kHeaderBytes;
-using frame::kReportBytes;
 
 struct ChannelHeader {
   alignas(64) std::atomic<uint64_t> head;  // bytes written, by the sender
@@ -84,86 +82,66 @@ bool process_gone(int32_t pid) {
 
 std::string channel_name(const std::string& prefix, int from, int to) { return fmt::format("{}-{}-{}", prefix, from, to); }
 
-class ShmTransport final : public Transport {
+class ShmTransport final : public frame::AbortingTransport {
  public:
   ShmTransport(int rank, std::vector<Channel> out, std::vector<Channel> in)
       : rank_(rank), out_(std::move(out)), in_(std::move(in)) {}
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(out_.size()); }
   std::string name() const override { return "shm"; }
-  void abort(const std::string& why) override {
-    if (aborted_.empty()) aborted_ = why.empty() ? "the communicator was aborted" : why;
+
+ private:
+  void close_all() override {
     for (auto& c : out_)
       if (c.valid()) c.header().closed.store(1, std::memory_order_release);
     for (auto& c : in_)
       if (c.valid()) c.header().closed.store(1, std::memory_order_release);
   }
 
-  Status exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+  Status transfer(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
                   std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) override {
-    if (!aborted_.empty()) return Status(StatusCode::kAborted, aborted_);
-    Status s = run(sig, to, send, from, recv, on_recv, deadline);
-    if (!s) abort(s.message());
-    return s;
-  }
-
- private:
-  Status run(const CallSignature& sig, int to, std::span<const std::byte> send, int from, std::span<std::byte> recv,
-             const RecvProgress& on_recv, Deadline deadline) {
-    const frame::Header header = frame::encode(sig, send.size());
-    frame::Header got_header{};
-    const std::size_t send_total = to >= 0 ? kHeaderBytes + send.size() : 0;
-    const std::size_t recv_total = from >= 0 ? kHeaderBytes + recv.size() : 0;
-    std::size_t sent = 0, got = 0, reported = 0;
-    Channel* out = to >= 0 ? &out_[static_cast<std::size_t>(to)] : nullptr;
-    Channel* in = from >= 0 ? &in_[static_cast<std::size_t>(from)] : nullptr;
+    frame::Outgoing out(sig, to, send);
+    frame::Incoming in(sig, rank_, from, recv, on_recv);
+    Channel* out_ch = to >= 0 ? &out_[static_cast<std::size_t>(to)] : nullptr;
+    Channel* in_ch = from >= 0 ? &in_[static_cast<std::size_t>(from)] : nullptr;
     unsigned idle = 0;
-    while (sent < send_total || got < recv_total) {
+    while (!out.done() || !in.done()) {
       bool progress = false;
-      if (sent < send_total) {
-        ChannelHeader& h = out->header();
+      if (!out.done()) {
+        ChannelHeader& h = out_ch->header();
         const uint64_t head = h.head.load(std::memory_order_relaxed);
         const uint64_t space = h.capacity - (head - h.tail.load(std::memory_order_acquire));
-        std::size_t n = std::min<std::size_t>({space, send_total - sent, kSlice});
+        const std::size_t n = std::min<std::size_t>({space, out.total() - out.sent(), kSlice});
         if (n > 0) {
           std::size_t done = 0;
           while (done < n) {  // the header and the payload are one stream
-            const std::size_t pos = sent + done;
-            const std::byte* src = pos < kHeaderBytes ? header.data() + pos : send.data() + (pos - kHeaderBytes);
-            const std::size_t piece = std::min(n - done, pos < kHeaderBytes ? kHeaderBytes - pos : send_total - pos);
-            copy_in(h, out->data(), head + done, src, piece);
-            done += piece;
+            std::span<const std::byte> piece = out.header_rest();
+            if (piece.empty()) piece = out.payload_rest();
+            piece = piece.first(std::min(piece.size(), n - done));
+            copy_in(h, out_ch->data(), head + done, piece.data(), piece.size());
+            out.advance(piece.size());
+            done += piece.size();
           }
           h.head.store(head + n, std::memory_order_release);
-          sent += n;
           progress = true;
         }
       }
-      if (got < recv_total) {
-        ChannelHeader& h = in->header();
+      if (!in.done()) {
+        ChannelHeader& h = in_ch->header();
         const uint64_t tail = h.tail.load(std::memory_order_relaxed);
         const uint64_t avail = h.head.load(std::memory_order_acquire) - tail;
-        std::size_t n = std::min<std::size_t>({avail, recv_total - got, kSlice});
+        const std::size_t n = std::min<std::size_t>({avail, in.total() - in.got(), kSlice});
         if (n > 0) {
           std::size_t done = 0;
           while (done < n) {
-            const std::size_t pos = got + done;
-            std::byte* dst = pos < kHeaderBytes ? got_header.data() + pos : recv.data() + (pos - kHeaderBytes);
-            const std::size_t piece = std::min(n - done, pos < kHeaderBytes ? kHeaderBytes - pos : recv_total - pos);
-            copy_out(h, in->data(), tail + done, dst, piece);
-            done += piece;
+            std::span<std::byte> space = in.space();
+            space = space.first(std::min(space.size(), n - done));
+            copy_out(h, in_ch->data(), tail + done, space.data(), space.size());
+            done += space.size();
+            if (Status s = in.received(space.size()); !s) return s;
           }
           h.tail.store(tail + n, std::memory_order_release);
-          const bool had_header = got >= kHeaderBytes;
-          got += n;
           progress = true;
-          if (!had_header && got >= kHeaderBytes)
-            if (auto s = frame::check(got_header.data(), sig, rank_, from, recv.size()); !s) return s;
-          const std::size_t body = got > kHeaderBytes ? got - kHeaderBytes : 0;
-          if (on_recv && body > reported && (body - reported >= kReportBytes || got == recv_total)) {
-            on_recv(reported, body);
-            reported = body;
-          }
         }
       }
       if (progress) {
@@ -177,17 +155,13 @@ class ShmTransport final : public Transport {
       }
       std::this_thread::yield();
       if (idle % 256 != 0) continue;
-      if (out && sent < send_total)
-        if (auto s = alive(*out, to, sig, "sending"); !s) return s;
-      if (in && got < recv_total)
-        if (auto s = alive(*in, from, sig, "receiving"); !s) return s;
-      if (deadline.expired())
-        return Status(StatusCode::kDeadlineExceeded,
-                      fmt::format("rank {}: timed out in {} ({} of {} bytes sent to rank {}, {} of {} received from "
-                                  "rank {})",
-                                  rank_, sig.describe(), sent, send_total, to, got, recv_total, from));
+      if (!out.done())
+        if (auto s = alive(*out_ch, to, sig, "sending"); !s) return s;
+      if (!in.done())
+        if (auto s = alive(*in_ch, from, sig, "receiving"); !s) return s;
+      if (deadline.expired()) return frame::timed_out(rank_, sig, out, to, in, from);
     }
-    if (on_recv && recv.size() > reported) on_recv(reported, recv.size());
+    in.finish();
     return Status::ok();
   }
 
@@ -204,8 +178,8 @@ class ShmTransport final : public Transport {
 
   Status alive(Channel& c, int peer, const CallSignature& sig, const char* doing) const {
     ChannelHeader& h = c.header();
-    const int32_t pid = &c == &out_[static_cast<std::size_t>(peer)] ? h.receiver_pid.load() : h.sender_pid.load();
     const bool incoming = &c != &out_[static_cast<std::size_t>(peer)];
+    const int32_t pid = incoming ? h.sender_pid.load() : h.receiver_pid.load();
     // A sender that wrote its last bytes and left is fine as long as those bytes are still to read.
     const bool unread = incoming && h.head.load(std::memory_order_acquire) != h.tail.load(std::memory_order_relaxed);
     if (unread) return Status::ok();
@@ -220,7 +194,6 @@ class ShmTransport final : public Transport {
 
   int rank_;
   std::vector<Channel> out_, in_;  // indexed by peer rank; [rank_] unused
-  std::string aborted_;
 };
 
 Result<Channel> map_segment(int fd, std::size_t bytes, const std::string& name) {

@@ -17,75 +17,49 @@
 namespace ringmaster::collectives {
 namespace {
 
-using frame::kHeaderBytes;
-using frame::kReportBytes;
 
-class TcpTransport final : public Transport {
+class TcpTransport final : public frame::AbortingTransport {
  public:
   TcpTransport(int rank, std::vector<UniqueFd> peers) : rank_(rank), peers_(std::move(peers)) {}
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(peers_.size()); }
   std::string name() const override { return "tcp"; }
 
-  void abort(const std::string& why) override {
-    if (aborted_.empty()) aborted_ = why.empty() ? "the communicator was aborted" : why;
+ private:
+  void close_all() override {
     for (auto& fd : peers_) fd.reset();
   }
 
-  Status exchange(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
+  Status transfer(const CallSignature& sig, int to, std::span<const std::byte> send, int from,
                   std::span<std::byte> recv, const RecvProgress& on_recv, Deadline deadline) override {
-    if (!aborted_.empty()) return Status(StatusCode::kAborted, aborted_);
-    Status s = run(sig, to, send, from, recv, on_recv, deadline);
-    if (!s) abort(s.message());
-    return s;
-  }
-
- private:
-  Status run(const CallSignature& sig, int to, std::span<const std::byte> send, int from, std::span<std::byte> recv,
-             const RecvProgress& on_recv, Deadline deadline) {
-    const auto header = frame::encode(sig, send.size());
-    frame::Header got_header{};
-    const std::size_t send_total = to >= 0 ? kHeaderBytes + send.size() : 0;
-    const std::size_t recv_total = from >= 0 ? kHeaderBytes + recv.size() : 0;
-    std::size_t sent = 0, got = 0, reported = 0;
+    frame::Outgoing out(sig, to, send);
+    frame::Incoming in(sig, rank_, from, recv, on_recv);
     const int to_fd = to >= 0 ? peers_[static_cast<std::size_t>(to)].get() : -1;
     const int from_fd = from >= 0 ? peers_[static_cast<std::size_t>(from)].get() : -1;
-    while (sent < send_total || got < recv_total) {
+    while (!out.done() || !in.done()) {
       bool progress = false;
-      if (sent < send_total) {
+      if (!out.done()) {
         iovec iov[2];
         int n = 0;
-        if (sent < kHeaderBytes) iov[n++] = {const_cast<std::byte*>(header.data() + sent), kHeaderBytes - sent};
-        const std::size_t body = sent < kHeaderBytes ? 0 : sent - kHeaderBytes;
-        if (send.size() > body) iov[n++] = {const_cast<std::byte*>(send.data() + body), send.size() - body};
+        for (std::span<const std::byte> piece : {out.header_rest(), out.payload_rest()})
+          if (!piece.empty()) iov[n++] = {const_cast<std::byte*>(piece.data()), piece.size()};
         msghdr m{};
         m.msg_iov = iov;
         m.msg_iovlen = static_cast<std::size_t>(n);
         const ssize_t r = ::sendmsg(to_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (r > 0) {
-          sent += static_cast<std::size_t>(r);
+          out.advance(static_cast<std::size_t>(r));
           progress = true;
         } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           return lost(to, sig, "sending", std::strerror(errno));
         }
       }
-      if (got < recv_total) {
-        ssize_t r;
-        if (got < kHeaderBytes)
-          r = ::recv(from_fd, got_header.data() + got, kHeaderBytes - got, MSG_DONTWAIT);
-        else
-          r = ::recv(from_fd, recv.data() + (got - kHeaderBytes), recv_total - got, MSG_DONTWAIT);
+      if (!in.done()) {
+        const std::span<std::byte> space = in.space();
+        const ssize_t r = ::recv(from_fd, space.data(), space.size(), MSG_DONTWAIT);
         if (r > 0) {
-          const bool had_header = got >= kHeaderBytes;
-          got += static_cast<std::size_t>(r);
           progress = true;
-          if (!had_header && got >= kHeaderBytes)
-            if (auto s = frame::check(got_header.data(), sig, rank_, from, recv.size()); !s) return s;
-          const std::size_t body = got > kHeaderBytes ? got - kHeaderBytes : 0;
-          if (on_recv && body > reported && (body - reported >= kReportBytes || got == recv_total)) {
-            on_recv(reported, body);
-            reported = body;
-          }
+          if (Status s = in.received(static_cast<std::size_t>(r)); !s) return s;
         } else if (r == 0) {
           return lost(from, sig, "receiving", "closed by the peer (did it exit or crash?)");
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -95,22 +69,17 @@ class TcpTransport final : public Transport {
       if (progress) continue;
       pollfd fds[2];
       nfds_t n = 0;
-      if (sent < send_total) fds[n++] = {to_fd, POLLOUT, 0};
-      if (got < recv_total) {
+      if (!out.done()) fds[n++] = {to_fd, POLLOUT, 0};
+      if (!in.done()) {
         if (n == 1 && to_fd == from_fd)
           fds[0].events |= POLLIN;
         else
           fds[n++] = {from_fd, POLLIN, 0};
       }
       const int r = ::poll(fds, n, std::min(deadline.remaining_ms(), 1000));
-      if (r == 0 && deadline.expired())
-        return Status(StatusCode::kDeadlineExceeded,
-                      fmt::format("rank {}: timed out in {} ({} of {} bytes sent to rank {}, {} of {} received from "
-                                  "rank {})",
-                                  rank_, sig.describe(), sent, send_total, to, got, recv_total, from));
+      if (r == 0 && deadline.expired()) return frame::timed_out(rank_, sig, out, to, in, from);
     }
-    if (on_recv && recv.size() > reported) on_recv(reported, recv.size());
-    if (recv.empty() && on_recv && from >= 0) on_recv(0, 0);
+    in.finish();
     return Status::ok();
   }
 
@@ -122,7 +91,6 @@ class TcpTransport final : public Transport {
 
   int rank_;
   std::vector<UniqueFd> peers_;  // peers_[rank_] is unused
-  std::string aborted_;
 };
 
 }  // namespace
