@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/call_check.h"
 #include "collectives/executor.h"
 
 namespace ringmaster::collectives {
 namespace {
-
-enum Kind : uint8_t { kAllreduce = 1, kBroadcast = 2, kAllgather = 3, kReduceScatter = 4, kBarrier = 5 };
 
 bool is_16bit(DataType t) { return t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
@@ -35,7 +34,7 @@ class AlgorithmCommunicator final : public Communicator {
     return run([=, this]() -> Status {
       if (root < 0 || root >= size())
         return invalid_argument(fmt::format("broadcast: root {} is outside the world of size {}", root, size()));
-      const CallSignature sig = next(kBroadcast, type, ReduceOp::kSum, count, root);
+      const CallSignature sig = next(CallKind::kBroadcast, type, ReduceOp::kSum, count, root);
       return checked(algorithms::chain_broadcast(*t_, sig, static_cast<std::byte*>(data), count * element_size(type),
                                                  root, deadline(timeout)));
     });
@@ -45,14 +44,14 @@ class AlgorithmCommunicator final : public Communicator {
       const std::size_t block = count * element_size(type);
       auto* o = static_cast<std::byte*>(out);
       if (block > 0) std::memmove(o + static_cast<std::size_t>(rank()) * block, in, block);
-      const CallSignature sig = next(kAllgather, type, ReduceOp::kSum, count, 0);
+      const CallSignature sig = next(CallKind::kAllgather, type, ReduceOp::kSum, count, 0);
       return checked(algorithms::ring_allgather(*t_, sig, o, block, deadline(timeout)));
     });
   }
   Status reduce_scatter(const void* in, void* out, std::size_t count, DataType type, ReduceOp op,
                         Millis timeout) override {
     return run([=, this]() -> Status {
-      const CallSignature sig = next(kReduceScatter, type, op, count, 0);
+      const CallSignature sig = next(CallKind::kReduceScatter, type, op, count, 0);
       const std::size_t total = count * static_cast<std::size_t>(size());
       const DataType work_type = is_16bit(type) ? DataType::kFloat32 : type;
       const std::size_t es = element_size(work_type);
@@ -73,7 +72,7 @@ class AlgorithmCommunicator final : public Communicator {
   Status barrier(Millis timeout) override {
     return run([=, this]() -> Status {
       int32_t one = 1;
-      const CallSignature sig = next(kBarrier, DataType::kInt32, ReduceOp::kSum, 1, 0);
+      const CallSignature sig = next(CallKind::kBarrier, DataType::kInt32, ReduceOp::kSum, 1, 0);
       return checked(reduce_any(sig, reinterpret_cast<std::byte*>(&one), 1, DataType::kInt32, ReduceOp::kSum,
                                 deadline(timeout)));
     });
@@ -83,15 +82,8 @@ class AlgorithmCommunicator final : public Communicator {
   Deadline deadline(Millis timeout) const {
     return Deadline::after(timeout.count() > 0 ? timeout : options_.timeout);
   }
-  CallSignature next(Kind kind, DataType type, ReduceOp op, std::size_t count, int root) {
-    CallSignature s;
-    s.seq = ++seq_;
-    s.kind = kind;
-    s.dtype = static_cast<uint8_t>(type);
-    s.op = static_cast<uint8_t>(op);
-    s.root = root;
-    s.count = count;
-    return s;
+  CallSignature next(CallKind kind, DataType type, ReduceOp op, std::size_t count, int root) {
+    return make_signature(++seq_, kind, type, op, count, root);
   }
   Status checked(Status s) {
     if (!s && broken_.is_ok()) broken_ = s;
@@ -120,7 +112,7 @@ class AlgorithmCommunicator final : public Communicator {
   }
 
   Status do_allreduce(const void* in, void* out, std::size_t count, DataType type, ReduceOp op, Deadline d) {
-    const CallSignature sig = next(kAllreduce, type, op, count, 0);
+    const CallSignature sig = next(CallKind::kAllreduce, type, op, count, 0);
     std::byte* data;
     if (is_16bit(type)) {
       work_.resize(count * 4);

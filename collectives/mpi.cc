@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "collectives/call_check.h"
 #include "collectives/executor.h"
 
 namespace ringmaster::collectives {
@@ -72,7 +73,7 @@ class MpiCommunicator final : public Communicator {
   }
   Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis) override {
     return enqueue([=, this]() -> Status {
-      if (auto s = check_same_call(1, t, op, count, 0); !s) return s;
+      if (auto s = check_same_call(CallKind::kAllreduce, t, op, count, 0); !s) return s;
       if (is_16bit(t)) {
         std::vector<float> w(count);
         widen(in, w.data(), count, t);
@@ -97,7 +98,7 @@ class MpiCommunicator final : public Communicator {
                   if (root < 0 || root >= size_)
                     return invalid_argument(fmt::format("broadcast: root {} is outside the world of size {}", root,
                                                         size_));
-                  if (auto s = check_same_call(2, t, ReduceOp::kSum, count, root); !s) return s;
+                  if (auto s = check_same_call(CallKind::kBroadcast, t, ReduceOp::kSum, count, root); !s) return s;
                   return code(MPI_Bcast(data, static_cast<int>(count * element_size(t)), MPI_BYTE, root,
                                         MPI_COMM_WORLD),
                               "MPI_Bcast");
@@ -106,7 +107,7 @@ class MpiCommunicator final : public Communicator {
   }
   Status allgather(const void* in, void* out, std::size_t count, DataType t, Millis timeout) override {
     return wait(enqueue([=, this]() -> Status {
-                  if (auto s = check_same_call(3, t, ReduceOp::kSum, count, 0); !s) return s;
+                  if (auto s = check_same_call(CallKind::kAllgather, t, ReduceOp::kSum, count, 0); !s) return s;
                   const int bytes = static_cast<int>(count * element_size(t));
                   return code(MPI_Allgather(in, bytes, MPI_BYTE, out, bytes, MPI_BYTE, MPI_COMM_WORLD),
                               "MPI_Allgather");
@@ -116,7 +117,7 @@ class MpiCommunicator final : public Communicator {
   Status reduce_scatter(const void* in, void* out, std::size_t count, DataType t, ReduceOp op,
                         Millis timeout) override {
     return wait(enqueue([=, this]() -> Status {
-                  if (auto s = check_same_call(4, t, op, count, 0); !s) return s;
+                  if (auto s = check_same_call(CallKind::kReduceScatter, t, op, count, 0); !s) return s;
                   const std::size_t total = count * static_cast<std::size_t>(size_);
                   if (is_16bit(t)) {
                     std::vector<float> w(total), o(count);
@@ -150,28 +151,16 @@ class MpiCommunicator final : public Communicator {
                              : Status(StatusCode::kUnavailable, fmt::format("rank {}: {} failed: {}", rank_, what,
                                                                             mpi_error(rc)));
   }
-  // One MPI_Allreduce of (x, -x) with MPI_MAX gives every field's maximum and minimum: equal means
-  // every rank is in the same call.
-  Status check_same_call(int64_t kind, DataType t, ReduceOp op, std::size_t count, int root) {
-    ++seq_;
-    const std::array<int64_t, 5> mine = {static_cast<int64_t>(seq_), kind, static_cast<int64_t>(t),
-                                         static_cast<int64_t>(op) * 1000000 + root, static_cast<int64_t>(count)};
-    std::array<int64_t, 10> v{};
-    for (std::size_t i = 0; i < 5; ++i) v[i] = mine[i], v[5 + i] = -mine[i];
-    if (auto s = code(MPI_Allreduce(MPI_IN_PLACE, v.data(), 10, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD),
+  // One small MPI_Allreduce checks that every rank makes the same call (call_check.h).
+  Status check_same_call(CallKind kind, DataType t, ReduceOp op, std::size_t count, int root) {
+    const CallSignature sig = make_signature(++seq_, kind, t, op, count, root);
+    CallCheck v = encode_call_check(sig);
+    if (auto s = code(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_INT64_T, MPI_MAX,
+                                    MPI_COMM_WORLD),
                       "MPI_Allreduce (call check)");
         !s)
       return s;
-    for (std::size_t i = 0; i < 5; ++i)
-      if (v[i] != -v[5 + i])
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("mismatched collectives: rank {} called {} #{} ({}, {} elements), but the ranks "
-                                  "disagree on the {} (from {} to {})",
-                                  rank_, kind == 1 ? "allreduce" : kind == 2 ? "broadcast" : kind == 3 ? "allgather" : "reduce_scatter",
-                                  seq_, name(t), count,
-                                  std::array{"call order", "collective", "data type", "operation or root", "element count"}[i],
-                                  -v[5 + i], v[i]));
-    return Status::ok();
+    return verify_call_check(v, sig, rank_);
   }
 
   Work enqueue(std::function<Status()> fn) {

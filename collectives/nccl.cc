@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "collectives/call_check.h"
 #include "collectives/executor.h"
 
 namespace ringmaster::collectives {
@@ -69,36 +70,36 @@ class NcclCommunicator final : public Communicator {
     return allreduce_async(in, out, count, t, op, timeout).get();
   }
   Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
-    return submit(1, t, op, count, 0, timeout, [=, this] {
+    return submit(CallKind::kAllreduce, t, op, count, 0, timeout, [=, this] {
       return nccl(ncclAllReduce(in, out, count, nccl_type(t), nccl_op(op), comm_, stream_), "ncclAllReduce");
     });
   }
   Status broadcast(void* data, std::size_t count, DataType t, int root, Millis timeout) override {
     if (root < 0 || root >= size_)
       return invalid_argument(fmt::format("broadcast: root {} is outside the world of size {}", root, size_));
-    return submit(2, t, ReduceOp::kSum, count, root, timeout, [=, this] {
+    return submit(CallKind::kBroadcast, t, ReduceOp::kSum, count, root, timeout, [=, this] {
              return nccl(ncclBroadcast(data, data, count, nccl_type(t), root, comm_, stream_), "ncclBroadcast");
            }).get();
   }
   Status allgather(const void* in, void* out, std::size_t count, DataType t, Millis timeout) override {
-    return submit(3, t, ReduceOp::kSum, count, 0, timeout, [=, this] {
+    return submit(CallKind::kAllgather, t, ReduceOp::kSum, count, 0, timeout, [=, this] {
              return nccl(ncclAllGather(in, out, count, nccl_type(t), comm_, stream_), "ncclAllGather");
            }).get();
   }
   Status reduce_scatter(const void* in, void* out, std::size_t count, DataType t, ReduceOp op,
                         Millis timeout) override {
-    return submit(4, t, op, count, 0, timeout, [=, this] {
+    return submit(CallKind::kReduceScatter, t, op, count, 0, timeout, [=, this] {
              return nccl(ncclReduceScatter(in, out, count, nccl_type(t), nccl_op(op), comm_, stream_),
                          "ncclReduceScatter");
            }).get();
   }
   Status barrier(Millis timeout) override {
-    return submit(5, DataType::kInt64, ReduceOp::kSum, 0, 0, timeout, [] { return Status::ok(); }).get();
+    return submit(CallKind::kBarrier, DataType::kInt64, ReduceOp::kSum, 0, 0, timeout, [] { return Status::ok(); }).get();
   }
 
  private:
   // Runs `launch` on the executor after the same-call check, then waits for the stream.
-  Work submit(int64_t kind, DataType t, ReduceOp op, std::size_t count, int root, Millis timeout,
+  Work submit(CallKind kind, DataType t, ReduceOp op, std::size_t count, int root, Millis timeout,
               std::function<Status()> launch) {
     const Millis limit = timeout.count() > 0 ? timeout : options_.timeout;
     return executor_.submit([=, this, launch = std::move(launch)]() -> Status {
@@ -113,31 +114,24 @@ class NcclCommunicator final : public Communicator {
     });
   }
 
-  Status run(int64_t kind, DataType t, ReduceOp op, std::size_t count, int root, const std::function<Status()>& launch,
+  Status run(CallKind kind, DataType t, ReduceOp op, std::size_t count, int root, const std::function<Status()>& launch,
              Deadline deadline) {
     if (auto s = cuda(cudaSetDevice(device_), "cudaSetDevice"); !s) return s;
-    // Same-call check: max over ranks of (x, -x) for each field.
-    ++seq_;
-    const std::array<int64_t, 5> mine = {static_cast<int64_t>(seq_), kind, static_cast<int64_t>(t),
-                                         static_cast<int64_t>(op) * 1000000 + root, static_cast<int64_t>(count)};
-    std::array<int64_t, 10> v{};
-    for (std::size_t i = 0; i < 5; ++i) v[i] = mine[i], v[5 + i] = -mine[i];
+    // Same-call check (call_check.h) on the device, through NCCL itself.
+    const CallSignature sig = make_signature(++seq_, kind, t, op, count, root);
+    CallCheck v = encode_call_check(sig);
     if (auto s = cuda(cudaMemcpyAsync(check_, v.data(), sizeof v, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
         !s)
       return s;
-    if (auto s = nccl(ncclAllReduce(check_, check_, 10, ncclInt64, ncclMax, comm_, stream_), "ncclAllReduce (call check)");
+    if (auto s = nccl(ncclAllReduce(check_, check_, v.size(), ncclInt64, ncclMax, comm_, stream_),
+                      "ncclAllReduce (call check)");
         !s)
       return s;
     if (auto s = cuda(cudaMemcpyAsync(v.data(), check_, sizeof v, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
         !s)
       return s;
     if (auto s = wait(deadline, "the call check"); !s) return s;
-    for (std::size_t i = 0; i < 5; ++i)
-      if (v[i] != -v[5 + i])
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("mismatched collectives: rank {} is in call #{} ({} {} elements), but the ranks "
-                                  "disagree on field {} (from {} to {})",
-                                  rank_, seq_, name(t), count, i, -v[5 + i], v[i]));
+    if (auto s = verify_call_check(v, sig, rank_); !s) return s;
     if (auto s = launch(); !s) return s;
     return wait(deadline, "the collective");
   }
@@ -162,7 +156,7 @@ class NcclCommunicator final : public Communicator {
 
   ncclComm_t comm_;
   cudaStream_t stream_;
-  int64_t* check_;  // 10 int64 on the device
+  int64_t* check_;  // a CallCheck on the device
   int rank_, size_, device_;
   CommunicatorOptions options_;
   uint64_t seq_ = 0;  // executor thread only
@@ -215,7 +209,7 @@ Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const
   cudaStream_t stream = nullptr;
   if (auto s = cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"); !s) return s;
   void* check = nullptr;
-  if (auto s = cuda(cudaMalloc(&check, 10 * sizeof(int64_t)), "cudaMalloc"); !s) return s;
+  if (auto s = cuda(cudaMalloc(&check, sizeof(CallCheck)), "cudaMalloc"); !s) return s;
   return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
       comm, stream, static_cast<int64_t*>(check), id.rank, id.world_size, device, options));
 }

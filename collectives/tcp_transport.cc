@@ -95,15 +95,6 @@ class TcpTransport final : public frame::AbortingTransport {
 
 }  // namespace
 
-std::string CallSignature::describe() const {
-  static const char* kinds[] = {"?", "allreduce", "broadcast", "allgather", "reduce_scatter", "barrier"};
-  const char* k = kind < std::size(kinds) ? kinds[kind] : "?";
-  std::string what = fmt::format("{} #{} ({}", k, seq, name(static_cast<DataType>(dtype)));
-  if (kind == 1 || kind == 4) what += fmt::format(" {}", name(static_cast<ReduceOp>(op)));
-  if (kind == 2) what += fmt::format(" from root {}", root);
-  return what + fmt::format(", {} elements)", count);
-}
-
 AddressExchange store_address_exchange(Store& store, int rank, int n, const std::string& prefix, Deadline deadline) {
   return [&store, rank, n, prefix, deadline](const std::string& mine) -> Result<std::vector<std::string>> {
     if (auto s = store.set(fmt::format("{}/{}", prefix, rank), mine); !s) return s;

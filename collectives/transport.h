@@ -25,10 +25,12 @@
 
 namespace ringmaster::collectives {
 
-// Identical on every rank for one collective call.
+enum class CallKind : uint8_t { kAllreduce = 1, kBroadcast, kAllgather, kReduceScatter, kBarrier };
+
+// Identical on every rank for one collective call (call_check.h builds and compares them).
 struct CallSignature {
   uint64_t seq = 0;    // the communicator's call counter
-  uint8_t kind = 0;    // which collective
+  uint8_t kind = 0;    // a CallKind
   uint8_t dtype = 0;
   uint8_t op = 0;
   int32_t root = 0;

@@ -136,16 +136,30 @@ TEST(MultiProcess, WrongTokenCannotJoin) {
   EXPECT_EQ(g.code, 1);  // rank 0 waits for a rank 1 that never joins, then times out
 }
 
+Exit mpirun_ranks(const std::string& backend, const std::string& scenario) {
+  auto c = spawn({"mpirun", "--oversubscribe", "--allow-run-as-root", "-np", "3", "--bind-to", "none", "-x",
+                  "RINGMASTER_COLLECTIVES", RANK_BINARY, scenario},
+                 {"RINGMASTER_COLLECTIVES=" + backend, "OMPI_MCA_btl=self,tcp", "OMPI_MCA_btl_tcp_if_include=lo",
+                  "OMPI_MCA_oob_tcp_if_include=lo",
+                  // OpenMPI leaves its own allocations (in components it unloads) at exit.
+                  "ASAN_OPTIONS=detect_leaks=0"});
+  return finish(c, std::chrono::seconds(90));
+}
+
 TEST(MultiProcess, UnderMpirunTcpShmAndMpiBackends) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not installed";
   for (std::string backend : {"tcp", "shm", "mpi"}) {
-    auto c = spawn({"mpirun", "--oversubscribe", "--allow-run-as-root", "-np", "3", "--bind-to", "none", "-x",
-                    "RINGMASTER_COLLECTIVES", RANK_BINARY, "verify"},
-                   {"RINGMASTER_COLLECTIVES=" + backend, "OMPI_MCA_btl=self,tcp", "OMPI_MCA_btl_tcp_if_include=lo",
-                    "OMPI_MCA_oob_tcp_if_include=lo",
-                    // OpenMPI leaves its own allocations (in components it unloads) at exit.
-                    "ASAN_OPTIONS=detect_leaks=0"});
-    Exit e = finish(c, std::chrono::seconds(90));
+    Exit e = mpirun_ranks(backend, "verify");
     EXPECT_EQ(e.code, 0) << backend << ": " << e.stderr_text;
   }
+}
+
+TEST(MultiProcess, MpiBackendRefusesMismatchedCalls) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not installed";
+  Exit e = mpirun_ranks("mpi", "mismatch");
+  EXPECT_NE(e.code, 0);
+  EXPECT_NE(e.stderr_text.find("mismatched collectives: rank 1 is in allreduce #1 (float32 sum, 99 elements), but the "
+                               "ranks disagree on the element count (from 99 to 100)"),
+            std::string::npos)
+      << e.stderr_text;
 }
