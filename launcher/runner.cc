@@ -154,12 +154,14 @@ void JobRunner::fail(const std::string& reason, const std::string& message) {
   set_phase("Failed", reason, message);
 }
 
-void JobRunner::check_replicas() {
+bool JobRunner::check_replicas() {
+  bool changed = false;
   for (std::size_t i = 0; i < handles_.size() && !status_.finished(); ++i) {
     if (handles_[i] < 0) continue;
     auto exit = processes_.poll(handles_[i]);
     if (!exit) continue;
     handles_[i] = -1;
+    changed = true;  // every exit changes the replica's state, and perhaps the job's
     ReplicaStatus& s = status_.replicas[i];
     const ReplicaLaunch& r = plan_.replicas[i];
     s.last_exit = exit;
@@ -171,13 +173,13 @@ void JobRunner::check_replicas() {
         fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
                                                  "{} ended with {}",
                                                  *limit, r.name, exit->describe()));
-        return;
+        return true;
       }
       ++s.restarts;
       ++status_.restarts;
       set_phase("Restarting", "ReplicaRestarting", fmt::format("replica {} ended with {}; restarting", r.name,
                                                                exit->describe()));
-      if (!start(i)) return;
+      if (!start(i)) return true;
       set_phase("Running", "JobRunning", "");
       continue;
     }
@@ -189,11 +191,14 @@ void JobRunner::check_replicas() {
       fail(permanent ? "ExitCodePermanent" : "ReplicaFailed",
            fmt::format("replica {} failed with {}{}", r.name, exit->describe(),
                        permanent ? " (1-127 is a permanent error under restartPolicy ExitCode)" : ""));
-      return;
+      return true;
     }
   }
-  if (!status_.finished() && succeeded())
+  if (!status_.finished() && succeeded()) {
     set_phase("Succeeded", "JobSucceeded", fmt::format("{} {} succeeded", jobs::job_kind_name(job_.kind), plan_.job));
+    changed = true;
+  }
+  return changed;
 }
 
 void JobRunner::stop_all() {
@@ -240,19 +245,16 @@ JobStatus JobRunner::run() {
   const auto deadline = job_.run_policy.active_deadline_seconds;
   while (!status_.finished()) {
     std::this_thread::sleep_for(options_.poll_interval);
-    const std::string before = status_.phase;
-    const int restarts_before = status_.restarts;
-    std::vector<std::string> phases_before;
-    for (const auto& r : status_.replicas) phases_before.push_back(r.phase);
-    check_replicas();
-    if (!status_.finished() && deadline &&
-        Clock::now() - started_ > std::chrono::seconds(*deadline))
+    bool changed = check_replicas();
+    if (!status_.finished() && deadline && Clock::now() - started_ > std::chrono::seconds(*deadline)) {
       fail("DeadlineExceeded", "Job was active longer than specified deadline");
-    if (!status_.finished() && options_.stop_requested && options_.stop_requested())
+      changed = true;
+    }
+    if (!status_.finished() && options_.stop_requested && options_.stop_requested()) {
       fail("Stopped", options_.stop_reason);
+      changed = true;
+    }
     if (options_.on_tick) options_.on_tick();
-    bool changed = status_.phase != before || status_.restarts != restarts_before;
-    for (std::size_t i = 0; i < phases_before.size(); ++i) changed |= status_.replicas[i].phase != phases_before[i];
     if (changed) save();
   }
   stop_all();

@@ -69,7 +69,8 @@ class JobRunner {
 
  private:
   void start_all();
-  void check_replicas();
+  // Polls the running replicas and applies the restart and success rules; true when anything changed.
+  bool check_replicas();
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
   void stop_all();
