@@ -6,8 +6,6 @@
 #include <poll.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +16,7 @@
 
 #include "collectives/factory.h"
 #include "collectives/mpi.h"
+#include "bench/subprocess.h"
 #include "collectives/socket.h"
 
 namespace ringmaster::bench {
@@ -94,42 +93,15 @@ double loopback_bytes_per_second_each_way() {
   return static_cast<double>(moved) / secs / 2.0;  // per direction
 }
 
-// Runs argv (with extra environment) and returns its stdout; empty on failure.
-std::string capture(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? text : "";
-}
-
+// The command line of one rank of `backend`: this binary again.
 std::vector<std::string> rank_args(const AllreduceBenchOptions& o, const std::string& backend) {
-  return {"/proc/self/exe", "bench", "allreduce", "--rank-of", backend, "--min-bytes", std::to_string(o.min_bytes),
+  return {self_exe(), "bench", "allreduce", "--rank-of", backend, "--min-bytes", std::to_string(o.min_bytes),
           "--max-bytes", std::to_string(o.max_bytes), "--seconds-per-size", fmt::format("{}", o.seconds_per_size)};
 }
 
-// Runs one backend's ranks and returns rank 0's results: bytes -> seconds.
+// Runs one backend's ranks and returns rank 0's results: bytes -> seconds (empty on failure).
 std::map<int64_t, double> run_backend(const AllreduceBenchOptions& o, const std::string& backend) {
-  std::string text;
-  const std::string self = fmt::format("/proc/{}/exe", ::getpid());
+  Result<std::string> text = std::string();
   if (backend.rfind("openmpi", 0) == 0 || backend == "mpi") {
     std::vector<std::string> argv = {"mpirun", "--allow-run-as-root", "-np", std::to_string(o.ranks), "--bind-to",
                                      "none"};
@@ -137,32 +109,30 @@ std::map<int64_t, double> run_backend(const AllreduceBenchOptions& o, const std:
     if (o.ranks > static_cast<int>(std::thread::hardware_concurrency())) argv.insert(argv.begin() + 1, "--oversubscribe");
     if (backend == "openmpi-tcp") argv.insert(argv.end(), {"--mca", "btl", "self,tcp"});
     if (backend == "mpi") argv.insert(argv.end(), {"-x", "RINGMASTER_COLLECTIVES=mpi"});
-    auto args = rank_args(o, backend == "mpi" ? "mpi" : "raw-mpi");
-    args[0] = self;
+    const auto args = rank_args(o, backend == "mpi" ? "mpi" : "raw-mpi");
     argv.insert(argv.end(), args.begin(), args.end());
-    text = capture(argv, {"OMPI_MCA_btl_tcp_if_include=lo", "OMPI_MCA_oob_tcp_if_include=lo"});
+    text = run_capturing(argv, {{"OMPI_MCA_btl_tcp_if_include", "lo"}, {"OMPI_MCA_oob_tcp_if_include", "lo"}});
   } else {
     auto port_fd = collectives::listen_tcp("127.0.0.1", 0);
     const int port = collectives::local_port(port_fd->get());
     port_fd->reset();
+    auto run_rank = [&](int r) {
+      return run_capturing(rank_args(o, backend),
+                           {{"RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(o.ranks)},
+                            {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
+                            {"RINGMASTER_COLLECTIVES", backend}, {"RINGMASTER_JOB_TOKEN", "bench"}});
+    };
     std::vector<std::thread> others;
-    for (int r = 1; r < o.ranks; ++r)
-      others.emplace_back([&, r] {
-        auto args = rank_args(o, backend);
-        args[0] = self;
-        capture(args, {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(o.ranks), "MASTER_ADDR=127.0.0.1",
-                       "MASTER_PORT=" + std::to_string(port), "RINGMASTER_COLLECTIVES=" + backend,
-                       "RINGMASTER_JOB_TOKEN=bench"});
-      });
-    auto args = rank_args(o, backend);
-    args[0] = self;
-    text = capture(args, {"RANK=0", "WORLD_SIZE=" + std::to_string(o.ranks), "MASTER_ADDR=127.0.0.1",
-                          "MASTER_PORT=" + std::to_string(port), "RINGMASTER_COLLECTIVES=" + backend,
-                          "RINGMASTER_JOB_TOKEN=bench"});
+    for (int r = 1; r < o.ranks; ++r) others.emplace_back([&, r] { (void)run_rank(r); });
+    text = run_rank(0);
     for (auto& t : others) t.join();
   }
   std::map<int64_t, double> out;
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!text) {
+    fmt::print(stderr, "ringmaster bench allreduce: {}: {}\n", backend, text.status().message());
+    return out;
+  }
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return out;
   for (const auto& row : j["results"]) out[row["bytes"].get<int64_t>()] = row["seconds"].get<double>();
   return out;

@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
 #include <tuple>
 
+#include "bench/subprocess.h"
 #include "common/process_stats.h"
 #include "worker/blas.h"
 #include "worker/dataset.h"
@@ -143,20 +143,13 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
 int run_train_bench(const TrainBenchOptions& o, std::FILE* out) {
   std::vector<nlohmann::json> results;
   for (const std::string& model : o.models) {
-    std::string cmd = fmt::format("/proc/{}/exe bench train --child --models '{}' --steps {} --threads {} --data-dir '{}'",
-                                  ::getpid(), model, o.steps, o.threads, o.data_dir);
-    std::FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) {
-      std::fprintf(stderr, "ringmaster bench train: cannot start %s\n", cmd.c_str());
-      return 1;
-    }
-    std::string text;
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-    const int rc = ::pclose(p);
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (rc != 0 || j.is_discarded()) {
-      std::fprintf(stderr, "ringmaster bench train: the run for %s failed (status %d)\n", model.c_str(), rc);
+    auto text = run_capturing({self_exe(), "bench", "train", "--child", "--models", model, "--steps",
+                               std::to_string(o.steps), "--threads", std::to_string(o.threads), "--data-dir",
+                               o.data_dir});
+    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (!text || j.is_discarded()) {
+      fmt::print(stderr, "ringmaster bench train: the run for {} failed: {}\n", model,
+                 text ? "its output is not JSON" : text.status().message());
       return 1;
     }
     results.push_back(j);

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-extern char** environ;
+#include "common/environment.h"
 
 namespace ringmaster::launcher {
 namespace {
@@ -108,21 +108,9 @@ class RealProcesses final : public Processes {
   Result<int> start(const ProcessSpec& spec) override {
     if (spec.argv.empty()) return invalid_argument("start: expected a command, found none");
     // Everything the child needs is prepared before fork: after it, no allocation.
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string s = *e;
-      const std::string key = s.substr(0, s.find('='));
-      bool overridden = false;
-      for (const auto& kv : spec.env) overridden |= kv.first == key;
-      if (!overridden) env_strings.push_back(s);
-    }
-    for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp, argv;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
+    std::vector<std::string> env_strings = environment_with(spec.env);
     std::vector<std::string> args = spec.argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<char*> envp = c_string_array(env_strings), argv = c_string_array(args);
     const int log_fd = ::open(spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str(),
                               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return invalid_argument(fmt::format("cannot open log {}: {}", spec.log_path, std::strerror(errno)));
