@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "collectives/frame.h"
@@ -20,7 +23,11 @@ namespace {
 
 class TcpTransport final : public frame::AbortingTransport {
  public:
-  TcpTransport(int rank, std::vector<UniqueFd> peers) : rank_(rank), peers_(std::move(peers)) {}
+  TcpTransport(int rank, std::vector<UniqueFd> peers) : rank_(rank), peers_(std::move(peers)) {
+    // Spinning only pays while every rank can have a core of its own: an oversubscribed rank that
+    // spins takes the core from the very peer it is waiting for.
+    if (peers_.size() > std::max(1u, std::thread::hardware_concurrency())) spin_ = {};
+  }
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(peers_.size()); }
   std::string name() const override { return "tcp"; }
@@ -36,6 +43,7 @@ class TcpTransport final : public frame::AbortingTransport {
     frame::Incoming in(sig, rank_, from, recv, on_recv);
     const int to_fd = to >= 0 ? peers_[static_cast<std::size_t>(to)].get() : -1;
     const int from_fd = from >= 0 ? peers_[static_cast<std::size_t>(from)].get() : -1;
+    std::chrono::steady_clock::time_point idle_since{};
     while (!out.done() || !in.done()) {
       bool progress = false;
       if (!out.done()) {
@@ -66,7 +74,15 @@ class TcpTransport final : public frame::AbortingTransport {
           return lost(from, sig, "receiving", std::strerror(errno));
         }
       }
-      if (progress) continue;
+      if (progress) {
+        idle_since = {};
+        continue;
+      }
+      // Nothing moved. A small message's reply is usually microseconds away, and sleeping in poll
+      // costs a wake-up of several: retry without sleeping for a short while first.
+      const auto now = std::chrono::steady_clock::now();
+      if (idle_since == std::chrono::steady_clock::time_point{}) idle_since = now;
+      if (now - idle_since < spin_) continue;
       pollfd fds[2];
       nfds_t n = 0;
       if (!out.done()) fds[n++] = {to_fd, POLLOUT, 0};
@@ -91,6 +107,7 @@ class TcpTransport final : public frame::AbortingTransport {
 
   int rank_;
   std::vector<UniqueFd> peers_;  // peers_[rank_] is unused
+  std::chrono::microseconds spin_{50};  // how long an idle exchange retries before sleeping in poll
 };
 
 }  // namespace
