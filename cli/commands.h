@@ -25,6 +25,9 @@ int run_validate(const ValidateOptions& options);
 struct TrainOptions {
   worker::TrainConfig config;
   std::string strategy = "local";  // local | allreduce | ps
+  std::string collectives;         // allreduce backend; empty: RINGMASTER_COLLECTIVES, else auto
+  double collective_timeout = 0;   // seconds; 0: RINGMASTER_TIMEOUT_SECONDS, else 60
+  int64_t bucket_kib = worker::kDefaultBucketBytes / 1024;
 };
 void add_train_command(CLI::App& app, TrainOptions& options);
 int run_train(const TrainOptions& options);

@@ -2,10 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "collectives/factory.h"
 
 namespace ringmaster::cli {
 
@@ -53,7 +56,19 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--metrics-file", c.metrics_file, "append per-epoch metrics as JSON lines");
   cmd->add_option("--progress", c.progress, "auto (a bar on a terminal), bar or lines")->capture_default_str();
   cmd->add_flag("!--no-eval", c.evaluate, "skip evaluation on the test set");
-  cmd->add_option("--strategy", o.strategy, "local, allreduce or ps")->capture_default_str();
+  cmd->add_option("--strategy", o.strategy,
+                  "local, allreduce (data-parallel over the ranks that mpirun, a PyTorchJob or `ringmaster run` "
+                  "started) or ps")
+      ->capture_default_str();
+  cmd->add_option("--collectives", o.collectives,
+                  "allreduce backend: auto (shm when all ranks share this host, else tcp), tcp, shm, mpi or nccl "
+                  "(default: $RINGMASTER_COLLECTIVES, else auto)");
+  cmd->add_option("--collective-timeout", o.collective_timeout,
+                  "seconds to wait for the other ranks, at the rendezvous and in every collective (default: "
+                  "$RINGMASTER_TIMEOUT_SECONDS, else 60)");
+  cmd->add_option("--bucket-kib", o.bucket_kib, "gradient bucket size: allreduces start as backward fills each")
+      ->capture_default_str();
+  cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
 }
 
 int run_train(const TrainOptions& o) {
@@ -62,23 +77,56 @@ int run_train(const TrainOptions& o) {
                  o.strategy.c_str());
     return 2;
   }
-  if (o.strategy != "local") {
-    // Distributed strategies arrive with their issues; a world of one is plain local training, as
-    // a Horovod program run without horovodrun.
-    const char* world = std::getenv("OMPI_COMM_WORLD_SIZE");
-    if (!world) world = std::getenv("WORLD_SIZE");
-    if (o.strategy == "ps" || (world && std::string(world) != "1")) {
-      std::fprintf(stderr,
-                   "ringmaster train: --strategy=%s with more than one replica is not implemented yet (this build "
-                   "trains one process; see README.md, 'Not done yet')\n",
-                   o.strategy.c_str());
+  if (o.strategy == "ps") {
+    std::fprintf(stderr,
+                 "ringmaster train: --strategy=ps is not implemented yet (see README.md, 'Not done yet')\n");
+    return 2;
+  }
+  worker::TrainConfig config = o.config;
+  config.bucket_bytes = o.bucket_kib * 1024;
+  std::unique_ptr<collectives::Communicator> comm;
+  if (o.strategy == "allreduce") {
+    auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });
+    if (!rendezvous) {
+      std::fprintf(stderr, "ringmaster train: %s\n", rendezvous.status().message().c_str());
       return 2;
     }
-    spdlog::info("--strategy={} with a world of one process: training locally", o.strategy);
+    if (!o.collectives.empty()) {
+      if (o.collectives != "auto" && o.collectives != "tcp" && o.collectives != "shm" && o.collectives != "mpi" &&
+          o.collectives != "nccl") {
+        std::fprintf(stderr, "ringmaster train: --collectives: expected auto, tcp, shm, mpi or nccl, found \"%s\"\n",
+                     o.collectives.c_str());
+        return 2;
+      }
+      rendezvous->backend = o.collectives;
+    }
+    if (o.collective_timeout < 0) {
+      std::fprintf(stderr, "ringmaster train: --collective-timeout: expected seconds >= 0, found %g\n",
+                   o.collective_timeout);
+      return 2;
+    }
+    if (o.collective_timeout > 0)
+      rendezvous->options.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
+    if (rendezvous->world_size == 1) {
+      // A world of one is plain local training, as a Horovod program run without horovodrun.
+      spdlog::info("--strategy=allreduce with a world of one process: training locally");
+    } else {
+      auto created = collectives::create(*rendezvous);
+      if (!created) {
+        std::fprintf(stderr, "ringmaster train: rank %d of %d: joining the job: %s\n", rendezvous->rank,
+                     rendezvous->world_size, created.status().message().c_str());
+        return 1;
+      }
+      comm = std::move(*created);
+    }
   }
-  auto r = worker::run_training(o.config, stdout);
+  auto r = worker::run_training(config, stdout, comm.get());
   if (!r) {
-    std::fprintf(stderr, "ringmaster train: %s\n", r.status().message().c_str());
+    if (comm)
+      std::fprintf(stderr, "ringmaster train: rank %d of %d: %s\n", comm->rank(), comm->size(),
+                   r.status().message().c_str());
+    else
+      std::fprintf(stderr, "ringmaster train: %s\n", r.status().message().c_str());
     return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   return 0;

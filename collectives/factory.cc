@@ -113,10 +113,12 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
   if (!getenv("WORLD_SIZE")) return c;  // a world of one
   auto size = int_var(getenv, "WORLD_SIZE", 1, 1 << 20);
   if (!size) return size.status();
-  auto rank = int_var(getenv, "RANK", 0, *size - 1);
-  if (!rank) return rank.status();
   c.world_size = *size;
-  c.rank = *rank;
+  if (c.world_size > 1 || getenv("RANK")) {  // WORLD_SIZE=1 alone is a world of one
+    auto rank = int_var(getenv, "RANK", 0, *size - 1);
+    if (!rank) return rank.status();
+    c.rank = *rank;
+  }
   if (c.world_size > 1) {
     if (!getenv("MASTER_ADDR"))
       return invalid_argument("environment variable MASTER_ADDR: expected the address of rank 0, found none");

@@ -175,6 +175,8 @@ BatchLoader::BatchLoader(const Dataset& data, Options options)
     : data_(data), options_(options), shared_(std::make_unique<Shared>()) {
   options_.depth = std::max(2, options_.depth);
   options_.batch_size = std::max<int64_t>(1, options_.batch_size);
+  options_.shards = std::max(1, options_.shards);
+  options_.shard = std::clamp(options_.shard, 0, options_.shards - 1);
   shared_->slots.resize(static_cast<std::size_t>(options_.depth));
   for (int v = 0; v < 256; ++v)
     shared_->lut[static_cast<std::size_t>(v)] = (static_cast<float>(v) / 255.0f - data.mean) / data.stddev;
@@ -190,8 +192,15 @@ void BatchLoader::stop() {
   }
 }
 
+int64_t BatchLoader::samples_per_epoch() const {
+  const int64_t n = data_.count, k = options_.shards;
+  if (k <= 1) return n;
+  if (options_.pad_shards) return (n + k - 1) / k;
+  return n / k + (options_.shard < n % k ? 1 : 0);
+}
+
 int64_t BatchLoader::batches_per_epoch() const {
-  return (data_.count + options_.batch_size - 1) / options_.batch_size;
+  return (samples_per_epoch() + options_.batch_size - 1) / options_.batch_size;
 }
 
 void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
@@ -203,13 +212,22 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
     Rng rng = Rng::derive(options_.seed, static_cast<uint64_t>(epoch));
     for (std::size_t i = s.order.size(); i > 1; --i) std::swap(s.order[i - 1], s.order[rng.below(i)]);
   }
+  if (options_.shards > 1 && !s.order.empty()) {
+    std::vector<uint32_t> mine(static_cast<std::size_t>(samples_per_epoch()));
+    for (std::size_t k = 0; k < mine.size(); ++k) {
+      const std::size_t position = static_cast<std::size_t>(options_.shard) + k * static_cast<std::size_t>(options_.shards);
+      mine[k] = s.order[position % s.order.size()];  // past the end: the padding, from the beginning
+    }
+    s.order = std::move(mine);
+  }
   s.first = std::min(first_batch, batches_per_epoch());
   s.end = batches_per_epoch();
   s.produced = s.released = 0;
   s.holding = false;
   const int64_t depth = options_.depth, bs = options_.batch_size, size = data_.sample_size();
+  const auto samples = static_cast<int64_t>(s.order.size());
   Shape shape = data_.sample_shape;
-  worker_ = std::jthread([this, &s, depth, bs, size, shape](std::stop_token stop) {
+  worker_ = std::jthread([this, &s, depth, bs, size, samples, shape](std::stop_token stop) {
     for (int64_t r = 0; s.first + r < s.end; ++r) {
       {
         std::unique_lock lock(s.mutex);
@@ -218,7 +236,7 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
       // The slot is ours until `produced` says otherwise; no lock needed while filling it.
       Batch& b = s.slots[static_cast<std::size_t>(r % depth)];
       const int64_t index = s.first + r;
-      const int64_t begin = index * bs, n = std::min(bs, data_.count - begin);
+      const int64_t begin = index * bs, n = std::min(bs, samples - begin);
       b.images.resize(batch_shape(n, shape));
       b.labels.resize(static_cast<std::size_t>(n));
       b.index = index;

@@ -62,12 +62,22 @@ class BatchLoader {
     bool shuffle = true;
     uint64_t seed = 0;
     int depth = 3;  // batches in flight (>= 2)
+    // Data-parallel sharding, as PyTorch's DistributedSampler: every shard sees the same epoch
+    // permutation and takes positions shard, shard + shards, ... of it. With pad_shards the
+    // permutation is first extended by its own beginning to a multiple of `shards`, so every shard
+    // has the same number of samples (and batches); without it shards differ by at most one
+    // sample and no sample is seen twice (evaluation).
+    int shard = 0;
+    int shards = 1;
+    bool pad_shards = true;
   };
   BatchLoader(const Dataset& data, Options options);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
+  // Samples of this shard per epoch.
+  int64_t samples_per_epoch() const;
   // Batches per epoch (the last may be short).
   int64_t batches_per_epoch() const;
   // Starts epoch `epoch` at batch `first_batch` (0 normally, later when resuming mid-epoch).

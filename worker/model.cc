@@ -107,6 +107,7 @@ Result<std::unique_ptr<Model>> Model::create(const std::string& spec, const Shap
     } catch (const std::invalid_argument& e) {
       return invalid_argument(fmt::format("--model {}: {}", spec, e.what()));
     }
+    m->layer_param_begin_.push_back(total);
     for (const ParamSpec& p : m->layers_[i]->param_specs()) {
       m->infos_.push_back({m->layer_names_[i] + "." + p.name, p.shape, total});
       total += shape_size(p.shape);
@@ -162,7 +163,7 @@ const Tensor& Model::forward(const Tensor& x, Context& ctx) {
   return *in;
 }
 
-void Model::backward(const Tensor& x, const Tensor& grad_logits, Context& ctx) {
+void Model::backward(const Tensor& x, const Tensor& grad_logits, Context& ctx, const GradsReady& ready) {
   const std::size_t first_trainable = first_trainable_;
   const Tensor* grad_out = &grad_logits;
   for (std::size_t i = layers_.size(); i-- > first_trainable;) {
@@ -170,6 +171,7 @@ void Model::backward(const Tensor& x, const Tensor& grad_logits, Context& ctx) {
     Tensor* grad_in = i == first_trainable ? nullptr : &grad_buf_[i % 2];
     layers_[i]->backward(in, acts_[i], *grad_out, grad_in, ctx);
     grad_out = grad_in;
+    if (ready && !layers_[i]->param_specs().empty()) ready(layer_param_begin_[i]);
   }
 }
 

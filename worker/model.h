@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -47,9 +48,14 @@ class Model {
   // Runs the network on x [N, sample_shape...]; the logits [N, classes] stay valid until the next
   // forward().
   const Tensor& forward(const Tensor& x, Context& ctx);
+  // Called during backward() each time a layer's parameter gradients are final: grads() from
+  // element `from` to the end will not change again in this backward pass (layers run last to
+  // first, and the arena holds them first to last). Data-parallel training starts reducing those
+  // while the earlier layers are still being computed.
+  using GradsReady = std::function<void(int64_t from)>;
   // Fills grads() with d(loss)/d(params) given d(loss)/d(logits).
   // REQUIRES: the last forward() ran on x with ctx.training.
-  void backward(const Tensor& x, const Tensor& grad_logits, Context& ctx);
+  void backward(const Tensor& x, const Tensor& grad_logits, Context& ctx, const GradsReady& ready = {});
 
   std::span<float> params() { return params_.span(); }
   std::span<const float> params() const { return params_.span(); }
@@ -66,6 +72,7 @@ class Model {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::string> layer_names_;
   std::vector<ParamInfo> infos_;
+  std::vector<int64_t> layer_param_begin_;  // per layer: arena offset of its first parameter
   std::size_t first_trainable_ = 0;
   AlignedBuffer params_, grads_;
   std::vector<Tensor> acts_;   // acts_[i] = output of layer i

@@ -5,13 +5,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "common/process_stats.h"
 #include "worker/blas.h"
 #include "worker/checkpoint.h"
+#include "worker/gradient_sync.h"
 #include "worker/loss.h"
 #include "worker/model.h"
 
@@ -22,25 +26,54 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-struct EvalResult {
-  double loss = 0.0, accuracy = 0.0;
+struct EvalSums {
+  double loss_sum = 0.0, correct = 0.0, count = 0.0;
+  double loss() const { return count > 0 ? loss_sum / count : 0.0; }
+  double accuracy() const { return count > 0 ? correct / count : 0.0; }
 };
 
-EvalResult evaluate(Model& model, BatchLoader& loader) {
+EvalSums evaluate(Model& model, BatchLoader& loader) {
   Context ctx;
   loader.start_epoch(0);
-  double loss = 0.0;
-  int64_t correct = 0, n = 0;
+  EvalSums e;
   while (const Batch* b = loader.next()) {
     const Tensor& logits = model.forward(b->images, ctx);
     const LossResult r = softmax_cross_entropy(logits, b->labels, nullptr);
-    const auto count = static_cast<int64_t>(b->labels.size());
-    loss += r.loss * static_cast<double>(count);
-    correct += r.correct;
-    n += count;
+    const auto count = static_cast<double>(b->labels.size());
+    e.loss_sum += r.loss * count;
+    e.correct += static_cast<double>(r.correct);
+    e.count += count;
   }
-  if (n == 0) return {};
-  return {loss / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+  return e;
+}
+
+// Sums doubles over ranks in place (a no-op without a communicator).
+Status sum_over_ranks(collectives::Communicator* comm, std::span<double> values, const char* what) {
+  if (comm == nullptr || comm->size() == 1) return Status::ok();
+  Status s = comm->allreduce(values.data(), values.data(), values.size(), collectives::DataType::kFloat64,
+                             collectives::ReduceOp::kSum);
+  return s ? s : s.with_context(what);
+}
+
+// Rank 0's model, optimizer state and position, sent to every rank as one encoded checkpoint (so
+// the receiving side checks it exactly as it checks a file).
+Status broadcast_state(collectives::Communicator& comm, Model& model, Optimizer& optimizer, TrainState& state) {
+  using collectives::DataType;
+  std::string bytes;
+  int64_t length = 0;
+  if (comm.rank() == 0) {
+    bytes = encode_checkpoint(model, optimizer, state);
+    length = static_cast<int64_t>(bytes.size());
+  }
+  if (Status s = comm.broadcast(&length, 1, DataType::kInt64, 0); !s)
+    return s.with_context("sending rank 0's initial state");
+  std::vector<int64_t> words(static_cast<std::size_t>((length + 7) / 8));
+  if (comm.rank() == 0 && length > 0) std::memcpy(words.data(), bytes.data(), bytes.size());
+  if (Status s = comm.broadcast(words.data(), words.size(), DataType::kInt64, 0); !s)
+    return s.with_context("sending rank 0's initial state");
+  if (comm.rank() == 0) return Status::ok();
+  const std::string_view received(reinterpret_cast<const char*>(words.data()), static_cast<std::size_t>(length));
+  return decode_checkpoint(received, "rank 0's initial state", model, optimizer, state);
 }
 
 // Appends JSON lines and makes each durable before training goes on.
@@ -91,15 +124,35 @@ Status validate(const TrainConfig& c) {
     return invalid_argument(fmt::format("--checkpoint-every: expected >= 0, found {}", c.checkpoint_every));
   if (c.keep_checkpoints < 1)
     return invalid_argument(fmt::format("--keep-checkpoints: expected >= 1, found {}", c.keep_checkpoints));
+  if (c.bucket_bytes < 1024)
+    return invalid_argument(fmt::format("--bucket-kib: expected >= 1, found {} bytes", c.bucket_bytes));
   if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");
   if (c.progress != "auto" && c.progress != "bar" && c.progress != "lines")
     return invalid_argument(fmt::format("--progress: expected auto, bar or lines, found \"{}\"", c.progress));
   return Status::ok();
 }
 
-Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
+Result<uint64_t> check_replicas_agree(collectives::Communicator& comm, std::span<const float> params) {
+  uint64_t h = 1469598103934665603ULL;
+  const auto* p = reinterpret_cast<const unsigned char*>(params.data());
+  for (std::size_t i = 0; i < params.size_bytes(); ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  std::vector<int64_t> all(static_cast<std::size_t>(comm.size()));
+  const auto mine = static_cast<int64_t>(h);
+  if (Status s = comm.allgather(&mine, all.data(), 1, collectives::DataType::kInt64); !s)
+    return s.with_context("comparing parameter checksums");
+  for (std::size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      return internal_error(fmt::format("replicas diverged: rank 0's parameters have checksum {:016x}, rank {}'s "
+                                        "{:016x}; data-parallel ranks must hold identical parameters",
+                                        static_cast<uint64_t>(all[0]), r, static_cast<uint64_t>(all[r])));
+  return h;
+}
+
+Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collectives::Communicator* comm) {
   if (auto s = validate(c); !s) return s;
   const auto start = Clock::now();
+  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  const bool leader = rank == 0;
   set_blas_threads(c.threads);
 
   // Data.
@@ -127,11 +180,13 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
   if (!opt_r) return opt_r.status();
   Optimizer& optimizer = **opt_r;
 
-  const int64_t steps_per_epoch = (train_data.count + c.batch_size - 1) / c.batch_size;
+  const int64_t shard_samples = (train_data.count + world - 1) / world;  // padded, as the loader
+  const int64_t steps_per_epoch = (shard_samples + c.batch_size - 1) / c.batch_size;
   const int64_t max_steps = c.steps > 0 ? c.steps : c.epochs * steps_per_epoch;
   LrSchedule schedule;
   schedule.kind = c.lr_schedule;
   schedule.base_lr = c.lr > 0.0 ? c.lr : (c.optimizer.name == "adam" ? 0.001 : 0.05);
+  if (c.scale_lr) schedule.base_lr *= world;
   schedule.warmup_steps = static_cast<int64_t>(std::llround(c.warmup_epochs * static_cast<double>(steps_per_epoch)));
   schedule.step_size = static_cast<int64_t>(std::llround(c.lr_step_epochs * static_cast<double>(steps_per_epoch)));
   schedule.gamma = c.lr_gamma;
@@ -144,7 +199,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
   model.init(c.seed);
   state.rng = Rng::derive(c.seed, 1ULL << 40).state();
   TrainSummary summary;
-  if (c.resume) {
+  if (c.resume && leader) {
     auto r = resume_from(c.checkpoint_dir, model, optimizer, state);
     if (!r) return r.status();
     for (const auto& why : r->rejected) spdlog::warn("skipping checkpoint: {}", why);
@@ -159,26 +214,45 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
       summary.resumed_from = r->path;
     }
   }
-  spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, OpenBLAS threads {}",
-               model.spec(), model.param_count(), optimizer.name(), train_data.count, steps_per_epoch, c.threads);
-  // The data order is a function of the run's seed and the epoch, so a resumed run replays it.
-  BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3});
+  if (world > 1) {
+    if (Status s = broadcast_state(*comm, model, optimizer, state); !s) return s;
+    if (!leader) {  // this rank's share of the epoch in progress starts now; its own dropout stream
+      state.epoch_loss_sum = 0.0;
+      state.epoch_samples = state.epoch_correct = 0;
+      state.rng = Rng::derive(state.rng[0] ^ state.rng[3], static_cast<uint64_t>(rank)).state();
+    }
+  }
+  if (leader)
+    spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, OpenBLAS threads {}{}",
+                 model.spec(), model.param_count(), optimizer.name(), train_data.count, steps_per_epoch, c.threads,
+                 world > 1 ? fmt::format(", {} ranks over {} ({} samples each per step)", world, comm->backend(),
+                                         c.batch_size)
+                           : std::string());
+  // The data order is a function of the run's seed and the epoch, so a resumed run replays it;
+  // each rank reads its shard of it.
+  BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3, rank, world, true});
+  std::unique_ptr<GradientSync> sync;
+  if (world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
 
   MetricsFile metrics;
-  if (auto s = metrics.open(c.metrics_file); !s) return s;
+  if (leader)
+    if (auto s = metrics.open(c.metrics_file); !s) return s;
   std::unique_ptr<BatchLoader> test_loader;
-  if (c.evaluate) test_loader = std::make_unique<BatchLoader>(test_data, BatchLoader::Options{c.batch_size, false, 0, 3});
+  if (c.evaluate)
+    test_loader = std::make_unique<BatchLoader>(test_data, BatchLoader::Options{c.batch_size, false, 0, 3, rank, world, false});
 
-  const bool bar = c.progress == "bar" || (c.progress == "auto" && ::isatty(::fileno(out)));
+  const bool bar = leader && (c.progress == "bar" || (c.progress == "auto" && ::isatty(::fileno(out))));
   Rng dropout_rng;
   dropout_rng.set_state(state.rng);
   Context ctx{true, &dropout_rng, nullptr};
   Tensor grad_logits;
   double train_seconds = 0.0;
-  int64_t trained_samples = 0;
-  EvalResult eval;
+  int64_t trained_samples = 0;  // all ranks
+  int64_t timed_steps = 0;
+  std::chrono::nanoseconds data_wait{0};
+  EvalSums eval;
   auto checkpoint = [&]() -> Status {
-    if (c.checkpoint_dir.empty()) return Status::ok();
+    if (c.checkpoint_dir.empty() || !leader) return Status::ok();
     state.rng = dropout_rng.state();
     return save_checkpoint(c.checkpoint_dir, model, optimizer, state, c.keep_checkpoints);
   };
@@ -191,7 +265,9 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
     auto last_draw = epoch_start - std::chrono::seconds(1);  // draw the bar at the first step
     double lr = schedule.at(state.global_step);
     while (state.global_step < run_until) {
+      const auto wait_start = Clock::now();
       const Batch* b = loader.next();
+      data_wait += Clock::now() - wait_start;
       if (b == nullptr) break;
       lr = schedule.at(state.global_step);
       const Tensor& logits = model.forward(b->images, ctx);
@@ -201,8 +277,18 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
                       fmt::format("training diverged: the loss is {} at epoch {}, step {} (learning rate {:g}); "
                                   "lower --lr or add --warmup-epochs",
                                   r.loss, state.epoch + 1, state.global_step + 1, lr));
-      model.backward(b->images, grad_logits, ctx);
+      if (sync) {
+        // Shards are equal (padded), so every rank's batch has the same size: a plain average.
+        sync->begin_step(1.0f / static_cast<float>(world));
+        model.backward(b->images, grad_logits, ctx, [&](int64_t from) { sync->ready_from(from); });
+        if (Status s = sync->finish(); !s)
+          return s.with_context(fmt::format("averaging gradients at epoch {}, step {}", state.epoch + 1,
+                                            state.global_step + 1));
+      } else {
+        model.backward(b->images, grad_logits, ctx);
+      }
       optimizer.step(model.params(), model.grads(), static_cast<float>(lr));
+      ++timed_steps;
       const auto n = static_cast<int64_t>(b->labels.size());
       ++state.global_step;
       state.batch_in_epoch = b->index + 1;
@@ -219,29 +305,46 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
         fmt::print(out, "\repoch {} [{}{}] {}/{} loss {:.4f} {:.0f} samples/s\033[K", state.epoch + 1,
                    std::string(static_cast<std::size_t>(done), '='), std::string(static_cast<std::size_t>(width - done), ' '),
                    state.batch_in_epoch, steps_per_epoch, state.epoch_loss_sum / static_cast<double>(state.epoch_samples),
-                   static_cast<double>(epoch_trained) / seconds_since(epoch_start));
+                   static_cast<double>(epoch_trained * world) / seconds_since(epoch_start));
         std::fflush(out);
       }
     }
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
-    trained_samples += epoch_trained;
     if (bar) fmt::print(out, "\r\033[K");
-    if (c.evaluate) eval = evaluate(model, *test_loader);
-    const double loss = state.epoch_samples ? state.epoch_loss_sum / static_cast<double>(state.epoch_samples) : 0.0;
-    const double train_acc =
-        state.epoch_samples ? static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_samples) : 0.0;
-    const double sps = epoch_seconds > 0 ? static_cast<double>(epoch_trained) / epoch_seconds : 0.0;
-    state.best_accuracy = std::max(state.best_accuracy, eval.accuracy);
-    std::string line = fmt::format("epoch={} step={} loss={:.4f}", state.epoch + 1, state.global_step, loss);
-    if (c.evaluate) line += fmt::format(" accuracy={:.4f} test_loss={:.4f}", eval.accuracy, eval.loss);
-    line += fmt::format(" train_accuracy={:.4f} lr={:.6g} samples_per_sec={:.1f}", train_acc, lr, sps);
-    fmt::print(out, "{}\n", line);
-    std::fflush(out);
-    nlohmann::json record = {{"epoch", state.epoch + 1}, {"step", state.global_step}, {"loss", loss},
-                             {"train_accuracy", train_acc}, {"lr", lr}, {"samples_per_sec", sps}};
-    if (c.evaluate) record["accuracy"] = eval.accuracy, record["test_loss"] = eval.loss;
-    metrics.write(record);
+    // The epoch's figures over all ranks.
+    std::array<double, 4> sums = {state.epoch_loss_sum, static_cast<double>(state.epoch_samples),
+                                  static_cast<double>(state.epoch_correct), static_cast<double>(epoch_trained)};
+    if (Status s = sum_over_ranks(comm, sums, "summing the epoch's training metrics"); !s) return s;
+    trained_samples += static_cast<int64_t>(sums[3]);
+    if (c.evaluate) {
+      eval = evaluate(model, *test_loader);
+      std::array<double, 3> e = {eval.loss_sum, eval.correct, eval.count};
+      if (Status s = sum_over_ranks(comm, e, "summing the evaluation"); !s) return s;
+      eval = {e[0], e[1], e[2]};
+    }
+    std::optional<uint64_t> checksum;
+    if (world > 1) {
+      auto agreed = check_replicas_agree(*comm, model.params());
+      if (!agreed) return agreed.status().with_context(fmt::format("after epoch {}", state.epoch + 1));
+      checksum = *agreed;
+    }
+    const double loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+    const double train_acc = sums[1] > 0 ? sums[2] / sums[1] : 0.0;
+    const double sps = epoch_seconds > 0 ? sums[3] / epoch_seconds : 0.0;
+    state.best_accuracy = std::max(state.best_accuracy, eval.accuracy());
+    if (leader) {
+      std::string line = fmt::format("epoch={} step={} loss={:.4f}", state.epoch + 1, state.global_step, loss);
+      if (c.evaluate) line += fmt::format(" accuracy={:.4f} test_loss={:.4f}", eval.accuracy(), eval.loss());
+      line += fmt::format(" train_accuracy={:.4f} lr={:.6g} samples_per_sec={:.1f}", train_acc, lr, sps);
+      fmt::print(out, "{}\n", line);
+      std::fflush(out);
+      nlohmann::json record = {{"epoch", state.epoch + 1}, {"step", state.global_step}, {"loss", loss},
+                               {"train_accuracy", train_acc}, {"lr", lr}, {"samples_per_sec", sps}};
+      if (c.evaluate) record["accuracy"] = eval.accuracy(), record["test_loss"] = eval.loss();
+      if (checksum) record["param_checksum"] = fmt::format("{:016x}", *checksum), record["ranks"] = world;
+      metrics.write(record);
+    }
     summary.loss = loss;
     if (state.batch_in_epoch >= steps_per_epoch) {  // the epoch is complete
       ++state.epoch;
@@ -254,21 +357,36 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out) {
   }
 
   summary.global_step = state.global_step;
-  summary.accuracy = eval.accuracy;
-  summary.test_loss = eval.loss;
+  summary.accuracy = eval.accuracy();
+  summary.test_loss = eval.loss();
   summary.best_accuracy = state.best_accuracy;
   summary.wall_seconds = seconds_since(start);
   summary.samples_per_second = train_seconds > 0 ? static_cast<double>(trained_samples) / train_seconds : 0.0;
+  summary.world_size = world;
+  if (timed_steps > 0) {
+    const double steps = static_cast<double>(timed_steps);
+    const double wait_ms = sync ? std::chrono::duration<double, std::milli>(sync->wait_time()).count() / steps : 0.0;
+    summary.data_wait_ms = std::chrono::duration<double, std::milli>(data_wait).count() / steps;
+    summary.allreduce_wait_ms = wait_ms;
+    summary.compute_ms = std::max(0.0, train_seconds * 1e3 / steps - summary.data_wait_ms - wait_ms);
+  }
+  if (!leader) return summary;
   fmt::print(out,
              "summary: model={} epochs={} steps={} accuracy={:.4f} best_accuracy={:.4f} test_loss={:.4f} "
-             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f}\n",
+             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={}\n",
              model.spec(), state.epoch, state.global_step, summary.accuracy, summary.best_accuracy, summary.test_loss,
-             summary.wall_seconds, summary.samples_per_second, peak_rss_mib());
+             summary.wall_seconds, summary.samples_per_second, peak_rss_mib(), world);
+  fmt::print(out, "step time: compute={:.2f}ms allreduce_wait={:.2f}ms data_wait={:.2f}ms{}\n", summary.compute_ms,
+             summary.allreduce_wait_ms, summary.data_wait_ms,
+             sync ? fmt::format(" ({} gradient buckets of up to {} KiB)", sync->bucket_count(), c.bucket_bytes / 1024)
+                  : std::string());
   std::fflush(out);
   metrics.write({{"summary", true}, {"model", model.spec()}, {"epochs", state.epoch}, {"steps", state.global_step},
                  {"accuracy", summary.accuracy}, {"best_accuracy", summary.best_accuracy},
                  {"test_loss", summary.test_loss}, {"wall_sec", summary.wall_seconds},
-                 {"samples_per_sec", summary.samples_per_second}, {"peak_rss_mib", peak_rss_mib()}});
+                 {"samples_per_sec", summary.samples_per_second}, {"peak_rss_mib", peak_rss_mib()},
+                 {"ranks", world}, {"compute_ms", summary.compute_ms},
+                 {"allreduce_wait_ms", summary.allreduce_wait_ms}, {"data_wait_ms", summary.data_wait_ms}});
   return summary;
 }
 

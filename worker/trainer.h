@@ -10,13 +10,18 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 
+#include "collectives/communicator.h"
 #include "common/status.h"
 #include "worker/dataset.h"
 #include "worker/optimizer.h"
 
 namespace ringmaster::worker {
+
+// Measured with `ringmaster bench scaling` (docs/performance.md).
+inline constexpr int64_t kDefaultBucketBytes = 1 << 20;
 
 struct TrainConfig {
   // Model
@@ -51,6 +56,9 @@ struct TrainConfig {
   int64_t checkpoint_every = 0;  // steps; 0: only at epoch ends and at the end
   int keep_checkpoints = 3;
   bool resume = false;
+  // Data-parallel (with a communicator of more than one rank; see run_training)
+  int64_t bucket_bytes = kDefaultBucketBytes;  // gradient bucket size (gradient_sync.h)
+  bool scale_lr = false;  // multiply the learning rate by the number of ranks (use with warm-up)
   // Reporting
   std::string metrics_file;
   bool evaluate = true;
@@ -68,12 +76,29 @@ struct TrainSummary {
   double test_loss = 0.0;
   double best_accuracy = 0.0;
   double wall_seconds = 0.0;
-  double samples_per_second = 0.0;  // training steps only
+  double samples_per_second = 0.0;  // training steps only (all ranks)
+  int world_size = 1;
+  // Per training step, averaged: waiting for the next batch, waiting for the gradient allreduce,
+  // and everything else (forward, backward, optimizer).
+  double data_wait_ms = 0.0, allreduce_wait_ms = 0.0, compute_ms = 0.0;
   std::string resumed_from;         // checkpoint path, when resumed
 };
 
 // Runs training to the end. Fails with a Status naming the cause: bad configuration, a missing
-// or corrupt data set, an unusable checkpoint, or a non-finite loss (kAborted).
-Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out);
+// or corrupt data set, an unusable checkpoint, a non-finite loss (kAborted), or a failed
+// collective (a peer died or timed out).
+//
+// With a communicator of N > 1 ranks this is synchronous data-parallel training: rank 0's
+// parameters, optimizer state and position (fresh or resumed from its checkpoint) are broadcast
+// to all; every rank trains on its shard of each epoch's permutation with --batch-size samples
+// per step; gradients are averaged in buckets while backward runs; every rank takes the same
+// step. Evaluation is sharded and its sums reduced. Only rank 0 prints, writes --metrics-file
+// and checkpoints; after every epoch all ranks check that their parameters are bit-identical.
+Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out,
+                                  collectives::Communicator* comm = nullptr);
+
+// Fails (kInternal, naming the ranks and checksums) unless `params` is bit-identical on every
+// rank of `comm`. Returns this rank's checksum (FNV-1a over the bytes).
+Result<uint64_t> check_replicas_agree(collectives::Communicator& comm, std::span<const float> params);
 
 }  // namespace ringmaster::worker

@@ -1,0 +1,73 @@
+// rendezvous_from_env: what each way of starting a job (nothing, PyTorchJob, mpirun) turns into,
+// and clear refusals of bad environments.
+#include "collectives/factory.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace ringmaster::collectives {
+namespace {
+
+Result<RendezvousConfig> from(const std::map<std::string, std::string>& env) {
+  return rendezvous_from_env([&env](const char* k) -> const char* {
+    auto it = env.find(k);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(RendezvousFromEnv, NothingSetIsAWorldOfOne) {
+  auto c = from({});
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->world_size, 1);
+  EXPECT_EQ(c->rank, 0);
+  EXPECT_EQ(c->backend, "auto");
+}
+
+TEST(RendezvousFromEnv, WorldSizeOneAloneNeedsNoRankOrMaster) {
+  auto c = from({{"WORLD_SIZE", "1"}});
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->world_size, 1);
+  EXPECT_EQ(c->rank, 0);
+  EXPECT_FALSE(c->has_master);
+}
+
+TEST(RendezvousFromEnv, PyTorchJobVariables) {
+  auto c = from({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"MASTER_ADDR", "10.0.0.5"}, {"MASTER_PORT", "23456"},
+                 {"RINGMASTER_JOB_TOKEN", "tok"}, {"RINGMASTER_COLLECTIVES", "tcp"},
+                 {"RINGMASTER_TIMEOUT_SECONDS", "7"}});
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->world_size, 4);
+  EXPECT_EQ(c->rank, 3);
+  EXPECT_EQ(c->master.host, "10.0.0.5");
+  EXPECT_EQ(c->master.port, 23456);
+  EXPECT_EQ(c->token, "tok");
+  EXPECT_EQ(c->backend, "tcp");
+  EXPECT_EQ(c->options.timeout, std::chrono::seconds(7));
+  EXPECT_FALSE(c->from_mpi);
+}
+
+TEST(RendezvousFromEnv, OpenMpiVariablesBootstrapThroughMpi) {
+  auto c = from({{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}});
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->world_size, 2);
+  EXPECT_EQ(c->rank, 1);
+  EXPECT_TRUE(c->from_mpi);
+  EXPECT_EQ(c->device, 1);
+}
+
+TEST(RendezvousFromEnv, BadValuesAreNamed) {
+  auto missing_master = from({{"WORLD_SIZE", "2"}, {"RANK", "0"}});
+  ASSERT_FALSE(missing_master);
+  EXPECT_NE(missing_master.status().message().find("MASTER_ADDR"), std::string::npos);
+  auto rank_too_big = from({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"}});
+  ASSERT_FALSE(rank_too_big);
+  EXPECT_NE(rank_too_big.status().message().find("RANK"), std::string::npos);
+  auto backend = from({{"RINGMASTER_COLLECTIVES", "carrier-pigeon"}});
+  ASSERT_FALSE(backend);
+  EXPECT_NE(backend.status().message().find("carrier-pigeon"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringmaster::collectives

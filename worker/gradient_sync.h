@@ -1,0 +1,64 @@
+// Gradient averaging for data-parallel training, overlapped with backward (as Horovod's tensor
+// fusion and PyTorch DDP's buckets).
+//
+//   GradientSync sync(comm, model.grads(), bucket_bytes);
+//   sync.begin_step();
+//   model.backward(x, dlogits, ctx, [&](int64_t from) { sync.ready_from(from); });
+//   if (Status s = sync.finish(); !s) ...   // grads now hold the average over ranks
+//
+// The gradient arena is cut into buckets of about `bucket_bytes` from its end: backward finishes
+// the last layers first, so the last bucket is ready first. ready_from() starts an asynchronous
+// allreduce (on the communicator's thread) for every bucket that lies wholly in the finished part;
+// finish() starts the rest, waits for all of them and reports the first error. Every rank cuts the
+// same buckets and starts them in the same order, so the calls match across ranks.
+//
+// `weight` scales this rank's gradients before they are summed (finish(weight)): 1/world for a
+// plain average; a rank that trained on more samples than another gets a proportionally larger
+// weight so the sum still equals the gradient of the whole global batch.
+//
+// Not thread-safe: one training thread calls it. The buckets' memory belongs to the communicator
+// thread between ready_from() and finish().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "collectives/communicator.h"
+#include "common/status.h"
+
+namespace ringmaster::worker {
+
+class GradientSync {
+ public:
+  GradientSync(collectives::Communicator& comm, std::span<float> grads, std::size_t bucket_bytes);
+
+  // Starts a step: no bucket is in flight. `weight` multiplies this rank's gradients before the sum.
+  void begin_step(float weight);
+  // Gradients from element `from` to the end are final for this step.
+  void ready_from(int64_t from);
+  // Starts what is left, waits for every bucket and returns the first error (the communicator is
+  // then broken; see communicator.h).
+  Status finish();
+
+  std::size_t bucket_count() const { return buckets_.size(); }
+  // Time finish() spent blocked on the communicator, summed over steps.
+  std::chrono::nanoseconds wait_time() const { return wait_; }
+
+ private:
+  struct Bucket {
+    std::size_t begin = 0, end = 0;  // element range in the arena
+  };
+  void launch_until(std::size_t from);
+
+  collectives::Communicator& comm_;
+  std::span<float> grads_;
+  std::vector<Bucket> buckets_;  // from the end of the arena to its start
+  std::vector<collectives::Work> pending_;
+  std::size_t launched_ = 0;  // buckets started this step
+  float weight_ = 1.0f;
+  std::chrono::nanoseconds wait_{0};
+};
+
+}  // namespace ringmaster::worker
