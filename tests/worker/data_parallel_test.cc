@@ -1,0 +1,195 @@
+// Data-parallel training with ranks as threads over real transports: N ranks with batch b train
+// the same weights as one rank with batch N*b; replicas stay bit-identical; a resumed run
+// continues exactly; divergence is caught; sharding follows DistributedSampler.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/collectives/harness.h"
+#include "worker/checkpoint.h"
+#include "worker/gradient_sync.h"
+#include "worker/model.h"
+#include "worker/trainer.h"
+
+using namespace ringmaster;
+using namespace ringmaster::worker;
+namespace fs = std::filesystem;
+
+namespace {
+
+class DataParallelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rm_dp_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    sink_ = std::fopen("/dev/null", "w");
+  }
+  void TearDown() override {
+    std::fclose(sink_);
+    fs::remove_all(dir_);
+  }
+  static TrainConfig small() {
+    TrainConfig c;
+    c.model = "mlp:784-32-10";
+    c.dataset = "synthetic";
+    c.synthetic_samples = 512;  // a multiple of every global batch below: no padded samples
+    c.test_limit = 100;
+    c.epochs = 2;
+    c.batch_size = 32;
+    c.progress = "lines";
+    c.bucket_bytes = 16 * 1024;  // several buckets for this small model
+    return c;
+  }
+  // Runs c on n ranks (threads over tcp); returns rank 0's summary.
+  TrainSummary run_ranks(int n, const TrainConfig& c) {
+    TrainSummary rank0;
+    std::mutex mu;
+    collectives::testing::run_ranks(n, [&](collectives::Communicator& comm) {
+      auto r = run_training(c, sink_, &comm);
+      ASSERT_TRUE(r.is_ok()) << "rank " << comm.rank() << ": " << r.status().message();
+      std::lock_guard lock(mu);
+      if (comm.rank() == 0) rank0 = *r;
+    });
+    return rank0;
+  }
+  // The parameters in the newest checkpoint of dir.
+  static std::vector<float> weights(const fs::path& dir, const TrainConfig& c) {
+    auto model = Model::create(c.model, {1, 28, 28}, 10);
+    auto opt = make_optimizer(c.optimizer, (*model)->param_count());
+    TrainState state;
+    auto r = resume_from(dir.string(), **model, **opt, state);
+    EXPECT_TRUE(r.is_ok() && !r->path.empty()) << "no checkpoint in " << dir;
+    auto p = (*model)->params();
+    return {p.begin(), p.end()};
+  }
+  fs::path dir_;
+  std::FILE* sink_ = nullptr;
+};
+
+}  // namespace
+
+TEST_F(DataParallelTest, TwoRanksOfBatchBTrainTheWeightsOfOneRankOfBatchTwoB) {
+  TrainConfig two = small();
+  two.checkpoint_dir = (dir_ / "two").string();
+  const TrainSummary s2 = run_ranks(2, two);
+  EXPECT_EQ(s2.world_size, 2);
+  EXPECT_EQ(s2.global_step, 2 * 512 / 64);
+
+  TrainConfig one = small();
+  one.batch_size = 64;
+  one.checkpoint_dir = (dir_ / "one").string();
+  auto s1 = run_training(one, sink_);
+  ASSERT_TRUE(s1.is_ok()) << s1.status().message();
+  EXPECT_EQ(s1->global_step, s2.global_step);
+
+  const auto a = weights(dir_ / "two", two), b = weights(dir_ / "one", one);
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
+    norm = std::max(norm, static_cast<double>(std::fabs(b[i])));
+  }
+  EXPECT_LT(worst, 1e-5 * std::max(1.0, norm)) << "largest weight difference " << worst;
+  EXPECT_GT(norm, 0.01);  // the weights are not trivially equal (e.g. all zero)
+  // The metrics are over the whole global batch too.
+  EXPECT_NEAR(s2.loss, s1->loss, 1e-4);
+  EXPECT_NEAR(s2.accuracy, s1->accuracy, 0.011);  // at most one of 100 test samples flips
+}
+
+TEST_F(DataParallelTest, ReplicasAreBitIdenticalAfterEveryEpochEvenWithDropout) {
+  TrainConfig c = small();
+  c.dropout = 0.3f;  // every rank draws its own masks; the averaged update is still common
+  c.epochs = 3;
+  c.metrics_file = (dir_ / "metrics.jsonl").string();
+  run_ranks(3, c);
+  std::ifstream in(c.metrics_file);
+  std::string line;
+  int epochs = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("summary")) continue;
+    ++epochs;
+    EXPECT_EQ(j["ranks"], 3);
+    EXPECT_EQ(j["param_checksum"].get<std::string>().size(), 16u);
+  }
+  EXPECT_EQ(epochs, 3);  // one record per epoch, written by rank 0 only
+}
+
+TEST_F(DataParallelTest, DivergedReplicasAreReportedOnEveryRank) {
+  collectives::testing::run_ranks(3, [&](collectives::Communicator& comm) {
+    std::vector<float> params(1000, 0.5f);
+    auto same = check_replicas_agree(comm, params);
+    ASSERT_TRUE(same.is_ok()) << same.status().message();
+    if (comm.rank() == 2) params[999] = std::nextafter(0.5f, 1.0f);  // one ulp on one rank
+    auto differ = check_replicas_agree(comm, params);
+    ASSERT_FALSE(differ.is_ok());
+    EXPECT_NE(differ.status().message().find("rank 2"), std::string::npos) << differ.status().message();
+  });
+}
+
+TEST_F(DataParallelTest, StoppedAndResumedOnTwoRanksEqualsStraightRun) {
+  TrainConfig straight = small();
+  straight.epochs = 3;
+  straight.checkpoint_dir = (dir_ / "straight").string();
+  run_ranks(2, straight);
+
+  TrainConfig first = straight;
+  first.checkpoint_dir = (dir_ / "resumed").string();
+  first.stop_at_step = 13;  // mid-epoch (8 steps per epoch)
+  EXPECT_EQ(run_ranks(2, first).global_step, 13);
+  TrainConfig second = straight;
+  second.checkpoint_dir = first.checkpoint_dir;
+  second.resume = true;
+  const TrainSummary s = run_ranks(2, second);
+  EXPECT_FALSE(s.resumed_from.empty());
+  EXPECT_EQ(weights(dir_ / "straight", straight), weights(dir_ / "resumed", straight));
+}
+
+TEST(GradientSyncTest, BucketsCoverTheArenaFromItsEndAndAverage) {
+  collectives::testing::run_ranks(2, [&](collectives::Communicator& comm) {
+    std::vector<float> grads(1000);
+    for (std::size_t i = 0; i < grads.size(); ++i) grads[i] = static_cast<float>(comm.rank() + 1) * float(i);
+    GradientSync sync(comm, grads, 256 * sizeof(float));
+    EXPECT_EQ(sync.bucket_count(), 4u);  // 256, 256, 256, 232 elements, the last first
+    sync.begin_step(0.5f);
+    sync.ready_from(744);  // exactly the last bucket
+    sync.ready_from(500);  // nothing more is wholly final
+    ASSERT_TRUE(sync.finish().is_ok());
+    for (std::size_t i = 0; i < grads.size(); ++i) ASSERT_FLOAT_EQ(grads[i], 1.5f * float(i)) << i;
+  });
+}
+
+TEST(ShardingTest, ShardsPartitionThePermutationLikeDistributedSampler) {
+  Dataset d = make_synthetic(10, 1);
+  for (std::size_t k = 0; k < d.labels.size(); ++k) d.labels[k] = static_cast<uint8_t>(k % 10);
+  // A sample's label is its index here, so the labels say which samples a shard read.
+  std::multiset<int> seen;
+  int64_t per_shard = -1;
+  for (int shard = 0; shard < 3; ++shard) {
+    BatchLoader loader(d, {4, true, 7, 2, shard, 3, true});
+    if (per_shard < 0) per_shard = loader.samples_per_epoch();
+    EXPECT_EQ(loader.samples_per_epoch(), 4);  // ceil(10 / 3), padded
+    loader.start_epoch(5);
+    while (const Batch* b = loader.next())
+      for (int32_t label : b->labels) seen.insert(label);
+  }
+  EXPECT_EQ(seen.size(), 12u);
+  for (int k = 0; k < 10; ++k) EXPECT_GE(seen.count(k), 1u) << "sample " << k << " missing";
+  // Unpadded (evaluation): every sample exactly once.
+  std::multiset<int> once;
+  for (int shard = 0; shard < 3; ++shard) {
+    BatchLoader loader(d, {4, false, 0, 2, shard, 3, false});
+    loader.start_epoch(0);
+    while (const Batch* b = loader.next())
+      for (int32_t label : b->labels) once.insert(label);
+  }
+  EXPECT_EQ(once.size(), 10u);
+  for (int k = 0; k < 10; ++k) EXPECT_EQ(once.count(k), 1u);
+}
