@@ -1,7 +1,9 @@
 // `ringmaster bench WORKLOAD`: benchmarks that print a table and a JSON line (see bench/).
 #include <cstdio>
+#include <sstream>
 
 #include "bench/allreduce_bench.h"
+#include "bench/scaling_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
 
@@ -9,8 +11,12 @@ namespace ringmaster::cli {
 
 void add_bench_command(CLI::App& app, BenchOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI)");
-  cmd->add_option("workload", o.workload, "train or allreduce")->required()->check(CLI::IsMember({"train", "allreduce"}));
+      "bench",
+      "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI), "
+      "scaling (data-parallel training at 1, 2 and 4 workers)");
+  cmd->add_option("workload", o.workload, "train, allreduce or scaling")
+      ->required()
+      ->check(CLI::IsMember({"train", "allreduce", "scaling"}));
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
   cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
@@ -26,6 +32,14 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       ->capture_default_str();
   cmd->add_option("--max-bytes", o.max_bytes, "allreduce: largest size")->capture_default_str();
   cmd->add_option("--seconds-per-size", o.seconds_per_size, "allreduce: timed seconds per size")->capture_default_str();
+  cmd->add_option("--workers", o.workers, "scaling: worker counts")->delimiter(',')->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "scaling: epochs per run")->capture_default_str();
+  cmd->add_option("--batch-size", o.batch_size, "scaling: samples per worker per step")->capture_default_str();
+  cmd->add_option("--collectives", o.collectives, "scaling: the workers' backend")->capture_default_str();
+  cmd->add_option("--bucket-kib", o.bucket_kib, "scaling: gradient bucket size (0: the trainer's default)");
+  cmd->add_option("--target-accuracy", o.target_accuracy, "scaling: report the time to this test accuracy")
+      ->capture_default_str();
+  cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker, e.g. \"--scale-lr\"");
   cmd->add_option("--rank-of", o.rank_of, "internal: run as one rank of this backend")->group("");
 }
 
@@ -39,6 +53,21 @@ int run_bench(const BenchOptions& o) {
     a.seconds_per_size = o.seconds_per_size;
     if (!o.rank_of.empty()) return bench::run_allreduce_bench_rank(a, o.rank_of, stdout);
     return bench::run_allreduce_bench(a, stdout);
+  }
+  if (o.workload == "scaling") {
+    bench::ScalingBenchOptions s;
+    if (!o.models.empty() && o.models != std::vector<std::string>{"mlp", "cnn"}) s.model = o.models.front();
+    s.workers = o.workers;
+    s.epochs = o.epochs;
+    s.batch_size = o.batch_size;
+    s.backend = o.collectives;
+    s.bucket_kib = o.bucket_kib;
+    s.target_accuracy = o.target_accuracy;
+    if (!o.train_args.empty()) {
+      std::istringstream words(o.train_args);
+      for (std::string w; words >> w;) s.extra_args.push_back(w);
+    }
+    return bench::run_scaling_bench(s, stdout);
   }
   bench::TrainBenchOptions t;
   t.models = o.models;

@@ -46,6 +46,13 @@ struct BenchOptions {
   int64_t max_bytes = 64 << 20;
   double seconds_per_size = 0.3;
   std::string rank_of;   // internal: run as one rank of this backend
+  std::vector<int> workers = {1, 2, 4};  // scaling
+  int64_t epochs = 4;
+  int64_t batch_size = 128;
+  std::string collectives = "auto";
+  int64_t bucket_kib = 0;
+  double target_accuracy = 0.88;
+  std::string train_args;
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);

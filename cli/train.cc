@@ -84,6 +84,9 @@ int run_train(const TrainOptions& o) {
   }
   worker::TrainConfig config = o.config;
   config.bucket_bytes = o.bucket_kib * 1024;
+  // A replica of a `ringmaster run` job writes to a log (mpirun's pseudo-terminal included): no
+  // bar redrawn in place there.
+  if (config.progress == "auto" && std::getenv("RINGMASTER_JOB_NAME")) config.progress = "lines";
   std::unique_ptr<collectives::Communicator> comm;
   if (o.strategy == "allreduce") {
     auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });

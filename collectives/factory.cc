@@ -135,7 +135,19 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
 Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   const Deadline deadline = Deadline::after(c.options.timeout);
   const StoreIdentity id{c.token, c.job, c.world_size, c.rank};
-  if (c.backend == "mpi") return make_mpi_communicator(c.options);
+  if (c.backend == "mpi") {
+    if (!c.from_mpi && c.world_size > 1)
+      return invalid_argument(fmt::format(
+          "collectives backend mpi: this process is rank {} of {} by RANK/WORLD_SIZE, not started by mpirun; MPI "
+          "would make it a world of its own (run under mpirun, or use tcp, shm or auto)",
+          c.rank, c.world_size));
+    auto comm = make_mpi_communicator(c.options);
+    if (comm && (*comm)->size() != c.world_size)
+      return invalid_argument(fmt::format("collectives backend mpi: MPI says the world has {} ranks, the environment "
+                                          "says {}",
+                                          (*comm)->size(), c.world_size));
+    return comm;
+  }
   if (c.backend == "nccl") {
     if (c.world_size > 1 && !c.has_master)
       return invalid_argument("RINGMASTER_COLLECTIVES=nccl: needs MASTER_ADDR and MASTER_PORT (the NCCL id travels "

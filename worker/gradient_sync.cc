@@ -17,10 +17,9 @@ GradientSync::GradientSync(collectives::Communicator& comm, std::span<float> gra
   }
 }
 
-void GradientSync::begin_step(float weight) {
+void GradientSync::begin_step() {
   pending_.clear();
   launched_ = 0;
-  weight_ = weight;
 }
 
 void GradientSync::launch_until(std::size_t from) {
@@ -28,8 +27,6 @@ void GradientSync::launch_until(std::size_t from) {
     const Bucket& b = buckets_[launched_++];
     float* data = grads_.data() + b.begin;
     const std::size_t n = b.end - b.begin;
-    if (weight_ != 1.0f)
-      for (std::size_t i = 0; i < n; ++i) data[i] *= weight_;
     pending_.push_back(comm_.allreduce_async(data, data, n, DataType::kFloat32, ReduceOp::kSum));
   }
 }

@@ -4,7 +4,7 @@
 //   GradientSync sync(comm, model.grads(), bucket_bytes);
 //   sync.begin_step();
 //   model.backward(x, dlogits, ctx, [&](int64_t from) { sync.ready_from(from); });
-//   if (Status s = sync.finish(); !s) ...   // grads now hold the average over ranks
+//   if (Status s = sync.finish(); !s) ...   // grads now hold the sum over ranks
 //
 // The gradient arena is cut into buckets of about `bucket_bytes` from its end: backward finishes
 // the last layers first, so the last bucket is ready first. ready_from() starts an asynchronous
@@ -12,9 +12,9 @@
 // finish() starts the rest, waits for all of them and reports the first error. Every rank cuts the
 // same buckets and starts them in the same order, so the calls match across ranks.
 //
-// `weight` scales this rank's gradients before they are summed (finish(weight)): 1/world for a
-// plain average; a rank that trained on more samples than another gets a proportionally larger
-// weight so the sum still equals the gradient of the whole global batch.
+// The buckets are summed over ranks. For an average, scale the loss gradient by 1/world before
+// backward (backward is linear in it, so every parameter gradient comes out scaled at no cost); a
+// rank that trained on more samples than another takes a proportionally larger share instead.
 //
 // Not thread-safe: one training thread calls it. The buckets' memory belongs to the communicator
 // thread between ready_from() and finish().
@@ -34,8 +34,8 @@ class GradientSync {
  public:
   GradientSync(collectives::Communicator& comm, std::span<float> grads, std::size_t bucket_bytes);
 
-  // Starts a step: no bucket is in flight. `weight` multiplies this rank's gradients before the sum.
-  void begin_step(float weight);
+  // Starts a step: no bucket is in flight.
+  void begin_step();
   // Gradients from element `from` to the end are final for this step.
   void ready_from(int64_t from);
   // Starts what is left, waits for every bucket and returns the first error (the communicator is
@@ -57,7 +57,6 @@ class GradientSync {
   std::vector<Bucket> buckets_;  // from the end of the arena to its start
   std::vector<collectives::Work> pending_;
   std::size_t launched_ = 0;  // buckets started this step
-  float weight_ = 1.0f;
   std::chrono::nanoseconds wait_{0};
 };
 

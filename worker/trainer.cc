@@ -278,8 +278,11 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                                   "lower --lr or add --warmup-epochs",
                                   r.loss, state.epoch + 1, state.global_step + 1, lr));
       if (sync) {
-        // Shards are equal (padded), so every rank's batch has the same size: a plain average.
-        sync->begin_step(1.0f / static_cast<float>(world));
+        // Shards are equal (padded), so every rank's batch has the same size: the average over
+        // ranks is the sum of gradients of the loss scaled by 1/world.
+        const float share = 1.0f / static_cast<float>(world);
+        for (float& g : grad_logits.span()) g *= share;
+        sync->begin_step();
         model.backward(b->images, grad_logits, ctx, [&](int64_t from) { sync->ready_from(from); });
         if (Status s = sync->finish(); !s)
           return s.with_context(fmt::format("averaging gradients at epoch {}, step {}", state.epoch + 1,
@@ -340,7 +343,8 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       fmt::print(out, "{}\n", line);
       std::fflush(out);
       nlohmann::json record = {{"epoch", state.epoch + 1}, {"step", state.global_step}, {"loss", loss},
-                               {"train_accuracy", train_acc}, {"lr", lr}, {"samples_per_sec", sps}};
+                               {"train_accuracy", train_acc}, {"lr", lr}, {"samples_per_sec", sps},
+                               {"elapsed_sec", seconds_since(start)}};
       if (c.evaluate) record["accuracy"] = eval.accuracy(), record["test_loss"] = eval.loss();
       if (checksum) record["param_checksum"] = fmt::format("{:016x}", *checksum), record["ranks"] = world;
       metrics.write(record);

@@ -69,5 +69,14 @@ TEST(RendezvousFromEnv, BadValuesAreNamed) {
   EXPECT_NE(backend.status().message().find("carrier-pigeon"), std::string::npos);
 }
 
+TEST(Create, MpiBackendOutsideMpirunWithAWorldOfSeveralIsRefused) {
+  auto c = from({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"},
+                 {"RINGMASTER_COLLECTIVES", "mpi"}});
+  ASSERT_TRUE(c) << c.status().message();
+  auto comm = create(*c);
+  ASSERT_FALSE(comm);
+  EXPECT_NE(comm.status().message().find("mpirun"), std::string::npos) << comm.status().message();
+}
+
 }  // namespace
 }  // namespace ringmaster::collectives
