@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <thread>
 
@@ -49,12 +50,18 @@ class LogFollower {
     int n = 0;
     for (const auto& r : s.replicas) {
       ++n;
-      tail_.read_new_lines(r.log, [&](std::string_view line) {
+      auto print = [&](std::string_view line) {
         if (colour_)
           fmt::print("\033[{}m[{}]\033[0m {}\n", 31 + (n % 6), r.name, line);
         else
           fmt::print("[{}] {}\n", r.name, line);
-      });
+      };
+      // A restarted replica writes a new log: first the last lines of the one it left (its
+      // error message, usually).
+      std::string& last = last_log_[r.name];
+      if (!last.empty() && last != r.log) tail_.read_new_lines(last, print);
+      last = r.log;
+      tail_.read_new_lines(r.log, print);
     }
     std::fflush(stdout);
   }
@@ -62,6 +69,7 @@ class LogFollower {
  private:
   bool colour_;
   LogTail tail_;
+  std::map<std::string, std::string> last_log_;  // replica -> the log followed last
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <charconv>
 #include <cstring>
@@ -72,6 +73,48 @@ Result<std::string> local_address_towards(const std::string& host) {
   return std::string(buf);
 }
 
+// A TFJob's replicas: the chief (when there is one) is rank 0, then the workers by index; rank 0
+// serves the store on its own TF_CONFIG port. Parameter servers and evaluators take no part.
+static Result<RendezvousConfig> from_tf_config(RendezvousConfig c, const char* text) {
+  const auto bad = [](const std::string& what) {
+    return invalid_argument("environment variable TF_CONFIG: " + what);
+  };
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("expected a JSON object, found unparsable text");
+  const auto& cluster = j.value("cluster", nlohmann::json::object());
+  const auto& task = j.value("task", nlohmann::json::object());
+  if (!cluster.is_object() || !task.is_object() || !task.contains("type"))
+    return bad("expected {\"cluster\": {...}, \"task\": {\"type\": ..., \"index\": ...}}");
+  std::vector<std::string> members;  // in rank order
+  for (const char* type : {"chief", "master", "worker"}) {
+    if (!cluster.contains(type)) continue;
+    if (!cluster[type].is_array()) return bad(fmt::format("cluster.{}: expected a list of host:port", type));
+    for (const auto& a : cluster[type]) members.push_back(a.is_string() ? a.get<std::string>() : std::string());
+  }
+  const std::string type = task["type"].is_string() ? task["type"].get<std::string>() : "";
+  const int index = task.value("index", 0);
+  if (type == "ps" || type == "evaluator")
+    return bad(fmt::format("task.type: a {} takes no part in allreduce training (use --strategy ps for a TFJob "
+                           "with parameter servers)",
+                           type));
+  int rank = index;
+  for (const char* t : {"chief", "master"})
+    if (type != t && cluster.contains(t)) rank += static_cast<int>(cluster[t].size());
+  if (type != "chief" && type != "master" && type != "worker")
+    return bad(fmt::format("task.type: expected chief, master or worker, found \"{}\"", type));
+  if (members.empty() || rank < 0 || rank >= static_cast<int>(members.size()))
+    return bad(fmt::format("task {} {} is not in the cluster", type, index));
+  c.world_size = static_cast<int>(members.size());
+  c.rank = rank;
+  if (c.world_size > 1) {
+    auto ep = parse_endpoint(members[0]);
+    if (!ep) return bad(fmt::format("cluster: the first member \"{}\": {}", members[0], ep.status().message()));
+    c.master = *ep;
+    c.has_master = true;
+  }
+  return c;
+}
+
 Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
   RendezvousConfig c;
   auto str = [&](const char* name, std::string fallback) {
@@ -110,6 +153,7 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     else c.device = *d;
     return c;
   }
+  if (!getenv("WORLD_SIZE") && getenv("TF_CONFIG")) return from_tf_config(c, getenv("TF_CONFIG"));
   if (!getenv("WORLD_SIZE")) return c;  // a world of one
   auto size = int_var(getenv, "WORLD_SIZE", 1, 1 << 20);
   if (!size) return size.status();

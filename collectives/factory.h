@@ -5,6 +5,9 @@
 //   RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT       PyTorchJob style (rank 0 serves the store)
 //   OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE        under mpirun: rank and size from OpenMPI,
 //                                                      addresses exchanged through MPI
+//   TF_CONFIG                                         a TFJob: chief (if any) is rank 0, then the
+//                                                      workers by index; rank 0 serves the store at
+//                                                      its own address
 //   RINGMASTER_JOB_TOKEN, RINGMASTER_JOB_NAME         who may join (see store.h)
 //   RINGMASTER_COLLECTIVES = auto|tcp|shm|mpi|nccl    the backend (auto: shm when every rank is on
 //                                                      this host and namespace, else tcp)

@@ -104,7 +104,11 @@ bool JobRunner::start(std::size_t i) {
     return true;
   }
   s.log = (std::filesystem::path(options_.job_dir) / "logs" / fmt::format("{}-{}.log", r.name, s.restarts)).string();
-  auto h = processes_.start({r.argv, r.env, r.working_dir, s.log});
+  // Without workingDir a container starts in its image's directory, never in the submitter's; here
+  // that is the job directory, which a new run of the job replaces (so a relative
+  // --checkpoint-dir survives restarts within the run, and a new run starts clean).
+  const std::string cwd = r.working_dir.empty() ? options_.job_dir : r.working_dir;
+  auto h = processes_.start({r.argv, r.env, cwd, s.log});
   if (!h) {
     s.phase = "Failed";
     fail("FailedToStart", fmt::format("replica {} could not start: {}", r.name, h.status().message()));

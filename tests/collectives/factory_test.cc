@@ -69,6 +69,35 @@ TEST(RendezvousFromEnv, BadValuesAreNamed) {
   EXPECT_NE(backend.status().message().find("carrier-pigeon"), std::string::npos);
 }
 
+TEST(RendezvousFromEnv, TfConfigChiefIsRankZeroThenWorkers) {
+  const std::string cluster =
+      R"("cluster": {"chief": ["127.0.0.1:4000"], "worker": ["127.0.0.1:4001", "127.0.0.1:4002"],
+                     "ps": ["127.0.0.1:4003"]})";
+  auto chief = from({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "chief", "index": 0}})"}});
+  ASSERT_TRUE(chief) << chief.status().message();
+  EXPECT_EQ(chief->rank, 0);
+  EXPECT_EQ(chief->world_size, 3);
+  EXPECT_EQ(chief->master.port, 4000);
+  auto worker = from({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "worker", "index": 1}})"}});
+  ASSERT_TRUE(worker) << worker.status().message();
+  EXPECT_EQ(worker->rank, 2);
+  auto ps = from({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "ps", "index": 0}})"}});
+  ASSERT_FALSE(ps);
+  EXPECT_NE(ps.status().message().find("--strategy ps"), std::string::npos);
+  auto garbage = from({{"TF_CONFIG", "{not json"}});
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.status().message().find("TF_CONFIG"), std::string::npos);
+}
+
+TEST(RendezvousFromEnv, TfConfigWorkersOnly) {
+  auto c = from({{"TF_CONFIG",
+                  R"({"cluster": {"worker": ["127.0.0.1:5000", "127.0.0.1:5001"]}, "task": {"type": "worker", "index": 1}})"}});
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->rank, 1);
+  EXPECT_EQ(c->world_size, 2);
+  EXPECT_EQ(c->master.port, 5000);
+}
+
 TEST(Create, MpiBackendOutsideMpirunWithAWorldOfSeveralIsRefused) {
   auto c = from({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"},
                  {"RINGMASTER_COLLECTIVES", "mpi"}});
