@@ -71,6 +71,10 @@ struct StateOptions {
   bool follow = false;
 };
 void add_state_commands(CLI::App& app, StateOptions& options);
+// Makes `dir` ready for a new run of a job: created if missing, emptied when it holds a previous
+// run's state (a new run starts clean, as a new pod does). Refuses a directory whose job is still
+// running, and a non-empty directory that is not a job directory (no status.json).
+Status prepare_job_dir(const std::string& dir);
 int run_status(const StateOptions& options);
 int run_logs(const StateOptions& options);
 int run_delete(const StateOptions& options);

@@ -51,6 +51,28 @@ std::string counts(const nlohmann::json& s) {
 
 }  // namespace
 
+Status prepare_job_dir(const std::string& dir) {
+  std::error_code ec;
+  const fs::path d(dir);
+  if (fs::exists(d / "status.json")) {
+    auto s = load_status(d);
+    if (s && launcher_alive(*s))
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("job directory {}: its job is still running (launcher pid {}); stop it with "
+                                "`ringmaster delete` first",
+                                dir, s->value("launcherPid", 0)));
+    for (const auto& entry : fs::directory_iterator(d, ec)) fs::remove_all(entry.path(), ec);
+    if (ec) return internal_error(fmt::format("job directory {}: cannot clear the previous run: {}", dir, ec.message()));
+  } else if (fs::exists(d) && !fs::is_empty(d, ec)) {
+    return invalid_argument(fmt::format("job directory {}: exists, is not empty and holds no job (no status.json); "
+                                        "give an empty or new directory",
+                                        dir));
+  }
+  fs::create_directories(d, ec);
+  if (ec) return internal_error(fmt::format("job directory {}: cannot create: {}", dir, ec.message()));
+  return Status::ok();
+}
+
 void add_state_commands(CLI::App& app, StateOptions& o) {
   auto* status = app.add_subcommand("status", "Show jobs started by `ringmaster run` (all, or one with its replicas)");
   status->add_option("job", o.job, "job name");

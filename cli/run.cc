@@ -102,11 +102,9 @@ int run_run(const RunOptions& o) {
     const char* home = std::getenv("HOME");
     dir = (std::filesystem::path(home ? home : ".") / ".ringmaster" / "jobs" / job.metadata.name).string();
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    std::cerr << "ringmaster run: --job-dir " << dir << ": cannot create: " << ec.message() << "\n";
-    return 1;
+  if (Status s = prepare_job_dir(dir); !s) {
+    std::cerr << "ringmaster run: " << s.message() << "\n";
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto plan = launcher::plan_job(

@@ -95,4 +95,13 @@ check "trainer job: the replica was restarted once" \
   "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s[\"restarts\"]==1, s' $work/trainer/status.json"
 check "trainer job: the restart resumed from a checkpoint" "grep -q 'resumed from' $work/trainer/logs/trainer-job-0-1.log"
 check "trainer job: training output streamed with the prefix" "grep -q '^\[trainer-job-0\] epoch=3 ' $work/train.out"
+
+# The job directory: a new run starts clean; a directory that is not a job's is never touched.
+touch "$work/hello/leftover"
+"$bin" run tests/fixtures/run/hello-job.yaml --job-dir "$work/hello" >/dev/null 2>&1; rc=$?
+check "a new run of a job clears its previous run's directory" "[ $rc -eq 0 ] && [ ! -e $work/hello/leftover ]"
+mkdir -p "$work/notajob" && echo keep >"$work/notajob/precious"
+"$bin" run tests/fixtures/run/hello-job.yaml --job-dir "$work/notajob" >/dev/null 2>"$work/err"; rc=$?
+check "a non-empty directory without a job is refused" "[ $rc -eq 2 ] && grep -q 'holds no job' $work/err"
+check "... and left as it was" "[ \"\$(cat $work/notajob/precious)\" = keep ]"
 exit $fail
