@@ -1,6 +1,7 @@
 #include "bench/scaling_bench.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,7 +29,7 @@ struct RunResult {
 RunResult run_workers(const ScalingBenchOptions& o, int workers, const std::string& dir) {
   const std::string metrics = fmt::format("{}/metrics-{}.jsonl", dir, workers);
   std::filesystem::remove(metrics);
-  std::vector<std::string> argv = {self_exe(), "train", "--strategy", "allreduce", "--model", o.model,
+  std::vector<std::string> argv = {self_exe(), "--log-level", "warn", "train", "--strategy", "allreduce", "--model", o.model,
                                    "--epochs", std::to_string(o.epochs), "--batch-size", std::to_string(o.batch_size),
                                    "--progress", "lines", "--collectives", o.backend};
   if (o.bucket_kib > 0) argv.insert(argv.end(), {"--bucket-kib", std::to_string(o.bucket_kib)});
@@ -96,9 +97,10 @@ int run_scaling_bench(const ScalingBenchOptions& o, std::FILE* out) {
   std::filesystem::create_directories(dir);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   fmt::print(out,
-             "data-parallel scaling: {} for {} epochs, --batch-size {} per worker, collectives {}, {} cores; "
+             "data-parallel scaling: {} for {} epochs, --batch-size {} per worker{}, collectives {}, {} cores; "
              "time to accuracy {:.2f}\n",
-             o.model, o.epochs, o.batch_size, o.backend, cores, o.target_accuracy);
+             o.model, o.epochs, o.batch_size, o.extra_args.empty() ? "" : " " + fmt::format("{}", fmt::join(o.extra_args, " ")),
+             o.backend, cores, o.target_accuracy);
   fmt::print(out, "{:>7} | {:>10} {:>7} | {:>8} {:>9} {:>9} | {:>10} {:>9} {:>9}\n", "workers", "samples/s", "speedup",
              "accuracy", "to target", "wall s", "compute ms", "allreduce", "data ms");
   nlohmann::json rows = nlohmann::json::array();
@@ -132,7 +134,7 @@ int run_scaling_bench(const ScalingBenchOptions& o, std::FILE* out) {
   for (auto& [k, v] : ratios.items()) fmt::print(out, "{}={:.2f} ", k, v.get<double>());
   fmt::print(out, "\n{}\n",
              nlohmann::json{{"bench", "scaling"}, {"model", o.model}, {"epochs", o.epochs},
-                            {"batch_size_per_worker", o.batch_size}, {"collectives", o.backend}, {"rows", rows},
+                            {"batch_size_per_worker", o.batch_size}, {"collectives", o.backend}, {"train_args", o.extra_args}, {"rows", rows},
                             {"ratios", ratios}}
                  .dump());
   return 0;

@@ -39,7 +39,7 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--bucket-kib", o.bucket_kib, "scaling: gradient bucket size (0: the trainer's default)");
   cmd->add_option("--target-accuracy", o.target_accuracy, "scaling: report the time to this test accuracy")
       ->capture_default_str();
-  cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker, e.g. \"--scale-lr\"");
+  cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker")->capture_default_str();
   cmd->add_option("--rank-of", o.rank_of, "internal: run as one rank of this backend")->group("");
 }
 

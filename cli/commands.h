@@ -52,7 +52,7 @@ struct BenchOptions {
   std::string collectives = "auto";
   int64_t bucket_kib = 0;
   double target_accuracy = 0.88;
-  std::string train_args;
+  std::string train_args = "--scale-lr --warmup-epochs 0.5";  // Horovod's recipe for a larger global batch
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);
