@@ -76,6 +76,9 @@ void add_state_commands(CLI::App& app, StateOptions& options);
 // running, and a non-empty directory that is not a job directory (no status.json).
 Status prepare_job_dir(const std::string& dir);
 int run_status(const StateOptions& options);
+// `ringmaster suspend|resume JOB`: asks the job's launcher through the file suspend_file(job_dir).
+int run_suspend(const StateOptions& options, bool suspend);
+std::string suspend_file(const std::string& job_dir);
 int run_logs(const StateOptions& options);
 int run_delete(const StateOptions& options);
 

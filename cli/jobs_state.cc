@@ -82,6 +82,13 @@ void add_state_commands(CLI::App& app, StateOptions& o) {
   logs->add_option("replica", o.replica, "one replica, e.g. myjob-worker-0");
   logs->add_flag("-f,--follow", o.follow, "keep printing until the job ends");
   logs->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
+  for (const char* verb : {"suspend", "resume"}) {
+    auto* c = app.add_subcommand(verb, std::string(verb) == "suspend"
+                                           ? "Suspend a running job: its replicas are stopped until `ringmaster resume`"
+                                           : "Resume a suspended job: its replicas start again (from their checkpoints)");
+    c->add_option("job", o.job, "job name")->required();
+    c->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
+  }
   auto* del = app.add_subcommand("delete", "Stop a running job (SIGTERM to its launcher) and remove its directory");
   del->add_option("job", o.job, "job name")->required();
   del->add_option("--jobs-root", o.root, "where job directories live (default ~/.ringmaster/jobs)");
@@ -152,6 +159,43 @@ int run_logs(const StateOptions& o) {
     if (!o.follow || !launcher_alive(*s)) return 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+}
+
+std::string suspend_file(const std::string& job_dir) { return (fs::path(job_dir) / "suspend").string(); }
+
+int run_suspend(const StateOptions& o, bool suspend) {
+  const char* verb = suspend ? "suspend" : "resume";
+  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  auto s = load_status(dir);
+  if (!s) {
+    std::cerr << "ringmaster " << verb << ": " << s.status().message() << "\n";
+    return 1;
+  }
+  if (!launcher_alive(*s)) {
+    std::cerr << "ringmaster " << verb << ": job " << o.job << " is not running (phase " << s->value("phase", "?")
+              << ")\n";
+    return 1;
+  }
+  // The launcher polls for this file: present means "keep the job suspended".
+  std::error_code ec;
+  if (suspend) {
+    if (Status w = write_file_atomic(suspend_file(dir.string()), "suspended by `ringmaster suspend`\n"); !w) {
+      std::cerr << "ringmaster suspend: " << w.message() << "\n";
+      return 1;
+    }
+  } else {
+    fs::remove(suspend_file(dir.string()), ec);
+  }
+  for (int i = 0; i < 600; ++i) {  // until the launcher has acted (its grace period at most, usually ms)
+    auto now = load_status(dir);
+    if (now && ((now->value("phase", "") == "Suspended") == suspend || !launcher_alive(*now))) {
+      std::cout << "job " << o.job << " " << now->value("phase", "?") << "\n";
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "ringmaster " << verb << ": the launcher of " << o.job << " did not act within 60 s\n";
+  return 1;
 }
 
 int run_delete(const StateOptions& o) {

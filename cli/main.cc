@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("status")) return ringmaster::cli::run_status(state);
     if (app.got_subcommand("logs")) return ringmaster::cli::run_logs(state);
     if (app.got_subcommand("delete")) return ringmaster::cli::run_delete(state);
+    if (app.got_subcommand("suspend")) return ringmaster::cli::run_suspend(state, true);
+    if (app.got_subcommand("resume")) return ringmaster::cli::run_suspend(state, false);
   } catch (const std::exception& e) {
     std::cerr << "ringmaster: internal error: " << e.what() << "\n";
     return 1;

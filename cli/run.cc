@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/log_tail.h"
+#include "common/files.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
@@ -123,6 +124,10 @@ int run_run(const RunOptions& o) {
   ro.job_dir = dir;
   ro.grace = std::chrono::seconds(o.grace_seconds);
   ro.stop_requested = [] { return g_stop_signal.load() != 0; };
+  const std::string suspend_path = suspend_file(dir);
+  if (job.run_policy.suspend)  // created suspended, as the operator does; `ringmaster resume` starts it
+    (void)write_file_atomic(suspend_path, "runPolicy.suspend\n");
+  ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
   ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM)";
   const launcher::JobStatus* latest = nullptr;
   std::string last_phase;

@@ -121,8 +121,10 @@ bool JobRunner::start(std::size_t i) {
 }
 
 void JobRunner::start_all() {
-  for (std::size_t i = 0; i < plan_.replicas.size(); ++i)
+  for (std::size_t i = 0; i < plan_.replicas.size(); ++i) {
+    if (status_.replicas[i].phase == "Succeeded") continue;  // done before a suspension
     if (!start(i)) return;
+  }
   set_phase("Running", "JobRunning", fmt::format("{} replicas running", plan_.replicas.size()));
 }
 
@@ -206,6 +208,13 @@ bool JobRunner::check_replicas() {
 }
 
 void JobRunner::stop_all() {
+  stop_replicas();
+  for (auto& r : status_.replicas)
+    if (r.phase == "Running")
+      r.phase = !r.bookkeeping ? "Stopped" : status_.phase == "Succeeded" ? "Succeeded" : "Failed";
+}
+
+void JobRunner::stop_replicas() {
   bool any = false;
   for (std::size_t i = 0; i < handles_.size(); ++i)
     if (handles_[i] >= 0) {
@@ -227,9 +236,6 @@ void JobRunner::stop_all() {
     }
     if (any) std::this_thread::sleep_for(options_.poll_interval);
   }
-  for (auto& r : status_.replicas)
-    if (r.phase == "Running")
-      r.phase = !r.bookkeeping ? "Stopped" : status_.phase == "Succeeded" ? "Succeeded" : "Failed";
 }
 
 JobStatus JobRunner::run() {
@@ -244,18 +250,41 @@ JobStatus JobRunner::run() {
   event("Created", fmt::format("{} {} with {} replicas", jobs::job_kind_name(job_.kind), plan_.job,
                                plan_.replicas.size()));
   save();
-  start_all();
+  auto want_suspended = [&] { return options_.suspended && options_.suspended(); };
+  if (want_suspended())
+    set_phase("Suspended", "JobSuspended", "Job suspended");
+  else
+    start_all();
   save();
   const auto deadline = job_.run_policy.active_deadline_seconds;
   while (!status_.finished()) {
     std::this_thread::sleep_for(options_.poll_interval);
+    if (options_.stop_requested && options_.stop_requested()) {
+      fail("Stopped", options_.stop_reason);
+      break;
+    }
+    if (status_.phase == "Suspended") {
+      if (options_.on_tick) options_.on_tick();
+      if (want_suspended()) continue;
+      started_ = Clock::now();  // activeDeadlineSeconds counts from the resumption
+      event("Resumed", "Job resumed");
+      start_all();
+      save();
+      continue;
+    }
+    if (want_suspended()) {
+      check_replicas();  // exits that happened before the suspension count as usual
+      if (status_.finished()) break;
+      stop_replicas();
+      for (auto& r : status_.replicas)
+        if (r.phase == "Running") r.phase = "Pending";
+      set_phase("Suspended", "JobSuspended", "Job suspended");
+      save();
+      continue;
+    }
     bool changed = check_replicas();
     if (!status_.finished() && deadline && Clock::now() - started_ > std::chrono::seconds(*deadline)) {
       fail("DeadlineExceeded", "Job was active longer than specified deadline");
-      changed = true;
-    }
-    if (!status_.finished() && options_.stop_requested && options_.stop_requested()) {
-      fail("Stopped", options_.stop_reason);
       changed = true;
     }
     if (options_.on_tick) options_.on_tick();

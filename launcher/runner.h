@@ -9,6 +9,10 @@
 //   success       TFJob: every Chief/Master, else worker-0 (successPolicy "") or every Worker
 //                 ("AllWorkers"); PyTorchJob: the Master, else every Worker; MPIJob: the Launcher;
 //                 batch Job: `completions` replicas
+//   suspend       while options.suspended() says so (runPolicy.suspend, `ringmaster suspend`), the
+//                 running replicas are stopped (not a failure, no restart counted) and the job is
+//                 Suspended; when it says no more, the replicas that had not succeeded start again
+//                 together and activeDeadlineSeconds counts from then (Kubernetes resets startTime)
 //   stopping      on success, failure or a stop request, remaining replicas get SIGTERM, then
 //                 SIGKILL after the grace period; nothing is left running when run() returns
 //                 (locally cleanPodPolicy is recorded but processes never outlive the launcher)
@@ -34,7 +38,8 @@ namespace ringmaster::launcher {
 struct ReplicaStatus {
   std::string name, type;
   int index = 0;
-  std::string phase = "Pending";  // Pending, Running, Succeeded, Failed, Stopped (by the launcher at the end)
+  std::string phase = "Pending";  // Pending, Running, Succeeded, Failed, Stopped (by the launcher at the end
+                                  // or by a suspension, after which it is Pending again)
   int restarts = 0;
   std::optional<ExitStatus> last_exit;
   std::string log;  // current log file
@@ -42,7 +47,7 @@ struct ReplicaStatus {
 };
 
 struct JobStatus {
-  std::string phase = "Created";  // Created, Running, Restarting, Succeeded, Failed
+  std::string phase = "Created";  // Created, Running, Restarting, Suspended, Succeeded, Failed
   std::string reason, message;
   std::vector<std::string> conditions;  // every phase entered, in order
   int restarts = 0;
@@ -56,6 +61,7 @@ struct RunOptions {
   std::chrono::milliseconds poll_interval{20};
   std::chrono::milliseconds grace{std::chrono::seconds(10)};  // SIGTERM, then SIGKILL after this
   std::function<bool()> stop_requested;                  // e.g. Ctrl-C; may be empty
+  std::function<bool()> suspended;                       // the wanted state, asked every poll; may be empty
   std::string stop_reason = "stopped on request";
   std::function<void(const JobStatus&)> on_change;       // after every status change; may be empty
   std::function<void()> on_tick;                         // every poll; may be empty (log streaming)
@@ -74,6 +80,7 @@ class JobRunner {
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
   void stop_all();
+  void stop_replicas();  // SIGTERM, then SIGKILL after the grace period; waits for every exit
   bool start(std::size_t i);
   void set_phase(const std::string& phase, const std::string& reason = "", const std::string& message = "");
   void event(const std::string& reason, const std::string& message);

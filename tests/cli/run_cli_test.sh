@@ -104,4 +104,20 @@ mkdir -p "$work/notajob" && echo keep >"$work/notajob/precious"
 "$bin" run tests/fixtures/run/hello-job.yaml --job-dir "$work/notajob" >/dev/null 2>"$work/err"; rc=$?
 check "a non-empty directory without a job is refused" "[ $rc -eq 2 ] && grep -q 'holds no job' $work/err"
 check "... and left as it was" "[ \"\$(cat $work/notajob/precious)\" = keep ]"
+
+# Suspend and resume a running job from another shell.
+batch_job pausable Never 'echo start >> starts; sleep 2' >"$work/pausable.yaml"
+"$bin" run "$work/pausable.yaml" --jobs-root "$work/jobs" >"$work/pausable.out" 2>&1 &
+launcher=$!
+for _ in $(seq 50); do [ -s "$work/starts" ] && break; sleep 0.1; done
+"$bin" suspend pausable --jobs-root "$work/jobs" >"$work/suspend.out" 2>&1; rc=$?
+check "ringmaster suspend answers when the job is Suspended" "[ $rc -eq 0 ] && grep -q 'Suspended' $work/suspend.out"
+check "... and its replica is gone" "! pgrep -f 'echo start >> starts; sleep 2' >/dev/null"
+"$bin" status pausable --jobs-root "$work/jobs" >"$work/st.out" 2>&1
+check "ringmaster status shows Suspended" "grep -q Suspended $work/st.out"
+"$bin" resume pausable --jobs-root "$work/jobs" >/dev/null 2>&1; rc=$?
+wait $launcher; lrc=$?
+check "after ringmaster resume the job runs again and succeeds" "[ $rc -eq 0 ] && [ $lrc -eq 0 ] && [ \$(wc -l <$work/starts) -eq 2 ]"
+"$bin" resume pausable --jobs-root "$work/jobs" >/dev/null 2>"$work/err"; rc=$?
+check "resuming a finished job is refused" "[ $rc -eq 1 ] && grep -q 'not running' $work/err"
 exit $fail

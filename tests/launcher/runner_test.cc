@@ -27,7 +27,7 @@ class RunnerTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  JobStatus run(const std::string& yaml, std::function<bool()> stop = {}) {
+  JobStatus run(const std::string& yaml, std::function<bool()> stop = {}, std::function<bool()> suspended = {}) {
     auto loaded = jobs::load_string(yaml, "t.yaml");
     EXPECT_TRUE(loaded.ok());
     job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
@@ -40,6 +40,7 @@ class RunnerTest : public ::testing::Test {
     o.poll_interval = std::chrono::milliseconds(5);
     o.grace = std::chrono::milliseconds(500);
     o.stop_requested = std::move(stop);
+    o.suspended = std::move(suspended);
     JobRunner runner(job_, std::move(*plan), *processes, o);
     return runner.run();
   }
@@ -181,4 +182,43 @@ TEST_F(RunnerTest, StopRequestFailsTheJobWithTheReason) {
   EXPECT_EQ(s.phase, "Failed");
   EXPECT_EQ(s.reason, "Stopped");
   EXPECT_EQ(s.replicas[0].phase, "Stopped");
+}
+
+TEST_F(RunnerTest, SuspendStopsTheReplicasAndResumeStartsThemAgain) {
+  // Each start of the replica appends a line; it runs 1.5 s. Suspended from 0.3 s to 0.8 s, so the
+  // first run is cut short and a second one completes at about 2.3 s: after the 2 s deadline counted
+  // from the start, before it counted from the resume (2.8 s), which is what Kubernetes does.
+  const auto start = std::chrono::steady_clock::now();
+  auto since = [start] { return std::chrono::steady_clock::now() - start; };
+  std::atomic<bool> saw_suspended_without_process{false};
+  const fs::path started = dir_ / "starts";
+  const JobStatus s = run(
+      batch("echo start >> starts; sleep 1.5", "Never", "  activeDeadlineSeconds: 2\n"), {},
+      [&] {
+        const bool want = since() > std::chrono::milliseconds(300) && since() < std::chrono::milliseconds(800);
+        if (want && since() > std::chrono::milliseconds(650)) {
+          // By now the replica was stopped: its status says so.
+          auto st = status_file();
+          if (st["phase"] == "Suspended" && st["replicas"][0]["phase"] == "Pending") saw_suspended_without_process = true;
+        }
+        return want;
+      });
+  EXPECT_EQ(s.phase, "Succeeded") << s.reason << ": " << s.message;
+  EXPECT_TRUE(saw_suspended_without_process);
+  EXPECT_EQ(s.restarts, 0);  // a suspension is not a restart, and restartPolicy Never did not fail the job
+  std::ifstream in(started);
+  int starts = 0;
+  for (std::string line; std::getline(in, line);) ++starts;
+  EXPECT_EQ(starts, 2);
+  EXPECT_NE(std::find(s.conditions.begin(), s.conditions.end(), "Suspended"), s.conditions.end());
+}
+
+TEST_F(RunnerTest, RunPolicySuspendStartsNothingUntilResumed) {
+  std::atomic<int> polls{0};
+  const JobStatus s = run(batch("echo ran > ran", "Never"), [&] { return polls.load() > 40; },
+                          [&] { return ++polls < 1000; });  // never resumed within the test
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "Stopped");
+  EXPECT_FALSE(fs::exists(dir_ / "ran"));
+  EXPECT_EQ(s.conditions.at(1), "Suspended");
 }
