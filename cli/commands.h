@@ -62,6 +62,7 @@ struct RunOptions {
   std::string job_dir;
   std::string jobs_root;
   int grace_seconds = 10;
+  bool detach = false;  // -d: the launcher goes on in the background
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);

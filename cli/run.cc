@@ -4,11 +4,13 @@
 // and records the job as Failed ("Stopped").
 #include <fmt/format.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -82,6 +84,8 @@ void add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--jobs-root", o.jobs_root, "put the state directory in ROOT/<name> (as status/logs/delete read it)");
   cmd->add_option("--grace-seconds", o.grace_seconds, "SIGTERM, then SIGKILL after this many seconds")
       ->capture_default_str();
+  cmd->add_flag("-d,--detach", o.detach,
+                "run in the background: print the job's name and return (then `ringmaster status|logs -f|delete`)");
 }
 
 int run_run(const RunOptions& o) {
@@ -113,6 +117,32 @@ int run_run(const RunOptions& o) {
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;
+  }
+  if (o.detach) {
+    // The launcher goes on in a child of its own session (no terminal to lose), writing what it
+    // would print to <job dir>/launcher.log; this process returns once the job has a status.
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    if (child < 0) {
+      std::cerr << "ringmaster run -d: fork: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    if (child > 0) {
+      const auto status_path = std::filesystem::path(dir) / "status.json";
+      for (int i = 0; i < 200 && !std::filesystem::exists(status_path); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      std::cout << "job " << job.metadata.name << " started in the background (launcher pid " << child
+                << "); state in " << dir << "\n"
+                << "follow it with `ringmaster logs " << job.metadata.name << " -f`, stop it with `ringmaster delete "
+                << job.metadata.name << "`\n";
+      return 0;
+    }
+    ::setsid();
+    const std::string log = (std::filesystem::path(dir) / "launcher.log").string();
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
+    if (in >= 0) ::dup2(in, 0);
   }
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;

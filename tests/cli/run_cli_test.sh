@@ -120,4 +120,15 @@ wait $launcher; lrc=$?
 check "after ringmaster resume the job runs again and succeeds" "[ $rc -eq 0 ] && [ $lrc -eq 0 ] && [ \$(wc -l <$work/starts) -eq 2 ]"
 "$bin" resume pausable --jobs-root "$work/jobs" >/dev/null 2>"$work/err"; rc=$?
 check "resuming a finished job is refused" "[ $rc -eq 1 ] && grep -q 'not running' $work/err"
+
+# run -d: the launcher goes on in the background; status, logs and the outcome are as in the foreground.
+batch_job detached Never 'sleep 1; echo finished in the background' >"$work/detached.yaml"
+out=$("$bin" run -d "$work/detached.yaml" --jobs-root "$work/jobs" 2>&1); rc=$?
+check "run -d returns with the job's name" "[ $rc -eq 0 ] && grep -q 'job detached started in the background' <<<\"\$out\""
+"$bin" status detached --jobs-root "$work/jobs" >"$work/st.out" 2>&1
+check "... before the job has ended: it is Running" "grep -q Running $work/st.out"
+for _ in $(seq 100); do grep -q '"phase": *"Succeeded"' "$work/jobs/detached/status.json" 2>/dev/null && break; sleep 0.1; done
+check "the detached job Succeeds on its own" "grep -q '\"phase\": *\"Succeeded\"' $work/jobs/detached/status.json"
+check "its replica's output is in its log" "\"$bin\" logs detached --jobs-root $work/jobs | grep -q 'finished in the background'"
+check "the launcher's own messages are in launcher.log" "grep -q 'job detached Succeeded' $work/jobs/detached/launcher.log"
 exit $fail
