@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/log_tail.h"
@@ -61,7 +62,9 @@ Status prepare_job_dir(const std::string& dir) {
                     fmt::format("job directory {}: its job is still running (launcher pid {}); stop it with "
                                 "`ringmaster delete` first",
                                 dir, s->value("launcherPid", 0)));
-    for (const auto& entry : fs::directory_iterator(d, ec)) fs::remove_all(entry.path(), ec);
+    std::vector<fs::path> entries;  // listed first: removing while iterating is unspecified
+    for (const auto& entry : fs::directory_iterator(d, ec)) entries.push_back(entry.path());
+    for (const auto& p : entries) fs::remove_all(p, ec);
     if (ec) return internal_error(fmt::format("job directory {}: cannot clear the previous run: {}", dir, ec.message()));
   } else if (fs::exists(d) && !fs::is_empty(d, ec)) {
     return invalid_argument(fmt::format("job directory {}: exists, is not empty and holds no job (no status.json); "

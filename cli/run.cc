@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -107,6 +108,8 @@ int run_run(const RunOptions& o) {
     const char* home = std::getenv("HOME");
     dir = (std::filesystem::path(home ? home : ".") / ".ringmaster" / "jobs" / job.metadata.name).string();
   }
+  // Absolute: replicas start in it, and paths into it (the MPI hostfile) must mean the same there.
+  dir = std::filesystem::absolute(dir).lexically_normal().string();
   if (Status s = prepare_job_dir(dir); !s) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -117,6 +120,18 @@ int run_run(const RunOptions& o) {
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;
+  }
+  // In a job's image `ringmaster` is on PATH; here the replicas find this very binary first (a
+  // PATH the container sets itself is left alone).
+  {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const char* path = std::getenv("PATH");
+    for (auto& r : plan->replicas) {
+      const bool own_path = std::any_of(r.env.begin(), r.env.end(), [](const auto& kv) { return kv.first == "PATH"; });
+      if (!ec && !own_path)
+        r.env.emplace_back("PATH", self.parent_path().string() + (path ? ":" + std::string(path) : std::string()));
+    }
   }
   if (o.detach) {
     // The launcher goes on in a child of its own session (no terminal to lose), writing what it
