@@ -128,29 +128,16 @@ std::vector<std::string> rank_args(const AllreduceBenchOptions& o, const std::st
 std::map<int64_t, double> run_backend(const AllreduceBenchOptions& o, const std::string& backend) {
   Result<std::string> text = std::string();
   if (backend.rfind("openmpi", 0) == 0 || backend == "mpi") {
-    std::vector<std::string> argv = {"mpirun", "--allow-run-as-root", "-np", std::to_string(o.ranks), "--bind-to",
-                                     "none"};
-    // Oversubscribing makes OpenMPI yield while it polls, which slows it down: only when needed.
-    if (o.ranks > static_cast<int>(std::thread::hardware_concurrency())) argv.insert(argv.begin() + 1, "--oversubscribe");
+    std::vector<std::string> argv = mpirun_argv(o.ranks);
     if (backend == "openmpi-tcp") argv.insert(argv.end(), {"--mca", "btl", "self,tcp"});
     if (backend == "mpi") argv.insert(argv.end(), {"-x", "RINGMASTER_COLLECTIVES=mpi"});
     const auto args = rank_args(o, backend == "mpi" ? "mpi" : "raw-mpi");
     argv.insert(argv.end(), args.begin(), args.end());
     text = run_capturing(argv, {{"OMPI_MCA_btl_tcp_if_include", "lo"}, {"OMPI_MCA_oob_tcp_if_include", "lo"}});
   } else {
-    auto port_fd = collectives::listen_tcp("127.0.0.1", 0);
-    const int port = collectives::local_port(port_fd->get());
-    port_fd->reset();
-    auto run_rank = [&](int r) {
-      return run_capturing(rank_args(o, backend),
-                           {{"RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(o.ranks)},
-                            {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
-                            {"RINGMASTER_COLLECTIVES", backend}, {"RINGMASTER_JOB_TOKEN", "bench"}});
-    };
-    std::vector<std::thread> others;
-    for (int r = 1; r < o.ranks; ++r) others.emplace_back([&, r] { (void)run_rank(r); });
-    text = run_rank(0);
-    for (auto& t : others) t.join();
+    text = std::move(run_local_ranks(rank_args(o, backend), o.ranks,
+                                     {{"RINGMASTER_COLLECTIVES", backend}, {"RINGMASTER_JOB_TOKEN", "bench"}})
+                         .front());
   }
   std::map<int64_t, double> out;
   if (!text) {

@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "bench/subprocess.h"
-#include "collectives/socket.h"
 
 namespace ringmaster::bench {
 namespace {
@@ -34,38 +33,19 @@ RunResult run_workers(const ScalingBenchOptions& o, int workers, const std::stri
                                    "--progress", "lines", "--collectives", o.backend};
   if (o.bucket_kib > 0) argv.insert(argv.end(), {"--bucket-kib", std::to_string(o.bucket_kib)});
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+  argv.insert(argv.end(), {"--metrics-file", metrics});  // only rank 0 writes it
+  std::vector<Result<std::string>> outputs;
   if (o.backend == "mpi") {  // MPI_Allreduce needs ranks that mpirun started
-    std::vector<std::string> mpi = {"mpirun", "--allow-run-as-root", "-np", std::to_string(workers), "--bind-to",
-                                    "none"};
-    if (static_cast<unsigned>(workers) > std::max(1u, std::thread::hardware_concurrency()))
-      mpi.push_back("--oversubscribe");
+    std::vector<std::string> mpi = mpirun_argv(workers);
     mpi.insert(mpi.end(), argv.begin(), argv.end());
-    mpi.insert(mpi.end(), {"--metrics-file", metrics});  // only rank 0 writes it
-    argv = std::move(mpi);
+    outputs.push_back(run_capturing(mpi));
+  } else {
+    outputs = run_local_ranks(argv, workers, {{"RINGMASTER_JOB_TOKEN", "bench-scaling"}});
   }
-  int port = 0;
-  if (auto l = collectives::listen_tcp("127.0.0.1", 0)) port = collectives::local_port(l->get());
-  if (o.backend == "mpi") workers = 1;  // one mpirun
-  std::vector<Result<std::string>> outputs(static_cast<std::size_t>(workers), std::string());
-  std::vector<std::thread> threads;
-  for (int r = 0; r < workers; ++r)
-    threads.emplace_back([&, r] {
-      auto args = argv;
-      if (r == 0 && o.backend != "mpi") args.insert(args.end(), {"--metrics-file", metrics});
-      if (o.backend == "mpi") {
-        outputs[static_cast<std::size_t>(r)] = run_capturing(args);
-        return;
-      }
-      outputs[static_cast<std::size_t>(r)] =
-          run_capturing(args, {{"RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(workers)},
-                               {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
-                               {"RINGMASTER_JOB_TOKEN", "bench-scaling"}});
-    });
-  for (auto& t : threads) t.join();
   RunResult res;
-  for (int r = 0; r < workers; ++r)
-    if (!outputs[static_cast<std::size_t>(r)]) {
-      res.error = fmt::format("rank {}: {}", r, outputs[static_cast<std::size_t>(r)].status().message());
+  for (std::size_t r = 0; r < outputs.size(); ++r)
+    if (!outputs[r]) {
+      res.error = fmt::format("rank {}: {}", r, outputs[r].status().message());
       return res;
     }
   std::ifstream in(metrics);

@@ -5,6 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <thread>
+
+#include "collectives/socket.h"
 #include "common/environment.h"
 
 namespace ringmaster::bench {
@@ -38,6 +42,29 @@ Result<std::string> run_capturing(const std::vector<std::string>& argv,
                                       WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
                                                         : fmt::format("signal {}", WTERMSIG(status))));
   return text;
+}
+
+std::vector<std::string> mpirun_argv(int ranks) {
+  std::vector<std::string> argv = {"mpirun", "--allow-run-as-root", "-np", std::to_string(ranks), "--bind-to", "none"};
+  if (static_cast<unsigned>(ranks) > std::max(1u, std::thread::hardware_concurrency()))
+    argv.push_back("--oversubscribe");
+  return argv;
+}
+
+std::vector<Result<std::string>> run_local_ranks(const std::vector<std::string>& argv, int ranks, const Env& env) {
+  int port = 0;
+  if (auto listener = collectives::listen_tcp("127.0.0.1", 0)) port = collectives::local_port(listener->get());
+  std::vector<Result<std::string>> out(static_cast<std::size_t>(ranks), std::string());
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      Env e = {{"RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(ranks)}, {"MASTER_ADDR", "127.0.0.1"},
+               {"MASTER_PORT", std::to_string(port)}};
+      e.insert(e.end(), env.begin(), env.end());
+      out[static_cast<std::size_t>(r)] = run_capturing(argv, e);
+    });
+  for (auto& t : threads) t.join();
+  return out;
 }
 
 }  // namespace ringmaster::bench

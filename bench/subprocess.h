@@ -18,4 +18,16 @@ Result<std::string> run_capturing(const std::vector<std::string>& argv,
 // The path of this binary, for running a copy of it as a child.
 std::string self_exe();
 
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+// `mpirun` as the benchmarks start it: `ranks` ranks on this host, as root, unbound, and
+// oversubscribed only when there are more ranks than cores (an oversubscribed OpenMPI yields while
+// it polls, which slows it down). Append mpirun options and the program.
+std::vector<std::string> mpirun_argv(int ranks);
+
+// Runs argv as `ranks` processes on this host that join as a PyTorchJob's replicas do (RANK,
+// WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT, plus `env`), and returns each rank's
+// captured stdout or failure, indexed by rank.
+std::vector<Result<std::string>> run_local_ranks(const std::vector<std::string>& argv, int ranks, const Env& env);
+
 }  // namespace ringmaster::bench
