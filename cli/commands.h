@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,8 @@ struct StateOptions {
   bool follow = false;
 };
 void add_state_commands(CLI::App& app, StateOptions& options);
+// Where job directories live: `root` when given (--jobs-root), else ~/.ringmaster/jobs.
+std::filesystem::path jobs_root(const std::string& root);
 // Makes `dir` ready for a new run of a job: created if missing, emptied when it holds a previous
 // run's state (a new run starts clean, as a new pod does). Refuses a directory whose job is still
 // running, and a non-empty directory that is not a job directory (no status.json).

@@ -20,11 +20,6 @@ namespace ringmaster::cli {
 namespace fs = std::filesystem;
 namespace {
 
-std::string default_root() {
-  const char* home = std::getenv("HOME");
-  return (fs::path(home ? home : ".") / ".ringmaster" / "jobs").string();
-}
-
 Result<nlohmann::json> load_status(const fs::path& dir) {
   auto text = read_file((dir / "status.json").string());
   if (!text) return not_found(fmt::format("no job state in {} (no status.json)", dir.string()));
@@ -51,6 +46,12 @@ std::string counts(const nlohmann::json& s) {
 }
 
 }  // namespace
+
+fs::path jobs_root(const std::string& root) {
+  if (!root.empty()) return root;
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : ".") / ".ringmaster" / "jobs";
+}
 
 Status prepare_job_dir(const std::string& dir) {
   std::error_code ec;
@@ -98,7 +99,7 @@ void add_state_commands(CLI::App& app, StateOptions& o) {
 }
 
 int run_status(const StateOptions& o) {
-  const fs::path root = o.root.empty() ? default_root() : o.root;
+  const fs::path root = jobs_root(o.root);
   if (!o.job.empty()) {
     auto s = load_status(root / o.job);
     if (!s) {
@@ -134,7 +135,7 @@ int run_status(const StateOptions& o) {
 }
 
 int run_logs(const StateOptions& o) {
-  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  const fs::path dir = jobs_root(o.root) / o.job;
   LogTail tail;
   for (;;) {
     auto s = load_status(dir);
@@ -168,7 +169,7 @@ std::string suspend_file(const std::string& job_dir) { return (fs::path(job_dir)
 
 int run_suspend(const StateOptions& o, bool suspend) {
   const char* verb = suspend ? "suspend" : "resume";
-  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  const fs::path dir = jobs_root(o.root) / o.job;
   auto s = load_status(dir);
   if (!s) {
     std::cerr << "ringmaster " << verb << ": " << s.status().message() << "\n";
@@ -202,7 +203,7 @@ int run_suspend(const StateOptions& o, bool suspend) {
 }
 
 int run_delete(const StateOptions& o) {
-  const fs::path dir = (o.root.empty() ? fs::path(default_root()) : fs::path(o.root)) / o.job;
+  const fs::path dir = jobs_root(o.root) / o.job;
   auto s = load_status(dir);
   if (!s) {
     std::cerr << "ringmaster delete: " << s.status().message() << "\n";

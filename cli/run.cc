@@ -102,12 +102,7 @@ int run_run(const RunOptions& o) {
     return 2;
   }
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
-  std::string dir = o.job_dir;
-  if (dir.empty() && !o.jobs_root.empty()) dir = (std::filesystem::path(o.jobs_root) / job.metadata.name).string();
-  if (dir.empty()) {
-    const char* home = std::getenv("HOME");
-    dir = (std::filesystem::path(home ? home : ".") / ".ringmaster" / "jobs" / job.metadata.name).string();
-  }
+  std::string dir = o.job_dir.empty() ? (jobs_root(o.jobs_root) / job.metadata.name).string() : o.job_dir;
   // Absolute: replicas start in it, and paths into it (the MPI hostfile) must mean the same there.
   dir = std::filesystem::absolute(dir).lexically_normal().string();
   if (Status s = prepare_job_dir(dir); !s) {

@@ -95,10 +95,8 @@ int run_train(const TrainOptions& o) {
       return 2;
     }
     if (!o.collectives.empty()) {
-      if (o.collectives != "auto" && o.collectives != "tcp" && o.collectives != "shm" && o.collectives != "mpi" &&
-          o.collectives != "nccl") {
-        std::fprintf(stderr, "ringmaster train: --collectives: expected auto, tcp, shm, mpi or nccl, found \"%s\"\n",
-                     o.collectives.c_str());
+      if (Status s = collectives::check_backend(o.collectives, "--collectives"); !s) {
+        std::fprintf(stderr, "ringmaster train: %s\n", s.message().c_str());
         return 2;
       }
       rendezvous->backend = o.collectives;

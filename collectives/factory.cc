@@ -115,6 +115,12 @@ static Result<RendezvousConfig> from_tf_config(RendezvousConfig c, const char* t
   return c;
 }
 
+Status check_backend(const std::string& backend, const std::string& what) {
+  for (const char* known : {"auto", "tcp", "shm", "mpi", "nccl"})
+    if (backend == known) return Status::ok();
+  return invalid_argument(fmt::format("{}: expected auto, tcp, shm, mpi or nccl, found \"{}\"", what, backend));
+}
+
 Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
   RendezvousConfig c;
   auto str = [&](const char* name, std::string fallback) {
@@ -122,11 +128,7 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     return v && *v ? std::string(v) : fallback;
   };
   c.backend = str("RINGMASTER_COLLECTIVES", "auto");
-  if (c.backend != "auto" && c.backend != "tcp" && c.backend != "shm" && c.backend != "mpi" && c.backend != "nccl")
-    return invalid_argument(fmt::format("environment variable RINGMASTER_COLLECTIVES: expected auto, tcp, shm, mpi or "
-                                        "nccl, "
-                                        "found \"{}\"",
-                                        c.backend));
+  if (Status s = check_backend(c.backend, "environment variable RINGMASTER_COLLECTIVES"); !s) return s;
   c.token = str("RINGMASTER_JOB_TOKEN", "");
   c.job = str("RINGMASTER_JOB_NAME", "ringmaster");
   c.bind_host = str("RINGMASTER_BIND_ADDR", "");

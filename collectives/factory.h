@@ -40,6 +40,10 @@ struct RendezvousConfig {
   CommunicatorOptions options;
 };
 
+// Fails with kInvalidArgument "<what>: expected auto, tcp, shm, mpi or nccl, found ..." unless
+// `backend` names one; `what` says where the name came from (a variable or a flag).
+Status check_backend(const std::string& backend, const std::string& what);
+
 using Getenv = std::function<const char*(const char*)>;
 // Reads the variables above. A world of one needs none of them. Fails with kInvalidArgument
 // naming the variable, what was expected and what was found.

@@ -14,6 +14,7 @@
 #include "worker/checkpoint.h"
 #include "worker/gradient_sync.h"
 #include "worker/model.h"
+#include "tests/worker/scratch_fixture.h"
 #include "worker/trainer.h"
 
 using namespace ringmaster;
@@ -22,19 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class DataParallelTest : public ::testing::Test {
+class DataParallelTest : public ScratchFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rm_dp_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    sink_ = std::fopen("/dev/null", "w");
-  }
-  void TearDown() override {
-    std::fclose(sink_);
-    fs::remove_all(dir_);
-  }
   static TrainConfig small() {
     TrainConfig c;
     c.model = "mlp:784-32-10";
@@ -69,8 +59,6 @@ class DataParallelTest : public ::testing::Test {
     auto p = (*model)->params();
     return {p.begin(), p.end()};
   }
-  fs::path dir_;
-  std::FILE* sink_ = nullptr;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "common/files.h"
 #include "worker/checkpoint.h"
+#include "tests/worker/scratch_fixture.h"
 #include "worker/trainer.h"
 
 using namespace ringmaster::worker;
@@ -14,19 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TrainerTest : public ::testing::Test {
+class TrainerTest : public ScratchFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rm_train_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    sink_ = std::fopen("/dev/null", "w");
-  }
-  void TearDown() override {
-    std::fclose(sink_);
-    fs::remove_all(dir_);
-  }
   // Real Fashion-MNIST when installed (a slice of it), synthetic data otherwise.
   TrainConfig small() {
     TrainConfig c;
@@ -68,8 +58,6 @@ class TrainerTest : public ::testing::Test {
     EXPECT_FALSE(r2->resumed_from.empty());
     EXPECT_TRUE(last_checkpoint(dir_ / "straight") == last_checkpoint(dir_ / "resumed"));
   }
-  fs::path dir_;
-  std::FILE* sink_ = nullptr;
 };
 
 }  // namespace
