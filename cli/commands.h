@@ -64,6 +64,8 @@ struct RunOptions {
   std::string jobs_root;
   int grace_seconds = 10;
   bool detach = false;  // -d: the launcher goes on in the background
+  int metrics_port = -1;  // the Prometheus endpoint; -1: none, 0: a free port (printed)
+  std::string metrics_address = "127.0.0.1";
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);

@@ -15,12 +15,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/log_tail.h"
 #include "common/files.h"
+#include "common/metrics.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
@@ -85,6 +88,10 @@ void add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--jobs-root", o.jobs_root, "put the state directory in ROOT/<name> (as status/logs/delete read it)");
   cmd->add_option("--grace-seconds", o.grace_seconds, "SIGTERM, then SIGKILL after this many seconds")
       ->capture_default_str();
+  cmd->add_option("--metrics-port", o.metrics_port,
+                  "serve Prometheus metrics (job phase, replica counts, restarts, phase durations) at "
+                  "http://ADDRESS:PORT/metrics while the job runs; 0 picks a free port");
+  cmd->add_option("--metrics-address", o.metrics_address, "address of the metrics endpoint")->capture_default_str();
   cmd->add_flag("-d,--detach", o.detach,
                 "run in the background: print the job's name and return (then `ringmaster status|logs -f|delete`)");
 }
@@ -110,8 +117,8 @@ int run_run(const RunOptions& o) {
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto plan = launcher::plan_job(
-      job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port, cpus, launcher::detect_gpus()});
+  auto plan = launcher::plan_job(job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port,
+                                       cpus, launcher::detect_gpus(), launcher::allowed_cpus()});
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;
@@ -169,14 +176,45 @@ int run_run(const RunOptions& o) {
     (void)write_file_atomic(suspend_path, "runPolicy.suspend\n");
   ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
   ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM)";
+  // The metrics endpoint renders the latest status on its own thread.
+  std::mutex snapshot_mu;
+  launcher::JobStatus snapshot;
+  std::unique_ptr<MetricsServer> metrics;
+  if (o.metrics_port >= 0) {
+    auto server = MetricsServer::start(o.metrics_address, o.metrics_port, [&] {
+      std::lock_guard<std::mutex> lock(snapshot_mu);
+      return launcher::job_metrics_text(snapshot);
+    });
+    if (!server) {
+      std::cerr << "ringmaster run: " << server.status().message() << "\n";
+      return 1;
+    }
+    metrics = std::move(*server);
+    fmt::print(stderr, "ringmaster: metrics at http://{}:{}/metrics\n", o.metrics_address, metrics->port());
+  }
   const launcher::JobStatus* latest = nullptr;
   std::string last_phase;
+  bool told_left_running = false;
   ro.on_change = [&](const launcher::JobStatus& s) {
     latest = &s;
+    if (metrics) {
+      std::lock_guard<std::mutex> lock(snapshot_mu);
+      snapshot = s;
+    }
     if (s.phase != last_phase) {
       fmt::print(stderr, "ringmaster: job {} {}{}{}\n", job.metadata.name, s.phase,
                  s.reason.empty() ? "" : " (" + s.reason + ")", s.message.empty() ? "" : ": " + s.message);
       last_phase = s.phase;
+    }
+    const auto running = std::count_if(s.replicas.begin(), s.replicas.end(),
+                                       [](const auto& r) { return r.phase == "Running" && !r.bookkeeping; });
+    if (s.finished() && running > 0 && !told_left_running &&
+        job.run_policy.clean_pod_policy == jobs::CleanPodPolicy::kNone && job.kind != jobs::JobKind::kBatchJob) {
+      fmt::print(stderr,
+                 "ringmaster: cleanPodPolicy None leaves {} replica(s) running, as the operator would; they end by "
+                 "themselves, or stop them with Ctrl-C or `ringmaster delete {}`\n",
+                 running, job.metadata.name);
+      told_left_running = true;
     }
   };
   ro.on_tick = [&] {

@@ -1,6 +1,7 @@
 #include "launcher/devices.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cmath>
@@ -101,6 +102,67 @@ Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& req
     out[i].devices.push_back(static_cast<int>(g));
     out[i].mps_percentage = static_cast<int>(std::lround(r.fraction * 100));
   }
+  return out;
+}
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> out;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  return out;
+}
+
+Result<double> parse_cpu_quantity(const std::string& q) {
+  auto bad = [&] {
+    return invalid_argument(fmt::format("expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"{}\"", q));
+  };
+  if (q.empty()) return bad();
+  const bool milli = q.back() == 'm';
+  const std::string number = milli ? q.substr(0, q.size() - 1) : q;
+  if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos ||
+      std::count(number.begin(), number.end(), '.') > 1 || number == ".")
+    return bad();
+  const double v = std::stod(number) / (milli ? 1000.0 : 1.0);
+  if (!(v >= 0)) return bad();
+  return v;
+}
+
+std::string cpu_list_string(const std::vector<int>& cpus) {
+  std::string out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += j == i ? std::to_string(cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+CpuPlacement place_cpus(const std::vector<CpuRequest>& requests, const std::vector<int>& allowed) {
+  CpuPlacement out;
+  out.cpus.resize(requests.size());
+  int wanted = 0;
+  bool any = false;
+  for (const auto& r : requests) {
+    wanted += static_cast<int>(std::ceil(r.cores - 1e-9));
+    any |= r.cores > 0;
+  }
+  if (!any) return out;
+  if (wanted > static_cast<int>(allowed.size())) {
+    out.note = fmt::format("the cpu limits add up to {} cores but this machine gives {}: no replica is pinned", wanted,
+                           allowed.size());
+    return out;
+  }
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    for (int k = 0; k < static_cast<int>(std::ceil(requests[i].cores - 1e-9)); ++k) out.cpus[i].push_back(allowed[next++]);
+  const std::vector<int> shared(allowed.begin() + static_cast<std::ptrdiff_t>(next), allowed.end());
+  for (std::size_t i = 0; i < requests.size(); ++i)
+    if (requests[i].cores <= 0) out.cpus[i] = shared.empty() ? allowed : shared;
   return out;
 }
 

@@ -6,7 +6,15 @@
 //                                                  (first fit, largest first), each with
 //                                                  CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = share x 100
 //   neither                                        no GPU (CUDA_VISIBLE_DEVICES=""), as in a pod
-// Placement refuses clearly what does not fit. Pure functions except detect_gpus(); thread-safe.
+// Placement refuses clearly what does not fit.
+//
+// CPUs, as the kubelet's static CPU manager gives them to pods with whole-core limits:
+//   resources.limits.cpu: "2" | "1.5" | "500m"    ceil(limit) cores of its own (sched_setaffinity)
+//   no cpu limit                                  the cores nobody holds (the shared pool), or all
+//                                                 of them when the limits took every core
+// When the limits add up to more cores than this process may use, nothing is pinned (a scheduler
+// would not have put those pods on one node) and the placement says why.
+// Pure functions except detect_gpus() and allowed_cpus(); thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -44,5 +52,24 @@ struct GpuAssignment {
 // One assignment per request, in order. Fails with kFailedPrecondition naming the replica, what
 // it asked for and what was left.
 Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& requests, const std::vector<Gpu>& gpus);
+
+// The CPUs this process may run on (sched_getaffinity), ascending.
+std::vector<int> allowed_cpus();
+// A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; kInvalidArgument when it is not one.
+Result<double> parse_cpu_quantity(const std::string& quantity);
+// "0-3,6" for {0,1,2,3,6}.
+std::string cpu_list_string(const std::vector<int>& cpus);
+
+struct CpuRequest {
+  std::string replica;  // for messages
+  double cores = 0;     // resources.limits.cpu; 0: none
+};
+
+struct CpuPlacement {
+  std::vector<std::vector<int>> cpus;  // per request, in order; empty: not pinned
+  std::string note;                    // why nothing was pinned, when so
+};
+
+CpuPlacement place_cpus(const std::vector<CpuRequest>& requests, const std::vector<int>& allowed);
 
 }  // namespace ringmaster::launcher

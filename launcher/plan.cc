@@ -90,6 +90,45 @@ Status assign_gpus(const jobs::TrainingJob& job, const std::vector<Gpu>& gpus, J
   return Status::ok();
 }
 
+// CPU limits of each replica, placed as affinity (devices.h).
+Status assign_cpus(const jobs::TrainingJob& job, const std::vector<int>& allowed, JobPlan& plan) {
+  std::vector<CpuRequest> requests;
+  for (const auto& spec : job.replicas) {
+    const jobs::Container& c = spec.template_.containers[spec.primary_container];
+    CpuRequest base;
+    if (auto it = c.limits.find("cpu"); it != c.limits.end()) {
+      auto cores = parse_cpu_quantity(it->second);
+      if (!cores) return invalid_argument(fmt::format("replica {}: resources.limits.cpu: {}", spec.type, cores.status().message()));
+      base.cores = *cores;
+    }
+    for (int i = 0; i < spec.replicas; ++i) {
+      CpuRequest r = base;
+      r.replica = replica_name(plan.job, spec.type, i);
+      requests.push_back(r);
+    }
+  }
+  if (allowed.empty()) return Status::ok();
+  CpuPlacement placed = place_cpus(requests, allowed);
+  plan.cpu_note = placed.note;
+  std::vector<int> worker_cpus;
+  for (std::size_t i = 0; i < plan.replicas.size(); ++i) {
+    plan.replicas[i].cpus = placed.cpus[i];
+    if (plan.replicas[i].bookkeeping && requests[i].cores > 0)
+      worker_cpus.insert(worker_cpus.end(), placed.cpus[i].begin(), placed.cpus[i].end());
+  }
+  if (job.kind == JobKind::kMPIJob && !worker_cpus.empty())
+    for (std::size_t i = 0; i < plan.replicas.size(); ++i) {
+      ReplicaLaunch& r = plan.replicas[i];
+      if (r.type != "Launcher") continue;
+      std::vector<int> cpus = worker_cpus;
+      if (requests[i].cores > 0) cpus.insert(cpus.end(), r.cpus.begin(), r.cpus.end());
+      std::sort(cpus.begin(), cpus.end());
+      cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+      r.cpus = cpus;
+    }
+  return Status::ok();
+}
+
 }  // namespace
 
 std::string replica_name(const std::string& job, const std::string& type, int index) {
@@ -182,6 +221,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     }
   }
   if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;
+  if (auto s = assign_cpus(job, o.allowed_cpus, plan); !s) return s;
   for (auto& r : plan.replicas) {
     if (r.argv.empty() && !r.bookkeeping)
       return invalid_argument(fmt::format("replica {}-{}: expected a command in its container (a local run starts "

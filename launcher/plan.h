@@ -12,8 +12,8 @@
 //               the ranks on this host), K_MPI_JOB_ROLE=worker
 //   batch Job   `parallelism` copies of its container
 // Every replica also gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN (the collectives' join secret),
-// and GPUs as devices.h places them (an MPIJob's Launcher gets its Workers' GPUs, since the ranks
-// mpirun starts run under it).
+// and GPUs and CPUs as devices.h places them (an MPIJob's Launcher gets its Workers' GPUs and CPUs,
+// since the ranks mpirun starts run under it).
 // Pure functions; thread-safe.
 #pragma once
 
@@ -37,6 +37,7 @@ struct ReplicaLaunch {
   std::string working_dir;
   jobs::RestartPolicy restart_policy = jobs::RestartPolicy::kNever;
   bool bookkeeping = false;  // tracked in status but not started (MPIJob workers)
+  std::vector<int> cpus;     // CPU affinity (devices.h); empty: not pinned
 };
 
 struct JobPlan {
@@ -45,6 +46,7 @@ struct JobPlan {
   std::vector<ReplicaLaunch> replicas;  // in the job's canonical replica order
   std::string hostfile_path;            // MPIJob only
   std::string hostfile;                 // its content
+  std::string cpu_note;                 // why the cpu limits were not applied, when so
 };
 
 struct PlanOptions {
@@ -53,6 +55,7 @@ struct PlanOptions {
   std::function<int()> free_port;    // a free TCP port on 127.0.0.1
   int cpus = 1;                      // cores on this machine (oversubscription for MPI)
   std::vector<Gpu> gpus;             // this machine's GPUs (detect_gpus())
+  std::vector<int> allowed_cpus;     // the CPUs replicas may be pinned to (allowed_cpus()); empty: no pinning
 };
 
 // Fails with kInvalidArgument naming the replica and the field when something cannot run locally

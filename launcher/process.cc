@@ -1,6 +1,7 @@
 #include "launcher/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -17,8 +18,8 @@ namespace ringmaster::launcher {
 namespace {
 
 // The supervisor's loop; runs between fork and _exit, so only async-signal-safe calls.
-[[noreturn]] void supervise(pid_t launcher, char* const* argv, char* const* envp, const char* dir, int log_fd,
-                            int error_fd) {
+[[noreturn]] void supervise(pid_t launcher, char* const* argv, char* const* envp, const char* dir,
+                            const cpu_set_t* cpus, int log_fd, int error_fd) {
   // Die with the launcher: SIGUSR2 arrives when it goes, however it goes.
   ::prctl(PR_SET_PDEATHSIG, SIGUSR2);
   if (::getppid() != launcher) ::_exit(125);
@@ -46,6 +47,11 @@ namespace {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
+    if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) != 0) {
+      const int e = errno;
+      [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
+      ::_exit(127);
+    }
     if (dir != nullptr && ::chdir(dir) != 0) {
       const int e = errno;
       [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
@@ -121,6 +127,10 @@ class RealProcesses final : public Processes {
     }
     const pid_t launcher = ::getpid();
     const char* dir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
+    cpu_set_t cpu_set;
+    CPU_ZERO(&cpu_set);
+    for (int c : spec.cpus)
+      if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &cpu_set);
     const pid_t pid = ::fork();
     if (pid < 0) {
       ::close(log_fd);
@@ -130,7 +140,7 @@ class RealProcesses final : public Processes {
     }
     if (pid == 0) {
       ::close(pipefd[0]);
-      supervise(launcher, argv.data(), envp.data(), dir, log_fd, pipefd[1]);
+      supervise(launcher, argv.data(), envp.data(), dir, spec.cpus.empty() ? nullptr : &cpu_set, log_fd, pipefd[1]);
     }
     ::close(log_fd);
     ::close(pipefd[1]);

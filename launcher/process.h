@@ -26,6 +26,7 @@ struct ProcessSpec {
   std::vector<std::pair<std::string, std::string>> env;  // added to (and overriding) the launcher's own
   std::string working_dir;                                // empty: the launcher's
   std::string log_path;                                   // stdout and stderr, appended
+  std::vector<int> cpus;                                  // CPU affinity; empty: the launcher's
 };
 
 struct ExitStatus {

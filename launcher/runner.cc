@@ -5,17 +5,20 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "common/files.h"
+#include "common/metrics.h"
 #include "common/strings.h"
 
 namespace ringmaster::launcher {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using jobs::CleanPodPolicy;
 using jobs::JobKind;
 using jobs::RestartPolicy;
 
@@ -47,9 +50,52 @@ JobRunner::JobRunner(const jobs::TrainingJob& job, JobPlan plan, Processes& proc
     s.type = r.type;
     s.index = r.index;
     s.bookkeeping = r.bookkeeping;
+    s.cpus = cpu_list_string(r.cpus);
     status_.replicas.push_back(s);
   }
   handles_.assign(plan_.replicas.size(), -1);
+  status_.job = plan_.job;
+  status_.kind = jobs::job_kind_name(job_.kind);
+}
+
+std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status) {
+  std::map<std::string, ReplicaCounts> counts;
+  for (const auto& r : status.replicas) {
+    ReplicaCounts& c = counts[r.type];
+    c.active += r.phase == "Running";
+    c.succeeded += r.phase == "Succeeded";
+    c.failed += r.phase == "Failed";
+  }
+  return counts;
+}
+
+std::string job_metrics_text(const JobStatus& s) {
+  PrometheusText t;
+  const std::string& job = s.job;
+  t.family("ringmaster_job_info", "gauge", "The job run by this launcher");
+  t.sample("ringmaster_job_info", {{"job", job}, {"kind", s.kind}}, 1);
+  t.family("ringmaster_job_phase", "gauge", "1 for the job's current phase");
+  for (const char* p : {"Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"})
+    t.sample("ringmaster_job_phase", {{"job", job}, {"phase", p}}, s.phase == p ? 1 : 0);
+  t.family("ringmaster_job_replicas", "gauge", "Replicas per type that are active, succeeded or failed");
+  for (const auto& [type, c] : replica_counts(s)) {
+    t.sample("ringmaster_job_replicas", {{"job", job}, {"replica_type", type}, {"state", "active"}}, c.active);
+    t.sample("ringmaster_job_replicas", {{"job", job}, {"replica_type", type}, {"state", "succeeded"}}, c.succeeded);
+    t.sample("ringmaster_job_replicas", {{"job", job}, {"replica_type", type}, {"state", "failed"}}, c.failed);
+  }
+  t.family("ringmaster_job_restarts_total", "counter", "Replica restarts in the job");
+  t.sample("ringmaster_job_restarts_total", {{"job", job}}, s.restarts);
+  t.family("ringmaster_replica_restarts_total", "counter", "Restarts of each replica");
+  for (const auto& r : s.replicas)
+    t.sample("ringmaster_replica_restarts_total", {{"job", job}, {"replica", r.name}}, r.restarts);
+  t.family("ringmaster_job_phase_seconds_total", "counter", "Seconds the job has spent in each phase");
+  std::map<std::string, double> seconds = s.phase_seconds;
+  seconds[s.phase] += std::chrono::duration<double>(Clock::now() - s.phase_since).count();
+  for (const auto& [phase, sec] : seconds)
+    t.sample("ringmaster_job_phase_seconds_total", {{"job", job}, {"phase", phase}}, sec);
+  t.family("ringmaster_job_elapsed_seconds", "gauge", "Seconds since the job started (or was last resumed)");
+  t.sample("ringmaster_job_elapsed_seconds", {{"job", job}}, s.elapsed_seconds);
+  return t.str();
 }
 
 void JobRunner::event(const std::string& reason, const std::string& message) {
@@ -71,14 +117,12 @@ void JobRunner::save() {
   j["launcherPid"] = static_cast<int>(::getpid());
   j["updated"] = timestamp();
   nlohmann::json counts = nlohmann::json::object(), replicas = nlohmann::json::array();
+  for (const auto& [type, c] : replica_counts(status_))
+    counts[type] = {{"active", c.active}, {"succeeded", c.succeeded}, {"failed", c.failed}};
   for (const auto& r : status_.replicas) {
-    auto& c = counts[r.type];
-    if (c.is_null()) c = {{"active", 0}, {"succeeded", 0}, {"failed", 0}};
-    if (r.phase == "Running") c["active"] = c["active"].get<int>() + 1;
-    if (r.phase == "Succeeded") c["succeeded"] = c["succeeded"].get<int>() + 1;
-    if (r.phase == "Failed") c["failed"] = c["failed"].get<int>() + 1;
     nlohmann::json rj = {{"name", r.name}, {"type", r.type}, {"index", r.index}, {"phase", r.phase},
                          {"restarts", r.restarts}, {"log", r.log}, {"bookkeeping", r.bookkeeping}};
+    if (!r.cpus.empty()) rj["cpus"] = r.cpus;
     if (r.last_exit) rj["lastExit"] = r.last_exit->describe();
     replicas.push_back(rj);
   }
@@ -89,7 +133,12 @@ void JobRunner::save() {
 }
 
 void JobRunner::set_phase(const std::string& phase, const std::string& reason, const std::string& message) {
-  if (status_.phase != phase) status_.conditions.push_back(phase);
+  if (status_.phase != phase) {
+    status_.conditions.push_back(phase);
+    const auto now = Clock::now();
+    status_.phase_seconds[status_.phase] += std::chrono::duration<double>(now - status_.phase_since).count();
+    status_.phase_since = now;
+  }
   status_.phase = phase;
   status_.reason = reason;
   status_.message = message;
@@ -108,7 +157,7 @@ bool JobRunner::start(std::size_t i) {
   // that is the job directory, which a new run of the job replaces (so a relative
   // --checkpoint-dir survives restarts within the run, and a new run starts clean).
   const std::string cwd = r.working_dir.empty() ? options_.job_dir : r.working_dir;
-  auto h = processes_.start({r.argv, r.env, cwd, s.log});
+  auto h = processes_.start({r.argv, r.env, cwd, s.log, r.cpus});
   if (!h) {
     s.phase = "Failed";
     fail("FailedToStart", fmt::format("replica {} could not start: {}", r.name, h.status().message()));
@@ -240,6 +289,7 @@ void JobRunner::stop_replicas() {
 
 JobStatus JobRunner::run() {
   started_ = Clock::now();
+  status_.phase_since = started_;
   // A new run of a job replaces the state of the previous one.
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(options_.job_dir) / "logs", ec);
@@ -249,6 +299,7 @@ JobStatus JobRunner::run() {
   status_.conditions.push_back("Created");
   event("Created", fmt::format("{} {} with {} replicas", jobs::job_kind_name(job_.kind), plan_.job,
                                plan_.replicas.size()));
+  if (!plan_.cpu_note.empty()) event("CpuLimitsNotApplied", plan_.cpu_note);
   save();
   auto want_suspended = [&] { return options_.suspended && options_.suspended(); };
   if (want_suspended())
@@ -290,10 +341,54 @@ JobStatus JobRunner::run() {
     if (options_.on_tick) options_.on_tick();
     if (changed) save();
   }
+  // A stop request, and a gang start that failed, end every replica whatever the policy.
+  if (status_.reason != "Stopped" && status_.reason != "FailedToStart") apply_clean_pod_policy();
   stop_all();
   if (options_.on_tick) options_.on_tick();
   save();
   return status_;
+}
+
+int JobRunner::running_replicas() const {
+  return static_cast<int>(std::count_if(handles_.begin(), handles_.end(), [](int h) { return h >= 0; }));
+}
+
+void JobRunner::apply_clean_pod_policy() {
+  if (running_replicas() == 0) return;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < handles_.size(); ++i)
+    if (handles_[i] >= 0) names.push_back(plan_.replicas[i].name);
+  // A batch/v1 Job has no cleanPodPolicy: the Job controller ends the pods it no longer needs.
+  const auto policy = job_.kind == JobKind::kBatchJob ? CleanPodPolicy::kRunning : job_.run_policy.clean_pod_policy;
+  if (policy != CleanPodPolicy::kNone) {
+    event("CleanPodPolicy", fmt::format("{}: stopping {}", jobs::clean_pod_policy_name(policy), join(names, ", ")));
+    return;  // stop_all() does it
+  }
+  // None: as the operator deletes nothing, the replicas run on (no restarts now) until they end by
+  // themselves or somebody stops the job.
+  event("CleanPodPolicy", fmt::format("None: {} left running until they end or the job is stopped", join(names, ", ")));
+  save();
+  while (running_replicas() > 0) {
+    std::this_thread::sleep_for(options_.poll_interval);
+    if (options_.stop_requested && options_.stop_requested()) {
+      event("Stopped", options_.stop_reason);
+      return;
+    }
+    bool changed = false;
+    for (std::size_t i = 0; i < handles_.size(); ++i) {
+      if (handles_[i] < 0) continue;
+      auto exit = processes_.poll(handles_[i]);
+      if (!exit) continue;
+      handles_[i] = -1;
+      changed = true;
+      ReplicaStatus& s = status_.replicas[i];
+      s.last_exit = exit;
+      s.phase = exit->success() ? "Succeeded" : "Failed";
+      event(exit->success() ? "Completed" : "Exited", fmt::format("replica {}: {}", s.name, exit->describe()));
+    }
+    if (options_.on_tick) options_.on_tick();
+    if (changed) save();
+  }
 }
 
 }  // namespace ringmaster::launcher

@@ -13,9 +13,13 @@
 //                 running replicas are stopped (not a failure, no restart counted) and the job is
 //                 Suspended; when it says no more, the replicas that had not succeeded start again
 //                 together and activeDeadlineSeconds counts from then (Kubernetes resets startTime)
-//   stopping      on success, failure or a stop request, remaining replicas get SIGTERM, then
-//                 SIGKILL after the grace period; nothing is left running when run() returns
-//                 (locally cleanPodPolicy is recorded but processes never outlive the launcher)
+//   cleanPodPolicy once the job has Succeeded or Failed, replicas still running are stopped
+//                 (Running, All; a batch Job always) or, with None, left to run on without restarts
+//                 until they end by themselves or a stop is requested, as the operator deletes no
+//                 pod then (a TFJob's parameter servers run until `ringmaster delete`). All does not
+//                 delete the finished replicas' logs: locally they are the only record
+//   stopping      at the end, and on a stop request, remaining replicas get SIGTERM, then SIGKILL
+//                 after the grace period; nothing is left running when run() returns
 //
 // State a person can read lives in the job directory: status.json (written atomically after every
 // change), events.log (one line per event) and logs/<replica>-<restart>.log. A new run of the job
@@ -25,6 +29,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,17 +49,37 @@ struct ReplicaStatus {
   std::optional<ExitStatus> last_exit;
   std::string log;  // current log file
   bool bookkeeping = false;
+  std::string cpus;  // the CPUs it is pinned to ("0-1"); empty: not pinned
 };
 
 struct JobStatus {
+  std::string job, kind;
   std::string phase = "Created";  // Created, Running, Restarting, Suspended, Succeeded, Failed
   std::string reason, message;
   std::vector<std::string> conditions;  // every phase entered, in order
   int restarts = 0;
   double elapsed_seconds = 0.0;
+  std::map<std::string, double> phase_seconds;  // time spent in each phase left so far
+  std::chrono::steady_clock::time_point phase_since = std::chrono::steady_clock::now();  // entered the current one
   std::vector<ReplicaStatus> replicas;
   bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
 };
+
+struct ReplicaCounts {
+  int active = 0, succeeded = 0, failed = 0;
+};
+// Per replica type, as the operators report them in status.replicaStatuses.
+std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status);
+
+// The job's state in the Prometheus text format (`ringmaster run --metrics-port`):
+//   ringmaster_job_info{job,kind} 1
+//   ringmaster_job_phase{job,phase}                        1 for the current phase, 0 for the others
+//   ringmaster_job_replicas{job,replica_type,state}        active / succeeded / failed
+//   ringmaster_job_restarts_total{job}
+//   ringmaster_replica_restarts_total{job,replica}
+//   ringmaster_job_phase_seconds_total{job,phase}          time spent in each phase, the current one included
+//   ringmaster_job_elapsed_seconds{job}
+std::string job_metrics_text(const JobStatus& status);
 
 struct RunOptions {
   std::string job_dir;                                   // created if missing
@@ -80,6 +105,9 @@ class JobRunner {
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
   void stop_all();
+  // Carries out cleanPodPolicy once the job has finished (see above).
+  void apply_clean_pod_policy();
+  int running_replicas() const;
   void stop_replicas();  // SIGTERM, then SIGKILL after the grace period; waits for every exit
   bool start(std::size_t i);
   void set_phase(const std::string& phase, const std::string& reason = "", const std::string& message = "");

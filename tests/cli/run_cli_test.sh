@@ -131,4 +131,66 @@ for _ in $(seq 100); do grep -q '"phase": *"Succeeded"' "$work/jobs/detached/sta
 check "the detached job Succeeds on its own" "grep -q '\"phase\": *\"Succeeded\"' $work/jobs/detached/status.json"
 check "its replica's output is in its log" "\"$bin\" logs detached --jobs-root $work/jobs | grep -q 'finished in the background'"
 check "the launcher's own messages are in launcher.log" "grep -q 'job detached Succeeded' $work/jobs/detached/launcher.log"
+# --metrics-port: the Prometheus endpoint shows the phase, the replica counts and the restart.
+batch_job metered OnFailure 'c=$(cat mcount 2>/dev/null || echo 0); echo $((c+1)) > mcount; [ $c -ge 1 ] || exit 1; sleep 3' >"$work/metered.yaml"
+rm -f "$work/mcount"
+"$bin" run "$work/metered.yaml" --job-dir "$work/metered" --metrics-port 0 >/dev/null 2>"$work/merr" &
+pid=$!
+for _ in $(seq 100); do [ "$(cat "$work/mcount" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
+port=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/merr")
+/usr/bin/python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode())" >"$work/metrics.txt" 2>&1
+check "metrics: the job is Running" "grep -qx 'ringmaster_job_phase{job=\"metered\",phase=\"Running\"} 1' $work/metrics.txt"
+check "metrics: one active replica of type Job" "grep -qx 'ringmaster_job_replicas{job=\"metered\",replica_type=\"Job\",state=\"active\"} 1' $work/metrics.txt"
+check "metrics: the restart is counted" "grep -qx 'ringmaster_replica_restarts_total{job=\"metered\",replica=\"metered-job-0\"} 1' $work/metrics.txt"
+check "metrics: phase durations are exported" "grep -q '^ringmaster_job_phase_seconds_total{job=\"metered\",phase=\"Running\"} [0-9.e-]*$' $work/metrics.txt"
+check "metrics: HELP and TYPE lines" "grep -qx '# TYPE ringmaster_job_restarts_total counter' $work/metrics.txt"
+wait $pid; rc=$?
+check "metrics: the job still succeeds" "[ $rc -eq 0 ]"
+
+# cleanPodPolicy None: the chief's success ends the job, the PS runs on until stopped.
+marker="3000.9$$"
+cat >"$work/psnone.yaml" <<YAML
+apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: psnone}
+spec:
+  runPolicy: {cleanPodPolicy: None}
+  tfReplicaSpecs:
+    Chief:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'exit 0']}]}}
+    PS:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sleep, "$marker"]}]}}
+YAML
+"$bin" run "$work/psnone.yaml" --job-dir "$work/psnone" >/dev/null 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do grep -q 'leaves 1 replica' "$work/err" && break; sleep 0.05; done
+check "cleanPodPolicy None: the launcher says the PS is left running" "grep -q 'cleanPodPolicy None leaves 1 replica(s) running' $work/err"
+check "... the job is Succeeded while the PS runs" "grep -q '\"phase\": *\"Succeeded\"' $work/psnone/status.json && pgrep -f '^sleep $marker' >/dev/null"
+kill -INT $pid; wait $pid; rc=$?
+check "... Ctrl-C then stops it; the job stays Succeeded" "[ $rc -eq 0 ] && [ \$(pgrep -fc '^sleep $marker') -eq 0 ] && grep -q '\"phase\": *\"Succeeded\"' $work/psnone/status.json"
+
+# CPU limits become affinity: two replicas with a core each run on different cores.
+if [ "$(nproc)" -ge 2 ]; then
+  cat >"$work/pinned.yaml" <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pinned}
+spec:
+  parallelism: 2
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: none
+          command: [sh, -c, 'grep Cpus_allowed_list /proc/self/status']
+          resources: {limits: {cpu: "1"}}
+YAML
+  "$bin" run "$work/pinned.yaml" --job-dir "$work/pinned" >"$work/pinned.out" 2>&1; rc=$?
+  a=$(sed -n 's/.*Cpus_allowed_list:\s*//p' "$work/pinned/logs/pinned-job-0-0.log")
+  b=$(sed -n 's/.*Cpus_allowed_list:\s*//p' "$work/pinned/logs/pinned-job-1-0.log")
+  check "cpu limit 1: each replica is pinned to one core of its own" "[ $rc -eq 0 ] && [[ '$a' =~ ^[0-9]+$ ]] && [[ '$b' =~ ^[0-9]+$ ]] && [ '$a' != '$b' ]"
+  check "... and status.json records it" "grep -q '\"cpus\": \"$a\"' $work/pinned/status.json"
+fi
 exit $fail

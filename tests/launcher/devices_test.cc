@@ -22,12 +22,12 @@ std::string env(const ReplicaLaunch& r, const std::string& name) {
   return "<unset>";
 }
 
-Result<JobPlan> plan_text(const std::string& yaml, int n_gpus) {
+Result<JobPlan> plan_text(const std::string& yaml, int n_gpus, std::vector<int> cpus = {}) {
   auto r = jobs::load_string(yaml, "t.yaml");
   EXPECT_TRUE(r.ok());
   auto next = std::make_shared<int>(40000);
   return plan_job(std::get<jobs::TrainingJob>(r.documents.at(0).object),
-                  {"t", "/tmp/h", [next] { return ++*next; }, 2, gpus(n_gpus)});
+                  {"t", "/tmp/h", [next] { return ++*next; }, 2, gpus(n_gpus), cpus});
 }
 
 }  // namespace
@@ -123,4 +123,68 @@ spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: i, 
   auto p = plan_text(job, 0);
   ASSERT_TRUE(p.is_ok());
   EXPECT_EQ(env(p->replicas[0], "CUDA_VISIBLE_DEVICES"), "<unset>");
+}
+
+TEST(Devices, CpuQuantitiesAreParsedAsKubernetesWritesThem) {
+  EXPECT_DOUBLE_EQ(parse_cpu_quantity("2").value(), 2.0);
+  EXPECT_DOUBLE_EQ(parse_cpu_quantity("1.5").value(), 1.5);
+  EXPECT_DOUBLE_EQ(parse_cpu_quantity("500m").value(), 0.5);
+  for (const char* bad : {"", "m", "two", "1.2.3", "-1", "1Gi", "."}) {
+    auto r = parse_cpu_quantity(bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_NE(r.status().message().find("expected a CPU quantity"), std::string::npos) << r.status().message();
+  }
+  EXPECT_EQ(cpu_list_string({0, 1, 2, 3, 6}), "0-3,6");
+  EXPECT_EQ(cpu_list_string({5}), "5");
+  EXPECT_EQ(cpu_list_string({}), "");
+}
+
+TEST(Devices, CpuLimitsGetCoresOfTheirOwnAndTheRestShareWhatIsLeft) {
+  const CpuPlacement p = place_cpus({{"a", 2}, {"b", 0}, {"c", 0.5}}, {0, 1, 2, 3, 4, 5});
+  EXPECT_TRUE(p.note.empty());
+  EXPECT_EQ(p.cpus[0], (std::vector<int>{0, 1}));
+  EXPECT_EQ(p.cpus[2], (std::vector<int>{2}));  // 500m still needs a core of its own
+  EXPECT_EQ(p.cpus[1], (std::vector<int>{3, 4, 5}));
+  // Every core taken: the unlimited replica may run anywhere.
+  const CpuPlacement full = place_cpus({{"a", 1}, {"b", 0}, {"c", 1}}, {4, 7});
+  EXPECT_EQ(full.cpus[0], (std::vector<int>{4}));
+  EXPECT_EQ(full.cpus[2], (std::vector<int>{7}));
+  EXPECT_EQ(full.cpus[1], (std::vector<int>{4, 7}));
+}
+
+TEST(Devices, CpuLimitsBeyondTheMachinePinNothingAndSayWhy) {
+  const CpuPlacement p = place_cpus({{"a", 2}, {"b", 2}}, {0, 1, 2});
+  EXPECT_TRUE(p.cpus[0].empty());
+  EXPECT_TRUE(p.cpus[1].empty());
+  EXPECT_EQ(p.note, "the cpu limits add up to 4 cores but this machine gives 3: no replica is pinned");
+  // No limits at all: nothing pinned, nothing to say.
+  const CpuPlacement none = place_cpus({{"a", 0}}, {0, 1});
+  EXPECT_TRUE(none.cpus[0].empty());
+  EXPECT_TRUE(none.note.empty());
+}
+
+TEST(Devices, MpiLauncherRunsOnItsWorkersCpus) {
+  const char* mpi = R"(apiVersion: kubeflow.org/v2beta1
+kind: MPIJob
+metadata: {name: m}
+spec:
+  mpiReplicaSpecs:
+    Launcher:
+      template: {spec: {containers: [{name: l, image: i, command: [mpirun, "true"]}]}}
+    Worker:
+      replicas: 2
+      template: {spec: {containers: [{name: w, image: i, resources: {limits: {cpu: "1"}}}]}}
+)";
+  auto plan = plan_text(mpi, 0, {0, 1, 2, 3});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  EXPECT_EQ(plan->replicas[1].cpus, (std::vector<int>{0}));
+  EXPECT_EQ(plan->replicas[2].cpus, (std::vector<int>{1}));
+  EXPECT_EQ(plan->replicas[0].cpus, (std::vector<int>{0, 1}));
+  // A bad quantity names the replica and the field.
+  std::string bad = mpi;
+  bad.replace(bad.find("cpu: \"1\""), 8, "cpu: \"lots\"");
+  auto r = plan_text(bad, 0, {0, 1});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(),
+            "replica Worker: resources.limits.cpu: expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"lots\"");
 }

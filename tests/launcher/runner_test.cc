@@ -32,7 +32,7 @@ class RunnerTest : public ::testing::Test {
     EXPECT_TRUE(loaded.ok());
     job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
     int port = 31000;
-    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}});
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}});
     EXPECT_TRUE(plan.is_ok()) << plan.status().message();
     auto processes = real_processes();
     RunOptions o;
@@ -142,6 +142,7 @@ TEST_F(RunnerTest, TfJobSucceedsWithItsChiefAndStopsTheParameterServers) {
 kind: TFJob
 metadata: {name: tfc}
 spec:
+  runPolicy: {cleanPodPolicy: Running}
   tfReplicaSpecs:
     Chief:
       template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 0.2; test -n "$TF_CONFIG"']}]}}
@@ -155,6 +156,40 @@ spec:
     if (r.type == "PS") {
       EXPECT_EQ(r.phase, "Stopped");
     }
+}
+
+TEST_F(RunnerTest, CleanPodPolicyNoneLeavesReplicasRunningUntilTheyEndOrAreStopped) {
+  // The chief succeeds at once; one PS ends by itself 0.5 s later (and is not restarted although its
+  // policy says OnFailure: the job has finished), the other runs until the stop request.
+  const char* tf = R"Y(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: tfn}
+spec:
+  runPolicy: {cleanPodPolicy: None}
+  tfReplicaSpecs:
+    Chief:
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'exit 0']}]}}
+    PS:
+      replicas: 2
+      restartPolicy: OnFailure
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'if [ "$(echo $TF_CONFIG | grep -c index..0)" = 1 ]; then sleep 0.5; exit 3; fi; sleep 30']}]}}
+)Y";
+  std::atomic<bool> ps0_ended_while_job_succeeded{false};
+  const auto start = std::chrono::steady_clock::now();
+  JobStatus s = run(tf, [&] {
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) return false;
+    auto st = status_file();
+    ps0_ended_while_job_succeeded = st["phase"] == "Succeeded" && st["replicas"][1]["phase"] == "Failed" &&
+                                    st["replicas"][2]["phase"] == "Running";
+    return true;
+  });
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  EXPECT_TRUE(ps0_ended_while_job_succeeded);
+  EXPECT_EQ(s.restarts, 0);
+  EXPECT_EQ(s.replicas[1].phase, "Failed");
+  EXPECT_EQ(s.replicas[2].phase, "Stopped");
+  const std::string events = read_file((dir_ / "job" / "events.log").string()).value();
+  EXPECT_NE(events.find("CleanPodPolicy None: tfn-ps-0, tfn-ps-1 left running"), std::string::npos) << events;
 }
 
 TEST_F(RunnerTest, GangStartFailureFailsTheJobCleanly) {

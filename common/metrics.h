@@ -1,0 +1,57 @@
+// Prometheus metrics over HTTP: the text exposition format (version 0.0.4) and a small server that
+// answers `GET /metrics` (cpp-httplib, from Debian). The launcher (`ringmaster run --metrics-port`)
+// and the worker (`ringmaster train --metrics-port`) each render their own state per scrape:
+//
+//   auto server = MetricsServer::start("127.0.0.1", 9090, [&] {
+//     PrometheusText t;
+//     t.family("ringmaster_job_restarts_total", "counter", "Replica restarts of the job");
+//     t.sample("ringmaster_job_restarts_total", {{"job", name}}, restarts);
+//     return t.str();
+//   });
+//
+// render() runs on the server's thread, once per scrape: it must take its own locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ringmaster {
+
+class PrometheusText {
+ public:
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  // The # HELP and # TYPE lines of a metric family (type: counter, gauge, untyped); its samples follow.
+  PrometheusText& family(std::string_view name, std::string_view type, std::string_view help);
+  // One sample line; label values are escaped, NaN and infinities written as Prometheus spells them.
+  PrometheusText& sample(std::string_view name, const Labels& labels, double value);
+  const std::string& str() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+class MetricsServer {
+ public:
+  // Serves GET /metrics on address:port (port 0: a free one, see port()) from its own thread.
+  // Fails with kUnavailable when the address cannot be bound, naming it.
+  static Result<std::unique_ptr<MetricsServer>> start(const std::string& address, int port,
+                                                      std::function<std::string()> render);
+  ~MetricsServer();  // stops serving and joins the thread
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  explicit MetricsServer(std::unique_ptr<Impl> impl, int port);
+  std::unique_ptr<Impl> impl_;
+  int port_;
+};
+
+}  // namespace ringmaster
