@@ -11,9 +11,11 @@
 namespace ringmaster::bench {
 
 // argv[0] is searched in PATH; env entries replace or add to this process's environment.
-// Fails when the child cannot start or exits non-zero, saying which.
+// Fails when the child cannot start or exits non-zero, saying which. With discard_stderr the
+// child's stderr goes to /dev/null instead of ours.
 Result<std::string> run_capturing(const std::vector<std::string>& argv,
-                                  const std::vector<std::pair<std::string, std::string>>& env = {});
+                                  const std::vector<std::pair<std::string, std::string>>& env = {},
+                                  bool discard_stderr = false);
 
 // The path of this binary, for running a copy of it as a child.
 std::string self_exe();

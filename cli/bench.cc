@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "bench/allreduce_bench.h"
+#include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
@@ -13,10 +14,11 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "bench",
       "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI), "
-      "scaling (data-parallel training at 1, 2 and 4 workers)");
-  cmd->add_option("workload", o.workload, "train, allreduce or scaling")
+      "scaling (data-parallel training at 1, 2 and 4 workers), launch (ringmaster run's start and restart "
+      "times, an MPIJob vs bare mpirun)");
+  cmd->add_option("workload", o.workload, "train, allreduce, scaling or launch")
       ->required()
-      ->check(CLI::IsMember({"train", "allreduce", "scaling"}));
+      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch"}));
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
   cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
@@ -40,6 +42,8 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--target-accuracy", o.target_accuracy, "scaling: report the time to this test accuracy")
       ->capture_default_str();
   cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker")->capture_default_str();
+  cmd->add_option("--repeats", o.repeats, "launch: repetitions of each measurement")->capture_default_str();
+  cmd->add_option("--replicas", o.replicas, "launch: replicas of the start measurement")->capture_default_str();
   cmd->add_option("--rank-of", o.rank_of, "internal: run as one rank of this backend")->group("");
 }
 
@@ -53,6 +57,13 @@ int run_bench(const BenchOptions& o) {
     a.seconds_per_size = o.seconds_per_size;
     if (!o.rank_of.empty()) return bench::run_allreduce_bench_rank(a, o.rank_of, stdout);
     return bench::run_allreduce_bench(a, stdout);
+  }
+  if (o.workload == "launch") {
+    bench::LaunchBenchOptions l;
+    l.replicas = o.replicas;
+    l.repeats = o.repeats;
+    l.ranks = 4;
+    return bench::run_launch_bench(l, stdout);
   }
   if (o.workload == "scaling") {
     bench::ScalingBenchOptions s;

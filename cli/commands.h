@@ -53,7 +53,9 @@ struct BenchOptions {
   std::string collectives = "auto";
   int64_t bucket_kib = 0;
   double target_accuracy = 0.88;
-  std::string train_args = "--scale-lr --warmup-epochs 0.5";  // Horovod's recipe for a larger global batch
+  std::string train_args = "--scale-lr --warmup-epochs 0.5";
+  int repeats = 7;    // launch
+  int replicas = 8;   // launch  // Horovod's recipe for a larger global batch
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);

@@ -7,8 +7,11 @@
 
 #include "cli/commands.h"
 #include "common/logging.h"
+#include "worker/blas.h"
 
 int main(int argc, char** argv) {
+  // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
+  ringmaster::worker::set_blas_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
   app.set_version_flag("--version", std::string("ringmaster ") + RINGMASTER_VERSION);
   app.require_subcommand(1);

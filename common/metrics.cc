@@ -1,11 +1,17 @@
 #include "common/metrics.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 namespace ringmaster {
@@ -39,43 +45,117 @@ PrometheusText& PrometheusText::sample(std::string_view name, const Labels& labe
   return *this;
 }
 
+namespace {
+
+// Reads the request head (up to the blank line) within 2 s; empty when the client sends none.
+std::string read_request_head(int fd) {
+  std::string head;
+  char buf[1024];
+  while (head.find("\r\n\r\n") == std::string::npos && head.size() < 8192) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) <= 0) break;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    head.append(buf, static_cast<std::size_t>(n));
+  }
+  return head;
+}
+
+void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
 struct MetricsServer::Impl {
-  httplib::Server server;
+  int listen_fd = -1;
+  int wake[2] = {-1, -1};  // written to stop the thread
+  std::function<std::string()> render;
   std::thread thread;
+
+  ~Impl() {
+    for (int fd : {listen_fd, wake[0], wake[1]})
+      if (fd >= 0) ::close(fd);
+  }
+
+  void serve() {
+    for (;;) {
+      pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents) return;
+      const int conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      answer(conn);
+      ::close(conn);
+    }
+  }
+
+  // HTTP/1.1 with Connection: close; GET or HEAD of /metrics, anything else refused.
+  void answer(int conn) {
+    const std::string head = read_request_head(conn);
+    const std::size_t sp1 = head.find(' '), sp2 = sp1 == std::string::npos ? sp1 : head.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) return;
+    const std::string method = head.substr(0, sp1);
+    std::string path = head.substr(sp1 + 1, sp2 - sp1 - 1);
+    path = path.substr(0, path.find('?'));
+    int code = 200;
+    std::string reason = "OK", body, type = "text/plain; version=0.0.4; charset=utf-8";
+    if (method != "GET" && method != "HEAD") {
+      code = 405, reason = "Method Not Allowed", body = "only GET /metrics is served\n", type = "text/plain";
+    } else if (path != "/metrics") {
+      code = 404, reason = "Not Found", body = "metrics are at /metrics\n", type = "text/plain";
+    } else {
+      body = render();
+    }
+    std::string response = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", code, reason, type,
+        body.size());
+    if (method != "HEAD") response += body;
+    send_all(conn, response);
+  }
 };
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address, int port,
                                                             std::function<std::string()> render) {
   auto impl = std::make_unique<Impl>();
-  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which would let a second server
-  // share the port silently instead of being refused.
-  impl->server.set_socket_options([](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  impl->server.Get("/metrics", [render = std::move(render)](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  int bound = port;
-  if (port == 0) {
-    bound = impl->server.bind_to_any_port(address);
-    if (bound < 0) bound = 0;
-  } else if (!impl->server.bind_to_port(address, port)) {
-    bound = 0;
-  }
-  if (bound <= 0)
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("metrics endpoint: cannot listen on {}:{} (in use, or not an address of this machine)",
-                              address, port));
+  impl->render = std::move(render);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (port < 0 || port > 65535 || ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1)
+    return invalid_argument(fmt::format("metrics endpoint: expected an IPv4 address and a port in 0-65535, found {}:{}",
+                                        address, port));
+  impl->listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int yes = 1;
+  if (impl->listen_fd < 0 || ::setsockopt(impl->listen_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+      ::bind(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(impl->listen_fd, 16) != 0)
+    return Status(StatusCode::kUnavailable, fmt::format("metrics endpoint: cannot listen on {}:{}: {}", address, port,
+                                                        std::strerror(errno)));
+  socklen_t len = sizeof addr;
+  ::getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (::pipe2(impl->wake, O_CLOEXEC) != 0) return internal_error(std::string("pipe: ") + std::strerror(errno));
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl), bound));
+  impl->thread = std::thread([raw] { raw->serve(); });
+  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl), ntohs(addr.sin_port)));
 }
 
 MetricsServer::MetricsServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
 
 MetricsServer::~MetricsServer() {
-  impl_->server.stop();
+  const char byte = 1;
+  [[maybe_unused]] const auto n = ::write(impl_->wake[1], &byte, 1);
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

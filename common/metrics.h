@@ -1,5 +1,7 @@
 // Prometheus metrics over HTTP: the text exposition format (version 0.0.4) and a small server that
-// answers `GET /metrics` (cpp-httplib, from Debian). The launcher (`ringmaster run --metrics-port`)
+// answers `GET /metrics` (HTTP/1.1, one request per connection, on its own thread). Our own rather
+// than cpp-httplib: that library brings OpenSSL, whose initialisation alone added 2 ms to the
+// start of every ringmaster process (launcher and replicas), and a scrape endpoint needs one route. The launcher (`ringmaster run --metrics-port`)
 // and the worker (`ringmaster train --metrics-port`) each render their own state per scrape:
 //
 //   auto server = MetricsServer::start("127.0.0.1", 9090, [&] {
@@ -38,8 +40,8 @@ class PrometheusText {
 
 class MetricsServer {
  public:
-  // Serves GET /metrics on address:port (port 0: a free one, see port()) from its own thread.
-  // Fails with kUnavailable when the address cannot be bound, naming it.
+  // Serves GET /metrics on address:port (IPv4; port 0: a free one, see port()) from its own thread.
+  // Fails with kUnavailable when the address cannot be bound, kInvalidArgument when it is not one.
   static Result<std::unique_ptr<MetricsServer>> start(const std::string& address, int port,
                                                       std::function<std::string()> render);
   ~MetricsServer();  // stops serving and joins the thread

@@ -157,6 +157,19 @@ LoadResult load_string(std::string_view text, const std::string& file_name, cons
     result.diagnostics.error(file_name, pos_at_offset(text, bad), "", "expected UTF-8 text, found an invalid byte");
     return result;
   }
+  // YAML treats CR LF and a lone CR as line breaks, and so does libyaml; yaml-cpp 0.7 does not take
+  // a lone CR as one (found by the fuzzer: "#\rp\n\"\"," is a comment and a plain scalar to
+  // libyaml, and yaml-cpp then loops forever on what it reads as `"",`). Both parsers get the text
+  // with its line breaks normalized to LF, as the spec normalizes them in scalars anyway.
+  std::string normalized;
+  if (text.find('\r') != std::string_view::npos) {
+    normalized.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '\r') normalized += text[i];
+      else if (i + 1 >= text.size() || text[i + 1] != '\n') normalized += '\n';
+    }
+    text = normalized;
+  }
   if (auto syntax = check_yaml_syntax(text)) {
     result.diagnostics.error(file_name, syntax->pos, "", "expected valid YAML, found a syntax error: " + syntax->message);
     return result;

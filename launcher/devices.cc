@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -45,6 +46,8 @@ std::vector<Gpu> parse_nvidia_smi(const std::string& csv) {
 }
 
 std::vector<Gpu> detect_gpus() {
+  // Without the NVIDIA driver there is no GPU to ask nvidia-smi about (and a shell saved per run).
+  if (::access("/dev/nvidiactl", F_OK) != 0 && ::access("/proc/driver/nvidia", F_OK) != 0) return {};
   std::FILE* p = ::popen("nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits 2>/dev/null",
                          "r");
   if (!p) return {};

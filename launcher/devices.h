@@ -33,7 +33,7 @@ struct Gpu {
   int64_t memory_mib = 0;
 };
 
-// The GPUs nvidia-smi reports; none when it is missing or finds no device.
+// The GPUs nvidia-smi reports; none when the driver, nvidia-smi or a device is missing.
 std::vector<Gpu> detect_gpus();
 // Parses `nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits`.
 std::vector<Gpu> parse_nvidia_smi(const std::string& csv);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -154,13 +156,33 @@ class RealProcesses final : public Processes {
       return invalid_argument(fmt::format("cannot start {}{}: {}", spec.argv[0],
                                           dir ? fmt::format(" in {}", dir) : "", std::strerror(err)));
     }
+    // A pidfd becomes readable when the supervisor exits; without one (old kernels) wait() sleeps.
+    if (const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); fd >= 0) pidfds_[pid] = fd;
     return static_cast<int>(pid);
+  }
+
+  ~RealProcesses() override {
+    for (const auto& [pid, fd] : pidfds_) ::close(fd);
+  }
+
+  void wait(std::chrono::milliseconds timeout) override {
+    if (pidfds_.empty()) {
+      std::this_thread::sleep_for(timeout);
+      return;
+    }
+    std::vector<pollfd> fds;
+    for (const auto& [pid, fd] : pidfds_) fds.push_back({fd, POLLIN, 0});
+    ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
   }
 
   std::optional<ExitStatus> poll(int handle) override {
     int st = 0;
     const pid_t p = ::waitpid(handle, &st, WNOHANG);
     if (p != handle) return std::nullopt;
+    if (auto it = pidfds_.find(handle); it != pidfds_.end()) {
+      ::close(it->second);
+      pidfds_.erase(it);
+    }
     ExitStatus e;
     if (WIFSIGNALED(st)) e.signal = WTERMSIG(st);
     else e.code = WEXITSTATUS(st);
@@ -170,6 +192,9 @@ class RealProcesses final : public Processes {
   // The supervisor forwards signals to the replica's group; a hard kill is asked for with SIGUSR2,
   // since SIGKILL would kill the supervisor before it could take the group with it.
   void signal(int handle, int sig) override { ::kill(handle, sig == SIGKILL ? SIGUSR2 : sig); }
+
+ private:
+  std::map<int, int> pidfds_;  // supervisor pid -> its pidfd, while it is not reaped
 };
 
 }  // namespace

@@ -11,9 +11,12 @@
 // A Processes object is used from one thread.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,6 +50,9 @@ class Processes {
   virtual std::optional<ExitStatus> poll(int handle) = 0;
   // Sends sig to the process and everything it started.
   virtual void signal(int handle, int sig) = 0;
+  // Returns once one of the running processes may have ended, or after `timeout`. The real one
+  // wakes at the exit itself (pidfds), so a restart or the job's end waits for no polling tick.
+  virtual void wait(std::chrono::milliseconds timeout) { std::this_thread::sleep_for(timeout); }
 };
 
 std::unique_ptr<Processes> real_processes();

@@ -283,7 +283,7 @@ void JobRunner::stop_replicas() {
         if (Clock::now() >= deadline) processes_.signal(handles_[i], SIGKILL);
       }
     }
-    if (any) std::this_thread::sleep_for(options_.poll_interval);
+    if (any) processes_.wait(options_.poll_interval);
   }
 }
 
@@ -309,7 +309,7 @@ JobStatus JobRunner::run() {
   save();
   const auto deadline = job_.run_policy.active_deadline_seconds;
   while (!status_.finished()) {
-    std::this_thread::sleep_for(options_.poll_interval);
+    processes_.wait(options_.poll_interval);
     if (options_.stop_requested && options_.stop_requested()) {
       fail("Stopped", options_.stop_reason);
       break;
@@ -369,7 +369,7 @@ void JobRunner::apply_clean_pod_policy() {
   event("CleanPodPolicy", fmt::format("None: {} left running until they end or the job is stopped", join(names, ", ")));
   save();
   while (running_replicas() > 0) {
-    std::this_thread::sleep_for(options_.poll_interval);
+    processes_.wait(options_.poll_interval);
     if (options_.stop_requested && options_.stop_requested()) {
       event("Stopped", options_.stop_reason);
       return;

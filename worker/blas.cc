@@ -14,7 +14,17 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
               a, lda > 0 ? lda : 1, b, ldb > 0 ? ldb : 1, beta, c, n);
 }
 
-void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+// Exported by OpenBLAS's pthread build (its fork handler uses it); a later call that wants threads
+// starts the pool again.
+extern "C" int blas_thread_shutdown_(void);
+
+void set_blas_threads(int threads) {
+  openblas_set_num_threads(threads);
+  // OpenBLAS starts its thread pool when the library loads, and an idle pool thread spins on
+  // sched_yield for ~0.1 s before it sleeps: a whole core taken from the launcher's replicas (or
+  // this process's peers) at every start. With one thread the pool has nothing to do.
+  if (threads <= 1) blas_thread_shutdown_();
+}
 
 std::string blas_config() {
   const char* c = openblas_get_config();

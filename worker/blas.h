@@ -25,7 +25,8 @@ using GemmLog = std::vector<GemmCall>;
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
           float* c, GemmLog* log = nullptr);
 
-// Sets the number of OpenBLAS threads (default 1 per process: several replicas share a machine).
+// Sets the number of OpenBLAS threads (default 1 per process: several replicas share a machine);
+// with 1, OpenBLAS's idle thread pool is shut down (main() does so first thing for every command).
 void set_blas_threads(int threads);
 // OpenBLAS's own description of its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... SkylakeX MAX_THREADS=64").
 std::string blas_config();

@@ -336,6 +336,20 @@ TEST(Limits, YamlCppHangOnTaggedMultilinePlainScalarIsRejected) {
   EXPECT_EQ(messages(load("c c\n\"lp\",2\n")).find("syntax error"), std::string::npos);
 }
 
+TEST(Limits, LoneCarriageReturnIsALineBreakForBothParsers) {
+  // Found by the fuzzer: libyaml ends the comment at the lone CR, yaml-cpp 0.7 did not and looped
+  // forever on the rest. Line breaks are normalized first, so both read a scalar document.
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fuzz/regressions/yaml-cpp-hang-lone-cr-in-comment.yaml");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(messages(load("#\rp\n\"\",\n")).find("syntax error"), std::string::npos);
+  // CR LF files load as LF files do, with the same positions.
+  const std::string crlf = "apiVersion: kubeflow.org/v1\r\nkind: TFJob\r\nmetadata: {name: a}\r\nspec:\r\n  runPolicy: 5\r\n";
+  std::string lf = crlf;
+  for (std::size_t p; (p = lf.find('\r')) != std::string::npos;) lf.erase(p, 1);
+  EXPECT_EQ(messages(load(crlf)), messages(load(lf)));
+  EXPECT_NE(messages(load(crlf)).find("t.yaml:5:14: error: spec.runPolicy"), std::string::npos) << messages(load(crlf));
+}
+
 TEST(Limits, EmptyAndScalarDocuments) {
   EXPECT_EQ(messages(load("")), "t.yaml: error: expected at least one object, found an empty file\n");
   EXPECT_EQ(messages(load("42\n")),
