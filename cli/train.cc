@@ -54,6 +54,13 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--keep-checkpoints", c.keep_checkpoints, "checkpoints to keep")->capture_default_str();
   cmd->add_flag("--resume", c.resume, "continue from the newest usable checkpoint in --checkpoint-dir, if any");
   cmd->add_option("--metrics-file", c.metrics_file, "append per-epoch metrics as JSON lines");
+  cmd->add_option("--timeline", c.timeline,
+                  "write a Chrome trace (chrome://tracing, Perfetto) of every rank's data wait, compute and "
+                  "gradient allreduce per step to FILE (rank 0 writes it)");
+  cmd->add_option("--metrics-port", c.metrics_port,
+                  "serve Prometheus metrics (samples/s, step, allreduce and data wait time, loss) on PORT + rank; "
+                  "0 picks a free port (logged)");
+  cmd->add_option("--metrics-address", c.metrics_address, "address of the metrics endpoint")->capture_default_str();
   cmd->add_option("--progress", c.progress, "auto (a bar on a terminal), bar or lines")->capture_default_str();
   cmd->add_flag("!--no-eval", c.evaluate, "skip evaluation on the test set");
   cmd->add_option("--strategy", o.strategy,

@@ -28,7 +28,7 @@ class AlgorithmCommunicator final : public Communicator {
   }
   Work allreduce_async(const void* in, void* out, std::size_t count, DataType type, ReduceOp op,
                        Millis timeout) override {
-    return enqueue([=, this] { return do_allreduce(in, out, count, type, op, deadline(timeout)); });
+    return enqueue([=, this] { return observed([&] { return do_allreduce(in, out, count, type, op, deadline(timeout)); }); });
   }
   Status broadcast(void* data, std::size_t count, DataType type, int root, Millis timeout) override {
     return run([=, this]() -> Status {

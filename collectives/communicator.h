@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -60,6 +61,25 @@ class Communicator {
   // Asynchronous allreduce: buffers must stay valid until the Work is ready.
   virtual Work allreduce_async(const void* in, void* out, std::size_t count, DataType type, ReduceOp op,
                                Millis timeout = kDefaultTimeout) = 0;
+
+  // Watches asynchronous allreduces run (the training timeline): called on the communicator's
+  // thread with true just before one starts and false once it has ended (tcp, shm and mpi; NCCL
+  // does not report). Set it while no call is in flight; empty to stop.
+  using AsyncObserver = std::function<void(bool started)>;
+  void set_async_observer(AsyncObserver observer) { async_observer_ = std::move(observer); }
+
+ protected:
+  // Backends run each asynchronous call's body through this.
+  Status observed(const std::function<Status()>& body) const {
+    if (!async_observer_) return body();
+    async_observer_(true);
+    Status s = body();
+    async_observer_(false);
+    return s;
+  }
+
+ private:
+  AsyncObserver async_observer_;
 };
 
 // A communicator running our algorithms (ring, recursive doubling, chain broadcast) over a

@@ -72,7 +72,7 @@ class MpiCommunicator final : public Communicator {
     return wait(allreduce_async(in, out, count, t, op, timeout), timeout, "MPI_Allreduce");
   }
   Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis) override {
-    return enqueue([=, this]() -> Status {
+    return enqueue([=, this]() -> Status { return observed([&]() -> Status {
       if (auto s = check_same_call(CallKind::kAllreduce, t, op, count, 0); !s) return s;
       if (is_16bit(t)) {
         std::vector<float> w(count);
@@ -91,7 +91,7 @@ class MpiCommunicator final : public Communicator {
         return s;
       if (op == ReduceOp::kAverage) divide(out, count, t, size_);
       return Status::ok();
-    });
+    }); });
   }
   Status broadcast(void* data, std::size_t count, DataType t, int root, Millis timeout) override {
     return wait(enqueue([=, this]() -> Status {

@@ -20,6 +20,7 @@
 // thread between ready_from() and finish().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -33,6 +34,9 @@ namespace ringmaster::worker {
 class GradientSync {
  public:
   GradientSync(collectives::Communicator& comm, std::span<float> grads, std::size_t bucket_bytes);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
 
   // Starts a step: no bucket is in flight.
   void begin_step();
@@ -43,6 +47,16 @@ class GradientSync {
   Status finish();
 
   std::size_t bucket_count() const { return buckets_.size(); }
+
+  // With timing on, each step records when every bucket ran on the communicator's thread (where
+  // the backend reports it; else from its launch to when finish() saw it done), for the timeline.
+  struct BucketTime {
+    std::chrono::steady_clock::time_point start, end;
+    std::size_t bytes = 0;
+  };
+  void enable_timing();
+  // The last finished step's buckets, in the order they ran; valid until the next begin_step().
+  const std::vector<BucketTime>& bucket_times() const { return times_; }
   // Time finish() spent blocked on the communicator, summed over steps.
   std::chrono::nanoseconds wait_time() const { return wait_; }
 
@@ -58,6 +72,10 @@ class GradientSync {
   std::vector<collectives::Work> pending_;
   std::size_t launched_ = 0;  // buckets started this step
   std::chrono::nanoseconds wait_{0};
+  bool timing_ = false;
+  std::vector<BucketTime> times_;                // per bucket of the step
+  std::atomic<std::size_t> observed_{0};         // buckets whose run the communicator reported
+  std::atomic<bool> in_step_{false};
 };
 
 }  // namespace ringmaster::worker

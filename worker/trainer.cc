@@ -10,14 +10,18 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <optional>
 
 #include "common/process_stats.h"
 #include "worker/blas.h"
 #include "worker/checkpoint.h"
+#include "common/metrics.h"
 #include "worker/gradient_sync.h"
 #include "worker/loss.h"
 #include "worker/model.h"
+#include "worker/timeline.h"
 
 namespace ringmaster::worker {
 namespace {
@@ -46,6 +50,50 @@ EvalSums evaluate(Model& model, BatchLoader& loader) {
   }
   return e;
 }
+
+// What --metrics-port serves, updated by the training thread and read per scrape.
+class LiveMetrics {
+ public:
+  explicit LiveMetrics(int rank) : rank_(std::to_string(rank)) {}
+  void step(int64_t samples, double step_s, double compute_s, double wait_s, double data_s, double loss) {
+    std::lock_guard lock(mu_);
+    samples_ += samples;
+    ++steps_;
+    step_s_ += step_s, compute_s_ += compute_s, wait_s_ += wait_s, data_s_ += data_s;
+    loss_ = loss;
+  }
+  void epoch(int64_t epoch, double samples_per_second, double test_accuracy) {
+    std::lock_guard lock(mu_);
+    epoch_ = epoch, sps_ = samples_per_second, accuracy_ = test_accuracy;
+  }
+  std::string render() const {
+    std::lock_guard lock(mu_);
+    PrometheusText t;
+    const PrometheusText::Labels l = {{"rank", rank_}};
+    auto one = [&](const char* name, const char* type, const char* help, double v) {
+      t.family(name, type, help);
+      t.sample(name, l, v);
+    };
+    one("ringmaster_train_samples_total", "counter", "Training samples this rank has processed", static_cast<double>(samples_));
+    one("ringmaster_train_steps_total", "counter", "Optimizer steps this rank has taken", static_cast<double>(steps_));
+    one("ringmaster_train_samples_per_second", "gauge", "Training throughput of all ranks over the last epoch", sps_);
+    one("ringmaster_train_step_seconds_sum", "counter", "Seconds in training steps", step_s_);
+    one("ringmaster_train_compute_seconds_sum", "counter", "Seconds in forward, backward and the optimizer", compute_s_);
+    one("ringmaster_train_allreduce_wait_seconds_sum", "counter", "Seconds blocked on the gradient allreduce", wait_s_);
+    one("ringmaster_train_data_wait_seconds_sum", "counter", "Seconds waiting for the next batch", data_s_);
+    one("ringmaster_train_loss", "gauge", "Training loss of the last step (this rank's batch)", loss_);
+    one("ringmaster_train_epoch", "gauge", "Epochs completed", static_cast<double>(epoch_));
+    one("ringmaster_train_test_accuracy", "gauge", "Test accuracy after the last epoch", accuracy_);
+    return t.str();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string rank_;
+  int64_t samples_ = 0, steps_ = 0, epoch_ = 0;                            // GUARDED_BY(mu_)
+  double step_s_ = 0, compute_s_ = 0, wait_s_ = 0, data_s_ = 0, loss_ = 0;  // GUARDED_BY(mu_)
+  double sps_ = 0, accuracy_ = 0;                                          // GUARDED_BY(mu_)
+};
 
 // Sums doubles over ranks in place (a no-op without a communicator).
 Status sum_over_ranks(collectives::Communicator* comm, std::span<double> values, const char* what) {
@@ -110,6 +158,8 @@ Status validate(const TrainConfig& c) {
   if (c.stop_at_step < 0)
     return invalid_argument(fmt::format("--stop-at-step: expected >= 0, found {}", c.stop_at_step));
   if (c.steps < 0) return invalid_argument(fmt::format("--steps: expected >= 0, found {}", c.steps));
+  if (c.metrics_port < -1 || c.metrics_port > 65535)
+    return invalid_argument(fmt::format("--metrics-port: expected a port in 0-65535, found {}", c.metrics_port));
   if (c.batch_size <= 0 || c.batch_size > 1'000'000)
     return invalid_argument(fmt::format("--batch-size: expected 1 to 1000000, found {}", c.batch_size));
   if (c.threads <= 0 || c.threads > 1024)
@@ -233,6 +283,21 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3, rank, world, true});
   std::unique_ptr<GradientSync> sync;
   if (world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
+  std::unique_ptr<Timeline> timeline;
+  if (!c.timeline.empty()) {
+    timeline = std::make_unique<Timeline>(rank, start);
+    if (sync) sync->enable_timing();
+  }
+  std::unique_ptr<LiveMetrics> live;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (c.metrics_port >= 0) {
+    live = std::make_unique<LiveMetrics>(rank);
+    const int port = c.metrics_port > 0 ? c.metrics_port + rank : 0;
+    auto server = MetricsServer::start(c.metrics_address, port, [&live] { return live->render(); });
+    if (!server) return server.status().with_context(fmt::format("--metrics-port (rank {} listens on {})", rank, port));
+    metrics_server = std::move(*server);
+    spdlog::info("rank {}: metrics at http://{}:{}/metrics", rank, c.metrics_address, metrics_server->port());
+  }
 
   MetricsFile metrics;
   if (leader)
@@ -267,11 +332,14 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     while (state.global_step < run_until) {
       const auto wait_start = Clock::now();
       const Batch* b = loader.next();
-      data_wait += Clock::now() - wait_start;
+      const auto data_ready = Clock::now();
+      data_wait += data_ready - wait_start;
       if (b == nullptr) break;
       lr = schedule.at(state.global_step);
       const Tensor& logits = model.forward(b->images, ctx);
       const LossResult r = softmax_cross_entropy(logits, b->labels, &grad_logits);
+      const auto forward_done = Clock::now();
+      auto backward_done = forward_done;
       if (!std::isfinite(r.loss))
         return Status(StatusCode::kAborted,
                       fmt::format("training diverged: the loss is {} at epoch {}, step {} (learning rate {:g}); "
@@ -284,14 +352,38 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
         for (float& g : grad_logits.span()) g *= share;
         sync->begin_step();
         model.backward(b->images, grad_logits, ctx, [&](int64_t from) { sync->ready_from(from); });
+        backward_done = Clock::now();
         if (Status s = sync->finish(); !s)
           return s.with_context(fmt::format("averaging gradients at epoch {}, step {}", state.epoch + 1,
                                             state.global_step + 1));
       } else {
         model.backward(b->images, grad_logits, ctx);
+        backward_done = Clock::now();
       }
+      const auto synced = Clock::now();
       optimizer.step(model.params(), model.grads(), static_cast<float>(lr));
+      const auto step_done = Clock::now();
       ++timed_steps;
+      if (timeline) {
+        const std::string step = fmt::format("\"step\":{}", state.global_step + 1);
+        timeline->span(Timeline::Row::kData, "next batch", wait_start, data_ready, step);
+        timeline->span(Timeline::Row::kCompute, "forward", data_ready, forward_done, step);
+        timeline->span(Timeline::Row::kCompute, "backward", forward_done, backward_done, step);
+        if (sync) {
+          timeline->span(Timeline::Row::kWait, "allreduce wait", backward_done, synced, step);
+          int k = 0;
+          for (const auto& bt : sync->bucket_times())
+            timeline->span(Timeline::Row::kAllreduce, "bucket", bt.start, bt.end,
+                           fmt::format("{},\"bucket\":{},\"bytes\":{}", step, k++, bt.bytes));
+        }
+        timeline->span(Timeline::Row::kCompute, "optimizer", synced, step_done, step);
+      }
+      if (live) {
+        auto sec = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+        live->step(static_cast<int64_t>(b->labels.size()), sec(step_done - wait_start),
+                   sec(step_done - data_ready) - sec(synced - backward_done), sec(synced - backward_done),
+                   sec(data_ready - wait_start), r.loss);
+      }
       const auto n = static_cast<int64_t>(b->labels.size());
       ++state.global_step;
       state.batch_in_epoch = b->index + 1;
@@ -336,6 +428,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     const double train_acc = sums[1] > 0 ? sums[2] / sums[1] : 0.0;
     const double sps = epoch_seconds > 0 ? sums[3] / epoch_seconds : 0.0;
     state.best_accuracy = std::max(state.best_accuracy, eval.accuracy());
+    if (live) live->epoch(state.epoch + (state.batch_in_epoch >= steps_per_epoch ? 1 : 0), sps, eval.accuracy());
     if (leader) {
       std::string line = fmt::format("epoch={} step={} loss={:.4f}", state.epoch + 1, state.global_step, loss);
       if (c.evaluate) line += fmt::format(" accuracy={:.4f} test_loss={:.4f}", eval.accuracy(), eval.loss());
@@ -360,6 +453,10 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     if (auto s = checkpoint(); !s) return s;
   }
 
+  if (timeline) {
+    if (Status s = timeline->write(c.timeline, comm); !s) return s.with_context("writing --timeline " + c.timeline);
+    if (leader) spdlog::info("timeline: {} events per rank{} in {}", timeline->events(), world > 1 ? " (rank 0)" : "", c.timeline);
+  }
   summary.global_step = state.global_step;
   summary.accuracy = eval.accuracy();
   summary.test_loss = eval.loss();

@@ -1,6 +1,12 @@
 // The train loop every replica runs: data, model, optimizer, schedule, evaluation, metrics and
 // checkpoints, configured by one typed TrainConfig (filled from `ringmaster train` flags).
 //
+// Live figures: --metrics-port serves, per rank, in the Prometheus text format:
+//   ringmaster_train_samples_total, ringmaster_train_steps_total, ringmaster_train_samples_per_second
+//   (the last epoch's, all ranks), ringmaster_train_{step,compute,allreduce_wait,data_wait}_seconds_sum
+//   (with ringmaster_train_steps_total as their count), ringmaster_train_loss (last step),
+//   ringmaster_train_epoch, ringmaster_train_test_accuracy. --timeline writes a Chrome trace.
+//
 // Output contract (stdout): one Katib-parseable line per epoch,
 //   epoch=3 step=1407 loss=0.3312 accuracy=0.8791 test_loss=0.3561 train_accuracy=0.8801 lr=0.05 samples_per_sec=41234.5
 // where loss/train_accuracy are over the epoch's training batches and accuracy/test_loss over the
@@ -61,6 +67,9 @@ struct TrainConfig {
   bool scale_lr = false;  // multiply the learning rate by the number of ranks (use with warm-up)
   // Reporting
   std::string metrics_file;
+  std::string timeline;             // Chrome trace of every rank's steps (timeline.h), written by rank 0
+  int metrics_port = -1;            // Prometheus endpoint: -1 none, 0 a free port, else PORT + rank
+  std::string metrics_address = "127.0.0.1";
   bool evaluate = true;
   std::string progress = "auto";  // auto | bar | lines
 };

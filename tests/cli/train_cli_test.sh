@@ -85,4 +85,17 @@ check "corrupt newest checkpoint: warns and names it" "grep -q \"skipping checkp
 check "corrupt newest checkpoint: resumes from the previous one" "grep -q 'resumed from .*ckpt-0000000700.rmck' $work/err"
 err=$("$bin" train --model mlp:784-32-10 "${data[@]}" --checkpoint-dir "$work/straight" --resume 2>&1 >/dev/null); rc=$?
 check "checkpoint of another model: refused with exit 1" "[ $rc -eq 1 ] && grep -q 'written for model mlp:784-64-10, but this run trains mlp:784-32-10' <<<\"\$err\""
+# --metrics-port: a scrape while training shows the rank's samples, steps, step time and loss.
+"$bin" train --model mlp:784-32-10 --dataset synthetic --synthetic-samples 2000 --epochs 400 --no-eval \
+  --metrics-port 0 --progress lines >/dev/null 2>"$work/merr" &
+pid=$!
+for _ in $(seq 100); do grep -q 'metrics at' "$work/merr" && break; sleep 0.05; done
+port=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/merr")
+scrape() { /usr/bin/python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode())"; }
+for _ in $(seq 100); do scrape >"$work/m.txt" 2>/dev/null; grep -q '^ringmaster_train_steps_total{rank="0"} [1-9]' "$work/m.txt" && break; sleep 0.05; done
+kill $pid; wait $pid 2>/dev/null
+check "train --metrics-port: steps and samples are counted" "grep -q '^ringmaster_train_steps_total{rank=\"0\"} [1-9]' $work/m.txt && grep -q '^ringmaster_train_samples_total{rank=\"0\"} [1-9]' $work/m.txt"
+check "train --metrics-port: step time and loss are exported" "grep -q '^ringmaster_train_step_seconds_sum{rank=\"0\"} [0-9]' $work/m.txt && grep -q '^ringmaster_train_loss{rank=\"0\"} [0-9]' $work/m.txt && grep -q '^# TYPE ringmaster_train_allreduce_wait_seconds_sum counter' $work/m.txt"
+err=$("$bin" train --metrics-port 70000 --dataset synthetic 2>&1 >/dev/null); rc=$?
+check "train --metrics-port out of range: exit 2 naming the flag" "[ $rc -eq 2 ] && grep -q -- '--metrics-port: expected a port in 0-65535, found 70000' <<<\"\$err\""
 exit $fail

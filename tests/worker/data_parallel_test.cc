@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -138,6 +139,51 @@ TEST_F(DataParallelTest, StoppedAndResumedOnTwoRanksEqualsStraightRun) {
   const TrainSummary s = run_ranks(2, second);
   EXPECT_FALSE(s.resumed_from.empty());
   EXPECT_EQ(weights(dir_ / "straight", straight), weights(dir_ / "resumed", straight));
+}
+
+TEST_F(DataParallelTest, TimelineHoldsEveryRanksStepsWithBucketsInsideTheirStep) {
+  TrainConfig c = small();
+  c.epochs = 1;
+  c.timeline = (dir_ / "timeline.json").string();
+  const TrainSummary s = run_ranks(2, c);
+  const int64_t steps = s.global_step;  // 512 / 64 = 8
+  ASSERT_EQ(steps, 8);
+  const auto trace = nlohmann::json::parse(std::ifstream(c.timeline));
+  ASSERT_TRUE(trace["traceEvents"].is_array());
+  // Per rank and step: each span's interval; the buckets of a step must start after its forward
+  // pass and end before its optimizer step (they overlap backward and the wait, nothing else).
+  struct Step {
+    double forward_end = -1, optimizer_start = -1;
+    std::vector<std::pair<double, double>> buckets;
+    int spans = 0;
+  };
+  std::map<std::pair<int, int64_t>, Step> seen;
+  std::set<std::string> rows;
+  for (const auto& e : trace["traceEvents"]) {
+    if (e["ph"] == "M") {
+      if (e["name"] == "thread_name") rows.insert(e["args"]["name"].get<std::string>());
+      continue;
+    }
+    ASSERT_EQ(e["ph"], "X");
+    ASSERT_GE(e["dur"].get<double>(), 0.0);
+    Step& st = seen[{e["pid"].get<int>(), e["args"]["step"].get<int64_t>()}];
+    ++st.spans;
+    const double ts = e["ts"].get<double>(), end = ts + e["dur"].get<double>();
+    if (e["name"] == "forward") st.forward_end = end;
+    if (e["name"] == "optimizer") st.optimizer_start = ts;
+    if (e["name"] == "bucket") st.buckets.emplace_back(ts, end);
+  }
+  EXPECT_EQ(rows, (std::set<std::string>{"data", "compute", "allreduce", "wait"}));
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(2 * steps));  // both ranks, every step
+  for (const auto& [key, st] : seen) {
+    // 25,450 parameters (784*32+32+32*10+10) in 16 KiB buckets: 7.
+    EXPECT_EQ(st.buckets.size(), 7u) << "rank " << key.first << " step " << key.second;
+    EXPECT_EQ(st.spans, 5 + static_cast<int>(st.buckets.size()));
+    for (const auto& [b, e] : st.buckets) {
+      EXPECT_GE(b, st.forward_end) << "rank " << key.first << " step " << key.second;
+      EXPECT_LE(e, st.optimizer_start) << "rank " << key.first << " step " << key.second;
+    }
+  }
 }
 
 TEST(GradientSyncTest, BucketsCoverTheArenaFromItsEndAndSum) {
