@@ -80,7 +80,8 @@ cp -r "$work/straight" "$work/corrupt"
 newest=$(ls "$work/corrupt"/ckpt-*.rmck | sort | tail -1)
 printf 'garbage' | dd of="$newest" bs=1 seek=100 conv=notrunc 2>/dev/null
 out=$("$bin" train "${long[@]}" --epochs 4 --checkpoint-dir "$work/corrupt" --resume 2>"$work/err"); rc=$?
-check "corrupt newest checkpoint: exits 0" "[ $rc -eq 0 ]"
+# (It failed twice under a loaded `ctest -j2` in clean clones and never alone: its stderr is kept.)
+check "corrupt newest checkpoint: exits 0" "[ $rc -eq 0 ] || { echo \"rc=$rc, stderr:\"; cat $work/err; false; }"
 check "corrupt newest checkpoint: warns and names it" "grep -q \"skipping checkpoint: $newest: checksum mismatch\" $work/err"
 check "corrupt newest checkpoint: resumes from the previous one" "grep -q 'resumed from .*ckpt-0000000700.rmck' $work/err"
 err=$("$bin" train --model mlp:784-32-10 "${data[@]}" --checkpoint-dir "$work/straight" --resume 2>&1 >/dev/null); rc=$?
