@@ -76,9 +76,7 @@ Result<UniqueFd> listen_tcp(const std::string& host, int port, int backlog) {
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(sockaddr_in)) != 0) {
     if (errno == EADDRINUSE)
       return Status(StatusCode::kAlreadyExists,
-                    fmt::format("{}:{} is already in use (another job or process holds this port; choose another "
-                                "MASTER_PORT)",
-                                host, port));
+                    fmt::format("{}:{} is already in use (another job or process holds this port)", host, port));
     return invalid_argument(fmt::format("cannot bind {}:{}: {}", host, port, err()));
   }
   if (::listen(fd.get(), backlog) != 0) return internal_error("listen: " + err());

@@ -314,7 +314,10 @@ std::unique_ptr<Store> make_in_memory_store() { return std::make_unique<InMemory
 Result<std::unique_ptr<TcpStoreServer>> TcpStoreServer::start(const std::string& host, int port,
                                                               StoreIdentity identity) {
   auto fd = listen_tcp(host, port);
-  if (!fd) return fd.status();
+  if (!fd)
+    return fd.status().code() == StatusCode::kAlreadyExists
+               ? Status(StatusCode::kAlreadyExists, fd.status().message() + "; choose another MASTER_PORT")
+               : fd.status();
   return std::unique_ptr<TcpStoreServer>(std::make_unique<TcpServer>(std::move(*fd), std::move(identity)));
 }
 

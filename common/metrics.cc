@@ -14,6 +14,8 @@
 #include <cstring>
 #include <thread>
 
+#include "collectives/socket.h"
+
 namespace ringmaster {
 
 PrometheusText& PrometheusText::family(std::string_view name, std::string_view type, std::string_view help) {
@@ -47,7 +49,7 @@ PrometheusText& PrometheusText::sample(std::string_view name, const Labels& labe
 
 namespace {
 
-// Reads the request head (up to the blank line) within 2 s; empty when the client sends none.
+// Reads the request head (up to the blank line, at most 8 KiB), waiting at most 2 s for each part.
 std::string read_request_head(int fd) {
   std::string head;
   char buf[1024];
@@ -61,47 +63,34 @@ std::string read_request_head(int fd) {
   return head;
 }
 
-void send_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return;
-    }
-    off += static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace
 
 struct MetricsServer::Impl {
-  int listen_fd = -1;
+  UniqueFd listener;
   int wake[2] = {-1, -1};  // written to stop the thread
   std::function<std::string()> render;
   std::thread thread;
 
   ~Impl() {
-    for (int fd : {listen_fd, wake[0], wake[1]})
+    for (int fd : wake)
       if (fd >= 0) ::close(fd);
   }
 
   void serve() {
     for (;;) {
-      pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
+      pollfd fds[2] = {{listener.get(), POLLIN, 0}, {wake[0], POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
         return;
       }
       if (fds[1].revents) return;
-      const int conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (conn < 0) continue;
-      answer(conn);
-      ::close(conn);
+      UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (conn.valid()) answer(conn.get());
     }
   }
 
-  // HTTP/1.1 with Connection: close; GET or HEAD of /metrics, anything else refused.
+  // HTTP/1.1 with Connection: close; GET or HEAD of /metrics, anything else refused. A client that
+  // does not take the answer within 2 s is dropped, so none can hold the server (or its stop).
   void answer(int conn) {
     const std::string head = read_request_head(conn);
     const std::size_t sp1 = head.find(' '), sp2 = sp1 == std::string::npos ? sp1 : head.find(' ', sp1 + 1);
@@ -122,33 +111,29 @@ struct MetricsServer::Impl {
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", code, reason, type,
         body.size());
     if (method != "HEAD") response += body;
-    send_all(conn, response);
+    (void)collectives::send_all(conn, response.data(), response.size(), Deadline::after(std::chrono::seconds(2)),
+                                "a metrics client");
   }
 };
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address, int port,
                                                             std::function<std::string()> render) {
-  auto impl = std::make_unique<Impl>();
-  impl->render = std::move(render);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (port < 0 || port > 65535 || ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1)
+  in_addr parsed{};
+  if (port < 0 || port > 65535 || ::inet_pton(AF_INET, address.c_str(), &parsed) != 1)
     return invalid_argument(fmt::format("metrics endpoint: expected an IPv4 address and a port in 0-65535, found {}:{}",
                                         address, port));
-  impl->listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int yes = 1;
-  if (impl->listen_fd < 0 || ::setsockopt(impl->listen_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
-      ::bind(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(impl->listen_fd, 16) != 0)
-    return Status(StatusCode::kUnavailable, fmt::format("metrics endpoint: cannot listen on {}:{}: {}", address, port,
-                                                        std::strerror(errno)));
-  socklen_t len = sizeof addr;
-  ::getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto impl = std::make_unique<Impl>();
+  impl->render = std::move(render);
+  auto listener = collectives::listen_tcp(address, port, 16);
+  if (!listener)
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("metrics endpoint: cannot listen on {}:{}: {}", address, port, listener.status().message()));
+  impl->listener = std::move(*listener);
+  const int bound = collectives::local_port(impl->listener.get());
   if (::pipe2(impl->wake, O_CLOEXEC) != 0) return internal_error(std::string("pipe: ") + std::strerror(errno));
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->serve(); });
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl), ntohs(addr.sin_port)));
+  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl), bound));
 }
 
 MetricsServer::MetricsServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}

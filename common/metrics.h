@@ -1,7 +1,8 @@
 // Prometheus metrics over HTTP: the text exposition format (version 0.0.4) and a small server that
 // answers `GET /metrics` (HTTP/1.1, one request per connection, on its own thread). Our own rather
 // than cpp-httplib: that library brings OpenSSL, whose initialisation alone added 2 ms to the
-// start of every ringmaster process (launcher and replicas), and a scrape endpoint needs one route. The launcher (`ringmaster run --metrics-port`)
+// start of every ringmaster process (launcher and replicas), and a scrape endpoint needs one route.
+// The sockets are the collectives' TCP helpers (collectives/socket.h). The launcher (`ringmaster run --metrics-port`)
 // and the worker (`ringmaster train --metrics-port`) each render their own state per scrape:
 //
 //   auto server = MetricsServer::start("127.0.0.1", 9090, [&] {
