@@ -206,14 +206,11 @@ int run_run(const RunOptions& o) {
                  s.reason.empty() ? "" : " (" + s.reason + ")", s.message.empty() ? "" : ": " + s.message);
       last_phase = s.phase;
     }
-    const auto running = std::count_if(s.replicas.begin(), s.replicas.end(),
-                                       [](const auto& r) { return r.phase == "Running" && !r.bookkeeping; });
-    if (s.finished() && running > 0 && !told_left_running &&
-        job.run_policy.clean_pod_policy == jobs::CleanPodPolicy::kNone && job.kind != jobs::JobKind::kBatchJob) {
+    if (!s.left_running.empty() && !told_left_running) {
       fmt::print(stderr,
                  "ringmaster: cleanPodPolicy None leaves {} replica(s) running, as the operator would; they end by "
                  "themselves, or stop them with Ctrl-C or `ringmaster delete {}`\n",
-                 running, job.metadata.name);
+                 s.left_running.size(), job.metadata.name);
       told_left_running = true;
     }
   };

@@ -209,18 +209,24 @@ void JobRunner::fail(const std::string& reason, const std::string& message) {
   set_phase("Failed", reason, message);
 }
 
+std::optional<ExitStatus> JobRunner::reap(std::size_t i) {
+  if (handles_[i] < 0) return std::nullopt;
+  auto exit = processes_.poll(handles_[i]);
+  if (!exit) return std::nullopt;
+  handles_[i] = -1;
+  status_.replicas[i].last_exit = exit;
+  event(exit->success() ? "Completed" : "Exited", fmt::format("replica {}: {}", plan_.replicas[i].name, exit->describe()));
+  return exit;
+}
+
 bool JobRunner::check_replicas() {
   bool changed = false;
   for (std::size_t i = 0; i < handles_.size() && !status_.finished(); ++i) {
-    if (handles_[i] < 0) continue;
-    auto exit = processes_.poll(handles_[i]);
+    auto exit = reap(i);
     if (!exit) continue;
-    handles_[i] = -1;
     changed = true;  // every exit changes the replica's state, and perhaps the job's
     ReplicaStatus& s = status_.replicas[i];
     const ReplicaLaunch& r = plan_.replicas[i];
-    s.last_exit = exit;
-    event(exit->success() ? "Completed" : "Exited", fmt::format("replica {}: {}", r.name, exit->describe()));
     if (should_restart(r.restart_policy, *exit)) {
       const auto limit = job_.run_policy.backoff_limit;
       if (limit && status_.restarts >= *limit) {
@@ -367,6 +373,7 @@ void JobRunner::apply_clean_pod_policy() {
   // None: as the operator deletes nothing, the replicas run on (no restarts now) until they end by
   // themselves or somebody stops the job.
   event("CleanPodPolicy", fmt::format("None: {} left running until they end or the job is stopped", join(names, ", ")));
+  status_.left_running = names;
   save();
   while (running_replicas() > 0) {
     processes_.wait(options_.poll_interval);
@@ -376,15 +383,10 @@ void JobRunner::apply_clean_pod_policy() {
     }
     bool changed = false;
     for (std::size_t i = 0; i < handles_.size(); ++i) {
-      if (handles_[i] < 0) continue;
-      auto exit = processes_.poll(handles_[i]);
+      auto exit = reap(i);
       if (!exit) continue;
-      handles_[i] = -1;
       changed = true;
-      ReplicaStatus& s = status_.replicas[i];
-      s.last_exit = exit;
-      s.phase = exit->success() ? "Succeeded" : "Failed";
-      event(exit->success() ? "Completed" : "Exited", fmt::format("replica {}: {}", s.name, exit->describe()));
+      status_.replicas[i].phase = exit->success() ? "Succeeded" : "Failed";
     }
     if (options_.on_tick) options_.on_tick();
     if (changed) save();

@@ -62,6 +62,8 @@ struct JobStatus {
   std::map<std::string, double> phase_seconds;  // time spent in each phase left so far
   std::chrono::steady_clock::time_point phase_since = std::chrono::steady_clock::now();  // entered the current one
   std::vector<ReplicaStatus> replicas;
+  // The job has finished and cleanPodPolicy None left these replicas running (see above).
+  std::vector<std::string> left_running;
   bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
 };
 
@@ -102,6 +104,8 @@ class JobRunner {
   void start_all();
   // Polls the running replicas and applies the restart and success rules; true when anything changed.
   bool check_replicas();
+  // The exit of replica i once it has ended (recorded in its status and the events), else nullopt.
+  std::optional<ExitStatus> reap(std::size_t i);
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
   void stop_all();

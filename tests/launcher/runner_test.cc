@@ -188,6 +188,7 @@ spec:
   EXPECT_EQ(s.restarts, 0);
   EXPECT_EQ(s.replicas[1].phase, "Failed");
   EXPECT_EQ(s.replicas[2].phase, "Stopped");
+  EXPECT_EQ(s.left_running, (std::vector<std::string>{"tfn-ps-0", "tfn-ps-1"}));
   const std::string events = read_file((dir_ / "job" / "events.log").string()).value();
   EXPECT_NE(events.find("CleanPodPolicy None: tfn-ps-0, tfn-ps-1 left running"), std::string::npos) << events;
 }
@@ -209,6 +210,7 @@ spec:
   EXPECT_NE(s.message.find("gang-worker-0 could not start: cannot start /no/such/binary"), std::string::npos)
       << s.message;
   EXPECT_EQ(s.replicas[0].phase, "Stopped");  // the PS that did start was stopped
+  EXPECT_TRUE(s.left_running.empty());  // under the default cleanPodPolicy None too: the gang never ran
 }
 
 TEST_F(RunnerTest, StopRequestFailsTheJobWithTheReason) {
