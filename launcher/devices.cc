@@ -148,10 +148,11 @@ std::string cpu_list_string(const std::vector<int>& cpus) {
 CpuPlacement place_cpus(const std::vector<CpuRequest>& requests, const std::vector<int>& allowed) {
   CpuPlacement out;
   out.cpus.resize(requests.size());
+  auto whole_cores = [](const CpuRequest& r) { return static_cast<int>(std::ceil(r.cores - 1e-9)); };
   int wanted = 0;
   bool any = false;
   for (const auto& r : requests) {
-    wanted += static_cast<int>(std::ceil(r.cores - 1e-9));
+    wanted += whole_cores(r);
     any |= r.cores > 0;
   }
   if (!any) return out;
@@ -162,7 +163,7 @@ CpuPlacement place_cpus(const std::vector<CpuRequest>& requests, const std::vect
   }
   std::size_t next = 0;
   for (std::size_t i = 0; i < requests.size(); ++i)
-    for (int k = 0; k < static_cast<int>(std::ceil(requests[i].cores - 1e-9)); ++k) out.cpus[i].push_back(allowed[next++]);
+    for (int k = 0; k < whole_cores(requests[i]); ++k) out.cpus[i].push_back(allowed[next++]);
   const std::vector<int> shared(allowed.begin() + static_cast<std::ptrdiff_t>(next), allowed.end());
   for (std::size_t i = 0; i < requests.size(); ++i)
     if (requests[i].cores <= 0) out.cpus[i] = shared.empty() ? allowed : shared;
