@@ -75,6 +75,29 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
                   "$RINGMASTER_TIMEOUT_SECONDS, else 60)");
   cmd->add_option("--bucket-kib", o.bucket_kib, "gradient bucket size: allreduces start as backward fills each")
       ->capture_default_str();
+  cmd->add_option("--balance", c.balance,
+                  "per-rank batch sizes: none (--batch-size on every rank), auto (in proportion to each rank's "
+                  "measured speed, after --balance-warmup-steps and after every epoch) or B0,B1,... adding up to "
+                  "ranks x --batch-size; the update is the same as with equal batches")
+      ->capture_default_str();
+  cmd->add_option("--balance-warmup-steps", c.balance_warmup_steps, "steps measured before --balance auto first decides")
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--slow-rank",
+      [&c](const std::string& v) {
+        const auto colon = v.find(':');
+        try {
+          std::size_t used = 0;
+          c.slow_rank = std::stoi(v.substr(0, colon), &used);
+          if (colon == std::string::npos || used != colon) throw std::invalid_argument(v);
+          c.slow_factor = std::stod(v.substr(colon + 1), &used);
+          if (used != v.size() - colon - 1) throw std::invalid_argument(v);
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("--slow-rank", "expected RANK:FACTOR such as 1:3, found \"" + v + "\"");
+        }
+      },
+      "testing aid for --balance: rank RANK takes FACTOR times as long for its forward and backward passes "
+      "(it sleeps the difference), as a slower device would");
   cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
 }
 

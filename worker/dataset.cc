@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "worker/balance.h"
 #include "worker/rng.h"
 
 namespace ringmaster::worker {
@@ -168,6 +169,9 @@ struct BatchLoader::Shared {
   int64_t produced = 0;         // batches filled (relative to first)
   int64_t released = 0;         // batches handed back by the consumer (relative to first)
   bool holding = false;         // consumer holds slot (released % depth)
+  // Uneven shards: where batch i of this shard begins in `order` (one past the last at the end)
+  // and the size of its global batch.
+  std::vector<int64_t> begins, globals;
   std::array<float, 256> lut{};
 };
 
@@ -192,14 +196,42 @@ void BatchLoader::stop() {
   }
 }
 
+namespace {
+// The padded permutation's length when sharding n samples over k shards.
+int64_t padded_total(int64_t n, int64_t k) { return k <= 1 ? n : (n + k - 1) / k * k; }
+}  // namespace
+
+void BatchLoader::set_shard_batches(std::vector<int64_t> batches) { shard_batches_ = std::move(batches); }
+
+// The sizes of global batch `index` on every shard (unequal sharding).
+static std::vector<int64_t> block_split(const std::vector<int64_t>& batches, int64_t total, int64_t index) {
+  int64_t global = 0;
+  for (int64_t b : batches) global += b;
+  const int64_t length = std::min(global, total - index * global);
+  if (length == global) return batches;
+  std::vector<double> weights(batches.begin(), batches.end());
+  return split_proportionally(length, weights, length >= static_cast<int64_t>(batches.size()) ? 1 : 0);
+}
+
 int64_t BatchLoader::samples_per_epoch() const {
   const int64_t n = data_.count, k = options_.shards;
   if (k <= 1) return n;
+  if (uneven()) {
+    int64_t mine = 0;
+    for (int64_t i = 0; i < batches_per_epoch(); ++i)
+      mine += block_split(shard_batches_, padded_total(n, k), i)[static_cast<std::size_t>(options_.shard)];
+    return mine;
+  }
   if (options_.pad_shards) return (n + k - 1) / k;
   return n / k + (options_.shard < n % k ? 1 : 0);
 }
 
 int64_t BatchLoader::batches_per_epoch() const {
+  if (uneven()) {
+    int64_t global = 0;
+    for (int64_t b : shard_batches_) global += b;
+    return (padded_total(data_.count, options_.shards) + global - 1) / global;
+  }
   return (samples_per_epoch() + options_.batch_size - 1) / options_.batch_size;
 }
 
@@ -212,7 +244,27 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
     Rng rng = Rng::derive(options_.seed, static_cast<uint64_t>(epoch));
     for (std::size_t i = s.order.size(); i > 1; --i) std::swap(s.order[i - 1], s.order[rng.below(i)]);
   }
-  if (options_.shards > 1 && !s.order.empty()) {
+  if (options_.shards > 1 && !s.order.empty() && uneven()) {
+    // Lay out this shard's parts of every global block one after another, and remember where
+    // each batch begins and how large its global block is.
+    const int64_t total = padded_total(data_.count, options_.shards);
+    int64_t global = 0;
+    for (int64_t b : shard_batches_) global += b;
+    std::vector<uint32_t> mine;
+    s.begins.clear();
+    s.globals.clear();
+    for (int64_t i = 0; i < batches_per_epoch(); ++i) {
+      const std::vector<int64_t> split = block_split(shard_batches_, total, i);
+      int64_t at = i * global;
+      for (int r = 0; r < options_.shard; ++r) at += split[static_cast<std::size_t>(r)];
+      s.begins.push_back(static_cast<int64_t>(mine.size()));
+      s.globals.push_back(std::min(global, total - i * global));
+      for (int64_t j = 0; j < split[static_cast<std::size_t>(options_.shard)]; ++j)
+        mine.push_back(s.order[static_cast<std::size_t>(at + j) % s.order.size()]);
+    }
+    s.begins.push_back(static_cast<int64_t>(mine.size()));
+    s.order = std::move(mine);
+  } else if (options_.shards > 1 && !s.order.empty()) {
     std::vector<uint32_t> mine(static_cast<std::size_t>(samples_per_epoch()));
     for (std::size_t k = 0; k < mine.size(); ++k) {
       const std::size_t position = static_cast<std::size_t>(options_.shard) + k * static_cast<std::size_t>(options_.shards);
@@ -226,8 +278,10 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   s.holding = false;
   const int64_t depth = options_.depth, bs = options_.batch_size, size = data_.sample_size();
   const auto samples = static_cast<int64_t>(s.order.size());
+  const bool even = !uneven();
+  const int64_t shards = options_.pad_shards ? options_.shards : 1;
   Shape shape = data_.sample_shape;
-  worker_ = std::jthread([this, &s, depth, bs, size, samples, shape](std::stop_token stop) {
+  worker_ = std::jthread([this, &s, depth, bs, size, samples, shape, even, shards](std::stop_token stop) {
     for (int64_t r = 0; s.first + r < s.end; ++r) {
       {
         std::unique_lock lock(s.mutex);
@@ -236,10 +290,13 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
       // The slot is ours until `produced` says otherwise; no lock needed while filling it.
       Batch& b = s.slots[static_cast<std::size_t>(r % depth)];
       const int64_t index = s.first + r;
-      const int64_t begin = index * bs, n = std::min(bs, samples - begin);
+      const auto at = static_cast<std::size_t>(index);
+      const int64_t begin = even ? index * bs : s.begins[at];
+      const int64_t n = even ? std::min(bs, samples - begin) : s.begins[at + 1] - begin;
       b.images.resize(batch_shape(n, shape));
       b.labels.resize(static_cast<std::size_t>(n));
       b.index = index;
+      b.global_count = even ? n * shards : s.globals[at];
       float* dst = b.images.data();
       for (int64_t i = 0; i < n; ++i) {
         const uint32_t k = s.order[static_cast<std::size_t>(begin + i)];

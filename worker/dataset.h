@@ -50,6 +50,9 @@ struct Batch {
   Tensor images;                // [n, sample_shape...], normalized
   std::vector<int32_t> labels;  // n
   int64_t index = 0;            // batch number within the epoch
+  // Samples in this step's batches over all shards (labels.size() x shards when sharded evenly):
+  // a shard's gradient weighs labels.size() / global_count of the step's update.
+  int64_t global_count = 0;
 };
 
 // Delivers the batches of one epoch in an order that is a pure function of (seed, epoch), so a
@@ -82,14 +85,22 @@ class BatchLoader {
   int64_t batches_per_epoch() const;
   // Starts epoch `epoch` at batch `first_batch` (0 normally, later when resuming mid-epoch).
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // Unequal shards (--balance, with pad_shards): shard s takes batches[s] samples of each global
+  // batch, a contiguous block of sum(batches) samples of the padded permutation (the same block
+  // that even sharding spreads over the shards), and the last, shorter block is split in the same
+  // proportions. Empty (the default): even sharding by batch_size. Takes effect at the next
+  // start_epoch, which may restart the epoch in progress at its next batch.
+  void set_shard_batches(std::vector<int64_t> batches);
   // The next batch of the epoch, or nullptr after the last. Valid until the next call.
   const Batch* next();
 
  private:
+  bool uneven() const { return options_.shards > 1 && options_.pad_shards && !shard_batches_.empty(); }
   struct Shared;
   void stop();
   const Dataset& data_;
   Options options_;
+  std::vector<int64_t> shard_batches_;
   std::unique_ptr<Shared> shared_;
   std::jthread worker_;
 };

@@ -1,6 +1,7 @@
 #include "worker/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -13,8 +14,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/process_stats.h"
+#include "worker/balance.h"
 #include "worker/blas.h"
 #include "worker/checkpoint.h"
 #include "common/metrics.h"
@@ -176,6 +179,11 @@ Status validate(const TrainConfig& c) {
     return invalid_argument(fmt::format("--keep-checkpoints: expected >= 1, found {}", c.keep_checkpoints));
   if (c.bucket_bytes < 1024)
     return invalid_argument(fmt::format("--bucket-kib: expected >= 1, found {} bytes", c.bucket_bytes));
+  if (auto b = parse_balance(c.balance); !b) return b.status();
+  if (c.balance_warmup_steps < 1)
+    return invalid_argument(fmt::format("--balance-warmup-steps: expected >= 1, found {}", c.balance_warmup_steps));
+  if (!(c.slow_factor >= 1.0) || !std::isfinite(c.slow_factor))
+    return invalid_argument(fmt::format("--slow-rank: expected a factor >= 1, found {}", c.slow_factor));
   if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");
   if (c.progress != "auto" && c.progress != "bar" && c.progress != "lines")
     return invalid_argument(fmt::format("--progress: expected auto, bar or lines, found \"{}\"", c.progress));
@@ -278,9 +286,45 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                  world > 1 ? fmt::format(", {} ranks over {} ({} samples each per step)", world, comm->backend(),
                                          c.batch_size)
                            : std::string());
+  // Per-rank batch sizes (--balance).
+  const BalanceSpec balance = *parse_balance(c.balance);
+  std::vector<int64_t> rank_batches;  // empty: --batch-size on every rank
+  std::unique_ptr<Balancer> balancer;
+  if (world > 1 && balance.kind == BalanceSpec::Kind::kFixed) {
+    int64_t sum = 0;
+    for (int64_t b : balance.batches) sum += b;
+    if (static_cast<int>(balance.batches.size()) != world || sum != c.batch_size * world)
+      return invalid_argument(fmt::format("--balance {}: expected {} batch sizes (one per rank) adding up to {} ({} "
+                                          "ranks x --batch-size {}), found {} adding up to {}",
+                                          c.balance, world, c.batch_size * world, world, c.batch_size,
+                                          balance.batches.size(), sum));
+    rank_batches = balance.batches;
+  } else if (world > 1 && balance.kind == BalanceSpec::Kind::kAuto) {
+    balancer = std::make_unique<Balancer>(world, c.batch_size * world,
+                                          std::vector<int64_t>(static_cast<std::size_t>(world), c.batch_size));
+  } else if (world == 1 && balance.kind != BalanceSpec::Kind::kNone) {
+    spdlog::info("--balance {}: one rank, nothing to balance", c.balance);
+  }
   // The data order is a function of the run's seed and the epoch, so a resumed run replays it;
   // each rank reads its shard of it.
   BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3, rank, world, true});
+  loader.set_shard_batches(rank_batches);
+  if (leader && !rank_batches.empty()) spdlog::info("per-rank batch sizes {}", join_batches(rank_batches));
+  // --balance auto: share the measured speeds and apply the new split from the next batch on.
+  auto rebalance = [&]() -> Status {
+    auto next = balancer->decide(*comm);
+    if (!next) return next.status();
+    if (!*next) return Status::ok();
+    rank_batches = **next;
+    loader.set_shard_batches(rank_batches);
+    if (leader) {
+      std::vector<std::string> speeds;
+      for (double v : balancer->speeds()) speeds.push_back(fmt::format("{:.0f}", v));
+      spdlog::info("balance: per-rank batch sizes now {} (measured samples per compute second: {})",
+                   join_batches(rank_batches), fmt::join(speeds, ", "));
+    }
+    return Status::ok();
+  };
   std::unique_ptr<GradientSync> sync;
   if (world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
   std::unique_ptr<Timeline> timeline;
@@ -346,13 +390,19 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                                   "lower --lr or add --warmup-epochs",
                                   r.loss, state.epoch + 1, state.global_step + 1, lr));
       if (sync) {
-        // Shards are equal (padded), so every rank's batch has the same size: the average over
-        // ranks is the sum of gradients of the loss scaled by 1/world.
-        const float share = 1.0f / static_cast<float>(world);
+        // The loss is this batch's mean; the step's is the mean over the global batch, so this
+        // rank's gradient weighs its share of it (1/world when the shards are even) and the
+        // allreduce sums.
+        const float share = static_cast<float>(b->labels.size()) / static_cast<float>(b->global_count);
         for (float& g : grad_logits.span()) g *= share;
         sync->begin_step();
         model.backward(b->images, grad_logits, ctx, [&](int64_t from) { sync->ready_from(from); });
+        if (rank == c.slow_rank)
+          std::this_thread::sleep_for((Clock::now() - data_ready) * (c.slow_factor - 1.0));
         backward_done = Clock::now();
+        if (balancer)
+          balancer->record(static_cast<int64_t>(b->labels.size()),
+                           std::chrono::duration<double>(backward_done - data_ready).count());
         if (Status s = sync->finish(); !s)
           return s.with_context(fmt::format("averaging gradients at epoch {}, step {}", state.epoch + 1,
                                             state.global_step + 1));
@@ -393,6 +443,11 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       epoch_trained += n;
       if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 && state.batch_in_epoch < steps_per_epoch)
         if (auto s = checkpoint(); !s) return s;
+      if (balancer && balancer->decisions() == 0 && balancer->recorded_steps() >= c.balance_warmup_steps) {
+        // The end of the warm-up: the new split starts with the epoch's next batch.
+        if (Status s = rebalance(); !s) return s;
+        loader.start_epoch(state.epoch, state.batch_in_epoch);
+      }
       if (bar && seconds_since(last_draw) > 0.1) {
         last_draw = Clock::now();
         const int width = 30;
@@ -451,6 +506,8 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       ++summary.epochs_completed;
     }
     if (auto s = checkpoint(); !s) return s;
+    if (balancer && balancer->recorded_steps() >= c.balance_warmup_steps && state.global_step < run_until)
+      if (Status s = rebalance(); !s) return s;
   }
 
   if (timeline) {
@@ -464,6 +521,9 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   summary.wall_seconds = seconds_since(start);
   summary.samples_per_second = train_seconds > 0 ? static_cast<double>(trained_samples) / train_seconds : 0.0;
   summary.world_size = world;
+  if (world > 1)
+    summary.rank_batches =
+        rank_batches.empty() ? std::vector<int64_t>(static_cast<std::size_t>(world), c.batch_size) : rank_batches;
   if (timed_steps > 0) {
     const double steps = static_cast<double>(timed_steps);
     const double wait_ms = sync ? std::chrono::duration<double, std::milli>(sync->wait_time()).count() / steps : 0.0;
@@ -477,10 +537,13 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
              "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={}\n",
              model.spec(), state.epoch, state.global_step, summary.accuracy, summary.best_accuracy, summary.test_loss,
              summary.wall_seconds, summary.samples_per_second, peak_rss_mib(), world);
-  fmt::print(out, "step time: compute={:.2f}ms allreduce_wait={:.2f}ms data_wait={:.2f}ms{}\n", summary.compute_ms,
+  fmt::print(out, "step time: compute={:.2f}ms allreduce_wait={:.2f}ms data_wait={:.2f}ms{}{}\n", summary.compute_ms,
              summary.allreduce_wait_ms, summary.data_wait_ms,
              sync ? fmt::format(" ({} gradient buckets of up to {} KiB)", sync->bucket_count(), c.bucket_bytes / 1024)
-                  : std::string());
+                  : std::string(),
+             balance.kind != BalanceSpec::Kind::kNone && world > 1
+                 ? fmt::format(" rank_batches={}", join_batches(summary.rank_batches))
+                 : std::string());
   std::fflush(out);
   metrics.write({{"summary", true}, {"model", model.spec()}, {"epochs", state.epoch}, {"steps", state.global_step},
                  {"accuracy", summary.accuracy}, {"best_accuracy", summary.best_accuracy},

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "collectives/communicator.h"
 #include "common/status.h"
@@ -65,6 +66,15 @@ struct TrainConfig {
   // Data-parallel (with a communicator of more than one rank; see run_training)
   int64_t bucket_bytes = kDefaultBucketBytes;  // gradient bucket size (gradient_sync.h)
   bool scale_lr = false;  // multiply the learning rate by the number of ranks (use with warm-up)
+  // Per-rank batch sizes (balance.h): "none" (--batch-size each), "auto" (by each rank's measured
+  // compute speed, after balance_warmup_steps and again after every epoch), or "B0,B1,..." adding
+  // up to ranks x batch_size. The update is the uniform one whatever the split.
+  std::string balance = "none";
+  int64_t balance_warmup_steps = 20;
+  // Testing aid standing in for a slower device: rank slow_rank sleeps (slow_factor - 1) times its
+  // forward + backward time every step.
+  int slow_rank = -1;
+  double slow_factor = 1.0;
   // Reporting
   std::string metrics_file;
   std::string timeline;             // Chrome trace of every rank's steps (timeline.h), written by rank 0
@@ -91,6 +101,7 @@ struct TrainSummary {
   // and everything else (forward, backward, optimizer).
   double data_wait_ms = 0.0, allreduce_wait_ms = 0.0, compute_ms = 0.0;
   std::string resumed_from;         // checkpoint path, when resumed
+  std::vector<int64_t> rank_batches;  // the final per-rank batch sizes (data-parallel)
 };
 
 // Runs training to the end. Fails with a Status naming the cause: bad configuration, a missing
@@ -101,7 +112,8 @@ struct TrainSummary {
 // parameters, optimizer state and position (fresh or resumed from its checkpoint) are broadcast
 // to all; every rank trains on its shard of each epoch's permutation with --batch-size samples
 // per step; gradients are averaged in buckets while backward runs; every rank takes the same
-// step. Evaluation is sharded and its sums reduced. Only rank 0 prints, writes --metrics-file
+// step (with --balance the ranks' batches differ in size and their gradients are weighted by
+// it, so the update is still the one of the uniform split). Evaluation is sharded and its sums reduced. Only rank 0 prints, writes --metrics-file
 // and checkpoints; after every epoch all ranks check that their parameters are bit-identical.
 Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out,
                                   collectives::Communicator* comm = nullptr);

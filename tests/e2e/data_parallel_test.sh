@@ -28,6 +28,19 @@ done
 check "the three backends train the same model" \
   "[ \"\$(accuracy_of $work/mpi-tcp.out)\" = \"\$(accuracy_of $work/mpi-mpi.out)\" ] && [ -n \"\$(accuracy_of $work/mpi-tcp.out)\" ]"
 
+# --- --balance auto: a rank slowed on purpose gets less of every step ------------------------
+mpirun --allow-run-as-root --oversubscribe -np 2 --bind-to none \
+  ringmaster train --strategy allreduce "${small[@]}" --balance auto --balance-warmup-steps 10 --slow-rank 1:3 \
+  >"$work/balance.out" 2>&1; rc=$?
+batches=$(sed -n 's/.*rank_batches=\([0-9]*\),\([0-9]*\).*/\1 \2/p' "$work/balance.out")
+check "--balance auto with rank 1 three times slower trains" "[ $rc -eq 0 ] && [ -n '$batches' ]"
+b0=${batches% *} b1=${batches#* }
+check "... and gives rank 0 at least twice rank 1's batch ($b0 and $b1)" "[ '${b0:-0}' -ge \$((2 * ${b1:-1})) ]"
+acc_even=$(accuracy_of "$work/mpi-tcp.out") acc_balanced=$(accuracy_of "$work/balance.out")
+check "... with the even split's accuracy ($acc_balanced vs $acc_even: the same update)" \
+  "/usr/bin/python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1] or 9) - float(sys.argv[2] or 0)) <= 0.005 else 1)' '$acc_balanced' '$acc_even'"
+grep 'balance:' "$work/balance.out" | tail -1
+
 # --- a rank that dies or hangs fails the others within the timeout ---------------------------
 start_ranks() {  # start_ranks PORT -> pids in $pid0 $pid1, output in $work/r{0,1}.{out,err}
   for r in 0 1; do

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "tests/collectives/harness.h"
+#include "worker/balance.h"
 #include "worker/checkpoint.h"
 #include "worker/gradient_sync.h"
 #include "worker/model.h"
@@ -64,6 +65,19 @@ class DataParallelTest : public ScratchFixture {
 
 }  // namespace
 
+// Two trainings' weights agree within float tolerance, relative to the weights' scale, and are
+// not trivially equal (e.g. all zero).
+static void expect_same_weights(const std::vector<float>& a, const std::vector<float>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
+    norm = std::max(norm, static_cast<double>(std::fabs(b[i])));
+  }
+  EXPECT_LT(worst, 1e-5 * std::max(1.0, norm)) << "largest weight difference " << worst;
+  EXPECT_GT(norm, 0.01);
+}
+
 TEST_F(DataParallelTest, TwoRanksOfBatchBTrainTheWeightsOfOneRankOfBatchTwoB) {
   TrainConfig two = small();
   two.checkpoint_dir = (dir_ / "two").string();
@@ -78,18 +92,65 @@ TEST_F(DataParallelTest, TwoRanksOfBatchBTrainTheWeightsOfOneRankOfBatchTwoB) {
   ASSERT_TRUE(s1.is_ok()) << s1.status().message();
   EXPECT_EQ(s1->global_step, s2.global_step);
 
-  const auto a = weights(dir_ / "two", two), b = weights(dir_ / "one", one);
-  ASSERT_EQ(a.size(), b.size());
-  double worst = 0.0, norm = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
-    norm = std::max(norm, static_cast<double>(std::fabs(b[i])));
-  }
-  EXPECT_LT(worst, 1e-5 * std::max(1.0, norm)) << "largest weight difference " << worst;
-  EXPECT_GT(norm, 0.01);  // the weights are not trivially equal (e.g. all zero)
+  expect_same_weights(weights(dir_ / "two", two), weights(dir_ / "one", one));
   // The metrics are over the whole global batch too.
   EXPECT_NEAR(s2.loss, s1->loss, 1e-4);
   EXPECT_NEAR(s2.accuracy, s1->accuracy, 0.011);  // at most one of 100 test samples flips
+}
+
+TEST_F(DataParallelTest, UnequalBatchesTrainTheWeightsOfEqualOnes) {
+  // 48 + 16 samples per step on two ranks: the gradients are weighted 3/4 and 1/4, so the update
+  // is the one of a single rank with batch 64 over the same blocks of the permutation.
+  TrainConfig split = small();
+  split.balance = "48,16";
+  split.checkpoint_dir = (dir_ / "split").string();
+  const TrainSummary s2 = run_ranks(2, split);
+  EXPECT_EQ(s2.rank_batches, (std::vector<int64_t>{48, 16}));
+  TrainConfig one = small();
+  one.batch_size = 64;
+  one.checkpoint_dir = (dir_ / "one").string();
+  auto s1 = run_training(one, sink_);
+  ASSERT_TRUE(s1.is_ok()) << s1.status().message();
+  EXPECT_EQ(s2.global_step, s1->global_step);
+  expect_same_weights(weights(dir_ / "split", split), weights(dir_ / "one", one));
+  EXPECT_NEAR(s2.loss, s1->loss, 1e-4);
+}
+
+TEST_F(DataParallelTest, BalanceAutoGivesTheSlowRankLessWorkAndKeepsTheUpdate) {
+  // Rank 1 takes 4x as long per sample; after 4 measured steps it should get about a fifth of
+  // the global batch. Whatever split the measurement picks, the weights are those of one rank.
+  TrainConfig c = small();
+  c.model = "mlp:784-256-10";  // enough compute per step for the sleep to be measurable
+  c.epochs = 3;
+  c.balance = "auto";
+  c.balance_warmup_steps = 4;
+  c.slow_rank = 1;
+  c.slow_factor = 4.0;
+  c.checkpoint_dir = (dir_ / "auto").string();
+  const TrainSummary s2 = run_ranks(2, c);
+  ASSERT_EQ(s2.rank_batches.size(), 2u);
+  EXPECT_EQ(s2.rank_batches[0] + s2.rank_batches[1], 64);
+  EXPECT_GE(s2.rank_batches[0], 2 * s2.rank_batches[1]) << "rank 0 (fast) got " << s2.rank_batches[0]
+                                                          << " samples per step, rank 1 (slow) " << s2.rank_batches[1];
+  TrainConfig one = small();
+  one.model = c.model;
+  one.epochs = c.epochs;
+  one.batch_size = 64;
+  one.checkpoint_dir = (dir_ / "one").string();
+  ASSERT_TRUE(run_training(one, sink_).is_ok());
+  expect_same_weights(weights(dir_ / "auto", c), weights(dir_ / "one", one));
+}
+
+TEST_F(DataParallelTest, BalanceRejectsASplitThatDoesNotFitTheRanks) {
+  TrainConfig c = small();
+  c.balance = "40,16";  // 56, not 2 x 32
+  collectives::testing::run_ranks(2, [&](collectives::Communicator& comm) {
+    auto r = run_training(c, sink_, &comm);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_NE(r.status().message().find("adding up to 64"), std::string::npos) << r.status().message();
+  });
+  c.balance = "48,x";
+  EXPECT_FALSE(validate(c).is_ok());
 }
 
 TEST_F(DataParallelTest, ReplicasAreBitIdenticalAfterEveryEpochEvenWithDropout) {
@@ -226,4 +287,64 @@ TEST(ShardingTest, ShardsPartitionThePermutationLikeDistributedSampler) {
   }
   EXPECT_EQ(once.size(), 10u);
   for (int k = 0; k < 10; ++k) EXPECT_EQ(once.count(k), 1u);
+}
+
+TEST(ShardingTest, UnequalShardsTakeTheSameGlobalBlocksAsEqualOnes) {
+  Dataset d = make_synthetic(23, 1);
+  for (std::size_t k = 0; k < d.labels.size(); ++k) d.labels[k] = static_cast<uint8_t>(k);  // label = index
+  // Global batch 12 on 3 shards: evenly 4 + 4 + 4, unevenly 7 + 3 + 2. 23 samples pad to 24, so
+  // there are two global blocks, and each must hold the same samples either way.
+  auto blocks = [&](const std::vector<int64_t>& split) {
+    std::vector<std::multiset<int>> out(2);
+    for (int shard = 0; shard < 3; ++shard) {
+      BatchLoader loader(d, {4, true, 9, 2, shard, 3, true});
+      loader.set_shard_batches(split);
+      EXPECT_EQ(loader.batches_per_epoch(), 2);
+      loader.start_epoch(1);
+      while (const Batch* b = loader.next()) {
+        EXPECT_EQ(b->global_count, 12);
+        if (!split.empty()) {
+          EXPECT_EQ(static_cast<int64_t>(b->labels.size()), split[static_cast<std::size_t>(shard)]);
+        }
+        for (int32_t label : b->labels) out[static_cast<std::size_t>(b->index)].insert(label);
+      }
+    }
+    return out;
+  };
+  const auto even = blocks({}), uneven = blocks({7, 3, 2});
+  EXPECT_EQ(even[0].size(), 12u);
+  EXPECT_EQ(even, uneven);
+  // Restarting mid-epoch with another split continues with the same blocks.
+  std::multiset<int> second;
+  for (int shard = 0; shard < 3; ++shard) {
+    BatchLoader loader(d, {4, true, 9, 2, shard, 3, true});
+    loader.set_shard_batches({2, 2, 8});
+    loader.start_epoch(1, 1);
+    while (const Batch* b = loader.next()) {
+      EXPECT_EQ(b->index, 1);
+      for (int32_t label : b->labels) second.insert(label);
+    }
+  }
+  EXPECT_EQ(second, even[1]);
+}
+
+TEST(BalanceTest, SplitsInProportionWithAFloorAndTheExactTotal) {
+  const std::vector<double> speeds = {3.0, 1.0};
+  EXPECT_EQ(split_proportionally(64, speeds), (std::vector<int64_t>{48, 16}));
+  const std::vector<double> skewed = {1000.0, 1.0, 1.0};
+  const auto s = split_proportionally(10, skewed, 1);
+  EXPECT_EQ(s, (std::vector<int64_t>{8, 1, 1}));
+  const std::vector<double> thirds = {1.0, 1.0, 1.0};
+  const auto t = split_proportionally(10, thirds, 1);
+  EXPECT_EQ(t[0] + t[1] + t[2], 10);
+  EXPECT_EQ(t, (std::vector<int64_t>{4, 3, 3}));
+  const std::vector<double> unknown = {0.0, std::nan("")};  // nothing measured: even
+  EXPECT_EQ(split_proportionally(6, unknown), (std::vector<int64_t>{3, 3}));
+  auto spec = parse_balance("192,64");
+  ASSERT_TRUE(spec.is_ok());
+  EXPECT_EQ(spec->kind, BalanceSpec::Kind::kFixed);
+  EXPECT_EQ(spec->batches, (std::vector<int64_t>{192, 64}));
+  EXPECT_EQ(parse_balance("auto")->kind, BalanceSpec::Kind::kAuto);
+  for (const char* bad : {"1,,2", "0,4", "fast", "3,-1", "2 ,3"})
+    EXPECT_FALSE(parse_balance(bad).is_ok()) << bad;
 }
