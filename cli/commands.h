@@ -29,9 +29,24 @@ struct TrainOptions {
   std::string collectives;         // allreduce backend; empty: RINGMASTER_COLLECTIVES, else auto
   double collective_timeout = 0;   // seconds; 0: RINGMASTER_TIMEOUT_SECONDS, else 60
   int64_t bucket_kib = worker::kDefaultBucketBytes / 1024;
+  // --strategy ps (carried out by ringmaster-ps, see ps.h)
+  std::vector<std::string> ps_hosts;  // empty: from TF_CONFIG
+  int worker_index = -1, num_workers = -1;
+  std::string ps_mode = "async";  // async | sync | ssp
+  int staleness = 0;
+  double ps_timeout = 30.0, ps_reconnect = 60.0;
 };
 void add_train_command(CLI::App& app, TrainOptions& options);
-int run_train(const TrainOptions& options);
+// `ps_training` runs --strategy ps: in `ringmaster` it hands the command line to ringmaster-ps,
+// which passes run_ps_training.
+int run_train(const TrainOptions& options, int (*ps_training)(const TrainOptions&));
+
+// The gRPC half of the command lives in a second executable, ringmaster-ps, next to ringmaster:
+// loading gRPC costs ~16 ms per process start, which only parameter-server processes should pay.
+// `ringmaster ps ...`, `ringmaster train --strategy ps ...` and `ringmaster bench ps ...` exec it
+// with the same arguments. Remember the command line first.
+void remember_command_line(int argc, char** argv);
+int exec_ringmaster_ps();  // returns only on failure (1, with a message)
 
 struct BenchOptions {
   std::string workload;  // train

@@ -10,6 +10,7 @@
 #include "worker/blas.h"
 
 int main(int argc, char** argv) {
+  ringmaster::cli::remember_command_line(argc, argv);
   // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
   ringmaster::worker::set_blas_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
@@ -28,6 +29,11 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_state_commands(app, state);
   ringmaster::cli::BenchOptions bench;
   ringmaster::cli::add_bench_command(app, bench);
+  // Carried out by ringmaster-ps (commands.h): its flags are parsed there.
+  CLI::App* ps = app.add_subcommand("ps", "Run a parameter server (a TFJob's PS replica; see `ringmaster ps --help`)");
+  ps->allow_extras();
+  ps->prefix_command();
+  ps->set_help_flag();
 
   try {
     app.parse(argc, argv);
@@ -41,7 +47,11 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
-    if (app.got_subcommand("train")) return ringmaster::cli::run_train(train);
+    if (app.got_subcommand("ps")) return ringmaster::cli::exec_ringmaster_ps();
+    if (app.got_subcommand("train"))
+      return ringmaster::cli::run_train(train, [](const ringmaster::cli::TrainOptions&) {
+        return ringmaster::cli::exec_ringmaster_ps();
+      });
     if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
     if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
     if (app.got_subcommand("status")) return ringmaster::cli::run_status(state);

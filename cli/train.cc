@@ -98,20 +98,37 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
       },
       "testing aid for --balance: rank RANK takes FACTOR times as long for its forward and backward passes "
       "(it sleeps the difference), as a slower device would");
+  const char* ps = "Parameter server (--strategy ps)";
+  cmd->add_option("--ps-hosts", o.ps_hosts, "the parameter servers' host:port list (default: cluster.ps of TF_CONFIG)")
+      ->delimiter(',')
+      ->group(ps);
+  cmd->add_option("--worker-index", o.worker_index, "this worker's index with --ps-hosts (default: from TF_CONFIG)")
+      ->group(ps);
+  cmd->add_option("--num-workers", o.num_workers, "training workers in the job with --ps-hosts")->group(ps);
+  cmd->add_option("--ps-mode", o.ps_mode,
+                  "async (each push applied on arrival), sync (each step's gradients from all workers averaged "
+                  "and applied once) or ssp (bounded staleness, with --staleness)")
+      ->capture_default_str()
+      ->group(ps);
+  cmd->add_option("--staleness", o.staleness, "ssp: a worker at clock c waits until the slowest has pushed c - k steps")
+      ->capture_default_str()
+      ->group(ps);
+  cmd->add_option("--ps-timeout", o.ps_timeout, "deadline of every parameter-server call, in seconds")
+      ->capture_default_str()
+      ->group(ps);
+  cmd->add_option("--ps-reconnect", o.ps_reconnect, "seconds to wait for an unreachable (restarting) server")
+      ->capture_default_str()
+      ->group(ps);
   cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
 }
 
-int run_train(const TrainOptions& o) {
+int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
   if (o.strategy != "local" && o.strategy != "allreduce" && o.strategy != "ps") {
     std::fprintf(stderr, "ringmaster train: --strategy: expected local, allreduce or ps, found \"%s\"\n",
                  o.strategy.c_str());
     return 2;
   }
-  if (o.strategy == "ps") {
-    std::fprintf(stderr,
-                 "ringmaster train: --strategy=ps is not implemented yet (see README.md, 'Not done yet')\n");
-    return 2;
-  }
+  if (o.strategy == "ps") return ps_training(o);
   worker::TrainConfig config = o.config;
   config.bucket_bytes = o.bucket_kib * 1024;
   // A replica of a `ringmaster run` job writes to a log (mpirun's pseudo-terminal included): no

@@ -13,6 +13,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kUnavailable: return "Unavailable";
     case StatusCode::kAborted: return "Aborted";
     case StatusCode::kDataLoss: return "DataLoss";
+    case StatusCode::kPermissionDenied: return "PermissionDenied";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

@@ -23,6 +23,7 @@ enum class StatusCode {
   kUnavailable,       // a peer or service that cannot be reached (retryable)
   kAborted,           // stopped on request
   kDataLoss,          // corrupt or truncated data
+  kPermissionDenied,  // a wrong or missing job token, an unknown caller
   kInternal,
 };
 

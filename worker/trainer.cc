@@ -24,6 +24,7 @@
 #include "worker/gradient_sync.h"
 #include "worker/loss.h"
 #include "worker/model.h"
+#include "worker/parameter_service.h"
 #include "worker/timeline.h"
 
 namespace ringmaster::worker {
@@ -206,10 +207,13 @@ Result<uint64_t> check_replicas_agree(collectives::Communicator& comm, std::span
   return h;
 }
 
-Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collectives::Communicator* comm) {
+Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collectives::Communicator* comm,
+                                  ParameterService* ps) {
   if (auto s = validate(c); !s) return s;
+  if (comm && ps) return invalid_argument("run_training: a communicator or a parameter service, not both");
   const auto start = Clock::now();
-  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  const int world = comm ? comm->size() : ps ? ps->workers() : 1;
+  const int rank = comm ? comm->rank() : ps ? ps->worker() : 0;
   const bool leader = rank == 0;
   set_blas_threads(c.threads);
 
@@ -272,7 +276,23 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       summary.resumed_from = r->path;
     }
   }
-  if (world > 1) {
+  if (ps) {
+    // The servers hold the parameters: seeded by the first worker to arrive (fresh, or the
+    // chief's resumed checkpoint), restored from their own checkpoints after a restart. A
+    // restarted worker continues from the steps it had pushed.
+    auto pushed = ps->start(model.params(), model.param_infos(), c.optimizer);
+    if (!pushed) return pushed.status().with_context("joining the parameter servers");
+    if (*pushed > state.global_step) {
+      state.global_step = *pushed;
+      state.epoch = *pushed / steps_per_epoch;
+      state.batch_in_epoch = *pushed % steps_per_epoch;
+      state.epoch_loss_sum = 0.0;
+      state.epoch_samples = state.epoch_correct = 0;
+      spdlog::info("worker {}: continuing after step {} (epoch {}, batch {})", rank, *pushed, state.epoch + 1,
+                   state.batch_in_epoch);
+    }
+    if (!leader) state.rng = Rng::derive(state.rng[0] ^ state.rng[3], static_cast<uint64_t>(rank)).state();
+  } else if (world > 1) {
     if (Status s = broadcast_state(*comm, model, optimizer, state); !s) return s;
     if (!leader) {  // this rank's share of the epoch in progress starts now; its own dropout stream
       state.epoch_loss_sum = 0.0;
@@ -283,14 +303,17 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   if (leader)
     spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, OpenBLAS threads {}{}",
                  model.spec(), model.param_count(), optimizer.name(), train_data.count, steps_per_epoch, c.threads,
-                 world > 1 ? fmt::format(", {} ranks over {} ({} samples each per step)", world, comm->backend(),
-                                         c.batch_size)
-                           : std::string());
+                 ps ? fmt::format(", worker {} of {} with {}", rank, world, ps->describe())
+                 : world > 1 ? fmt::format(", {} ranks over {} ({} samples each per step)", world, comm->backend(),
+                                           c.batch_size)
+                             : std::string());
   // Per-rank batch sizes (--balance).
   const BalanceSpec balance = *parse_balance(c.balance);
   std::vector<int64_t> rank_batches;  // empty: --batch-size on every rank
   std::unique_ptr<Balancer> balancer;
-  if (world > 1 && balance.kind == BalanceSpec::Kind::kFixed) {
+  if (ps && balance.kind != BalanceSpec::Kind::kNone) {
+    spdlog::info("--balance {}: not used with parameter servers (every worker pushes at its own pace)", c.balance);
+  } else if (world > 1 && balance.kind == BalanceSpec::Kind::kFixed) {
     int64_t sum = 0;
     for (int64_t b : balance.batches) sum += b;
     if (static_cast<int>(balance.batches.size()) != world || sum != c.batch_size * world)
@@ -326,7 +349,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     return Status::ok();
   };
   std::unique_ptr<GradientSync> sync;
-  if (world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
+  if (comm && world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
   std::unique_ptr<Timeline> timeline;
   if (!c.timeline.empty()) {
     timeline = std::make_unique<Timeline>(rank, start);
@@ -347,8 +370,13 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   if (leader)
     if (auto s = metrics.open(c.metrics_file); !s) return s;
   std::unique_ptr<BatchLoader> test_loader;
-  if (c.evaluate)
-    test_loader = std::make_unique<BatchLoader>(test_data, BatchLoader::Options{c.batch_size, false, 0, 3, rank, world, false});
+  // With parameter servers only worker 0 evaluates, on the whole test set; otherwise every rank
+  // evaluates its shard and the sums are reduced.
+  const bool evaluating = c.evaluate && (!ps || leader);
+  if (evaluating)
+    test_loader = std::make_unique<BatchLoader>(
+        test_data, BatchLoader::Options{c.batch_size, false, 0, 3, ps ? 0 : rank, ps ? 1 : world, false});
+  std::chrono::nanoseconds ps_wait{0};
 
   const bool bar = leader && (c.progress == "bar" || (c.progress == "auto" && ::isatty(::fileno(out))));
   Rng dropout_rng;
@@ -408,10 +436,19 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                                             state.global_step + 1));
       } else {
         model.backward(b->images, grad_logits, ctx);
+        if (rank == c.slow_rank)
+          std::this_thread::sleep_for((Clock::now() - data_ready) * (c.slow_factor - 1.0));
         backward_done = Clock::now();
+        if (ps) {
+          // The servers apply the optimizer; the answer is the parameters of the next step.
+          if (Status s = ps->push_pull(model.grads(), static_cast<float>(lr), state.global_step, model.params()); !s)
+            return s.with_context(fmt::format("worker {} at epoch {}, step {}", rank, state.epoch + 1,
+                                              state.global_step + 1));
+          ps_wait += Clock::now() - backward_done;
+        }
       }
       const auto synced = Clock::now();
-      optimizer.step(model.params(), model.grads(), static_cast<float>(lr));
+      if (!ps) optimizer.step(model.params(), model.grads(), static_cast<float>(lr));
       const auto step_done = Clock::now();
       ++timed_steps;
       if (timeline) {
@@ -419,6 +456,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
         timeline->span(Timeline::Row::kData, "next batch", wait_start, data_ready, step);
         timeline->span(Timeline::Row::kCompute, "forward", data_ready, forward_done, step);
         timeline->span(Timeline::Row::kCompute, "backward", forward_done, backward_done, step);
+        if (ps) timeline->span(Timeline::Row::kWait, "push+pull", backward_done, synced, step);
         if (sync) {
           timeline->span(Timeline::Row::kWait, "allreduce wait", backward_done, synced, step);
           int k = 0;
@@ -467,14 +505,14 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                                   static_cast<double>(state.epoch_correct), static_cast<double>(epoch_trained)};
     if (Status s = sum_over_ranks(comm, sums, "summing the epoch's training metrics"); !s) return s;
     trained_samples += static_cast<int64_t>(sums[3]);
-    if (c.evaluate) {
+    if (evaluating) {
       eval = evaluate(model, *test_loader);
       std::array<double, 3> e = {eval.loss_sum, eval.correct, eval.count};
       if (Status s = sum_over_ranks(comm, e, "summing the evaluation"); !s) return s;
       eval = {e[0], e[1], e[2]};
     }
     std::optional<uint64_t> checksum;
-    if (world > 1) {
+    if (comm && world > 1) {
       auto agreed = check_replicas_agree(*comm, model.params());
       if (!agreed) return agreed.status().with_context(fmt::format("after epoch {}", state.epoch + 1));
       checksum = *agreed;
@@ -510,7 +548,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       if (Status s = rebalance(); !s) return s;
   }
 
-  if (timeline) {
+  if (timeline && (comm || leader)) {
     if (Status s = timeline->write(c.timeline, comm); !s) return s.with_context("writing --timeline " + c.timeline);
     if (leader) spdlog::info("timeline: {} events per rank{} in {}", timeline->events(), world > 1 ? " (rank 0)" : "", c.timeline);
   }
@@ -526,7 +564,9 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
         rank_batches.empty() ? std::vector<int64_t>(static_cast<std::size_t>(world), c.batch_size) : rank_batches;
   if (timed_steps > 0) {
     const double steps = static_cast<double>(timed_steps);
-    const double wait_ms = sync ? std::chrono::duration<double, std::milli>(sync->wait_time()).count() / steps : 0.0;
+    const double wait_ms =
+        sync ? std::chrono::duration<double, std::milli>(sync->wait_time()).count() / steps
+             : std::chrono::duration<double, std::milli>(ps_wait).count() / steps;
     summary.data_wait_ms = std::chrono::duration<double, std::milli>(data_wait).count() / steps;
     summary.allreduce_wait_ms = wait_ms;
     summary.compute_ms = std::max(0.0, train_seconds * 1e3 / steps - summary.data_wait_ms - wait_ms);
@@ -537,8 +577,8 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
              "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={}\n",
              model.spec(), state.epoch, state.global_step, summary.accuracy, summary.best_accuracy, summary.test_loss,
              summary.wall_seconds, summary.samples_per_second, peak_rss_mib(), world);
-  fmt::print(out, "step time: compute={:.2f}ms allreduce_wait={:.2f}ms data_wait={:.2f}ms{}{}\n", summary.compute_ms,
-             summary.allreduce_wait_ms, summary.data_wait_ms,
+  fmt::print(out, "step time: compute={:.2f}ms {}={:.2f}ms data_wait={:.2f}ms{}{}\n", summary.compute_ms,
+             ps ? "push_pull" : "allreduce_wait", summary.allreduce_wait_ms, summary.data_wait_ms,
              sync ? fmt::format(" ({} gradient buckets of up to {} KiB)", sync->bucket_count(), c.bucket_bytes / 1024)
                   : std::string(),
              balance.kind != BalanceSpec::Kind::kNone && world > 1

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "worker/dataset.h"
 #include "worker/optimizer.h"
+#include "worker/parameter_service.h"
 
 namespace ringmaster::worker {
 
@@ -95,10 +96,10 @@ struct TrainSummary {
   double test_loss = 0.0;
   double best_accuracy = 0.0;
   double wall_seconds = 0.0;
-  double samples_per_second = 0.0;  // training steps only (all ranks)
+  double samples_per_second = 0.0;  // training steps only (all ranks; with parameter servers this worker's)
   int world_size = 1;
-  // Per training step, averaged: waiting for the next batch, waiting for the gradient allreduce,
-  // and everything else (forward, backward, optimizer).
+  // Per training step, averaged: waiting for the next batch, waiting for the gradient allreduce
+  // (with parameter servers: the push and pull), and everything else (forward, backward, optimizer).
   double data_wait_ms = 0.0, allreduce_wait_ms = 0.0, compute_ms = 0.0;
   std::string resumed_from;         // checkpoint path, when resumed
   std::vector<int64_t> rank_batches;  // the final per-rank batch sizes (data-parallel)
@@ -115,8 +116,13 @@ struct TrainSummary {
 // step (with --balance the ranks' batches differ in size and their gradients are weighted by
 // it, so the update is still the one of the uniform split). Evaluation is sharded and its sums reduced. Only rank 0 prints, writes --metrics-file
 // and checkpoints; after every epoch all ranks check that their parameters are bit-identical.
+//
+// With a ParameterService (--strategy ps) instead, the servers hold the parameters and apply the
+// optimizer: each worker trains on its shard (DistributedSampler over the service's workers),
+// pushes its gradients and trains on the parameters it gets back. Worker 0 evaluates on the whole
+// test set, prints and checkpoints; a restarted worker continues from the steps it had pushed.
 Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out,
-                                  collectives::Communicator* comm = nullptr);
+                                  collectives::Communicator* comm = nullptr, ParameterService* ps = nullptr);
 
 // Fails (kInternal, naming the ranks and checksums) unless `params` is bit-identical on every
 // rank of `comm`. Returns this rank's checksum (FNV-1a over the bytes).

@@ -1,0 +1,131 @@
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/ps_commands.h"
+#include "ps/client.h"
+#include "ps/server.h"
+
+namespace ringmaster::cli {
+
+void add_ps_command(CLI::App& app, PsOptions& o) {
+  CLI::App* cmd = app.add_subcommand("ps", "Run a parameter server (a TFJob's PS replica; its place comes from TF_CONFIG)");
+  cmd->add_option("--address", o.address, "address to listen on (default: TF_CONFIG's host if an IP, else 0.0.0.0)");
+  cmd->add_option("--port", o.port, "port (default: TF_CONFIG's, else 2222; 0 picks a free one)");
+  cmd->add_option("--index", o.index, "this server's index among the job's servers (default: TF_CONFIG's task.index)");
+  cmd->add_option("--checkpoint-dir", o.checkpoint_dir, "checkpoint the parameters and optimizer state here, and "
+                  "restore them at start");
+  cmd->add_option("--checkpoint-seconds", o.checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
+  cmd->add_option("--max-message-mib", o.max_message_mib, "largest gRPC message (a pull of this server's blocks)")
+      ->capture_default_str();
+}
+
+int run_ps(const PsOptions& o) {
+  ps::ServerOptions s;
+  s.index = 0;
+  s.port = 2222;
+  s.address = "0.0.0.0";
+  if (const char* tf = std::getenv("TF_CONFIG"); tf && *tf) {
+    const auto j = nlohmann::json::parse(tf, nullptr, false);
+    const auto task = j.is_object() ? j.value("task", nlohmann::json::object()) : nlohmann::json::object();
+    if (!task.is_object() || task.value("type", std::string()) != "ps") {
+      std::fprintf(stderr, "ringmaster ps: environment variable TF_CONFIG: expected task.type \"ps\", found %s\n",
+                   task.is_object() && task.contains("type") ? task["type"].dump().c_str() : "none");
+      return 2;
+    }
+    s.index = task.value("index", 0);
+    const auto cluster = j.value("cluster", nlohmann::json::object());
+    const auto list = cluster.is_object() ? cluster.value("ps", nlohmann::json::array()) : nlohmann::json::array();
+    if (!list.is_array() || s.index < 0 || s.index >= static_cast<int>(list.size()) || !list[static_cast<std::size_t>(s.index)].is_string()) {
+      std::fprintf(stderr, "ringmaster ps: environment variable TF_CONFIG: cluster.ps has no entry %d\n", s.index);
+      return 2;
+    }
+    const std::string mine = list[static_cast<std::size_t>(s.index)].get<std::string>();
+    const auto colon = mine.rfind(':');
+    const std::string host = mine.substr(0, colon);
+    s.port = colon == std::string::npos ? 2222 : std::atoi(mine.c_str() + colon + 1);
+    in_addr a{};
+    if (inet_pton(AF_INET, host.c_str(), &a) == 1) s.address = host;
+  }
+  if (!o.address.empty()) s.address = o.address;
+  if (o.port >= 0) s.port = o.port;
+  if (o.index >= 0) s.index = o.index;
+  if (const char* token = std::getenv("RINGMASTER_JOB_TOKEN")) s.token = token;
+  s.checkpoint_dir = o.checkpoint_dir;
+  s.checkpoint_seconds = o.checkpoint_seconds;
+  if (o.max_message_mib < 1 || o.max_message_mib > 2047) {
+    std::fprintf(stderr, "ringmaster ps: --max-message-mib: expected 1 to 2047, found %lld\n",
+                 static_cast<long long>(o.max_message_mib));
+    return 2;
+  }
+  s.max_message_bytes = o.max_message_mib << 20;
+  // SIGTERM (the launcher's stop, a pod's deletion) and SIGINT end the server cleanly: blocked here,
+  // before gRPC starts its threads, and taken with sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto server = ps::PsServer::start(s);
+  if (!server) {
+    std::fprintf(stderr, "ringmaster ps: %s\n", server.status().message().c_str());
+    return server.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  spdlog::info("parameter server {} listening on {}:{}{}", s.index, s.address, (*server)->port(),
+               s.checkpoint_dir.empty() ? "" : ", checkpoints in " + s.checkpoint_dir);
+  std::fflush(stdout);
+  int got = 0;
+  sigwait(&signals, &got);
+  spdlog::info("parameter server {}: {} received, saving and stopping", s.index, got == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->shutdown();
+  return 0;
+}
+
+int run_ps_training(const TrainOptions& o) {
+  ps::ClientOptions c;
+  if (!o.ps_hosts.empty()) {
+    c.servers = o.ps_hosts;
+    c.worker = o.worker_index < 0 ? 0 : o.worker_index;
+    c.workers = o.num_workers < 0 ? 1 : o.num_workers;
+  } else {
+    const char* tf = std::getenv("TF_CONFIG");
+    if (!tf || !*tf) {
+      std::fprintf(stderr, "ringmaster train: --strategy ps: expected --ps-hosts or TF_CONFIG (a TFJob with PS "
+                           "replicas), found neither\n");
+      return 2;
+    }
+    auto from = ps::client_options_from_tf_config(tf);
+    if (!from) {
+      std::fprintf(stderr, "ringmaster train: %s\n", from.status().message().c_str());
+      return 2;
+    }
+    c = *from;
+    if (o.worker_index >= 0) c.worker = o.worker_index;
+    if (o.num_workers >= 0) c.workers = o.num_workers;
+  }
+  c.mode = o.ps_mode;
+  c.staleness = o.staleness;
+  c.timeout_seconds = o.ps_timeout;
+  c.reconnect_seconds = o.ps_reconnect;
+  if (const char* token = std::getenv("RINGMASTER_JOB_TOKEN")) c.token = token;
+  if (Status s = ps::validate(c); !s) {
+    std::fprintf(stderr, "ringmaster train: %s\n", s.message().c_str());
+    return 2;
+  }
+  worker::TrainConfig config = o.config;
+  if (config.progress == "auto" && std::getenv("RINGMASTER_JOB_NAME")) config.progress = "lines";
+  auto client = ps::make_client(c);
+  auto r = worker::run_training(config, stdout, nullptr, client.get());
+  if (!r) {
+    std::fprintf(stderr, "ringmaster train: worker %d of %d: %s\n", c.worker, c.workers, r.status().message().c_str());
+    return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace ringmaster::cli
