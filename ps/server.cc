@@ -378,7 +378,9 @@ class Service final : public v1::ParameterServer::Service {
   grpc::Status wait(std::unique_lock<std::mutex>& lock, ServerContext* ctx, Pred pred, Describe describe) {
     if (pred()) return grpc::Status::OK;
     const auto started = Clock::now();
-    const auto deadline = ctx->deadline();
+    // Answer a little before the caller's deadline, so that it reads why it waited rather than
+    // its own bare DEADLINE_EXCEEDED.
+    const auto deadline = ctx->deadline() - std::chrono::milliseconds(100);
     while (!pred()) {
       if (stopping_) return {StatusCode::UNAVAILABLE, "the server is shutting down"};
       if (ctx->IsCancelled()) return {StatusCode::CANCELLED, "the call was cancelled while " + describe()};
@@ -400,11 +402,14 @@ class Service final : public v1::ParameterServer::Service {
     stats_bytes_in_ += static_cast<uint64_t>(req.ByteSizeLong());
     if (config_.mode() != "sync") {
       if (req.clock() < clocks_[w]) return grpc::Status::OK;  // a retry of a push already applied
+      // Each push is one worker's share of a step: workers() pushes move the parameters about as
+      // far as one synchronous step of their mean gradient.
+      const float lr = req.lr() / static_cast<float>(workers());
       lock.unlock();
       for (const v1::Tensor& g : req.grads()) {
         BlockState& b = *blocks_[index_.at(g.key())];
         std::lock_guard block_lock(b.mu);
-        b.opt->step(b.values, as_floats(g.values()), req.lr());
+        b.opt->step(b.values, as_floats(g.values()), lr);
       }
       lock.lock();
       clocks_[w] = std::max(clocks_[w], req.clock() + 1);

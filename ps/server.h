@@ -2,10 +2,12 @@
 // blocks, their sizes, the optimizer and the mode come from the first worker's Register, so the
 // server needs no model flags), applies each push with a server-side optimizer (worker/optimizer.h,
 // one per block), and answers pulls:
-//   async (default): a push is applied on arrival, block by block under per-block locks;
+//   async (default): a push is applied on arrival, block by block under per-block locks, with
+//         the learning rate divided by the number of workers (W pushes move the parameters about
+//         as far as one synchronous step of their mean; undivided, momentum SGD diverges);
 //   sync: a step's gradients from all workers are summed, averaged and applied once, and a pull
 //         for that step waits for it;
-//   ssp (--staleness k): pushes apply on arrival; a worker at clock c pulls only once the slowest
+//   ssp (--staleness k): pushes apply on arrival (as async); a worker at clock c pulls only once the slowest
 //         worker has pushed c - k steps.
 // Every request is checked (token, worker, keys, lengths, shapes); a bad one gets
 // INVALID_ARGUMENT or UNAUTHENTICATED and changes nothing. With a checkpoint directory the state
