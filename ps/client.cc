@@ -33,10 +33,11 @@ Status from_grpc(const grpc::Status& s, const std::string& what) {
   return Status(code, fmt::format("{}: {} ({})", what, s.error_message(), static_cast<int>(s.error_code())));
 }
 
-// Worth waiting out: the server is down or restarting, or came back without our registration or
+// Worth waiting out: the server is down, stopping or restarting, or came back without our registration or
 // its parameters.
 bool recoverable(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+  // This client never cancels its own calls: CANCELLED means the server shut down under them.
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::CANCELLED ||
          (s.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
           s.error_message().find("has not registered") != std::string::npos) ||
          (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&

@@ -403,10 +403,19 @@ TEST_F(PsTrainingTest, AsyncAndSspTrainToUsefulAccuracy) {
 
 TEST_F(PsTrainingTest, WorkersRideOutAServerRestartedFromItsSnapshot) {
   worker::TrainConfig c = small();
-  c.epochs = 30;  // long enough to be mid-run at the restart
+  c.epochs = 60;
   c.optimizer.momentum = 0.5f;
+  uint64_t version_at_restart = 0;
   const auto s = train(c, 2, "async", 1, [&](std::vector<std::unique_ptr<ps::PsServer>>& servers) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // Restart once the workers are well into the run (a third of its 960 pushes).
+    Raw raw(servers[0]->port());
+    v1::StatsResponse stats;
+    for (int i = 0; i < 2000 && stats.version() < 320; ++i) {
+      stats.Clear();
+      ASSERT_TRUE(raw.stub->Stats(raw.ctx().get(), v1::StatsRequest(), &stats).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    version_at_restart = stats.version();
     const int port = servers[0]->port();
     servers[0]->shutdown();  // writes its snapshot
     servers[0].reset();
@@ -414,6 +423,8 @@ TEST_F(PsTrainingTest, WorkersRideOutAServerRestartedFromItsSnapshot) {
     servers[0] = start_server((dir_ / "ps").string(), port, 0);
     ASSERT_TRUE(servers[0]) << "could not restart on port " << port;
   });
-  EXPECT_EQ(s.global_step, 30 * 512 / 64);
+  EXPECT_GE(version_at_restart, 320u);
+  EXPECT_LT(version_at_restart, 900u) << "the run was nearly over before the restart";
+  EXPECT_EQ(s.global_step, 60 * 512 / 64);
   EXPECT_GT(s.accuracy, 0.8);
 }
