@@ -15,8 +15,9 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       "bench",
       "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI), "
       "scaling (data-parallel training at 1, 2 and 4 workers), launch (ringmaster run's start and restart "
-      "times, an MPIJob vs bare mpirun)");
-  cmd->add_option("workload", o.workload, "train, allreduce, scaling or launch")
+      "times, an MPIJob vs bare mpirun), ps (parameter-server rounds against loopback TCP, time to accuracy "
+      "per mode; its flags: `ringmaster bench ps --help`)");
+  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch or ps")
       ->required()
       ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch"}));
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "common/logging.h"
@@ -11,6 +12,13 @@
 
 int main(int argc, char** argv) {
   ringmaster::cli::remember_command_line(argc, argv);
+  // `bench ps` has its own flags, parsed by ringmaster-ps.
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i][0] != '-') {
+      if (std::string_view(argv[i]) == "bench" && std::string_view(argv[i + 1]) == "ps")
+        return ringmaster::cli::exec_ringmaster_ps();
+      break;
+    }
   // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
   ringmaster::worker::set_blas_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
