@@ -43,7 +43,7 @@ check "bad --model says what was expected" \
 "$bin" train --epochs -1 2>/dev/null; rc=$?
 check "bad --epochs exits 2" "[ $rc -eq 2 ]"
 err=$("$bin" train --strategy ps "${small[@]}" 2>&1 >/dev/null); rc=$?
-check "--strategy ps says it is not implemented yet" "[ $rc -eq 2 ] && grep -q 'not implemented yet' <<<\"\$err\""
+check "--strategy ps without servers says what it needs" "[ $rc -eq 2 ] && grep -q 'expected --ps-hosts or TF_CONFIG' <<<\"\$err\""
 out=$(WORLD_SIZE=1 "$bin" train --strategy=allreduce "${small[@]}" --epochs 1 2>/dev/null); rc=$?
 check "--strategy=allreduce with a world of one trains locally" "[ $rc -eq 0 ] && grep -q '^epoch=1 ' <<<\"\$out\""
 
