@@ -189,7 +189,9 @@ TrainResult train(const PsBenchOptions& o, const std::string& mode, const std::s
   std::vector<std::string> common = {"--log-level", "warn", "train", "--model", o.model, "--epochs",
                                      std::to_string(o.epochs), "--progress", "lines"};
   if (mode == "allreduce") {
-    std::vector<std::string> argv = {(std::filesystem::path(self_exe()).parent_path() / "ringmaster").string()};
+    std::error_code ec;
+    const auto exe = std::filesystem::canonical(self_exe(), ec);
+    std::vector<std::string> argv = {(exe.parent_path() / "ringmaster").string()};
     argv.insert(argv.end(), common.begin(), common.end());
     argv.insert(argv.end(), {"--strategy", "allreduce", "--metrics-file", metrics});
     for (auto& out : run_local_ranks(argv, o.train_workers, {{"RINGMASTER_JOB_TOKEN", "bench"}}))
