@@ -14,6 +14,8 @@
 
 #include "ps/ps.grpc.pb.h"
 #include "ps/wire.h"
+#include "ps/wire_codec.h"
+#include <grpcpp/generic/generic_stub.h>
 
 namespace ringmaster::ps {
 namespace {
@@ -50,7 +52,10 @@ struct Server {
   std::vector<Block> blocks;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::ParameterServer::Stub> stub;
-  v1::PushRequest push;  // reused: its bytes fields keep their capacity from step to step
+  std::unique_ptr<grpc::GenericStub> generic;  // the hot path, without protobuf's copies
+  std::unique_ptr<PushEncoder> encoder;
+  grpc::ByteBuffer request, response;
+  v1::PushRequest push;  // the retry path: filled only when a push must be sent again
   v1::PullResponse pulled;
   grpc::Status last;
 };
@@ -92,6 +97,8 @@ class Client final : public worker::ParameterService {
       args.SetMaxSendMessageSize(limit);
       s->channel = grpc::CreateCustomChannel(s->address, grpc::InsecureChannelCredentials(), args);
       s->stub = v1::ParameterServer::NewStub(s->channel);
+      s->generic = std::make_unique<grpc::GenericStub>(s->channel);
+      s->encoder = std::make_unique<PushEncoder>(s->blocks);
       for (const Block& b : s->blocks) {
         v1::Tensor* t = s->push.add_grads();
         t->set_key(b.key);
@@ -119,7 +126,33 @@ class Client final : public worker::ParameterService {
   }
 
   Status push_pull(std::span<const float> grads, float lr, int64_t step, std::span<float> params) override {
+    // All servers at once, each request pointing at the gradients (no copy before the socket);
+    // then, one by one, those that need waiting out, through the protobuf stub.
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t pending = servers_.size();
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
     for (auto& s : servers_) {
+      contexts.push_back(context());
+      s->request = s->encoder->encode(static_cast<uint32_t>(o_.worker), static_cast<uint64_t>(step), lr, grads);
+      s->response.Clear();
+      s->generic->UnaryCall(contexts.back().get(), "/ringmaster.ps.v1.ParameterServer/PushPull", grpc::StubOptions(),
+                            &s->request, &s->response, [&, srv = s.get()](grpc::Status st) {
+                              std::lock_guard lock(mu);
+                              srv->last = std::move(st);
+                              if (--pending == 0) cv.notify_all();
+                            });
+    }
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return pending == 0; });
+    }
+    for (auto& s : servers_) {
+      if (s->last.ok()) {
+        if (Status st = decode_pull(s->response, s->blocks, params); !st) return st.with_context(what(*s, "push-pull"));
+        continue;
+      }
+      if (!recoverable(s->last)) return from_grpc(s->last, what(*s, "push-pull"));
       s->push.set_clock(static_cast<uint64_t>(step));
       s->push.set_lr(lr);
       for (std::size_t i = 0; i < s->blocks.size(); ++i) {
@@ -127,33 +160,11 @@ class Client final : public worker::ParameterService {
         std::memcpy(s->push.mutable_grads(static_cast<int>(i))->mutable_values()->data(), grads.data() + b.offset,
                     static_cast<std::size_t>(b.length) * sizeof(float));
       }
-    }
-    // All servers at once; then, one by one, those that need waiting out.
-    std::mutex mu;
-    std::condition_variable cv;
-    std::size_t pending = servers_.size();
-    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-    for (auto& s : servers_) {
-      contexts.push_back(context());
-      s->stub->async()->PushPull(contexts.back().get(), &s->push, &s->pulled, [&, srv = s.get()](grpc::Status st) {
-        std::lock_guard lock(mu);
-        srv->last = std::move(st);
-        if (--pending == 0) cv.notify_all();
-      });
-    }
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return pending == 0; });
-    }
-    for (auto& s : servers_) {
-      if (!s->last.ok()) {
-        if (!recoverable(s->last)) return from_grpc(s->last, what(*s, "push-pull"));
-        if (Status st = call_until_ok(*s, params, [&](grpc::ClientContext& ctx) {
-              return s->stub->PushPull(&ctx, s->push, &s->pulled);
-            });
-            !st)
-          return st;
-      }
+      if (Status st = call_until_ok(*s, params, [&](grpc::ClientContext& ctx) {
+            return s->stub->PushPull(&ctx, s->push, &s->pulled);
+          });
+          !st)
+        return st;
       if (Status st = unpack(*s, params); !st) return st;
     }
     return Status::ok();

@@ -15,6 +15,7 @@
 #include "ps/ps.grpc.pb.h"
 #include "ps/server.h"
 #include "ps/wire.h"
+#include "ps/wire_codec.h"
 #include "tests/collectives/harness.h"
 #include "tests/worker/scratch_fixture.h"
 #include "worker/checkpoint.h"
@@ -135,6 +136,53 @@ TEST(PsLayout, BlocksCoverEveryParameterOnceAndBalanceBytes) {
     const auto [lo, hi] = std::minmax_element(load.begin(), load.end());
     EXPECT_LE(*hi - *lo, 1 << 16) << servers << " servers";  // within one block of each other
   }
+}
+
+TEST(PsWire, TheFastPathSpeaksProtobufsWireFormat) {
+  const std::vector<ps::Block> blocks = {{3, 10, 5, 0}, {7, 0, 10, 0}, {200, 15, 300, 0}};
+  std::vector<float> grads(315);
+  for (std::size_t i = 0; i < grads.size(); ++i) grads[i] = 0.5f * static_cast<float>(i);
+  ps::PushEncoder encoder(blocks);
+  grpc::ByteBuffer buffer = encoder.encode(4, 1ULL << 40, 0.125f, grads);
+  grpc::Slice flat;
+  ASSERT_TRUE(buffer.DumpToSingleSlice(&flat).ok());
+  v1::PushRequest push;
+  ASSERT_TRUE(push.ParseFromArray(flat.begin(), static_cast<int>(flat.size())));
+  EXPECT_EQ(push.worker(), 4u);
+  EXPECT_EQ(push.clock(), 1ULL << 40);
+  EXPECT_FLOAT_EQ(push.lr(), 0.125f);
+  ASSERT_EQ(push.grads_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    const auto& b = blocks[static_cast<std::size_t>(i)];
+    EXPECT_EQ(push.grads(i).key(), b.key);
+    const auto values = ps::as_floats(push.grads(i).values());
+    ASSERT_EQ(values.size(), static_cast<std::size_t>(b.length));
+    EXPECT_FLOAT_EQ(values[0], grads[static_cast<std::size_t>(b.offset)]);
+  }
+  // A PullResponse serialized by protobuf, cut into uneven slices, decodes into place.
+  v1::PullResponse pull;
+  pull.set_version(9);
+  for (const auto& b : blocks) {
+    auto* t = pull.add_blocks();
+    t->set_key(b.key);
+    t->set_values(ps::to_bytes(std::span<const float>(grads).subspan(static_cast<std::size_t>(b.offset), static_cast<std::size_t>(b.length))));
+  }
+  const std::string bytes = pull.SerializeAsString();
+  auto sliced = [](const std::string& b) {
+    std::vector<grpc::Slice> parts;
+    for (std::size_t at = 0; at < b.size(); at += 37) parts.emplace_back(b.data() + at, std::min<std::size_t>(37, b.size() - at));
+    return grpc::ByteBuffer(parts.data(), parts.size());
+  };
+  std::vector<float> params(315, -1.0f);
+  ASSERT_TRUE(ps::decode_pull(sliced(bytes), blocks, params).is_ok());
+  EXPECT_EQ(params, grads);
+  // Truncated, reordered or resized answers are errors, not garbage parameters.
+  EXPECT_FALSE(ps::decode_pull(sliced(bytes.substr(0, bytes.size() - 3)), blocks, params).is_ok());
+  std::vector<ps::Block> reordered = {blocks[1], blocks[0], blocks[2]};
+  EXPECT_FALSE(ps::decode_pull(sliced(bytes), reordered, params).is_ok());
+  std::vector<ps::Block> longer = blocks;
+  longer[2].length = 301;
+  EXPECT_FALSE(ps::decode_pull(sliced(bytes), longer, params).is_ok());
 }
 
 TEST(PsServerTest, MalformedRequestsAreRefusedAndTheServerGoesOnServing) {

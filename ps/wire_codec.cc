@@ -1,0 +1,171 @@
+#include "ps/wire_codec.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace ringmaster::ps {
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::size_t varint_size(uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
+
+// Field numbers and wire types of ps.proto.
+constexpr uint8_t kVarint = 0, kFixed32 = 5, kDelimited = 2;
+constexpr uint8_t tag(int field, uint8_t type) { return static_cast<uint8_t>(field << 3 | type); }
+
+// Reads across the slices of a received message.
+class Reader {
+ public:
+  explicit Reader(std::vector<grpc::Slice> slices) : slices_(std::move(slices)) {
+    for (const auto& s : slices_) left_ += s.size();
+  }
+  std::size_t left() const { return left_; }
+  bool byte(uint8_t& b) {
+    if (left_ == 0) return false;
+    skip_empty();
+    b = slices_[slice_].begin()[at_];
+    advance(1);
+    return true;
+  }
+  bool varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      uint8_t b = 0;
+      if (!byte(b)) return false;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  bool copy(void* dst, std::size_t n) {
+    if (n > left_) return false;
+    auto* out = static_cast<uint8_t*>(dst);
+    while (n > 0) {
+      skip_empty();
+      const std::size_t take = std::min(n, slices_[slice_].size() - at_);
+      if (out) {
+        std::memcpy(out, slices_[slice_].begin() + at_, take);
+        out += take;
+      }
+      advance(take);
+      n -= take;
+    }
+    return true;
+  }
+  bool skip(std::size_t n) { return copy(nullptr, n); }
+
+ private:
+  void skip_empty() {
+    while (at_ >= slices_[slice_].size()) ++slice_, at_ = 0;
+  }
+  void advance(std::size_t n) {
+    at_ += n;
+    left_ -= n;
+  }
+  std::vector<grpc::Slice> slices_;
+  std::size_t slice_ = 0, at_ = 0, left_ = 0;
+};
+
+bool skip_field(Reader& r, uint8_t wire) {
+  uint64_t v = 0;
+  switch (wire) {
+    case kVarint: return r.varint(v);
+    case 1: return r.skip(8);
+    case kFixed32: return r.skip(4);
+    case kDelimited: return r.varint(v) && r.skip(v);
+    default: return false;
+  }
+}
+
+}  // namespace
+
+PushEncoder::PushEncoder(std::vector<Block> blocks) : blocks_(std::move(blocks)) {
+  for (const Block& b : blocks_) {
+    const uint64_t bytes = static_cast<uint64_t>(b.length) * sizeof(float);
+    const uint64_t tensor = 1 + varint_size(b.key) + 1 + varint_size(bytes) + bytes;
+    std::string h;
+    h.push_back(static_cast<char>(tag(4, kDelimited)));  // PushRequest.grads
+    put_varint(h, tensor);
+    h.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
+    put_varint(h, b.key);
+    h.push_back(static_cast<char>(tag(2, kDelimited)));  // Tensor.values
+    put_varint(h, bytes);
+    block_headers_.push_back(std::move(h));
+  }
+}
+
+grpc::ByteBuffer PushEncoder::encode(uint32_t worker, uint64_t clock, float lr, std::span<const float> grads) {
+  header_.clear();
+  header_.push_back(static_cast<char>(tag(1, kVarint)));
+  put_varint(header_, worker);
+  header_.push_back(static_cast<char>(tag(2, kVarint)));
+  put_varint(header_, clock);
+  header_.push_back(static_cast<char>(tag(3, kFixed32)));
+  char lr_bytes[4];
+  std::memcpy(lr_bytes, &lr, 4);  // little-endian hosts only, as the values themselves
+  header_.append(lr_bytes, 4);
+  slices_.clear();
+  slices_.emplace_back(header_.data(), header_.size(), grpc::Slice::STATIC_SLICE);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    slices_.emplace_back(block_headers_[i].data(), block_headers_[i].size(), grpc::Slice::STATIC_SLICE);
+    slices_.emplace_back(grads.data() + blocks_[i].offset, static_cast<std::size_t>(blocks_[i].length) * sizeof(float),
+                         grpc::Slice::STATIC_SLICE);
+  }
+  return grpc::ByteBuffer(slices_.data(), slices_.size());
+}
+
+Status decode_pull(const grpc::ByteBuffer& response, std::span<const Block> blocks, std::span<float> params) {
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return internal_error("pull: unreadable answer");
+  Reader r(std::move(slices));
+  std::size_t next = 0;
+  const auto bad = [&](const std::string& why) { return internal_error("pull: malformed answer: " + why); };
+  while (r.left() > 0) {
+    uint8_t t = 0;
+    if (!r.byte(t)) return bad("truncated");
+    if (t != tag(1, kDelimited)) {  // PullResponse.version and anything newer: not needed here
+      if (!skip_field(r, t & 7)) return bad(fmt::format("field {} truncated", t >> 3));
+      continue;
+    }
+    uint64_t length = 0;
+    if (!r.varint(length) || length > r.left()) return bad("a block's length");
+    if (next >= blocks.size()) return bad(fmt::format("more than the {} blocks of this server", blocks.size()));
+    const Block& b = blocks[next++];
+    const std::size_t end = r.left() - length;
+    bool got_values = false;
+    uint64_t key = 0;
+    while (r.left() > end) {
+      uint8_t ft = 0;
+      if (!r.byte(ft)) return bad("truncated block");
+      if (ft == tag(1, kVarint)) {
+        if (!r.varint(key)) return bad("a block's key");
+      } else if (ft == tag(2, kDelimited)) {
+        uint64_t bytes = 0;
+        if (!r.varint(bytes)) return bad("a block's size");
+        if (bytes != static_cast<uint64_t>(b.length) * sizeof(float))
+          return bad(fmt::format("block {} has {} bytes, expected {}", b.key, bytes, b.length * 4));
+        if (!r.copy(params.data() + b.offset, bytes)) return bad("a block's values");
+        got_values = true;
+      } else if (!skip_field(r, ft & 7)) {
+        return bad("a block's field");
+      }
+    }
+    if (key != b.key || !got_values) return bad(fmt::format("expected block {} in position {}", b.key, next - 1));
+  }
+  if (next != blocks.size()) return bad(fmt::format("{} blocks, expected {}", next, blocks.size()));
+  return Status::ok();
+}
+
+}  // namespace ringmaster::ps
