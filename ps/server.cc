@@ -420,6 +420,13 @@ class Service final : public v1::ParameterServer::Service {
     }
     // sync: the step's gradients are summed; the last worker's push applies their mean.
     if (req.clock() < sync_step_ || (req.clock() == sync_step_ && arrived_from_[w])) return grpc::Status::OK;
+    // A worker pushes step c only after step c-1 was applied, so a push from beyond the current
+    // step with nothing gathered for it means this server restarted from an older snapshot: the
+    // steps in between are lost, and the step counter catches up with the workers.
+    if (req.clock() > sync_step_ && arrived_ == 0) {
+      spdlog::warn("sync step {} -> {}: worker {} is ahead of this server's snapshot", sync_step_, req.clock(), w);
+      sync_step_ = req.clock();
+    }
     if (auto s = wait(lock, ctx, [&] { return sync_step_ == req.clock(); },
                       [&] { return fmt::format("waiting for step {} to be applied before worker {}'s step {}", sync_step_, w, req.clock()); });
         !s.ok())

@@ -295,6 +295,24 @@ TEST(PsServerTest, SyncModeAppliesTheMeanOnceAllWorkersPushed) {
   // A repeated push of a step already applied changes nothing.
   ASSERT_TRUE(raw.send(raw.push(0, 0, 100.0f)).ok());
   EXPECT_FLOAT_EQ(raw.pull(0, 1).second, -3.0f);
+  // Workers ahead of the server (it restarted from an older snapshot) move its step forward.
+  ASSERT_TRUE(raw.send(raw.push(0, 5, 2.0f)).ok());
+  ASSERT_TRUE(raw.send(raw.push(1, 5, 2.0f)).ok());
+  EXPECT_FLOAT_EQ(raw.pull(0, 6).second, -5.0f);
+  // A barrier holds the first worker until the second arrives.
+  auto barrier = [&](uint32_t worker, std::chrono::milliseconds wait) {
+    v1::BarrierRequest req;
+    req.set_worker(worker);
+    req.set_generation(1);
+    v1::BarrierResponse resp;
+    auto ctx = raw.ctx();
+    ctx->set_deadline(std::chrono::system_clock::now() + wait);
+    return raw.stub->Barrier(ctx.get(), req, &resp);
+  };
+  EXPECT_EQ(barrier(0, std::chrono::milliseconds(300)).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::thread late([&] { EXPECT_TRUE(barrier(1, std::chrono::seconds(5)).ok()); });
+  EXPECT_TRUE(barrier(0, std::chrono::seconds(5)).ok());
+  late.join();
 }
 
 TEST(PsServerTest, SspLetsAWorkerRunAtMostStalenessStepsAhead) {
