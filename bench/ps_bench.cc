@@ -247,8 +247,14 @@ int run_ps_bench(const PsBenchOptions& o, std::FILE* out) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   fmt::print(out, "parameter server: {} ({} parameters, {:.2f} MB), {} cores, {:.1f} s per measurement\n",
              model.spec(), model.param_count(), static_cast<double>(bytes) / 1e6, cores, o.seconds);
-  const TcpLimit tcp = measure_tcp(bytes, o.seconds);
-  fmt::print(out, "loopback TCP limit: {:.2f} GB/s full duplex (both directions at once), {:.2f} GB/s as {:.2f} MB "
+  // The limit is the best of three tries of each kind: loopback throughput on a shared VM swings.
+  TcpLimit tcp;
+  for (int i = 0; i < 3; ++i) {
+    const TcpLimit t = measure_tcp(bytes, o.seconds / 2);
+    tcp.duplex_gbps = std::max(tcp.duplex_gbps, t.duplex_gbps);
+    tcp.round_gbps = std::max(tcp.round_gbps, t.round_gbps);
+  }
+  fmt::print(out, "loopback TCP limit (best of 3): {:.2f} GB/s full duplex (both directions at once), {:.2f} GB/s as {:.2f} MB "
                   "request-response rounds\n",
              tcp.duplex_gbps, tcp.round_gbps, static_cast<double>(bytes) / 1e6);
   fmt::print(out, "{:>7} {:>7} | {:>9} {:>9} {:>8} | {:>11} {:>11}\n", "workers", "servers", "rounds/s", "GB/s",
