@@ -13,12 +13,16 @@
 int main(int argc, char** argv) {
   ringmaster::cli::remember_command_line(argc, argv);
   // `bench ps` has its own flags, parsed by ringmaster-ps.
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i][0] != '-') {
-      if (std::string_view(argv[i]) == "bench" && std::string_view(argv[i + 1]) == "ps")
-        return ringmaster::cli::exec_ringmaster_ps();
-      break;
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--log-level") {  // the one global option with a separate value
+      ++i;
+      continue;
     }
+    if (arg.starts_with('-')) continue;
+    if (arg == "bench" && std::string_view(argv[i + 1]) == "ps") return ringmaster::cli::exec_ringmaster_ps();
+    break;
+  }
   // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
   ringmaster::worker::set_blas_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
