@@ -1,0 +1,60 @@
+#include "sweep/metrics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+namespace ringmaster::sweep {
+
+Result<MetricsParser> MetricsParser::create(const std::vector<std::string>& formats, std::vector<std::string> names) {
+  MetricsParser p;
+  p.names_ = std::move(names);
+  const std::vector<std::string> use = formats.empty() ? std::vector<std::string>{kDefaultMetricsFormat} : formats;
+  for (const std::string& f : use) {
+    try {
+      std::regex re(f, std::regex::ECMAScript);
+      if (re.mark_count() < 2)
+        return invalid_argument(fmt::format("metricsFormat \"{}\": expected two capture groups (name and value), "
+                                            "found {}",
+                                            f, re.mark_count()));
+      p.formats_.push_back(std::move(re));
+    } catch (const std::regex_error& e) {
+      return invalid_argument(fmt::format("metricsFormat \"{}\": not a regular expression ({})", f, e.what()));
+    }
+  }
+  return p;
+}
+
+void MetricsParser::feed(std::string_view line) {
+  for (const std::regex& re : formats_) {
+    for (std::cregex_iterator it(line.data(), line.data() + line.size(), re), end; it != end; ++it) {
+      const std::string name = (*it)[1].str(), text = (*it)[2].str();
+      if (std::find(names_.begin(), names_.end(), name) == names_.end() || text.empty()) continue;
+      char* stop = nullptr;
+      const double v = std::strtod(text.c_str(), &stop);
+      if (stop == text.c_str() || !std::isfinite(v)) continue;
+      values_[name].push_back(v);
+    }
+  }
+}
+
+const std::vector<double>& MetricsParser::values(const std::string& name) const {
+  static const std::vector<double> none;
+  auto it = values_.find(name);
+  return it == values_.end() ? none : it->second;
+}
+
+std::optional<double> MetricsParser::observe(const std::string& name, jobs::MetricStrategy strategy) const {
+  const auto& v = values(name);
+  if (v.empty()) return std::nullopt;
+  switch (strategy) {
+    case jobs::MetricStrategy::kMin: return *std::min_element(v.begin(), v.end());
+    case jobs::MetricStrategy::kMax: return *std::max_element(v.begin(), v.end());
+    case jobs::MetricStrategy::kLatest: return v.back();
+  }
+  return v.back();
+}
+
+}  // namespace ringmaster::sweep

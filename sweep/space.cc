@@ -1,0 +1,148 @@
+#include "sweep/space.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+
+namespace ringmaster::sweep {
+namespace {
+
+Result<double> number(const std::optional<std::string>& text, const std::string& where) {
+  if (!text) return invalid_argument(fmt::format("{}: expected a number, found none", where));
+  double v = 0;
+  const char* begin = text->data();
+  const char* end = begin + text->size();
+  auto [ptr, ec] = std::from_chars(begin, end, v);
+  if (ec != std::errc() || ptr != end || !std::isfinite(v))
+    return invalid_argument(fmt::format("{}: expected a number, found \"{}\"", where, *text));
+  return v;
+}
+
+double snap(double v, const Dimension& d) {
+  if (d.step > 0) v = d.min + std::round((v - d.min) / d.step) * d.step;
+  return std::clamp(v, d.min, d.max);
+}
+
+// Uniform on [0, 1) from 53 random bits.
+double unit(worker::Rng& rng) { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; }
+
+}  // namespace
+
+std::string format_double(double v) {
+  char buf[64];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, ptr) : fmt::format("{}", v);
+}
+
+Result<SearchSpace> SearchSpace::from(const std::vector<jobs::ParameterSpec>& parameters) {
+  SearchSpace space;
+  if (parameters.empty()) return invalid_argument("spec.parameters: expected at least one parameter, found none");
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const auto& p = parameters[i];
+    const std::string where = fmt::format("spec.parameters[{}] ({})", i, p.name);
+    Dimension d;
+    d.name = p.name;
+    d.type = p.type;
+    d.distribution = p.feasible_space.distribution;
+    if (p.type == jobs::ParameterType::kDouble || p.type == jobs::ParameterType::kInt) {
+      auto lo = number(p.feasible_space.min, where + ".feasibleSpace.min");
+      if (!lo) return lo.status();
+      auto hi = number(p.feasible_space.max, where + ".feasibleSpace.max");
+      if (!hi) return hi.status();
+      d.min = *lo, d.max = *hi;
+      if (d.min > d.max)
+        return invalid_argument(fmt::format("{}.feasibleSpace: expected min <= max, found min {} and max {}", where,
+                                            *p.feasible_space.min, *p.feasible_space.max));
+      if (p.feasible_space.step) {
+        auto st = number(p.feasible_space.step, where + ".feasibleSpace.step");
+        if (!st) return st.status();
+        if (*st <= 0) return invalid_argument(fmt::format("{}.feasibleSpace.step: expected > 0, found {}", where, *st));
+        d.step = *st;
+      }
+      if (p.type == jobs::ParameterType::kInt) {
+        if (d.min != std::floor(d.min) || d.max != std::floor(d.max) || d.step != std::floor(d.step))
+          return invalid_argument(fmt::format("{}.feasibleSpace: expected integers for an int parameter", where));
+        if (d.step == 0) d.step = 1;
+      }
+      const bool log = d.distribution == jobs::Distribution::kLogUniform || d.distribution == jobs::Distribution::kLogNormal;
+      if (log && d.min <= 0)
+        return invalid_argument(fmt::format("{}.feasibleSpace.min: expected > 0 for distribution {}, found {}", where,
+                                            jobs::distribution_name(d.distribution), d.min));
+    } else {
+      d.values = p.feasible_space.list;
+      if (d.values.empty())
+        return invalid_argument(fmt::format("{}.feasibleSpace.list: expected at least one value, found none", where));
+    }
+    space.dims_.push_back(std::move(d));
+  }
+  return space;
+}
+
+Assignment SearchSpace::sample(worker::Rng& rng) const {
+  Assignment out;
+  for (const Dimension& d : dims_) {
+    std::string value;
+    if (!d.values.empty()) {
+      value = d.values[rng.below(d.values.size())];
+    } else if (d.type == jobs::ParameterType::kInt) {
+      const auto points = static_cast<uint64_t>(std::floor((d.max - d.min) / d.step)) + 1;
+      value = fmt::format("{}", static_cast<int64_t>(d.min + d.step * static_cast<double>(rng.below(points))));
+    } else {
+      double v = 0;
+      switch (d.distribution) {
+        case jobs::Distribution::kUniform: v = d.min + (d.max - d.min) * unit(rng); break;
+        case jobs::Distribution::kLogUniform:
+          v = std::exp(std::log(d.min) + (std::log(d.max) - std::log(d.min)) * unit(rng));
+          break;
+        case jobs::Distribution::kNormal: v = (d.min + d.max) / 2 + (d.max - d.min) / 6 * static_cast<double>(rng.normal()); break;
+        case jobs::Distribution::kLogNormal:
+          v = std::exp((std::log(d.min) + std::log(d.max)) / 2 + (std::log(d.max) - std::log(d.min)) / 6 * static_cast<double>(rng.normal()));
+          break;
+      }
+      value = format_double(snap(v, d));
+    }
+    out.emplace_back(d.name, std::move(value));
+  }
+  return out;
+}
+
+Result<std::vector<Assignment>> SearchSpace::grid(std::size_t max_points) const {
+  std::vector<std::vector<std::string>> axes;
+  std::size_t total = 1;
+  for (const Dimension& d : dims_) {
+    std::vector<std::string> axis;
+    if (!d.values.empty()) {
+      axis = d.values;
+    } else if (d.step <= 0) {
+      return invalid_argument(fmt::format("parameter {}: the grid algorithm needs feasibleSpace.step for a double",
+                                          d.name));
+    } else {
+      const auto points = static_cast<std::size_t>(std::floor((d.max - d.min) / d.step + 1e-9)) + 1;
+      if (points > max_points) return invalid_argument(fmt::format("parameter {}: {} grid points, more than {}", d.name, points, max_points));
+      for (std::size_t k = 0; k < points; ++k) {
+        const double v = d.min + d.step * static_cast<double>(k);
+        axis.push_back(d.type == jobs::ParameterType::kInt ? fmt::format("{}", static_cast<int64_t>(std::llround(v)))
+                                                           : format_double(v));
+      }
+    }
+    total *= axis.size();
+    if (total > max_points) return invalid_argument(fmt::format("the grid has more than {} points", max_points));
+    axes.push_back(std::move(axis));
+  }
+  std::vector<Assignment> out;
+  out.reserve(total);
+  std::vector<std::size_t> at(axes.size(), 0);
+  for (std::size_t n = 0; n < total; ++n) {
+    Assignment a;
+    for (std::size_t i = 0; i < axes.size(); ++i) a.emplace_back(dims_[i].name, axes[i][at[i]]);
+    out.push_back(std::move(a));
+    for (std::size_t i = axes.size(); i-- > 0;) {  // the last parameter varies fastest
+      if (++at[i] < axes[i].size()) break;
+      at[i] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace ringmaster::sweep
