@@ -41,6 +41,14 @@ void add_train_command(CLI::App& app, TrainOptions& options);
 // which passes run_ps_training.
 int run_train(const TrainOptions& options, int (*ps_training)(const TrainOptions&));
 
+struct SweepOptions {
+  std::vector<std::string> args;  // EXPERIMENT.yaml, or: status DIR
+  std::string dir;
+  std::string resume;  // DIR
+};
+void add_sweep_command(CLI::App& app, SweepOptions& options);
+int run_sweep_command(const SweepOptions& options);
+
 // The gRPC half of the command lives in a second executable, ringmaster-ps, next to ringmaster:
 // loading gRPC costs ~16 ms per process start, which only parameter-server processes should pay.
 // `ringmaster ps ...`, `ringmaster train --strategy ps ...` and `ringmaster bench ps ...` exec it

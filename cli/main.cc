@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_state_commands(app, state);
   ringmaster::cli::BenchOptions bench;
   ringmaster::cli::add_bench_command(app, bench);
+  ringmaster::cli::SweepOptions sweep;
+  ringmaster::cli::add_sweep_command(app, sweep);
   // Carried out by ringmaster-ps (commands.h): its flags are parsed there.
   CLI::App* ps = app.add_subcommand("ps", "Run a parameter server (a TFJob's PS replica; see `ringmaster ps --help`)");
   ps->allow_extras();
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
+    if (app.got_subcommand("sweep")) return ringmaster::cli::run_sweep_command(sweep);
     if (app.got_subcommand("ps")) return ringmaster::cli::exec_ringmaster_ps();
     if (app.got_subcommand("train"))
       return ringmaster::cli::run_train(train, [](const ringmaster::cli::TrainOptions&) {

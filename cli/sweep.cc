@@ -1,0 +1,88 @@
+// `ringmaster sweep EXPERIMENT.yaml`, `ringmaster sweep --resume DIR`, `ringmaster sweep status DIR`.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "jobs/loader.h"
+#include "sweep/driver.h"
+
+namespace ringmaster::cli {
+namespace fs = std::filesystem;
+
+void add_sweep_command(CLI::App& app, SweepOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "sweep",
+      "Run a Katib Experiment locally: trials are jobs run by `ringmaster run`, parallelTrialCount at a time "
+      "(`ringmaster sweep status DIR` shows one)");
+  cmd->add_option("args", o.args, "EXPERIMENT.yaml, or: status DIR");
+  cmd->add_option("--dir", o.dir, "the experiment directory (default ~/.ringmaster/experiments/<name>)");
+  cmd->add_option("--resume", o.resume, "continue the experiment in DIR (after the driver was stopped or killed)");
+}
+
+namespace {
+
+// The Experiment in `file`, or a message and exit status 2.
+std::optional<jobs::Experiment> load_experiment(const std::string& file) {
+  auto loaded = jobs::load_file(file);
+  for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
+  if (!loaded.ok()) return std::nullopt;
+  for (const auto& doc : loaded.documents)
+    if (const auto* e = std::get_if<jobs::Experiment>(&doc.object)) return *e;
+  std::cerr << "ringmaster sweep: " << file << ": expected a Katib Experiment (kubeflow.org/v1beta1), found none\n";
+  return std::nullopt;
+}
+
+}  // namespace
+
+int run_sweep_command(const SweepOptions& o) {
+  std::string file, dir = o.dir;
+  bool resume = false, status = false;
+  if (!o.resume.empty()) {
+    dir = o.resume;
+    file = (fs::path(dir) / "experiment.yaml").string();
+    resume = true;
+  } else if (o.args.size() == 2 && o.args[0] == "status") {
+    dir = o.args[1];
+    file = (fs::path(dir) / "experiment.yaml").string();
+    status = true;
+  } else if (o.args.size() == 1) {
+    file = o.args[0];
+  } else {
+    std::cerr << "ringmaster sweep: expected EXPERIMENT.yaml, `--resume DIR` or `status DIR`\n";
+    return 2;
+  }
+  auto e = load_experiment(file);
+  if (!e) return 2;
+  if (dir.empty()) {
+    const char* home = std::getenv("HOME");
+    dir = (fs::path(home && *home ? home : ".") / ".ringmaster" / "experiments" / e->metadata.name).string();
+  }
+  if (status) {
+    auto r = sweep::read_sweep(dir, *e);
+    if (!r) {
+      std::cerr << "ringmaster sweep status: " << r.status().message() << "\n";
+      return 1;
+    }
+    sweep::print_table(*r, *e, stdout);
+    return 0;
+  }
+  sweep::SweepOptions so;
+  so.dir = dir;
+  so.resume = resume;
+  std::error_code ec;
+  so.ringmaster = fs::read_symlink("/proc/self/exe", ec).string();
+  std::printf("experiment %s: %s search, %d trial(s) at a time, in %s\n", e->metadata.name.c_str(),
+              e->algorithm.name.c_str(), std::max(1, e->parallel_trial_count), dir.c_str());
+  std::fflush(stdout);
+  auto r = sweep::run_sweep(*e, file, so, stdout);
+  if (!r) {
+    std::cerr << "ringmaster sweep: " << r.status().message() << "\n";
+    return r.status().code() == StatusCode::kInvalidArgument || r.status().code() == StatusCode::kAlreadyExists ? 2 : 1;
+  }
+  sweep::print_table(*r, *e, stdout);
+  return r->condition == "Succeeded" ? 0 : 1;
+}
+
+}  // namespace ringmaster::cli

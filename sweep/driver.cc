@@ -1,0 +1,420 @@
+#include "sweep/driver.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "common/files.h"
+#include "sweep/journal.h"
+#include "sweep/metrics.h"
+#include "sweep/space.h"
+#include "worker/rng.h"
+
+namespace ringmaster::sweep {
+namespace fs = std::filesystem;
+namespace {
+
+const std::regex kPlaceholder(R"(\$\{trialParameters\.([A-Za-z0-9_.-]+)\})");
+
+bool maximize(const jobs::Experiment& e) { return e.objective.type == jobs::ObjectiveType::kMaximize; }
+bool better(const jobs::Experiment& e, double a, double b) { return maximize(e) ? a > b : a < b; }
+
+jobs::MetricStrategy strategy_of(const jobs::Experiment& e, const std::string& name) {
+  for (const auto& [metric, s] : e.objective.metric_strategies)
+    if (metric == name) return s;
+  return name == e.objective.objective_metric_name ? (maximize(e) ? jobs::MetricStrategy::kMax : jobs::MetricStrategy::kMin)
+                                                   : jobs::MetricStrategy::kLatest;
+}
+
+// Every ${trialParameters.X} in the template's strings.
+void placeholders(const YAML::Node& n, std::set<std::string>& out) {
+  if (n.IsScalar()) {
+    const std::string s = n.Scalar();
+    for (std::sregex_iterator it(s.begin(), s.end(), kPlaceholder), end; it != end; ++it) out.insert((*it)[1].str());
+  } else if (n.IsSequence() || n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) placeholders(n.IsMap() ? it->second : *it, out);
+  }
+}
+
+void substitute(YAML::Node n, const std::map<std::string, std::string>& values) {
+  if (n.IsScalar()) {
+    const std::string s = n.Scalar();
+    if (s.find("${") == std::string::npos) return;
+    std::string out;
+    std::size_t last = 0;
+    for (std::sregex_iterator it(s.begin(), s.end(), kPlaceholder), end; it != end; ++it) {
+      out += s.substr(last, static_cast<std::size_t>(it->position()) - last);
+      out += values.at((*it)[1].str());
+      last = static_cast<std::size_t>(it->position() + it->length());
+    }
+    out += s.substr(last);
+    const std::string name = values.at("\x01name");
+    for (std::size_t at; (at = out.find("${trialSpec.Name}")) != std::string::npos;) out.replace(at, 17, name);
+    n = out;
+  } else if (n.IsSequence() || n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) substitute(n.IsMap() ? it->second : *it, values);
+  }
+}
+
+// Checks the template against the parameters before anything runs.
+Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
+  const auto& t = e.trial_template;
+  if (!t.raw_template.empty())
+    return invalid_argument("spec.trialTemplate.goTemplate: v1alpha3 Go templates are not run by `ringmaster sweep` "
+                            "yet; use a v1beta1 trialSpec");
+  if (!t.trial_spec.IsDefined() || !t.trial_spec.IsMap())
+    return invalid_argument("spec.trialTemplate.trialSpec: expected the job to run per trial, found none");
+  std::set<std::string> names;
+  for (const auto& d : space.dimensions()) names.insert(d.name);
+  std::set<std::string> declared;
+  for (std::size_t i = 0; i < t.trial_parameters.size(); ++i) {
+    const auto& p = t.trial_parameters[i];
+    declared.insert(p.name);
+    if (!names.count(p.reference))
+      return invalid_argument(fmt::format("spec.trialTemplate.trialParameters[{}] ({}).reference: expected one of the "
+                                          "parameters, found \"{}\"",
+                                          i, p.name, p.reference));
+  }
+  std::set<std::string> used;
+  placeholders(t.trial_spec, used);
+  for (const auto& u : used)
+    if (!declared.count(u))
+      return invalid_argument(fmt::format("spec.trialTemplate.trialSpec: ${{trialParameters.{}}} is used but not "
+                                          "declared in trialParameters",
+                                          u));
+  return Status::ok();
+}
+
+std::string trial_name(const jobs::Experiment& e, int index) { return fmt::format("{}-{:03}", e.metadata.name, index + 1); }
+
+std::string describe(const TrialRecord& t) {
+  std::string s;
+  for (const auto& [k, v] : t.assignment) s += fmt::format("{}{}={}", s.empty() ? "" : " ", k, v);
+  return s;
+}
+
+// Starts `argv` with stdout and stderr to `log`; the child dies with this process.
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log) {
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status(StatusCode::kUnavailable, fmt::format("{}: {}", log, std::strerror(errno)));
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+  if (pid < 0) return Status(StatusCode::kUnavailable, fmt::format("fork: {}", std::strerror(errno)));
+  return pid;
+}
+
+class Driver {
+ public:
+  Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, SearchSpace space)
+      : e_(e), o_(o), out_(out), space_(std::move(space)) {}
+
+  // Rebuilds the state from journal records.
+  void replay(const std::vector<nlohmann::json>& records) {
+    for (const auto& r : records) {
+      const std::string event = r.value("event", "");
+      if (event == "trial_created") {
+        TrialRecord t;
+        t.name = r.value("trial", "");
+        t.index = r.value("index", 0);
+        for (const auto& a : r.value("assignment", nlohmann::json::array()))
+          t.assignment.emplace_back(a.at(0).get<std::string>(), a.at(1).get<std::string>());
+        auto it = std::find_if(result_.trials.begin(), result_.trials.end(), [&](auto& x) { return x.name == t.name; });
+        if (it == result_.trials.end()) result_.trials.push_back(t);
+        else *it = t;  // created again after a resume
+        next_index_ = std::max(next_index_, t.index + 1);
+      } else if (event == "trial_finished") {
+        for (auto& t : result_.trials)
+          if (t.name == r.value("trial", "")) {
+            t.status = r.value("status", "Failed");
+            if (r.contains("objective") && r["objective"].is_number()) t.objective = r["objective"].get<double>();
+            t.metrics.clear();
+            for (auto& [k, v] : r.value("metrics", nlohmann::json::object()).items()) t.metrics.emplace_back(k, v.get<double>());
+          }
+      } else if (event == "experiment_finished") {
+        result_.condition = r.value("condition", "");
+        result_.reason = r.value("reason", "");
+      }
+    }
+    update_best();
+  }
+
+  SweepResult result() const { return result_; }
+
+  Result<SweepResult> run(Journal& journal) {
+    if (!result_.condition.empty()) {
+      fmt::print(out_, "experiment {} already ended: {} ({})\n", e_.metadata.name, result_.condition, result_.reason);
+      return result_;
+    }
+    if (e_.algorithm.name == "grid") {
+      auto g = space_.grid();
+      if (!g) return g.status();
+      grid_ = std::move(*g);
+    }
+    uint64_t seed = std::hash<std::string>{}(e_.metadata.name);
+    for (const auto& [k, v] : e_.algorithm.settings)
+      if (k == "random_state") seed = std::strtoull(v.c_str(), nullptr, 10);
+    seed_ = seed;
+    // Trials that were running when the driver stopped run again, first.
+    std::deque<std::size_t> again;
+    for (std::size_t i = 0; i < result_.trials.size(); ++i)
+      if (result_.trials[i].status == "Running") again.push_back(i);
+    if (!again.empty()) fmt::print(out_, "resuming: {} trial(s) that were running start again\n", again.size());
+    std::vector<std::pair<std::size_t, pid_t>> running;
+    const int parallel = std::max(1, e_.parallel_trial_count);
+    while (true) {
+      // Reap.
+      for (std::size_t k = 0; k < running.size();) {
+        int status = 0;
+        const pid_t r = ::waitpid(running[k].second, &status, WNOHANG);
+        if (r == 0) {
+          ++k;
+          continue;
+        }
+        const bool ok = r == running[k].second && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (Status s = finish(journal, running[k].first, ok); !s) return s;
+        running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+      if (auto end = ending(running.empty()); end) {
+        for (auto& [i, pid] : running) {  // Katib deletes the trials still running
+          ::kill(pid, SIGTERM);
+          int status = 0;
+          ::waitpid(pid, &status, 0);
+          result_.trials[i].status = "Killed";
+          if (Status s = journal.append({{"event", "trial_finished"}, {"trial", result_.trials[i].name}, {"status", "Killed"}}); !s)
+            return s;
+          fmt::print(out_, "trial {} killed: the experiment ended\n", result_.trials[i].name);
+        }
+        result_.condition = end->first;
+        result_.reason = end->second;
+        if (Status s = journal.append({{"event", "experiment_finished"}, {"condition", end->first}, {"reason", end->second}}); !s)
+          return s;
+        return result_;
+      }
+      // Start.
+      while (static_cast<int>(running.size()) < parallel) {
+        std::size_t i = 0;
+        if (!again.empty()) {
+          i = again.front();
+          again.pop_front();
+        } else if (can_create()) {
+          TrialRecord t;
+          t.index = next_index_++;
+          t.name = trial_name(e_, t.index);
+          if (e_.algorithm.name == "grid") {
+            t.assignment = grid_[static_cast<std::size_t>(t.index)];
+          } else {
+            worker::Rng rng = worker::Rng::derive(seed_, static_cast<uint64_t>(t.index));
+            t.assignment = space_.sample(rng);
+          }
+          result_.trials.push_back(t);
+          i = result_.trials.size() - 1;
+        } else {
+          break;
+        }
+        auto pid = start(journal, i);
+        if (!pid) return pid.status();
+        running.emplace_back(i, *pid);
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(o_.poll_seconds));
+    }
+  }
+
+ private:
+  bool can_create() const {
+    if (e_.max_trial_count && next_index_ >= *e_.max_trial_count) return false;
+    if (e_.algorithm.name == "grid" && static_cast<std::size_t>(next_index_) >= grid_.size()) return false;
+    return true;
+  }
+
+  // Katib's order: goal, failures, trial count, the end of the suggestions.
+  std::optional<std::pair<std::string, std::string>> ending(bool idle) const {
+    if (e_.objective.goal && result_.best && better_or_equal(*result_.trials[*result_.best].objective, *e_.objective.goal))
+      return std::make_pair(std::string("Succeeded"), std::string("ExperimentGoalReached"));
+    int failed = 0, done = 0;
+    for (const auto& t : result_.trials) {
+      failed += t.status == "Failed";
+      done += t.status != "Running";
+    }
+    if (e_.max_failed_trial_count && failed > *e_.max_failed_trial_count)
+      return std::make_pair(std::string("Failed"), std::string("ExperimentFailed"));
+    if (e_.max_trial_count && done >= *e_.max_trial_count)
+      return std::make_pair(std::string("Succeeded"), std::string("ExperimentMaxTrialsReached"));
+    if (idle && !can_create() && std::none_of(result_.trials.begin(), result_.trials.end(),
+                                              [](const TrialRecord& t) { return t.status == "Running"; }))
+      return std::make_pair(std::string("Succeeded"), std::string("ExperimentSuggestionEndReached"));
+    return std::nullopt;
+  }
+  bool better_or_equal(double v, double goal) const { return maximize(e_) ? v >= goal : v <= goal; }
+
+  Result<pid_t> start(Journal& journal, std::size_t i) {
+    TrialRecord& t = result_.trials[i];
+    t.status = "Running";
+    t.objective.reset();
+    t.metrics.clear();
+    nlohmann::json assignment = nlohmann::json::array();
+    for (const auto& [k, v] : t.assignment) assignment.push_back({k, v});
+    if (Status s = journal.append({{"event", "trial_created"}, {"trial", t.name}, {"index", t.index}, {"assignment", assignment}}); !s)
+      return s;
+    // The trial's job: the template with its values, named after the trial.
+    std::map<std::string, std::string> values;
+    for (const auto& p : e_.trial_template.trial_parameters)
+      for (const auto& [k, v] : t.assignment)
+        if (k == p.reference) values[p.name] = v;
+    values["\x01name"] = t.name;
+    YAML::Node job = YAML::Clone(e_.trial_template.trial_spec);
+    substitute(job, values);
+    job["metadata"]["name"] = t.name;
+    const fs::path dir = fs::path(o_.dir) / "trials" / t.name;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    YAML::Emitter em;
+    em << job;
+    if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
+    fmt::print(out_, "trial {} started: {}\n", t.name, describe(t));
+    std::fflush(out_);
+    return spawn({o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()},
+                 (dir / "output.log").string());
+  }
+
+  Status finish(Journal& journal, std::size_t i, bool exited_ok) {
+    TrialRecord& t = result_.trials[i];
+    std::vector<std::string> names = {e_.objective.objective_metric_name};
+    for (const auto& m : e_.objective.additional_metric_names) names.push_back(m);
+    auto parser = MetricsParser::create(e_.metrics_collector.metrics_format, names);
+    if (!parser) return parser.status();
+    std::ifstream log(fs::path(o_.dir) / "trials" / t.name / "output.log");
+    for (std::string line; std::getline(log, line);) parser->feed(line);
+    for (const auto& n : names)
+      if (auto v = parser->observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
+    t.objective = parser->observe(e_.objective.objective_metric_name, strategy_of(e_, e_.objective.objective_metric_name));
+    t.status = !exited_ok ? "Failed" : t.objective ? "Succeeded" : "MetricsUnavailable";
+    nlohmann::json record = {{"event", "trial_finished"}, {"trial", t.name}, {"status", t.status}};
+    if (t.objective) record["objective"] = *t.objective;
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const auto& [k, v] : t.metrics) metrics[k] = v;
+    record["metrics"] = metrics;
+    if (Status s = journal.append(record); !s) return s;
+    const auto before = result_.best;
+    update_best();
+    fmt::print(out_, "trial {} {}: {}{}{}\n", t.name, t.status, describe(t),
+               t.objective ? fmt::format(" {}={}", e_.objective.objective_metric_name, format_double(*t.objective)) : "",
+               result_.best && result_.best != before && *result_.best == i ? "  (best so far)" : "");
+    std::fflush(out_);
+    return Status::ok();
+  }
+
+  void update_best() {
+    result_.best.reset();
+    for (std::size_t i = 0; i < result_.trials.size(); ++i) {
+      const auto& t = result_.trials[i];
+      if (t.status != "Succeeded" || !t.objective) continue;
+      if (!result_.best || better(e_, *t.objective, *result_.trials[*result_.best].objective)) result_.best = i;
+    }
+  }
+
+  const jobs::Experiment& e_;
+  const SweepOptions& o_;
+  std::FILE* out_;
+  SearchSpace space_;
+  SweepResult result_;
+  std::vector<Assignment> grid_;
+  int next_index_ = 0;
+  uint64_t seed_ = 0;
+};
+
+}  // namespace
+
+const std::vector<std::string>& supported_algorithms() {
+  static const std::vector<std::string> names = {"random", "grid"};
+  return names;
+}
+
+Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& experiment_file, const SweepOptions& o,
+                              std::FILE* out) {
+  const auto& algs = supported_algorithms();
+  if (std::find(algs.begin(), algs.end(), e.algorithm.name) == algs.end())
+    return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\" (not supported "
+                                        "by ringmaster sweep yet)",
+                                        fmt::join(algs, ", "), e.algorithm.name));
+  auto space = SearchSpace::from(e.parameters);
+  if (!space) return space.status();
+  if (Status s = check_template(e, *space); !s) return s;
+  const fs::path dir(o.dir);
+  const std::string journal_path = (dir / "journal.jsonl").string();
+  std::error_code ec;
+  if (!o.resume && fs::exists(journal_path, ec))
+    return Status(StatusCode::kAlreadyExists,
+                  fmt::format("{} holds an experiment already: continue it with `ringmaster sweep --resume {}` or "
+                              "remove the directory",
+                              o.dir, o.dir));
+  fs::create_directories(dir, ec);
+  if (ec) return Status(StatusCode::kUnavailable, fmt::format("{}: cannot create: {}", o.dir, ec.message()));
+  if (!o.resume) {
+    auto text = read_file(experiment_file);
+    if (!text) return text.status();
+    if (Status s = write_file_atomic((dir / "experiment.yaml").string(), *text); !s) return s;
+  }
+  auto records = Journal::read(journal_path);
+  if (!records) return records.status();
+  auto journal = Journal::open(journal_path);
+  if (!journal) return journal.status();
+  Driver driver(e, o, out, std::move(*space));
+  driver.replay(*records);
+  if (records->empty())
+    if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
+  return driver.run(*journal);
+}
+
+Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e) {
+  auto records = Journal::read((fs::path(dir) / "journal.jsonl").string());
+  if (!records) return records.status();
+  auto space = SearchSpace::from(e.parameters);
+  if (!space) return space.status();
+  SweepOptions o;
+  o.dir = dir;
+  Driver driver(e, o, stdout, std::move(*space));
+  driver.replay(*records);
+  return driver.result();
+}
+
+void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out) {
+  fmt::print(out, "{:<28} {:<20} {:>12}  {}\n", "TRIAL", "STATUS", e.objective.objective_metric_name, "PARAMETERS");
+  for (const auto& t : r.trials)
+    fmt::print(out, "{:<28} {:<20} {:>12}  {}\n", t.name, t.status, t.objective ? format_double(*t.objective) : "-",
+               describe(t));
+  if (r.best) {
+    const auto& b = r.trials[*r.best];
+    fmt::print(out, "best: {} {}={} with {}\n", b.name, e.objective.objective_metric_name, format_double(*b.objective),
+               describe(b));
+  }
+  if (!r.condition.empty()) fmt::print(out, "experiment {}: {} ({})\n", e.metadata.name, r.condition, r.reason);
+}
+
+}  // namespace ringmaster::sweep

@@ -1,0 +1,60 @@
+// `ringmaster sweep`: runs a Katib Experiment locally. Trials are jobs made from the trialTemplate
+// (${trialParameters.NAME} and ${trialSpec.Name} substituted), each run by `ringmaster run` as a
+// child process, parallelTrialCount at a time; their output is read by the StdOut collector. The
+// experiment ends as Katib's controller ends it (goal reached, maxTrialCount, more failed trials
+// than maxFailedTrialCount, the grid exhausted), with Katib's condition and reason names.
+//
+// Nothing is lost: every event goes to DIR/journal.jsonl (fsynced) before the driver goes on; the
+// experiment file is copied to DIR. `--resume DIR` after the driver was killed (even with SIGKILL:
+// its trials die with it) keeps every finished trial and runs again the ones that were running.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+
+namespace ringmaster::sweep {
+
+struct SweepOptions {
+  std::string dir;          // the experiment directory
+  bool resume = false;      // continue the experiment in `dir`
+  std::string ringmaster;   // the binary whose `run` carries out each trial
+  double poll_seconds = 0.1;
+};
+
+struct TrialRecord {
+  std::string name;
+  int index = 0;
+  std::vector<std::pair<std::string, std::string>> assignment;
+  std::string status = "Running";  // Running, Succeeded, Failed, MetricsUnavailable, Killed
+  std::optional<double> objective;
+  std::vector<std::pair<std::string, double>> metrics;
+};
+
+struct SweepResult {
+  std::string condition;  // Succeeded | Failed
+  std::string reason;     // ExperimentGoalReached, ExperimentMaxTrialsReached, ExperimentSuggestionEndReached, ExperimentFailed
+  std::vector<TrialRecord> trials;
+  std::optional<std::size_t> best;  // index into trials
+};
+
+// The algorithms the driver can run; any other name is refused at start with this list.
+const std::vector<std::string>& supported_algorithms();
+
+// Runs (or resumes) the experiment, printing a line per trial event to `out`. Fails for an
+// unsupported algorithm, an inconsistent search space or trial template, or an unusable directory,
+// naming what was expected and found.
+Result<SweepResult> run_sweep(const jobs::Experiment& experiment, const std::string& experiment_file,
+                              const SweepOptions& options, std::FILE* out);
+
+// The state recorded in DIR's journal (for `ringmaster sweep status DIR`).
+Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& experiment);
+
+// Prints the trials table and the best trial.
+void print_table(const SweepResult& result, const jobs::Experiment& experiment, std::FILE* out);
+
+}  // namespace ringmaster::sweep
