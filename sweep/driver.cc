@@ -143,8 +143,10 @@ class Driver {
         TrialRecord t;
         t.name = r.value("trial", "");
         t.index = r.value("index", 0);
-        for (const auto& a : r.value("assignment", nlohmann::json::array()))
-          t.assignment.emplace_back(a.at(0).get<std::string>(), a.at(1).get<std::string>());
+        const nlohmann::json assignment = r.value("assignment", nlohmann::json::array());
+        for (const auto& a : assignment)
+          if (a.is_array() && a.size() == 2 && a[0].is_string() && a[1].is_string())
+            t.assignment.emplace_back(a[0].get<std::string>(), a[1].get<std::string>());
         auto it = std::find_if(result_.trials.begin(), result_.trials.end(), [&](auto& x) { return x.name == t.name; });
         if (it == result_.trials.end()) result_.trials.push_back(t);
         else *it = t;  // created again after a resume
@@ -155,7 +157,9 @@ class Driver {
             t.status = r.value("status", "Failed");
             if (r.contains("objective") && r["objective"].is_number()) t.objective = r["objective"].get<double>();
             t.metrics.clear();
-            for (auto& [k, v] : r.value("metrics", nlohmann::json::object()).items()) t.metrics.emplace_back(k, v.get<double>());
+            const nlohmann::json metrics = r.value("metrics", nlohmann::json::object());
+            for (auto& [k, v] : metrics.items())
+              if (v.is_number()) t.metrics.emplace_back(k, v.get<double>());
           }
       } else if (event == "experiment_finished") {
         result_.condition = r.value("condition", "");
@@ -385,6 +389,8 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (!records) return records.status();
   auto journal = Journal::open(journal_path);
   if (!journal) return journal.status();
+  if (e.early_stopping)
+    fmt::print(out, "note: earlyStopping {} is not applied yet: every trial runs to its end\n", e.early_stopping->name);
   Driver driver(e, o, out, std::move(*space));
   driver.replay(*records);
   if (records->empty())

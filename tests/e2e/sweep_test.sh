@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `ringmaster sweep` as a user runs it: a grid of real training trials; random search to a goal;
+# Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
+# --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
+# `sweep status`; an unsupported algorithm refused with the list.
+# Usage: sweep_test.sh RINGMASTER_BINARY
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+source "$(dirname "$0")/../lib.sh"
+make_workdir
+export PATH="$(dirname "$bin"):$PATH"
+fixtures=tests/fixtures/sweep
+shell_exp() {  # shell_exp NAME SLEEP COMMAND-TAIL > file: the shell fixture, renamed and edited
+  sed -e "s/name: shell-random/name: $1/" -e "s/sleep SLEEP/sleep $2/" -e "s|echo accuracy=\${trialParameters.x}|$3|" \
+    "$fixtures/shell.yaml"
+}
+
+# --- a grid of real trainings ----------------------------------------------------------------
+ringmaster sweep "$fixtures/grid.yaml" --dir "$work/grid" >"$work/grid.out" 2>&1; rc=$?
+check "the grid sweep succeeds" "[ $rc -eq 0 ]"
+check "... running all 6 points" "[ \$(grep -c ' Succeeded: ' $work/grid.out) -eq 6 ]"
+check "... ending with ExperimentSuggestionEndReached" "grep -q 'Succeeded (ExperimentSuggestionEndReached)' $work/grid.out"
+check "... and naming the best trial" "grep -q '^best: tiny-grid-0' $work/grid.out"
+check "each trial's job ran in the experiment directory" "[ -s $work/grid/jobs/tiny-grid-001/status.json ]"
+ringmaster sweep status "$work/grid" >"$work/status.out" 2>&1
+check "sweep status shows the table" "[ \$(grep -c '^tiny-grid-0' $work/status.out) -eq 6 ] && grep -q '^best:' $work/status.out"
+
+# --- random search until the goal -------------------------------------------------------------
+shell_exp goal 0 'echo accuracy=${trialParameters.x}' >"$work/goal.yaml"
+ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/goal.out" 2>&1; rc=$?
+best=$(sed -n 's/^best: .* accuracy=\([0-9.e-]*\) .*/\1/p' "$work/goal.out")
+check "random search stops at the goal (ExperimentGoalReached)" "[ $rc -eq 0 ] && grep -q '(ExperimentGoalReached)' $work/goal.out"
+check "... with a best trial at or above 0.9 ($best)" "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.9 else 1)' '${best:-0}'"
+check "... before maxTrialCount" "[ \$(grep -c ' started: ' $work/goal.out) -lt 40 ]"
+
+# --- failures -----------------------------------------------------------------------------------
+shell_exp fails 0 'echo x=${trialParameters.x}; exit 3' >"$work/fails.yaml"
+ringmaster sweep "$work/fails.yaml" --dir "$work/fails" >"$work/fails.out" 2>&1; rc=$?
+check "more failed trials than maxFailedTrialCount fail the experiment (ExperimentFailed, exit 1)" \
+  "[ $rc -eq 1 ] && grep -q 'Failed (ExperimentFailed)' $work/fails.out"
+n_failed=$(grep -c ' Failed: ' "$work/fails.out")
+check "... after 3 failures (2 allowed; a 4th may finish alongside: $n_failed)" "[ $n_failed -ge 3 ] && [ $n_failed -le 4 ]"
+shell_exp silent 0 'echo x=${trialParameters.x}' | sed 's/maxTrialCount: 40/maxTrialCount: 2/' >"$work/silent.yaml"
+ringmaster sweep "$work/silent.yaml" --dir "$work/silent" >"$work/silent.out" 2>&1
+check "a trial that never reports the objective is MetricsUnavailable" "[ \$(grep -c ' MetricsUnavailable: ' $work/silent.out) -eq 2 ]"
+
+# --- SIGKILL of the driver, then --resume ---------------------------------------------------------
+shell_exp resume 1 'echo accuracy=${trialParameters.x}' | sed -e 's/maxTrialCount: 40/maxTrialCount: 6/' -e 's/goal: 0.9/goal: 2/' \
+  >"$work/resume.yaml"
+ringmaster sweep "$work/resume.yaml" --dir "$work/resume" >"$work/resume1.out" 2>&1 &
+driver=$!
+for _ in $(seq 100); do [ "$(grep -c trial_finished "$work/resume/journal.jsonl" 2>/dev/null)" -ge 2 ] && break; sleep 0.1; done
+kill -9 $driver
+wait $driver 2>/dev/null
+sleep 0.5
+check "no trial outlives the killed driver" "! pgrep -f 'run $work/resume/trials' >/dev/null && ! pgrep -f 'sleep 1; echo accuracy' >/dev/null"
+finished_before=$(grep -c trial_finished "$work/resume/journal.jsonl")
+grep trial_finished "$work/resume/journal.jsonl" | sort >"$work/before.txt"
+ringmaster sweep --resume "$work/resume" >"$work/resume2.out" 2>&1; rc=$?
+check "the resumed experiment ends (ExperimentMaxTrialsReached)" "[ $rc -eq 0 ] && grep -q '(ExperimentMaxTrialsReached)' $work/resume2.out"
+check "... with 6 finished trials" "[ \$(grep -c '^shell-random\|^resume-0' $work/resume2.out) -eq 6 ]"
+check "... rerunning the ones that were running" "grep -q 'start again' $work/resume2.out"
+check "... and not the $finished_before that had finished" \
+  "[ \$(grep -c ' started: ' $work/resume2.out) -eq \$((6 - $finished_before)) ]"
+grep trial_finished "$work/resume/journal.jsonl" | head -$finished_before | sort >"$work/after.txt"
+check "... whose results are kept as they were" "cmp -s $work/before.txt $work/after.txt"
+
+# --- refusals ---------------------------------------------------------------------------------------
+sed 's/algorithmName: random/algorithmName: tpe/' "$work/goal.yaml" >"$work/tpe.yaml"
+ringmaster sweep "$work/tpe.yaml" --dir "$work/tpe" >"$work/tpe.out" 2>&1; rc=$?
+check "an unsupported algorithm is refused (exit 2), listing the supported ones" \
+  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, found \"tpe\"' $work/tpe.out"
+ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/again.out" 2>&1; rc=$?
+check "a directory with an experiment is not overwritten" "[ $rc -eq 2 ] && grep -q 'sweep --resume' $work/again.out"
+exit $fail
