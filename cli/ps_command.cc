@@ -4,10 +4,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cli/ps_commands.h"
+#include "collectives/tf_config.h"
 #include "ps/client.h"
 #include "ps/server.h"
 
@@ -30,22 +30,24 @@ int run_ps(const PsOptions& o) {
   s.index = 0;
   s.port = 2222;
   s.address = "0.0.0.0";
-  if (const char* tf = std::getenv("TF_CONFIG"); tf && *tf) {
-    const auto j = nlohmann::json::parse(tf, nullptr, false);
-    const auto task = j.is_object() ? j.value("task", nlohmann::json::object()) : nlohmann::json::object();
-    if (!task.is_object() || task.value("type", std::string()) != "ps") {
-      std::fprintf(stderr, "ringmaster ps: environment variable TF_CONFIG: expected task.type \"ps\", found %s\n",
-                   task.is_object() && task.contains("type") ? task["type"].dump().c_str() : "none");
+  if (const char* text = std::getenv("TF_CONFIG"); text && *text) {
+    auto tf = collectives::parse_tf_config(text);
+    if (!tf) {
+      std::fprintf(stderr, "ringmaster ps: %s\n", tf.status().message().c_str());
       return 2;
     }
-    s.index = task.value("index", 0);
-    const auto cluster = j.value("cluster", nlohmann::json::object());
-    const auto list = cluster.is_object() ? cluster.value("ps", nlohmann::json::array()) : nlohmann::json::array();
-    if (!list.is_array() || s.index < 0 || s.index >= static_cast<int>(list.size()) || !list[static_cast<std::size_t>(s.index)].is_string()) {
+    if (tf->type != "ps") {
+      std::fprintf(stderr, "ringmaster ps: environment variable TF_CONFIG: expected task.type \"ps\", found \"%s\"\n",
+                   tf->type.c_str());
+      return 2;
+    }
+    s.index = tf->index;
+    const auto& list = tf->cluster["ps"];
+    if (s.index < 0 || s.index >= static_cast<int>(list.size())) {
       std::fprintf(stderr, "ringmaster ps: environment variable TF_CONFIG: cluster.ps has no entry %d\n", s.index);
       return 2;
     }
-    const std::string mine = list[static_cast<std::size_t>(s.index)].get<std::string>();
+    const std::string& mine = list[static_cast<std::size_t>(s.index)];
     const auto colon = mine.rfind(':');
     const std::string host = mine.substr(0, colon);
     s.port = colon == std::string::npos ? 2222 : std::atoi(mine.c_str() + colon + 1);

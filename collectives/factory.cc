@@ -5,13 +5,13 @@
 #include <sys/socket.h>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <charconv>
 #include <cstring>
 
 #include "collectives/mpi.h"
 #include "collectives/nccl.h"
+#include "collectives/tf_config.h"
 
 namespace ringmaster::collectives {
 namespace {
@@ -79,31 +79,18 @@ static Result<RendezvousConfig> from_tf_config(RendezvousConfig c, const char* t
   const auto bad = [](const std::string& what) {
     return invalid_argument("environment variable TF_CONFIG: " + what);
   };
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("expected a JSON object, found unparsable text");
-  const auto& cluster = j.value("cluster", nlohmann::json::object());
-  const auto& task = j.value("task", nlohmann::json::object());
-  if (!cluster.is_object() || !task.is_object() || !task.contains("type"))
-    return bad("expected {\"cluster\": {...}, \"task\": {\"type\": ..., \"index\": ...}}");
-  std::vector<std::string> members;  // in rank order
-  for (const char* type : {"chief", "master", "worker"}) {
-    if (!cluster.contains(type)) continue;
-    if (!cluster[type].is_array()) return bad(fmt::format("cluster.{}: expected a list of host:port", type));
-    for (const auto& a : cluster[type]) members.push_back(a.is_string() ? a.get<std::string>() : std::string());
-  }
-  const std::string type = task["type"].is_string() ? task["type"].get<std::string>() : "";
-  const int index = task.value("index", 0);
-  if (type == "ps" || type == "evaluator")
+  auto tf = parse_tf_config(text);
+  if (!tf) return tf.status();
+  if (tf->type == "ps" || tf->type == "evaluator")
     return bad(fmt::format("task.type: a {} takes no part in allreduce training (use --strategy ps for a TFJob "
                            "with parameter servers)",
-                           type));
-  int rank = index;
-  for (const char* t : {"chief", "master"})
-    if (type != t && cluster.contains(t)) rank += static_cast<int>(cluster[t].size());
-  if (type != "chief" && type != "master" && type != "worker")
-    return bad(fmt::format("task.type: expected chief, master or worker, found \"{}\"", type));
+                           tf->type));
+  if (!tf->is_training_task())
+    return bad(fmt::format("task.type: expected chief, master or worker, found \"{}\"", tf->type));
+  const std::vector<std::string> members = tf->training_members();
+  const int rank = tf->training_rank();
   if (members.empty() || rank < 0 || rank >= static_cast<int>(members.size()))
-    return bad(fmt::format("task {} {} is not in the cluster", type, index));
+    return bad(fmt::format("task {} {} is not in the cluster", tf->type, tf->index));
   c.world_size = static_cast<int>(members.size());
   c.rank = rank;
   if (c.world_size > 1) {

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "ps/ps.grpc.pb.h"
+#include "collectives/tf_config.h"
 #include "ps/wire.h"
 #include "ps/wire_codec.h"
 #include <grpcpp/generic/generic_stub.h>
@@ -288,36 +288,20 @@ Status validate(const ClientOptions& o) {
 
 Result<ClientOptions> client_options_from_tf_config(const std::string& text) {
   const auto bad = [](const std::string& what) { return invalid_argument("environment variable TF_CONFIG: " + what); };
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("expected a JSON object, found unparsable text");
-  const auto cluster = j.value("cluster", nlohmann::json::object());
-  const auto task = j.value("task", nlohmann::json::object());
-  if (!cluster.is_object() || !task.is_object() || !task.contains("type") || !task["type"].is_string())
-    return bad("expected {\"cluster\": {...}, \"task\": {\"type\": ..., \"index\": ...}}");
+  auto tf = collectives::parse_tf_config(text);
+  if (!tf) return tf.status();
   ClientOptions o;
-  if (!cluster.contains("ps") || !cluster["ps"].is_array() || cluster["ps"].empty())
+  auto ps = tf->cluster.find("ps");
+  if (ps == tf->cluster.end() || ps->second.empty())
     return bad("cluster.ps: expected the parameter servers' host:port list for --strategy ps, found none");
-  for (const auto& a : cluster["ps"]) {
-    if (!a.is_string()) return bad("cluster.ps: expected host:port strings");
-    o.servers.push_back(a.get<std::string>());
-  }
-  const std::string type = task["type"].get<std::string>();
-  const int index = task.value("index", 0);
-  int leaders = 0;
-  for (const char* t : {"chief", "master"})
-    if (cluster.contains(t) && cluster[t].is_array()) leaders += static_cast<int>(cluster[t].size());
-  const int workers = cluster.contains("worker") && cluster["worker"].is_array() ? static_cast<int>(cluster["worker"].size()) : 0;
-  if (type == "chief" || type == "master") {
-    o.worker = index;
-  } else if (type == "worker") {
-    o.worker = leaders + index;
-  } else {
+  o.servers = ps->second;
+  if (!tf->is_training_task())
     return bad(fmt::format("task.type: expected chief, master or worker for --strategy ps, found \"{}\" (a PS "
                            "replica runs `ringmaster ps`)",
-                           type));
-  }
-  o.workers = leaders + workers;
-  if (o.worker < 0 || o.worker >= o.workers) return bad(fmt::format("task {} {} is not in the cluster", type, index));
+                           tf->type));
+  o.worker = tf->training_rank();
+  o.workers = static_cast<int>(tf->training_members().size());
+  if (o.worker < 0 || o.worker >= o.workers) return bad(fmt::format("task {} {} is not in the cluster", tf->type, tf->index));
   return o;
 }
 
