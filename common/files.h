@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,10 @@ namespace ringmaster {
 // Reads a whole file. Fails with kNotFound if it does not exist and kInvalidArgument if it is
 // larger than max_bytes (protects against reading a huge or endless file such as /dev/zero).
 Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64u << 20);
+
+// The CRC-32 (zlib's, as gzip and PNG use) of any number of bytes: the checksum our checkpoints
+// and snapshots carry.
+uint32_t crc32_of(std::string_view bytes);
 
 // Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
 // target, fsync of the directory.

@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -194,8 +193,7 @@ class Service final : public v1::ParameterServer::Service {
       saved_registered_ = registered_;
     }
     std::string bytes = snap.SerializeAsString();
-    const uint32_t crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
-                                                     static_cast<uInt>(bytes.size())));
+    const uint32_t crc = crc32_of(bytes);
     for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
     const std::string path = checkpoint_path(o_.checkpoint_dir, o_.index);
     std::error_code ec;
@@ -217,7 +215,7 @@ class Service final : public v1::ParameterServer::Service {
     const std::size_t body = bytes->size() - 4;
     uint32_t stored = 0;
     for (int i = 0; i < 4; ++i) stored |= static_cast<uint32_t>(static_cast<unsigned char>((*bytes)[body + i])) << (8 * i);
-    const auto crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes->data()), static_cast<uInt>(body)));
+    const uint32_t crc = crc32_of(std::string_view(*bytes).substr(0, body));
     if (crc != stored) return corrupt(fmt::format("CRC-32 mismatch (stored {:08x}, computed {:08x})", stored, crc));
     v1::Snapshot snap;
     if (!snap.ParseFromArray(bytes->data(), static_cast<int>(body))) return corrupt("not a parameter-server snapshot");

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -24,16 +23,6 @@ uint64_t get_u64(const char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
-}
-uint32_t crc_of(std::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), chunk);
-    done += chunk;
-  }
-  return static_cast<uint32_t>(crc);
 }
 void append_floats(std::string& out, std::span<const float> v) {
   out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
@@ -73,7 +62,7 @@ std::string encode_checkpoint(const Model& model, Optimizer& optimizer, const Tr
   out.append(json);
   append_floats(out, model.params());
   for (const auto& entry : opt_state) append_floats(out, entry.second);
-  const uint32_t crc = crc_of(out);
+  const uint32_t crc = crc32_of(out);
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   return out;
 }
@@ -86,7 +75,7 @@ Status decode_checkpoint(std::string_view bytes, const std::string& path, Model&
   const std::string_view body = bytes.substr(0, bytes.size() - 4);
   uint32_t stored = 0;
   for (int i = 3; i >= 0; --i) stored = (stored << 8) | static_cast<uint8_t>(bytes[body.size() + static_cast<std::size_t>(i)]);
-  if (const uint32_t actual = crc_of(body); actual != stored)
+  if (const uint32_t actual = crc32_of(body); actual != stored)
     return fail(fmt::format("checksum mismatch (stored CRC-32 {:08x}, content has {:08x}): the file is corrupt or "
                             "truncated",
                             stored, actual));
