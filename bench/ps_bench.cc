@@ -99,22 +99,33 @@ struct RoundResult {
   std::string error;
 };
 
-RoundResult measure_rounds(const worker::Model& model, int workers, int servers, double seconds) {
-  RoundResult res;
+// `count` parameter servers in this process on 127.0.0.1, and their addresses.
+struct LocalServers {
   std::vector<std::unique_ptr<ps::PsServer>> running;
   std::vector<std::string> addresses;
-  for (int i = 0; i < servers; ++i) {
+};
+Result<LocalServers> start_servers(int count) {
+  LocalServers out;
+  for (int i = 0; i < count; ++i) {
     ps::ServerOptions o;
     o.index = i;
     o.token = "bench";
     auto s = ps::PsServer::start(o);
-    if (!s) {
-      res.error = s.status().message();
-      return res;
-    }
-    addresses.push_back(fmt::format("127.0.0.1:{}", (*s)->port()));
-    running.push_back(std::move(*s));
+    if (!s) return s.status();
+    out.addresses.push_back(fmt::format("127.0.0.1:{}", (*s)->port()));
+    out.running.push_back(std::move(*s));
   }
+  return out;
+}
+
+RoundResult measure_rounds(const worker::Model& model, int workers, int servers, double seconds) {
+  RoundResult res;
+  auto local = start_servers(servers);
+  if (!local) {
+    res.error = local.status().message();
+    return res;
+  }
+  const std::vector<std::string>& addresses = local->addresses;
   const auto n = static_cast<std::size_t>(model.param_count());
   std::atomic<int64_t> rounds{0};
   std::atomic<bool> go{false}, stop{false};
@@ -197,20 +208,12 @@ TrainResult train(const PsBenchOptions& o, const std::string& mode, const std::s
     for (auto& out : run_local_ranks(argv, o.train_workers, {{"RINGMASTER_JOB_TOKEN", "bench"}}))
       if (!out) r.error = out.status().message();
   } else {
-    std::vector<std::unique_ptr<ps::PsServer>> running;
-    std::vector<std::string> addresses;
-    for (int i = 0; i < o.train_servers; ++i) {
-      ps::ServerOptions so;
-      so.index = i;
-      so.token = "bench";
-      auto s = ps::PsServer::start(so);
-      if (!s) {
-        r.error = s.status().message();
-        return r;
-      }
-      addresses.push_back(fmt::format("127.0.0.1:{}", (*s)->port()));
-      running.push_back(std::move(*s));
+    auto local = start_servers(o.train_servers);
+    if (!local) {
+      r.error = local.status().message();
+      return r;
     }
+    const std::vector<std::string>& addresses = local->addresses;
     std::vector<std::thread> threads;
     std::mutex mu;
     for (int w = 0; w < o.train_workers; ++w)

@@ -55,7 +55,7 @@ struct Server {
   std::unique_ptr<grpc::GenericStub> generic;  // the hot path, without protobuf's copies
   std::unique_ptr<PushEncoder> encoder;
   grpc::ByteBuffer request, response;
-  v1::PushRequest push;  // the retry path: filled only when a push must be sent again
+  v1::PushRequest push;  // the retry path: built only when a push must be sent again
   v1::PullResponse pulled;
   grpc::Status last;
 };
@@ -99,12 +99,6 @@ class Client final : public worker::ParameterService {
       s->stub = v1::ParameterServer::NewStub(s->channel);
       s->generic = std::make_unique<grpc::GenericStub>(s->channel);
       s->encoder = std::make_unique<PushEncoder>(s->blocks);
-      for (const Block& b : s->blocks) {
-        v1::Tensor* t = s->push.add_grads();
-        t->set_key(b.key);
-        t->mutable_values()->resize(static_cast<std::size_t>(b.length) * sizeof(float));
-      }
-      s->push.set_worker(static_cast<uint32_t>(o_.worker));
       servers_.push_back(std::move(s));
     }
     // Register everywhere (waiting for servers still starting), seed the empty ones, pull.
@@ -153,12 +147,14 @@ class Client final : public worker::ParameterService {
         continue;
       }
       if (!recoverable(s->last)) return from_grpc(s->last, what(*s, "push-pull"));
+      s->push.Clear();
+      s->push.set_worker(static_cast<uint32_t>(o_.worker));
       s->push.set_clock(static_cast<uint64_t>(step));
       s->push.set_lr(lr);
-      for (std::size_t i = 0; i < s->blocks.size(); ++i) {
-        const Block& b = s->blocks[i];
-        std::memcpy(s->push.mutable_grads(static_cast<int>(i))->mutable_values()->data(), grads.data() + b.offset,
-                    static_cast<std::size_t>(b.length) * sizeof(float));
+      for (const Block& b : s->blocks) {
+        v1::Tensor* t = s->push.add_grads();
+        t->set_key(b.key);
+        t->set_values(to_bytes(grads.subspan(static_cast<std::size_t>(b.offset), static_cast<std::size_t>(b.length))));
       }
       if (Status st = call_until_ok(*s, params, [&](grpc::ClientContext& ctx) {
             return s->stub->PushPull(&ctx, s->push, &s->pulled);
@@ -178,9 +174,8 @@ class Client final : public worker::ParameterService {
     ctx->AddMetadata(kTokenMetadata, o_.token);
     return ctx;
   }
-  std::string what(const Server& s, const char* call) const {
-    return fmt::format("parameter server {} ({}): {}", s.index, s.address, call);
-  }
+  static std::string name(const Server& s) { return fmt::format("parameter server {} ({})", s.index, s.address); }
+  static std::string what(const Server& s, const char* call) { return fmt::format("{}: {}", name(s), call); }
 
   // Register (and Init when the server has no parameters); the worker's clock on that server.
   Result<int64_t> connect(Server& s, std::span<const float> params) {
@@ -221,7 +216,7 @@ class Client final : public worker::ParameterService {
       v1::InitResponse ir;
       auto ctx = context();
       if (grpc::Status st = s.stub->Init(ctx.get(), init, &ir); !st.ok()) return from_grpc(st, what(s, "init"));
-      if (ir.applied()) spdlog::info("worker {} seeded {}'s parameters", o_.worker, what(s, "").substr(0, what(s, "").size() - 2));
+      if (ir.applied()) spdlog::info("worker {} seeded {}'s parameters", o_.worker, name(s));
     }
     return static_cast<int64_t>(resp.clock());
   }
@@ -237,7 +232,7 @@ class Client final : public worker::ParameterService {
       auto ctx = context();
       grpc::Status st = call(*ctx);
       if (st.ok()) {
-        if (said) spdlog::info("worker {}: {} is back", o_.worker, what(s, "").substr(0, what(s, "").size() - 2));
+        if (said) spdlog::info("worker {}: {} is back", o_.worker, name(s));
         return Status::ok();
       }
       if (!recoverable(st)) return from_grpc(st, what(s, "call"));
