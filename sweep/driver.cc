@@ -51,7 +51,8 @@ void placeholders(const YAML::Node& n, std::set<std::string>& out) {
   }
 }
 
-void substitute(YAML::Node n, const std::map<std::string, std::string>& values) {
+// Replaces ${trialParameters.X} by values[X] and ${trialSpec.Name} by the trial's name.
+void substitute(YAML::Node n, const std::map<std::string, std::string>& values, const std::string& name) {
   if (n.IsScalar()) {
     const std::string s = n.Scalar();
     if (s.find("${") == std::string::npos) return;
@@ -63,11 +64,10 @@ void substitute(YAML::Node n, const std::map<std::string, std::string>& values) 
       last = static_cast<std::size_t>(it->position() + it->length());
     }
     out += s.substr(last);
-    const std::string name = values.at("\x01name");
     for (std::size_t at; (at = out.find("${trialSpec.Name}")) != std::string::npos;) out.replace(at, 17, name);
     n = out;
   } else if (n.IsSequence() || n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) substitute(n.IsMap() ? it->second : *it, values);
+    for (auto it = n.begin(); it != n.end(); ++it) substitute(n.IsMap() ? it->second : *it, values, name);
   }
 }
 
@@ -98,6 +98,13 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           "declared in trialParameters",
                                           u));
   return Status::ok();
+}
+
+// The objective first, then the additional metrics.
+std::vector<std::string> metric_names(const jobs::Experiment& e) {
+  std::vector<std::string> names = {e.objective.objective_metric_name};
+  names.insert(names.end(), e.objective.additional_metric_names.begin(), e.objective.additional_metric_names.end());
+  return names;
 }
 
 std::string trial_name(const jobs::Experiment& e, int index) { return fmt::format("{}-{:03}", e.metadata.name, index + 1); }
@@ -132,8 +139,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
 
 class Driver {
  public:
-  Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, SearchSpace space)
-      : e_(e), o_(o), out_(out), space_(std::move(space)) {}
+  // `metrics`: a parser with nothing fed yet, copied for each trial.
+  Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, SearchSpace space, MetricsParser metrics)
+      : e_(e), o_(o), out_(out), space_(std::move(space)), metrics_(std::move(metrics)) {}
 
   // Rebuilds the state from journal records.
   void replay(const std::vector<nlohmann::json>& records) {
@@ -291,9 +299,8 @@ class Driver {
     for (const auto& p : e_.trial_template.trial_parameters)
       for (const auto& [k, v] : t.assignment)
         if (k == p.reference) values[p.name] = v;
-    values["\x01name"] = t.name;
     YAML::Node job = YAML::Clone(e_.trial_template.trial_spec);
-    substitute(job, values);
+    substitute(job, values, t.name);
     job["metadata"]["name"] = t.name;
     const fs::path dir = fs::path(o_.dir) / "trials" / t.name;
     std::error_code ec;
@@ -309,15 +316,12 @@ class Driver {
 
   Status finish(Journal& journal, std::size_t i, bool exited_ok) {
     TrialRecord& t = result_.trials[i];
-    std::vector<std::string> names = {e_.objective.objective_metric_name};
-    for (const auto& m : e_.objective.additional_metric_names) names.push_back(m);
-    auto parser = MetricsParser::create(e_.metrics_collector.metrics_format, names);
-    if (!parser) return parser.status();
+    MetricsParser parser = metrics_;
     std::ifstream log(fs::path(o_.dir) / "trials" / t.name / "output.log");
-    for (std::string line; std::getline(log, line);) parser->feed(line);
-    for (const auto& n : names)
-      if (auto v = parser->observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
-    t.objective = parser->observe(e_.objective.objective_metric_name, strategy_of(e_, e_.objective.objective_metric_name));
+    for (std::string line; std::getline(log, line);) parser.feed(line);
+    for (const auto& n : metric_names(e_))
+      if (auto v = parser.observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
+    t.objective = parser.observe(e_.objective.objective_metric_name, strategy_of(e_, e_.objective.objective_metric_name));
     t.status = !exited_ok ? "Failed" : t.objective ? "Succeeded" : "MetricsUnavailable";
     nlohmann::json record = {{"event", "trial_finished"}, {"trial", t.name}, {"status", t.status}};
     if (t.objective) record["objective"] = *t.objective;
@@ -347,6 +351,7 @@ class Driver {
   const SweepOptions& o_;
   std::FILE* out_;
   SearchSpace space_;
+  MetricsParser metrics_;
   SweepResult result_;
   std::vector<Assignment> grid_;
   int next_index_ = 0;
@@ -370,6 +375,8 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   auto space = SearchSpace::from(e.parameters);
   if (!space) return space.status();
   if (Status s = check_template(e, *space); !s) return s;
+  auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
+  if (!metrics) return metrics.status();
   const fs::path dir(o.dir);
   const std::string journal_path = (dir / "journal.jsonl").string();
   std::error_code ec;
@@ -391,7 +398,7 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (!journal) return journal.status();
   if (e.early_stopping)
     fmt::print(out, "note: earlyStopping {} is not applied yet: every trial runs to its end\n", e.early_stopping->name);
-  Driver driver(e, o, out, std::move(*space));
+  Driver driver(e, o, out, std::move(*space), std::move(*metrics));
   driver.replay(*records);
   if (records->empty())
     if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
@@ -403,9 +410,11 @@ Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e
   if (!records) return records.status();
   auto space = SearchSpace::from(e.parameters);
   if (!space) return space.status();
+  auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
+  if (!metrics) return metrics.status();
   SweepOptions o;
   o.dir = dir;
-  Driver driver(e, o, stdout, std::move(*space));
+  Driver driver(e, o, stdout, std::move(*space), std::move(*metrics));
   driver.replay(*records);
   return driver.result();
 }
