@@ -19,7 +19,10 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       "per mode; its flags: `ringmaster bench ps --help`)");
   cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch or ps")
       ->required()
-      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch"}));
+      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps"}));
+  // `bench ps` is carried out by ringmaster-ps, which parses its own flags: they pass through here.
+  cmd->allow_extras();
+  o.command = cmd;
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
   cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
@@ -49,6 +52,14 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
 }
 
 int run_bench(const BenchOptions& o) {
+  if (o.workload == "ps") return exec_ringmaster_ps();
+  if (o.command && !o.command->remaining().empty()) {
+    std::string extra;
+    for (const auto& a : o.command->remaining()) extra += " " + a;
+    std::fprintf(stderr, "ringmaster bench %s: unexpected arguments:%s (see `ringmaster bench --help`)\n",
+                 o.workload.c_str(), extra.c_str());
+    return 2;
+  }
   if (o.workload == "allreduce") {
     bench::AllreduceBenchOptions a;
     a.ranks = o.ranks;

@@ -13,6 +13,11 @@
 
 namespace ringmaster::cli {
 
+// Parses the command line into `app` and sets up logging at `log_level` (bound to an option of
+// `app`, so read after parsing). Returns -1 to go on, else the exit status: 0 after --help or
+// --version, 2 for bad flags or a bad level (the message names `program`).
+int parse_command_line(CLI::App& app, int argc, char** argv, const std::string& log_level, const char* program);
+
 struct ValidateOptions {
   std::vector<std::string> files;
   std::string output = "yaml";    // yaml | json
@@ -79,6 +84,7 @@ struct BenchOptions {
   std::string train_args = "--scale-lr --warmup-epochs 0.5";
   int repeats = 7;    // launch
   int replicas = 8;   // launch  // Horovod's recipe for a larger global batch
+  CLI::App* command = nullptr;  // the bench subcommand, for the arguments left over (bench ps's own)
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);

@@ -4,25 +4,12 @@
 
 #include <exception>
 #include <iostream>
-#include <string_view>
 
 #include "cli/commands.h"
-#include "common/logging.h"
 #include "worker/blas.h"
 
 int main(int argc, char** argv) {
   ringmaster::cli::remember_command_line(argc, argv);
-  // `bench ps` has its own flags, parsed by ringmaster-ps.
-  for (int i = 1; i + 1 < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--log-level") {  // the one global option with a separate value
-      ++i;
-      continue;
-    }
-    if (arg.starts_with('-')) continue;
-    if (arg == "bench" && std::string_view(argv[i + 1]) == "ps") return ringmaster::cli::exec_ringmaster_ps();
-    break;
-  }
   // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
   ringmaster::worker::set_blas_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
@@ -49,16 +36,7 @@ int main(int argc, char** argv) {
   ps->prefix_command();
   ps->set_help_flag();
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  if (auto s = ringmaster::setup_logging(log_level); !s) {
-    std::cerr << "ringmaster: " << s.message() << "\n";
-    return 2;
-  }
+  if (const int rc = ringmaster::cli::parse_command_line(app, argc, argv, log_level, "ringmaster"); rc >= 0) return rc;
   try {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
     if (app.got_subcommand("sweep")) return ringmaster::cli::run_sweep_command(sweep);

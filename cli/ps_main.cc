@@ -11,7 +11,6 @@
 
 #include "bench/ps_bench.h"
 #include "cli/ps_commands.h"
-#include "common/logging.h"
 #include "worker/blas.h"
 
 int main(int argc, char** argv) {
@@ -43,16 +42,7 @@ int main(int argc, char** argv) {
   b->add_option("--target-accuracy", bench.target_accuracy, "report the time to this test accuracy")->capture_default_str();
   b->add_option("--modes", bench.modes, "training runs: async, sync, ssp, allreduce")->capture_default_str();
   b->add_option("--staleness", bench.staleness, "ssp's bound")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  if (auto s = ringmaster::setup_logging(log_level); !s) {
-    std::cerr << "ringmaster-ps: " << s.message() << "\n";
-    return 2;
-  }
+  if (const int rc = ringmaster::cli::parse_command_line(app, argc, argv, log_level, "ringmaster-ps"); rc >= 0) return rc;
   try {
     if (app.got_subcommand("ps")) return ringmaster::cli::run_ps(ps);
     if (app.got_subcommand("bench")) return ringmaster::bench::run_ps_bench(bench, stdout);
