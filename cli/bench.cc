@@ -5,6 +5,7 @@
 #include "bench/allreduce_bench.h"
 #include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
+#include "bench/sweep_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
 
@@ -16,10 +17,11 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI), "
       "scaling (data-parallel training at 1, 2 and 4 workers), launch (ringmaster run's start and restart "
       "times, an MPIJob vs bare mpirun), ps (parameter-server rounds against loopback TCP, time to accuracy "
-      "per mode; its flags: `ringmaster bench ps --help`)");
-  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch or ps")
+      "per mode; its flags: `ringmaster bench ps --help`), sweep (the search algorithms on Branin and "
+      "Hartmann-6: trials to a target regret, suggestion latency)");
+  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch, ps or sweep")
       ->required()
-      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps"}));
+      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps", "sweep"}));
   // `bench ps` is carried out by ringmaster-ps, which parses its own flags: they pass through here.
   cmd->allow_extras();
   o.command = cmd;
@@ -48,6 +50,10 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker")->capture_default_str();
   cmd->add_option("--repeats", o.repeats, "launch: repetitions of each measurement")->capture_default_str();
   cmd->add_option("--replicas", o.replicas, "launch: replicas of the start measurement")->capture_default_str();
+  cmd->add_option("--algorithms", o.algorithms, "sweep: search algorithms")->delimiter(',')->capture_default_str();
+  cmd->add_option("--functions", o.functions, "sweep: branin, hartmann6")->delimiter(',')->capture_default_str();
+  cmd->add_option("--seeds", o.seeds, "sweep: runs per function and algorithm")->capture_default_str();
+  cmd->add_option("--budget", o.budget, "sweep: trials per run")->capture_default_str();
   cmd->add_option("--rank-of", o.rank_of, "internal: run as one rank of this backend")->group("");
 }
 
@@ -76,6 +82,14 @@ int run_bench(const BenchOptions& o) {
     l.repeats = o.repeats;
     l.ranks = 4;
     return bench::run_launch_bench(l, stdout);
+  }
+  if (o.workload == "sweep") {
+    bench::SweepBenchOptions s;
+    s.algorithms = o.algorithms;
+    s.functions = o.functions;
+    s.seeds = o.seeds;
+    s.budget = o.budget;
+    return bench::run_sweep_bench(s, stdout);
   }
   if (o.workload == "scaling") {
     bench::ScalingBenchOptions s;

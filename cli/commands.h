@@ -83,7 +83,11 @@ struct BenchOptions {
   double target_accuracy = 0.88;
   std::string train_args = "--scale-lr --warmup-epochs 0.5";
   int repeats = 7;    // launch
-  int replicas = 8;   // launch  // Horovod's recipe for a larger global batch
+  int replicas = 8;   // launch
+  std::vector<std::string> algorithms = {"random", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"};  // sweep
+  std::vector<std::string> functions = {"branin", "hartmann6"};  // sweep
+  int seeds = 20;     // sweep
+  int budget = 200;   // sweep  // Horovod's recipe for a larger global batch
   CLI::App* command = nullptr;  // the bench subcommand, for the arguments left over (bench ps's own)
 };
 void add_bench_command(CLI::App& app, BenchOptions& options);

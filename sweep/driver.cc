@@ -23,6 +23,7 @@
 #include "sweep/journal.h"
 #include "sweep/metrics.h"
 #include "sweep/space.h"
+#include "sweep/suggest.h"
 #include "worker/rng.h"
 
 namespace ringmaster::sweep {
@@ -140,8 +141,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
 class Driver {
  public:
   // `metrics`: a parser with nothing fed yet, copied for each trial.
-  Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, SearchSpace space, MetricsParser metrics)
-      : e_(e), o_(o), out_(out), space_(std::move(space)), metrics_(std::move(metrics)) {}
+  Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, std::unique_ptr<Suggester> suggester,
+         MetricsParser metrics)
+      : e_(e), o_(o), out_(out), suggester_(std::move(suggester)), metrics_(std::move(metrics)) {}
 
   // Rebuilds the state from journal records.
   void replay(const std::vector<nlohmann::json>& records) {
@@ -151,6 +153,7 @@ class Driver {
         TrialRecord t;
         t.name = r.value("trial", "");
         t.index = r.value("index", 0);
+        t.note = r.value("note", "");
         const nlohmann::json assignment = r.value("assignment", nlohmann::json::array());
         for (const auto& a : assignment)
           if (a.is_array() && a.size() == 2 && a[0].is_string() && a[1].is_string())
@@ -184,15 +187,6 @@ class Driver {
       fmt::print(out_, "experiment {} already ended: {} ({})\n", e_.metadata.name, result_.condition, result_.reason);
       return result_;
     }
-    if (e_.algorithm.name == "grid") {
-      auto g = space_.grid();
-      if (!g) return g.status();
-      grid_ = std::move(*g);
-    }
-    uint64_t seed = std::hash<std::string>{}(e_.metadata.name);
-    for (const auto& [k, v] : e_.algorithm.settings)
-      if (k == "random_state") seed = std::strtoull(v.c_str(), nullptr, 10);
-    seed_ = seed;
     // Trials that were running when the driver stopped run again, first.
     std::deque<std::size_t> again;
     for (std::size_t i = 0; i < result_.trials.size(); ++i)
@@ -236,15 +230,17 @@ class Driver {
           i = again.front();
           again.pop_front();
         } else if (can_create()) {
+          Suggestion next = suggester_->next(views());
+          if (next.kind == Suggestion::Kind::kEnd || (next.kind == Suggestion::Kind::kWait && running.empty())) {
+            exhausted_ = true;
+            break;
+          }
+          if (next.kind == Suggestion::Kind::kWait) break;  // on running trials (a cmaes generation, a hyperband rung)
           TrialRecord t;
           t.index = next_index_++;
           t.name = trial_name(e_, t.index);
-          if (e_.algorithm.name == "grid") {
-            t.assignment = grid_[static_cast<std::size_t>(t.index)];
-          } else {
-            worker::Rng rng = worker::Rng::derive(seed_, static_cast<uint64_t>(t.index));
-            t.assignment = space_.sample(rng);
-          }
+          t.assignment = std::move(next.assignment);
+          t.note = std::move(next.note);
           result_.trials.push_back(t);
           i = result_.trials.size() - 1;
         } else {
@@ -259,10 +255,25 @@ class Driver {
   }
 
  private:
-  bool can_create() const {
-    if (e_.max_trial_count && next_index_ >= *e_.max_trial_count) return false;
-    if (e_.algorithm.name == "grid" && static_cast<std::size_t>(next_index_) >= grid_.size()) return false;
-    return true;
+  bool can_create() const { return !exhausted_ && !(e_.max_trial_count && next_index_ >= *e_.max_trial_count); }
+
+  // The trials as the suggester sees them: a loss to minimize for each finished one.
+  std::vector<TrialView> views() const {
+    std::vector<TrialView> out;
+    for (const auto& t : result_.trials) {
+      TrialView v;
+      v.assignment = t.assignment;
+      if (t.status == "Running") {
+        v.state = TrialView::State::kRunning;
+      } else if ((t.status == "Succeeded" || t.status == "EarlyStopped") && t.objective) {
+        v.state = TrialView::State::kDone;
+        v.loss = maximize(e_) ? -*t.objective : *t.objective;
+      } else {
+        v.state = TrialView::State::kFailed;
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
   }
 
   // Katib's order: goal, failures, trial count, the end of the suggestions.
@@ -292,8 +303,9 @@ class Driver {
     t.metrics.clear();
     nlohmann::json assignment = nlohmann::json::array();
     for (const auto& [k, v] : t.assignment) assignment.push_back({k, v});
-    if (Status s = journal.append({{"event", "trial_created"}, {"trial", t.name}, {"index", t.index}, {"assignment", assignment}}); !s)
-      return s;
+    nlohmann::json record = {{"event", "trial_created"}, {"trial", t.name}, {"index", t.index}, {"assignment", assignment}};
+    if (!t.note.empty()) record["note"] = t.note;
+    if (Status s = journal.append(record); !s) return s;
     // The trial's job: the template with its values, named after the trial.
     std::map<std::string, std::string> values;
     for (const auto& p : e_.trial_template.trial_parameters)
@@ -308,7 +320,7 @@ class Driver {
     YAML::Emitter em;
     em << job;
     if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
-    fmt::print(out_, "trial {} started: {}\n", t.name, describe(t));
+    fmt::print(out_, "trial {} started: {}{}\n", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note));
     std::fflush(out_);
     return spawn({o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()},
                  (dir / "output.log").string());
@@ -350,31 +362,22 @@ class Driver {
   const jobs::Experiment& e_;
   const SweepOptions& o_;
   std::FILE* out_;
-  SearchSpace space_;
+  std::unique_ptr<Suggester> suggester_;
   MetricsParser metrics_;
   SweepResult result_;
-  std::vector<Assignment> grid_;
   int next_index_ = 0;
-  uint64_t seed_ = 0;
+  bool exhausted_ = false;  // the algorithm has nothing more to suggest
 };
 
 }  // namespace
 
-const std::vector<std::string>& supported_algorithms() {
-  static const std::vector<std::string> names = {"random", "grid"};
-  return names;
-}
-
 Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& experiment_file, const SweepOptions& o,
                               std::FILE* out) {
-  const auto& algs = supported_algorithms();
-  if (std::find(algs.begin(), algs.end(), e.algorithm.name) == algs.end())
-    return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\" (not supported "
-                                        "by ringmaster sweep yet)",
-                                        fmt::join(algs, ", "), e.algorithm.name));
   auto space = SearchSpace::from(e.parameters);
   if (!space) return space.status();
   if (Status s = check_template(e, *space); !s) return s;
+  auto suggester = make_suggester(e.algorithm, *space, std::hash<std::string>{}(e.metadata.name));
+  if (!suggester) return suggester.status();
   auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
   if (!metrics) return metrics.status();
   const fs::path dir(o.dir);
@@ -398,7 +401,7 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (!journal) return journal.status();
   if (e.early_stopping)
     fmt::print(out, "note: earlyStopping {} is not applied yet: every trial runs to its end\n", e.early_stopping->name);
-  Driver driver(e, o, out, std::move(*space), std::move(*metrics));
+  Driver driver(e, o, out, std::move(*suggester), std::move(*metrics));
   driver.replay(*records);
   if (records->empty())
     if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
@@ -408,13 +411,11 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e) {
   auto records = Journal::read((fs::path(dir) / "journal.jsonl").string());
   if (!records) return records.status();
-  auto space = SearchSpace::from(e.parameters);
-  if (!space) return space.status();
   auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
   if (!metrics) return metrics.status();
   SweepOptions o;
   o.dir = dir;
-  Driver driver(e, o, stdout, std::move(*space), std::move(*metrics));
+  Driver driver(e, o, stdout, nullptr, std::move(*metrics));
   driver.replay(*records);
   return driver.result();
 }

@@ -33,6 +33,7 @@ struct TrialRecord {
   std::string status = "Running";  // Running, Succeeded, Failed, MetricsUnavailable, Killed
   std::optional<double> objective;
   std::vector<std::pair<std::string, double>> metrics;
+  std::string note;  // what the algorithm said of it (hyperband's bracket and rung)
 };
 
 struct SweepResult {
@@ -41,9 +42,6 @@ struct SweepResult {
   std::vector<TrialRecord> trials;
   std::optional<std::size_t> best;  // index into trials
 };
-
-// The algorithms the driver can run; any other name is refused at start with this list.
-const std::vector<std::string>& supported_algorithms();
 
 // Runs (or resumes) the experiment, printing a line per trial event to `out`. Fails for an
 // unsupported algorithm, an inconsistent search space or trial template, or an unusable directory,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -141,6 +142,52 @@ Result<std::vector<Assignment>> SearchSpace::grid(std::size_t max_points) const 
       if (++at[i] < axes[i].size()) break;
       at[i] = 0;
     }
+  }
+  return out;
+}
+
+namespace {
+bool log_scale(const Dimension& d) {
+  return d.distribution == jobs::Distribution::kLogUniform || d.distribution == jobs::Distribution::kLogNormal;
+}
+double forward(const Dimension& d, double v) { return log_scale(d) ? std::log(v) : v; }
+double backward(const Dimension& d, double t) { return log_scale(d) ? std::exp(t) : t; }
+}  // namespace
+
+std::vector<double> SearchSpace::to_unit(const Assignment& a) const {
+  std::vector<double> u(dims_.size(), 0.5);
+  for (std::size_t i = 0; i < dims_.size() && i < a.size(); ++i) {
+    const Dimension& d = dims_[i];
+    const std::string& text = a[i].second;
+    if (!d.values.empty()) {
+      const auto it = std::find(d.values.begin(), d.values.end(), text);
+      if (it != d.values.end())
+        u[i] = (static_cast<double>(it - d.values.begin()) + 0.5) / static_cast<double>(d.values.size());
+      continue;
+    }
+    double v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || ptr != text.data() + text.size() || d.max <= d.min) continue;
+    const double lo = forward(d, d.min), hi = forward(d, d.max);
+    u[i] = std::clamp((forward(d, std::clamp(v, d.min, d.max)) - lo) / (hi - lo), 0.0, 1.0);
+  }
+  return u;
+}
+
+Assignment SearchSpace::from_unit(const std::vector<double>& u) const {
+  Assignment out;
+  for (std::size_t i = 0; i < dims_.size(); ++i) {
+    const Dimension& d = dims_[i];
+    const double x = std::clamp(i < u.size() && std::isfinite(u[i]) ? u[i] : 0.5, 0.0, 1.0);
+    if (!d.values.empty()) {
+      const auto k = std::min(d.values.size() - 1, static_cast<std::size_t>(x * static_cast<double>(d.values.size())));
+      out.emplace_back(d.name, d.values[k]);
+      continue;
+    }
+    const double lo = forward(d, d.min), hi = forward(d, d.max);
+    const double v = snap(backward(d, lo + (hi - lo) * x), d);
+    out.emplace_back(d.name, d.type == jobs::ParameterType::kInt ? fmt::format("{}", static_cast<int64_t>(std::llround(v)))
+                                                                 : format_double(v));
   }
   return out;
 }

@@ -45,6 +45,16 @@ class SearchSpace {
   // fails naming the parameter otherwise, or when the grid would exceed max_points.
   Result<std::vector<Assignment>> grid(std::size_t max_points = 1'000'000) const;
 
+  // The unit cube the model-based algorithms search: one coordinate in [0, 1] per parameter.
+  // double and int map linearly (in log space for logUniform and logNormal); a discrete or
+  // categorical parameter with k values takes the k equal bins of [0, 1] in list order.
+  // from_unit snaps to the step, rounds ints and clamps, so every point gives a valid assignment;
+  // to_unit reads an assignment back (a value not in a list, or not a number, gives 0.5).
+  std::vector<double> to_unit(const Assignment& a) const;
+  Assignment from_unit(const std::vector<double>& u) const;
+  // The number of values of a discrete or categorical parameter; 0 for double and int.
+  std::size_t choices(std::size_t dim) const { return dims_[dim].values.size(); }
+
  private:
   std::vector<Dimension> dims_;
 };

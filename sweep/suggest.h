@@ -1,0 +1,65 @@
+// Katib's search algorithms, in process: given every trial so far, each says what the next trial
+// should try. Names and settings are Katib's (spec.algorithm.algorithmName / algorithmSettings):
+//
+//   random                 random_state
+//   grid                   (none)
+//   tpe                    n_startup_trials (10), n_ei_candidates (24), gamma (0.25), prior_weight (1.0), random_state
+//   multivariate-tpe       the same; one joint Parzen estimator over all parameters
+//   bayesianoptimization   base_estimator (GP), n_initial_points (10), acq_func (ei), acq_optimizer (auto), random_state
+//   cmaes                  sigma (0.25, in the unit cube), restart_strategy (none | ipop), random_state
+//   hyperband              resource_name (a parameter), r_l (the most resource a trial gets), eta (3), random_state
+//
+// The model-based algorithms work in the search space's unit cube (SearchSpace::to_unit) on a loss
+// (the objective, negated when it is maximized). Trials still running are given a "constant liar"
+// loss (the worst seen, for tpe; the mean, for bayesianoptimization) so that parallel suggestions
+// spread out instead of repeating one point. Every algorithm is a function of the trial list and
+// the seed, so a resumed experiment continues where it was; cmaes and hyperband wait (kWait) for
+// the trials a generation or rung depends on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+#include "sweep/space.h"
+
+namespace ringmaster::sweep {
+
+struct TrialView {
+  enum class State { kRunning, kDone, kFailed };
+  Assignment assignment;
+  State state = State::kRunning;
+  double loss = 0;  // kDone: lower is better
+};
+
+struct Suggestion {
+  enum class Kind { kTrial, kWait, kEnd };
+  Kind kind = Kind::kTrial;
+  Assignment assignment;  // kTrial
+  std::string note;       // e.g. hyperband's bracket and rung, shown with the trial
+};
+
+class Suggester {
+ public:
+  virtual ~Suggester() = default;
+  // What trial number trials.size() should try. `trials` holds every trial so far, in creation
+  // order, with the assignments this suggester gave them.
+  virtual Suggestion next(const std::vector<TrialView>& trials) = 0;
+  // The most trials the algorithm can ever suggest (the grid's size, hyperband's schedule); 0: no
+  // limit.
+  virtual std::size_t limit() const { return 0; }
+};
+
+// The algorithms make_suggester knows, in the order error messages list them.
+const std::vector<std::string>& supported_algorithms();
+
+// Fails (kInvalidArgument) for an algorithm not in supported_algorithms() (naming them), an unknown
+// setting (naming the known ones) or a bad value, as "spec.algorithm.algorithmSettings[i] (name):
+// expected ..., found ...". `seed` is used unless the settings give random_state.
+Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& algorithm, const SearchSpace& space,
+                                                  uint64_t seed);
+
+}  // namespace ringmaster::sweep

@@ -1,0 +1,227 @@
+// The search algorithms: Katib's names and settings, what each suggests, waiting and ending.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "sweep/suggest.h"
+
+using namespace ringmaster;
+using namespace ringmaster::sweep;
+
+namespace {
+
+jobs::ParameterSpec real(const std::string& name, const char* min, const char* max) {
+  jobs::ParameterSpec p;
+  p.name = name;
+  p.type = jobs::ParameterType::kDouble;
+  p.feasible_space.min = min;
+  p.feasible_space.max = max;
+  return p;
+}
+
+jobs::AlgorithmSpec algorithm(const std::string& name, std::vector<std::pair<std::string, std::string>> settings = {}) {
+  jobs::AlgorithmSpec a;
+  a.name = name;
+  a.settings = std::move(settings);
+  return a;
+}
+
+SearchSpace plane() { return *SearchSpace::from({real("x", "0", "1"), real("y", "0", "1")}); }
+
+double bowl(const Assignment& a) {
+  const double x = std::stod(a[0].second), y = std::stod(a[1].second);
+  return (x - 0.3) * (x - 0.3) + 4 * (y - 0.7) * (y - 0.7);
+}
+
+// The best loss after `budget` trials run one at a time.
+double best_after(const std::string& name, int budget, uint64_t seed) {
+  const SearchSpace space = plane();
+  auto s = make_suggester(algorithm(name), space, seed);
+  EXPECT_TRUE(s.is_ok()) << s.status().message();
+  std::vector<TrialView> trials;
+  double best = 1e9;
+  for (int i = 0; i < budget; ++i) {
+    const Suggestion next = (*s)->next(trials);
+    EXPECT_EQ(next.kind, Suggestion::Kind::kTrial);
+    TrialView t{next.assignment, TrialView::State::kDone, bowl(next.assignment)};
+    best = std::min(best, t.loss);
+    trials.push_back(t);
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST(SuggestTest, UnsupportedAlgorithmsAreRefusedListingTheSupportedOnes) {
+  for (const char* name : {"enas", "darts", "nasrl", "pbt", "sobol"}) {
+    auto s = make_suggester(algorithm(name), plane(), 1);
+    ASSERT_FALSE(s.is_ok()) << name;
+    EXPECT_NE(s.status().message().find("spec.algorithm.algorithmName"), std::string::npos);
+    EXPECT_NE(s.status().message().find("random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband"),
+              std::string::npos)
+        << s.status().message();
+    EXPECT_NE(s.status().message().find(name), std::string::npos);
+  }
+}
+
+TEST(SuggestTest, SettingsAreCheckedByNameAndValue) {
+  auto unknown = make_suggester(algorithm("tpe", {{"n_startup_trials", "5"}, {"bogus", "1"}}), plane(), 1);
+  ASSERT_FALSE(unknown.is_ok());
+  EXPECT_NE(unknown.status().message().find("algorithmSettings[1] (bogus)"), std::string::npos) << unknown.status().message();
+  EXPECT_NE(unknown.status().message().find("n_ei_candidates"), std::string::npos);
+  auto bad = make_suggester(algorithm("tpe", {{"gamma", "1.5"}}), plane(), 1);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("found \"1.5\""), std::string::npos) << bad.status().message();
+  auto acq = make_suggester(algorithm("bayesianoptimization", {{"acq_func", "pi"}}), plane(), 1);
+  ASSERT_FALSE(acq.is_ok());
+  EXPECT_NE(acq.status().message().find("expected one of ei, EI"), std::string::npos) << acq.status().message();
+  auto hb = make_suggester(algorithm("hyperband", {{"resource_name", "epochs"}, {"r_l", "9"}}), plane(), 1);
+  ASSERT_FALSE(hb.is_ok());
+  EXPECT_NE(hb.status().message().find("expected an int or double parameter (x, y), found \"epochs\""),
+            std::string::npos)
+      << hb.status().message();
+  EXPECT_TRUE(make_suggester(algorithm("random", {{"random_state", "42"}}), plane(), 1).is_ok());
+}
+
+TEST(SuggestTest, ModelBasedAlgorithmsBeatRandomSearchOnABowl) {
+  // Over five seeds, each algorithm's median best loss after 40 trials is well below random's.
+  auto median_best = [](const std::string& name) {
+    std::vector<double> v;
+    for (uint64_t seed = 1; seed <= 5; ++seed) v.push_back(best_after(name, 40, seed));
+    std::sort(v.begin(), v.end());
+    return v[2];
+  };
+  const double random = median_best("random");
+  EXPECT_GT(random, 1e-4);
+  for (const char* name : {"tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"}) {
+    const double best = median_best(name);
+    EXPECT_LT(best, random / 3) << name << " " << best << " vs random " << random;
+  }
+  EXPECT_LT(median_best("bayesianoptimization"), 1e-3);
+}
+
+TEST(SuggestTest, TheSameTrialsGiveTheSameSuggestion) {
+  for (const char* name : {"random", "tpe", "bayesianoptimization", "cmaes"}) {
+    const SearchSpace space = plane();
+    std::vector<TrialView> trials;
+    auto first = make_suggester(algorithm(name), space, 3);
+    for (int i = 0; i < 15; ++i) {
+      const Suggestion s = (*first)->next(trials);
+      trials.push_back({s.assignment, TrialView::State::kDone, bowl(s.assignment)});
+    }
+    // A fresh suggester (a resumed experiment) gives what the first one gives now.
+    auto second = make_suggester(algorithm(name), space, 3);
+    EXPECT_EQ((*first)->next(trials).assignment, (*second)->next(trials).assignment) << name;
+  }
+}
+
+TEST(SuggestTest, RunningTrialsAreNotSuggestedAgain) {
+  // The constant liar: with the last suggestion still running, the next one is elsewhere.
+  for (const char* name : {"tpe", "multivariate-tpe", "bayesianoptimization"}) {
+    const SearchSpace space = plane();
+    auto s = make_suggester(algorithm(name), space, 5);
+    std::vector<TrialView> trials;
+    for (int i = 0; i < 20; ++i) {
+      const Suggestion next = (*s)->next(trials);
+      trials.push_back({next.assignment, TrialView::State::kDone, bowl(next.assignment)});
+    }
+    std::set<Assignment> seen;
+    for (int i = 0; i < 3; ++i) {
+      const Suggestion next = (*s)->next(trials);
+      EXPECT_TRUE(seen.insert(next.assignment).second) << name;
+      trials.push_back({next.assignment, TrialView::State::kRunning, 0});
+    }
+  }
+}
+
+TEST(SuggestTest, CategoricalParametersConvergeOnTheBestValue) {
+  jobs::ParameterSpec opt;
+  opt.name = "optimizer";
+  opt.type = jobs::ParameterType::kCategorical;
+  opt.feasible_space.list = {"sgd", "adam", "rmsprop", "adagrad"};
+  const SearchSpace space = *SearchSpace::from({opt, real("lr", "0", "1")});
+  for (const char* name : {"tpe", "multivariate-tpe", "bayesianoptimization"}) {
+    auto s = make_suggester(algorithm(name), space, 9);
+    std::vector<TrialView> trials;
+    int adam_late = 0;
+    for (int i = 0; i < 60; ++i) {
+      const Suggestion next = (*s)->next(trials);
+      const bool adam = next.assignment[0].second == "adam";
+      if (i >= 40) adam_late += adam;
+      const double lr = std::stod(next.assignment[1].second);
+      trials.push_back({next.assignment, TrialView::State::kDone, (adam ? 0.0 : 1.0) + (lr - 0.5) * (lr - 0.5)});
+    }
+    EXPECT_GE(adam_late, 12) << name;  // of the last 20 (random: 5)
+  }
+}
+
+TEST(SuggestTest, GridEndsWhenEveryPointWasTried) {
+  jobs::ParameterSpec x = real("x", "0", "1");
+  x.feasible_space.step = "0.5";
+  auto s = make_suggester(algorithm("grid"), *SearchSpace::from({x}), 1);
+  ASSERT_TRUE(s.is_ok());
+  EXPECT_EQ((*s)->limit(), 3u);
+  std::vector<TrialView> trials;
+  std::vector<std::string> values;
+  for (Suggestion next; (next = (*s)->next(trials)).kind == Suggestion::Kind::kTrial;) {
+    values.push_back(next.assignment[0].second);
+    trials.push_back({next.assignment, TrialView::State::kDone, 0});
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"0", "0.5", "1"}));
+}
+
+TEST(SuggestTest, HyperbandRunsSuccessiveHalvingBrackets) {
+  jobs::ParameterSpec epochs;
+  epochs.name = "epochs";
+  epochs.type = jobs::ParameterType::kInt;
+  epochs.feasible_space.min = "1";
+  epochs.feasible_space.max = "9";
+  const SearchSpace space = *SearchSpace::from({real("lr", "0", "1"), epochs});
+  auto s = make_suggester(algorithm("hyperband", {{"resource_name", "epochs"}, {"r_l", "9"}, {"eta", "3"}}), space, 2);
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  // s_max = 2: bracket 2 is 9 trials at 1 epoch, 3 at 3, 1 at 9; bracket 1 is 5 at 3, 1 at 9;
+  // bracket 0 is 3 at 9.
+  EXPECT_EQ((*s)->limit(), 22u);
+  std::vector<TrialView> trials;
+  std::vector<std::string> resources;
+  auto loss = [](const Assignment& a) { return std::abs(std::stod(a[0].second) - 0.25); };
+  while (true) {
+    Suggestion next = (*s)->next(trials);
+    if (next.kind == Suggestion::Kind::kEnd) break;
+    ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
+    resources.push_back(next.assignment[1].second);
+    trials.push_back({next.assignment, TrialView::State::kRunning, 0});
+    // Rung 1 needs rung 0: with its trials still running, hyperband waits.
+    if (trials.size() == 9) {
+      EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kWait);
+    }
+    for (auto& t : trials)
+      if (t.state == TrialView::State::kRunning) t = {t.assignment, TrialView::State::kDone, loss(t.assignment)};
+  }
+  EXPECT_EQ(resources, (std::vector<std::string>{"1", "1", "1", "1", "1", "1", "1", "1", "1", "3", "3", "3", "9",
+                                                  "3", "3", "3", "3", "3", "9", "9", "9", "9"}));
+  // Rung 1 of bracket 2 carries on the three best learning rates of rung 0, best first.
+  std::vector<std::pair<double, std::string>> rung0;
+  for (int i = 0; i < 9; ++i) rung0.emplace_back(loss(trials[static_cast<std::size_t>(i)].assignment), trials[static_cast<std::size_t>(i)].assignment[0].second);
+  std::sort(rung0.begin(), rung0.end());
+  for (int j = 0; j < 3; ++j) EXPECT_EQ(trials[static_cast<std::size_t>(9 + j)].assignment[0].second, rung0[static_cast<std::size_t>(j)].second);
+  EXPECT_EQ(trials[12].assignment[0].second, rung0[0].second);
+}
+
+TEST(SuggestTest, CmaesWaitsForItsGenerationThenMovesTowardTheMinimum) {
+  auto s = make_suggester(algorithm("cmaes"), plane(), 4);
+  ASSERT_TRUE(s.is_ok());
+  std::vector<TrialView> trials;
+  // lambda = 4 + floor(3 ln 2) = 6: six suggestions, then a wait while they run.
+  for (int i = 0; i < 6; ++i) {
+    const Suggestion next = (*s)->next(trials);
+    ASSERT_EQ(next.kind, Suggestion::Kind::kTrial) << i;
+    trials.push_back({next.assignment, TrialView::State::kRunning, 0});
+  }
+  EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kWait);
+  for (auto& t : trials) t = {t.assignment, TrialView::State::kDone, bowl(t.assignment)};
+  EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kTrial);
+  EXPECT_LT(best_after("cmaes", 120, 4), 1e-3);
+}
