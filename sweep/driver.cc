@@ -20,7 +20,9 @@
 #include <thread>
 
 #include "common/files.h"
+#include "sweep/gotemplate.h"
 #include "sweep/journal.h"
+#include "sweep/report.h"
 #include "sweep/metrics.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
@@ -72,12 +74,68 @@ void substitute(YAML::Node n, const std::map<std::string, std::string>& values, 
   }
 }
 
+// Replaces every occurrence of `from` in the node's strings by `to`; true when there was one.
+bool replace_text(YAML::Node n, const std::string& from, const std::string& to) {
+  bool found = false;
+  if (n.IsScalar()) {
+    std::string s = n.Scalar();
+    for (std::size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) {
+      s.replace(at, from.size(), to);
+      found = true;
+    }
+    if (found) n = s;
+  } else if (n.IsSequence() || n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) found |= replace_text(n.IsMap() ? it->second : *it, from, to);
+  }
+  return found;
+}
+
+// v1alpha3: the Go template rendered with Katib's data and read as YAML.
+Result<YAML::Node> render_v1alpha3(const jobs::Experiment& e, const std::string& trial, const Assignment& a) {
+  std::vector<TemplateValue> hyper;
+  for (const auto& [k, v] : a)
+    hyper.push_back(TemplateValue::map({{"Name", TemplateValue::string(k)}, {"Value", TemplateValue::string(v)}}));
+  const TemplateValue data = TemplateValue::map({{"Trial", TemplateValue::string(trial)},
+                                                 {"Experiment", TemplateValue::string(e.metadata.name)},
+                                                 {"NameSpace", TemplateValue::string(e.metadata.namespace_)},
+                                                 {"HyperParameters", TemplateValue::array(std::move(hyper))}});
+  auto text = render_go_template(e.trial_template.raw_template, data);
+  if (!text) return Status(text.status().code(), "spec.trialTemplate.goTemplate.rawTemplate: " + text.status().message());
+  try {
+    YAML::Node job = YAML::Load(*text);
+    if (!job.IsMap()) return invalid_argument("spec.trialTemplate.goTemplate.rawTemplate: expected a job (a YAML map) once rendered, found something else");
+    return job;
+  } catch (const YAML::Exception& ex) {
+    return invalid_argument(fmt::format("spec.trialTemplate.goTemplate.rawTemplate: the rendered text is not YAML: "
+                                        "line {} column {}: {}",
+                                        ex.mark.line + 1, ex.mark.column + 1, ex.msg));
+  }
+}
+
 // Checks the template against the parameters before anything runs.
 Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
   const auto& t = e.trial_template;
-  if (!t.raw_template.empty())
-    return invalid_argument("spec.trialTemplate.goTemplate: v1alpha3 Go templates are not run by `ringmaster sweep` "
-                            "yet; use a v1beta1 trialSpec");
+  const auto& mc = e.metrics_collector;
+  if (mc.kind != "StdOut" && mc.kind != "File")
+    return invalid_argument(fmt::format("spec.metricsCollectorSpec.collector.kind: expected StdOut or File (the "
+                                        "collectors ringmaster sweep runs), found {}",
+                                        mc.kind));
+  if (!t.raw_template.empty()) {
+    worker::Rng rng(1);
+    auto job = render_v1alpha3(e, e.metadata.name + "-check", space.sample(rng));
+    if (!job) return job.status();
+    if (mc.kind == "File" && t.raw_template.find(mc.file_path) == std::string::npos)
+      return invalid_argument(fmt::format("spec.metricsCollectorSpec.source.fileSystemPath.path: expected {} to "
+                                          "appear in the trial template (each local trial writes its own copy, at a "
+                                          "path the driver puts in its place), found it nowhere",
+                                          mc.file_path));
+    return Status::ok();
+  }
+  if (mc.kind == "File" && !replace_text(YAML::Clone(t.trial_spec), mc.file_path, mc.file_path))
+    return invalid_argument(fmt::format("spec.metricsCollectorSpec.source.fileSystemPath.path: expected {} to appear "
+                                        "in spec.trialTemplate.trialSpec (each local trial writes its own copy, at a "
+                                        "path the driver puts in its place), found it nowhere",
+                                        mc.file_path));
   if (!t.trial_spec.IsDefined() || !t.trial_spec.IsMap())
     return invalid_argument("spec.trialTemplate.trialSpec: expected the job to run per trial, found none");
   std::set<std::string> names;
@@ -106,6 +164,13 @@ std::vector<std::string> metric_names(const jobs::Experiment& e) {
   std::vector<std::string> names = {e.objective.objective_metric_name};
   names.insert(names.end(), e.objective.additional_metric_names.begin(), e.objective.additional_metric_names.end());
   return names;
+}
+
+// The collector's parser: JSON lines for a File collector in JSON format, regular expressions
+// otherwise.
+Result<MetricsParser> parser_of(const jobs::Experiment& e) {
+  if (e.metrics_collector.kind == "File" && e.metrics_collector.file_format == "JSON") return MetricsParser::json(metric_names(e));
+  return MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
 }
 
 std::string trial_name(const jobs::Experiment& e, int index) { return fmt::format("{}-{:03}", e.metadata.name, index + 1); }
@@ -140,10 +205,12 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
 
 class Driver {
  public:
-  // `metrics`: a parser with nothing fed yet, copied for each trial.
+  // `metrics`: a parser with nothing fed yet, copied for each trial. `suggester` is null when the
+  // driver only reads the journal (`sweep status`).
   Driver(const jobs::Experiment& e, const SweepOptions& o, std::FILE* out, std::unique_ptr<Suggester> suggester,
-         MetricsParser metrics)
-      : e_(e), o_(o), out_(out), suggester_(std::move(suggester)), metrics_(std::move(metrics)) {}
+         MetricsParser metrics, std::optional<MedianStop> median_stop)
+      : e_(e), o_(o), out_(out), suggester_(std::move(suggester)), metrics_(std::move(metrics)),
+        median_stop_(median_stop), tty_(out && ::isatty(::fileno(out))) {}
 
   // Rebuilds the state from journal records.
   void replay(const std::vector<nlohmann::json>& records) {
@@ -171,6 +238,10 @@ class Driver {
             const nlohmann::json metrics = r.value("metrics", nlohmann::json::object());
             for (auto& [k, v] : metrics.items())
               if (v.is_number()) t.metrics.emplace_back(k, v.get<double>());
+            t.series.clear();
+            const nlohmann::json series = r.value("series", nlohmann::json::array());
+            for (const auto& v : series)
+              if (v.is_number()) t.series.push_back(v.get<double>());
           }
       } else if (event == "experiment_finished") {
         result_.condition = r.value("condition", "");
@@ -191,47 +262,59 @@ class Driver {
     std::deque<std::size_t> again;
     for (std::size_t i = 0; i < result_.trials.size(); ++i)
       if (result_.trials[i].status == "Running") again.push_back(i);
-    if (!again.empty()) fmt::print(out_, "resuming: {} trial(s) that were running start again\n", again.size());
-    std::vector<std::pair<std::size_t, pid_t>> running;
+    if (!again.empty()) event(fmt::format("resuming: {} trial(s) that were running start again", again.size()));
     const int parallel = std::max(1, e_.parallel_trial_count);
     while (true) {
-      // Reap.
-      for (std::size_t k = 0; k < running.size();) {
+      // Read what the running trials reported; stop the ones the early-stopping rule condemns.
+      for (std::size_t k = 0; k < running_.size();) {
+        Live& live = running_[k];
+        drain(live, false);
+        if (median_stop_ && median_stop_->should_stop(losses(live.parser.values(e_.objective.objective_metric_name)),
+                                                      completed_series())) {
+          ::kill(live.pid, SIGTERM);
+          int status = 0;
+          ::waitpid(live.pid, &status, 0);
+          if (Status s = finish(journal, live, "EarlyStopped"); !s) return s;
+          running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
+          continue;
+        }
         int status = 0;
-        const pid_t r = ::waitpid(running[k].second, &status, WNOHANG);
+        const pid_t r = ::waitpid(live.pid, &status, WNOHANG);
         if (r == 0) {
           ++k;
           continue;
         }
-        const bool ok = r == running[k].second && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (Status s = finish(journal, running[k].first, ok); !s) return s;
-        running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
+        const bool ok = r == live.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (Status s = finish(journal, live, ok ? "" : "Failed"); !s) return s;
+        running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
       }
-      if (auto end = ending(running.empty()); end) {
-        for (auto& [i, pid] : running) {  // Katib deletes the trials still running
-          ::kill(pid, SIGTERM);
+      if (auto end = ending(running_.empty()); end) {
+        for (Live& live : running_) {  // Katib deletes the trials still running
+          ::kill(live.pid, SIGTERM);
           int status = 0;
-          ::waitpid(pid, &status, 0);
-          result_.trials[i].status = "Killed";
-          if (Status s = journal.append({{"event", "trial_finished"}, {"trial", result_.trials[i].name}, {"status", "Killed"}}); !s)
-            return s;
-          fmt::print(out_, "trial {} killed: the experiment ended\n", result_.trials[i].name);
+          ::waitpid(live.pid, &status, 0);
+          TrialRecord& t = result_.trials[live.trial];
+          t.status = "Killed";
+          if (Status s = journal.append({{"event", "trial_finished"}, {"trial", t.name}, {"status", "Killed"}}); !s) return s;
+          event(fmt::format("trial {} killed: the experiment ended", t.name));
         }
+        running_.clear();
         result_.condition = end->first;
         result_.reason = end->second;
         if (Status s = journal.append({{"event", "experiment_finished"}, {"condition", end->first}, {"reason", end->second}}); !s)
           return s;
+        write_report();
         return result_;
       }
       // Start.
-      while (static_cast<int>(running.size()) < parallel) {
+      while (static_cast<int>(running_.size()) < parallel) {
         std::size_t i = 0;
         if (!again.empty()) {
           i = again.front();
           again.pop_front();
         } else if (can_create()) {
           Suggestion next = suggester_->next(views());
-          if (next.kind == Suggestion::Kind::kEnd || (next.kind == Suggestion::Kind::kWait && running.empty())) {
+          if (next.kind == Suggestion::Kind::kEnd || (next.kind == Suggestion::Kind::kWait && running_.empty())) {
             exhausted_ = true;
             break;
           }
@@ -246,15 +329,25 @@ class Driver {
         } else {
           break;
         }
-        auto pid = start(journal, i);
-        if (!pid) return pid.status();
-        running.emplace_back(i, *pid);
+        auto live = start(journal, i);
+        if (!live) return live.status();
+        running_.push_back(std::move(*live));
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(o_.poll_seconds));
     }
   }
 
  private:
+  // A running trial: its process and what has been read of its metrics so far.
+  struct Live {
+    std::size_t trial = 0;
+    pid_t pid = -1;
+    MetricsParser parser;
+    std::string source;  // the file its metrics are read from
+    std::uint64_t offset = 0;
+    std::string partial;  // a line not ended yet
+  };
+
   bool can_create() const { return !exhausted_ && !(e_.max_trial_count && next_index_ >= *e_.max_trial_count); }
 
   // The trials as the suggester sees them: a loss to minimize for each finished one.
@@ -273,6 +366,20 @@ class Driver {
       }
       out.push_back(std::move(v));
     }
+    return out;
+  }
+
+  std::vector<double> losses(const std::vector<double>& values) const {
+    std::vector<double> out = values;
+    if (maximize(e_))
+      for (double& v : out) v = -v;
+    return out;
+  }
+
+  std::vector<std::vector<double>> completed_series() const {
+    std::vector<std::vector<double>> out;
+    for (const auto& t : result_.trials)
+      if (t.status == "Succeeded") out.push_back(losses(t.series));
     return out;
   }
 
@@ -296,57 +403,116 @@ class Driver {
   }
   bool better_or_equal(double v, double goal) const { return maximize(e_) ? v >= goal : v <= goal; }
 
-  Result<pid_t> start(Journal& journal, std::size_t i) {
+  // The trial's job: the template with its values, named after the trial, its metrics file (File
+  // collector) moved into the trial's directory.
+  Result<YAML::Node> job_of(const TrialRecord& t, const fs::path& dir) const {
+    YAML::Node job;
+    if (!e_.trial_template.raw_template.empty()) {
+      auto rendered = render_v1alpha3(e_, t.name, t.assignment);
+      if (!rendered) return rendered.status();
+      job = *rendered;
+    } else {
+      std::map<std::string, std::string> values;
+      for (const auto& p : e_.trial_template.trial_parameters)
+        for (const auto& [k, v] : t.assignment)
+          if (k == p.reference) values[p.name] = v;
+      job = YAML::Clone(e_.trial_template.trial_spec);
+      substitute(job, values, t.name);
+    }
+    job["metadata"]["name"] = t.name;
+    if (e_.metrics_collector.kind == "File") replace_text(job, e_.metrics_collector.file_path, metrics_file(dir));
+    return job;
+  }
+
+  std::string metrics_file(const fs::path& dir) const {
+    return (dir / "metrics" / fs::path(e_.metrics_collector.file_path).relative_path()).string();
+  }
+
+  Result<Live> start(Journal& journal, std::size_t i) {
     TrialRecord& t = result_.trials[i];
     t.status = "Running";
     t.objective.reset();
     t.metrics.clear();
+    t.series.clear();
     nlohmann::json assignment = nlohmann::json::array();
     for (const auto& [k, v] : t.assignment) assignment.push_back({k, v});
     nlohmann::json record = {{"event", "trial_created"}, {"trial", t.name}, {"index", t.index}, {"assignment", assignment}};
     if (!t.note.empty()) record["note"] = t.note;
     if (Status s = journal.append(record); !s) return s;
-    // The trial's job: the template with its values, named after the trial.
-    std::map<std::string, std::string> values;
-    for (const auto& p : e_.trial_template.trial_parameters)
-      for (const auto& [k, v] : t.assignment)
-        if (k == p.reference) values[p.name] = v;
-    YAML::Node job = YAML::Clone(e_.trial_template.trial_spec);
-    substitute(job, values, t.name);
-    job["metadata"]["name"] = t.name;
     const fs::path dir = fs::path(o_.dir) / "trials" / t.name;
     std::error_code ec;
     fs::create_directories(dir, ec);
+    auto job = job_of(t, dir);
+    if (!job) return job.status();
+    Live live;
+    live.trial = i;
+    live.parser = metrics_;
+    live.source = (dir / "output.log").string();
+    if (e_.metrics_collector.kind == "File") {
+      live.source = metrics_file(dir);
+      fs::remove(live.source, ec);  // a rerun starts a fresh file
+      fs::create_directories(fs::path(live.source).parent_path(), ec);
+    }
     YAML::Emitter em;
-    em << job;
+    em << *job;
     if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
-    fmt::print(out_, "trial {} started: {}{}\n", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note));
-    std::fflush(out_);
-    return spawn({o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()},
-                 (dir / "output.log").string());
+    event(fmt::format("trial {} started: {}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note)));
+    auto pid = spawn({o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()},
+                     (dir / "output.log").string());
+    if (!pid) return pid.status();
+    live.pid = *pid;
+    return live;
   }
 
-  Status finish(Journal& journal, std::size_t i, bool exited_ok) {
-    TrialRecord& t = result_.trials[i];
-    MetricsParser parser = metrics_;
-    std::ifstream log(fs::path(o_.dir) / "trials" / t.name / "output.log");
-    for (std::string line; std::getline(log, line);) parser.feed(line);
+  // Feeds the parser the complete lines written since the last call (and, at the end, the rest).
+  static void drain(Live& live, bool last) {
+    const int fd = ::open(live.source.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[65536];
+      while (true) {
+        const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(live.offset));
+        if (n <= 0) break;
+        live.offset += static_cast<std::uint64_t>(n);
+        live.partial.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(fd);
+    }
+    std::size_t at = 0;
+    for (std::size_t nl; (nl = live.partial.find('\n', at)) != std::string::npos; at = nl + 1)
+      live.parser.feed(std::string_view(live.partial).substr(at, nl - at));
+    live.partial.erase(0, at);
+    if (last && !live.partial.empty()) {
+      live.parser.feed(live.partial);
+      live.partial.clear();
+    }
+  }
+
+  // `forced`: EarlyStopped or Failed; empty: the trial exited 0 (Succeeded or MetricsUnavailable).
+  Status finish(Journal& journal, Live& live, const std::string& forced) {
+    drain(live, true);
+    TrialRecord& t = result_.trials[live.trial];
+    const MetricsParser& parser = live.parser;
     for (const auto& n : metric_names(e_))
       if (auto v = parser.observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
     t.objective = parser.observe(e_.objective.objective_metric_name, strategy_of(e_, e_.objective.objective_metric_name));
-    t.status = !exited_ok ? "Failed" : t.objective ? "Succeeded" : "MetricsUnavailable";
+    t.series = parser.values(e_.objective.objective_metric_name);
+    t.status = !forced.empty() ? forced : t.objective ? "Succeeded" : "MetricsUnavailable";
     nlohmann::json record = {{"event", "trial_finished"}, {"trial", t.name}, {"status", t.status}};
     if (t.objective) record["objective"] = *t.objective;
     nlohmann::json metrics = nlohmann::json::object();
     for (const auto& [k, v] : t.metrics) metrics[k] = v;
     record["metrics"] = metrics;
+    record["series"] = t.series;
     if (Status s = journal.append(record); !s) return s;
     const auto before = result_.best;
     update_best();
-    fmt::print(out_, "trial {} {}: {}{}{}\n", t.name, t.status, describe(t),
-               t.objective ? fmt::format(" {}={}", e_.objective.objective_metric_name, format_double(*t.objective)) : "",
-               result_.best && result_.best != before && *result_.best == i ? "  (best so far)" : "");
-    std::fflush(out_);
+    std::string why;
+    if (t.status == "EarlyStopped")
+      why = fmt::format(" (medianstop at step {}: worse than the median of the succeeded trials)", t.series.size());
+    event(fmt::format("trial {} {}: {}{}{}{}", t.name, t.status, describe(t),
+                      t.objective ? fmt::format(" {}={}", e_.objective.objective_metric_name, format_double(*t.objective)) : "",
+                      result_.best && result_.best != before && *result_.best == live.trial ? "  (best so far)" : "", why));
+    write_report();
     return Status::ok();
   }
 
@@ -354,9 +520,31 @@ class Driver {
     result_.best.reset();
     for (std::size_t i = 0; i < result_.trials.size(); ++i) {
       const auto& t = result_.trials[i];
-      if (t.status != "Succeeded" || !t.objective) continue;
+      if ((t.status != "Succeeded" && t.status != "EarlyStopped") || !t.objective) continue;
       if (!result_.best || better(e_, *t.objective, *result_.trials[*result_.best].objective)) result_.best = i;
     }
+  }
+
+  // One line per event; on a terminal, the whole table again above the latest events (a live
+  // table).
+  void event(const std::string& line) {
+    if (!tty_) {
+      fmt::print(out_, "{}\n", line);
+      std::fflush(out_);
+      return;
+    }
+    recent_.push_back(line);
+    if (recent_.size() > 5) recent_.pop_front();
+    fmt::print(out_, "\033[H\033[2J");
+    print_table(result_, e_, out_);
+    fmt::print(out_, "\n");
+    for (const auto& l : recent_) fmt::print(out_, "{}\n", l);
+    std::fflush(out_);
+  }
+
+  void write_report() {
+    if (Status s = write_file_atomic((fs::path(o_.dir) / "report.html").string(), render_report(result_, e_)); !s)
+      fmt::print(out_, "warning: report.html not written: {}\n", s.message());
   }
 
   const jobs::Experiment& e_;
@@ -364,7 +552,11 @@ class Driver {
   std::FILE* out_;
   std::unique_ptr<Suggester> suggester_;
   MetricsParser metrics_;
+  std::optional<MedianStop> median_stop_;
+  bool tty_;
+  std::deque<std::string> recent_;
   SweepResult result_;
+  std::vector<Live> running_;
   int next_index_ = 0;
   bool exhausted_ = false;  // the algorithm has nothing more to suggest
 };
@@ -378,8 +570,14 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (Status s = check_template(e, *space); !s) return s;
   auto suggester = make_suggester(e.algorithm, *space, std::hash<std::string>{}(e.metadata.name));
   if (!suggester) return suggester.status();
-  auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
+  auto metrics = parser_of(e);
   if (!metrics) return metrics.status();
+  std::optional<MedianStop> median_stop;
+  if (e.early_stopping) {
+    auto m = make_median_stop(*e.early_stopping);
+    if (!m) return m.status();
+    median_stop = *m;
+  }
   const fs::path dir(o.dir);
   const std::string journal_path = (dir / "journal.jsonl").string();
   std::error_code ec;
@@ -399,9 +597,7 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (!records) return records.status();
   auto journal = Journal::open(journal_path);
   if (!journal) return journal.status();
-  if (e.early_stopping)
-    fmt::print(out, "note: earlyStopping {} is not applied yet: every trial runs to its end\n", e.early_stopping->name);
-  Driver driver(e, o, out, std::move(*suggester), std::move(*metrics));
+  Driver driver(e, o, out, std::move(*suggester), std::move(*metrics), median_stop);
   driver.replay(*records);
   if (records->empty())
     if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
@@ -411,19 +607,19 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e) {
   auto records = Journal::read((fs::path(dir) / "journal.jsonl").string());
   if (!records) return records.status();
-  auto metrics = MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
+  auto metrics = parser_of(e);
   if (!metrics) return metrics.status();
   SweepOptions o;
   o.dir = dir;
-  Driver driver(e, o, stdout, nullptr, std::move(*metrics));
+  Driver driver(e, o, nullptr, nullptr, std::move(*metrics), std::nullopt);
   driver.replay(*records);
   return driver.result();
 }
 
 void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out) {
-  fmt::print(out, "{:<28} {:<20} {:>12}  {}\n", "TRIAL", "STATUS", e.objective.objective_metric_name, "PARAMETERS");
+  fmt::print(out, "{:<28} {:<18} {:>12}  {}\n", "TRIAL", "STATUS", e.objective.objective_metric_name, "PARAMETERS");
   for (const auto& t : r.trials)
-    fmt::print(out, "{:<28} {:<20} {:>12}  {}\n", t.name, t.status, t.objective ? format_double(*t.objective) : "-",
+    fmt::print(out, "{:<28} {:<18} {:>12}  {}\n", t.name, t.status, t.objective ? fmt::format("{:.6g}", *t.objective) : "-",
                describe(t));
   if (r.best) {
     const auto& b = r.trials[*r.best];

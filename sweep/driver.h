@@ -30,10 +30,11 @@ struct TrialRecord {
   std::string name;
   int index = 0;
   std::vector<std::pair<std::string, std::string>> assignment;
-  std::string status = "Running";  // Running, Succeeded, Failed, MetricsUnavailable, Killed
+  std::string status = "Running";  // Running, Succeeded, Failed, MetricsUnavailable, EarlyStopped, Killed
   std::optional<double> objective;
   std::vector<std::pair<std::string, double>> metrics;
   std::string note;  // what the algorithm said of it (hyperband's bracket and rung)
+  std::vector<double> series;  // every reported value of the objective, in order
 };
 
 struct SweepResult {

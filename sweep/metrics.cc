@@ -1,6 +1,7 @@
 #include "sweep/metrics.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -27,16 +28,37 @@ Result<MetricsParser> MetricsParser::create(const std::vector<std::string>& form
   return p;
 }
 
+MetricsParser MetricsParser::json(std::vector<std::string> names) {
+  MetricsParser p;
+  p.json_ = true;
+  p.names_ = std::move(names);
+  return p;
+}
+
+void MetricsParser::add(const std::string& name, std::string_view text) {
+  if (std::find(names_.begin(), names_.end(), name) == names_.end() || text.empty()) return;
+  const std::string s(text);
+  char* stop = nullptr;
+  const double v = std::strtod(s.c_str(), &stop);
+  if (stop == s.c_str() || *stop != '\0' || !std::isfinite(v)) return;
+  values_[name].push_back(v);
+}
+
 void MetricsParser::feed(std::string_view line) {
-  for (const std::regex& re : formats_) {
-    for (std::cregex_iterator it(line.data(), line.data() + line.size(), re), end; it != end; ++it) {
-      const std::string name = (*it)[1].str(), text = (*it)[2].str();
-      if (std::find(names_.begin(), names_.end(), name) == names_.end() || text.empty()) continue;
-      char* stop = nullptr;
-      const double v = std::strtod(text.c_str(), &stop);
-      if (stop == text.c_str() || !std::isfinite(v)) continue;
-      values_[name].push_back(v);
+  if (json_) {
+    const nlohmann::json record = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+    if (!record.is_object()) return;
+    for (const std::string& name : names_) {
+      const auto it = record.find(name);
+      if (it == record.end()) continue;
+      if (it->is_number()) add(name, fmt::format("{}", it->get<double>()));
+      else if (it->is_string()) add(name, it->get<std::string>());
     }
+    return;
+  }
+  for (const std::regex& re : formats_) {
+    for (std::cregex_iterator it(line.data(), line.data() + line.size(), re), end; it != end; ++it)
+      add((*it)[1].str(), std::string_view(line.data() + it->position(2), static_cast<std::size_t>(it->length(2))));
   }
 }
 

@@ -23,7 +23,11 @@ class MetricsParser {
   // `formats` empty: the default. Each must have two capture groups (name, value); fails naming
   // the bad expression otherwise. Only `names` are kept (the objective and additional metrics).
   static Result<MetricsParser> create(const std::vector<std::string>& formats, std::vector<std::string> names);
-  // Appends every (name, value) of the kept names found in the line, in order.
+  // The File collector's JSON format: each line is one JSON object whose keys are metric names
+  // and whose values are numbers or numeric strings ("timestamp" and other keys are ignored).
+  static MetricsParser json(std::vector<std::string> names);
+  // Appends every (name, value) of the kept names found in the line, in order. A JSON parser
+  // skips a line that is not a JSON object.
   void feed(std::string_view line);
   // All values reported for `name`, in order.
   const std::vector<double>& values(const std::string& name) const;
@@ -31,6 +35,9 @@ class MetricsParser {
   std::optional<double> observe(const std::string& name, jobs::MetricStrategy strategy) const;
 
  private:
+  void add(const std::string& name, std::string_view text);
+
+  bool json_ = false;
   std::vector<std::regex> formats_;
   std::vector<std::string> names_;
   std::map<std::string, std::vector<double>> values_;

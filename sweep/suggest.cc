@@ -27,7 +27,8 @@ double Phi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 class Settings {
  public:
-  Settings(const jobs::AlgorithmSpec& a, std::vector<std::string> known) : a_(a), known_(std::move(known)) {}
+  Settings(const jobs::AlgorithmSpec& a, std::vector<std::string> known, std::string field = "spec.algorithm")
+      : a_(a), known_(std::move(known)), field_(std::move(field)) {}
 
   Status check() const {
     for (std::size_t i = 0; i < a_.settings.size(); ++i)
@@ -72,12 +73,13 @@ class Settings {
   }
 
   std::string where(std::size_t i) const {
-    return fmt::format("spec.algorithm.algorithmSettings[{}] ({})", i, a_.settings[i].first);
+    return fmt::format("{}.algorithmSettings[{}] ({})", field_, i, a_.settings[i].first);
   }
 
  private:
   const jobs::AlgorithmSpec& a_;
   std::vector<std::string> known_;
+  std::string field_;
 };
 
 // The finished trials as unit-cube points and losses, in creation order.
@@ -778,6 +780,37 @@ Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, 
   }
   return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\"",
                                       fmt::join(supported_algorithms(), ", "), name));
+}
+
+bool MedianStop::should_stop(const std::vector<double>& series, const std::vector<std::vector<double>>& completed) const {
+  const std::size_t step = series.size();
+  if (step == 0 || static_cast<int>(step) < start_step) return false;
+  std::vector<double> averages;
+  for (const auto& c : completed) {
+    if (c.empty()) continue;
+    const std::size_t k = std::min(step, c.size());
+    averages.push_back(std::accumulate(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / static_cast<double>(k));
+  }
+  if (static_cast<int>(averages.size()) < min_trials_required || averages.empty()) return false;
+  std::sort(averages.begin(), averages.end());
+  const std::size_t m = averages.size() / 2;
+  const double median = averages.size() % 2 ? averages[m] : (averages[m - 1] + averages[m]) / 2;
+  return *std::min_element(series.begin(), series.end()) > median;
+}
+
+Result<MedianStop> make_median_stop(const jobs::AlgorithmSpec& e) {
+  if (e.name != "medianstop")
+    return invalid_argument(fmt::format("spec.earlyStopping.algorithmName: expected medianstop, found \"{}\"", e.name));
+  Settings s(e, {"min_trials_required", "start_step"}, "spec.earlyStopping");
+  if (Status st = s.check(); !st) return st;
+  MedianStop m;
+  auto min_trials = s.number("min_trials_required", 3, 1, 1e6, true);
+  if (!min_trials) return min_trials.status();
+  auto start = s.number("start_step", 4, 1, 1e9, true);
+  if (!start) return start.status();
+  m.min_trials_required = static_cast<int>(*min_trials);
+  m.start_step = static_cast<int>(*start);
+  return m;
 }
 
 }  // namespace ringmaster::sweep

@@ -62,4 +62,20 @@ const std::vector<std::string>& supported_algorithms();
 Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& algorithm, const SearchSpace& space,
                                                   uint64_t seed);
 
+// Katib's medianstop early stopping (the median stopping rule of Google Vizier): a running trial
+// that has reported at least start_step values of the objective is stopped when its best value so
+// far is strictly worse than the median, over the succeeded trials (at least min_trials_required
+// of them), of each one's running average of its first as many reported values.
+struct MedianStop {
+  int min_trials_required = 3;
+  int start_step = 4;
+  // `series`: the running trial's reported values as losses (lower is better); `completed`: each
+  // succeeded trial's, the same way.
+  bool should_stop(const std::vector<double>& series, const std::vector<std::vector<double>>& completed) const;
+};
+
+// Only medianstop (settings min_trials_required and start_step) is known; anything else is
+// refused naming it, under spec.earlyStopping.
+Result<MedianStop> make_median_stop(const jobs::AlgorithmSpec& early_stopping);
+
 }  // namespace ringmaster::sweep

@@ -1,0 +1,230 @@
+#include "sweep/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include "sweep/space.h"
+
+namespace ringmaster::sweep {
+namespace {
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<double> number(const std::string& s) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+const char* colour(const std::string& status) {
+  if (status == "Succeeded") return "#2b6cb0";
+  if (status == "EarlyStopped") return "#dd6b20";
+  return "#a0aec0";
+}
+
+// A linear (or log) axis from [lo, hi] onto [a, b] pixels.
+struct Scale {
+  double lo, hi, a, b;
+  bool log = false;
+  double operator()(double v) const {
+    const double t = log ? (std::log(v) - std::log(lo)) / (std::log(hi) - std::log(lo)) : (v - lo) / (hi - lo);
+    return a + (b - a) * (std::isfinite(t) ? t : 0.5);
+  }
+};
+
+Scale fit(std::vector<double> values, double a, double b, bool log = false) {
+  if (values.empty()) return {0, 1, a, b, false};
+  auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+  double lo = *mn, hi = *mx;
+  if (log && lo <= 0) log = false;
+  if (hi == lo) {
+    lo = log ? lo / 2 : lo - 0.5;
+    hi = log ? hi * 2 : hi + 0.5;
+  } else if (!log) {
+    const double pad = (hi - lo) * 0.05;
+    lo -= pad, hi += pad;
+  }
+  return {lo, hi, a, b, log};
+}
+
+constexpr int kWidth = 640, kHeight = 300, kLeft = 64, kRight = 16, kTop = 16, kBottom = 44;
+
+// x_ticks: 0 none (the caller labels the x axis), 1 five even ticks, 2 whole numbers only.
+std::string axes(const Scale& x, const Scale& y, const std::string& xlabel, const std::string& ylabel, int x_ticks = 1) {
+  std::string s = fmt::format(R"(<line class="axis" x1="{0}" y1="{1}" x2="{2}" y2="{1}"/><line class="axis" x1="{0}" y1="{3}" x2="{0}" y2="{1}"/>)",
+                              kLeft, kHeight - kBottom, kWidth - kRight, kTop);
+  for (int i = 0; i <= 4; ++i) {
+    const double v = y.log ? std::exp(std::log(y.lo) + (std::log(y.hi) - std::log(y.lo)) * i / 4) : y.lo + (y.hi - y.lo) * i / 4;
+    s += fmt::format(R"(<text class="tick" x="{}" y="{:.1f}" text-anchor="end">{:.4g}</text>)", kLeft - 6, y(v) + 4, v);
+  }
+  double last = -1e300;
+  for (int i = 0; x_ticks && i <= 4; ++i) {
+    double v = x.log ? std::exp(std::log(x.lo) + (std::log(x.hi) - std::log(x.lo)) * i / 4) : x.lo + (x.hi - x.lo) * i / 4;
+    if (x_ticks == 2) {
+      v = std::ceil(v);
+      if (v == last || v > x.hi) continue;
+      last = v;
+    }
+    s += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{:.4g}</text>)", x(v), kHeight - kBottom + 16, v);
+  }
+  s += fmt::format(R"(<text class="label" x="{}" y="{}" text-anchor="middle">{}</text>)", (kLeft + kWidth - kRight) / 2, kHeight - 6, escape(xlabel));
+  s += fmt::format(R"x(<text class="label" x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>)x",
+                   (kTop + kHeight - kBottom) / 2, (kTop + kHeight - kBottom) / 2, escape(ylabel));
+  return s;
+}
+
+std::string circle(const TrialRecord& t, double cx, double cy, const std::string& metric) {
+  return fmt::format(R"(<circle class="trial" data-trial="{0}" data-objective="{1}" cx="{2:.1f}" cy="{3:.1f}" r="4" fill="{4}"><title>{0}: {5}={1} ({6})</title></circle>)",
+                     escape(t.name), format_double(*t.objective), cx, cy, colour(t.status), escape(metric), escape(t.status));
+}
+
+}  // namespace
+
+std::string render_report(const SweepResult& r, const jobs::Experiment& e) {
+  const std::string metric = e.objective.objective_metric_name;
+  const bool maximize = e.objective.type == jobs::ObjectiveType::kMaximize;
+  std::vector<const TrialRecord*> scored;
+  for (const auto& t : r.trials)
+    if (t.objective) scored.push_back(&t);
+  std::vector<double> objectives;
+  for (const auto* t : scored) objectives.push_back(*t->objective);
+
+  std::string h;
+  h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  h += fmt::format("<title>Experiment {}</title>\n", escape(e.metadata.name));
+  h += R"(<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1a202c; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 6px; }
+.summary { color: #4a5568; } .best { background: #f0fff4; border: 1px solid #9ae6b4; padding: 8px 12px; display: inline-block; }
+svg { background: #fff; border: 1px solid #e2e8f0; } .axis { stroke: #718096; stroke-width: 1; }
+.tick { font-size: 11px; fill: #4a5568; } .label { font-size: 12px; fill: #2d3748; }
+.best-so-far { fill: none; stroke: #38a169; stroke-width: 2; }
+table { border-collapse: collapse; margin-top: 6px; } td, th { padding: 3px 10px; border-bottom: 1px solid #e2e8f0; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { background: #f0fff4; }
+.legend span { margin-right: 14px; } .dot { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px; }
+</style>
+</head>
+<body>
+)";
+  h += fmt::format("<h1>Experiment {}</h1>\n", escape(e.metadata.name));
+  int counts[4] = {0, 0, 0, 0};
+  for (const auto& t : r.trials) {
+    counts[0] += t.status == "Succeeded";
+    counts[1] += t.status == "EarlyStopped";
+    counts[2] += t.status == "Running";
+    counts[3] += t.status != "Succeeded" && t.status != "EarlyStopped" && t.status != "Running";
+  }
+  h += fmt::format("<p class=\"summary\">{} search, {} {}; {} trial(s): {} succeeded, {} early stopped, {} running, {} other. {}</p>\n",
+                   escape(e.algorithm.name), maximize ? "maximize" : "minimize", escape(metric), r.trials.size(), counts[0],
+                   counts[1], counts[2], counts[3],
+                   r.condition.empty() ? std::string("The experiment is running.")
+                                       : fmt::format("The experiment ended: {} ({}).", escape(r.condition), escape(r.reason)));
+  if (r.best) {
+    const auto& b = r.trials[*r.best];
+    std::string params;
+    for (const auto& [k, v] : b.assignment) params += fmt::format("{}{}={}", params.empty() ? "" : ", ", escape(k), escape(v));
+    h += fmt::format("<p class=\"best\" id=\"best-trial\">Best trial <b>{}</b>: {}={} with {}</p>\n", escape(b.name), escape(metric),
+                     format_double(*b.objective), params);
+  }
+
+  // The objective per trial, and the best so far.
+  h += fmt::format("<h2>{} per trial</h2>\n<div class=\"legend\"><span><i class=\"dot\" style=\"background:#2b6cb0\"></i>succeeded</span>"
+                   "<span><i class=\"dot\" style=\"background:#dd6b20\"></i>early stopped</span><span style=\"color:#38a169\">&#8212; best so far</span></div>\n",
+                   escape(metric));
+  {
+    const Scale x{0.5, static_cast<double>(std::max<std::size_t>(1, r.trials.size())) + 0.5, kLeft, kWidth - kRight - 0.0};
+    const Scale y = fit(objectives, kHeight - kBottom - 8, kTop + 8);
+    h += fmt::format("<svg id=\"objective-per-trial\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">", kWidth, kHeight);
+    h += axes(x, y, "trial", metric, 2);
+    std::string line;
+    std::optional<double> best;
+    for (std::size_t i = 0; i < r.trials.size(); ++i) {
+      const auto& t = r.trials[i];
+      if (!t.objective) continue;
+      const double px = x(static_cast<double>(i + 1));
+      if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
+      if ((t.status == "Succeeded" || t.status == "EarlyStopped") && (!best || (maximize ? *t.objective > *best : *t.objective < *best)))
+        best = *t.objective;
+      if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
+    }
+    if (!line.empty()) h += fmt::format("<polyline class=\"best-so-far\" points=\"{}\"/>", line.substr(1));
+    for (std::size_t i = 0; i < r.trials.size(); ++i)
+      if (r.trials[i].objective) h += circle(r.trials[i], x(static_cast<double>(i + 1)), y(*r.trials[i].objective), metric);
+    h += "</svg>\n";
+  }
+
+  // Each parameter against the objective.
+  for (std::size_t p = 0; p < e.parameters.size(); ++p) {
+    const auto& spec = e.parameters[p];
+    h += fmt::format("<h2>{} against {}</h2>\n", escape(spec.name), escape(metric));
+    const bool listed = spec.type == jobs::ParameterType::kCategorical || spec.type == jobs::ParameterType::kDiscrete;
+    const Scale y = fit(objectives, kHeight - kBottom - 8, kTop + 8);
+    h += fmt::format("<svg id=\"parameter-{0}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{1}\" height=\"{2}\" viewBox=\"0 0 {1} {2}\">",
+                     escape(spec.name), kWidth, kHeight);
+    auto value_of = [&](const TrialRecord& t) -> std::string {
+      for (const auto& [k, v] : t.assignment)
+        if (k == spec.name) return v;
+      return "";
+    };
+    if (listed) {
+      const auto& values = spec.feasible_space.list;
+      const Scale x{0, static_cast<double>(std::max<std::size_t>(1, values.size())), kLeft, kWidth - kRight - 0.0};
+      h += axes(x, y, spec.name, metric, 0);
+      for (std::size_t k = 0; k < values.size(); ++k)
+        h += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", x(k + 0.5), kHeight - kBottom + 16,
+                         escape(values[k]));
+      for (const auto* t : scored) {
+        const auto it = std::find(values.begin(), values.end(), value_of(*t));
+        if (it == values.end()) continue;
+        h += circle(*t, x(static_cast<double>(it - values.begin()) + 0.5), y(*t->objective), metric);
+      }
+    } else {
+      std::vector<double> xs;
+      for (const auto* t : scored)
+        if (auto v = number(value_of(*t))) xs.push_back(*v);
+      const bool log = spec.feasible_space.distribution == jobs::Distribution::kLogUniform ||
+                       spec.feasible_space.distribution == jobs::Distribution::kLogNormal;
+      const Scale x = fit(xs, kLeft + 8, kWidth - kRight - 8, log);
+      h += axes(x, y, spec.name + (x.log ? " (log scale)" : ""), metric);
+      for (const auto* t : scored)
+        if (auto v = number(value_of(*t))) h += circle(*t, x(*v), y(*t->objective), metric);
+    }
+    h += "</svg>\n";
+  }
+
+  // The table.
+  h += "<h2>Trials</h2>\n<table id=\"trials\">\n<tr><th>trial</th><th>status</th>";
+  h += fmt::format("<th>{}</th>", escape(metric));
+  for (const auto& spec : e.parameters) h += fmt::format("<th>{}</th>", escape(spec.name));
+  h += "</tr>\n";
+  for (std::size_t i = 0; i < r.trials.size(); ++i) {
+    const auto& t = r.trials[i];
+    h += fmt::format("<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td>", r.best && *r.best == i ? " class=\"best-row\"" : "",
+                     escape(t.name), escape(t.status), t.objective ? format_double(*t.objective) : "-");
+    for (const auto& [k, v] : t.assignment) h += fmt::format("<td class=\"num\">{}</td>", escape(v));
+    h += "</tr>\n";
+  }
+  h += "</table>\n</body>\n</html>\n";
+  return h;
+}
+
+}  // namespace ringmaster::sweep
