@@ -2,7 +2,9 @@
 # `ringmaster sweep` as a user runs it: a grid of real training trials; random search to a goal;
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
-# `sweep status`; an unsupported algorithm refused with the list.
+# `sweep status`; an unsupported algorithm refused with the list; medianstop stopping trials live;
+# the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
+# brackets; report.html.
 # Usage: sweep_test.sh RINGMASTER_BINARY
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -49,7 +51,11 @@ shell_exp resume 1 'echo accuracy=${trialParameters.x}' | sed -e 's/maxTrialCoun
   >"$work/resume.yaml"
 ringmaster sweep "$work/resume.yaml" --dir "$work/resume" >"$work/resume1.out" 2>&1 &
 driver=$!
-for _ in $(seq 100); do [ "$(grep -c trial_finished "$work/resume/journal.jsonl" 2>/dev/null)" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 100); do
+  n=$(grep -c trial_finished "$work/resume/journal.jsonl" 2>/dev/null)
+  [ "${n:-0}" -ge 2 ] && break
+  sleep 0.1
+done
 kill -9 $driver
 wait $driver 2>/dev/null
 sleep 0.5
@@ -65,11 +71,59 @@ check "... and not the $finished_before that had finished" \
 grep trial_finished "$work/resume/journal.jsonl" | head -$finished_before | sort >"$work/after.txt"
 check "... whose results are kept as they were" "cmp -s $work/before.txt $work/after.txt"
 
+# --- medianstop, live --------------------------------------------------------------------------
+ringmaster sweep "$fixtures/medianstop.yaml" --dir "$work/median" >"$work/median.out" 2>&1; rc=$?
+check "medianstop: the experiment ends (ExperimentSuggestionEndReached)" \
+  "[ $rc -eq 0 ] && grep -q '(ExperimentSuggestionEndReached)' $work/median.out"
+check "... the trials at 0.1 and 0.2 are EarlyStopped" \
+  "grep -q 'shell-medianstop-003 EarlyStopped' $work/median.out && grep -q 'shell-medianstop-005 EarlyStopped' $work/median.out"
+check "... the others Succeeded" "[ \$(grep -c ' Succeeded: ' $work/median.out) -eq 3 ]"
+stopped_lines=$(grep -c '^\[.*accuracy=' "$work/median/trials/shell-medianstop-003/output.log")
+check "... stopped while running: 2 to 4 of its 8 reports ($stopped_lines)" "[ $stopped_lines -ge 2 ] && [ $stopped_lines -le 4 ]"
+check "... a best trial that was not stopped" "grep -q '^best: shell-medianstop-004 accuracy=0.95' $work/median.out"
+
+# --- the File collector -------------------------------------------------------------------------
+ringmaster sweep "$fixtures/file-json.yaml" --dir "$work/filejson" >"$work/filejson.out" 2>&1; rc=$?
+check "File collector, JSON: 3 trials succeed" "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/filejson.out) -eq 3 ]"
+check "... the objective is read from the file (max of 0.25 and x), not stdout (7)" \
+  "! grep -q 'accuracy=7\$' $work/filejson.out && grep -q '^best: shell-file-00[123] accuracy=0' $work/filejson.out"
+check "... each trial wrote its own copy of the path" \
+  "[ \$(cat $work/filejson/trials/*/metrics/var/log/katib/metrics.log | wc -l) -eq 6 ] && [ ! -e /var/log/katib/metrics.log ]"
+sed -e 's/format: JSON/format: TEXT/' -e 's/name: shell-file/name: shell-text/' \
+  -e "s|command: .*|command: [\"sh\", \"-c\", \"echo accuracy=7; echo 'epoch=1 accuracy=\${trialParameters.x}' >> /var/log/katib/metrics.log\"]|" \
+  "$fixtures/file-json.yaml" >"$work/text.yaml"
+ringmaster sweep "$work/text.yaml" --dir "$work/filetext" >"$work/filetext.out" 2>&1; rc=$?
+check "File collector, TEXT: read with the metrics format" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/filetext.out) -eq 3 ] && ! grep -q 'accuracy=7\$' $work/filetext.out"
+
+# --- v1alpha3 goTemplate under tpe -------------------------------------------------------------
+ringmaster sweep "$fixtures/v1alpha3.yaml" --dir "$work/v1alpha3" >"$work/v1alpha3.out" 2>&1; rc=$?
+check "v1alpha3: the goTemplate experiment runs its 4 tpe trials" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/v1alpha3.out) -eq 4 ]"
+check "... with .Trial, .Experiment and .HyperParameters rendered" \
+  "grep -q 'trial=shell-v1alpha3-002 experiment=shell-v1alpha3 args=--x=0' $work/v1alpha3/trials/shell-v1alpha3-002/output.log"
+
+# --- hyperband ------------------------------------------------------------------------------------
+shell_exp hb 0 "echo accuracy=\$(awk 'BEGIN{print \${trialParameters.x} * \${trialParameters.epochs} / 9}')" |
+  sed -e 's/algorithmName: random/algorithmName: hyperband/' -e 's/name: random_state/name: resource_name/' \
+      -e 's/value: "11"/value: epochs\n      - name: r_l\n        value: "9"\n      - name: eta\n        value: "3"/' \
+      -e 's/goal: 0.9/goal: 2/' -e 's/parallelTrialCount: 2/parallelTrialCount: 3/' \
+      -e 's/      feasibleSpace: {min: "0", max: "1"}/      feasibleSpace: {min: "0", max: "1"}\n    - name: epochs\n      parameterType: int\n      feasibleSpace: {min: "1", max: "9"}/' \
+      -e 's/        reference: x/        reference: x\n      - name: epochs\n        reference: epochs/' >"$work/hb.yaml"
+ringmaster sweep "$work/hb.yaml" --dir "$work/hb" >"$work/hb.out" 2>&1; rc=$?
+check "hyperband: all 22 trials of the 3 brackets run (ExperimentSuggestionEndReached)" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/hb.out) -eq 22 ] && grep -q '(ExperimentSuggestionEndReached)' $work/hb.out"
+check "... rung 2 of bracket 2 gets 9 epochs" "grep -q 'hb-013 started: x=.* epochs=9 (bracket 2 rung 2)' $work/hb.out"
+
+# --- the report -----------------------------------------------------------------------------------
+check "report.html is written, one mark per scored trial" \
+  "[ \$(grep -o 'class=\"trial\" data-trial=\"shell-medianstop-00' $work/median/report.html | wc -l) -eq 10 ]"
+
 # --- refusals ---------------------------------------------------------------------------------------
-sed 's/algorithmName: random/algorithmName: tpe/' "$work/goal.yaml" >"$work/tpe.yaml"
-ringmaster sweep "$work/tpe.yaml" --dir "$work/tpe" >"$work/tpe.out" 2>&1; rc=$?
+sed -e 's/algorithmName: random/algorithmName: enas/' "$work/goal.yaml" >"$work/enas.yaml"
+ringmaster sweep "$work/enas.yaml" --dir "$work/enas" >"$work/enas.out" 2>&1; rc=$?
 check "an unsupported algorithm is refused (exit 2), listing the supported ones" \
-  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, found \"tpe\"' $work/tpe.out"
+  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, found \"enas\"' $work/enas.out"
 ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/again.out" 2>&1; rc=$?
 check "a directory with an experiment is not overwritten" "[ $rc -eq 2 ] && grep -q 'sweep --resume' $work/again.out"
 exit $fail
