@@ -247,6 +247,7 @@ int run_sweep_bench(const SweepBenchOptions& o, std::FILE* out) {
                                  {"budget", budget},
                                  {"median_trials", std::isfinite(m) ? nlohmann::json(m) : nlohmann::json(nullptr)},
                                  {"reached", reached},
+                                 {"final_regrets", regrets},
                                  {"median_final_regret", median(regrets)}});
     }
   }

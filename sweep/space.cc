@@ -185,7 +185,10 @@ Assignment SearchSpace::from_unit(const std::vector<double>& u) const {
       continue;
     }
     const double lo = forward(d, d.min), hi = forward(d, d.max);
-    const double v = snap(backward(d, lo + (hi - lo) * x), d);
+    // The ends are the bounds exactly (exp(log(max)) need not be max), and values are kept to 12
+    // significant digits, so trials see 0.2 rather than 0.19999999999999998.
+    double v = x <= 0 ? d.min : x >= 1 ? d.max : std::stod(fmt::format("{:.12g}", backward(d, lo + (hi - lo) * x)));
+    v = snap(v, d);
     out.emplace_back(d.name, d.type == jobs::ParameterType::kInt ? fmt::format("{}", static_cast<int64_t>(std::llround(v)))
                                                                  : format_double(v));
   }
