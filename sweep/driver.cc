@@ -265,28 +265,28 @@ class Driver {
     if (!again.empty()) event(fmt::format("resuming: {} trial(s) that were running start again", again.size()));
     const int parallel = std::max(1, e_.parallel_trial_count);
     while (true) {
-      // Read what the running trials reported; stop the ones the early-stopping rule condemns.
+      // Reap the trials that ended; read what the others reported and stop the ones the
+      // early-stopping rule condemns.
       for (std::size_t k = 0; k < running_.size();) {
         Live& live = running_[k];
+        int status = 0;
+        const pid_t r = ::waitpid(live.pid, &status, WNOHANG);
+        if (r != 0) {
+          const bool ok = r == live.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+          if (Status s = finish(journal, live, ok ? "" : "Failed"); !s) return s;
+          running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
+          continue;
+        }
         drain(live, false);
         if (median_stop_ && median_stop_->should_stop(losses(live.parser.values(e_.objective.objective_metric_name)),
                                                       completed_series())) {
           ::kill(live.pid, SIGTERM);
-          int status = 0;
           ::waitpid(live.pid, &status, 0);
           if (Status s = finish(journal, live, "EarlyStopped"); !s) return s;
           running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
           continue;
         }
-        int status = 0;
-        const pid_t r = ::waitpid(live.pid, &status, WNOHANG);
-        if (r == 0) {
-          ++k;
-          continue;
-        }
-        const bool ok = r == live.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (Status s = finish(journal, live, ok ? "" : "Failed"); !s) return s;
-        running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
+        ++k;
       }
       if (auto end = ending(running_.empty()); end) {
         for (Live& live : running_) {  // Katib deletes the trials still running
