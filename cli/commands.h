@@ -28,6 +28,12 @@ struct ValidateOptions {
 void add_validate_command(CLI::App& app, ValidateOptions& options);
 int run_validate(const ValidateOptions& options);
 
+struct RenderOptions {
+  std::string file, output_dir, mode = "pods", token, ssh_key;
+};
+void add_render_command(CLI::App& app, RenderOptions& options);
+int run_render(const RenderOptions& options);
+
 struct TrainOptions {
   worker::TrainConfig config;
   std::string strategy = "local";  // local | allreduce | ps

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
 
   ringmaster::cli::ValidateOptions validate;
   ringmaster::cli::add_validate_command(app, validate);
+  ringmaster::cli::RenderOptions render;
+  ringmaster::cli::add_render_command(app, render);
   ringmaster::cli::TrainOptions train;
   ringmaster::cli::add_train_command(app, train);
   ringmaster::cli::RunOptions run;
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   if (const int rc = ringmaster::cli::parse_command_line(app, argc, argv, log_level, "ringmaster"); rc >= 0) return rc;
   try {
     if (app.got_subcommand("validate")) return ringmaster::cli::run_validate(validate);
+    if (app.got_subcommand("render")) return ringmaster::cli::run_render(render);
     if (app.got_subcommand("sweep")) return ringmaster::cli::run_sweep_command(sweep);
     if (app.got_subcommand("ps")) return ringmaster::cli::exec_ringmaster_ps();
     if (app.got_subcommand("train"))

@@ -1,0 +1,79 @@
+// `ringmaster render JOB.yaml [-o DIR] [--mode pods|crd]`: the job as Kubernetes objects (k8s/render.h).
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/files.h"
+#include "jobs/emit.h"
+#include "jobs/loader.h"
+#include "k8s/render.h"
+
+namespace ringmaster::cli {
+namespace fs = std::filesystem;
+
+void add_render_command(CLI::App& app, RenderOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "render",
+      "Print a job as the Kubernetes objects the Kubeflow operators would create (Pods, Services, ConfigMap, "
+      "Secrets, the MPIJob launcher Job), or with --mode crd the normalized Kubeflow object");
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd)")->required();
+  cmd->add_option("-o,--output-dir", o.output_dir, "write <job>.yaml there instead of printing");
+  cmd->add_option("--mode", o.mode, "pods: plain objects; crd: the Kubeflow object for a cluster with the operator")
+      ->check(CLI::IsMember({"pods", "crd"}))
+      ->capture_default_str();
+  cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
+  cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
+}
+
+int run_render(const RenderOptions& o) {
+  jobs::LoadResult r = jobs::load_file(o.file);
+  for (const auto& d : r.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
+  if (!r.ok()) return 2;
+  k8s::RenderOptions ro;
+  ro.token = o.token;
+  if (!o.ssh_key.empty()) {
+    auto priv = read_file(o.ssh_key);
+    auto pub = read_file(o.ssh_key + ".pub");
+    if (!priv || !pub) {
+      std::cerr << "ringmaster render: --ssh-key " << o.ssh_key << ": expected the private key and " << o.ssh_key
+                << ".pub, found " << (!priv ? priv.status().message() : pub.status().message()) << "\n";
+      return 2;
+    }
+    ro.ssh_private_key = *priv;
+    ro.ssh_public_key = *pub;
+  }
+  std::string text;
+  std::string name;
+  for (const auto& doc : r.documents) {
+    if (o.mode == "crd") {
+      text += "---\n" + jobs::to_yaml(doc.normalized);
+    } else if (const auto* job = std::get_if<jobs::TrainingJob>(&doc.object)) {
+      auto objects = k8s::render_job(*job, ro);
+      if (!objects) {
+        std::cerr << "ringmaster render: " << doc.file << ": " << job->metadata.name << ": " << objects.status().message() << "\n";
+        return 1;
+      }
+      text += k8s::to_documents(*objects);
+    } else {
+      std::cerr << "ringmaster render: " << doc.file << ": a Katib Experiment needs Katib on the cluster: render it with "
+                << "--mode crd, or run it here with `ringmaster sweep`\n";
+      return 2;
+    }
+    if (name.empty()) name = doc.normalized["metadata"]["name"].as<std::string>("job");
+  }
+  if (o.output_dir.empty()) {
+    std::cout << text;
+    return 0;
+  }
+  std::error_code ec;
+  fs::create_directories(o.output_dir, ec);
+  const std::string path = (fs::path(o.output_dir) / (name + ".yaml")).string();
+  if (Status s = write_file_atomic(path, text); !s) {
+    std::cerr << "ringmaster render: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << path << "\n";
+  return 0;
+}
+
+}  // namespace ringmaster::cli

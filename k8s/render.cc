@@ -1,0 +1,438 @@
+#include "k8s/render.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "jobs/emit.h"
+
+namespace ringmaster::k8s {
+namespace fs = std::filesystem;
+namespace {
+
+using jobs::JobKind;
+
+constexpr const char* kGroup = "training.kubeflow.org/";
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    [[maybe_unused]] const ssize_t n = ::read(fd, raw.data(), raw.size());
+    ::close(fd);
+  }
+  std::string out;
+  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+const char* operator_name(JobKind k) {
+  switch (k) {
+    case JobKind::kTFJob: return "tfjob-controller";
+    case JobKind::kPyTorchJob: return "pytorchjob-controller";
+    case JobKind::kMPIJob: return "mpijob-controller";
+    default: return "ringmaster";
+  }
+}
+
+// A string scalar: kept a string when printed even if it reads as a number or a boolean.
+YAML::Node text(const std::string& s) {
+  YAML::Node n(s);
+  n.SetTag("!");
+  return n;
+}
+
+struct Context {
+  const jobs::TrainingJob& job;
+  std::string name, ns, token_secret;
+};
+
+YAML::Node meta(const Context& c, const std::string& name) {
+  YAML::Node m;
+  m["name"] = dns_label(name);
+  m["namespace"] = c.ns;
+  m["labels"][std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  m["labels"][std::string(kGroup) + "operator-name"] = operator_name(c.job.kind);
+  m["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
+  return m;
+}
+
+YAML::Node object(const char* api, const char* kind, YAML::Node metadata) {
+  YAML::Node o;
+  o["apiVersion"] = api;
+  o["kind"] = kind;
+  o["metadata"] = metadata;
+  return o;
+}
+
+YAML::Node env_value(const std::string& name, const std::string& value) {
+  YAML::Node e;
+  e["name"] = name;
+  e["value"] = text(value);
+  return e;
+}
+
+// Appends env vars to a container, leaving ones it sets itself alone.
+void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars) {
+  for (const auto& [k, v] : vars) {
+    bool present = false;
+    for (const auto& e : container["env"])
+      if (e["name"] && e["name"].as<std::string>() == k) present = true;
+    if (!present) container["env"].push_back(env_value(k, v));
+  }
+}
+
+void add_token(const Context& c, YAML::Node container) {
+  add_env(container, {{"RINGMASTER_JOB_NAME", c.job.metadata.name}});
+  for (const auto& e : container["env"])
+    if (e["name"] && e["name"].as<std::string>() == "RINGMASTER_JOB_TOKEN") return;
+  YAML::Node e;
+  e["name"] = "RINGMASTER_JOB_TOKEN";
+  e["valueFrom"]["secretKeyRef"]["name"] = c.token_secret;
+  e["valueFrom"]["secretKeyRef"]["key"] = "token";
+  container["env"].push_back(e);
+}
+
+// The port the operator adds to the primary container unless it names one itself.
+int ensure_port(YAML::Node container, const std::string& name, int fallback) {
+  for (const auto& p : container["ports"])
+    if (p["name"] && p["name"].as<std::string>() == name && p["containerPort"]) return p["containerPort"].as<int>();
+  YAML::Node p;
+  p["name"] = name;
+  p["containerPort"] = fallback;
+  p["protocol"] = "TCP";
+  container["ports"].push_back(p);
+  return fallback;
+}
+
+const char* restart_policy(jobs::RestartPolicy p) {
+  switch (p) {
+    case jobs::RestartPolicy::kAlways: return "Always";
+    case jobs::RestartPolicy::kOnFailure: return "OnFailure";
+    default: return "Never";  // Never, and ExitCode: the exit code is judged outside the pod
+  }
+}
+
+// The pod template of a replica with the job's labels, the token and the restart policy.
+YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int index, bool role_master) {
+  YAML::Node t;
+  t["metadata"] = YAML::Clone(spec.template_.raw["metadata"]);
+  if (!t["metadata"].IsMap()) t["metadata"] = YAML::Node(YAML::NodeType::Map);
+  t["metadata"].remove("name");
+  t["metadata"].remove("namespace");
+  t["metadata"]["labels"][std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  t["metadata"]["labels"][std::string(kGroup) + "operator-name"] = operator_name(c.job.kind);
+  t["metadata"]["labels"][std::string(kGroup) + "replica-type"] = text(lower(spec.type));
+  if (index >= 0) t["metadata"]["labels"][std::string(kGroup) + "replica-index"] = text(std::to_string(index));
+  if (role_master) t["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
+  t["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
+  t["spec"] = YAML::Clone(spec.template_.raw["spec"]);
+  t["spec"]["restartPolicy"] = restart_policy(spec.restart_policy);
+  for (auto container : t["spec"]["containers"]) add_token(c, container);
+  if (const auto& sp = c.job.run_policy.scheduling_policy) {
+    t["spec"]["schedulerName"] = "volcano";
+    t["metadata"]["annotations"]["scheduling.k8s.io/group-name"] = dns_label(c.job.metadata.name);
+    if (!sp->priority_class.empty()) t["spec"]["priorityClassName"] = sp->priority_class;
+  }
+  return t;
+}
+
+YAML::Node pod_from(const Context& c, const std::string& name, YAML::Node tmpl) {
+  YAML::Node m;
+  m["name"] = dns_label(name);
+  m["namespace"] = c.ns;
+  for (auto it = tmpl["metadata"].begin(); it != tmpl["metadata"].end(); ++it) m[it->first] = it->second;
+  YAML::Node pod = object("v1", "Pod", m);
+  pod["spec"] = tmpl["spec"];
+  return pod;
+}
+
+YAML::Node headless_service(const Context& c, const std::string& name, YAML::Node selector, const std::string& port_name,
+                            int port) {
+  YAML::Node s = object("v1", "Service", meta(c, name));
+  s["spec"]["clusterIP"] = "None";
+  s["spec"]["selector"] = selector;
+  if (port > 0) {
+    YAML::Node p;
+    p["name"] = port_name;
+    p["port"] = port;
+    p["targetPort"] = port;
+    p["protocol"] = "TCP";
+    s["spec"]["ports"].push_back(p);
+  }
+  s["spec"]["publishNotReadyAddresses"] = true;
+  return s;
+}
+
+YAML::Node selector_of(const Context& c, const std::string& type, int index) {
+  YAML::Node s;
+  s[std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  s[std::string(kGroup) + "replica-type"] = text(lower(type));
+  if (index >= 0) s[std::string(kGroup) + "replica-index"] = text(std::to_string(index));
+  return s;
+}
+
+// TFJob and PyTorchJob: a Pod and a headless Service per replica.
+Status render_replicas(const Context& c, std::vector<YAML::Node>& out) {
+  const bool tf = c.job.kind == JobKind::kTFJob;
+  const std::string port_name = tf ? "tfjob-port" : "pytorchjob-port";
+  const int default_port = tf ? 2222 : 23456;
+  // TF_CONFIG's cluster: every replica but evaluators, by lower-case type.
+  nlohmann::ordered_json cluster = nlohmann::ordered_json::object();
+  int world = 0;
+  std::string master_addr;
+  int master_port = default_port;
+  for (const auto& spec : c.job.replicas) {
+    YAML::Node probe = YAML::Clone(spec.template_.raw["spec"]["containers"][spec.primary_container]);
+    const int port = ensure_port(probe, port_name, default_port);
+    if (spec.type != "Evaluator")
+      for (int i = 0; i < spec.replicas; ++i)
+        cluster[lower(spec.type)].push_back(
+            fmt::format("{}.{}.svc:{}", dns_label(fmt::format("{}-{}-{}", c.name, lower(spec.type), i)), c.ns, port));
+    world += spec.replicas;
+    if (spec.type == "Master" && master_addr.empty()) {
+      master_addr = dns_label(fmt::format("{}-master-0", c.name));
+      master_port = port;
+    }
+  }
+  int nproc = 1;
+  try {
+    nproc = std::max(1, std::stoi(c.job.nproc_per_node));
+  } catch (...) {
+  }
+  const bool has_chief = c.job.replica("Chief") || c.job.replica("Master");
+  for (const auto& spec : c.job.replicas) {
+    for (int i = 0; i < spec.replicas; ++i) {
+      const std::string name = fmt::format("{}-{}-{}", c.name, lower(spec.type), i);
+      const bool master = spec.type == "Chief" || spec.type == "Master" || (!has_chief && spec.type == "Worker" && i == 0);
+      YAML::Node t = pod_template(c, spec, i, master);
+      YAML::Node container = t["spec"]["containers"][spec.primary_container];
+      const int port = ensure_port(container, port_name, default_port);
+      if (tf) {
+        if (c.job.total_replicas() > 1 || spec.type == "Evaluator") {
+          nlohmann::ordered_json config = {{"cluster", cluster},
+                                           {"task", {{"type", lower(spec.type)}, {"index", i}}},
+                                           {"environment", "cloud"}};
+          add_env(container, {{"TF_CONFIG", config.dump()}});
+        }
+      } else {
+        const int rank = spec.type == "Master" ? 0 : i + (c.job.replica("Master") ? 1 : 0);
+        const std::string addr = master_addr.empty() ? dns_label(fmt::format("{}-worker-0", c.name)) : master_addr;
+        const std::string world_size = std::to_string(world * nproc);
+        add_env(container, {{"MASTER_ADDR", addr},
+                            {"MASTER_PORT", std::to_string(master_port)},
+                            {"WORLD_SIZE", world_size},
+                            {"RANK", std::to_string(rank)},
+                            {"PET_MASTER_ADDR", addr},
+                            {"PET_MASTER_PORT", std::to_string(master_port)},
+                            {"PET_NNODES", std::to_string(world)},
+                            {"PET_NPROC_PER_NODE", c.job.nproc_per_node},
+                            {"PET_NODE_RANK", std::to_string(rank)},
+                            {"PYTHONUNBUFFERED", "0"}});
+      }
+      out.push_back(pod_from(c, name, t));
+      out.push_back(headless_service(c, name, selector_of(c, spec.type, i), port_name, port));
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::pair<std::string, std::string>> ssh_keys(const Context& c, const RenderOptions& o) {
+  if (!o.ssh_private_key.empty()) return std::make_pair(o.ssh_private_key, o.ssh_public_key);
+  char dir_template[] = "/tmp/ringmaster-ssh-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  if (!dir) return Status(StatusCode::kUnavailable, "mkdtemp: cannot make a directory for the MPIJob's ssh key");
+  const std::string key = std::string(dir) + "/id";
+  const std::string cmd = fmt::format("ssh-keygen -q -t ed25519 -N '' -C {} -f {} </dev/null >/dev/null 2>&1",
+                                      dns_label(c.job.metadata.name), key);
+  const int rc = std::system(cmd.c_str());
+  auto priv = read_file(key);
+  auto pub = read_file(key + ".pub");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (rc != 0 || !priv || !pub)
+    return Status(StatusCode::kUnavailable,
+                  "ssh-keygen failed making the MPIJob's ssh key (install openssh-client, or pass --ssh-key FILE)");
+  return std::make_pair(*priv, *pub);
+}
+
+// MPIJob v2beta1: what the mpi-operator creates.
+Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::Node>& out) {
+  const jobs::ReplicaSpec* launcher = c.job.replica("Launcher");
+  const jobs::ReplicaSpec* worker = c.job.replica("Worker");
+  if (!launcher) return invalid_argument("spec.mpiReplicaSpecs.Launcher: expected a launcher, found none");
+  auto keys = ssh_keys(c, o);
+  if (!keys) return keys.status();
+  const std::string service = dns_label(c.name);
+  // The ssh Secret.
+  YAML::Node ssh = object("v1", "Secret", meta(c, c.name + "-ssh"));
+  ssh["type"] = "kubernetes.io/ssh-auth";
+  ssh["stringData"]["ssh-privatekey"] = text(keys->first);
+  ssh["stringData"]["ssh-publickey"] = text(keys->second);
+  out.push_back(ssh);
+  // The ConfigMap: hostfile and discover_hosts.sh.
+  std::string hostfile, discover = "#!/bin/sh\n";
+  const int slots = c.job.slots_per_worker;
+  if (c.job.run_launcher_as_worker) {
+    const std::string host = fmt::format("{}.{}.{}.svc", dns_label(c.name + "-launcher"), service, c.ns);
+    hostfile += fmt::format("{} slots={}\n", host, slots);
+    discover += fmt::format("echo {}\n", host);
+  }
+  for (int i = 0; worker && i < worker->replicas; ++i) {
+    const std::string host = fmt::format("{}.{}.{}.svc", dns_label(fmt::format("{}-worker-{}", c.name, i)), service, c.ns);
+    hostfile += fmt::format("{} slots={}\n", host, slots);
+    discover += fmt::format("echo {}\n", host);
+  }
+  YAML::Node config = object("v1", "ConfigMap", meta(c, c.name + "-config"));
+  config["data"]["hostfile"] = text(hostfile);
+  config["data"]["discover_hosts.sh"] = text(discover);
+  out.push_back(config);
+  // One headless Service for the workers (and the launcher when it is one).
+  YAML::Node selector;
+  selector[std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  out.push_back(headless_service(c, c.name, selector, "", 0));
+
+  auto ssh_volume = [&](YAML::Node spec) {
+    YAML::Node v;
+    v["name"] = "ssh-auth";
+    v["secret"]["secretName"] = dns_label(c.name + "-ssh");
+    v["secret"]["defaultMode"] = 0600;
+    YAML::Node item1, item2, item3;
+    item1["key"] = "ssh-privatekey";
+    item1["path"] = "id_rsa";
+    item2["key"] = "ssh-publickey";
+    item2["path"] = "id_rsa.pub";
+    item3["key"] = "ssh-publickey";
+    item3["path"] = "authorized_keys";
+    v["secret"]["items"].push_back(item1);
+    v["secret"]["items"].push_back(item2);
+    v["secret"]["items"].push_back(item3);
+    spec["volumes"].push_back(v);
+    for (auto container : spec["containers"]) {
+      YAML::Node m;
+      m["name"] = "ssh-auth";
+      m["mountPath"] = c.job.ssh_auth_mount_path;
+      container["volumeMounts"].push_back(m);
+    }
+  };
+  // Workers.
+  for (int i = 0; worker && i < worker->replicas; ++i) {
+    const std::string name = fmt::format("{}-worker-{}", c.name, i);
+    YAML::Node t = pod_template(c, *worker, i, false);
+    t["spec"]["hostname"] = dns_label(name);
+    t["spec"]["subdomain"] = service;
+    for (auto container : t["spec"]["containers"]) add_env(container, {{"K_MPI_JOB_ROLE", "worker"}});
+    ssh_volume(t["spec"]);
+    out.push_back(pod_from(c, name, t));
+  }
+  // The launcher, as a batch/v1 Job.
+  YAML::Node t = pod_template(c, *launcher, -1, true);
+  t["spec"]["hostname"] = dns_label(c.name + "-launcher");
+  t["spec"]["subdomain"] = service;
+  if (t["spec"]["restartPolicy"].as<std::string>() == "Always") t["spec"]["restartPolicy"] = "OnFailure";
+  for (auto container : t["spec"]["containers"]) {
+    add_env(container, {{"K_MPI_JOB_ROLE", "launcher"},
+                        {"OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"},
+                        {"OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"},
+                        {"OMPI_MCA_orte_keep_fqdn_hostnames", "true"}});
+    YAML::Node m;
+    m["name"] = "mpi-job-config";
+    m["mountPath"] = "/etc/mpi";
+    container["volumeMounts"].push_back(m);
+  }
+  YAML::Node v;
+  v["name"] = "mpi-job-config";
+  v["configMap"]["name"] = dns_label(c.name + "-config");
+  YAML::Node h, d;
+  h["key"] = "hostfile";
+  h["path"] = "hostfile";
+  h["mode"] = 0444;
+  d["key"] = "discover_hosts.sh";
+  d["path"] = "discover_hosts.sh";
+  d["mode"] = 0555;
+  v["configMap"]["items"].push_back(h);
+  v["configMap"]["items"].push_back(d);
+  t["spec"]["volumes"].push_back(v);
+  ssh_volume(t["spec"]);
+  YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
+  job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
+  job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
+  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
+  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
+  if (c.job.run_policy.ttl_seconds_after_finished) job["spec"]["ttlSecondsAfterFinished"] = *c.job.run_policy.ttl_seconds_after_finished;
+  job["spec"]["template"] = t;
+  out.push_back(job);
+  return Status::ok();
+}
+
+// batch/v1 Job: itself, with the labels and the token.
+void render_batch(const Context& c, std::vector<YAML::Node>& out) {
+  const jobs::ReplicaSpec& spec = c.job.replicas.front();
+  YAML::Node job = object("batch/v1", "Job", meta(c, c.name));
+  job["spec"]["parallelism"] = spec.replicas;
+  job["spec"]["completions"] = c.job.completions;
+  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
+  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
+  YAML::Node t = pod_template(c, spec, -1, false);
+  t["metadata"]["labels"].remove(std::string(kGroup) + "replica-type");
+  if (t["spec"]["restartPolicy"].as<std::string>() == "Always") t["spec"]["restartPolicy"] = "OnFailure";
+  job["spec"]["template"] = t;
+  out.push_back(job);
+}
+
+}  // namespace
+
+std::string dns_label(const std::string& name) {
+  if (name.size() <= 63) return name;
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  std::string head = name.substr(0, 54);
+  while (!head.empty() && (head.back() == '-' || head.back() == '.')) head.pop_back();
+  return fmt::format("{}-{:08x}", head, h);
+}
+
+Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& o) {
+  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token")};
+  std::vector<YAML::Node> out;
+  YAML::Node secret = object("v1", "Secret", meta(c, c.name + "-token"));
+  secret["type"] = "Opaque";
+  secret["stringData"]["token"] = text(o.token.empty() ? random_hex(16) : o.token);
+  out.push_back(secret);
+  if (const auto& sp = job.run_policy.scheduling_policy) {
+    YAML::Node pg = object("scheduling.volcano.sh/v1beta1", "PodGroup", meta(c, c.name));
+    pg["spec"]["minMember"] = sp->min_available ? *sp->min_available : job.total_replicas();
+    if (!sp->queue.empty()) pg["spec"]["queue"] = sp->queue;
+    if (!sp->priority_class.empty()) pg["spec"]["priorityClassName"] = sp->priority_class;
+    for (const auto& [k, v] : sp->min_resources) pg["spec"]["minResources"][k] = text(v);
+    out.push_back(pg);
+  }
+  switch (job.kind) {
+    case JobKind::kTFJob:
+    case JobKind::kPyTorchJob:
+      if (Status s = render_replicas(c, out); !s) return s;
+      break;
+    case JobKind::kMPIJob:
+      if (Status s = render_mpi(c, o, out); !s) return s;
+      break;
+    default: render_batch(c, out); break;
+  }
+  return out;
+}
+
+std::string to_documents(const std::vector<YAML::Node>& objects) {
+  std::string s;
+  for (const auto& o : objects) s += "---\n" + jobs::to_yaml(o);
+  return s;
+}
+
+}  // namespace ringmaster::k8s

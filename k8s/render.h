@@ -1,0 +1,50 @@
+// `ringmaster render`: a job as the plain Kubernetes objects the Kubeflow operators would create,
+// so that a cluster without the training operator runs it (`--mode crd` prints the normalized
+// Kubeflow object instead, for clusters that have it).
+//
+//   TFJob, PyTorchJob  one Pod and one headless Service per replica, both "<job>-<type>-<index>";
+//                      TF_CONFIG with "<job>-<type>-<i>.<ns>.svc:2222" addresses, or MASTER_ADDR
+//                      "<job>-master-0", MASTER_PORT 23456, WORLD_SIZE, RANK and the PET_* copies
+//   MPIJob (v2beta1)   worker Pods with hostname/subdomain under one headless Service "<job>", the
+//                      launcher as a batch/v1 Job "<job>-launcher", the ConfigMap "<job>-config"
+//                      (hostfile of "<job>-worker-<i>.<job>.<ns>.svc slots=<n>" lines and
+//                      discover_hosts.sh) at /etc/mpi, and the ssh Secret "<job>-ssh" at
+//                      sshAuthMountPath
+//   batch/v1 Job       the Job itself, with the token and labels added
+//
+// Every object carries the Kubeflow labels (training.kubeflow.org/job-name, replica-type,
+// replica-index, job-role) and app.kubernetes.io/managed-by=ringmaster, so one label selector
+// finds all of a job's objects. Every replica gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN
+// (from the Secret "<job>-token"). restartPolicy is mapped as the operators map it (ExitCode ->
+// Never: the exit code is judged outside the pod). With runPolicy.schedulingPolicy, a Volcano
+// PodGroup "<job>" (minMember, queue, priorityClassName, minResources) and schedulerName: volcano.
+// Names longer than 63 characters are cut and end in a hash of the whole name.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+
+namespace ringmaster::k8s {
+
+struct RenderOptions {
+  std::string token;            // the job token; empty: 32 random hex digits
+  std::string ssh_private_key;  // MPIJob: an OpenSSH private key; empty: made with ssh-keygen
+  std::string ssh_public_key;
+};
+
+// The objects, in the order `kubectl apply` should see them (Secrets and ConfigMaps first).
+Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& options);
+
+// "---"-separated YAML documents.
+std::string to_documents(const std::vector<YAML::Node>& objects);
+
+// A DNS-1123 label: `name` itself when it has at most 63 characters, else its first 54 characters
+// (no trailing '-') then '-' and 8 hex digits of a hash of the whole name.
+std::string dns_label(const std::string& name);
+
+}  // namespace ringmaster::k8s
