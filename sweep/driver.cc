@@ -131,7 +131,7 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           mc.file_path));
     return Status::ok();
   }
-  if (mc.kind == "File" && !replace_text(YAML::Clone(t.trial_spec), mc.file_path, mc.file_path))
+  if (mc.kind == "File" && t.trial_spec.IsMap() && !replace_text(YAML::Clone(t.trial_spec), mc.file_path, mc.file_path))
     return invalid_argument(fmt::format("spec.metricsCollectorSpec.source.fileSystemPath.path: expected {} to appear "
                                         "in spec.trialTemplate.trialSpec (each local trial writes its own copy, at a "
                                         "path the driver puts in its place), found it nowhere",

@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -256,7 +257,8 @@ class Tpe final : public Suggester {
   Suggestion next(const std::vector<TrialView>& trials) override {
     Rng rng = Rng::derive(seed_, trials.size());
     Observed o = observe(space_, trials);
-    if (static_cast<int>(o.loss.size()) < startup_) return {Suggestion::Kind::kTrial, space_.sample(rng), ""};
+    // At least two finished trials: one for l(x), one for g(x).
+    if (static_cast<int>(o.loss.size()) < std::max(startup_, 2)) return {Suggestion::Kind::kTrial, space_.sample(rng), ""};
     // The constant liar: running trials count as the worst loss seen, so l(x) avoids them.
     const double worst = *std::max_element(o.loss.begin(), o.loss.end());
     for (auto& r : o.running) {
@@ -465,9 +467,14 @@ class BayesianOptimization final : public Suggester {
             std::clamp(x(order[static_cast<std::size_t>(i % std::min<Eigen::Index>(5, done))], d) + 0.05 * gauss(rng), 0.0, 1.0);
     Eigen::VectorXd score = ei(cand);
     // Local search from the three best candidates: shrinking Gaussian steps, kept when EI grows.
-    std::vector<Eigen::Index> top(static_cast<std::size_t>(cand.rows()));
-    std::iota(top.begin(), top.end(), 0);
-    std::partial_sort(top.begin(), top.begin() + 3, top.end(), [&](auto a, auto b) { return score(a) > score(b); });
+    std::array<Eigen::Index, 3> top = {-1, -1, -1};  // best first
+    for (Eigen::Index i = 0; i < cand.rows(); ++i)
+      for (std::size_t slot = 0; slot < top.size(); ++slot)
+        if (top[slot] < 0 || score(i) > score(top[slot])) {
+          for (std::size_t j = top.size() - 1; j > slot; --j) top[j] = top[j - 1];
+          top[slot] = i;
+          break;
+        }
     Eigen::RowVectorXd winner = cand.row(top[0]);
     double winner_score = score(top[0]);
     for (int s = 0; s < 3; ++s) {
