@@ -16,7 +16,7 @@ sed -e 's/name: shell-random/name: report/' -e 's/sleep SLEEP/sleep 0/' -e 's/ma
 ringmaster sweep "$work/report.yaml" --dir "$work/exp" >"$work/sweep.out" 2>&1
 check "the sweep writes report.html" "[ -s $work/exp/report.html ]"
 chrome() {
-  timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/profile" \
+  timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --user-data-dir="$work/profile" \
     --host-resolver-rules="MAP * ~NOTFOUND" "$@" 2>>"$work/chromium.err"
 }
 chrome --dump-dom "file://$work/exp/report.html" >"$work/dom.html"
