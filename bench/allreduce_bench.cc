@@ -19,6 +19,7 @@
 #include "collectives/mpi.h"
 #include "bench/subprocess.h"
 #include "collectives/socket.h"
+#include "common/strings.h"
 
 namespace ringmaster::bench {
 namespace {
@@ -110,12 +111,6 @@ std::vector<double> loopback_windows(std::size_t buffer_bytes, int windows) {
   t1.join();
   t2.join();
   return rates;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // The command line of one rank of `backend`: this binary again.

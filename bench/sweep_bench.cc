@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/strings.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
 #include "worker/rng.h"
@@ -150,13 +151,6 @@ double latency(const TestFunction& f, const std::string& algorithm, int observed
   }
   std::sort(times.begin(), times.end());
   return times[1];
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 }  // namespace

@@ -35,15 +35,6 @@ namespace {
 std::atomic<int> g_stop_signal{0};  // set by the signal handler; read by the run loop
 void on_stop_signal(int sig) { g_stop_signal.store(sig); }
 
-std::string random_token() {
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  unsigned char bytes[16] = {};
-  urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
-  std::string hex;
-  for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
-  return hex;
-}
-
 int free_port() {
   auto fd = collectives::listen_tcp("127.0.0.1", 0);
   return fd ? collectives::local_port(fd->get()) : 0;
@@ -117,7 +108,7 @@ int run_run(const RunOptions& o) {
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto plan = launcher::plan_job(job, {random_token(), (std::filesystem::path(dir) / "hostfile").string(), free_port,
+  auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(), free_port,
                                        cpus, launcher::detect_gpus(), launcher::allowed_cpus()});
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";

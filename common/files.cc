@@ -92,4 +92,22 @@ uint32_t crc32_of(std::string_view bytes) {
   return static_cast<uint32_t>(crc);
 }
 
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+  std::size_t got = 0;
+  while (fd.get() >= 0 && got < raw.size()) {
+    const ssize_t n = ::read(fd.get(), raw.data() + got, raw.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
 }  // namespace ringmaster

@@ -20,6 +20,9 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 6
 // and snapshots carry.
 uint32_t crc32_of(std::string_view bytes);
 
+// `bytes` bytes from /dev/urandom as lower-case hex: job tokens.
+std::string random_hex(std::size_t bytes = 16);
+
 // Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
 // target, fsync of the directory.
 Status write_file_atomic(const std::string& path, std::string_view data);

@@ -23,6 +23,13 @@ std::string join(std::span<const std::string_view> parts, std::string_view sep);
 std::vector<std::string> split(std::string_view s, char sep);
 bool starts_with(std::string_view s, std::string_view prefix);
 
+// The whole of `s` as a finite double ("1e-3", "-2"); nullopt for anything else (empty, trailing
+// text, inf, nan).
+std::optional<double> parse_double(std::string_view s);
+
+// The median of `v` (the mean of the two middle values for an even count); 0 for none.
+double median(std::vector<double> v);
+
 // `s` quoted for a message: "abc", with control characters escaped and long values cut to max_len.
 std::string quote(std::string_view s, std::size_t max_len = 80);
 

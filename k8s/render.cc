@@ -1,14 +1,14 @@
 #include "k8s/render.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "common/strings.h"
 #include "jobs/emit.h"
 
 namespace ringmaster::k8s {
@@ -18,23 +18,6 @@ namespace {
 using jobs::JobKind;
 
 constexpr const char* kGroup = "training.kubeflow.org/";
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  const int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    [[maybe_unused]] const ssize_t n = ::read(fd, raw.data(), raw.size());
-    ::close(fd);
-  }
-  std::string out;
-  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
-  return out;
-}
 
 const char* operator_name(JobKind k) {
   switch (k) {
@@ -103,6 +86,13 @@ void add_token(const Context& c, YAML::Node container) {
   container["env"].push_back(e);
 }
 
+// The primary container's port called `name`, or `fallback`.
+int port_of(const jobs::ReplicaSpec& spec, const std::string& name, int fallback) {
+  for (const auto& p : spec.template_.containers[spec.primary_container].ports)
+    if (p.name == name && p.port > 0) return p.port;
+  return fallback;
+}
+
 // The port the operator adds to the primary container unless it names one itself.
 int ensure_port(YAML::Node container, const std::string& name, int fallback) {
   for (const auto& p : container["ports"])
@@ -132,7 +122,7 @@ YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int ind
   t["metadata"].remove("namespace");
   t["metadata"]["labels"][std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
   t["metadata"]["labels"][std::string(kGroup) + "operator-name"] = operator_name(c.job.kind);
-  t["metadata"]["labels"][std::string(kGroup) + "replica-type"] = text(lower(spec.type));
+  t["metadata"]["labels"][std::string(kGroup) + "replica-type"] = text(to_lower(spec.type));
   if (index >= 0) t["metadata"]["labels"][std::string(kGroup) + "replica-index"] = text(std::to_string(index));
   if (role_master) t["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
   t["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
@@ -177,7 +167,7 @@ YAML::Node headless_service(const Context& c, const std::string& name, YAML::Nod
 YAML::Node selector_of(const Context& c, const std::string& type, int index) {
   YAML::Node s;
   s[std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
-  s[std::string(kGroup) + "replica-type"] = text(lower(type));
+  s[std::string(kGroup) + "replica-type"] = text(to_lower(type));
   if (index >= 0) s[std::string(kGroup) + "replica-index"] = text(std::to_string(index));
   return s;
 }
@@ -193,12 +183,11 @@ Status render_replicas(const Context& c, std::vector<YAML::Node>& out) {
   std::string master_addr;
   int master_port = default_port;
   for (const auto& spec : c.job.replicas) {
-    YAML::Node probe = YAML::Clone(spec.template_.raw["spec"]["containers"][spec.primary_container]);
-    const int port = ensure_port(probe, port_name, default_port);
+    const int port = port_of(spec, port_name, default_port);
     if (spec.type != "Evaluator")
       for (int i = 0; i < spec.replicas; ++i)
-        cluster[lower(spec.type)].push_back(
-            fmt::format("{}.{}.svc:{}", dns_label(fmt::format("{}-{}-{}", c.name, lower(spec.type), i)), c.ns, port));
+        cluster[to_lower(spec.type)].push_back(
+            fmt::format("{}.{}.svc:{}", dns_label(fmt::format("{}-{}-{}", c.name, to_lower(spec.type), i)), c.ns, port));
     world += spec.replicas;
     if (spec.type == "Master" && master_addr.empty()) {
       master_addr = dns_label(fmt::format("{}-master-0", c.name));
@@ -213,7 +202,7 @@ Status render_replicas(const Context& c, std::vector<YAML::Node>& out) {
   const bool has_chief = c.job.replica("Chief") || c.job.replica("Master");
   for (const auto& spec : c.job.replicas) {
     for (int i = 0; i < spec.replicas; ++i) {
-      const std::string name = fmt::format("{}-{}-{}", c.name, lower(spec.type), i);
+      const std::string name = fmt::format("{}-{}-{}", c.name, to_lower(spec.type), i);
       const bool master = spec.type == "Chief" || spec.type == "Master" || (!has_chief && spec.type == "Worker" && i == 0);
       YAML::Node t = pod_template(c, spec, i, master);
       YAML::Node container = t["spec"]["containers"][spec.primary_container];
@@ -221,7 +210,7 @@ Status render_replicas(const Context& c, std::vector<YAML::Node>& out) {
       if (tf) {
         if (c.job.total_replicas() > 1 || spec.type == "Evaluator") {
           nlohmann::ordered_json config = {{"cluster", cluster},
-                                           {"task", {{"type", lower(spec.type)}, {"index", i}}},
+                                           {"task", {{"type", to_lower(spec.type)}, {"index", i}}},
                                            {"environment", "cloud"}};
           add_env(container, {{"TF_CONFIG", config.dump()}});
         }

@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
@@ -44,20 +45,38 @@ jobs::MetricStrategy strategy_of(const jobs::Experiment& e, const std::string& n
                                                    : jobs::MetricStrategy::kLatest;
 }
 
+// Calls `f` with every scalar under `n` (map values and sequence items, at any depth); `f` may
+// assign to the scalar it is given.
+void for_each_scalar(YAML::Node n, const std::function<void(YAML::Node)>& f) {
+  if (n.IsScalar()) {
+    f(n);
+  } else if (n.IsSequence() || n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) for_each_scalar(n.IsMap() ? it->second : *it, f);
+  }
+}
+
+// Replaces every `from` in `s` by `to`; true when there was one.
+bool replace_all(std::string& s, const std::string& from, const std::string& to) {
+  bool found = false;
+  for (std::size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) {
+    s.replace(at, from.size(), to);
+    found = true;
+  }
+  return found;
+}
+
 // Every ${trialParameters.X} in the template's strings.
 void placeholders(const YAML::Node& n, std::set<std::string>& out) {
-  if (n.IsScalar()) {
-    const std::string s = n.Scalar();
+  for_each_scalar(n, [&](YAML::Node scalar) {
+    const std::string s = scalar.Scalar();
     for (std::sregex_iterator it(s.begin(), s.end(), kPlaceholder), end; it != end; ++it) out.insert((*it)[1].str());
-  } else if (n.IsSequence() || n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) placeholders(n.IsMap() ? it->second : *it, out);
-  }
+  });
 }
 
 // Replaces ${trialParameters.X} by values[X] and ${trialSpec.Name} by the trial's name.
 void substitute(YAML::Node n, const std::map<std::string, std::string>& values, const std::string& name) {
-  if (n.IsScalar()) {
-    const std::string s = n.Scalar();
+  for_each_scalar(n, [&](YAML::Node scalar) {
+    const std::string s = scalar.Scalar();
     if (s.find("${") == std::string::npos) return;
     std::string out;
     std::size_t last = 0;
@@ -67,26 +86,23 @@ void substitute(YAML::Node n, const std::map<std::string, std::string>& values, 
       last = static_cast<std::size_t>(it->position() + it->length());
     }
     out += s.substr(last);
-    for (std::size_t at; (at = out.find("${trialSpec.Name}")) != std::string::npos;) out.replace(at, 17, name);
-    n = out;
-  } else if (n.IsSequence() || n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) substitute(n.IsMap() ? it->second : *it, values, name);
-  }
+    replace_all(out, "${trialSpec.Name}", name);
+    scalar = out;
+  });
 }
 
-// Replaces every occurrence of `from` in the node's strings by `to`; true when there was one.
-bool replace_text(YAML::Node n, const std::string& from, const std::string& to) {
+// Replaces every occurrence of `from` in the node's strings by `to`.
+void replace_text(YAML::Node n, const std::string& from, const std::string& to) {
+  for_each_scalar(n, [&](YAML::Node scalar) {
+    std::string s = scalar.Scalar();
+    if (replace_all(s, from, to)) scalar = s;
+  });
+}
+
+// True when one of the node's strings contains `text`.
+bool mentions(const YAML::Node& n, const std::string& text) {
   bool found = false;
-  if (n.IsScalar()) {
-    std::string s = n.Scalar();
-    for (std::size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) {
-      s.replace(at, from.size(), to);
-      found = true;
-    }
-    if (found) n = s;
-  } else if (n.IsSequence() || n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) found |= replace_text(n.IsMap() ? it->second : *it, from, to);
-  }
+  for_each_scalar(n, [&](YAML::Node scalar) { found |= scalar.Scalar().find(text) != std::string::npos; });
   return found;
 }
 
@@ -131,7 +147,7 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           mc.file_path));
     return Status::ok();
   }
-  if (mc.kind == "File" && t.trial_spec.IsMap() && !replace_text(YAML::Clone(t.trial_spec), mc.file_path, mc.file_path))
+  if (mc.kind == "File" && t.trial_spec.IsMap() && !mentions(t.trial_spec, mc.file_path))
     return invalid_argument(fmt::format("spec.metricsCollectorSpec.source.fileSystemPath.path: expected {} to appear "
                                         "in spec.trialTemplate.trialSpec (each local trial writes its own copy, at a "
                                         "path the driver puts in its place), found it nowhere",

@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <map>
 #include <optional>
 
+#include "common/strings.h"
 #include "sweep/space.h"
 
 namespace ringmaster::sweep {
@@ -26,13 +26,6 @@ std::string escape(const std::string& s) {
     }
   }
   return out;
-}
-
-std::optional<double> number(const std::string& s) {
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
 }
 
 const char* colour(const std::string& status) {
@@ -200,13 +193,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { 
     } else {
       std::vector<double> xs;
       for (const auto* t : scored)
-        if (auto v = number(value_of(*t))) xs.push_back(*v);
+        if (auto v = parse_double(value_of(*t))) xs.push_back(*v);
       const bool log = spec.feasible_space.distribution == jobs::Distribution::kLogUniform ||
                        spec.feasible_space.distribution == jobs::Distribution::kLogNormal;
       const Scale x = fit(xs, kLeft + 8, kWidth - kRight - 8, log);
       h += axes(x, y, spec.name + (x.log ? " (log scale)" : ""), metric);
       for (const auto* t : scored)
-        if (auto v = number(value_of(*t))) h += circle(*t, x(*v), y(*t->objective), metric);
+        if (auto v = parse_double(value_of(*t))) h += circle(*t, x(*v), y(*t->objective), metric);
     }
     h += "</svg>\n";
   }

@@ -6,27 +6,22 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/strings.h"
+
 namespace ringmaster::sweep {
 namespace {
 
 Result<double> number(const std::optional<std::string>& text, const std::string& where) {
   if (!text) return invalid_argument(fmt::format("{}: expected a number, found none", where));
-  double v = 0;
-  const char* begin = text->data();
-  const char* end = begin + text->size();
-  auto [ptr, ec] = std::from_chars(begin, end, v);
-  if (ec != std::errc() || ptr != end || !std::isfinite(v))
-    return invalid_argument(fmt::format("{}: expected a number, found \"{}\"", where, *text));
-  return v;
+  const std::optional<double> v = parse_double(*text);
+  if (!v) return invalid_argument(fmt::format("{}: expected a number, found \"{}\"", where, *text));
+  return *v;
 }
 
 double snap(double v, const Dimension& d) {
   if (d.step > 0) v = d.min + std::round((v - d.min) / d.step) * d.step;
   return std::clamp(v, d.min, d.max);
 }
-
-// Uniform on [0, 1) from 53 random bits.
-double unit(worker::Rng& rng) { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; }
 
 }  // namespace
 
@@ -92,9 +87,9 @@ Assignment SearchSpace::sample(worker::Rng& rng) const {
     } else {
       double v = 0;
       switch (d.distribution) {
-        case jobs::Distribution::kUniform: v = d.min + (d.max - d.min) * unit(rng); break;
+        case jobs::Distribution::kUniform: v = d.min + (d.max - d.min) * rng.uniform_double(); break;
         case jobs::Distribution::kLogUniform:
-          v = std::exp(std::log(d.min) + (std::log(d.max) - std::log(d.min)) * unit(rng));
+          v = std::exp(std::log(d.min) + (std::log(d.max) - std::log(d.min)) * rng.uniform_double());
           break;
         case jobs::Distribution::kNormal: v = (d.min + d.max) / 2 + (d.max - d.min) / 6 * static_cast<double>(rng.normal()); break;
         case jobs::Distribution::kLogNormal:
@@ -165,11 +160,10 @@ std::vector<double> SearchSpace::to_unit(const Assignment& a) const {
         u[i] = (static_cast<double>(it - d.values.begin()) + 0.5) / static_cast<double>(d.values.size());
       continue;
     }
-    double v = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || ptr != text.data() + text.size() || d.max <= d.min) continue;
+    const std::optional<double> v = parse_double(text);
+    if (!v || d.max <= d.min) continue;
     const double lo = forward(d, d.min), hi = forward(d, d.max);
-    u[i] = std::clamp((forward(d, std::clamp(v, d.min, d.max)) - lo) / (hi - lo), 0.0, 1.0);
+    u[i] = std::clamp((forward(d, std::clamp(*v, d.min, d.max)) - lo) / (hi - lo), 0.0, 1.0);
   }
   return u;
 }

@@ -6,11 +6,11 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
+#include "common/strings.h"
 #include "worker/rng.h"
 
 namespace ringmaster::sweep {
@@ -19,7 +19,6 @@ namespace {
 using worker::Rng;
 constexpr double kPi = 3.14159265358979323846;
 
-double unit(Rng& rng) { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; }
 double gauss(Rng& rng) { return static_cast<double>(rng.normal()); }
 double phi(double z) { return std::exp(-0.5 * z * z) / std::sqrt(2 * kPi); }
 double Phi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
@@ -54,11 +53,9 @@ class Settings {
     std::size_t i = 0;
     const auto t = text(name, &i);
     if (!t) return fallback;
-    double v = 0;
-    auto [ptr, ec] = std::from_chars(t->data(), t->data() + t->size(), v);
-    const bool ok = ec == std::errc() && ptr == t->data() + t->size() && std::isfinite(v) && v >= lo && v <= hi &&
-                    (!integer || v == std::floor(v));
-    if (!ok)
+    const std::optional<double> parsed = parse_double(*t);
+    const double v = parsed.value_or(0);
+    if (!parsed || v < lo || v > hi || (integer && v != std::floor(v)))
       return invalid_argument(fmt::format("{}: expected {} in [{}, {}], found \"{}\"", where(i),
                                           integer ? "an integer" : "a number", lo, hi, *t));
     return v;
@@ -175,7 +172,7 @@ class Parzen {
       if (const std::size_t c = space_.choices(d)) {
         const bool prior = k + 1 == mu_.size();
         std::size_t v = bin(mu_[k][d], c);
-        if (prior || unit(rng) < eps(c)) v = rng.below(c);
+        if (prior || rng.uniform_double() < eps(c)) v = rng.below(c);
         x[d] = (static_cast<double>(v) + 0.5) / static_cast<double>(c);
         continue;
       }
@@ -221,7 +218,7 @@ class Parzen {
     return m + std::log(s);
   }
   std::size_t pick(Rng& rng) const {
-    double u = unit(rng);
+    double u = rng.uniform_double();
     for (std::size_t k = 0; k < weight_.size(); ++k) {
       u -= std::exp(weight_[k]);
       if (u < 0) return k;
@@ -456,7 +453,7 @@ class BayesianOptimization final : public Suggester {
     const Eigen::Index random_count = n > 300 ? 1000 : 2000;
     Eigen::MatrixXd cand(random_count + 100, dims);
     for (Eigen::Index i = 0; i < random_count; ++i)
-      for (Eigen::Index d = 0; d < dims; ++d) cand(i, d) = unit(rng);
+      for (Eigen::Index d = 0; d < dims; ++d) cand(i, d) = rng.uniform_double();
     // Around the five best points.
     std::vector<Eigen::Index> order(static_cast<std::size_t>(done));
     std::iota(order.begin(), order.end(), 0);
@@ -799,10 +796,7 @@ bool MedianStop::should_stop(const std::vector<double>& series, const std::vecto
     averages.push_back(std::accumulate(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / static_cast<double>(k));
   }
   if (static_cast<int>(averages.size()) < min_trials_required || averages.empty()) return false;
-  std::sort(averages.begin(), averages.end());
-  const std::size_t m = averages.size() / 2;
-  const double median = averages.size() % 2 ? averages[m] : (averages[m - 1] + averages[m]) / 2;
-  return *std::min_element(series.begin(), series.end()) > median;
+  return *std::min_element(series.begin(), series.end()) > median(std::move(averages));
 }
 
 Result<MedianStop> make_median_stop(const jobs::AlgorithmSpec& e) {

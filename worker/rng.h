@@ -44,6 +44,9 @@ class Rng {
   float uniform() { return static_cast<float>(next() >> 40) * 0x1.0p-24f; }
   float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
 
+  // Uniform in [0, 1) with 53 bits of precision (a double's mantissa).
+  double uniform_double() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
   // Standard normal (Box-Muller; one value per call so the state stays four integers).
   float normal() {
     double u1 = (static_cast<double>(next() >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]

@@ -42,3 +42,11 @@ TEST_F(FilesTest, ReadFileLimitsAndErrors) {
   EXPECT_EQ(read_file((dir_ / "missing").string()).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(read_file(dir_.string()).status().code(), StatusCode::kInvalidArgument);
 }
+
+TEST(Files, RandomHexIsFreshLowerCaseHex) {
+  const std::string a = ringmaster::random_hex(16), b = ringmaster::random_hex(16);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(ringmaster::random_hex(3).size(), 6u);
+}

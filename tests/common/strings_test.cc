@@ -30,3 +30,16 @@ TEST(Strings, SplitJoin) {
   EXPECT_EQ(join(p, ", "), "x, y");
   EXPECT_TRUE(iequals("PS", "ps"));
 }
+
+TEST(Strings, ParseDoubleTakesTheWholeTextAndOnlyFiniteValues) {
+  EXPECT_EQ(ringmaster::parse_double("0.25"), 0.25);
+  EXPECT_EQ(ringmaster::parse_double("-1e-3"), -1e-3);
+  for (const char* bad : {"", "1x", " 1", "inf", "nan", "0x10", "1e999"})
+    EXPECT_FALSE(ringmaster::parse_double(bad).has_value()) << bad;
+}
+
+TEST(Strings, Median) {
+  EXPECT_EQ(ringmaster::median({}), 0.0);
+  EXPECT_EQ(ringmaster::median({3, 1, 2}), 2.0);
+  EXPECT_EQ(ringmaster::median({4, 1, 3, 2}), 2.5);
+}
