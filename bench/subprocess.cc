@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "collectives/socket.h"
-#include "common/environment.h"
+#include "common/subprocess.h"
 
 namespace ringmaster::bench {
 
@@ -17,34 +17,14 @@ std::string self_exe() { return fmt::format("/proc/{}/exe", ::getpid()); }
 
 Result<std::string> run_capturing(const std::vector<std::string>& argv,
                                   const std::vector<std::pair<std::string, std::string>>& env, bool discard_stderr) {
-  // Everything the child needs is built before fork.
-  std::vector<std::string> args = argv, envs = environment_with(env);
-  std::vector<char*> arg_ptrs = c_string_array(args), env_ptrs = c_string_array(envs);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return internal_error("pipe failed");
-  const int null_fd = discard_stderr ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
-  const pid_t pid = ::fork();
-  if (pid < 0) return internal_error("fork failed");
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    if (null_fd >= 0) ::dup2(null_fd, 2);
-    ::execvpe(arg_ptrs[0], arg_ptrs.data(), env_ptrs.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  if (null_fd >= 0) ::close(null_fd);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  CommandSpec spec{argv, env, "", discard_stderr ? CommandSpec::Stderr::kDiscard : CommandSpec::Stderr::kInherit};
+  auto r = run_command(spec);
+  if (!r) return r.status();
+  if (!r->ok())
     return internal_error(fmt::format("{} failed ({})", argv.empty() ? "child" : argv[0],
-                                      WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
-                                                        : fmt::format("signal {}", WTERMSIG(status))));
-  return text;
+                                      r->exit_code > 128 ? fmt::format("signal {}", r->exit_code - 128)
+                                                         : fmt::format("exit status {}", r->exit_code)));
+  return std::move(r->out);
 }
 
 std::vector<std::string> mpirun_argv(int ranks) {

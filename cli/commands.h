@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/loader.h"
 #include "worker/trainer.h"
 
 namespace ringmaster::cli {
@@ -110,6 +111,20 @@ struct RunOptions {
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);
+// Loads `file` into `loaded`, printing its diagnostics; -1 when it holds exactly one training job
+// (documents[0]), else the exit status (1 unreadable, 2 invalid or not one job).
+int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command);
+
+// `ringmaster submit JOB.yaml`: the job on a Kubernetes cluster through kubectl (k8s/cluster.h).
+// Its job directory (as `run`'s) also holds cluster.json: how to reach the cluster again, which
+// status, logs and delete read.
+struct SubmitOptions {
+  std::string file, mode = "pods", kubectl, context, ns, jobs_root, token, ssh_key;
+  double poll_seconds = 2.0;
+  int grace_seconds = 30;
+};
+void add_submit_command(CLI::App& app, SubmitOptions& options);
+int run_submit(const SubmitOptions& options);
 
 struct StateOptions {
   std::string job, replica, root;

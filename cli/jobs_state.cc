@@ -10,11 +10,14 @@
 #include <filesystem>
 #include <iostream>
 #include <thread>
+#include <optional>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/log_tail.h"
 #include "common/files.h"
+#include "k8s/kubectl.h"
+#include "k8s/render.h"
 
 namespace ringmaster::cli {
 namespace fs = std::filesystem;
@@ -43,6 +46,19 @@ std::string counts(const nlohmann::json& s) {
     failed += c.value("failed", 0);
   }
   return fmt::format("{}/{}/{}", active, succeeded, failed);
+}
+
+// cluster.json, for a job `ringmaster submit` sent to a cluster: how to reach it again.
+std::optional<nlohmann::json> cluster_of(const fs::path& dir) {
+  auto text = read_file((dir / "cluster.json").string());
+  if (!text) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+k8s::Kubectl kubectl_of(const nlohmann::json& c) {
+  return k8s::Kubectl({c.value("kubectl", "kubectl"), c.value("context", ""), c.value("namespace", "default")});
 }
 
 }  // namespace
@@ -113,6 +129,21 @@ int run_status(const StateOptions& o) {
     for (const auto& r : (*s)["replicas"])
       fmt::print("{:<32} {:<10} {:<10} {:>8}  {}\n", r.value("name", ""), r.value("type", ""), r.value("phase", ""),
                  r.value("restarts", 0), r.value("lastExit", "-"));
+    if (auto c = cluster_of(root / o.job)) {
+      // What the watching `ringmaster submit` last wrote, then the cluster's own view.
+      const k8s::Kubectl kubectl = kubectl_of(*c);
+      fmt::print("\non the cluster (namespace {}{}){}:\n", c->value("namespace", ""),
+                 c->value("context", "").empty() ? "" : ", context " + c->value("context", ""),
+                 launcher_alive(*s) ? "" : "; no `ringmaster submit` is watching it now");
+      const std::vector<std::string> args = {"get", "pods", "-l", c->value("selector", ""), "-o", "wide"};
+      const CommandOutput r = kubectl.run(args);
+      std::cout << r.out << std::flush;
+      if (!r.ok()) {
+        std::cerr << "ringmaster status: listing the job's pods: `" << kubectl.command_line(args) << "` exited with "
+                  << r.exit_code << ":\n" << r.err;
+        return 1;
+      }
+    }
     return 0;
   }
   fmt::print("{:<28} {:<11} {:<11} {:<22} {:>8} {:>9}  {}\n", "NAME", "KIND", "PHASE", "REASON", "RESTARTS", "ELAPSED",
@@ -134,8 +165,43 @@ int run_status(const StateOptions& o) {
   return 0;
 }
 
+// A submitted job's logs are the pods' (`kubectl logs`); those of attempts whose pods are gone
+// were saved in the job directory when they ended.
+int cluster_logs(const StateOptions& o, const fs::path& dir, const nlohmann::json& c) {
+  const k8s::Kubectl kubectl = kubectl_of(c);
+  std::vector<std::string> args = {"logs"};
+  if (o.replica.empty())
+    args.insert(args.end(), {"-l", c.value("selector", ""), "--prefix", "--tail=-1", "--max-log-requests=64"});
+  else
+    args.push_back(o.replica);
+  if (o.follow) {
+    args.push_back("--follow");
+    std::fflush(nullptr);
+    return kubectl.stream(args) == 0 ? 0 : 1;
+  }
+  const CommandOutput r = kubectl.run(args);
+  std::cout << r.out << std::flush;
+  if (r.ok()) return 0;
+  std::cerr << "ringmaster logs: `" << kubectl.command_line(args) << "` exited with " << r.exit_code << ":\n" << r.err;
+  // The pod is gone (a restart or cleanPodPolicy deleted it): what was saved when it ended.
+  bool any = false;
+  std::error_code ec;
+  std::vector<fs::path> saved;
+  for (const auto& e : fs::directory_iterator(dir / "logs", ec))
+    if (o.replica.empty() || e.path().filename().string().rfind(o.replica + "-", 0) == 0) saved.push_back(e.path());
+  std::sort(saved.begin(), saved.end());
+  for (const auto& p : saved) {
+    auto text = read_file(p.string());
+    if (!text || text->empty()) continue;
+    fmt::print("[ringmaster] saved when the pod ended: {}\n{}", p.string(), *text);
+    any = true;
+  }
+  return any ? 0 : 1;
+}
+
 int run_logs(const StateOptions& o) {
   const fs::path dir = jobs_root(o.root) / o.job;
+  if (auto c = cluster_of(dir)) return cluster_logs(o, dir, *c);
   LogTail tail;
   for (;;) {
     auto s = load_status(dir);
@@ -217,6 +283,25 @@ int run_delete(const StateOptions& o) {
       std::cerr << "ringmaster delete: the launcher of " << o.job << " (pid " << pid << ") did not stop within 30 s\n";
       return 1;
     }
+  }
+  if (auto c = cluster_of(dir)) {
+    // Everything submit created carries the job's labels; crd mode created the one object.
+    const k8s::Kubectl kubectl = kubectl_of(*c);
+    std::vector<std::string> args;
+    if (c->value("mode", "") == "pods") {
+      std::string kinds;
+      for (const auto& k : c->value("kinds", nlohmann::json::array())) kinds += (kinds.empty() ? "" : ",") + k.get<std::string>();
+      args = {"delete", kinds, "-l", c->value("selector", ""), "--ignore-not-found", "--wait=false"};
+    } else {
+      args = {"delete", c->value("resource", ""), k8s::dns_label(o.job), "--ignore-not-found", "--wait=false"};
+    }
+    auto r = kubectl.call(fmt::format("deleting job {}'s objects from the cluster", o.job), args);
+    if (!r) {
+      std::cerr << "ringmaster delete: " << r.status().message() << "\n"
+                << "ringmaster delete: the job directory " << dir.string() << " is kept\n";
+      return 1;
+    }
+    std::cout << *r;
   }
   std::error_code ec;
   fs::remove_all(dir, ec);

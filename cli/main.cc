@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_train_command(app, train);
   ringmaster::cli::RunOptions run;
   ringmaster::cli::add_run_command(app, run);
+  ringmaster::cli::SubmitOptions submit;
+  ringmaster::cli::add_submit_command(app, submit);
   ringmaster::cli::StateOptions state;
   ringmaster::cli::add_state_commands(app, state);
   ringmaster::cli::BenchOptions bench;
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
       });
     if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
     if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
+    if (app.got_subcommand("submit")) return ringmaster::cli::run_submit(submit);
     if (app.got_subcommand("status")) return ringmaster::cli::run_status(state);
     if (app.got_subcommand("logs")) return ringmaster::cli::run_logs(state);
     if (app.got_subcommand("delete")) return ringmaster::cli::run_delete(state);

@@ -31,16 +31,9 @@ int run_render(const RenderOptions& o) {
   if (!r.ok()) return 2;
   k8s::RenderOptions ro;
   ro.token = o.token;
-  if (!o.ssh_key.empty()) {
-    auto priv = read_file(o.ssh_key);
-    auto pub = read_file(o.ssh_key + ".pub");
-    if (!priv || !pub) {
-      std::cerr << "ringmaster render: --ssh-key " << o.ssh_key << ": expected the private key and " << o.ssh_key
-                << ".pub, found " << (!priv ? priv.status().message() : pub.status().message()) << "\n";
-      return 2;
-    }
-    ro.ssh_private_key = *priv;
-    ro.ssh_public_key = *pub;
+  if (Status s = k8s::load_ssh_key(o.ssh_key, ro); !s) {
+    std::cerr << "ringmaster render: " << s.message() << "\n";
+    return 2;
   }
   std::string text;
   std::string name;

@@ -87,18 +87,24 @@ void add_run_command(CLI::App& app, RunOptions& o) {
                 "run in the background: print the job's name and return (then `ringmaster status|logs -f|delete`)");
 }
 
-int run_run(const RunOptions& o) {
-  jobs::LoadResult loaded = jobs::load_file(o.file);
+int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command) {
+  loaded = jobs::load_file(file);
   for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (loaded.file_unreadable) return 1;
   if (!loaded.ok()) return 2;
   if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
-    std::cerr << o.file << ": expected one TFJob, PyTorchJob, MPIJob or batch Job, found "
+    std::cerr << file << ": expected one TFJob, PyTorchJob, MPIJob or batch Job, found "
               << (loaded.documents.size() == 1 ? "a Katib Experiment (run it with `ringmaster sweep`)"
                                                : std::to_string(loaded.documents.size()) + " documents")
-              << "\n";
+              << " (ringmaster " << command << ")\n";
     return 2;
   }
+  return -1;
+}
+
+int run_run(const RunOptions& o) {
+  jobs::LoadResult loaded;
+  if (const int rc = load_training_job(o.file, loaded, "run"); rc >= 0) return rc;
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
   std::string dir = o.job_dir.empty() ? (jobs_root(o.jobs_root) / job.metadata.name).string() : o.job_dir;
   // Absolute: replicas start in it, and paths into it (the MPI hostfile) must mean the same there.

@@ -38,6 +38,7 @@ YAML::Node text(const std::string& s) {
 struct Context {
   const jobs::TrainingJob& job;
   std::string name, ns, token_secret;
+  bool client_side = false;
 };
 
 YAML::Node meta(const Context& c, const std::string& name) {
@@ -127,7 +128,7 @@ YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int ind
   if (role_master) t["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
   t["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
   t["spec"] = YAML::Clone(spec.template_.raw["spec"]);
-  t["spec"]["restartPolicy"] = restart_policy(spec.restart_policy);
+  t["spec"]["restartPolicy"] = c.client_side ? "Never" : restart_policy(spec.restart_policy);
   for (auto container : t["spec"]["containers"]) add_token(c, container);
   if (const auto& sp = c.job.run_policy.scheduling_policy) {
     t["spec"]["schedulerName"] = "volcano";
@@ -353,6 +354,10 @@ Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::No
   v["configMap"]["items"].push_back(d);
   t["spec"]["volumes"].push_back(v);
   ssh_volume(t["spec"]);
+  if (c.client_side) {  // a bare Pod, whose exit `submit` judges itself
+    out.push_back(pod_from(c, c.name + "-launcher", t));
+    return Status::ok();
+  }
   YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
   job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
   job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
@@ -390,8 +395,20 @@ std::string dns_label(const std::string& name) {
   return fmt::format("{}-{:08x}", head, h);
 }
 
+Status load_ssh_key(const std::string& path, RenderOptions& o) {
+  if (path.empty()) return Status::ok();
+  auto priv = read_file(path);
+  auto pub = read_file(path + ".pub");
+  if (!priv || !pub)
+    return invalid_argument(fmt::format("--ssh-key {}: expected the private key and {}.pub, found {}", path, path,
+                                        !priv ? priv.status().message() : pub.status().message()));
+  o.ssh_private_key = *priv;
+  o.ssh_public_key = *pub;
+  return Status::ok();
+}
+
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& o) {
-  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token")};
+  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o.client_side};
   std::vector<YAML::Node> out;
   YAML::Node secret = object("v1", "Secret", meta(c, c.name + "-token"));
   secret["type"] = "Opaque";

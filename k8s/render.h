@@ -35,7 +35,14 @@ struct RenderOptions {
   std::string token;            // the job token; empty: 32 random hex digits
   std::string ssh_private_key;  // MPIJob: an OpenSSH private key; empty: made with ssh-keygen
   std::string ssh_public_key;
+  // For `submit` (cluster.h), which carries out the restart policy itself: every pod gets
+  // restartPolicy Never, and an MPIJob's launcher is a bare Pod "<job>-launcher", not a Job.
+  bool client_side = false;
 };
+
+// Reads an OpenSSH private key and FILE.pub beside it into `options` (`--ssh-key FILE`); an
+// empty path leaves them empty (a new key is made).
+Status load_ssh_key(const std::string& path, RenderOptions& options);
 
 // The objects, in the order `kubectl apply` should see them (Secrets and ConfigMaps first).
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& options);

@@ -200,11 +200,12 @@ class RealProcesses final : public Processes {
 }  // namespace
 
 std::string ExitStatus::describe() const {
+  const std::string why = reason.empty() ? "" : fmt::format(" ({})", reason);
   if (signal) {
     const char* name = sigabbrev_np(signal);
-    return fmt::format("killed by SIG{} ({})", name ? name : std::to_string(signal), container_code());
+    return fmt::format("killed by SIG{} ({}){}", name ? name : std::to_string(signal), container_code(), why);
   }
-  return fmt::format("exit code {}", code);
+  return fmt::format("exit code {}{}", code, why);
 }
 
 std::unique_ptr<Processes> real_processes() { return std::make_unique<RealProcesses>(); }

@@ -30,6 +30,7 @@ struct ProcessSpec {
   std::string working_dir;                                // empty: the launcher's
   std::string log_path;                                   // stdout and stderr, appended
   std::vector<int> cpus;                                  // CPU affinity; empty: the launcher's
+  std::string name;  // the replica's name (on a cluster, its pod's)
 };
 
 struct ExitStatus {
@@ -38,7 +39,8 @@ struct ExitStatus {
   // The code Kubernetes reports: the exit code, or 128 + signal.
   int container_code() const { return signal ? 128 + signal : code; }
   bool success() const { return signal == 0 && code == 0; }
-  std::string describe() const;  // "exit code 1", "killed by SIGKILL (137)"
+  std::string reason;  // why, when something other than the process says so (a pod's "OOMKilled")
+  std::string describe() const;  // "exit code 1", "killed by SIGKILL (137)", "... (OOMKilled)"
 };
 
 class Processes {

@@ -98,9 +98,13 @@ std::string job_metrics_text(const JobStatus& s) {
   return t.str();
 }
 
-void JobRunner::event(const std::string& reason, const std::string& message) {
-  std::ofstream(std::filesystem::path(options_.job_dir) / "events.log", std::ios::app)
+void append_event(const std::string& job_dir, const std::string& reason, const std::string& message) {
+  std::ofstream(std::filesystem::path(job_dir) / "events.log", std::ios::app)
       << timestamp() << " " << reason << " " << message << "\n";
+}
+
+void JobRunner::event(const std::string& reason, const std::string& message) {
+  append_event(options_.job_dir, reason, message);
 }
 
 void JobRunner::save() {
@@ -157,7 +161,7 @@ bool JobRunner::start(std::size_t i) {
   // that is the job directory, which a new run of the job replaces (so a relative
   // --checkpoint-dir survives restarts within the run, and a new run starts clean).
   const std::string cwd = r.working_dir.empty() ? options_.job_dir : r.working_dir;
-  auto h = processes_.start({r.argv, r.env, cwd, s.log, r.cpus});
+  auto h = processes_.start({r.argv, r.env, cwd, s.log, r.cpus, r.name});
   if (!h) {
     s.phase = "Failed";
     fail("FailedToStart", fmt::format("replica {} could not start: {}", r.name, h.status().message()));
@@ -265,7 +269,8 @@ bool JobRunner::check_replicas() {
 void JobRunner::stop_all() {
   stop_replicas();
   for (auto& r : status_.replicas)
-    if (r.phase == "Running")
+    if (r.phase == "Running" && !(options_.leave_running && std::count(status_.left_running.begin(),
+                                                                        status_.left_running.end(), r.name)))
       r.phase = !r.bookkeeping ? "Stopped" : status_.phase == "Succeeded" ? "Succeeded" : "Failed";
 }
 
@@ -374,6 +379,12 @@ void JobRunner::apply_clean_pod_policy() {
   // themselves or somebody stops the job.
   event("CleanPodPolicy", fmt::format("None: {} left running until they end or the job is stopped", join(names, ", ")));
   status_.left_running = names;
+  if (options_.leave_running) {
+    // They live on elsewhere (pods on a cluster): forget them instead of waiting.
+    std::fill(handles_.begin(), handles_.end(), -1);
+    save();
+    return;
+  }
   save();
   while (running_replicas() > 0) {
     processes_.wait(options_.poll_interval);

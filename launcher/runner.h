@@ -83,6 +83,9 @@ std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status);
 //   ringmaster_job_elapsed_seconds{job}
 std::string job_metrics_text(const JobStatus& status);
 
+// Appends "<UTC time> <reason> <message>" to the job directory's events.log.
+void append_event(const std::string& job_dir, const std::string& reason, const std::string& message);
+
 struct RunOptions {
   std::string job_dir;                                   // created if missing
   std::chrono::milliseconds poll_interval{20};
@@ -92,6 +95,9 @@ struct RunOptions {
   std::string stop_reason = "stopped on request";
   std::function<void(const JobStatus&)> on_change;       // after every status change; may be empty
   std::function<void()> on_tick;                         // every poll; may be empty (log streaming)
+  // cleanPodPolicy None: run() returns at once, leaving those replicas running (pods on a
+  // cluster outlive the client that watches them), instead of waiting for them to end.
+  bool leave_running = false;
 };
 
 class JobRunner {

@@ -62,7 +62,7 @@ bool eventually_none(const std::string& command) {
 TEST(Processes, ExitCodeLogAndEnvironment) {
   auto p = real_processes();
   const std::string log = tmp_log("exit");
-  auto h = p->start({{"sh", "-c", "echo hello $RM_TEST_VAR; echo oops >&2; exit 3"}, {{"RM_TEST_VAR", "world"}}, "", log, {}});
+  auto h = p->start({{"sh", "-c", "echo hello $RM_TEST_VAR; echo oops >&2; exit 3"}, {{"RM_TEST_VAR", "world"}}, "", log, {}, ""});
   ASSERT_TRUE(h.is_ok()) << h.status().message();
   ExitStatus e = wait_for(*p, *h);
   EXPECT_EQ(e.code, 3);
@@ -77,7 +77,7 @@ TEST(Processes, CpuAffinityIsApplied) {
   ASSERT_FALSE(allowed.empty());
   auto p = real_processes();
   const std::string log = tmp_log("cpus");
-  auto h = p->start({{"sh", "-c", "grep Cpus_allowed_list /proc/self/status"}, {}, "", log, {allowed.back()}});
+  auto h = p->start({{"sh", "-c", "grep Cpus_allowed_list /proc/self/status"}, {}, "", log, {allowed.back()}, ""});
   ASSERT_TRUE(h.is_ok()) << h.status().message();
   EXPECT_TRUE(wait_for(*p, *h).success());
   EXPECT_EQ(read_file(log).value(), "Cpus_allowed_list:\t" + std::to_string(allowed.back()) + "\n");
@@ -87,7 +87,7 @@ TEST(Processes, CpuAffinityIsApplied) {
 TEST(Processes, WorkingDirectoryIsUsed) {
   auto p = real_processes();
   const std::string log = tmp_log("cwd");
-  auto h = p->start({{"sh", "-c", "pwd"}, {}, "/usr/share", log, {}});
+  auto h = p->start({{"sh", "-c", "pwd"}, {}, "/usr/share", log, {}, ""});
   ASSERT_TRUE(h.is_ok());
   EXPECT_TRUE(wait_for(*p, *h).success());
   std::ifstream in(log);
@@ -99,17 +99,17 @@ TEST(Processes, WorkingDirectoryIsUsed) {
 
 TEST(Processes, ACommandThatCannotStartIsAnErrorNamingIt) {
   auto p = real_processes();
-  auto h = p->start({{"/no/such/command", "x"}, {}, "", "", {}});
+  auto h = p->start({{"/no/such/command", "x"}, {}, "", "", {}, ""});
   ASSERT_FALSE(h.is_ok());
   EXPECT_EQ(h.status().message(), "cannot start /no/such/command: No such file or directory");
-  auto d = p->start({{"true"}, {}, "/no/such/dir", "", {}});
+  auto d = p->start({{"true"}, {}, "/no/such/dir", "", {}, ""});
   ASSERT_FALSE(d.is_ok());
   EXPECT_EQ(d.status().message(), "cannot start true in /no/such/dir: No such file or directory");
 }
 
 TEST(Processes, SignalsReachTheReplicaAndItsStatusSaysSo) {
   auto p = real_processes();
-  auto h = p->start({{"sh", "-c", "sleep 30"}, {}, "", "", {}});
+  auto h = p->start({{"sh", "-c", "sleep 30"}, {}, "", "", {}, ""});
   ASSERT_TRUE(h.is_ok());
   std::this_thread::sleep_for(100ms);
   p->signal(*h, SIGTERM);
@@ -122,7 +122,7 @@ TEST(Processes, SignalsReachTheReplicaAndItsStatusSaysSo) {
 TEST(Processes, KillingAReplicaLeavesNoneOfItsChildren) {
   auto p = real_processes();
   const std::string marker = "3000.1" + std::to_string(::getpid() % 1000);
-  auto h = p->start({{"sh", "-c", "sleep " + marker + " & sleep " + marker + " & wait"}, {}, "", "", {}});
+  auto h = p->start({{"sh", "-c", "sleep " + marker + " & sleep " + marker + " & wait"}, {}, "", "", {}, ""});
   ASSERT_TRUE(h.is_ok());
   for (int i = 0; i < 200 && count_with("sleep " + marker) < 2; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(count_with("sleep " + marker), 2);
@@ -135,7 +135,7 @@ TEST(Processes, KillingAReplicaLeavesNoneOfItsChildren) {
 TEST(Processes, AReplicaThatExitsTakesItsBackgroundChildrenWithIt) {
   auto p = real_processes();
   const std::string marker = "3000.2" + std::to_string(::getpid() % 1000);
-  auto h = p->start({{"sh", "-c", "sleep " + marker + " & exit 0"}, {}, "", "", {}});
+  auto h = p->start({{"sh", "-c", "sleep " + marker + " & exit 0"}, {}, "", "", {}, ""});
   ASSERT_TRUE(h.is_ok());
   EXPECT_TRUE(wait_for(*p, *h).success());
   EXPECT_TRUE(eventually_none("sleep " + marker));
@@ -146,7 +146,7 @@ TEST(Processes, LauncherKilledWithSigkillLeavesNoReplicaBehind) {
   const pid_t launcher = ::fork();
   if (launcher == 0) {
     auto p = real_processes();
-    auto h = p->start({{"sh", "-c", "sleep " + marker + " & sleep " + marker + " & wait"}, {}, "", "", {}});
+    auto h = p->start({{"sh", "-c", "sleep " + marker + " & sleep " + marker + " & wait"}, {}, "", "", {}, ""});
     if (!h) ::_exit(1);
     ::pause();
     ::_exit(0);
