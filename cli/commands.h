@@ -12,6 +12,10 @@
 #include "jobs/loader.h"
 #include "worker/trainer.h"
 
+namespace ringmaster::k8s {
+struct RenderOptions;
+}
+
 namespace ringmaster::cli {
 
 // Parses the command line into `app` and sets up logging at `log_level` (bound to an option of
@@ -29,8 +33,17 @@ struct ValidateOptions {
 void add_validate_command(CLI::App& app, ValidateOptions& options);
 int run_validate(const ValidateOptions& options);
 
+// How a job's pods are rendered for a cluster's schedulers and GPU sharing (k8s::RenderOptions
+// says what each means); flags of both render and submit.
+struct ClusterFlags {
+  std::string gang_scheduler = "volcano", scheduler_name, gpu_sharing = "mps", gpu_shared_resource = "nvidia.com/gpu.shared";
+};
+void add_cluster_flags(CLI::App* command, ClusterFlags& flags);
+void apply_cluster_flags(const ClusterFlags& flags, k8s::RenderOptions& options);
+
 struct RenderOptions {
   std::string file, output_dir, mode = "pods", token, ssh_key;
+  ClusterFlags cluster;
 };
 void add_render_command(CLI::App& app, RenderOptions& options);
 int run_render(const RenderOptions& options);
@@ -122,6 +135,7 @@ struct SubmitOptions {
   std::string file, mode = "pods", kubectl, context, ns, jobs_root, token, ssh_key;
   double poll_seconds = 2.0;
   int grace_seconds = 30;
+  ClusterFlags cluster;
 };
 void add_submit_command(CLI::App& app, SubmitOptions& options);
 int run_submit(const SubmitOptions& options);

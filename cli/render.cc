@@ -11,6 +11,30 @@
 namespace ringmaster::cli {
 namespace fs = std::filesystem;
 
+void add_cluster_flags(CLI::App* cmd, ClusterFlags& f) {
+  cmd->add_option("--gang-scheduler", f.gang_scheduler,
+                  "with runPolicy.schedulingPolicy: a Volcano PodGroup, or the scheduler-plugins (coscheduling) one")
+      ->check(CLI::IsMember({"volcano", "scheduler-plugins"}))
+      ->capture_default_str();
+  cmd->add_option("--scheduler-name", f.scheduler_name,
+                  "the pods' schedulerName under gang scheduling (default: volcano, or scheduler-plugins-scheduler)");
+  cmd->add_option("--gpu-sharing", f.gpu_sharing,
+                  "how replicas annotated ringmaster.io/gpu-fraction share a GPU: the device plugin's mps (with "
+                  "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE) or time-slicing")
+      ->check(CLI::IsMember({"mps", "time-slicing"}))
+      ->capture_default_str();
+  cmd->add_option("--gpu-shared-resource", f.gpu_shared_resource,
+                  "the device plugin's shared-GPU resource name (renameByDefault: true gives nvidia.com/gpu.shared)")
+      ->capture_default_str();
+}
+
+void apply_cluster_flags(const ClusterFlags& f, k8s::RenderOptions& o) {
+  o.gang_scheduler = f.gang_scheduler;
+  o.scheduler_name = f.scheduler_name;
+  o.gpu_sharing = f.gpu_sharing;
+  o.gpu_shared_resource = f.gpu_shared_resource;
+}
+
 void add_render_command(CLI::App& app, RenderOptions& o) {
   auto* cmd = app.add_subcommand(
       "render",
@@ -23,6 +47,7 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
       ->capture_default_str();
   cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
+  add_cluster_flags(cmd, o.cluster);
 }
 
 int run_render(const RenderOptions& o) {
@@ -31,6 +56,7 @@ int run_render(const RenderOptions& o) {
   if (!r.ok()) return 2;
   k8s::RenderOptions ro;
   ro.token = o.token;
+  apply_cluster_flags(o.cluster, ro);
   if (Status s = k8s::load_ssh_key(o.ssh_key, ro); !s) {
     std::cerr << "ringmaster render: " << s.message() << "\n";
     return 2;

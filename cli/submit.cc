@@ -131,6 +131,7 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   cmd->add_option("--jobs-root", o.jobs_root, "where the job directory goes (default ~/.ringmaster/jobs)");
   cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
+  add_cluster_flags(cmd, o.cluster);
 }
 
 int run_submit(const SubmitOptions& o) {
@@ -169,6 +170,7 @@ int run_submit(const SubmitOptions& o) {
     k8s::RenderOptions ro;
     ro.token = o.token;
     ro.client_side = true;
+    apply_cluster_flags(o.cluster, ro);
     if (Status s = k8s::load_ssh_key(o.ssh_key, ro); !s) {
       std::cerr << "ringmaster submit: " << s.message() << "\n";
       return 2;
@@ -198,7 +200,8 @@ int run_submit(const SubmitOptions& o) {
                           {"job", name},           {"selector", k8s::job_selector(name)},
                           {"resource", operator_runs ? crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob) : ""}};
   nlohmann::json kinds = nlohmann::json::array({"pods", "services", "configmaps", "secrets", "jobs.batch"});
-  if (job.run_policy.scheduling_policy && o.mode == "pods") kinds.push_back("podgroups.scheduling.volcano.sh");
+  if (job.run_policy.scheduling_policy && o.mode == "pods")
+    kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
   where["kinds"] = kinds;
   if (Status s = write_file_atomic((fs::path(dir) / "cluster.json").string(), where.dump(2) + "\n"); !s) {
     std::cerr << "ringmaster submit: " << s.message() << "\n";

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -38,8 +39,43 @@ YAML::Node text(const std::string& s) {
 struct Context {
   const jobs::TrainingJob& job;
   std::string name, ns, token_secret;
-  bool client_side = false;
+  const RenderOptions& options;
 };
+
+void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars);
+
+bool scheduler_plugins(const Context& c) { return c.options.gang_scheduler == "scheduler-plugins"; }
+
+// ringmaster.io/gpu-fraction of a replica: 0 when absent; an error when not in (0, 1).
+Result<double> gpu_fraction(const jobs::ReplicaSpec& spec) {
+  auto it = spec.template_.annotations.find("ringmaster.io/gpu-fraction");
+  if (it == spec.template_.annotations.end()) return 0.0;
+  const std::optional<double> parsed = parse_double(it->second);
+  const double f = parsed.value_or(0.0);
+  if (!parsed || !(f > 0 && f < 1))
+    return invalid_argument(fmt::format("replica {}: annotation ringmaster.io/gpu-fraction: expected a number in (0, 1), "
+                                        "found \"{}\"",
+                                        spec.type, it->second));
+  const auto& limits = spec.template_.containers[spec.primary_container].limits;
+  if (limits.count("nvidia.com/gpu"))
+    return invalid_argument(fmt::format("replica {}: annotation ringmaster.io/gpu-fraction: expected no "
+                                        "resources.limits[nvidia.com/gpu] beside it, found \"{}\"",
+                                        spec.type, limits.at("nvidia.com/gpu")));
+  return f;
+}
+
+// A share of a GPU as the NVIDIA device plugin's sharing modes give it (RenderOptions).
+void share_gpu(const Context& c, const jobs::ReplicaSpec& spec, YAML::Node t) {
+  auto fraction = gpu_fraction(spec);  // checked by render_job before any pod
+  const double f = fraction ? *fraction : 0.0;
+  if (f <= 0) return;
+  YAML::Node container = t["spec"]["containers"][spec.primary_container];
+  container["resources"]["limits"][c.options.gpu_shared_resource] = 1;
+  if (!t["spec"]["nodeSelector"]["nvidia.com/gpu.sharing-strategy"])
+    t["spec"]["nodeSelector"]["nvidia.com/gpu.sharing-strategy"] = c.options.gpu_sharing;
+  if (c.options.gpu_sharing == "mps")
+    add_env(container, {{"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", std::to_string(static_cast<int>(std::lround(f * 100)))}});
+}
 
 YAML::Node meta(const Context& c, const std::string& name) {
   YAML::Node m;
@@ -128,11 +164,18 @@ YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int ind
   if (role_master) t["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
   t["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
   t["spec"] = YAML::Clone(spec.template_.raw["spec"]);
-  t["spec"]["restartPolicy"] = c.client_side ? "Never" : restart_policy(spec.restart_policy);
+  t["spec"]["restartPolicy"] = c.options.client_side ? "Never" : restart_policy(spec.restart_policy);
   for (auto container : t["spec"]["containers"]) add_token(c, container);
+  share_gpu(c, spec, t);
   if (const auto& sp = c.job.run_policy.scheduling_policy) {
-    t["spec"]["schedulerName"] = "volcano";
-    t["metadata"]["annotations"]["scheduling.k8s.io/group-name"] = dns_label(c.job.metadata.name);
+    const bool plugins = scheduler_plugins(c);
+    t["spec"]["schedulerName"] = !c.options.scheduler_name.empty() ? c.options.scheduler_name
+                                 : plugins                         ? "scheduler-plugins-scheduler"
+                                                                   : "volcano";
+    if (plugins)
+      t["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"] = dns_label(c.job.metadata.name);
+    else
+      t["metadata"]["annotations"]["scheduling.k8s.io/group-name"] = dns_label(c.job.metadata.name);
     if (!sp->priority_class.empty()) t["spec"]["priorityClassName"] = sp->priority_class;
   }
   return t;
@@ -354,7 +397,7 @@ Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::No
   v["configMap"]["items"].push_back(d);
   t["spec"]["volumes"].push_back(v);
   ssh_volume(t["spec"]);
-  if (c.client_side) {  // a bare Pod, whose exit `submit` judges itself
+  if (c.options.client_side) {  // a bare Pod, whose exit `submit` judges itself
     out.push_back(pod_from(c, c.name + "-launcher", t));
     return Status::ok();
   }
@@ -408,17 +451,31 @@ Status load_ssh_key(const std::string& path, RenderOptions& o) {
 }
 
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& o) {
-  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o.client_side};
+  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
+  if (o.gang_scheduler != "volcano" && o.gang_scheduler != "scheduler-plugins")
+    return invalid_argument(fmt::format("gang scheduler: expected volcano or scheduler-plugins, found \"{}\"", o.gang_scheduler));
+  if (o.gpu_sharing != "mps" && o.gpu_sharing != "time-slicing")
+    return invalid_argument(fmt::format("GPU sharing: expected mps or time-slicing, found \"{}\"", o.gpu_sharing));
+  for (const auto& spec : job.replicas)
+    if (auto f = gpu_fraction(spec); !f) return f.status();
   std::vector<YAML::Node> out;
   YAML::Node secret = object("v1", "Secret", meta(c, c.name + "-token"));
   secret["type"] = "Opaque";
   secret["stringData"]["token"] = text(o.token.empty() ? random_hex(16) : o.token);
   out.push_back(secret);
   if (const auto& sp = job.run_policy.scheduling_policy) {
-    YAML::Node pg = object("scheduling.volcano.sh/v1beta1", "PodGroup", meta(c, c.name));
+    const bool plugins = scheduler_plugins(c);
+    YAML::Node pg = object(plugins ? "scheduling.x-k8s.io/v1alpha1" : "scheduling.volcano.sh/v1beta1", "PodGroup",
+                           meta(c, c.name));
     pg["spec"]["minMember"] = sp->min_available ? *sp->min_available : job.total_replicas();
-    if (!sp->queue.empty()) pg["spec"]["queue"] = sp->queue;
-    if (!sp->priority_class.empty()) pg["spec"]["priorityClassName"] = sp->priority_class;
+    if (plugins) {
+      // The coscheduling plugin has no queue or priority class of its own (the pods carry
+      // priorityClassName); it has a timeout.
+      if (sp->schedule_timeout_seconds) pg["spec"]["scheduleTimeoutSeconds"] = *sp->schedule_timeout_seconds;
+    } else {
+      if (!sp->queue.empty()) pg["spec"]["queue"] = sp->queue;
+      if (!sp->priority_class.empty()) pg["spec"]["priorityClassName"] = sp->priority_class;
+    }
     for (const auto& [k, v] : sp->min_resources) pg["spec"]["minResources"][k] = text(v);
     out.push_back(pg);
   }

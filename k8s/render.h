@@ -17,7 +17,9 @@
 // finds all of a job's objects. Every replica gets RINGMASTER_JOB_NAME and RINGMASTER_JOB_TOKEN
 // (from the Secret "<job>-token"). restartPolicy is mapped as the operators map it (ExitCode ->
 // Never: the exit code is judged outside the pod). With runPolicy.schedulingPolicy, a Volcano
-// PodGroup "<job>" (minMember, queue, priorityClassName, minResources) and schedulerName: volcano.
+// PodGroup "<job>" (minMember, queue, priorityClassName, minResources) and schedulerName: volcano,
+// or the scheduler-plugins PodGroup (RenderOptions::gang_scheduler). Fractional GPUs
+// (ringmaster.io/gpu-fraction) become the device plugin's shared-GPU resource (time-slicing/MPS).
 // Names longer than 63 characters are cut and end in a hash of the whole name.
 #pragma once
 
@@ -38,6 +40,21 @@ struct RenderOptions {
   // For `submit` (cluster.h), which carries out the restart policy itself: every pod gets
   // restartPolicy Never, and an MPIJob's launcher is a bare Pod "<job>-launcher", not a Job.
   bool client_side = false;
+  // Gang scheduling (runPolicy.schedulingPolicy): "volcano" (a scheduling.volcano.sh/v1beta1
+  // PodGroup, pods annotated scheduling.k8s.io/group-name) or "scheduler-plugins" (the coscheduling
+  // plugin's scheduling.x-k8s.io/v1alpha1 PodGroup with scheduleTimeoutSeconds, pods labelled
+  // scheduling.x-k8s.io/pod-group). scheduler_name: the pods' schedulerName; empty: "volcano" or
+  // "scheduler-plugins-scheduler" (the name the scheduler-plugins chart installs its scheduler as).
+  std::string gang_scheduler = "volcano";
+  std::string scheduler_name;
+  // A replica annotated ringmaster.io/gpu-fraction: "F" asks for one slot of a shared GPU from the
+  // NVIDIA device plugin: `gpu_shared_resource: 1` (the plugin's renamed resource, with
+  // renameByDefault: true) and a nodeSelector nvidia.com/gpu.sharing-strategy: <gpu_sharing>
+  // (GPU feature discovery's label) unless the pod selects it itself. With "mps" the primary
+  // container also gets CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = round(F x 100), as locally;
+  // "time-slicing" promises no share.
+  std::string gpu_sharing = "mps";
+  std::string gpu_shared_resource = "nvidia.com/gpu.shared";
 };
 
 // Reads an OpenSSH private key and FILE.pub beside it into `options` (`--ssh-key FILE`); an

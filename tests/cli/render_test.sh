@@ -29,4 +29,21 @@ check "an Experiment is refused in pods mode (exit 2), pointing at --mode crd an
   "[ $rc -eq 2 ] && grep -q 'render it with --mode crd, or run it here with .ringmaster sweep.' $work/exp.out"
 "$bin" render examples/random-search-experiment.yaml --mode crd >"$work/crd.out" 2>&1; rc=$?
 check "... and printed normalized with --mode crd" "[ $rc -eq 0 ] && grep -q '^kind: Experiment' $work/crd.out"
+# Fractional GPUs and the scheduler-plugins PodGroup, by flag.
+share=$fixtures/gpu-share-tfjob.yaml
+"$bin" render "$share" --token test-token --gang-scheduler scheduler-plugins >"$work/share.yaml" 2>"$work/err"; rc=$?
+[ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/share.yaml" "$fixtures/golden/gpu-share-tfjob.scheduler-plugins.yaml"
+check "$share --gang-scheduler scheduler-plugins renders as its golden file" \
+  "[ $rc -eq 0 ] && diff -u $fixtures/golden/gpu-share-tfjob.scheduler-plugins.yaml $work/share.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
+check "... a scheduling.x-k8s.io PodGroup with the timeout, pods labelled into it under its scheduler" \
+  "grep -q '^apiVersion: scheduling.x-k8s.io/v1alpha1' $work/share.yaml && grep -q 'scheduleTimeoutSeconds: 120' $work/share.yaml && [ \$(grep -c 'scheduling.x-k8s.io/pod-group: shared-gpus' $work/share.yaml) -eq 3 ] && [ \$(grep -c 'schedulerName: scheduler-plugins-scheduler' $work/share.yaml) -eq 3 ]"
+check "... a quarter GPU is one nvidia.com/gpu.shared slot on an MPS node, at 25% of its threads" \
+  "[ \$(grep -c 'nvidia.com/gpu.shared: 1' $work/share.yaml) -eq 2 ] && [ \$(grep -c 'nvidia.com/gpu.sharing-strategy: mps' $work/share.yaml) -eq 2 ] && [ \$(grep -A1 CUDA_MPS_ACTIVE_THREAD_PERCENTAGE $work/share.yaml | grep -c 'value: \"25\"') -eq 2 ]"
+"$bin" render "$share" --gpu-sharing time-slicing --gpu-shared-resource nvidia.com/gpu --scheduler-name my-volcano >"$work/ts.yaml" 2>&1
+check "time-slicing: the renamed resource given, no MPS share, a time-slicing node; Volcano under --scheduler-name" \
+  "[ \$(grep -c 'nvidia.com/gpu: 1' $work/ts.yaml) -eq 3 ] && ! grep -q CUDA_MPS $work/ts.yaml && grep -q 'nvidia.com/gpu.sharing-strategy: time-slicing' $work/ts.yaml && grep -q '^apiVersion: scheduling.volcano.sh/v1beta1' $work/ts.yaml && [ \$(grep -c 'schedulerName: my-volcano' $work/ts.yaml) -eq 3 ]"
+sed 's/"0.25"/"1.5"/' "$share" >"$work/bad-share.yaml"
+"$bin" render "$work/bad-share.yaml" >"$work/bad.out" 2>&1; rc=$?
+check "a fraction outside (0, 1) is refused naming the replica and the annotation" \
+  "[ $rc -eq 1 ] && grep -q 'replica Worker: annotation ringmaster.io/gpu-fraction: expected a number in (0, 1), found \"1.5\"' $work/bad.out" || cat "$work/bad.out"
 exit $fail
