@@ -200,6 +200,9 @@ int run_submit(const SubmitOptions& o) {
                           {"job", name},           {"selector", k8s::job_selector(name)},
                           {"resource", operator_runs ? crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob) : ""}};
   nlohmann::json kinds = nlohmann::json::array({"pods", "services", "configmaps", "secrets", "jobs.batch"});
+  if (job.kind == jobs::JobKind::kMPIJob && job.api_version == "kubeflow.org/v1alpha2" && o.mode == "pods")
+    for (const char* k : {"serviceaccounts", "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"})
+      kinds.push_back(k);
   if (job.run_policy.scheduling_policy && o.mode == "pods")
     kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
   where["kinds"] = kinds;

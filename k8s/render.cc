@@ -412,6 +412,114 @@ Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::No
   return Status::ok();
 }
 
+// MPIJob v1alpha2 (mpi-operator v0.2, the seed's form): no ssh. The launcher's mpirun starts its
+// daemons through kubexec.sh, which runs `kubectl exec <worker pod> -- sh -c ...`; kubectl is
+// copied into the launcher by an init container, and the launcher's ServiceAccount may exec into
+// exactly the job's worker pods (Role + RoleBinding). Workers idle with `sleep 365d` until then.
+constexpr const char* kKubectlDeliveryImage = "mpioperator/kubectl-delivery:latest";
+
+Status render_mpi_kubexec(const Context& c, std::vector<YAML::Node>& out) {
+  const jobs::ReplicaSpec* launcher = c.job.replica("Launcher");
+  const jobs::ReplicaSpec* worker = c.job.replica("Worker");
+  if (!launcher) return invalid_argument("spec.mpiReplicaSpecs.Launcher: expected a launcher, found none");
+  const std::string launcher_name = dns_label(c.name + "-launcher");
+  std::vector<std::string> workers;
+  for (int i = 0; worker && i < worker->replicas; ++i) workers.push_back(dns_label(fmt::format("{}-worker-{}", c.name, i)));
+  // The ConfigMap: the hostfile names pods (kubectl exec's targets), and the rsh agent.
+  std::string hostfile;
+  for (const auto& w : workers) hostfile += fmt::format("{} slots={}\n", w, c.job.slots_per_worker);
+  YAML::Node config = object("v1", "ConfigMap", meta(c, c.name + "-config"));
+  config["data"]["hostfile"] = text(hostfile);
+  config["data"]["kubexec.sh"] = text("#!/bin/sh\nset -x\nPOD_NAME=$1\nshift\n/opt/kube/kubectl exec ${POD_NAME} -- /bin/sh -c \"$*\"\n");
+  out.push_back(config);
+  // Who may exec where.
+  out.push_back(object("v1", "ServiceAccount", meta(c, c.name + "-launcher")));
+  YAML::Node role = object("rbac.authorization.k8s.io/v1", "Role", meta(c, c.name + "-launcher"));
+  YAML::Node read, exec;
+  read["apiGroups"].push_back("");
+  read["resources"].push_back("pods");
+  for (const char* v : {"get", "list", "watch"}) read["verbs"].push_back(v);
+  exec["apiGroups"].push_back("");
+  exec["resources"].push_back("pods/exec");
+  for (const auto& w : workers) exec["resourceNames"].push_back(w);
+  exec["verbs"].push_back("create");
+  role["rules"].push_back(read);
+  role["rules"].push_back(exec);
+  out.push_back(role);
+  YAML::Node binding = object("rbac.authorization.k8s.io/v1", "RoleBinding", meta(c, c.name + "-launcher"));
+  YAML::Node subject;
+  subject["kind"] = "ServiceAccount";
+  subject["name"] = launcher_name;
+  subject["namespace"] = c.ns;
+  binding["subjects"].push_back(subject);
+  binding["roleRef"]["apiGroup"] = "rbac.authorization.k8s.io";
+  binding["roleRef"]["kind"] = "Role";
+  binding["roleRef"]["name"] = launcher_name;
+  out.push_back(binding);
+  // Workers: the operator replaced their command with a long sleep.
+  for (int i = 0; worker && i < worker->replicas; ++i) {
+    YAML::Node t = pod_template(c, *worker, i, false);
+    YAML::Node container = t["spec"]["containers"][worker->primary_container];
+    container["command"] = YAML::Load("[sleep]");
+    container["args"] = YAML::Load("[365d]");
+    add_env(container, {{"K_MPI_JOB_ROLE", "worker"}});
+    out.push_back(pod_from(c, workers[static_cast<std::size_t>(i)], t));
+  }
+  // The launcher.
+  YAML::Node t = pod_template(c, *launcher, -1, true);
+  if (t["spec"]["restartPolicy"].as<std::string>() == "Always") t["spec"]["restartPolicy"] = "OnFailure";
+  t["spec"]["serviceAccountName"] = launcher_name;
+  YAML::Node init;
+  init["name"] = "kubectl-delivery";
+  init["image"] = kKubectlDeliveryImage;
+  init["env"].push_back(env_value("TARGET_DIR", "/opt/kube"));
+  init["env"].push_back(env_value("NAMESPACE", c.ns));
+  YAML::Node kube_mount;
+  kube_mount["name"] = "mpi-job-kubectl";
+  kube_mount["mountPath"] = "/opt/kube";
+  init["volumeMounts"].push_back(kube_mount);
+  t["spec"]["initContainers"].push_back(init);
+  for (auto container : t["spec"]["containers"]) {
+    add_env(container, {{"K_MPI_JOB_ROLE", "launcher"},
+                        {"OMPI_MCA_plm_rsh_agent", "/etc/mpi/kubexec.sh"},
+                        {"OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"}});
+    container["volumeMounts"].push_back(kube_mount);
+    YAML::Node m;
+    m["name"] = "mpi-job-config";
+    m["mountPath"] = "/etc/mpi";
+    container["volumeMounts"].push_back(m);
+  }
+  YAML::Node kube_volume;
+  kube_volume["name"] = "mpi-job-kubectl";
+  kube_volume["emptyDir"] = YAML::Node(YAML::NodeType::Map);
+  t["spec"]["volumes"].push_back(kube_volume);
+  YAML::Node v;
+  v["name"] = "mpi-job-config";
+  v["configMap"]["name"] = dns_label(c.name + "-config");
+  YAML::Node h, k;
+  h["key"] = "hostfile";
+  h["path"] = "hostfile";
+  h["mode"] = 0444;
+  k["key"] = "kubexec.sh";
+  k["path"] = "kubexec.sh";
+  k["mode"] = 0555;
+  v["configMap"]["items"].push_back(h);
+  v["configMap"]["items"].push_back(k);
+  t["spec"]["volumes"].push_back(v);
+  if (c.options.client_side) {
+    out.push_back(pod_from(c, c.name + "-launcher", t));
+    return Status::ok();
+  }
+  YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
+  job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
+  job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
+  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
+  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
+  job["spec"]["template"] = t;
+  out.push_back(job);
+  return Status::ok();
+}
+
 // batch/v1 Job: itself, with the labels and the token.
 void render_batch(const Context& c, std::vector<YAML::Node>& out) {
   const jobs::ReplicaSpec& spec = c.job.replicas.front();
@@ -485,7 +593,8 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
       if (Status s = render_replicas(c, out); !s) return s;
       break;
     case JobKind::kMPIJob:
-      if (Status s = render_mpi(c, o, out); !s) return s;
+      if (Status s = job.api_version == "kubeflow.org/v1alpha2" ? render_mpi_kubexec(c, out) : render_mpi(c, o, out); !s)
+        return s;
       break;
     default: render_batch(c, out); break;
   }

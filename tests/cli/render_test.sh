@@ -10,7 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 make_workdir
 fixtures=tests/fixtures/render
 render() { "$bin" render "$1" --token test-token --ssh-key "$fixtures/test_ssh_key"; }
-for f in examples/fashion-mnist-*.yaml "$fixtures"/gang-*.yaml; do
+for f in examples/fashion-mnist-*.yaml "$fixtures"/gang-*.yaml tests/fixtures/good/mpijob-v1alpha2-seed.yaml; do
   golden="$fixtures/golden/$(basename "$f")"
   render "$f" >"$work/out.yaml" 2>"$work/err"; rc=$?
   [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
@@ -29,6 +29,16 @@ check "an Experiment is refused in pods mode (exit 2), pointing at --mode crd an
   "[ $rc -eq 2 ] && grep -q 'render it with --mode crd, or run it here with .ringmaster sweep.' $work/exp.out"
 "$bin" render examples/random-search-experiment.yaml --mode crd >"$work/crd.out" 2>&1; rc=$?
 check "... and printed normalized with --mode crd" "[ $rc -eq 0 ] && grep -q '^kind: Experiment' $work/crd.out"
+# The seed's v1alpha2 MPIJob: kubectl exec instead of ssh.
+v1a2=$fixtures/golden/mpijob-v1alpha2-seed.yaml
+check "v1alpha2 MPIJob: a ServiceAccount, a Role and a RoleBinding for the launcher; no ssh Secret" \
+  "grep -q '^kind: ServiceAccount' $v1a2 && grep -q '^kind: Role$' $v1a2 && grep -q '^kind: RoleBinding' $v1a2 && ! grep -q 'ssh' $v1a2"
+check "... the Role lets it exec into exactly the two worker pods" \
+  "python3 -c 'import yaml,sys; r=[d for d in yaml.safe_load_all(open(\"$v1a2\")) if d and d[\"kind\"]==\"Role\"][0]; e=[x for x in r[\"rules\"] if x[\"resources\"]==[\"pods/exec\"]][0]; sys.exit(not (e[\"resourceNames\"]==[\"tensorflow-benchmarks-worker-0\",\"tensorflow-benchmarks-worker-1\"] and e[\"verbs\"]==[\"create\"]))'"
+check "... mpirun's rsh agent is kubexec.sh, the hostfile names the pods, kubectl comes from an init container" \
+  "grep -A1 'OMPI_MCA_plm_rsh_agent' $v1a2 | grep -q /etc/mpi/kubexec.sh && grep -q 'tensorflow-benchmarks-worker-1 slots=1' $v1a2 && grep -q 'kubectl exec' $v1a2 && grep -q 'image: mpioperator/kubectl-delivery' $v1a2 && grep -q 'serviceAccountName: tensorflow-benchmarks-launcher' $v1a2"
+check "... the workers idle with sleep 365d" "[ \$(grep -c -- '- 365d' $v1a2) -eq 2 ]"
+
 # Fractional GPUs and the scheduler-plugins PodGroup, by flag.
 share=$fixtures/gpu-share-tfjob.yaml
 "$bin" render "$share" --token test-token --gang-scheduler scheduler-plugins >"$work/share.yaml" 2>"$work/err"; rc=$?
