@@ -299,6 +299,47 @@ Result<std::pair<std::string, std::string>> ssh_keys(const Context& c, const Ren
   return std::make_pair(*priv, *pub);
 }
 
+// The ConfigMap "<job>-config" at /etc/mpi in every container of `spec`: the hostfile and `script`
+// (discover_hosts.sh, or v1alpha2's kubexec.sh), executable.
+void mount_mpi_config(const Context& c, YAML::Node spec, const char* script) {
+  for (auto container : spec["containers"]) {
+    YAML::Node m;
+    m["name"] = "mpi-job-config";
+    m["mountPath"] = "/etc/mpi";
+    container["volumeMounts"].push_back(m);
+  }
+  YAML::Node v;
+  v["name"] = "mpi-job-config";
+  v["configMap"]["name"] = dns_label(c.name + "-config");
+  YAML::Node h, d;
+  h["key"] = "hostfile";
+  h["path"] = "hostfile";
+  h["mode"] = 0444;
+  d["key"] = script;
+  d["path"] = script;
+  d["mode"] = 0555;
+  v["configMap"]["items"].push_back(h);
+  v["configMap"]["items"].push_back(d);
+  spec["volumes"].push_back(v);
+}
+
+// The MPIJob's launcher from its pod template: a batch/v1 Job "<job>-launcher", as the operator
+// makes it, or for submit (client_side) a bare Pod of that name, whose exit submit judges itself.
+void add_launcher(const Context& c, YAML::Node t, std::vector<YAML::Node>& out) {
+  if (c.options.client_side) {
+    out.push_back(pod_from(c, c.name + "-launcher", t));
+    return;
+  }
+  YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
+  job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
+  job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
+  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
+  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
+  if (c.job.run_policy.ttl_seconds_after_finished) job["spec"]["ttlSecondsAfterFinished"] = *c.job.run_policy.ttl_seconds_after_finished;
+  job["spec"]["template"] = t;
+  out.push_back(job);
+}
+
 // MPIJob v2beta1: what the mpi-operator creates.
 Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::Node>& out) {
   const jobs::ReplicaSpec* launcher = c.job.replica("Launcher");
@@ -378,37 +419,10 @@ Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::No
                         {"OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"},
                         {"OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"},
                         {"OMPI_MCA_orte_keep_fqdn_hostnames", "true"}});
-    YAML::Node m;
-    m["name"] = "mpi-job-config";
-    m["mountPath"] = "/etc/mpi";
-    container["volumeMounts"].push_back(m);
   }
-  YAML::Node v;
-  v["name"] = "mpi-job-config";
-  v["configMap"]["name"] = dns_label(c.name + "-config");
-  YAML::Node h, d;
-  h["key"] = "hostfile";
-  h["path"] = "hostfile";
-  h["mode"] = 0444;
-  d["key"] = "discover_hosts.sh";
-  d["path"] = "discover_hosts.sh";
-  d["mode"] = 0555;
-  v["configMap"]["items"].push_back(h);
-  v["configMap"]["items"].push_back(d);
-  t["spec"]["volumes"].push_back(v);
+  mount_mpi_config(c, t["spec"], "discover_hosts.sh");
   ssh_volume(t["spec"]);
-  if (c.options.client_side) {  // a bare Pod, whose exit `submit` judges itself
-    out.push_back(pod_from(c, c.name + "-launcher", t));
-    return Status::ok();
-  }
-  YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
-  job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
-  job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
-  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
-  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
-  if (c.job.run_policy.ttl_seconds_after_finished) job["spec"]["ttlSecondsAfterFinished"] = *c.job.run_policy.ttl_seconds_after_finished;
-  job["spec"]["template"] = t;
-  out.push_back(job);
+  add_launcher(c, t, out);
   return Status::ok();
 }
 
@@ -484,39 +498,13 @@ Status render_mpi_kubexec(const Context& c, std::vector<YAML::Node>& out) {
                         {"OMPI_MCA_plm_rsh_agent", "/etc/mpi/kubexec.sh"},
                         {"OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"}});
     container["volumeMounts"].push_back(kube_mount);
-    YAML::Node m;
-    m["name"] = "mpi-job-config";
-    m["mountPath"] = "/etc/mpi";
-    container["volumeMounts"].push_back(m);
   }
   YAML::Node kube_volume;
   kube_volume["name"] = "mpi-job-kubectl";
   kube_volume["emptyDir"] = YAML::Node(YAML::NodeType::Map);
   t["spec"]["volumes"].push_back(kube_volume);
-  YAML::Node v;
-  v["name"] = "mpi-job-config";
-  v["configMap"]["name"] = dns_label(c.name + "-config");
-  YAML::Node h, k;
-  h["key"] = "hostfile";
-  h["path"] = "hostfile";
-  h["mode"] = 0444;
-  k["key"] = "kubexec.sh";
-  k["path"] = "kubexec.sh";
-  k["mode"] = 0555;
-  v["configMap"]["items"].push_back(h);
-  v["configMap"]["items"].push_back(k);
-  t["spec"]["volumes"].push_back(v);
-  if (c.options.client_side) {
-    out.push_back(pod_from(c, c.name + "-launcher", t));
-    return Status::ok();
-  }
-  YAML::Node job = object("batch/v1", "Job", meta(c, c.name + "-launcher"));
-  job["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "launcher";
-  job["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
-  if (c.job.run_policy.backoff_limit) job["spec"]["backoffLimit"] = *c.job.run_policy.backoff_limit;
-  if (c.job.run_policy.active_deadline_seconds) job["spec"]["activeDeadlineSeconds"] = *c.job.run_policy.active_deadline_seconds;
-  job["spec"]["template"] = t;
-  out.push_back(job);
+  mount_mpi_config(c, t["spec"], "kubexec.sh");
+  add_launcher(c, t, out);
   return Status::ok();
 }
 
