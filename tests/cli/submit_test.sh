@@ -130,12 +130,19 @@ check "crd: status.json holds the operator's replica counts" \
 "$bin" delete stuck --jobs-root "$work/jobs" >/dev/null 2>&1
 check "crd: delete removes the TFJob (the operator removes its pods)" "calls delete | grep -q '^delete tfjobs.kubeflow.org stuck --ignore-not-found --wait=false$'"
 
-# 7. SIGTERM to submit: the pods are deleted and the job is Failed (Stopped).
+# 7. Suspend and resume, then SIGTERM to submit: the pods are deleted and the job is Failed (Stopped).
 scenario running
 "$bin" submit --kubectl "$fake" --poll-seconds 0.1 --grace-seconds 1 --jobs-root "$work/jobs" "$fx/pytorchjob-oom.yaml" \
   >"$work/stop.out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q 'PodRunning: pod oom-worker-0' "$work/stop.out" 2>/dev/null && break; sleep 0.1; done
+# ringmaster suspend/resume act on a submitted job as on a local one: pods deleted, then created again.
+"$bin" suspend oom --jobs-root "$work/jobs" >"$work/suspend.out" 2>&1
+check "suspend: the job is Suspended and its pods deleted" \
+  "grep -q 'job oom Suspended' $work/suspend.out && calls delete | grep -q '^delete pod oom-master-0 ' && calls delete | grep -q '^delete pod oom-worker-0 '" || cat "$work/suspend.out"
+"$bin" resume oom --jobs-root "$work/jobs" >"$work/resume.out" 2>&1
+check "resume: both pods created again" "grep -q 'job oom Running' $work/resume.out && [ \$(calls create | wc -l) -eq 4 ]" || cat "$work/resume.out"
+for _ in $(seq 100); do [ "$(grep -c 'PodRunning: pod oom-worker-0' "$work/stop.out")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM $pid; wait $pid; rc=$?
 check "stop: Failed (Stopped), exit 1, both pods deleted" \
   "[ $rc -eq 1 ] && grep -q 'Failed (Stopped)' $work/stop.out && calls delete | grep -q '^delete pod oom-master-0 ' && calls delete | grep -q '^delete pod oom-worker-0 '" || cat "$work/stop.out"
