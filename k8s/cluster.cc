@@ -77,6 +77,7 @@ void ClusterPods::report(Attempt& a, const std::string& reason, const std::strin
 Result<int> ClusterPods::start(const launcher::ProcessSpec& spec) {
   auto it = manifests_.find(spec.name);
   if (it == manifests_.end()) return internal_error(fmt::format("no rendered pod named {}", spec.name));
+  if (generation_ == 0) refresh();  // a pod an earlier submit left (cleanPodPolicy None) is replaced
   bool earlier = pods_json_.count(spec.name) > 0;
   for (const auto& a : attempts_) earlier |= a.pod == spec.name;
   if (earlier) {

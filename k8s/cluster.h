@@ -4,8 +4,8 @@
 // so a job reports the same conditions on a cluster as on a laptop.
 //
 //   ClusterPods   a launcher::Processes whose processes are pods: start = `kubectl create` of the
-//                 replica's rendered Pod (after deleting the previous attempt's pod of the same
-//                 name, as the operator does for a restart); poll = the pod's phase and its
+//                 replica's rendered Pod (after deleting a pod of the same name, the previous
+//                 attempt's or one an earlier run left, as the operator does for a restart); poll = the pod's phase and its
 //                 containers' terminated state (exit code, reason such as OOMKilled) from one
 //                 `kubectl get pods -l <job selector> -o json` per wait(); signal = `kubectl delete
 //                 pod` (SIGTERM: with the grace period; SIGKILL: --grace-period=0 --force). An

@@ -115,6 +115,9 @@ check "mpijob: three pods, the launcher a bare Pod with hostname mpi-launcher" \
   "[ \$(calls create | wc -l) -eq 3 ] && (stdin_of create 1; stdin_of create 2; stdin_of create 3) | grep -q 'hostname: mpi-launcher'"
 check "mpijob: the workers are left running, and said so; nothing deleted" \
   "grep -q 'cleanPodPolicy None leaves mpi-worker-0, mpi-worker-1 running on the cluster' $work/mpi.out && [ \$(calls delete | wc -l) -eq 0 ]"
+submit "$fx/mpijob.yaml" --ssh-key tests/fixtures/render/test_ssh_key >"$work/mpi2.out" 2>&1; rc=$?
+check "mpijob again: the pods the first run left are deleted before they are created anew" \
+  "[ $rc -eq 0 ] && calls delete | grep -q '^delete pod mpi-worker-0 --ignore-not-found --wait=true$' && calls delete | grep -q '^delete pod mpi-launcher --ignore-not-found --wait=true$' && [ \$(calls create | wc -l) -eq 6 ]" || cat "$work/mpi2.out"
 "$bin" delete mpi --jobs-root "$work/jobs" >/dev/null 2>&1
 check "mpijob: delete takes the workers with it" "calls delete | grep -q '^delete pods,services,configmaps,secrets,jobs.batch -l training.kubeflow.org/job-name=mpi,'"
 
