@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/log_tail.h"
 #include "common/files.h"
+#include "common/strings.h"
 #include "k8s/kubectl.h"
 #include "k8s/render.h"
 
@@ -139,8 +141,7 @@ int run_status(const StateOptions& o) {
       const CommandOutput r = kubectl.run(args);
       std::cout << r.out << std::flush;
       if (!r.ok()) {
-        std::cerr << "ringmaster status: listing the job's pods: `" << kubectl.command_line(args) << "` exited with "
-                  << r.exit_code << ":\n" << r.err;
+        std::cerr << "ringmaster status: " << kubectl.failure("listing the job's pods", args, r) << "\n";
         return 1;
       }
     }
@@ -182,7 +183,7 @@ int cluster_logs(const StateOptions& o, const fs::path& dir, const nlohmann::jso
   const CommandOutput r = kubectl.run(args);
   std::cout << r.out << std::flush;
   if (r.ok()) return 0;
-  std::cerr << "ringmaster logs: `" << kubectl.command_line(args) << "` exited with " << r.exit_code << ":\n" << r.err;
+  std::cerr << "ringmaster logs: " << kubectl.failure(fmt::format("reading job {}'s logs", o.job), args, r) << "\n";
   // The pod is gone (a restart or cleanPodPolicy deleted it): what was saved when it ended.
   bool any = false;
   std::error_code ec;
@@ -289,9 +290,8 @@ int run_delete(const StateOptions& o) {
     const k8s::Kubectl kubectl = kubectl_of(*c);
     std::vector<std::string> args;
     if (c->value("mode", "") == "pods") {
-      std::string kinds;
-      for (const auto& k : c->value("kinds", nlohmann::json::array())) kinds += (kinds.empty() ? "" : ",") + k.get<std::string>();
-      args = {"delete", kinds, "-l", c->value("selector", ""), "--ignore-not-found", "--wait=false"};
+      const auto kinds = c->value("kinds", std::vector<std::string>{});
+      args = {"delete", join(kinds, ","), "-l", c->value("selector", ""), "--ignore-not-found", "--wait=false"};
     } else {
       args = {"delete", c->value("resource", ""), k8s::dns_label(o.job), "--ignore-not-found", "--wait=false"};
     }

@@ -194,11 +194,13 @@ int run_submit(const SubmitOptions& o) {
       objects.swap(others);
     }
   }
+  const std::string resource =
+      operator_runs ? crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob) : std::string();
   // How status, logs and delete reach the job again.
   nlohmann::json where = {{"kubectl", kc.binary},  {"context", kc.context},
                           {"namespace", kc.ns},    {"mode", operator_runs ? "operator" : "pods"},
                           {"job", name},           {"selector", k8s::job_selector(name)},
-                          {"resource", operator_runs ? crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob) : ""}};
+                          {"resource", resource}};
   nlohmann::json kinds = nlohmann::json::array({"pods", "services", "configmaps", "secrets", "jobs.batch"});
   if (job.kind == jobs::JobKind::kMPIJob && job.api_version == "kubeflow.org/v1alpha2" && o.mode == "pods")
     for (const char* k : {"serviceaccounts", "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"})
@@ -233,7 +235,6 @@ int run_submit(const SubmitOptions& o) {
     std::cerr << *applied;
   }
   if (operator_runs) {
-    const std::string resource = crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob);
     fmt::print(stderr, "ringmaster: {} {} submitted to namespace {}; watching {}\n", jobs::job_kind_name(job.kind),
                name, kc.ns, resource);
     return watch_object(kubectl, resource, k8s::dns_label(name), jobs::job_kind_name(job.kind), dir, o.poll_seconds);

@@ -78,7 +78,7 @@ Result<int> ClusterPods::start(const launcher::ProcessSpec& spec) {
   auto it = manifests_.find(spec.name);
   if (it == manifests_.end()) return internal_error(fmt::format("no rendered pod named {}", spec.name));
   if (generation_ == 0) refresh();  // a pod an earlier submit left (cleanPodPolicy None) is replaced
-  bool earlier = pods_json_.count(spec.name) > 0;
+  bool earlier = pods_.count(spec.name) > 0;
   for (const auto& a : attempts_) earlier |= a.pod == spec.name;
   if (earlier) {
     // A restart: the operator deletes the failed pod and creates it again under the same name.
@@ -102,15 +102,16 @@ Result<int> ClusterPods::start(const launcher::ProcessSpec& spec) {
 void ClusterPods::save_logs(Attempt& a) {
   if (a.logs_saved || a.log_path.empty()) return;
   a.logs_saved = true;
-  CommandOutput r = kubectl_.run({"logs", a.pod, "--all-containers=true"});
+  const CommandOutput r = kubectl_.run({"logs", a.pod, "--all-containers=true"});
   std::ofstream f(a.log_path, std::ios::app);
   f << r.out;
-  if (!r.ok()) f << fmt::format("[ringmaster] `{}` exited with {}: {}", kubectl_.command_line({"logs", a.pod}), r.exit_code, r.err);
+  if (!r.ok())
+    f << "[ringmaster] "
+      << kubectl_.failure(fmt::format("saving the log of pod {}", a.pod), {"logs", a.pod, "--all-containers=true"}, r)
+      << "\n";
 }
 
-std::optional<launcher::ExitStatus> pod_exit(const std::string& pod_json) {
-  const json pod = json::parse(pod_json, nullptr, false);
-  if (pod.is_discarded()) return std::nullopt;
+std::optional<launcher::ExitStatus> pod_exit(const json& pod) {
   const json& status = at(pod, {"status"});
   const std::string phase = str(status, "phase");
   if (phase == "Succeeded") return launcher::ExitStatus{};
@@ -141,17 +142,19 @@ std::optional<launcher::ExitStatus> pod_exit(const std::string& pod_json) {
   return e;
 }
 
+const json* ClusterPods::listed_pod(const Attempt& a) const {
+  auto it = pods_.find(a.pod);
+  if (it == pods_.end()) return nullptr;
+  const std::string uid = str(at(it->second, {"metadata"}), "uid");
+  return a.uid.empty() || uid.empty() || uid == a.uid ? &it->second : nullptr;
+}
+
 std::optional<launcher::ExitStatus> ClusterPods::poll(int handle) {
   Attempt& a = attempts_.at(static_cast<std::size_t>(handle));
   if (generation_ <= a.created_at) return std::nullopt;  // not listed since it was created
-  auto it = pods_json_.find(a.pod);
   std::optional<launcher::ExitStatus> exit;
-  if (it != pods_json_.end()) {
-    const json pod = json::parse(it->second, nullptr, false);
-    const std::string uid = pod.is_discarded() ? "" : str(at(pod, {"metadata"}), "uid");
-    if (a.uid.empty() || uid.empty() || uid == a.uid) exit = pod_exit(it->second);
-  }
-  const bool gone = it == pods_json_.end();
+  if (const json* pod = listed_pod(a)) exit = pod_exit(*pod);
+  const bool gone = pods_.count(a.pod) == 0;
   if (!exit && gone) {
     exit = launcher::ExitStatus{};
     exit->signal = a.signal ? a.signal : SIGKILL;
@@ -183,30 +186,31 @@ void ClusterPods::wait(std::chrono::milliseconds timeout) {
 }
 
 void ClusterPods::refresh() {
-  CommandOutput r = kubectl_.run({"get", "pods", "-l", selector_, "-o", "json"});
-  const json list = r.ok() ? json::parse(r.out, nullptr, false) : json();
+  const std::vector<std::string> args = {"get", "pods", "-l", selector_, "-o", "json"};
+  CommandOutput r = kubectl_.run(args);
+  json list = r.ok() ? json::parse(r.out, nullptr, false) : json();
   if (!r.ok() || list.is_discarded() || !at(list, {"items"}).is_array()) {
-    std::string message = r.ok() ? "the output is not a JSON pod list" : r.err;
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    message = fmt::format("listing the job's pods: `{}` exited with {}:\n{}",
-                          kubectl_.command_line({"get", "pods", "-l", selector_, "-o", "json"}), r.exit_code, message);
+    if (r.ok()) r.err = "the output is not a JSON pod list";
+    const std::string message = kubectl_.failure("listing the job's pods", args, r);
     if (message != last_list_error_ && notice_) notice_("KubectlFailed", message);
     last_list_error_ = message;
     return;
   }
   last_list_error_.clear();
-  pods_json_.clear();
-  for (const auto& pod : list["items"]) pods_json_[str(at(pod, {"metadata"}), "name")] = pod.dump();
+  pods_.clear();
+  for (auto& pod : list["items"]) {
+    const std::string name = str(at(pod, {"metadata"}), "name");
+    pods_[name] = std::move(pod);
+  }
   ++generation_;
   // What a person wants to know about pods that are not running yet.
   std::map<std::string, std::size_t> latest;  // pod -> its newest attempt
   for (std::size_t i = 0; i < attempts_.size(); ++i) latest[attempts_[i].pod] = i;
   for (auto& [name, i] : latest) {
     Attempt& a = attempts_[i];
-    auto it = pods_json_.find(name);
-    if (it == pods_json_.end() || a.signal) continue;
-    const json pod = json::parse(it->second);
-    if (!a.uid.empty() && str(at(pod, {"metadata"}), "uid") != a.uid) continue;
+    const json* listed = listed_pod(a);
+    if (!listed || a.signal) continue;
+    const json& pod = *listed;
     const json& status = at(pod, {"status"});
     const std::string phase = str(status, "phase");
     if (phase == "Running") {

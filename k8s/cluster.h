@@ -19,6 +19,7 @@
 //                 controller), read from its status.conditions.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -68,6 +69,8 @@ class ClusterPods : public launcher::Processes {
     std::string last_state;   // what was last reported of it
   };
   void refresh();
+  // The listed pod when it is this attempt's (an older pod of the same name is not); else null.
+  const nlohmann::json* listed_pod(const Attempt& a) const;
   void save_logs(Attempt& a);
   void report(Attempt& a, const std::string& reason, const std::string& message);
 
@@ -77,7 +80,7 @@ class ClusterPods : public launcher::Processes {
   Notice notice_;
   std::chrono::seconds grace_;
   std::vector<Attempt> attempts_;
-  std::map<std::string, std::string> pods_json_;  // name -> the pod's JSON, from the last listing
+  std::map<std::string, nlohmann::json> pods_;  // name -> the pod, from the last listing
   uint64_t generation_ = 0;                       // successful listings so far
   std::string last_list_error_;
 };
@@ -85,7 +88,7 @@ class ClusterPods : public launcher::Processes {
 // How a pod ended, from its JSON (nullopt while it has not): Succeeded is exit 0; Failed is the
 // first container that terminated non-zero (exit codes above 128 as the signal 128 + n), else the
 // pod's own reason (Evicted, DeadlineExceeded) as a SIGKILL.
-std::optional<launcher::ExitStatus> pod_exit(const std::string& pod_json);
+std::optional<launcher::ExitStatus> pod_exit(const nlohmann::json& pod);
 
 struct ObjectState {
   std::string phase;  // the newest condition with status True: Created, Running, Restarting, Suspended,

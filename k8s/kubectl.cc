@@ -41,10 +41,14 @@ Result<std::string> Kubectl::call(const std::string& doing, const std::vector<st
                                   const std::string& input) const {
   CommandOutput r = run(args, input);
   if (r.ok()) return r.out;
+  return Status(StatusCode::kUnavailable, failure(doing, args, r));
+}
+
+std::string Kubectl::failure(const std::string& doing, const std::vector<std::string>& args,
+                             const CommandOutput& r) const {
   std::string err = r.err;
   while (!err.empty() && err.back() == '\n') err.pop_back();
-  return Status(StatusCode::kUnavailable,
-                fmt::format("{}: `{}` exited with {}:\n{}", doing, command_line(args), r.exit_code, err));
+  return fmt::format("{}: `{}` exited with {}:\n{}", doing, command_line(args), r.exit_code, err);
 }
 
 std::string job_selector(const std::string& job) {

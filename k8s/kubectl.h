@@ -37,6 +37,10 @@ class Kubectl {
   Result<std::string> call(const std::string& doing, const std::vector<std::string>& args,
                            const std::string& input = "") const;
 
+  // What `call` says of a call that failed, for callers that need the output whatever happens:
+  // "<doing>: `<command line>` exited with N:\n<kubectl's stderr, without its last newline>".
+  std::string failure(const std::string& doing, const std::vector<std::string>& args, const CommandOutput& r) const;
+
   // The command line as a person would type it (for messages).
   std::string command_line(const std::vector<std::string>& args) const;
 

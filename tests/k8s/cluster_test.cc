@@ -13,12 +13,12 @@
 namespace ringmaster::k8s {
 namespace {
 
-std::string pod_with_status(const std::string& fixture) {
+nlohmann::json pod_with_status(const std::string& fixture) {
   auto status = read_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fixtures/kubectl/pod-status/" + fixture + ".json");
   EXPECT_TRUE(status) << fixture;
   nlohmann::json pod = {{"metadata", {{"name", "p"}, {"uid", "u"}}}};
   pod["status"] = nlohmann::json::parse(status ? *status : "{}");
-  return pod.dump();
+  return pod;
 }
 
 TEST(PodExit, RunningAndPendingPodsHaveNotEnded) {
@@ -55,12 +55,12 @@ TEST(PodExit, AnEvictedPodWithoutContainerStatusesIsKilledWithThePodsReason) {
 }
 
 TEST(PodExit, WithSeveralContainersTheFailedOneIsNamed) {
-  nlohmann::json pod = nlohmann::json::parse(pod_with_status("error-1"));
+  nlohmann::json pod = pod_with_status("error-1");
   nlohmann::json ok = pod["status"]["containerStatuses"][0];
   ok["name"] = "sidecar";
   ok["state"] = {{"terminated", {{"exitCode", 0}, {"reason", "Completed"}}}};
   pod["status"]["containerStatuses"].insert(pod["status"]["containerStatuses"].begin(), ok);
-  auto e = pod_exit(pod.dump());
+  auto e = pod_exit(pod);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->describe(), "exit code 1 (container main)");
 }
