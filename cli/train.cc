@@ -46,6 +46,11 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--lr-step-epochs", c.lr_step_epochs, "step schedule: multiply by --lr-gamma every N epochs");
   cmd->add_option("--lr-gamma", c.lr_gamma, "step schedule factor")->capture_default_str();
   cmd->add_option("--min-lr", c.min_lr, "cosine schedule floor")->capture_default_str();
+  cmd->add_option("--device", c.device, "cpu, or cuda (a GPU; an error where there is none)")->capture_default_str();
+  cmd->add_option("--precision", c.precision, "--device cuda GEMMs: fp32, tf32 or bf16 (float32 accumulation)")
+      ->capture_default_str();
+  cmd->add_flag("!--no-cuda-graphs", c.cuda_graphs, "--device cuda: launch every kernel of every step (no CUDA graph)");
+  cmd->add_option("--gpu", c.gpu, "--device cuda: GPU index (default: the local rank modulo the visible GPUs)");
   cmd->add_option("--threads", c.threads, "OpenBLAS threads (1 by default: replicas share the machine)")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "initialization, data order and dropout seed")->capture_default_str();
@@ -134,6 +139,12 @@ int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
   // A replica of a `ringmaster run` job writes to a log (mpirun's pseudo-terminal included): no
   // bar redrawn in place there.
   if (config.progress == "auto" && std::getenv("RINGMASTER_JOB_NAME")) config.progress = "lines";
+  // The GPU of this process, when --gpu does not say: RINGMASTER_DEVICE, else the local rank.
+  for (const char* name : {"RINGMASTER_DEVICE", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+      config.local_rank = std::atoi(v);
+      break;
+    }
   std::unique_ptr<collectives::Communicator> comm;
   if (o.strategy == "allreduce") {
     auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });

@@ -70,10 +70,26 @@ class NcclCommunicator final : public Communicator {
     return allreduce_async(in, out, count, t, op, timeout).get();
   }
   Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
+    // With a followed stream, the data is ready once what the caller enqueued so far has run.
+    cudaEvent_t ready = nullptr;
+    if (follow_ != nullptr) {
+      Status s = cuda(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
+      if (s) s = cuda(cudaEventRecord(ready, follow_), "cudaEventRecord (the followed stream)");
+      if (!s) {
+        if (ready != nullptr) cudaEventDestroy(ready);
+        return executor_.submit([s] { return s; });
+      }
+    }
     return submit(CallKind::kAllreduce, t, op, count, 0, timeout, [=, this] {
+      if (ready != nullptr) {
+        const Status s = cuda(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
+        cudaEventDestroy(ready);  // released once the wait has been satisfied
+        if (!s) return s;
+      }
       return nccl(ncclAllReduce(in, out, count, nccl_type(t), nccl_op(op), comm_, stream_), "ncclAllReduce");
     });
   }
+  void follow(cudaStream_t stream) { follow_ = stream; }
   Status broadcast(void* data, std::size_t count, DataType t, int root, Millis timeout) override {
     if (root < 0 || root >= size_)
       return invalid_argument(fmt::format("broadcast: root {} is outside the world of size {}", root, size_));
@@ -156,6 +172,7 @@ class NcclCommunicator final : public Communicator {
 
   ncclComm_t comm_;
   cudaStream_t stream_;
+  cudaStream_t follow_ = nullptr;  // set once, before the collectives that use it
   int64_t* check_;  // a CallCheck on the device
   int rank_, size_, device_;
   CommunicatorOptions options_;
@@ -167,6 +184,15 @@ class NcclCommunicator final : public Communicator {
 }  // namespace
 
 bool nccl_built() { return true; }
+
+Status nccl_follow_stream(Communicator& comm, void* cuda_stream) {
+  auto* nccl_comm = dynamic_cast<NcclCommunicator*>(&comm);
+  if (nccl_comm == nullptr)
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("nccl_follow_stream: the communicator is {}, not nccl", comm.backend()));
+  nccl_comm->follow(static_cast<cudaStream_t>(cuda_stream));
+  return Status::ok();
+}
 
 Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const StoreIdentity& id, int device,
                                                              CommunicatorOptions options, Deadline deadline) {

@@ -20,6 +20,12 @@ namespace ringmaster::collectives {
 // True when this build includes the NCCL backend (it may still find no GPU at run time).
 bool nccl_built();
 
+// Device training: from now on each allreduce_async on `comm` (an NCCL communicator) records an
+// event on `cuda_stream` (a cudaStream_t) when it is called, and the collective waits for that
+// event on the GPU, so a bucket's allreduce starts once the kernels enqueued before the call have
+// produced it, without blocking the host. Fails with kFailedPrecondition unless comm is one.
+Status nccl_follow_stream(Communicator& comm, void* cuda_stream);
+
 Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const StoreIdentity& identity, int device,
                                                              CommunicatorOptions options, Deadline deadline);
 

@@ -5,6 +5,10 @@ namespace ringmaster::collectives {
 
 bool nccl_built() { return false; }
 
+Status nccl_follow_stream(Communicator&, void*) {
+  return Status(StatusCode::kFailedPrecondition, "nccl_follow_stream: this ringmaster was built without CUDA");
+}
+
 Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store&, const StoreIdentity&, int, CommunicatorOptions,
                                                              Deadline) {
   return Status(StatusCode::kFailedPrecondition,

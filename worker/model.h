@@ -40,6 +40,8 @@ class Model {
 
   // Canonical spec, e.g. "mlp:784-512-256-10"; equal specs mean equal parameter shapes.
   const std::string& spec() const { return spec_; }
+  // The shape of one sample, as given to create() (e.g. {1, 28, 28}).
+  const Shape& sample_shape() const { return sample_shape_; }
   // One line per layer with output shapes and parameter counts.
   std::string describe() const;
   // Initializes every parameter from `seed` (He for ReLU layers, Glorot for the last).

@@ -21,6 +21,7 @@
 #include "worker/blas.h"
 #include "worker/checkpoint.h"
 #include "common/metrics.h"
+#include "worker/device.h"
 #include "worker/gradient_sync.h"
 #include "worker/loss.h"
 #include "worker/model.h"
@@ -186,6 +187,13 @@ Status validate(const TrainConfig& c) {
   if (!(c.slow_factor >= 1.0) || !std::isfinite(c.slow_factor))
     return invalid_argument(fmt::format("--slow-rank: expected a factor >= 1, found {}", c.slow_factor));
   if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");
+  if (c.device != "cpu" && c.device != "cuda")
+    return invalid_argument(fmt::format("--device: expected cpu or cuda, found \"{}\"", c.device));
+  if (c.precision != "fp32" && c.precision != "tf32" && c.precision != "bf16")
+    return invalid_argument(fmt::format("--precision: expected fp32, tf32 or bf16, found \"{}\"", c.precision));
+  if (c.device == "cpu" && c.precision != "fp32")
+    return invalid_argument(fmt::format("--precision {}: only with --device cuda (the CPU path is float32)", c.precision));
+  if (c.gpu < -1) return invalid_argument(fmt::format("--gpu: expected a device index >= 0, found {}", c.gpu));
   if (c.progress != "auto" && c.progress != "bar" && c.progress != "lines")
     return invalid_argument(fmt::format("--progress: expected auto, bar or lines, found \"{}\"", c.progress));
   return Status::ok();
@@ -328,6 +336,26 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   } else if (world == 1 && balance.kind != BalanceSpec::Kind::kNone) {
     spdlog::info("--balance {}: one rank, nothing to balance", c.balance);
   }
+  // --device cuda: the steps run on the GPU from the state settled above (fresh, resumed or rank 0's).
+  std::unique_ptr<DeviceEngine> engine;
+  if (c.device == "cuda") {
+    if (ps) return invalid_argument("--device cuda: --strategy ps is not supported on the GPU yet; use allreduce");
+    if (balance.kind != BalanceSpec::Kind::kNone && world > 1)
+      return invalid_argument(fmt::format("--balance {}: not supported with --device cuda yet", c.balance));
+    if (c.slow_rank >= 0) return invalid_argument("--slow-rank: not supported with --device cuda");
+    DeviceConfig dc;
+    dc.precision = c.precision;
+    dc.graphs = c.cuda_graphs;
+    dc.device = c.gpu;
+    dc.local_rank = c.local_rank;
+    dc.dropout = c.dropout;
+    dc.bucket_bytes = c.bucket_bytes;
+    auto e = make_cuda_engine(model, c.optimizer, dc, comm);
+    if (!e) return e.status();
+    engine = std::move(*e);
+    if (Status s = engine->upload(model, optimizer); !s) return s.with_context("copying the model to the GPU");
+    spdlog::info("rank {}: training on {}", rank, engine->describe());
+  }
   // The data order is a function of the run's seed and the epoch, so a resumed run replays it;
   // each rank reads its shard of it.
   BatchLoader loader(train_data, {c.batch_size, true, state.seed, 3, rank, world, true});
@@ -348,8 +376,8 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     }
     return Status::ok();
   };
-  std::unique_ptr<GradientSync> sync;
-  if (comm && world > 1) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
+  std::unique_ptr<GradientSync> sync;  // CPU path (the engine sums its own gradients)
+  if (comm && world > 1 && !engine) sync = std::make_unique<GradientSync>(*comm, model.grads(), static_cast<std::size_t>(c.bucket_bytes));
   std::unique_ptr<Timeline> timeline;
   if (!c.timeline.empty()) {
     timeline = std::make_unique<Timeline>(rank, start);
@@ -388,8 +416,24 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   int64_t timed_steps = 0;
   std::chrono::nanoseconds data_wait{0};
   EvalSums eval;
+  // The engine sums the loss and accuracy on the device: folded into the state here.
+  auto fold_device_sums = [&]() -> Status {
+    if (!engine) return Status::ok();
+    auto sums = engine->take_train_sums();
+    if (!sums) return sums.status().with_context("reading the training loss from the GPU");
+    state.epoch_loss_sum += sums->loss_sum;
+    state.epoch_correct += static_cast<int64_t>(std::llround(sums->correct));
+    if (!std::isfinite(sums->loss_sum))
+      return Status(StatusCode::kAborted,
+                    fmt::format("training diverged: the loss is {} in epoch {} (by step {}); lower --lr or add "
+                                "--warmup-epochs",
+                                sums->loss_sum, state.epoch + 1, state.global_step));
+    return Status::ok();
+  };
   auto checkpoint = [&]() -> Status {
     if (c.checkpoint_dir.empty() || !leader) return Status::ok();
+    if (engine)
+      if (Status s = engine->download(model, optimizer); !s) return s.with_context("copying the model from the GPU");
     state.rng = dropout_rng.state();
     return save_checkpoint(c.checkpoint_dir, model, optimizer, state, c.keep_checkpoints);
   };
@@ -408,6 +452,34 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
       data_wait += data_ready - wait_start;
       if (b == nullptr) break;
       lr = schedule.at(state.global_step);
+      if (engine) {
+        // Enqueued, not waited for: the loss and accuracy are read at the epoch's end.
+        const float share = static_cast<float>(b->labels.size()) / static_cast<float>(b->global_count);
+        const uint64_t seed = Rng::derive(state.seed + static_cast<uint64_t>(rank), static_cast<uint64_t>(state.global_step)).next();
+        if (Status s = engine->train_step(*b, share, static_cast<float>(lr), seed); !s)
+          return s.with_context(fmt::format("GPU step at epoch {}, step {}", state.epoch + 1, state.global_step + 1));
+        const auto step_done = Clock::now();
+        ++timed_steps;
+        if (timeline)
+          timeline->span(Timeline::Row::kCompute, "step (enqueued)", data_ready, step_done,
+                         fmt::format("\"step\":{}", state.global_step + 1));
+        const auto n = static_cast<int64_t>(b->labels.size());
+        if (live) {
+          auto sec = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+          live->step(n, sec(step_done - wait_start), sec(step_done - data_ready), 0.0, sec(data_ready - wait_start),
+                     summary.loss);
+        }
+        ++state.global_step;
+        state.batch_in_epoch = b->index + 1;
+        state.epoch_samples += n;
+        epoch_trained += n;
+        if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 &&
+            state.batch_in_epoch < steps_per_epoch) {
+          if (Status s = fold_device_sums(); !s) return s;
+          if (auto s = checkpoint(); !s) return s;
+        }
+        continue;
+      }
       const Tensor& logits = model.forward(b->images, ctx);
       const LossResult r = softmax_cross_entropy(logits, b->labels, &grad_logits);
       const auto forward_done = Clock::now();
@@ -497,6 +569,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
         std::fflush(out);
       }
     }
+    if (Status s = fold_device_sums(); !s) return s;  // waits for the epoch's last step
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
     if (bar) fmt::print(out, "\r\033[K");
@@ -505,14 +578,22 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                                   static_cast<double>(state.epoch_correct), static_cast<double>(epoch_trained)};
     if (Status s = sum_over_ranks(comm, sums, "summing the epoch's training metrics"); !s) return s;
     trained_samples += static_cast<int64_t>(sums[3]);
-    if (evaluating) {
+    if (evaluating && engine) {
+      auto e = engine->evaluate(*test_loader);
+      if (!e) return e.status().with_context("evaluating on the GPU");
+      eval = {e->loss_sum, e->correct, e->count};
+    } else if (evaluating) {
       eval = evaluate(model, *test_loader);
+    }
+    if (evaluating) {
       std::array<double, 3> e = {eval.loss_sum, eval.correct, eval.count};
       if (Status s = sum_over_ranks(comm, e, "summing the evaluation"); !s) return s;
       eval = {e[0], e[1], e[2]};
     }
     std::optional<uint64_t> checksum;
     if (comm && world > 1) {
+      if (engine)
+        if (Status s = engine->download(model, optimizer); !s) return s.with_context("copying the model from the GPU");
       auto agreed = check_replicas_agree(*comm, model.params());
       if (!agreed) return agreed.status().with_context(fmt::format("after epoch {}", state.epoch + 1));
       checksum = *agreed;
@@ -551,6 +632,10 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   if (timeline && (comm || leader)) {
     if (Status s = timeline->write(c.timeline, comm); !s) return s.with_context("writing --timeline " + c.timeline);
     if (leader) spdlog::info("timeline: {} events per rank{} in {}", timeline->events(), world > 1 ? " (rank 0)" : "", c.timeline);
+  }
+  if (engine) {
+    if (Status s = engine->download(model, optimizer); !s) return s.with_context("copying the model from the GPU");
+    spdlog::info("rank {}: {}", rank, engine->stats());
   }
   summary.global_step = state.global_step;
   summary.accuracy = eval.accuracy();

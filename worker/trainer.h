@@ -57,6 +57,11 @@ struct TrainConfig {
   double lr_gamma = 0.1;
   double min_lr = 0.0;
   // Machine
+  std::string device = "cpu";      // cpu | cuda (device.h; never a silent fallback to the CPU)
+  std::string precision = "fp32";  // cuda GEMMs: fp32 | tf32 | bf16
+  bool cuda_graphs = true;         // cuda: capture each step in a CUDA graph (a world of one)
+  int gpu = -1;                    // cuda: device index; -1: local_rank modulo the visible GPUs
+  int local_rank = 0;              // this process's rank on its host (LOCAL_RANK)
   int threads = 1;  // OpenBLAS threads
   uint64_t seed = 42;
   // Checkpoints
