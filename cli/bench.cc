@@ -6,6 +6,7 @@
 #include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
 #include "bench/sweep_bench.h"
+#include "bench/gpu_train_bench.h"
 #include "bench/train_bench.h"
 #include "cli/commands.h"
 
@@ -26,6 +27,12 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->allow_extras();
   o.command = cmd;
   cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
+  cmd->add_option("--device", o.device, "train: cpu, or cuda (against PyTorch eager on the same GPU)")
+      ->capture_default_str();
+  cmd->add_option("--precision", o.precision, "train --device cuda: fp32, tf32 or bf16")->capture_default_str();
+  cmd->add_option("--batches", o.batches, "train --device cuda: batch sizes")->delimiter(',')->capture_default_str();
+  cmd->add_option("--share", o.share, "train --device cuda: process counts sharing the GPU (0: none)")
+      ->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
   cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
   cmd->add_option("--data-dir", o.data_dir, "Fashion-MNIST directory (synthetic data when absent)")
@@ -105,6 +112,22 @@ int run_bench(const BenchOptions& o) {
       for (std::string w; words >> w;) s.extra_args.push_back(w);
     }
     return bench::run_scaling_bench(s, stdout);
+  }
+  if (o.device == "cuda") {
+    bench::GpuTrainBenchOptions g;
+    g.models = o.models;
+    g.batches = o.batches;
+    g.steps = o.steps;
+    g.precision = o.precision;
+    if (!o.data_dir.empty()) g.data_dir = o.data_dir;
+    g.share_processes.clear();
+    for (int p : o.share)
+      if (p > 0) g.share_processes.push_back(p);
+    return bench::run_gpu_train_bench(g, stdout);
+  }
+  if (o.device != "cpu") {
+    std::fprintf(stderr, "ringmaster bench train: --device: expected cpu or cuda, found \"%s\"\n", o.device.c_str());
+    return 2;
   }
   bench::TrainBenchOptions t;
   t.models = o.models;
