@@ -133,15 +133,24 @@ TEST(CudaEngine, MlpSgdStepEqualsCpu) {
   EXPECT_LT(loss_error, 1e-5);
 }
 
+TEST(CudaEngine, CnnMomentumStepsWithGraphsEqualCpu) {
+  REQUIRE_GPU();
+  OptimizerConfig oc;  // SGD, momentum 0.9
+  DeviceConfig dc;     // graphs on: step 1 eager, then captured per batch size and staging slot
+  double loss_error = 1.0;
+  EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32, 32, 32, 20}, 8, &loss_error), 1e-4);
+  EXPECT_LT(loss_error, 1e-4);
+}
+
 TEST(CudaEngine, CnnAdamStepsWithGraphsEqualCpu) {
   REQUIRE_GPU();
   OptimizerConfig oc;
   oc.name = "adam";
   oc.weight_decay = 1e-4f;
-  DeviceConfig dc;  // graphs on: step 1 eager, then captured per batch size and staging slot
-  double loss_error = 1.0;
-  EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32, 32, 32, 20}, 8, &loss_error), 1e-4);
-  EXPECT_LT(loss_error, 1e-4);
+  DeviceConfig dc;
+  // Adam moves every weight by about lr * sign(gradient) at first, so a gradient within float
+  // noise of zero may move either way on either device; hence 1e-3 here, 1e-4 for SGD.
+  EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32, 32, 32, 20}, 8), 1e-3);
 }
 
 TEST(CudaEngine, NesterovWithGraphsEqualsEager) {
@@ -203,13 +212,15 @@ TEST(CudaEngine, DropoutIsSeededAndApplied) {
     EXPECT_TRUE(e.is_ok()) << e.status().message();
     EXPECT_TRUE((*e)->upload(**m, *s.optimizer).is_ok());
     for (int i = 0; i < 3; ++i) EXPECT_TRUE((*e)->train_step(make_batch(64, {1, 28, 28}, 10, i), 1.0f, 0.05f, dropout_seed).is_ok());
+    auto fresh = Model::create("mlp:784-128-10", {1, 28, 28}, 10, p);
+    (*fresh)->init(7);
     EXPECT_TRUE((*e)->download(**m, *s.optimizer).is_ok());
-    return std::vector<float>((*m)->params().begin(), (*m)->params().end());
+    return minus((*m)->params(), (*fresh)->params());  // what training changed
   };
   const auto a = run(1, 0.5f), b = run(1, 0.5f), c = run(2, 0.5f), none = run(1, 0.0f);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
-  EXPECT_GT(relative_error(a, none), 1e-3);
+  EXPECT_GT(relative_error(a, none), 0.05);  // dropping half the hidden units changes the gradients
 }
 
 TEST(CudaEngine, BadPrecisionAndDeviceAreRefused) {
