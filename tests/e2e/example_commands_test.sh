@@ -27,6 +27,12 @@ while IFS= read -r line; do
   fi
   out=$(WORLD_SIZE=1 "$bin" "${argv[@]}" --steps 3 --train-limit 512 --test-limit 128 --checkpoint-dir "$work/ck$n" \
         "${extra[@]}" 2>"$work/err"); rc=$?
+  if [[ " ${argv[*]} " == *" --device=cuda "* ]] && grep -qE "built without CUDA|no usable GPU|no CUDA device" "$work/err"; then
+    # No GPU here: the flags were accepted (a flag error exits 2 before CUDA is asked) and the
+    # refusal is the clear one, not a CPU run.
+    check "$file: ${argv[*]}: flags accepted; no GPU here, refused clearly" "[ $rc -eq 1 ] && [ -z \"\$out\" ]" || cat "$work/err"
+    continue
+  fi
   check "$file: ${argv[*]}: trains" "[ $rc -eq 0 ] && grep -q '^epoch=1 step=3 ' <<<\"\$out\"" || cat "$work/err"
   if [ ${#extra[@]} -gt 0 ]; then kill $server; wait $server; fi
 done <<<"$commands"
