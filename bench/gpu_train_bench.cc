@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <regex>
 
 #include "bench/subprocess.h"
@@ -70,9 +71,13 @@ Result<Row> measure_ours(const std::string& spec, int64_t batch, int64_t steps, 
 }
 
 void measure_peer(const GpuTrainBenchOptions& o, Row& row, int64_t steps) {
+  // RINGMASTER_PEER_LD_LIBRARY_PATH: the peer's library path where ours would mislead PyTorch (a
+  // bundle of our libraries on a lent machine, scripts/gpu-bundle).
+  Env env;
+  if (const char* p = std::getenv("RINGMASTER_PEER_LD_LIBRARY_PATH")) env.emplace_back("LD_LIBRARY_PATH", p);
   auto out = run_capturing({o.python, o.peer_script, "--model", row.model, "--batch", std::to_string(row.batch),
                             "--steps", std::to_string(steps), "--precision", o.precision, "--data-dir", o.data_dir},
-                           {}, /*discard_stderr=*/false);
+                           env, /*discard_stderr=*/false);
   if (!out) {
     row.torch_note = out.status().message();
     return;
