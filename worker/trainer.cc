@@ -444,6 +444,23 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     const auto epoch_start = Clock::now();
     int64_t epoch_trained = 0;
     auto last_draw = epoch_start - std::chrono::seconds(1);  // draw the bar at the first step
+    // Every step's bookkeeping, both paths: position, the epoch's sums (r: the CPU's loss; the
+    // engine's are folded from the device) and --checkpoint-every.
+    auto end_step = [&](const Batch& b, const LossResult& r) -> Status {
+      const auto n = static_cast<int64_t>(b.labels.size());
+      ++state.global_step;
+      state.batch_in_epoch = b.index + 1;
+      state.epoch_loss_sum += r.loss * static_cast<double>(n);
+      state.epoch_samples += n;
+      state.epoch_correct += r.correct;
+      epoch_trained += n;
+      if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 &&
+          state.batch_in_epoch < steps_per_epoch) {
+        if (Status s = fold_device_sums(); !s) return s;
+        return checkpoint();
+      }
+      return Status::ok();
+    };
     double lr = schedule.at(state.global_step);
     while (state.global_step < run_until) {
       const auto wait_start = Clock::now();
@@ -463,21 +480,12 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
         if (timeline)
           timeline->span(Timeline::Row::kCompute, "step (enqueued)", data_ready, step_done,
                          fmt::format("\"step\":{}", state.global_step + 1));
-        const auto n = static_cast<int64_t>(b->labels.size());
         if (live) {
           auto sec = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
-          live->step(n, sec(step_done - wait_start), sec(step_done - data_ready), 0.0, sec(data_ready - wait_start),
-                     summary.loss);
+          live->step(static_cast<int64_t>(b->labels.size()), sec(step_done - wait_start), sec(step_done - data_ready),
+                     0.0, sec(data_ready - wait_start), summary.loss);
         }
-        ++state.global_step;
-        state.batch_in_epoch = b->index + 1;
-        state.epoch_samples += n;
-        epoch_trained += n;
-        if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 &&
-            state.batch_in_epoch < steps_per_epoch) {
-          if (Status s = fold_device_sums(); !s) return s;
-          if (auto s = checkpoint(); !s) return s;
-        }
+        if (Status s = end_step(*b, LossResult{}); !s) return s;  // its loss is on the device
         continue;
       }
       const Tensor& logits = model.forward(b->images, ctx);
@@ -544,15 +552,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
                    sec(step_done - data_ready) - sec(synced - backward_done), sec(synced - backward_done),
                    sec(data_ready - wait_start), r.loss);
       }
-      const auto n = static_cast<int64_t>(b->labels.size());
-      ++state.global_step;
-      state.batch_in_epoch = b->index + 1;
-      state.epoch_loss_sum += r.loss * static_cast<double>(n);
-      state.epoch_samples += n;
-      state.epoch_correct += r.correct;
-      epoch_trained += n;
-      if (c.checkpoint_every > 0 && state.global_step % c.checkpoint_every == 0 && state.batch_in_epoch < steps_per_epoch)
-        if (auto s = checkpoint(); !s) return s;
+      if (Status s = end_step(*b, r); !s) return s;
       if (balancer && balancer->decisions() == 0 && balancer->recorded_steps() >= c.balance_warmup_steps) {
         // The end of the warm-up: the new split starts with the epoch's next batch.
         if (Status s = rebalance(); !s) return s;

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "collectives/nccl.h"
+#include "common/strings.h"
 #include "worker/cuda/allocator.h"
 #include "worker/cuda/check.h"
 #include "worker/cuda/kernels.h"
@@ -59,15 +60,10 @@ Result<int64_t> offset_of(const Model& model, const std::string& name, int64_t s
   return internal_error(fmt::format("cuda engine: the model {} has no parameter {}", model.spec(), name));
 }
 
+// The numbers of a canonical spec's arguments ("784-512-256-10"); Model::create has checked them.
 std::vector<int64_t> widths_of(const std::string& args) {
   std::vector<int64_t> out;
-  std::size_t pos = 0;
-  while (pos <= args.size()) {
-    const std::size_t dash = args.find('-', pos);
-    out.push_back(std::stoll(args.substr(pos, dash == std::string::npos ? std::string::npos : dash - pos)));
-    if (dash == std::string::npos) break;
-    pos = dash + 1;
-  }
+  for (const std::string& part : split(args, '-')) out.push_back(std::stoll(part));
   return out;
 }
 
