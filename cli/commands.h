@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "jobs/loader.h"
+#include "launcher/runner.h"
 #include "worker/trainer.h"
 
 namespace ringmaster::k8s {
@@ -117,6 +118,14 @@ struct BenchOptions {
 void add_bench_command(CLI::App& app, BenchOptions& options);
 int run_bench(const BenchOptions& options);
 
+// The restart back-off of run and submit (launcher::RestartBackoff; the kubelet's 10 s and 300 s).
+struct BackoffFlags {
+  double initial_seconds = 10, max_seconds = 300;
+};
+void add_backoff_flags(CLI::App* command, BackoffFlags& flags);
+// Fails (naming the flag) unless 0 <= initial and 0 < max.
+Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& flags);
+
 struct RunOptions {
   std::string file;
   std::string job_dir;
@@ -125,6 +134,7 @@ struct RunOptions {
   bool detach = false;  // -d: the launcher goes on in the background
   int metrics_port = -1;  // the Prometheus endpoint; -1: none, 0: a free port (printed)
   std::string metrics_address = "127.0.0.1";
+  BackoffFlags backoff;
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);
@@ -140,6 +150,7 @@ struct SubmitOptions {
   double poll_seconds = 2.0;
   int grace_seconds = 30;
   ClusterFlags cluster;
+  BackoffFlags backoff;
 };
 void add_submit_command(CLI::App& app, SubmitOptions& options);
 int run_submit(const SubmitOptions& options);

@@ -17,9 +17,11 @@
 #include "cli/commands.h"
 #include "cli/log_tail.h"
 #include "common/files.h"
+#include "common/process_stats.h"
 #include "common/strings.h"
 #include "k8s/kubectl.h"
 #include "k8s/render.h"
+#include "launcher/runner.h"
 
 namespace ringmaster::cli {
 namespace fs = std::filesystem;
@@ -33,21 +35,24 @@ Result<nlohmann::json> load_status(const fs::path& dir) {
   return j;
 }
 
-bool launcher_alive(const nlohmann::json& s) {
+// The launcher that wrote `s` still runs: its pid exists and started when status.json says (pids
+// are reused; their start times are not).
+bool launcher_running(const nlohmann::json& s) {
   const int pid = s.value("launcherPid", 0);
-  const std::string phase = s.value("phase", "");
-  return pid > 0 && phase != "Succeeded" && phase != "Failed" && ::kill(pid, 0) == 0;
+  if (pid <= 0) return false;
+  const auto ticks = process_start_ticks(pid);
+  if (!ticks) return false;
+  const auto it = s.find("launcherStartTicks");
+  return it == s.end() || !it->is_number_unsigned() || it->get<unsigned long long>() == *ticks;
 }
 
-std::string counts(const nlohmann::json& s) {
-  int active = 0, succeeded = 0, failed = 0;
-  const nlohmann::json per_type = s.value("replicaStatuses", nlohmann::json::object());
-  for (const auto& [type, c] : per_type.items()) {
-    active += c.value("active", 0);
-    succeeded += c.value("succeeded", 0);
-    failed += c.value("failed", 0);
-  }
-  return fmt::format("{}/{}/{}", active, succeeded, failed);
+bool finished_phase(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
+
+// The job has a launcher at work: it has not finished, or it has and watches replicas that
+// cleanPodPolicy None left running.
+bool launcher_alive(const nlohmann::json& s) {
+  if (finished_phase(s.value("phase", "")) && !s.contains("leftRunning")) return false;
+  return launcher_running(s);
 }
 
 // cluster.json, for a job `ringmaster submit` sent to a cluster: how to reach it again.
@@ -61,6 +66,52 @@ std::optional<nlohmann::json> cluster_of(const fs::path& dir) {
 
 k8s::Kubectl kubectl_of(const nlohmann::json& c) {
   return k8s::Kubectl({c.value("kubectl", "kubectl"), c.value("context", ""), c.value("namespace", "default")});
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// A local job whose launcher died (kill -9, a reboot) without recording an end: its replicas died
+// with it (their supervisors have PR_SET_PDEATHSIG), so the job has Failed. Records that in
+// status.json and events.log, as the launcher would have, so every reader sees the same state.
+// A submitted job's pods live on without `ringmaster submit`, so it is left as it is.
+void note_launcher_gone(const fs::path& dir, nlohmann::json& s) {
+  const bool working = !finished_phase(s.value("phase", "")) || s.contains("leftRunning");
+  if (!working || launcher_alive(s) || cluster_of(dir)) return;
+  const std::string message =
+      fmt::format("launcher gone at {} (pid {} no longer runs; its last update was at {}); its replicas ended with it",
+                  utc_now(), s.value("launcherPid", 0), s.value("updated", "?"));
+  if (!finished_phase(s.value("phase", ""))) {
+    s["phase"] = "Failed";
+    s["reason"] = "LauncherGone";
+    s["message"] = message;
+    if (s.contains("conditions") && s["conditions"].is_array()) s["conditions"].push_back("Failed");
+  }
+  s.erase("leftRunning");
+  if (s.contains("replicas") && s["replicas"].is_array())
+    for (auto& r : s["replicas"]) {
+      const std::string phase = r.value("phase", "");
+      if (phase == "Running" || phase == "CrashLoopBackOff" || phase == "Pending") r["phase"] = "Stopped";
+    }
+  if (s.contains("replicaStatuses") && s["replicaStatuses"].is_object())
+    for (auto& [type, c] : s["replicaStatuses"].items()) c["active"] = 0;
+  (void)write_file_atomic((dir / "status.json").string(), s.dump(2) + "\n", kPrivateFileMode);
+  launcher::append_event(dir.string(), "Failed/LauncherGone", message);
+}
+
+std::string counts(const nlohmann::json& s) {
+  int active = 0, succeeded = 0, failed = 0;
+  const nlohmann::json per_type = s.value("replicaStatuses", nlohmann::json::object());
+  for (const auto& [type, c] : per_type.items()) {
+    active += c.value("active", 0);
+    succeeded += c.value("succeeded", 0);
+    failed += c.value("failed", 0);
+  }
+  return fmt::format("{}/{}/{}", active, succeeded, failed);
 }
 
 }  // namespace
@@ -90,8 +141,8 @@ Status prepare_job_dir(const std::string& dir) {
                                         "give an empty or new directory",
                                         dir));
   }
-  fs::create_directories(d, ec);
-  if (ec) return internal_error(fmt::format("job directory {}: cannot create: {}", dir, ec.message()));
+  if (Status s = create_private_directories(dir); !s)
+    return internal_error(fmt::format("job directory {}: {}", dir, s.message()));
   return Status::ok();
 }
 
@@ -124,13 +175,21 @@ int run_status(const StateOptions& o) {
       std::cerr << "ringmaster status: " << s.status().message() << "\n";
       return 1;
     }
+    note_launcher_gone(root / o.job, *s);
     fmt::print("{} {}: {}{}{}\n", s->value("kind", ""), o.job, s->value("phase", ""),
                s->value("reason", "").empty() ? "" : " (" + s->value("reason", "") + ")",
                s->value("message", "").empty() ? "" : ": " + s->value("message", ""));
-    fmt::print("{:<32} {:<10} {:<10} {:>8}  {}\n", "REPLICA", "TYPE", "PHASE", "RESTARTS", "LAST EXIT");
+    fmt::print("{:<32} {:<10} {:<16} {:>8}  {}\n", "REPLICA", "TYPE", "PHASE", "RESTARTS", "LAST EXIT");
     for (const auto& r : (*s)["replicas"])
-      fmt::print("{:<32} {:<10} {:<10} {:>8}  {}\n", r.value("name", ""), r.value("type", ""), r.value("phase", ""),
-                 r.value("restarts", 0), r.value("lastExit", "-"));
+      fmt::print("{:<32} {:<10} {:<16} {:>8}  {}{}\n", r.value("name", ""), r.value("type", ""), r.value("phase", ""),
+                 r.value("restarts", 0), r.value("lastExit", "-"),
+                 r.value("phase", "") == "CrashLoopBackOff"
+                     ? fmt::format(" (back-off {}s, restarts at {})", r.value("backoffSeconds", 0.0), r.value("restartAt", "?"))
+                     : "");
+    if (s->contains("leftRunning") && launcher_alive(*s))
+      fmt::print("\ncleanPodPolicy None left {} running; a detached launcher (pid {}) watches them until they end "
+                 "(`ringmaster delete {}` stops them)\n",
+                 join((*s)["leftRunning"].get<std::vector<std::string>>(), ", "), s->value("launcherPid", 0), o.job);
     if (auto c = cluster_of(root / o.job)) {
       // What the watching `ringmaster submit` last wrote, then the cluster's own view.
       const k8s::Kubectl kubectl = kubectl_of(*c);
@@ -157,9 +216,9 @@ int run_status(const StateOptions& o) {
   for (const auto& d : dirs) {
     auto s = load_status(d);
     if (!s) continue;
+    note_launcher_gone(d, *s);
     std::string phase = s->value("phase", "");
-    if ((phase == "Running" || phase == "Restarting" || phase == "Created") && !launcher_alive(*s))
-      phase += "?";  // its launcher is gone: the state is stale
+    if (!finished_phase(phase) && !launcher_alive(*s)) phase += "?";  // a submitted job nobody watches now
     fmt::print("{:<28} {:<11} {:<11} {:<22} {:>8} {:>8.1f}s  {}\n", d.filename().string(), s->value("kind", ""), phase,
                s->value("reason", ""), s->value("restarts", 0), s->value("elapsedSeconds", 0.0), counts(*s));
   }

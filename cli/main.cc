@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "collectives/mpi.h"
 #include "worker/blas.h"
 
 int main(int argc, char** argv) {
@@ -46,10 +47,15 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("render")) return ringmaster::cli::run_render(render);
     if (app.got_subcommand("sweep")) return ringmaster::cli::run_sweep_command(sweep);
     if (app.got_subcommand("ps")) return ringmaster::cli::exec_ringmaster_ps();
-    if (app.got_subcommand("train"))
-      return ringmaster::cli::run_train(train, [](const ringmaster::cli::TrainOptions&) {
+    if (app.got_subcommand("train")) {
+      const int rc = ringmaster::cli::run_train(train, [](const ringmaster::cli::TrainOptions&) {
         return ringmaster::cli::exec_ringmaster_ps();
       });
+      // Under mpirun a rank that fails (a collective timed out: a peer is hung or dead) must end the
+      // MPI job, whichever backend it trained over, or it would wait in MPI_Finalize for ever.
+      if (rc != 0) ringmaster::collectives::abort_mpi_at_exit();
+      return rc;
+    }
     if (app.got_subcommand("bench")) return ringmaster::cli::run_bench(bench);
     if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
     if (app.got_subcommand("submit")) return ringmaster::cli::run_submit(submit);

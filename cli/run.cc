@@ -2,9 +2,19 @@
 // foreground, streaming each replica's output with its name as a prefix, and exits 0 when the job
 // Succeeded, 1 when it Failed, 2 when the file is invalid. Ctrl-C or SIGTERM stops every replica
 // and records the job as Failed ("Stopped").
+//
+// The launcher (the JobRunner and the replicas' supervisors) runs in a child of the command. The
+// command returns with the job's result as soon as the job has one, even when cleanPodPolicy None
+// leaves replicas running: the launcher then detaches (its own session, output to launcher.log)
+// and watches them until they end, where `ringmaster status|logs|delete` see it. Why a child:
+// the supervisors die with the process that forked them (PR_SET_PDEATHSIG), so the process that
+// outlives the command must be the one that started them.
 #include <fmt/format.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +33,7 @@
 #include "cli/commands.h"
 #include "cli/log_tail.h"
 #include "common/files.h"
+#include "common/strings.h"
 #include "common/metrics.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
@@ -34,6 +45,48 @@ namespace {
 
 std::atomic<int> g_stop_signal{0};  // set by the signal handler; read by the run loop
 void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+std::atomic<pid_t> g_launcher{0};  // the foreground command's launcher child
+void forward_signal(int sig) {
+  if (const pid_t p = g_launcher.load(); p > 0) ::kill(p, sig);
+}
+
+// The foreground command's side: forwards SIGINT, SIGTERM and SIGHUP to the launcher and returns the job's result, which the launcher writes
+// on `result` as one byte (the exit status, | 0x80 when it detached to watch replicas left
+// running). Without that byte (the launcher died) the launcher's own exit status is returned.
+int await_launcher(pid_t child, int result) {
+  g_launcher = child;
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  // Ctrl-C reaches the launcher through the terminal too: a second SIGINT only sets the same flag.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  unsigned char byte = 0;
+  ssize_t n;
+  do n = ::read(result, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  ::close(result);
+  if (n == 1 && (byte & 0x80)) return byte & 0x7f;  // detached: it goes on without us
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n == 1) return byte;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  std::fprintf(stderr, "ringmaster run: the launcher (pid %d) was killed by signal %d\n", static_cast<int>(child),
+               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return 1;
+}
+
+// Makes this process a background one that outlives its terminal and the command that started it.
+void detach_from_terminal(const std::string& log) {
+  std::fflush(nullptr);
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode);
+  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
+  if (in >= 0) ::dup2(in, 0);
+  if (out > 2) ::close(out);
+  if (in > 2) ::close(in);
+  ::setsid();
+}
 
 int free_port() {
   auto fd = collectives::listen_tcp("127.0.0.1", 0);
@@ -83,8 +136,29 @@ void add_run_command(CLI::App& app, RunOptions& o) {
                   "serve Prometheus metrics (job phase, replica counts, restarts, phase durations) at "
                   "http://ADDRESS:PORT/metrics while the job runs; 0 picks a free port");
   cmd->add_option("--metrics-address", o.metrics_address, "address of the metrics endpoint")->capture_default_str();
+  add_backoff_flags(cmd, o.backoff);
   cmd->add_flag("-d,--detach", o.detach,
                 "run in the background: print the job's name and return (then `ringmaster status|logs -f|delete`)");
+}
+
+void add_backoff_flags(CLI::App* cmd, BackoffFlags& f) {
+  cmd->add_option("--restart-backoff-seconds", f.initial_seconds,
+                  "wait this long before restarting a replica, doubling on each restart (the kubelet's "
+                  "CrashLoopBackOff); 0 restarts at once")
+      ->capture_default_str();
+  cmd->add_option("--max-restart-backoff-seconds", f.max_seconds,
+                  "the longest wait before a restart; a replica that ran twice as long starts over")
+      ->capture_default_str();
+}
+
+Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& f) {
+  if (!(f.initial_seconds >= 0 && f.initial_seconds <= 86400))
+    return invalid_argument(fmt::format("--restart-backoff-seconds: expected 0 to 86400, found {}", f.initial_seconds));
+  if (!(f.max_seconds > 0 && f.max_seconds <= 86400))
+    return invalid_argument(fmt::format("--max-restart-backoff-seconds: expected more than 0 and at most 86400, found {}",
+                                        f.max_seconds));
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000 + 0.5)); };
+  return launcher::RestartBackoff{ms(f.initial_seconds), ms(f.max_seconds)};
 }
 
 int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command) {
@@ -106,6 +180,11 @@ int run_run(const RunOptions& o) {
   jobs::LoadResult loaded;
   if (const int rc = load_training_job(o.file, loaded, "run"); rc >= 0) return rc;
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
+  auto backoff = restart_backoff(o.backoff);
+  if (!backoff) {
+    std::cerr << "ringmaster run: " << backoff.status().message() << "\n";
+    return 2;
+  }
   std::string dir = o.job_dir.empty() ? (jobs_root(o.jobs_root) / job.metadata.name).string() : o.job_dir;
   // Absolute: replicas start in it, and paths into it (the MPI hostfile) must mean the same there.
   dir = std::filesystem::absolute(dir).lexically_normal().string();
@@ -132,6 +211,7 @@ int run_run(const RunOptions& o) {
         r.env.emplace_back("PATH", self.parent_path().string() + (path ? ":" + std::string(path) : std::string()));
     }
   }
+  int result_fd = -1;  // foreground: where the launcher child writes the job's result
   if (o.detach) {
     // The launcher goes on in a child of its own session (no terminal to lose), writing what it
     // would print to <job dir>/launcher.log; this process returns once the job has a status.
@@ -151,12 +231,29 @@ int run_run(const RunOptions& o) {
                 << job.metadata.name << "`\n";
       return 0;
     }
-    ::setsid();
-    const std::string log = (std::filesystem::path(dir) / "launcher.log").string();
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
-    if (in >= 0) ::dup2(in, 0);
+    detach_from_terminal((std::filesystem::path(dir) / "launcher.log").string());
+  } else {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      std::cerr << "ringmaster run: pipe: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    std::fflush(nullptr);
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) {
+      std::cerr << "ringmaster run: fork: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    if (child > 0) {
+      ::close(fds[1]);
+      return await_launcher(child, fds[0]);
+    }
+    ::close(fds[0]);
+    result_fd = fds[1];
+    // While attached, the launcher ends with the command (a sweep driver killing its trial, say).
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) return 1;
   }
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -167,6 +264,7 @@ int run_run(const RunOptions& o) {
   launcher::RunOptions ro;
   ro.job_dir = dir;
   ro.grace = std::chrono::seconds(o.grace_seconds);
+  ro.backoff = *backoff;
   ro.stop_requested = [] { return g_stop_signal.load() != 0; };
   const std::string suspend_path = suspend_file(dir);
   if (job.run_policy.suspend)  // created suspended, as the operator does; `ringmaster resume` starts it
@@ -204,22 +302,47 @@ int run_run(const RunOptions& o) {
       last_phase = s.phase;
     }
     if (!s.left_running.empty() && !told_left_running) {
-      fmt::print(stderr,
-                 "ringmaster: cleanPodPolicy None leaves {} replica(s) running, as the operator would; they end by "
-                 "themselves, or stop them with Ctrl-C or `ringmaster delete {}`\n",
-                 s.left_running.size(), job.metadata.name);
+      fmt::print(stderr, "ringmaster: cleanPodPolicy None leaves {} running, as the operator would\n",
+                 join(s.left_running, ", "));
       told_left_running = true;
     }
   };
+  bool detached = false;
   ro.on_tick = [&] {
-    if (latest) logs.follow(*latest);
+    if (latest && !detached) logs.follow(*latest);
+  };
+  auto summary = [&](const launcher::JobStatus& s) {
+    std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", job.metadata.name.c_str(),
+                 s.phase.c_str(), s.elapsed_seconds, s.restarts, dir.c_str());
+  };
+  auto tell_result = [&](int code, bool detaching) {
+    if (result_fd < 0) return;
+    const unsigned char byte = static_cast<unsigned char>(code | (detaching ? 0x80 : 0));
+    (void)!::write(result_fd, &byte, 1);
+    ::close(result_fd);
+    result_fd = -1;
+  };
+  ro.on_finished_leaving_running = [&](const launcher::JobStatus& s) {
+    if (result_fd < 0) return;  // -d: already in the background
+    logs.follow(s);
+    fmt::print(stderr,
+               "ringmaster: a detached launcher (pid {}) watches the replica(s) left running until they end; see them "
+               "with `ringmaster status {}` and `ringmaster logs {} -f`, stop them with `ringmaster delete {}`\n",
+               ::getpid(), job.metadata.name, job.metadata.name, job.metadata.name);
+    summary(s);
+    detach_from_terminal((std::filesystem::path(dir) / "launcher.log").string());
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    detached = true;
+    tell_result(s.phase == "Succeeded" ? 0 : 1, true);
   };
   launcher::JobRunner runner(job, std::move(*plan), *processes, ro);
   const launcher::JobStatus final_status = runner.run();
-  logs.follow(final_status);
-  std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", job.metadata.name.c_str(),
-               final_status.phase.c_str(), final_status.elapsed_seconds, final_status.restarts, dir.c_str());
-  return final_status.phase == "Succeeded" ? 0 : 1;
+  if (!detached) logs.follow(final_status);
+  summary(final_status);
+  std::fflush(nullptr);
+  const int code = final_status.phase == "Succeeded" ? 0 : 1;
+  tell_result(code, false);
+  return code;
 }
 
 }  // namespace ringmaster::cli

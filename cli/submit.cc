@@ -132,6 +132,7 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
   add_cluster_flags(cmd, o.cluster);
+  add_backoff_flags(cmd, o.backoff);
 }
 
 int run_submit(const SubmitOptions& o) {
@@ -153,6 +154,11 @@ int run_submit(const SubmitOptions& o) {
   kc.ns = job.metadata.namespace_;
   const k8s::Kubectl kubectl(kc);
 
+  auto backoff = restart_backoff(o.backoff);
+  if (!backoff) {
+    std::cerr << "ringmaster submit: " << backoff.status().message() << "\n";
+    return 2;
+  }
   const std::string name = job.metadata.name;
   const std::string dir = fs::absolute(jobs_root(o.jobs_root) / name).lexically_normal().string();
   if (Status s = prepare_job_dir(dir); !s) {
@@ -254,6 +260,7 @@ int run_submit(const SubmitOptions& o) {
   ro.stop_requested = [] { return g_stop.load() != 0; };
   ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM); its pods were deleted";
   ro.leave_running = true;
+  ro.backoff = *backoff;
   const std::string suspend_path = suspend_file(dir);
   if (job.run_policy.suspend) (void)write_file_atomic(suspend_path, "runPolicy.suspend\n");
   ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };

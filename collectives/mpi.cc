@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <vector>
 
@@ -69,9 +70,20 @@ class MpiCommunicator final : public Communicator {
   std::string backend() const override { return "mpi"; }
 
   Status allreduce(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
-    return wait(allreduce_async(in, out, count, t, op, timeout), timeout, "MPI_Allreduce");
+    return wait(start_allreduce(in, out, count, t, op), timeout, "MPI_Allreduce");
   }
-  Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis) override {
+  // MPI cannot time a call out, so the wait for its result is bounded instead: the Work is a
+  // deferred future that runs in the thread that gets it (a hung peer found by the training loop's
+  // wait for its buckets is then a timeout error, and MPI_Abort at exit).
+  Work allreduce_async(const void* in, void* out, std::size_t count, DataType t, ReduceOp op, Millis timeout) override {
+    Work started = start_allreduce(in, out, count, t, op);
+    return std::async(std::launch::deferred, [this, started, timeout] {
+             return wait(started, timeout, "MPI_Allreduce (asynchronous)");
+           }).share();
+  }
+
+ private:
+  Work start_allreduce(const void* in, void* out, std::size_t count, DataType t, ReduceOp op) {
     return enqueue([=, this]() -> Status { return observed([&]() -> Status {
       if (auto s = check_same_call(CallKind::kAllreduce, t, op, count, 0); !s) return s;
       if (is_16bit(t)) {
@@ -93,6 +105,8 @@ class MpiCommunicator final : public Communicator {
       return Status::ok();
     }); });
   }
+
+ public:
   Status broadcast(void* data, std::size_t count, DataType t, int root, Millis timeout) override {
     return wait(enqueue([=, this]() -> Status {
                   if (root < 0 || root >= size_)
@@ -189,6 +203,8 @@ class MpiCommunicator final : public Communicator {
 };
 
 }  // namespace
+
+void abort_mpi_at_exit() { g_abort_at_exit = true; }
 
 Status ensure_mpi() {
   std::call_once(g_init_once, [] {

@@ -13,6 +13,10 @@ namespace ringmaster::collectives {
 
 // Initializes MPI if needed. Fails when the process was not started in a way MPI accepts.
 Status ensure_mpi();
+// Makes this process end the whole MPI job at exit (MPI_Abort: mpirun kills every rank and exits)
+// instead of waiting in MPI_Finalize for ranks that may be hung or in another call. For a process
+// that is exiting with an error; does nothing when MPI was never initialized.
+void abort_mpi_at_exit();
 // MPI_Allgather of every rank's address.
 AddressExchange mpi_address_exchange();
 // A communicator over MPI_COMM_WORLD. MPI has no timeouts of its own: each call runs on the

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "common/fd.h"
 
@@ -45,12 +46,12 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
-Status write_file_atomic(const std::string& path, std::string_view data) {
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
   std::filesystem::path target(path);
   std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode)));
     if (fd.get() < 0) return invalid_argument(tmp + ": cannot create: " + errno_text());
     const char* p = data.data();
     std::size_t left = data.size();
@@ -108,6 +109,23 @@ std::string random_hex(std::size_t bytes) {
     out += kHex[c & 15];
   }
   return out;
+}
+
+Status create_private_directories(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p = fs::absolute(path).lexically_normal();
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path q = p; !q.empty() && !fs::exists(q, ec); q = q.parent_path()) {
+    missing.push_back(q);
+    if (q == q.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it)
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
+      return invalid_argument(it->string() + ": cannot create: " + errno_text());
+  if (!fs::is_directory(p, ec)) return invalid_argument(p.string() + ": exists and is not a directory");
+  if (::chmod(p.c_str(), 0700) != 0) return invalid_argument(p.string() + ": cannot make it private: " + errno_text());
+  return Status::ok();
 }
 
 }  // namespace ringmaster

@@ -24,7 +24,14 @@ uint32_t crc32_of(std::string_view bytes);
 std::string random_hex(std::size_t bytes = 16);
 
 // Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
-// target, fsync of the directory.
-Status write_file_atomic(const std::string& path, std::string_view data);
+// target, fsync of the directory. The file gets `mode` (before the umask).
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode = 0644);
+
+// The mode of what ringmaster writes about a job (logs, status, events, journals): they can hold
+// secrets (tokens in a replica's output, the job's environment), so only the owner reads them.
+inline constexpr unsigned kPrivateFileMode = 0600;
+// Creates `path` and any missing parents as directories only the owner can enter (0700), and makes
+// `path` itself 0700 when it exists already (a directory another tool created 0755).
+Status create_private_directories(const std::string& path);
 
 }  // namespace ringmaster

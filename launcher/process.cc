@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/environment.h"
+#include "common/files.h"
 
 namespace ringmaster::launcher {
 namespace {
@@ -120,7 +121,7 @@ class RealProcesses final : public Processes {
     std::vector<std::string> args = spec.argv;
     std::vector<char*> envp = c_string_array(env_strings), argv = c_string_array(args);
     const int log_fd = ::open(spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str(),
-                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode);
     if (log_fd < 0) return invalid_argument(fmt::format("cannot open log {}: {}", spec.log_path, std::strerror(errno)));
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) {

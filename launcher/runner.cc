@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,14 +11,15 @@
 #include <fstream>
 #include <thread>
 
+#include "common/fd.h"
 #include "common/files.h"
 #include "common/metrics.h"
+#include "common/process_stats.h"
 #include "common/strings.h"
 
 namespace ringmaster::launcher {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using jobs::CleanPodPolicy;
 using jobs::JobKind;
 using jobs::RestartPolicy;
@@ -32,18 +34,34 @@ bool should_restart(RestartPolicy p, const ExitStatus& e) {
   return false;
 }
 
-std::string timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+std::string utc_timestamp(std::chrono::system_clock::time_point when) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(when);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
 }
 
+std::string seconds_text(Clock::duration d) {
+  const double s = std::chrono::duration<double>(d).count();
+  return s == static_cast<double>(static_cast<long long>(s)) ? fmt::format("{}s", static_cast<long long>(s))
+                                                            : fmt::format("{:.3g}s", s);
+}
+
 }  // namespace
 
+Clock::duration next_backoff(const RestartBackoff& b, Clock::duration previous, Clock::time_point started,
+                             Clock::time_point ended) {
+  if (b.initial.count() <= 0) return Clock::duration::zero();
+  const Clock::duration max = std::max<Clock::duration>(b.max, b.initial);
+  // flowcontrol.Backoff: an entry not updated for 2 x the maximum has expired (the replica ran
+  // that long since its last restart), and the delay starts over.
+  if (previous.count() <= 0 || ended - started > 2 * max) return b.initial;
+  return std::min<Clock::duration>(2 * previous, max);
+}
+
 JobRunner::JobRunner(const jobs::TrainingJob& job, JobPlan plan, Processes& processes, RunOptions options)
-    : job_(job), plan_(std::move(plan)), processes_(processes), options_(std::move(options)) {
+    : job_(job), plan_(std::move(plan)), processes_(processes), options_(std::move(options)),
+      clock_(clock_or_steady(options_.clock)) {
   for (const auto& r : plan_.replicas) {
     ReplicaStatus s;
     s.name = r.name;
@@ -62,14 +80,14 @@ std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status) {
   std::map<std::string, ReplicaCounts> counts;
   for (const auto& r : status.replicas) {
     ReplicaCounts& c = counts[r.type];
-    c.active += r.phase == "Running";
+    c.active += r.phase == "Running" || r.backing_off();
     c.succeeded += r.phase == "Succeeded";
     c.failed += r.phase == "Failed";
   }
   return counts;
 }
 
-std::string job_metrics_text(const JobStatus& s) {
+std::string job_metrics_text(const JobStatus& s, Clock::time_point now) {
   PrometheusText t;
   const std::string& job = s.job;
   t.family("ringmaster_job_info", "gauge", "The job run by this launcher");
@@ -90,17 +108,29 @@ std::string job_metrics_text(const JobStatus& s) {
     t.sample("ringmaster_replica_restarts_total", {{"job", job}, {"replica", r.name}}, r.restarts);
   t.family("ringmaster_job_phase_seconds_total", "counter", "Seconds the job has spent in each phase");
   std::map<std::string, double> seconds = s.phase_seconds;
-  seconds[s.phase] += std::chrono::duration<double>(Clock::now() - s.phase_since).count();
+  seconds[s.phase] += std::chrono::duration<double>(now - s.phase_since).count();
   for (const auto& [phase, sec] : seconds)
     t.sample("ringmaster_job_phase_seconds_total", {{"job", job}, {"phase", phase}}, sec);
   t.family("ringmaster_job_elapsed_seconds", "gauge", "Seconds since the job started (or was last resumed)");
   t.sample("ringmaster_job_elapsed_seconds", {{"job", job}}, s.elapsed_seconds);
+  t.family("ringmaster_replica_waiting", "gauge", "1 while the replica waits to restart (kube-state-metrics' "
+           "kube_pod_container_status_waiting_reason)");
+  for (const auto& r : s.replicas)
+    t.sample("ringmaster_replica_waiting", {{"job", job}, {"replica", r.name}, {"reason", "CrashLoopBackOff"}},
+             r.backing_off() ? 1 : 0);
+  t.family("ringmaster_replica_backoff_seconds", "gauge", "The replica's current restart back-off (0: none)");
+  for (const auto& r : s.replicas)
+    t.sample("ringmaster_replica_backoff_seconds", {{"job", job}, {"replica", r.name}},
+             std::chrono::duration<double>(r.backoff).count());
   return t.str();
 }
 
 void append_event(const std::string& job_dir, const std::string& reason, const std::string& message) {
-  std::ofstream(std::filesystem::path(job_dir) / "events.log", std::ios::app)
-      << timestamp() << " " << reason << " " << message << "\n";
+  const std::string path = (std::filesystem::path(job_dir) / "events.log").string();
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode));
+  if (fd.get() < 0) return;
+  const std::string line = utc_timestamp(std::chrono::system_clock::now()) + " " + reason + " " + message + "\n";
+  (void)!::write(fd.get(), line.data(), line.size());  // one write: concurrent appenders never interleave a line
 }
 
 void JobRunner::event(const std::string& reason, const std::string& message) {
@@ -108,7 +138,7 @@ void JobRunner::event(const std::string& reason, const std::string& message) {
 }
 
 void JobRunner::save() {
-  status_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  status_.elapsed_seconds = std::chrono::duration<double>(now() - started_).count();
   nlohmann::json j;
   j["job"] = plan_.job;
   j["kind"] = jobs::job_kind_name(job_.kind);
@@ -119,7 +149,11 @@ void JobRunner::save() {
   j["restarts"] = status_.restarts;
   j["elapsedSeconds"] = status_.elapsed_seconds;
   j["launcherPid"] = static_cast<int>(::getpid());
-  j["updated"] = timestamp();
+  if (auto ticks = process_start_ticks(::getpid())) j["launcherStartTicks"] = *ticks;
+  // While replicas left running still run, a reader of the file knows the launcher watches them.
+  if (!status_.left_running.empty() && (options_.leave_running || running_replicas() > 0))
+    j["leftRunning"] = status_.left_running;
+  j["updated"] = utc_timestamp(std::chrono::system_clock::now());
   nlohmann::json counts = nlohmann::json::object(), replicas = nlohmann::json::array();
   for (const auto& [type, c] : replica_counts(status_))
     counts[type] = {{"active", c.active}, {"succeeded", c.succeeded}, {"failed", c.failed}};
@@ -128,20 +162,27 @@ void JobRunner::save() {
                          {"restarts", r.restarts}, {"log", r.log}, {"bookkeeping", r.bookkeeping}};
     if (!r.cpus.empty()) rj["cpus"] = r.cpus;
     if (r.last_exit) rj["lastExit"] = r.last_exit->describe();
+    if (r.backoff.count() > 0) rj["backoffSeconds"] = std::chrono::duration<double>(r.backoff).count();
+    if (r.backing_off()) {
+      const auto wall = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(r.restart_at - now());
+      rj["restartAt"] = utc_timestamp(wall);
+    }
     replicas.push_back(rj);
   }
   j["replicaStatuses"] = counts;
   j["replicas"] = replicas;
-  (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n");
+  (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
+                          kPrivateFileMode);
   if (options_.on_change) options_.on_change(status_);
 }
 
 void JobRunner::set_phase(const std::string& phase, const std::string& reason, const std::string& message) {
   if (status_.phase != phase) {
     status_.conditions.push_back(phase);
-    const auto now = Clock::now();
-    status_.phase_seconds[status_.phase] += std::chrono::duration<double>(now - status_.phase_since).count();
-    status_.phase_since = now;
+    const auto t = now();
+    status_.phase_seconds[status_.phase] += std::chrono::duration<double>(t - status_.phase_since).count();
+    status_.phase_since = t;
   }
   status_.phase = phase;
   status_.reason = reason;
@@ -169,6 +210,7 @@ bool JobRunner::start(std::size_t i) {
   }
   handles_[i] = *h;
   s.phase = "Running";
+  s.started_at = now();
   event("Started", fmt::format("replica {} (restart {})", r.name, s.restarts));
   return true;
 }
@@ -232,20 +274,8 @@ bool JobRunner::check_replicas() {
     ReplicaStatus& s = status_.replicas[i];
     const ReplicaLaunch& r = plan_.replicas[i];
     if (should_restart(r.restart_policy, *exit)) {
-      const auto limit = job_.run_policy.backoff_limit;
-      if (limit && status_.restarts >= *limit) {
-        s.phase = "Failed";
-        fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
-                                                 "{} ended with {}",
-                                                 *limit, r.name, exit->describe()));
-        return true;
-      }
-      ++s.restarts;
-      ++status_.restarts;
-      set_phase("Restarting", "ReplicaRestarting", fmt::format("replica {} ended with {}; restarting", r.name,
-                                                               exit->describe()));
-      if (!start(i)) return true;
-      set_phase("Running", "JobRunning", "");
+      schedule_restart(i, *exit);
+      if (status_.finished()) return true;
       continue;
     }
     if (exit->success()) {
@@ -266,10 +296,68 @@ bool JobRunner::check_replicas() {
   return changed;
 }
 
+void JobRunner::schedule_restart(std::size_t i, const ExitStatus& exit) {
+  ReplicaStatus& s = status_.replicas[i];
+  const ReplicaLaunch& r = plan_.replicas[i];
+  const auto limit = job_.run_policy.backoff_limit;
+  const auto waiting = std::count_if(status_.replicas.begin(), status_.replicas.end(),
+                                     [](const ReplicaStatus& x) { return x.backing_off(); });
+  if (limit && status_.restarts + waiting >= *limit) {  // restarts decided count, though not yet made
+    s.phase = "Failed";
+    fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
+                                             "{} ended with {}",
+                                             *limit, r.name, exit.describe()));
+    return;
+  }
+  const auto t = now();
+  s.backoff = next_backoff(options_.backoff, s.backoff, s.started_at, t);
+  if (s.backoff.count() <= 0) {
+    ++s.restarts;
+    ++status_.restarts;
+    set_phase("Restarting", "ReplicaRestarting", fmt::format("replica {} ended with {}; restarting", r.name,
+                                                             exit.describe()));
+    if (start(i)) set_phase("Running", "JobRunning", "");
+    return;
+  }
+  // The kubelet's words (kuberuntime_manager.go doBackOff), with the exit that caused it.
+  s.phase = "CrashLoopBackOff";
+  s.restart_at = t + s.backoff;
+  const std::string message = fmt::format("back-off {} restarting {}replica {} (it ended with {})",
+                                          seconds_text(s.backoff), exit.success() ? "" : "failed ", r.name,
+                                          exit.describe());
+  event("BackOff", message);
+  set_phase("Restarting", "CrashLoopBackOff", message);
+}
+
+bool JobRunner::restart_due() {
+  bool started = false;
+  const auto t = now();
+  for (std::size_t i = 0; i < status_.replicas.size() && !status_.finished(); ++i) {
+    ReplicaStatus& s = status_.replicas[i];
+    if (!s.backing_off() || t < s.restart_at) continue;
+    ++s.restarts;  // counted when it happens, as a container's restartCount
+    ++status_.restarts;
+    if (!start(i)) return true;
+    started = true;
+  }
+  if (!started || status_.finished()) return started;
+  // The job is Running again once no replica waits; else it says which one still does.
+  const auto waiting = std::find_if(status_.replicas.begin(), status_.replicas.end(),
+                                    [](const ReplicaStatus& r) { return r.backing_off(); });
+  if (waiting == status_.replicas.end())
+    set_phase("Running", "JobRunning", "");
+  else
+    set_phase("Restarting", "CrashLoopBackOff",
+              fmt::format("back-off {} restarting replica {}", seconds_text(waiting->backoff), waiting->name));
+  return true;
+}
+
 void JobRunner::stop_all() {
   stop_replicas();
   for (auto& r : status_.replicas)
-    if (r.phase == "Running" && !(options_.leave_running && std::count(status_.left_running.begin(),
+    if (r.backing_off())
+      r.phase = "Stopped";
+    else if (r.phase == "Running" && !(options_.leave_running && std::count(status_.left_running.begin(),
                                                                         status_.left_running.end(), r.name)))
       r.phase = !r.bookkeeping ? "Stopped" : status_.phase == "Succeeded" ? "Succeeded" : "Failed";
 }
@@ -281,7 +369,7 @@ void JobRunner::stop_replicas() {
       processes_.signal(handles_[i], SIGTERM);
       any = true;
     }
-  const auto deadline = Clock::now() + options_.grace;
+  const auto deadline = now() + options_.grace;
   while (any) {
     any = false;
     for (std::size_t i = 0; i < handles_.size(); ++i) {
@@ -291,7 +379,7 @@ void JobRunner::stop_replicas() {
         handles_[i] = -1;
       } else {
         any = true;
-        if (Clock::now() >= deadline) processes_.signal(handles_[i], SIGKILL);
+        if (now() >= deadline) processes_.signal(handles_[i], SIGKILL);
       }
     }
     if (any) processes_.wait(options_.poll_interval);
@@ -299,13 +387,13 @@ void JobRunner::stop_replicas() {
 }
 
 JobStatus JobRunner::run() {
-  started_ = Clock::now();
+  started_ = now();
   status_.phase_since = started_;
   // A new run of a job replaces the state of the previous one.
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(options_.job_dir) / "logs", ec);
   std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
-  std::filesystem::create_directories(std::filesystem::path(options_.job_dir) / "logs");
+  (void)create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string());
   if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
   status_.conditions.push_back("Created");
   event("Created", fmt::format("{} {} with {} replicas", jobs::job_kind_name(job_.kind), plan_.job,
@@ -328,7 +416,7 @@ JobStatus JobRunner::run() {
     if (status_.phase == "Suspended") {
       if (options_.on_tick) options_.on_tick();
       if (want_suspended()) continue;
-      started_ = Clock::now();  // activeDeadlineSeconds counts from the resumption
+      started_ = now();  // activeDeadlineSeconds counts from the resumption
       event("Resumed", "Job resumed");
       start_all();
       save();
@@ -339,13 +427,14 @@ JobStatus JobRunner::run() {
       if (status_.finished()) break;
       stop_replicas();
       for (auto& r : status_.replicas)
-        if (r.phase == "Running") r.phase = "Pending";
+        if (r.phase == "Running" || r.backing_off()) r.phase = "Pending";
       set_phase("Suspended", "JobSuspended", "Job suspended");
       save();
       continue;
     }
     bool changed = check_replicas();
-    if (!status_.finished() && deadline && Clock::now() - started_ > std::chrono::seconds(*deadline)) {
+    if (!status_.finished()) changed |= restart_due();
+    if (!status_.finished() && deadline && now() - started_ > std::chrono::seconds(*deadline)) {
       fail("DeadlineExceeded", "Job was active longer than specified deadline");
       changed = true;
     }
@@ -386,11 +475,12 @@ void JobRunner::apply_clean_pod_policy() {
     return;
   }
   save();
+  if (options_.on_finished_leaving_running) options_.on_finished_leaving_running(status_);
   while (running_replicas() > 0) {
     processes_.wait(options_.poll_interval);
     if (options_.stop_requested && options_.stop_requested()) {
       event("Stopped", options_.stop_reason);
-      return;
+      break;  // stop_all() ends them
     }
     bool changed = false;
     for (std::size_t i = 0; i < handles_.size(); ++i) {

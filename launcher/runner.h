@@ -4,6 +4,11 @@
 //                 others are stopped
 //   restarts      Always (any exit), OnFailure (non-zero), Never, ExitCode (128-255 retryable,
 //                 1-127 permanent); runPolicy.backoffLimit counts restarts ("BackoffLimitExceeded")
+//   back-off      the kubelet's CrashLoopBackOff: a replica to restart waits 10 s, then 20 s, 40 s ...
+//                 up to 300 s before each restart; a replica that ran for 2 x the maximum (10
+//                 minutes) before it ended starts over at 10 s (RestartBackoff, next_backoff). While
+//                 it waits the replica is CrashLoopBackOff (counted active, as its pod would be
+//                 Running) and the job Restarting with "back-off 40s restarting failed replica ..."
 //   deadline      runPolicy.activeDeadlineSeconds ("DeadlineExceeded": "Job was active longer than
 //                 specified deadline")
 //   success       TFJob: every Chief/Master, else worker-0 (successPolicy "") or every Worker
@@ -34,22 +39,42 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "jobs/model.h"
 #include "launcher/plan.h"
 #include "launcher/process.h"
 
 namespace ringmaster::launcher {
 
+// The kubelet's restart back-off (pkg/kubelet/kubelet.go: backOffPeriod 10 s, MaxContainerBackOff
+// 300 s; pkg/util/flowcontrol/backoff.go: the delay doubles up to the maximum, and an entry older
+// than 2 x the maximum starts over; KEP-4603 describes the resulting curve: restarts after 10, 30,
+// 70 s ...). Zero `initial` restarts at once.
+struct RestartBackoff {
+  std::chrono::milliseconds initial{std::chrono::seconds(10)};
+  std::chrono::milliseconds max{std::chrono::seconds(300)};
+};
+// The delay before restarting a replica that was started at `started` and ended at `ended`, when
+// the delay before its previous restart was `previous` (zero: none yet).
+Clock::duration next_backoff(const RestartBackoff& b, Clock::duration previous, Clock::time_point started,
+                             Clock::time_point ended);
+
 struct ReplicaStatus {
   std::string name, type;
   int index = 0;
-  std::string phase = "Pending";  // Pending, Running, Succeeded, Failed, Stopped (by the launcher at the end
-                                  // or by a suspension, after which it is Pending again)
+  std::string phase = "Pending";  // Pending, Running, CrashLoopBackOff (waiting to restart), Succeeded, Failed,
+                                  // Stopped (by the launcher at the end or by a suspension, after which it is
+                                  // Pending again)
   int restarts = 0;
   std::optional<ExitStatus> last_exit;
   std::string log;  // current log file
   bool bookkeeping = false;
   std::string cpus;  // the CPUs it is pinned to ("0-1"); empty: not pinned
+  // Back-off: the delay of the last restart (zero before the first), when the replica last started,
+  // and, while it is CrashLoopBackOff, when it starts again.
+  Clock::duration backoff{};
+  Clock::time_point started_at{}, restart_at{};
+  bool backing_off() const { return phase == "CrashLoopBackOff"; }
 };
 
 struct JobStatus {
@@ -60,7 +85,7 @@ struct JobStatus {
   int restarts = 0;
   double elapsed_seconds = 0.0;
   std::map<std::string, double> phase_seconds;  // time spent in each phase left so far
-  std::chrono::steady_clock::time_point phase_since = std::chrono::steady_clock::now();  // entered the current one
+  Clock::time_point phase_since{};  // entered the current one
   std::vector<ReplicaStatus> replicas;
   // The job has finished and cleanPodPolicy None left these replicas running (see above).
   std::vector<std::string> left_running;
@@ -81,7 +106,10 @@ std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status);
 //   ringmaster_replica_restarts_total{job,replica}
 //   ringmaster_job_phase_seconds_total{job,phase}          time spent in each phase, the current one included
 //   ringmaster_job_elapsed_seconds{job}
-std::string job_metrics_text(const JobStatus& status);
+//   ringmaster_replica_waiting{job,replica,reason="CrashLoopBackOff"}  1 while it waits to restart
+//   ringmaster_replica_backoff_seconds{job,replica}        its current restart delay (0: none)
+// `now` is on the clock the runner used (RunOptions::clock).
+std::string job_metrics_text(const JobStatus& status, Clock::time_point now = std::chrono::steady_clock::now());
 
 // Appends "<UTC time> <reason> <message>" to the job directory's events.log.
 void append_event(const std::string& job_dir, const std::string& reason, const std::string& message);
@@ -98,6 +126,13 @@ struct RunOptions {
   // cleanPodPolicy None: run() returns at once, leaving those replicas running (pods on a
   // cluster outlive the client that watches them), instead of waiting for them to end.
   bool leave_running = false;
+  RestartBackoff backoff;
+  // Steady time for deadlines, back-off and phase durations; null: the real one. A fake clock
+  // moves only when the test (typically its Processes::wait) advances it.
+  const Clock* clock = nullptr;
+  // cleanPodPolicy None on processes: called once the job has finished with replicas left running,
+  // before run() goes on waiting for them (`ringmaster run` returns to its caller there).
+  std::function<void(const JobStatus&)> on_finished_leaving_running;
 };
 
 class JobRunner {
@@ -112,6 +147,11 @@ class JobRunner {
   bool check_replicas();
   // The exit of replica i once it has ended (recorded in its status and the events), else nullopt.
   std::optional<ExitStatus> reap(std::size_t i);
+  // Starts the replicas whose back-off has passed; true when any started.
+  bool restart_due();
+  // The replica ended and its policy restarts it: back off, or fail the job at backoffLimit.
+  void schedule_restart(std::size_t i, const ExitStatus& exit);
+  Clock::time_point now() const { return clock_.now(); }
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
   void stop_all();
@@ -128,9 +168,10 @@ class JobRunner {
   JobPlan plan_;
   Processes& processes_;
   RunOptions options_;
+  const Clock& clock_;
   JobStatus status_;
   std::vector<int> handles_;  // per replica; -1 when not running
-  std::chrono::steady_clock::time_point started_;
+  Clock::time_point started_;
 };
 
 }  // namespace ringmaster::launcher

@@ -199,7 +199,7 @@ std::string describe(const TrialRecord& t) {
 
 // Starts `argv` with stdout and stderr to `log`; the child dies with this process.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return Status(StatusCode::kUnavailable, fmt::format("{}: {}", log, std::strerror(errno)));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -602,8 +602,8 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
                   fmt::format("{} holds an experiment already: continue it with `ringmaster sweep --resume {}` or "
                               "remove the directory",
                               o.dir, o.dir));
-  fs::create_directories(dir, ec);
-  if (ec) return Status(StatusCode::kUnavailable, fmt::format("{}: cannot create: {}", o.dir, ec.message()));
+  // Trials' logs and jobs can hold secrets: the experiment's directory is the owner's alone.
+  if (Status s = create_private_directories(dir.string()); !s) return Status(StatusCode::kUnavailable, s.message());
   if (!o.resume) {
     auto text = read_file(experiment_file);
     if (!text) return text.status();

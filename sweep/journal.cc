@@ -26,7 +26,7 @@ Result<Journal> Journal::open(const std::string& path) {
   }
   Journal j;
   j.path_ = path;
-  j.fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+  j.fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, kPrivateFileMode));
   if (!j.fd_.valid()) return Status(StatusCode::kUnavailable, fmt::format("{}: cannot open the journal: {}", path, std::strerror(errno)));
   if (!existed) {  // make the new file's name durable too
     const auto dir = std::filesystem::path(path).parent_path();

@@ -85,7 +85,7 @@ check "status of an unknown job exits 1" "[ $rc -eq 1 ]"
 # checkpoint, the job succeeds.
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data="--train-limit 16000 --test-limit 500"; else data="--dataset synthetic --synthetic-samples 16000 --test-limit 500"; fi
 batch_job trainer OnFailure "exec ringmaster train --model mlp:784-64-10 $data --epochs 3 --checkpoint-dir $work/ck --checkpoint-every 20 --resume --progress lines" >"$work/trainer.yaml"
-"$bin" run "$work/trainer.yaml" --job-dir "$work/trainer" >"$work/train.out" 2>"$work/err" &
+"$bin" run "$work/trainer.yaml" --job-dir "$work/trainer" --restart-backoff-seconds 0.5 >"$work/train.out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 2000); do ls "$work/ck"/ckpt-*.rmck >/dev/null 2>&1 && break; sleep 0.005; done
 pkill -9 -f "ringmaster train --model mlp:784-64-10" 
@@ -134,7 +134,7 @@ check "the launcher's own messages are in launcher.log" "grep -q 'job detached S
 # --metrics-port: the Prometheus endpoint shows the phase, the replica counts and the restart.
 batch_job metered OnFailure 'c=$(cat mcount 2>/dev/null || echo 0); echo $((c+1)) > mcount; [ $c -ge 1 ] || exit 1; sleep 3' >"$work/metered.yaml"
 rm -f "$work/mcount"
-"$bin" run "$work/metered.yaml" --job-dir "$work/metered" --metrics-port 0 >/dev/null 2>"$work/merr" &
+"$bin" run "$work/metered.yaml" --job-dir "$work/metered" --metrics-port 0 --restart-backoff-seconds 0.25 >/dev/null 2>"$work/merr" &
 pid=$!
 for _ in $(seq 100); do [ "$(cat "$work/mcount" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
 port=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/merr")
@@ -142,6 +142,7 @@ port=$(sed -n 's|.*metrics at http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work
 check "metrics: the job is Running" "grep -qx 'ringmaster_job_phase{job=\"metered\",phase=\"Running\"} 1' $work/metrics.txt"
 check "metrics: one active replica of type Job" "grep -qx 'ringmaster_job_replicas{job=\"metered\",replica_type=\"Job\",state=\"active\"} 1' $work/metrics.txt"
 check "metrics: the restart is counted" "grep -qx 'ringmaster_replica_restarts_total{job=\"metered\",replica=\"metered-job-0\"} 1' $work/metrics.txt"
+check "metrics: the restart's back-off is exported" "grep -qx 'ringmaster_replica_backoff_seconds{job=\"metered\",replica=\"metered-job-0\"} 0.25' $work/metrics.txt"
 check "metrics: phase durations are exported" "grep -q '^ringmaster_job_phase_seconds_total{job=\"metered\",phase=\"Running\"} [0-9.e-]*$' $work/metrics.txt"
 check "metrics: HELP and TYPE lines" "grep -qx '# TYPE ringmaster_job_restarts_total counter' $work/metrics.txt"
 wait $pid; rc=$?
@@ -161,13 +162,45 @@ spec:
     PS:
       template: {spec: {containers: [{name: tensorflow, image: i, command: [sleep, "$marker"]}]}}
 YAML
-"$bin" run "$work/psnone.yaml" --job-dir "$work/psnone" >/dev/null 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q 'leaves 1 replica' "$work/err" && break; sleep 0.05; done
-check "cleanPodPolicy None: the launcher says the PS is left running" "grep -q 'cleanPodPolicy None leaves 1 replica(s) running' $work/err"
-check "... the job is Succeeded while the PS runs" "grep -q '\"phase\": *\"Succeeded\"' $work/psnone/status.json && pgrep -f '^sleep $marker' >/dev/null"
-kill -INT $pid; wait $pid; rc=$?
-check "... Ctrl-C then stops it; the job stays Succeeded" "[ $rc -eq 0 ] && [ \$(pgrep -fc '^sleep $marker') -eq 0 ] && grep -q '\"phase\": *\"Succeeded\"' $work/psnone/status.json"
+# Issue 20 item 1 (restart_backoff): a replica that fails at once waits 10 s before its first
+# restart by default (before: ~93 restarts a second).
+batch_job crashloop OnFailure "exit 1" >"$work/crashloop.yaml"
+timeout -s INT 3 "$bin" run "$work/crashloop.yaml" --jobs-root "$work/jobs" >/dev/null 2>"$work/err"
+check "restart back-off: no restart in the first 3 s" \
+  "[ \$(ls $work/jobs/crashloop/logs | wc -l) -eq 1 ] && grep -q 'back-off 10s restarting failed replica crashloop-job-0 (it ended with exit code 1)' $work/err" || cat $work/err
+check "... and events.log stays short" "[ \$(wc -l < $work/jobs/crashloop/events.log) -lt 10 ]"
+
+# Issue 20 item 3 (run_returns_when_replicas_left_running): `run` returns with the job's result;
+# a detached launcher watches the PS until `ringmaster delete`.
+t0=$(date +%s%N)
+timeout 20 "$bin" run "$work/psnone.yaml" --jobs-root "$work/jobs" >"$work/out" 2>"$work/err"; rc=$?
+t1=$(date +%s%N)
+check "cleanPodPolicy None: run returns with the job's result ($(( (t1 - t0) / 1000000 )) ms)" "[ $rc -eq 0 ]" || cat $work/err
+check "... saying what it left running" "grep -q 'cleanPodPolicy None leaves psnone-ps-0 running' $work/err && grep -q 'a detached launcher (pid [0-9]*) watches' $work/err"
+check "... the job is Succeeded while the PS runs" "grep -q '\"phase\": *\"Succeeded\"' $work/jobs/psnone/status.json && pgrep -f '^sleep $marker' >/dev/null"
+"$bin" status psnone --jobs-root "$work/jobs" >"$work/st.out" 2>&1
+check "... status shows the PS and its watcher" "grep -q 'psnone-ps-0 .* Running' $work/st.out && grep -q 'a detached launcher (pid [0-9]*) watches them' $work/st.out" || cat $work/st.out
+"$bin" delete psnone --jobs-root "$work/jobs" >/dev/null 2>&1; rc=$?
+check "... delete stops it" "[ $rc -eq 0 ] && [ \$(pgrep -fc '^sleep $marker') -eq 0 ] && [ ! -d $work/jobs/psnone ]"
+
+# Issue 20 item 6 (launcher_gone): a launcher killed with -9 takes its replicas with it, and
+# status says so instead of Running.
+batch_job orphan Never "sleep $marker" >"$work/orphan.yaml"
+"$bin" run -d "$work/orphan.yaml" --jobs-root "$work/jobs" >/dev/null 2>&1
+for _ in $(seq 100); do pgrep -f "^sleep $marker" >/dev/null && break; sleep 0.05; done
+lpid=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["launcherPid"])' "$work/jobs/orphan/status.json")
+kill -9 "$lpid"
+for _ in $(seq 100); do pgrep -f "^sleep $marker" >/dev/null || break; sleep 0.05; done
+"$bin" status --jobs-root "$work/jobs" >"$work/st.out" 2>&1
+check "launcher gone: status lists the job as Failed (LauncherGone)" "grep -qE '^orphan +Job +Failed +LauncherGone' $work/st.out" || cat $work/st.out
+"$bin" status orphan --jobs-root "$work/jobs" >"$work/st.out" 2>&1
+check "... and says when it was noticed" "grep -q 'launcher gone at 20[0-9-]*T[0-9:]*Z (pid $lpid no longer runs' $work/st.out" || cat $work/st.out
+check "... status.json says so too" "grep -q '\"reason\": *\"LauncherGone\"' $work/jobs/orphan/status.json"
+check "... and no replica is left" "! pgrep -f '^sleep $marker' >/dev/null"
+
+# Issue 20 item 6 (private_job_files): job directories and what is in them are the owner's alone.
+check "job directories are 0700, logs and state 0600" \
+  "[ \$(stat -c %a $work/jobs) = 700 ] && [ \$(stat -c %a $work/jobs/orphan) = 700 ] && [ \$(stat -c %a $work/jobs/orphan/logs) = 700 ] && [ \$(stat -c %a $work/jobs/orphan/status.json) = 600 ] && [ \$(stat -c %a $work/jobs/orphan/events.log) = 600 ] && [ \$(stat -c %a $work/jobs/orphan/logs/orphan-job-0-0.log) = 600 ]"
 
 # CPU limits become affinity: two replicas with a core each run on different cores.
 if [ "$(nproc)" -ge 2 ]; then

@@ -18,7 +18,7 @@ scenario() {
   mkdir -p "$FAKE_KUBECTL_DIR"
   cp "$fx/scenarios/$1.json" "$FAKE_KUBECTL_DIR/scenario.json"
 }
-submit() { "$bin" submit --kubectl "$fake" --poll-seconds 0.1 --grace-seconds 1 --jobs-root "$work/jobs" "$@"; }
+submit() { "$bin" submit --kubectl "$fake" --poll-seconds 0.1 --grace-seconds 1 --restart-backoff-seconds 0.2 --jobs-root "$work/jobs" "$@"; }
 # calls [VERB]: the recorded calls, one line each, without the global flags
 calls() {
   python3 - "$FAKE_KUBECTL_DIR/calls.jsonl" "${1:-}" <<'PY'
@@ -53,6 +53,8 @@ scenario oom-restart
 submit "$fx/pytorchjob-oom.yaml" >"$work/oom.out" 2>&1; rc=$?
 check "oom: the job succeeds after one restart (exit 0)" \
   "[ $rc -eq 0 ] && grep -q 'job oom Succeeded after .* 1 restarts' $work/oom.out" || cat "$work/oom.out"
+check "oom: the restart waits out its back-off, as the kubelet's CrashLoopBackOff (issue 20)" \
+  "grep -q 'back-off 0.2s restarting failed replica oom-worker-0' $work/oom.out && grep -q 'BackOff back-off 0.2s' $work/jobs/oom/events.log" || cat "$work/oom.out"
 check "oom: the 137 is reported as SIGKILL with the pod's reason" \
   "grep -q 'Exited replica oom-worker-0: killed by SIGKILL (137) (OOMKilled)' $work/jobs/oom/events.log"
 check "oom: the Secret and both Services are applied first, in namespace team-a" \

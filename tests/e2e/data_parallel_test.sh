@@ -73,6 +73,33 @@ check "... after the 8 s timeout, not much later ($((t1 - t0)) s)" "[ $((t1 - t0
 check "... saying it timed out" "grep -q 'timed out' $work/r0.err"
 tail -1 "$work/r0.err"
 
+# --- issue 20 item 2 (mpirun_sigstop_rank): under mpirun a hung rank ends the whole MPI job ----
+# Before, rank 0 reported the timeout and then waited in MPI_Finalize for ever.
+for backend in tcp shm mpi; do
+  mpirun --allow-run-as-root --oversubscribe -np 2 --bind-to none \
+    ringmaster train --strategy allreduce --collectives $backend --collective-timeout 4 --epochs 50 \
+    --dataset synthetic --model mlp:784-32-10 --progress lines >"$work/hang-$backend.out" 2>&1 &
+  mp=$!
+  rank1=""
+  for _ in $(seq 100); do
+    for p in $(pgrep -f "ringmaster train --strategy allreduce --collectives $backend --collective-timeout 4"); do
+      tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && rank1=$p
+    done
+    [ -n "$rank1" ] && grep -q '^epoch=1 ' "$work/hang-$backend.out" && break
+    sleep 0.1
+  done
+  kill -STOP "$rank1"
+  t0=$(date +%s)
+  for _ in $(seq 300); do kill -0 $mp 2>/dev/null || break; sleep 0.1; done
+  t1=$(date +%s)
+  if kill -0 $mp 2>/dev/null; then kill -9 $mp; pkill -9 -f "collectives $backend --collective-timeout 4"; fi
+  wait $mp; rc=$?
+  check "mpirun over $backend with rank 1 stopped exits within the timeout + 3 s ($((t1 - t0)) s, exit $rc)" \
+    "[ $rc -ne 0 ] && [ $((t1 - t0)) -le 7 ]" || tail -3 "$work/hang-$backend.out"
+  check "... with the clear message kept" "grep -q 'timed out\|did not complete within' $work/hang-$backend.out"
+  check "... and no rank left" "! pgrep -f 'collectives $backend --collective-timeout 4' >/dev/null"
+done
+
 # --- the examples under the launcher ----------------------------------------------------------
 for example in pytorchjob mpijob tfjob-workers; do
   ringmaster run "examples/fashion-mnist-$example.yaml" --jobs-root "$work/jobs" >"$work/$example.out" 2>&1; rc=$?
@@ -85,7 +112,7 @@ check "the jobs' checkpoints live in their job directories" \
 
 # A worker killed mid-run: the master's allreduce fails, OnFailure restarts both, the master
 # resumes from its checkpoint and the job still succeeds.
-ringmaster run examples/fashion-mnist-pytorchjob.yaml --jobs-root "$work/jobs" >"$work/restart.out" 2>&1 &
+ringmaster run examples/fashion-mnist-pytorchjob.yaml --jobs-root "$work/jobs" --restart-backoff-seconds 1 >"$work/restart.out" 2>&1 &
 launcher=$!
 for _ in $(seq 150); do grep -q 'master-0\] epoch=2 ' "$work/restart.out" 2>/dev/null && break; sleep 0.2; done
 worker=$(pgrep -f 'ringmaster train --strategy=allreduce --model=mlp --dataset=fashion-mnist --epochs=4$' | head -1)

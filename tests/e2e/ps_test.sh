@@ -41,7 +41,7 @@ grep -E 'summary:|step time' "$work/tfjob.out"
 
 # --- kill -9 of a parameter server mid-run ----------------------------------------------------------
 rm -rf "$work/jobs"
-ringmaster run examples/fashion-mnist-tfjob-ps.yaml --jobs-root "$work/jobs" >"$work/kill.out" 2>&1 &
+ringmaster run examples/fashion-mnist-tfjob-ps.yaml --jobs-root "$work/jobs" --restart-backoff-seconds 1 >"$work/kill.out" 2>&1 &
 launcher=$!
 for _ in $(seq 200); do grep -q 'chief-0\] epoch=2 ' "$work/kill.out" 2>/dev/null && break; sleep 0.1; done
 victim=""

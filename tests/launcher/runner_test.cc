@@ -39,6 +39,7 @@ class RunnerTest : public ::testing::Test {
     o.job_dir = (dir_ / "job").string();
     o.poll_interval = std::chrono::milliseconds(5);
     o.grace = std::chrono::milliseconds(500);
+    o.backoff.initial = std::chrono::milliseconds(0);  // restart at once: back-off is backoff_test.cc's
     o.stop_requested = std::move(stop);
     o.suspended = std::move(suspended);
     JobRunner runner(job_, std::move(*plan), *processes, o);
