@@ -102,10 +102,12 @@ spec:
                      command, ranks);
 }
 
-// Runs `ringmaster run FILE` to its end; the wall time in seconds, or the failure.
+// Runs `ringmaster run FILE` to its end; the wall time in seconds, or the failure. Without restart
+// back-off: the restart row measures the launcher's own cost of a restart, not the policy's wait.
 Result<double> run_job(const fs::path& file, const fs::path& job_dir) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = run_capturing({self_exe(), "run", file.string(), "--job-dir", job_dir.string()}, {}, true);
+  auto r = run_capturing({self_exe(), "run", file.string(), "--job-dir", job_dir.string(), "--restart-backoff-seconds", "0"},
+                         {}, true);
   if (!r) return r.status();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -30,6 +30,7 @@ struct ValidateOptions {
   std::string validate = "strict";  // strict | warn
   bool plan = false;
   bool quiet = false;
+  std::size_t max_replicas = jobs::LoadOptions{}.max_replicas;
 };
 void add_validate_command(CLI::App& app, ValidateOptions& options);
 int run_validate(const ValidateOptions& options);
@@ -44,6 +45,7 @@ void apply_cluster_flags(const ClusterFlags& flags, k8s::RenderOptions& options)
 
 struct RenderOptions {
   std::string file, output_dir, mode = "pods", token, ssh_key;
+  std::size_t max_replicas = jobs::LoadOptions{}.max_replicas;
   ClusterFlags cluster;
 };
 void add_render_command(CLI::App& app, RenderOptions& options);
@@ -135,12 +137,16 @@ struct RunOptions {
   int metrics_port = -1;  // the Prometheus endpoint; -1: none, 0: a free port (printed)
   std::string metrics_address = "127.0.0.1";
   BackoffFlags backoff;
+  int max_replicas = 0;  // 0: launcher::local_replica_limit
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);
 // Loads `file` into `loaded`, printing its diagnostics; -1 when it holds exactly one training job
 // (documents[0]), else the exit status (1 unreadable, 2 invalid or not one job).
-int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command);
+int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
+                      const jobs::LoadOptions& options = {});
+// --max-replicas, for the commands that load jobs.
+void add_max_replicas_flag(CLI::App* command, std::size_t& max_replicas);
 
 // `ringmaster submit JOB.yaml`: the job on a Kubernetes cluster through kubectl (k8s/cluster.h).
 // Its job directory (as `run`'s) also holds cluster.json: how to reach the cluster again, which
@@ -151,6 +157,7 @@ struct SubmitOptions {
   int grace_seconds = 30;
   ClusterFlags cluster;
   BackoffFlags backoff;
+  std::size_t max_replicas = jobs::LoadOptions{}.max_replicas;
 };
 void add_submit_command(CLI::App& app, SubmitOptions& options);
 int run_submit(const SubmitOptions& options);

@@ -15,7 +15,12 @@ namespace ringmaster::cli {
 
 void add_ps_command(CLI::App& app, PsOptions& o) {
   CLI::App* cmd = app.add_subcommand("ps", "Run a parameter server (a TFJob's PS replica; its place comes from TF_CONFIG)");
-  cmd->add_option("--address", o.address, "address to listen on (default: TF_CONFIG's host if an IP, else 0.0.0.0)");
+  cmd->add_option("--address", o.address,
+                  "address to listen on (default: TF_CONFIG's host, or every interface when it is a host name as "
+                  "on a cluster; without TF_CONFIG 127.0.0.1)");
+  cmd->add_flag("--insecure", o.insecure,
+                "serve without a job token (RINGMASTER_JOB_TOKEN unset): any client that reaches the port can read "
+                "and change the parameters");
   cmd->add_option("--port", o.port, "port (default: TF_CONFIG's, else 2222; 0 picks a free one)");
   cmd->add_option("--index", o.index, "this server's index among the job's servers (default: TF_CONFIG's task.index)");
   cmd->add_option("--checkpoint-dir", o.checkpoint_dir, "checkpoint the parameters and optimizer state here, and "
@@ -29,7 +34,7 @@ int run_ps(const PsOptions& o) {
   ps::ServerOptions s;
   s.index = 0;
   s.port = 2222;
-  s.address = "0.0.0.0";
+  s.address = "127.0.0.1";  // nothing listens beyond this machine unless told (an address, or a job's TF_CONFIG)
   if (const char* text = std::getenv("TF_CONFIG"); text && *text) {
     auto tf = collectives::parse_tf_config(text);
     if (!tf) {
@@ -51,13 +56,27 @@ int run_ps(const PsOptions& o) {
     const auto colon = mine.rfind(':');
     const std::string host = mine.substr(0, colon);
     s.port = colon == std::string::npos ? 2222 : std::atoi(mine.c_str() + colon + 1);
+    // The job places this server at `host`: an address to bind, or a name (a pod's Service) that
+    // other pods reach on every interface of this one.
     in_addr a{};
-    if (inet_pton(AF_INET, host.c_str(), &a) == 1) s.address = host;
+    s.address = inet_pton(AF_INET, host.c_str(), &a) == 1 ? host : "0.0.0.0";
   }
   if (!o.address.empty()) s.address = o.address;
   if (o.port >= 0) s.port = o.port;
   if (o.index >= 0) s.index = o.index;
   if (const char* token = std::getenv("RINGMASTER_JOB_TOKEN")) s.token = token;
+  if (s.token.empty() && !o.insecure) {
+    std::fprintf(stderr,
+                 "ringmaster ps: environment variable RINGMASTER_JOB_TOKEN: expected the job's token (clients must "
+                 "send it), found none; set it (the launcher and rendered pods do), or give --insecure to serve "
+                 "without one\n");
+    return 2;
+  }
+  if (s.token.empty())
+    std::fprintf(stderr,
+                 "ringmaster ps: WARNING: --insecure: serving on %s WITHOUT A JOB TOKEN; any client that reaches "
+                 "this port can read and overwrite the model's parameters\n",
+                 s.address.c_str());
   s.checkpoint_dir = o.checkpoint_dir;
   s.checkpoint_seconds = o.checkpoint_seconds;
   if (o.max_message_mib < 1 || o.max_message_mib > 2047) {

@@ -11,7 +11,8 @@
 namespace ringmaster::cli {
 
 struct PsOptions {
-  std::string address;  // default: the TF_CONFIG host when it is an IP address, else 0.0.0.0
+  std::string address;  // default: the TF_CONFIG host (0.0.0.0 when it is a name), else 127.0.0.1
+  bool insecure = false;  // serve without RINGMASTER_JOB_TOKEN: any client may push and pull
   int port = -1;        // default: the TF_CONFIG port, else 2222
   int index = -1;       // default: task.index of TF_CONFIG, else 0
   std::string checkpoint_dir;

@@ -1,6 +1,7 @@
 // `ringmaster render JOB.yaml [-o DIR] [--mode pods|crd]`: the job as Kubernetes objects (k8s/render.h).
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "common/files.h"
@@ -48,10 +49,19 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
   cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
   add_cluster_flags(cmd, o.cluster);
+  add_max_replicas_flag(cmd, o.max_replicas);
+}
+
+void add_max_replicas_flag(CLI::App* cmd, std::size_t& max_replicas) {
+  cmd->add_option("--max-replicas", max_replicas, "refuse jobs with more replicas than this (per type and in all)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->capture_default_str();
 }
 
 int run_render(const RenderOptions& o) {
-  jobs::LoadResult r = jobs::load_file(o.file);
+  jobs::LoadOptions lo;
+  lo.max_replicas = o.max_replicas;
+  jobs::LoadResult r = jobs::load_file(o.file, lo);
   for (const auto& d : r.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (!r.ok()) return 2;
   k8s::RenderOptions ro;
@@ -61,37 +71,52 @@ int run_render(const RenderOptions& o) {
     std::cerr << "ringmaster render: " << s.message() << "\n";
     return 2;
   }
-  std::string text;
-  std::string name;
+  // Streamed: each object is printed (or appended to the file) as soon as it is rendered, so a
+  // large job's output starts at once and memory stays that of one object.
+  std::optional<AtomicFile> file;
+  std::string path;
+  if (!o.output_dir.empty()) {
+    std::string name = "job";
+    if (!r.documents.empty()) name = r.documents[0].normalized["metadata"]["name"].as<std::string>("job");
+    std::error_code ec;
+    fs::create_directories(o.output_dir, ec);
+    path = (fs::path(o.output_dir) / (name + ".yaml")).string();
+    auto f = AtomicFile::create(path);
+    if (!f) {
+      std::cerr << "ringmaster render: " << f.status().message() << "\n";
+      return 1;
+    }
+    file.emplace(std::move(*f));
+  }
+  Status written = Status::ok();
+  auto emit = [&](const std::string& text) {
+    if (!written) return;
+    if (file)
+      written = file->append(text);
+    else if (!(std::cout << text))
+      written = Status(StatusCode::kUnavailable, "writing to standard output failed");
+  };
   for (const auto& doc : r.documents) {
     if (o.mode == "crd") {
-      text += "---\n" + jobs::to_yaml(doc.normalized);
+      emit("---\n" + jobs::to_yaml(doc.normalized));
     } else if (const auto* job = std::get_if<jobs::TrainingJob>(&doc.object)) {
-      auto objects = k8s::render_job(*job, ro);
-      if (!objects) {
-        std::cerr << "ringmaster render: " << doc.file << ": " << job->metadata.name << ": " << objects.status().message() << "\n";
+      Status s = k8s::render_job(*job, ro, [&](YAML::Node object) { emit("---\n" + jobs::to_yaml(object)); });
+      if (!s) {
+        std::cerr << "ringmaster render: " << doc.file << ": " << job->metadata.name << ": " << s.message() << "\n";
         return 1;
       }
-      text += k8s::to_documents(*objects);
     } else {
       std::cerr << "ringmaster render: " << doc.file << ": a Katib Experiment needs Katib on the cluster: render it with "
                 << "--mode crd, or run it here with `ringmaster sweep`\n";
       return 2;
     }
-    if (name.empty()) name = doc.normalized["metadata"]["name"].as<std::string>("job");
   }
-  if (o.output_dir.empty()) {
-    std::cout << text;
-    return 0;
-  }
-  std::error_code ec;
-  fs::create_directories(o.output_dir, ec);
-  const std::string path = (fs::path(o.output_dir) / (name + ".yaml")).string();
-  if (Status s = write_file_atomic(path, text); !s) {
-    std::cerr << "ringmaster render: " << s.message() << "\n";
+  if (written && file) written = file->commit();
+  if (!written) {
+    std::cerr << "ringmaster render: " << written.message() << "\n";
     return 1;
   }
-  std::cout << path << "\n";
+  if (file) std::cout << path << "\n";
   return 0;
 }
 

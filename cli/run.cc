@@ -137,6 +137,10 @@ void add_run_command(CLI::App& app, RunOptions& o) {
                   "http://ADDRESS:PORT/metrics while the job runs; 0 picks a free port");
   cmd->add_option("--metrics-address", o.metrics_address, "address of the metrics endpoint")->capture_default_str();
   add_backoff_flags(cmd, o.backoff);
+  cmd->add_option("--max-replicas", o.max_replicas,
+                  "start at most this many replicas (default: what this machine runs, 16 per CPU within its process "
+                  "and open-file limits)")
+      ->check(CLI::Range(1, 1000000));
   cmd->add_flag("-d,--detach", o.detach,
                 "run in the background: print the job's name and return (then `ringmaster status|logs -f|delete`)");
 }
@@ -161,8 +165,9 @@ Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& f) {
   return launcher::RestartBackoff{ms(f.initial_seconds), ms(f.max_seconds)};
 }
 
-int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command) {
-  loaded = jobs::load_file(file);
+int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
+                      const jobs::LoadOptions& options) {
+  loaded = jobs::load_file(file, options);
   for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (loaded.file_unreadable) return 1;
   if (!loaded.ok()) return 2;
@@ -178,8 +183,21 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
 
 int run_run(const RunOptions& o) {
   jobs::LoadResult loaded;
-  if (const int rc = load_training_job(o.file, loaded, "run"); rc >= 0) return rc;
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int max_replicas = o.max_replicas > 0 ? o.max_replicas : launcher::local_replica_limit(cpus);
+  jobs::LoadOptions lo;
+  lo.max_replicas = std::max(lo.max_replicas, static_cast<std::size_t>(max_replicas));
+  if (const int rc = load_training_job(o.file, loaded, "run", lo); rc >= 0) return rc;
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
+  if (job.total_replicas() > max_replicas) {
+    std::cerr << fmt::format("{}: job {} has {} replicas; this machine runs at most {} at once ({})\n", o.file,
+                             job.metadata.name, job.total_replicas(), max_replicas,
+                             o.max_replicas > 0 ? "--max-replicas"
+                                                : fmt::format("16 per CPU on {} CPUs, within the process and open-file "
+                                                              "limits; --max-replicas changes it",
+                                                              cpus));
+    return 2;
+  }
   auto backoff = restart_backoff(o.backoff);
   if (!backoff) {
     std::cerr << "ringmaster run: " << backoff.status().message() << "\n";
@@ -192,7 +210,6 @@ int run_run(const RunOptions& o) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(), free_port,
                                        cpus, launcher::detect_gpus(), launcher::allowed_cpus()});
   if (!plan) {

@@ -133,11 +133,14 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
   add_cluster_flags(cmd, o.cluster);
   add_backoff_flags(cmd, o.backoff);
+  add_max_replicas_flag(cmd, o.max_replicas);
 }
 
 int run_submit(const SubmitOptions& o) {
   jobs::LoadResult loaded;
-  if (const int rc = load_training_job(o.file, loaded, "submit"); rc >= 0) return rc;
+  jobs::LoadOptions lo;
+  lo.max_replicas = o.max_replicas;
+  if (const int rc = load_training_job(o.file, loaded, "submit", lo); rc >= 0) return rc;
   jobs::TrainingJob job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
   if (!o.ns.empty()) {
     if (job.metadata.namespace_ != "default" && job.metadata.namespace_ != o.ns) {

@@ -19,11 +19,13 @@ void add_validate_command(CLI::App& app, ValidateOptions& o) {
       ->capture_default_str();
   cmd->add_flag("--plan", o.plan, "print what each job would start instead of the normalized spec");
   cmd->add_flag("-q,--quiet", o.quiet, "print only problems");
+  add_max_replicas_flag(cmd, o.max_replicas);
 }
 
 int run_validate(const ValidateOptions& o) {
   jobs::LoadOptions lo;
   lo.strict = o.validate == "strict";
+  lo.max_replicas = o.max_replicas;
   bool invalid = false, unreadable = false;
   nlohmann::ordered_json json_docs = nlohmann::ordered_json::array();
   bool first = true;

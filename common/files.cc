@@ -39,47 +39,62 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-      return invalid_argument(path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
+      return Status(StatusCode::kOutOfRange, path + ": larger than the limit of " + std::to_string(max_bytes) + " bytes");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
 }
 
-Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
-  std::filesystem::path target(path);
-  std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode)));
-    if (fd.get() < 0) return invalid_argument(tmp + ": cannot create: " + errno_text());
-    const char* p = data.data();
-    std::size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd.get(), p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Status s = invalid_argument(tmp + ": write failed: " + errno_text());
-        ::unlink(tmp.c_str());
-        return s;
-      }
-      p += n;
-      left -= static_cast<std::size_t>(n);
+Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode) {
+  AtomicFile f;
+  f.path_ = path;
+  const std::filesystem::path target(path);
+  f.dir_ = target.parent_path().empty() ? "." : target.parent_path().string();
+  f.tmp_ = (std::filesystem::path(f.dir_) / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid())))
+               .string();
+  f.fd_ = UniqueFd(::open(f.tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode)));
+  if (f.fd_.get() < 0) return invalid_argument(f.tmp_ + ": cannot create: " + errno_text());
+  return f;
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_.get() >= 0) ::unlink(tmp_.c_str());  // never committed: the target keeps its old content
+}
+
+Status AtomicFile::append(std::string_view data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_.get(), p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return invalid_argument(tmp_ + ": write failed: " + errno_text());
     }
-    if (::fsync(fd.get()) != 0) {
-      Status s = invalid_argument(tmp + ": fsync failed: " + errno_text());
-      ::unlink(tmp.c_str());
-      return s;
-    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status s = invalid_argument(path + ": rename failed: " + errno_text());
-    ::unlink(tmp.c_str());
+  return Status::ok();
+}
+
+Status AtomicFile::commit() {
+  if (::fsync(fd_.get()) != 0) return invalid_argument(tmp_ + ": fsync failed: " + errno_text());
+  fd_ = UniqueFd();
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    Status s = invalid_argument(path_ + ": rename failed: " + errno_text());
+    ::unlink(tmp_.c_str());
     return s;
   }
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
   return Status::ok();
+}
+
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
+  auto f = AtomicFile::create(path, mode);
+  if (!f) return f.status();
+  if (Status s = f->append(data); !s) return s;
+  return f->commit();
 }
 
 uint32_t crc32_of(std::string_view bytes) {

@@ -8,12 +8,14 @@
 #include <string>
 #include <string_view>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace ringmaster {
 
-// Reads a whole file. Fails with kNotFound if it does not exist and kInvalidArgument if it is
-// larger than max_bytes (protects against reading a huge or endless file such as /dev/zero).
+// Reads a whole file. Fails with kNotFound if it does not exist and kOutOfRange if it is larger
+// than max_bytes (protects against reading a huge or endless file such as /dev/zero). Messages
+// start with the path.
 Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64u << 20);
 
 // The CRC-32 (zlib's, as gzip and PNG use) of any number of bytes: the checksum our checkpoints
@@ -22,6 +24,24 @@ uint32_t crc32_of(std::string_view bytes);
 
 // `bytes` bytes from /dev/urandom as lower-case hex: job tokens.
 std::string random_hex(std::size_t bytes = 16);
+
+// A file written in pieces that appears at `path` whole or not at all: the pieces go to a temp
+// file in the same directory, and commit() fsyncs it, renames it over `path` and fsyncs the
+// directory. Destroyed without commit(), it leaves `path` as it was. Movable, one thread.
+class AtomicFile {
+ public:
+  static Result<AtomicFile> create(const std::string& path, unsigned mode = 0644);
+  AtomicFile(AtomicFile&&) = default;
+  AtomicFile& operator=(AtomicFile&&) = default;
+  ~AtomicFile();
+  Status append(std::string_view data);
+  Status commit();
+
+ private:
+  AtomicFile() = default;
+  std::string path_, dir_, tmp_;
+  UniqueFd fd_;
+};
 
 // Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
 // target, fsync of the directory. The file gets `mode` (before the umask).

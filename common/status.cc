@@ -14,6 +14,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kAborted: return "Aborted";
     case StatusCode::kDataLoss: return "DataLoss";
     case StatusCode::kPermissionDenied: return "PermissionDenied";
+    case StatusCode::kOutOfRange: return "OutOfRange";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

@@ -24,6 +24,7 @@ enum class StatusCode {
   kAborted,           // stopped on request
   kDataLoss,          // corrupt or truncated data
   kPermissionDenied,  // a wrong or missing job token, an unknown caller
+  kOutOfRange,        // an input larger than a limit (a file past read_file's max_bytes)
   kInternal,
 };
 

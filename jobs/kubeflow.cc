@@ -49,7 +49,17 @@ bool is_dns1123_label(const std::string& s) {
   return s.size() <= 63 && std::regex_match(s, re);
 }
 
-Container load_container(LoadContext& ctx, const YAML::Node& c) {
+// The API server's range for a port (k8s.io/kubernetes pkg/apis/core/validation: validatePortNumInRange
+// in validateContainerPorts): containerPort 1-65535, hostPort 1-65535 when given (0 means none).
+void check_port(LoadContext& ctx, const YAML::Node& port, const char* field, const std::string& path, bool zero_ok) {
+  auto v = ctx.get_int(port, field);
+  if (!v || (zero_ok && *v == 0) || (*v >= 1 && *v <= 65535)) return;
+  ctx.error(get(port, field), path + "." + field,
+            std::string("expected a port number between 1 and 65535") + (zero_ok ? " (or 0 for none)" : "") +
+                ", found " + std::to_string(*v));
+}
+
+Container load_container(LoadContext& ctx, const YAML::Node& c, const std::string& path) {
   Container out;
   out.name = ctx.get_string(c, "name").value_or("");
   out.image = ctx.get_string(c, "image").value_or("");
@@ -68,7 +78,10 @@ Container load_container(LoadContext& ctx, const YAML::Node& c) {
   }
   YAML::Node ports = get(c, "ports");
   if (ports.IsDefined() && ports.IsSequence()) {
-    for (auto it = ports.begin(); it != ports.end(); ++it) {
+    std::size_t i = 0;
+    for (auto it = ports.begin(); it != ports.end(); ++it, ++i) {
+      check_port(ctx, *it, "containerPort", index_path(path + ".ports", i), false);
+      check_port(ctx, *it, "hostPort", index_path(path + ".ports", i), true);
       out.ports.push_back({ctx.get_string(*it, "name").value_or(""),
                            static_cast<int>(ctx.get_int(*it, "containerPort").value_or(0))});
     }
@@ -98,7 +111,7 @@ PodTemplate load_template(LoadContext& ctx, const YAML::Node& tmpl, YAML::Node n
   }
   std::size_t i = 0;
   for (auto it = containers.begin(); it != containers.end(); ++it, ++i) {
-    Container c = load_container(ctx, *it);
+    Container c = load_container(ctx, *it, index_path(cpath, i));
     if (rules.image_required && c.image.empty()) {
       ctx.error(*it, index_path(cpath, i) + ".image", "expected a container image, found none");
     }
@@ -168,6 +181,17 @@ RunPolicy load_run_policy(LoadContext& ctx, const YAML::Node& rp, YAML::Node nor
   return out;
 }
 
+std::string replica_limit_message(std::size_t limit, long long found, const char* what) {
+  return "expected at most " + std::to_string(limit) + " replicas " + what +
+         " (ringmaster's limit for one job; --max-replicas raises it), found " + std::to_string(found);
+}
+
+// Refused before any work is sized by it (rendering, planning, starting processes).
+void check_replica_count(LoadContext& ctx, const YAML::Node& at, const std::string& path, int replicas) {
+  if (replicas > static_cast<int>(ctx.options.max_replicas))
+    ctx.error(at, path, replica_limit_message(ctx.options.max_replicas, replicas, "of one type"));
+}
+
 void load_replica_specs(LoadContext& ctx, const YAML::Node& spec, YAML::Node norm_spec, const std::string& path,
                         const KindRules& rules, TrainingJob& job,
                         const std::function<void(const std::string&, ReplicaSpec&, bool, bool)>& defaults) {
@@ -233,6 +257,7 @@ void load_replica_specs(LoadContext& ctx, const YAML::Node& spec, YAML::Node nor
       has_restart = true;
     }
     defaults(type, r, has_replicas, has_restart);
+    check_replica_count(ctx, get(rs, "replicas"), rpath + ".replicas", r.replicas);
     norm_rs["replicas"] = r.replicas;
     norm_rs["restartPolicy"] = restart_policy_name(r.restart_policy);
     YAML::Node tmpl = get(rs, "template");
@@ -245,6 +270,12 @@ void load_replica_specs(LoadContext& ctx, const YAML::Node& spec, YAML::Node nor
     job.replicas.push_back(std::move(r));
   }
   norm_spec[rules.specs_field] = norm_specs;
+  long long total = 0;
+  for (const auto& r : job.replicas) total += r.replicas;
+  if (total > static_cast<long long>(ctx.options.max_replicas) &&
+      std::all_of(job.replicas.begin(), job.replicas.end(),
+                  [&](const ReplicaSpec& r) { return r.replicas <= static_cast<int>(ctx.options.max_replicas); }))
+    ctx.error(get(spec, rules.specs_field), spath, replica_limit_message(ctx.options.max_replicas, total, "in all"));
 }
 
 void check_name(LoadContext& ctx, const YAML::Node& doc, TrainingJob& job, bool in_trial) {
@@ -444,6 +475,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     auto parallelism = ctx.get_int32(spec, "parallelism", path + ".parallelism", 0);
     auto completions = ctx.get_int32(spec, "completions", path + ".completions", 0);
     r.replicas = parallelism.value_or(1);
+    check_replica_count(ctx, get(spec, "parallelism"), path + ".parallelism", r.replicas);
     job.completions = completions.value_or(r.replicas);
     if (!parallelism) nspec["parallelism"] = r.replicas;
     if (!completions) nspec["completions"] = job.completions;

@@ -170,8 +170,10 @@ LoadResult load_string(std::string_view text, const std::string& file_name, cons
     }
     text = normalized;
   }
-  if (auto syntax = check_yaml_syntax(text)) {
-    result.diagnostics.error(file_name, syntax->pos, "", "expected valid YAML, found a syntax error: " + syntax->message);
+  if (auto syntax = check_yaml_syntax(text, options.max_depth)) {
+    result.diagnostics.error(file_name, syntax->pos, "",
+                             syntax->too_deep ? syntax->message
+                                              : "expected valid YAML, found a syntax error: " + syntax->message);
     return result;
   }
   std::vector<YAML::Node> docs;
@@ -196,8 +198,15 @@ LoadResult load_file(const std::string& path, const LoadOptions& options) {
   auto text = read_file(path, options.max_file_bytes);
   if (!text) {
     LoadResult result;
+    if (text.status().code() == StatusCode::kOutOfRange) {  // bad input, not an unreadable file
+      result.diagnostics.error(path, {}, "", "expected at most " + std::to_string(options.max_file_bytes) +
+                                                 " bytes (the loader's limit for one file), found more");
+      return result;
+    }
     result.file_unreadable = true;
-    result.diagnostics.error(path, {}, "", text.status().message());
+    std::string message = text.status().message();
+    if (message.rfind(path + ": ", 0) == 0) message.erase(0, path.size() + 2);  // the diagnostic names the file
+    result.diagnostics.error(path, {}, "", message);
     return result;
   }
   return load_string(*text, path, options);

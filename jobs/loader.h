@@ -31,7 +31,12 @@ struct LoadOptions {
   bool strict = true;
   std::size_t max_file_bytes = 8u << 20;
   std::size_t max_nodes = 200000;  // after alias expansion
-  std::size_t max_depth = 100;
+  std::size_t max_depth = 100;     // nesting of mappings and sequences, checked while parsing
+  // Replicas in one job (per type and in all). A generous bound on what a cluster runs as one
+  // job: it keeps a mistyped count from making render write gigabytes (a TFJob's TF_CONFIG lists
+  // every replica in every pod) or run fork without end. The local launcher has its own, lower
+  // bound: what this machine can run (cli/run.cc).
+  std::size_t max_replicas = 10000;
 };
 
 struct Document {

@@ -19,11 +19,12 @@ std::optional<YamlSyntaxError> risky_plain_scalar(const yaml_event_t& e) {
 
 }  // namespace
 
-std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text) {
+std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text, std::size_t max_depth) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) return YamlSyntaxError{{}, "cannot initialize the YAML parser"};
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
   std::optional<YamlSyntaxError> error;
+  std::size_t depth = 0;
   for (;;) {
     yaml_event_t event;
     if (!yaml_parser_parse(&parser, &event)) {
@@ -37,6 +38,19 @@ std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text) {
       yaml_event_delete(&event);
       error = risky;
       break;
+    }
+    if (event.type == YAML_MAPPING_START_EVENT || event.type == YAML_SEQUENCE_START_EVENT) {
+      if (++depth > max_depth) {
+        error = YamlSyntaxError{{static_cast<int>(event.start_mark.line) + 1, static_cast<int>(event.start_mark.column) + 1},
+                                "expected YAML nested at most " + std::to_string(max_depth) +
+                                    " levels deep (the loader's fixed limit; job objects nest about 15), found deeper "
+                                    "nesting",
+                                true};
+        yaml_event_delete(&event);
+        break;
+      }
+    } else if (event.type == YAML_MAPPING_END_EVENT || event.type == YAML_SEQUENCE_END_EVENT) {
+      --depth;
     }
     bool done = event.type == YAML_STREAM_END_EVENT;
     yaml_event_delete(&event);

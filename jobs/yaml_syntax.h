@@ -15,9 +15,13 @@ namespace ringmaster::jobs {
 struct YamlSyntaxError {
   SourcePos pos;
   std::string message;
+  bool too_deep = false;  // valid YAML, but nested deeper than the limit
 };
 
-// nullopt when libyaml parses every document of `text` without error.
-std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text);
+// nullopt when libyaml parses every document of `text` without error and no mapping or sequence
+// is nested more than `max_depth` deep. The depth is counted on the event stream, so deep nesting
+// is refused after `max_depth` levels have been read, in time linear in the input (libyaml's
+// scanner and yaml-cpp's builder both slow down with the square of the depth).
+std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text, std::size_t max_depth);
 
 }  // namespace ringmaster::jobs

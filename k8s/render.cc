@@ -18,6 +18,12 @@ namespace {
 
 using jobs::JobKind;
 
+// The render functions hand each object on as soon as it is built, so a large job streams.
+struct Out {
+  const ObjectSink& emit;
+  void push_back(YAML::Node n) const { emit(std::move(n)); }
+};
+
 constexpr const char* kGroup = "training.kubeflow.org/";
 
 const char* operator_name(JobKind k) {
@@ -217,7 +223,7 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
 }
 
 // TFJob and PyTorchJob: a Pod and a headless Service per replica.
-Status render_replicas(const Context& c, std::vector<YAML::Node>& out) {
+Status render_replicas(const Context& c, const Out& out) {
   const bool tf = c.job.kind == JobKind::kTFJob;
   const std::string port_name = tf ? "tfjob-port" : "pytorchjob-port";
   const int default_port = tf ? 2222 : 23456;
@@ -325,7 +331,7 @@ void mount_mpi_config(const Context& c, YAML::Node spec, const char* script) {
 
 // The MPIJob's launcher from its pod template: a batch/v1 Job "<job>-launcher", as the operator
 // makes it, or for submit (client_side) a bare Pod of that name, whose exit submit judges itself.
-void add_launcher(const Context& c, YAML::Node t, std::vector<YAML::Node>& out) {
+void add_launcher(const Context& c, YAML::Node t, const Out& out) {
   if (c.options.client_side) {
     out.push_back(pod_from(c, c.name + "-launcher", t));
     return;
@@ -341,7 +347,7 @@ void add_launcher(const Context& c, YAML::Node t, std::vector<YAML::Node>& out) 
 }
 
 // MPIJob v2beta1: what the mpi-operator creates.
-Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::Node>& out) {
+Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
   const jobs::ReplicaSpec* launcher = c.job.replica("Launcher");
   const jobs::ReplicaSpec* worker = c.job.replica("Worker");
   if (!launcher) return invalid_argument("spec.mpiReplicaSpecs.Launcher: expected a launcher, found none");
@@ -432,7 +438,7 @@ Status render_mpi(const Context& c, const RenderOptions& o, std::vector<YAML::No
 // exactly the job's worker pods (Role + RoleBinding). Workers idle with `sleep 365d` until then.
 constexpr const char* kKubectlDeliveryImage = "mpioperator/kubectl-delivery:latest";
 
-Status render_mpi_kubexec(const Context& c, std::vector<YAML::Node>& out) {
+Status render_mpi_kubexec(const Context& c, const Out& out) {
   const jobs::ReplicaSpec* launcher = c.job.replica("Launcher");
   const jobs::ReplicaSpec* worker = c.job.replica("Worker");
   if (!launcher) return invalid_argument("spec.mpiReplicaSpecs.Launcher: expected a launcher, found none");
@@ -509,7 +515,7 @@ Status render_mpi_kubexec(const Context& c, std::vector<YAML::Node>& out) {
 }
 
 // batch/v1 Job: itself, with the labels and the token.
-void render_batch(const Context& c, std::vector<YAML::Node>& out) {
+void render_batch(const Context& c, const Out& out) {
   const jobs::ReplicaSpec& spec = c.job.replicas.front();
   YAML::Node job = object("batch/v1", "Job", meta(c, c.name));
   job["spec"]["parallelism"] = spec.replicas;
@@ -547,6 +553,13 @@ Status load_ssh_key(const std::string& path, RenderOptions& o) {
 }
 
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& o) {
+  std::vector<YAML::Node> objects;
+  if (Status s = render_job(job, o, [&](YAML::Node n) { objects.push_back(std::move(n)); }); !s) return s;
+  return objects;
+}
+
+Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const ObjectSink& sink) {
+  const Out out{sink};
   Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
   if (o.gang_scheduler != "volcano" && o.gang_scheduler != "scheduler-plugins")
     return invalid_argument(fmt::format("gang scheduler: expected volcano or scheduler-plugins, found \"{}\"", o.gang_scheduler));
@@ -554,7 +567,6 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
     return invalid_argument(fmt::format("GPU sharing: expected mps or time-slicing, found \"{}\"", o.gpu_sharing));
   for (const auto& spec : job.replicas)
     if (auto f = gpu_fraction(spec); !f) return f.status();
-  std::vector<YAML::Node> out;
   YAML::Node secret = object("v1", "Secret", meta(c, c.name + "-token"));
   secret["type"] = "Opaque";
   secret["stringData"]["token"] = text(o.token.empty() ? random_hex(16) : o.token);
@@ -586,7 +598,7 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
       break;
     default: render_batch(c, out); break;
   }
-  return out;
+  return Status::ok();
 }
 
 std::string to_documents(const std::vector<YAML::Node>& objects) {

@@ -25,6 +25,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,13 @@ struct RenderOptions {
 // empty path leaves them empty (a new key is made).
 Status load_ssh_key(const std::string& path, RenderOptions& options);
 
-// The objects, in the order `kubectl apply` should see them (Secrets and ConfigMaps first).
+// Receives rendered objects one at a time.
+using ObjectSink = std::function<void(YAML::Node)>;
+// The objects, in the order `kubectl apply` should see them (Secrets and ConfigMaps first), each
+// handed to `sink` as soon as it is built: memory stays that of one object however large the job.
+// Fails before emitting anything on bad options.
+Status render_job(const jobs::TrainingJob& job, const RenderOptions& options, const ObjectSink& sink);
+// The same objects collected.
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& options);
 
 // "---"-separated YAML documents.

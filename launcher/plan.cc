@@ -1,5 +1,6 @@
 #include "launcher/plan.h"
 
+#include <sys/resource.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -133,6 +134,16 @@ Status assign_cpus(const jobs::TrainingJob& job, const std::vector<int>& allowed
 
 std::string replica_name(const std::string& job, const std::string& type, int index) {
   return fmt::format("{}-{}-{}", job, to_lower(type), index);
+}
+
+int local_replica_limit(int cpus) {
+  long long limit = 16LL * std::max(1, cpus);
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    limit = std::min<long long>(limit, static_cast<long long>(r.rlim_cur) / 4);
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    limit = std::min<long long>(limit, (static_cast<long long>(r.rlim_cur) - 64) / 2);
+  return static_cast<int>(std::max<long long>(1, limit));
 }
 
 Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {

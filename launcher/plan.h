@@ -62,6 +62,12 @@ struct PlanOptions {
 // (a container without a command, an env var from a secret, a port that cannot be found).
 Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& options);
 
+// The most replicas `ringmaster run` starts at once on this machine unless told otherwise: 16
+// per CPU, and fewer when the process or open-file limits (RLIMIT_NPROC, RLIMIT_NOFILE) would run
+// out first (a replica is at least two processes, its supervisor and its command, and the
+// launcher holds a pidfd and a log per replica).
+int local_replica_limit(int cpus);
+
 // "<job>-<type>-<index>" with the type lower-cased, as the operators name pods.
 std::string replica_name(const std::string& job, const std::string& type, int index);
 

@@ -267,7 +267,9 @@ class Service final : public v1::ParameterServer::Service {
     auto it = md.find(kTokenMetadata);
     const std::string_view given = it == md.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
     if (given != o_.token)
-      return reject({StatusCode::UNAUTHENTICATED, it == md.end() ? "no job token (x-ringmaster-token)" : "wrong job token"});
+      return reject({StatusCode::UNAUTHENTICATED,
+                     given.empty() ? "no job token (x-ringmaster-token; the client has no RINGMASTER_JOB_TOKEN)"
+                                   : "wrong job token"});
     return grpc::Status::OK;
   }
 

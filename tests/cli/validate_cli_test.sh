@@ -40,4 +40,44 @@ garbage=$(mktemp); head -c 4096 /dev/urandom > "$garbage"
 "$bin" validate "$garbage" 2>/dev/null; rc=$?
 check "binary garbage exits 2" "[ $rc -eq 2 ]"
 rm -f "$garbage" /tmp/rm_cli_err.$$
+
+# Issue 20 items 4 and 6: bounded inputs, refused before the work with the limit named.
+big=$(mktemp -d)
+head -c 9000000 /dev/zero | tr '\0' 'a' >"$big/big.yaml"
+err=$("$bin" validate "$big/big.yaml" 2>&1 >/dev/null); rc=$?
+check "oversize_file: a file over 8 MiB is invalid input (exit 2), named once" \
+  "[ $rc -eq 2 ] && [ \"\$err\" = \"$big/big.yaml: error: expected at most 8388608 bytes (the loader's limit for one file), found more\" ]" || echo "$err"
+err=$("$bin" validate "$big/none.yaml" 2>&1 >/dev/null); rc=$?
+check "a missing file exits 1, named once" "[ $rc -eq 1 ] && [ \"\$err\" = \"$big/none.yaml: error: no such file\" ]" || echo "$err"
+/usr/bin/python3 -c 'import sys; open(sys.argv[1], "w").write("a: " + "[" * 100000 + "]" * 100000 + "\n")' "$big/deep.yaml"
+err=$("$bin" validate "$big/deep.yaml" 2>&1 >/dev/null); rc=$?
+check "deep_nesting: 100,000 levels are refused at level 101 (exit 2)" \
+  "[ $rc -eq 2 ] && grep -q 'deep.yaml:1:103: error: expected YAML nested at most 100 levels deep' <<<\"\$err\"" || echo "$err"
+cat >"$big/huge.yaml" <<'YAML'
+apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: huge}
+spec:
+  tfReplicaSpecs:
+    Worker:
+      replicas: 100000
+      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'exit 0']}]}}
+YAML
+for cmd in validate render run; do
+  extra=(); [ $cmd = run ] && extra=(--jobs-root "$big/jobs")
+  out=$("$bin" $cmd "$big/huge.yaml" "${extra[@]}" 2>"$big/err"); rc=$?
+  check "many_replicas: $cmd refuses 100,000 replicas (exit $rc), naming the field and --max-replicas" \
+    "[ $rc -eq 2 ] && [ -z \"\$out\" ] && grep -q 'huge.yaml:7:17: error: spec.tfReplicaSpecs.Worker.replicas: expected at most 10000 replicas of one type.*--max-replicas' $big/err" || cat "$big/err"
+done
+sed -i 's/replicas: 100000/replicas: 200/' "$big/huge.yaml"
+"$bin" run "$big/huge.yaml" --jobs-root "$big/jobs" --max-replicas 64 >/dev/null 2>"$big/err"; rc=$?
+check "... run refuses more replicas than this machine runs (--max-replicas 64)" \
+  "[ $rc -eq 2 ] && grep -q 'job huge has 200 replicas; this machine runs at most 64 at once (--max-replicas)' $big/err" || cat "$big/err"
+check "... and started nothing" "[ ! -d $big/jobs/huge ]"
+# render streams: memory is one object's, not the job's (1,500 TF_CONFIG-carrying pods, ~90 MB of YAML
+# if held at once); the first objects are out before the last is made.
+sed -i "s/replicas: 200/replicas: 1500/" "$big/huge.yaml"
+rss=$( { /usr/bin/time -f '%M' "$bin" render "$big/huge.yaml" | wc -c >"$big/bytes"; } 2>&1 | tail -1)
+check "render_streamed: $(cat "$big/bytes") bytes rendered in $((rss / 1024)) MiB of memory" "[ \$(cat $big/bytes) -gt 50000000 ] && [ $rss -lt 60000 ]"
+rm -rf "$big"
 exit $fail

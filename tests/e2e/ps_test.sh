@@ -26,6 +26,24 @@ check "a TF_CONFIG without ps is refused, naming cluster.ps" "[ $rc -eq 2 ] && g
 TF_CONFIG='{"cluster":{"ps":["127.0.0.1:1"]},"task":{"type":"worker","index":0}}' \
   ringmaster ps >"$work/notps.out" 2>&1; rc=$?
 check "ringmaster ps in a worker's TF_CONFIG is refused" "[ $rc -eq 2 ] && grep -q 'expected task.type \"ps\"' $work/notps.out"
+# Issue 20 item 5 (ps_closed_by_default): a standalone server binds loopback and wants a token.
+env -u RINGMASTER_JOB_TOKEN ringmaster ps --port 0 >"$work/notoken.out" 2>&1; rc=$?
+check "ringmaster ps without a token is refused (exit 2) unless --insecure" \
+  "[ $rc -eq 2 ] && grep -q 'RINGMASTER_JOB_TOKEN: expected the job.s token' $work/notoken.out && grep -q -- '--insecure' $work/notoken.out"
+RINGMASTER_JOB_TOKEN=sesame ringmaster ps --port 0 >"$work/standalone.out" 2>&1 &
+ps_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$work/standalone.out" && break; sleep 0.05; done
+ps_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/standalone.out")
+check "... with one, it listens on 127.0.0.1 only" "[ -n '$ps_port' ] && ss -ltn | grep -q '127.0.0.1\]*:$ps_port ' && ! ss -ltn | grep -qE '(0.0.0.0|\*|\[::\]):$ps_port '"
+env -u RINGMASTER_JOB_TOKEN ringmaster train --strategy ps --ps-hosts "127.0.0.1:$ps_port" --dataset synthetic --epochs 1 \
+  --model mlp:784-16-10 --ps-timeout 5 >"$work/tokenless.out" 2>&1; rc=$?
+check "... and a client without the token is refused" "[ $rc -ne 0 ] && grep -qi 'no job token' $work/tokenless.out" || tail -3 "$work/tokenless.out"
+kill $ps_pid; wait $ps_pid 2>/dev/null
+env -u RINGMASTER_JOB_TOKEN ringmaster ps --port 0 --insecure >"$work/insecure.out" 2>&1 &
+ps_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$work/insecure.out" && break; sleep 0.05; done
+kill $ps_pid; wait $ps_pid 2>/dev/null
+check "... --insecure serves without one, warning loudly" "grep -q 'WARNING: --insecure: serving on 127.0.0.1 WITHOUT A JOB TOKEN' $work/insecure.out && grep -q 'listening on 127.0.0.1:' $work/insecure.out"
 ringmaster train --strategy ps --ps-hosts 127.0.0.1:1 --ps-mode gossip >"$work/mode.out" 2>&1; rc=$?
 check "an unknown --ps-mode is refused" "[ $rc -eq 2 ] && grep -q 'expected async, sync or ssp' $work/mode.out"
 

@@ -264,11 +264,69 @@ TEST(Limits, DeepNestingIsRefused) {
   auto r = load(y);
   EXPECT_FALSE(r.ok());
   EXPECT_NE(messages(r).find("nested at most 100 levels"), std::string::npos) << messages(r);
-  // Far deeper: yaml-cpp's own depth guard refuses it while parsing.
-  std::string deep(100000, '[');
-  r = load(deep);
-  EXPECT_FALSE(r.ok());
-  EXPECT_NE(messages(r).find("syntax error"), std::string::npos) << messages(r);
+}
+
+// Issue 20 item 4 (deep_nesting_refused_while_parsing): 100,000 levels took 15-47 s (quadratic in
+// the depth) and ended with "bad file". Now the parse stops at level 101 (the mapping `a:` is level
+// 1, so the 100th bracket), where the message points.
+TEST(Limits, DeepNestingRefusedWhileParsing) {
+  for (const std::string& deep : {"a: " + std::string(100000, '[') + std::string(100000, ']') + "\n",
+                                  "a: " + std::string(100000, '{')}) {
+    auto r = load(deep);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(messages(r), "t.yaml:1:103: error: expected YAML nested at most 100 levels deep (the loader's fixed "
+                           "limit; job objects nest about 15), found deeper nesting\n");
+  }
+  std::string block = "a:\n";
+  for (int i = 1; i < 300; ++i) block += std::string(2 * i, ' ') + "b:\n";
+  EXPECT_NE(messages(load(block)).find("t.yaml:101:201: error: expected YAML nested at most 100 levels"),
+            std::string::npos);
+}
+
+// Issue 20 item 4 (many_replicas_refused): 100,000 replicas validated, and render then grew to 4.6 GB.
+TEST(Limits, ManyReplicasRefused) {
+  const std::string job = R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: huge}
+spec:
+  pytorchReplicaSpecs:
+    Master: {template: {spec: {containers: [{name: pytorch, image: i}]}}}
+    Worker:
+      replicas: N
+      template: {spec: {containers: [{name: pytorch, image: i}]}}
+)";
+  auto with = [&](const std::string& n) { return job.substr(0, job.find('N')) + n + job.substr(job.find('N') + 1); };
+  EXPECT_EQ(messages(load(with("100000"))),
+            "t.yaml:8:17: error: spec.pytorchReplicaSpecs.Worker.replicas: expected at most 10000 replicas of one type "
+            "(ringmaster's limit for one job; --max-replicas raises it), found 100000\n");
+  EXPECT_EQ(messages(load(with("10000"))),
+            "t.yaml:6:5: error: spec.pytorchReplicaSpecs: expected at most 10000 replicas in all (ringmaster's limit "
+            "for one job; --max-replicas raises it), found 10001\n");
+  EXPECT_TRUE(load(with("9999")).ok());
+  LoadOptions more;
+  more.max_replicas = 200000;
+  EXPECT_TRUE(load(with("100000"), more).ok());
+  const std::string batch = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: b}\nspec:\n  parallelism: 20000\n"
+                            "  template: {spec: {restartPolicy: Never, containers: [{name: m, image: i}]}}\n";
+  EXPECT_NE(messages(load(batch)).find("t.yaml:5:16: error: spec.parallelism: expected at most 10000 replicas"),
+            std::string::npos)
+      << messages(load(batch));
+}
+
+// Issue 20 item 6 (port_range): the API server allows containerPort 1-65535 and hostPort 0-65535.
+TEST(Limits, PortsOutsideTheirRangeAreRefused) {
+  std::string y = std::string(kTfJob);
+  y.replace(y.find("image: img}"), 11,
+            "image: img, ports: [{containerPort: -1}, {containerPort: 65536}, {containerPort: 1, hostPort: 70000}, "
+            "{containerPort: 65535, hostPort: 0}]}");
+  const std::string m = messages(load(y));
+  EXPECT_NE(m.find("containers[0].ports[0].containerPort: expected a port number between 1 and 65535, found -1"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("containers[0].ports[1].containerPort: expected a port number between 1 and 65535, found 65536"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("containers[0].ports[2].hostPort: expected a port number between 1 and 65535 (or 0 for none), "
+                   "found 70000"), std::string::npos) << m;
+  EXPECT_EQ(m.find("ports[3]"), std::string::npos) << m;
 }
 
 TEST(Limits, AliasExpansionIsBounded) {
