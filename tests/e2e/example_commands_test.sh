@@ -21,11 +21,11 @@ while IFS= read -r line; do
   extra=()
   if [[ " ${argv[*]} " == *" --strategy=ps "* ]]; then  # against a real parameter server
     port=$((20000 + RANDOM % 20000))
-    "$bin" ps --address 127.0.0.1 --port $port >"$work/ps$n.log" 2>&1 &
+    RINGMASTER_JOB_TOKEN=examples "$bin" ps --address 127.0.0.1 --port $port >"$work/ps$n.log" 2>&1 &
     server=$!
     extra=(--ps-hosts 127.0.0.1:$port --worker-index 0 --num-workers 1)
   fi
-  out=$(WORLD_SIZE=1 "$bin" "${argv[@]}" --steps 3 --train-limit 512 --test-limit 128 --checkpoint-dir "$work/ck$n" \
+  out=$(RINGMASTER_JOB_TOKEN=examples WORLD_SIZE=1 "$bin" "${argv[@]}" --steps 3 --train-limit 512 --test-limit 128 --checkpoint-dir "$work/ck$n" \
         "${extra[@]}" 2>"$work/err"); rc=$?
   if [[ " ${argv[*]} " == *" --device=cuda "* ]] && grep -qE "built without CUDA|no usable GPU|no CUDA device" "$work/err"; then
     # No GPU here: the flags were accepted (a flag error exits 2 before CUDA is asked) and the
