@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,9 +50,10 @@ void forward_signal(int sig) {
   if (const pid_t p = g_launcher.load(); p > 0) ::kill(p, sig);
 }
 
-// The foreground command's side: forwards SIGINT, SIGTERM and SIGHUP to the launcher and returns the job's result, which the launcher writes
-// on `result` as one byte (the exit status, | 0x80 when it detached to watch replicas left
-// running). Without that byte (the launcher died) the launcher's own exit status is returned.
+// The foreground command's side: forwards SIGINT, SIGTERM and SIGHUP to the launcher and returns
+// the job's result, which the launcher writes on `result` as one byte (the exit status, | 0x80
+// when it detached to watch replicas left running). Without that byte (the launcher died) the
+// launcher's own exit status is returned.
 int await_launcher(pid_t child, int result) {
   g_launcher = child;
   struct sigaction sa {};
