@@ -143,7 +143,20 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     return c;
   }
   if (!getenv("WORLD_SIZE") && getenv("TF_CONFIG")) return from_tf_config(c, getenv("TF_CONFIG"));
-  if (!getenv("WORLD_SIZE")) return c;  // a world of one
+  if (!getenv("WORLD_SIZE")) {
+    // A replica of a multi-replica PyTorchJob that has no world: the operator gives MASTER_ADDR,
+    // RANK and WORLD_SIZE only to jobs with a Master (pytorch/envvar.go). Training alone there would
+    // be a silent wrong result (N separate models reported as one job), so it is an error.
+    const std::string nnodes = str("PET_NNODES", "");
+    if (!nnodes.empty() && nnodes != "1" && nnodes != "1:1")
+      return invalid_argument(fmt::format(
+          "environment variable PET_NNODES: this replica is one of {} of its job, but the job gives no "
+          "WORLD_SIZE, RANK or MASTER_ADDR to meet them (the training operator sets those only for a PyTorchJob "
+          "with a Master replica); add a Master (replicas: 1), or start the replicas with torchrun and an "
+          "elasticPolicy",
+          nnodes));
+    return c;  // a world of one
+  }
   auto size = int_var(getenv, "WORLD_SIZE", 1, 1 << 20);
   if (!size) return size.status();
   c.world_size = *size;

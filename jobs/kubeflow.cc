@@ -363,6 +363,15 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
       e.max_replicas = ctx.get_int32(ep, "maxReplicas", epath + ".maxReplicas", 1);
       e.max_restarts = ctx.get_int32(ep, "maxRestarts", epath + ".maxRestarts", 0);
       e.rdzv_backend = ctx.get_string(ep, "rdzvBackend").value_or("");
+      e.rdzv_host = ctx.get_string(ep, "rdzvHost");
+      e.rdzv_id = ctx.get_string(ep, "rdzvId");
+      e.rdzv_port = ctx.get_int32(ep, "rdzvPort", epath + ".rdzvPort", 1);
+      e.n_proc_per_node = ctx.get_int32(ep, "nProcPerNode", epath + ".nProcPerNode", 1);
+      e.standalone = ctx.get_bool(ep, "standalone").value_or(false);
+      YAML::Node conf = get(ep, "rdzvConf");
+      if (conf.IsDefined() && conf.IsSequence())
+        for (auto it = conf.begin(); it != conf.end(); ++it)
+          e.rdzv_conf.emplace_back(ctx.get_string(*it, "key").value_or(""), ctx.get_string(*it, "value").value_or(""));
       const ReplicaSpec* w = job.replica("Worker");
       if (!e.min_replicas && !e.max_replicas && w) e.min_replicas = e.max_replicas = w->replicas;
       else if (!e.min_replicas) e.min_replicas = e.max_replicas;

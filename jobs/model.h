@@ -97,7 +97,11 @@ struct RunPolicy {
 
 struct ElasticPolicy {
   std::optional<int> min_replicas, max_replicas, max_restarts;
-  std::string rdzv_backend;
+  std::string rdzv_backend;  // empty: c10d
+  std::optional<std::string> rdzv_host, rdzv_id;
+  std::optional<int> rdzv_port, n_proc_per_node;
+  std::vector<std::pair<std::string, std::string>> rdzv_conf;
+  bool standalone = false;
 };
 
 // A TFJob, PyTorchJob, MPIJob or batch/v1 Job. A batch Job has one replica spec of type "Job"

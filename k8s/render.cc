@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "jobs/emit.h"
+#include "jobs/operator_env.h"
 
 namespace ringmaster::k8s {
 namespace fs = std::filesystem;
@@ -109,11 +110,20 @@ YAML::Node env_value(const std::string& name, const std::string& value) {
 }
 
 // Appends env vars to a container, leaving ones it sets itself alone.
+// The operators append what they inject after the container's own env, and the last of two
+// entries with one name wins; so a variable the container sets already takes the injected value
+// (as `ringmaster run` does), without a duplicate entry.
 void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars) {
   for (const auto& [k, v] : vars) {
     bool present = false;
-    for (const auto& e : container["env"])
-      if (e["name"] && e["name"].as<std::string>() == k) present = true;
+    YAML::Node env = container["env"];
+    for (std::size_t i = 0; env.IsSequence() && i < env.size(); ++i) {
+      YAML::Node e = env[i];
+      if (!e["name"] || e["name"].as<std::string>() != k) continue;
+      e.remove("valueFrom");
+      e["value"] = env_value(k, v)["value"];
+      present = true;
+    }
     if (!present) container["env"].push_back(env_value(k, v));
   }
 }
@@ -222,33 +232,21 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
   return s;
 }
 
-// TFJob and PyTorchJob: a Pod and a headless Service per replica.
+// TFJob and PyTorchJob: a Pod and a headless Service per replica, with what the operator injects
+// (jobs/operator_env.h) addressed by pod and Service names.
 Status render_replicas(const Context& c, const Out& out) {
   const bool tf = c.job.kind == JobKind::kTFJob;
   const std::string port_name = tf ? "tfjob-port" : "pytorchjob-port";
   const int default_port = tf ? 2222 : 23456;
-  // TF_CONFIG's cluster: every replica but evaluators, by lower-case type.
-  nlohmann::ordered_json cluster = nlohmann::ordered_json::object();
-  int world = 0;
-  std::string master_addr;
-  int master_port = default_port;
-  for (const auto& spec : c.job.replicas) {
-    const int port = port_of(spec, port_name, default_port);
-    if (spec.type != "Evaluator")
-      for (int i = 0; i < spec.replicas; ++i)
-        cluster[to_lower(spec.type)].push_back(
-            fmt::format("{}.{}.svc:{}", dns_label(fmt::format("{}-{}-{}", c.name, to_lower(spec.type), i)), c.ns, port));
-    world += spec.replicas;
-    if (spec.type == "Master" && master_addr.empty()) {
-      master_addr = dns_label(fmt::format("{}-master-0", c.name));
-      master_port = port;
-    }
-  }
-  int nproc = 1;
-  try {
-    nproc = std::max(1, std::stoi(c.job.nproc_per_node));
-  } catch (...) {
-  }
+  jobs::ReplicaAddressing cluster;
+  cluster.host = [&](const std::string& type, int index, bool for_tf_config) {
+    const std::string pod = jobs::replica_name(c.name, type, index);
+    return for_tf_config ? fmt::format("{}.{}.svc", pod, c.ns) : pod;
+  };
+  cluster.port = [&](const std::string& type, int) {
+    const jobs::ReplicaSpec* spec = c.job.replica(type);
+    return spec ? port_of(*spec, port_name, default_port) : default_port;
+  };
   const bool has_chief = c.job.replica("Chief") || c.job.replica("Master");
   for (const auto& spec : c.job.replicas) {
     for (int i = 0; i < spec.replicas; ++i) {
@@ -257,28 +255,9 @@ Status render_replicas(const Context& c, const Out& out) {
       YAML::Node t = pod_template(c, spec, i, master);
       YAML::Node container = t["spec"]["containers"][spec.primary_container];
       const int port = ensure_port(container, port_name, default_port);
-      if (tf) {
-        if (c.job.total_replicas() > 1 || spec.type == "Evaluator") {
-          nlohmann::ordered_json config = {{"cluster", cluster},
-                                           {"task", {{"type", to_lower(spec.type)}, {"index", i}}},
-                                           {"environment", "cloud"}};
-          add_env(container, {{"TF_CONFIG", config.dump()}});
-        }
-      } else {
-        const int rank = spec.type == "Master" ? 0 : i + (c.job.replica("Master") ? 1 : 0);
-        const std::string addr = master_addr.empty() ? dns_label(fmt::format("{}-worker-0", c.name)) : master_addr;
-        const std::string world_size = std::to_string(world * nproc);
-        add_env(container, {{"MASTER_ADDR", addr},
-                            {"MASTER_PORT", std::to_string(master_port)},
-                            {"WORLD_SIZE", world_size},
-                            {"RANK", std::to_string(rank)},
-                            {"PET_MASTER_ADDR", addr},
-                            {"PET_MASTER_PORT", std::to_string(master_port)},
-                            {"PET_NNODES", std::to_string(world)},
-                            {"PET_NPROC_PER_NODE", c.job.nproc_per_node},
-                            {"PET_NODE_RANK", std::to_string(rank)},
-                            {"PYTHONUNBUFFERED", "0"}});
-      }
+      auto env = jobs::operator_env(c.job, spec.type, i, cluster);
+      if (!env) return env.status();
+      add_env(container, *env);
       out.push_back(pod_from(c, name, t));
       out.push_back(headless_service(c, name, selector_of(c, spec.type, i), port_name, port));
     }
@@ -531,14 +510,7 @@ void render_batch(const Context& c, const Out& out) {
 
 }  // namespace
 
-std::string dns_label(const std::string& name) {
-  if (name.size() <= 63) return name;
-  uint32_t h = 2166136261u;  // FNV-1a
-  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
-  std::string head = name.substr(0, 54);
-  while (!head.empty() && (head.back() == '-' || head.back() == '.')) head.pop_back();
-  return fmt::format("{}-{:08x}", head, h);
-}
+std::string dns_label(const std::string& name) { return jobs::dns_label(name); }
 
 Status load_ssh_key(const std::string& path, RenderOptions& o) {
   if (path.empty()) return Status::ok();

@@ -74,8 +74,7 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
 // "---"-separated YAML documents.
 std::string to_documents(const std::vector<YAML::Node>& objects);
 
-// A DNS-1123 label: `name` itself when it has at most 63 characters, else its first 54 characters
-// (no trailing '-') then '-' and 8 hex digits of a hash of the whole name.
+// jobs::dns_label (jobs/operator_env.h), under the name the k8s code uses.
 std::string dns_label(const std::string& name);
 
 }  // namespace ringmaster::k8s

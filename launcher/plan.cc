@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 
 #include "common/strings.h"
+#include "jobs/operator_env.h"
 
 namespace ringmaster::launcher {
 namespace {
@@ -20,15 +22,6 @@ void set(ReplicaLaunch& r, const std::string& name, const std::string& value) {
       return;
     }
   r.env.emplace_back(name, value);
-}
-
-int nproc_per_node(const jobs::TrainingJob& job) {
-  try {
-    const int n = std::stoi(job.nproc_per_node);
-    return n > 0 ? n : 1;
-  } catch (...) {
-    return 1;  // auto, cpu, gpu: one process per replica locally
-  }
 }
 
 // GPU requests of each replica (same order as plan.replicas), placed and written into the env.
@@ -133,7 +126,7 @@ Status assign_cpus(const jobs::TrainingJob& job, const std::vector<int>& allowed
 }  // namespace
 
 std::string replica_name(const std::string& job, const std::string& type, int index) {
-  return fmt::format("{}-{}-{}", job, to_lower(type), index);
+  return jobs::replica_name(job, type, index);
 }
 
 int local_replica_limit(int cpus) {
@@ -176,37 +169,21 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     }
   }
   // What the operator injects.
-  const int total = job.total_replicas();
-  if (job.kind == JobKind::kTFJob && total > 1) {
-    nlohmann::json cluster = nlohmann::json::object();
-    std::map<const ReplicaLaunch*, std::string> address;
-    for (const auto& r : plan.replicas) {
-      if (r.type == "Evaluator") continue;  // not part of the training cluster (the operator's rule)
-      const std::string a = fmt::format("127.0.0.1:{}", o.free_port());
-      cluster[to_lower(r.type)].push_back(a);
-      address[&r] = a;
-    }
+  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob) {
+    // jobs/operator_env.h decides what each replica gets; here every replica is on 127.0.0.1 with
+    // a free port of its own.
+    std::map<std::pair<std::string, int>, int> ports;
+    jobs::ReplicaAddressing local;
+    local.host = [](const std::string&, int, bool) { return std::string("127.0.0.1"); };
+    local.port = [&](const std::string& type, int index) {
+      auto [it, fresh] = ports.try_emplace({type, index}, 0);
+      if (fresh) it->second = o.free_port();
+      return it->second;
+    };
     for (auto& r : plan.replicas) {
-      nlohmann::json tf = {{"cluster", cluster},
-                           {"task", {{"type", to_lower(r.type)}, {"index", r.index}}},
-                           {"environment", "cloud"}};
-      set(r, "TF_CONFIG", tf.dump());
-    }
-  } else if (job.kind == JobKind::kPyTorchJob && job.replica("Master") != nullptr) {
-    const std::string port = std::to_string(o.free_port());
-    const int nproc = nproc_per_node(job);
-    for (auto& r : plan.replicas) {
-      const int rank = r.type == "Worker" ? r.index + 1 : r.index;
-      set(r, "PYTHONUNBUFFERED", "0");
-      set(r, "MASTER_ADDR", "127.0.0.1");
-      set(r, "PET_MASTER_ADDR", "127.0.0.1");
-      set(r, "MASTER_PORT", port);
-      set(r, "PET_MASTER_PORT", port);
-      set(r, "WORLD_SIZE", std::to_string(total * nproc));
-      set(r, "RANK", std::to_string(rank));
-      set(r, "PET_NNODES", std::to_string(total));
-      set(r, "PET_NODE_RANK", std::to_string(rank));
-      set(r, "PET_NPROC_PER_NODE", std::to_string(nproc));
+      auto env = jobs::operator_env(job, r.type, r.index, local);
+      if (!env) return env.status();
+      for (const auto& [k, v] : *env) set(r, k, v);
     }
   } else if (job.kind == JobKind::kMPIJob) {
     const jobs::ReplicaSpec* workers = job.replica("Worker");

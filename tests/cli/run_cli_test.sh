@@ -162,6 +162,23 @@ spec:
     PS:
       template: {spec: {containers: [{name: tensorflow, image: i, command: [sleep, "$marker"]}]}}
 YAML
+# Issue 21 (worker_only_pytorchjob_is_no_world): the operator gives a PyTorchJob without a Master no
+# MASTER_ADDR/RANK; its allreduce replicas must fail clearly, not train three separate models.
+cat >"$work/workers.yaml" <<YAML
+apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: workers}
+spec:
+  pytorchReplicaSpecs:
+    Worker:
+      replicas: 3
+      restartPolicy: Never
+      template: {spec: {containers: [{name: pytorch, image: i, command: [ringmaster, train, --strategy, allreduce, --dataset, synthetic, --steps, "2"]}]}}
+YAML
+"$bin" run "$work/workers.yaml" --jobs-root "$work/jobs" >"$work/out" 2>"$work/err"; rc=$?
+check "a Worker-only PyTorchJob of allreduce replicas fails (exit $rc) saying why" \
+  "[ $rc -eq 1 ] && grep -q 'PET_NNODES: this replica is one of 3 of its job, but the job gives no WORLD_SIZE, RANK or MASTER_ADDR' $work/out" || { cat "$work/out" "$work/err"; }
+
 # Issue 20 item 1 (restart_backoff): a replica that fails at once waits 10 s before its first
 # restart by default (before: ~93 restarts a second).
 batch_job crashloop OnFailure "exit 1" >"$work/crashloop.yaml"

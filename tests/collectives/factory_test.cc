@@ -26,6 +26,21 @@ TEST(RendezvousFromEnv, NothingSetIsAWorldOfOne) {
   EXPECT_EQ(c->backend, "auto");
 }
 
+// Issue 21: a Worker-only PyTorchJob's replicas get PET_NNODES but no world from the operator; each
+// trained alone and the job "succeeded" with N separate models.
+TEST(RendezvousFromEnv, AReplicaOfSeveralWithoutAWorldIsAnError) {
+  auto c = from({{"PET_NNODES", "3"}, {"PET_NPROC_PER_NODE", "auto"}});
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.status().message().find("PET_NNODES: this replica is one of 3 of its job, but the job gives no "
+                                      "WORLD_SIZE, RANK or MASTER_ADDR"),
+            std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find("add a Master"), std::string::npos);
+  EXPECT_TRUE(from({{"PET_NNODES", "1"}}));  // a job of one replica is a world of one
+  EXPECT_TRUE(from({{"PET_NNODES", "3"}, {"WORLD_SIZE", "3"}, {"RANK", "1"}, {"MASTER_ADDR", "h"},
+                    {"MASTER_PORT", "1"}}));
+}
+
 TEST(RendezvousFromEnv, WorldSizeOneAloneNeedsNoRankOrMaster) {
   auto c = from({{"WORLD_SIZE", "1"}});
   ASSERT_TRUE(c) << c.status().message();

@@ -107,7 +107,8 @@ TEST(Plan, PyTorchJobGetsMasterAddressRanksAndPetCopies) {
   EXPECT_EQ(env(w0, "WORLD_SIZE"), std::to_string(plan->replicas.size()));
   EXPECT_EQ(env(w0, "PET_NNODES"), std::to_string(plan->replicas.size()));
   EXPECT_EQ(env(w0, "PET_NODE_RANK"), "1");
-  EXPECT_EQ(env(w0, "PYTHONUNBUFFERED"), "0");
+  EXPECT_EQ(env(w0, "PYTHONUNBUFFERED"), "1");  // training-operator v1.9 pytorch/envvar.go
+  EXPECT_EQ(env(w0, "PET_NPROC_PER_NODE"), "auto");  // as written, as the operator passes it
 }
 
 TEST(Plan, MpiJobWritesAHostfileAndOnlyTheLauncherRuns) {

@@ -1,0 +1,109 @@
+#include "jobs/operator_env.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace ringmaster::jobs {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// nprocPerNode as a number: "auto", "cpu" and "gpu" count 1 (pytorch/envvar.go getNprocPerNodeInt).
+int nproc_per_node_int(const TrainingJob& job) {
+  try {
+    const int n = std::stoi(job.nproc_per_node);
+    return n > 0 ? n : 1;
+  } catch (...) {
+    return 1;
+  }
+}
+
+EnvList tf_env(const TrainingJob& job, const std::string& type, int index, const ReplicaAddressing& a) {
+  if (job.total_replicas() == 1) return {};
+  // Go's encoding/json writes the cluster map with sorted keys; nlohmann::json does the same.
+  nlohmann::json cluster = nlohmann::json::object();
+  for (const auto& spec : job.replicas) {
+    if (spec.type == "Evaluator") continue;
+    for (int i = 0; i < spec.replicas; ++i)
+      cluster[lower(spec.type)].push_back(fmt::format("{}:{}", a.host(spec.type, i, true), a.port(spec.type, i)));
+  }
+  nlohmann::ordered_json config = {
+      {"cluster", cluster}, {"task", {{"type", lower(type)}, {"index", index}}}, {"environment", "cloud"}};
+  return {{"TF_CONFIG", config.dump()}};
+}
+
+Result<EnvList> pytorch_env(const TrainingJob& job, const std::string& type, int index, const ReplicaAddressing& a) {
+  EnvList env = {{"PYTHONUNBUFFERED", "1"}};
+  const int total = job.total_replicas();
+  if (job.replica("Master") != nullptr) {
+    const std::string port = std::to_string(a.port("Master", 0));
+    const std::string host = a.host("Master", 0, false);
+    const int rank = type == "Worker" ? index + 1 : index;
+    env.insert(env.end(), {{"MASTER_PORT", port},
+                           {"PET_MASTER_PORT", port},
+                           {"MASTER_ADDR", host},
+                           {"PET_MASTER_ADDR", host},
+                           {"WORLD_SIZE", std::to_string(total * nproc_per_node_int(job))},
+                           {"RANK", std::to_string(rank)},
+                           {"PET_NODE_RANK", std::to_string(rank)}});
+  }
+  env.emplace_back("PET_NPROC_PER_NODE", job.nproc_per_node);
+  if (!job.elastic_policy) {
+    env.emplace_back("PET_NNODES", std::to_string(total));
+    return env;
+  }
+  const ElasticPolicy& e = *job.elastic_policy;
+  const std::string host = e.rdzv_host ? *e.rdzv_host : a.host("Worker", 0, false);
+  const int port = e.rdzv_port ? *e.rdzv_port : a.port("Worker", 0);
+  env.emplace_back("PET_RDZV_ENDPOINT", fmt::format("{}:{}", host, port));
+  env.emplace_back("PET_RDZV_BACKEND", e.rdzv_backend.empty() ? "c10d" : e.rdzv_backend);
+  if (e.min_replicas && e.max_replicas) {
+    env.emplace_back("PET_NNODES", fmt::format("{}:{}", *e.min_replicas, *e.max_replicas));
+  } else {
+    const ReplicaSpec* worker = job.replica("Worker");
+    if (!worker) return invalid_argument("spec.elasticPolicy: cannot find the worker spec (PET_NNODES needs one)");
+    env.emplace_back("PET_NNODES", std::to_string(worker->replicas));
+  }
+  if (e.max_restarts) env.emplace_back("PET_MAX_RESTARTS", std::to_string(*e.max_restarts));
+  if (e.n_proc_per_node) env.emplace_back("PET_NPROC_PER_NODE", std::to_string(*e.n_proc_per_node));
+  if (e.rdzv_id) env.emplace_back("PET_RDZV_ID", *e.rdzv_id);
+  if (!e.rdzv_conf.empty()) {
+    std::string conf;
+    for (const auto& [k, v] : e.rdzv_conf) conf += (conf.empty() ? "" : ",") + k + "=" + v;
+    env.emplace_back("PET_RDZV_CONF", conf);
+  }
+  if (e.standalone) env.emplace_back("PET_STANDALONE", "");
+  return env;
+}
+
+}  // namespace
+
+std::string dns_label(const std::string& name) {
+  if (name.size() <= 63) return name;
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  std::string head = name.substr(0, 54);
+  while (!head.empty() && (head.back() == '-' || head.back() == '.')) head.pop_back();
+  return fmt::format("{}-{:08x}", head, h);
+}
+
+std::string replica_name(const std::string& job, const std::string& type, int index) {
+  return dns_label(fmt::format("{}-{}-{}", job, lower(type), index));
+}
+
+Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,
+                             const ReplicaAddressing& addressing) {
+  switch (job.kind) {
+    case JobKind::kTFJob: return tf_env(job, type, index, addressing);
+    case JobKind::kPyTorchJob: return pytorch_env(job, type, index, addressing);
+    default: return EnvList{};
+  }
+}
+
+}  // namespace ringmaster::jobs

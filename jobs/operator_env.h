@@ -1,0 +1,57 @@
+// What the Kubeflow training operator (v1.9) injects into each replica of a TFJob or PyTorchJob,
+// decided here once for both `ringmaster run` (launcher/plan.cc: 127.0.0.1 and free ports) and
+// `render`/`submit` (k8s/render.cc: pod names and Service DNS names). The two differ only in how a
+// replica's address is written, which the caller supplies as `ReplicaAddressing`.
+//
+//   TFJob       TF_CONFIG {"cluster": {type: ["host:port", ...]}, "task": {type, index},
+//               "environment": "cloud"} when the job has more than one replica (tensorflow/util.go
+//               isDistributed); evaluators are left out of the cluster (TensorFlow's own rule: an
+//               evaluator is not part of the training cluster)
+//   PyTorchJob  (pytorch/envvar.go, master.go, elastic.go)
+//               PYTHONUNBUFFERED=1 always;
+//               with a Master: MASTER_ADDR/PET_MASTER_ADDR (the master's host), MASTER_PORT/
+//               PET_MASTER_PORT (its port), WORLD_SIZE (replicas x nprocPerNode, "auto" counting
+//               1), RANK and PET_NODE_RANK (Master 0, Worker i -> i + 1); without one, none of these;
+//               PET_NPROC_PER_NODE = nprocPerNode as written ("auto");
+//               without elasticPolicy PET_NNODES = all replicas; with it PET_RDZV_ENDPOINT (rdzvHost
+//               or worker-0's host, : rdzvPort or worker-0's port), PET_RDZV_BACKEND (c10d),
+//               PET_NNODES "min:max", and PET_MAX_RESTARTS, PET_NPROC_PER_NODE, PET_RDZV_ID,
+//               PET_RDZV_CONF ("k=v,k=v"), PET_STANDALONE when set
+// Pure functions; thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+
+namespace ringmaster::jobs {
+
+using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+// How other replicas reach replica (type, index) of the job.
+struct ReplicaAddressing {
+  // Its host: "127.0.0.1" locally; the pod's name (PyTorch's MASTER_ADDR, the rendezvous host) or
+  // its Service's DNS name (TF_CONFIG) on a cluster, as `for_tf_config` says.
+  std::function<std::string(const std::string& type, int index, bool for_tf_config)> host;
+  // Its port: a free local port per replica, or the container's port on a cluster.
+  std::function<int(const std::string& type, int index)> port;
+};
+
+// A DNS-1123 label: `name` itself when it has at most 63 characters, else its first 54 characters
+// (without a trailing '-' or '.') and '-' and an FNV-1a hash of the whole, so two long names stay
+// distinct and the same name always gives the same label.
+std::string dns_label(const std::string& name);
+// The name of replica (type, index): "<job>-<type lower-case>-<index>" as a DNS label. Its pod's
+// name on a cluster, its process's name locally.
+std::string replica_name(const std::string& job, const std::string& type, int index);
+
+// The variables the operator adds to replica (type, index), in the operator's order. Fails only
+// where the operator fails (an elastic job without Workers and without min/max replicas).
+Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,
+                             const ReplicaAddressing& addressing);
+
+}  // namespace ringmaster::jobs
