@@ -2,10 +2,8 @@
 // machine, and the environment each gets: what the Kubeflow operators inject, with 127.0.0.1 and
 // free local ports where a cluster would use Service DNS names.
 //
-//   TFJob       TF_CONFIG (only when the job has more than one replica; evaluators are not part of
-//               the cluster, as in the operator), per-replica ports
-//   PyTorchJob  MASTER_ADDR, MASTER_PORT, WORLD_SIZE (replicas x nprocPerNode), RANK (Master 0,
-//               Worker i -> i+1) and the PET_* copies torchrun reads, PYTHONUNBUFFERED=0
+//   TFJob,      what jobs/operator_env.h says the training operator injects (TF_CONFIG; MASTER_*,
+//   PyTorchJob  WORLD_SIZE, RANK, PET_*), every replica at 127.0.0.1 with a free port of its own
 //   MPIJob      a hostfile of `slots` lines; the Launcher gets OMPI_MCA_orte_default_hostfile,
 //               OMPI_MCA_orte_keep_fqdn_hostnames=true, K_MPI_JOB_ROLE=launcher and what OpenMPI
 //               needs to run as root and oversubscribed; Workers are bookkeeping (mpirun starts
