@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 #include <regex>
+
+#include "jobs/katib_regex.h"
 #include <set>
 
 #include "common/strings.h"
@@ -326,15 +328,10 @@ void load_metrics_collector(LoadContext& ctx, const YAML::Node& spec, YAML::Node
   for (std::size_t i = 0; i < m.metrics_format.size(); ++i) {
     const std::string& f = m.metrics_format[i];
     std::string path = index_path("spec.metricsCollectorSpec.source.filter.metricsFormat", i);
-    try {
-      std::regex re(f);
-      if (re.mark_count() < 2) {
-        ctx.error(formats[i], path, "expected a regular expression with two groups (name, value), found " +
-                                        std::to_string(re.mark_count()) + " in " + quote(f));
-      }
-    } catch (const std::regex_error& e) {
-      ctx.error(formats[i], path, "expected a valid regular expression, found " + quote(f) + " (" + e.what() + ")");
-    }
+    // Compiled as Katib compiles it (Go syntax, jobs/katib_regex.h).
+    if (auto re = MetricsRegex::compile(f); !re)
+      ctx.error(formats[i], path, "expected a regular expression (Go syntax) with two capture groups (name, value), "
+                                  "found " + quote(f) + ": " + re.status().message());
   }
 }
 

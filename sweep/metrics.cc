@@ -14,16 +14,9 @@ Result<MetricsParser> MetricsParser::create(const std::vector<std::string>& form
   p.names_ = std::move(names);
   const std::vector<std::string> use = formats.empty() ? std::vector<std::string>{kDefaultMetricsFormat} : formats;
   for (const std::string& f : use) {
-    try {
-      std::regex re(f, std::regex::ECMAScript);
-      if (re.mark_count() < 2)
-        return invalid_argument(fmt::format("metricsFormat \"{}\": expected two capture groups (name and value), "
-                                            "found {}",
-                                            f, re.mark_count()));
-      p.formats_.push_back(std::move(re));
-    } catch (const std::regex_error& e) {
-      return invalid_argument(fmt::format("metricsFormat \"{}\": not a regular expression ({})", f, e.what()));
-    }
+    auto re = jobs::MetricsRegex::compile(f);
+    if (!re) return invalid_argument(fmt::format("metricsFormat \"{}\": {}", f, re.status().message()));
+    p.formats_.push_back(std::move(*re));
   }
   return p;
 }
@@ -56,10 +49,8 @@ void MetricsParser::feed(std::string_view line) {
     }
     return;
   }
-  for (const std::regex& re : formats_) {
-    for (std::cregex_iterator it(line.data(), line.data() + line.size(), re), end; it != end; ++it)
-      add((*it)[1].str(), std::string_view(line.data() + it->position(2), static_cast<std::size_t>(it->length(2))));
-  }
+  for (const jobs::MetricsRegex& re : formats_)
+    for (const auto& [name, value] : re.find_all(line)) add(std::string(name), value);
 }
 
 const std::vector<double>& MetricsParser::values(const std::string& name) const {

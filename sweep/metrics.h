@@ -5,12 +5,12 @@
 
 #include <map>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "jobs/katib_regex.h"
 #include "jobs/model.h"
 
 namespace ringmaster::sweep {
@@ -38,7 +38,7 @@ class MetricsParser {
   void add(const std::string& name, std::string_view text);
 
   bool json_ = false;
-  std::vector<std::regex> formats_;
+  std::vector<jobs::MetricsRegex> formats_;  // Go syntax, as Katib compiles them
   std::vector<std::string> names_;
   std::map<std::string, std::vector<double>> values_;
 };

@@ -494,7 +494,8 @@ TEST(Experiment, MetricsFormatNeedsTwoGroups) {
   y += "  metricsCollectorSpec:\n    source: {filter: {metricsFormat: [\"(\\\\w+)=.*\"]}}\n";
   EXPECT_EQ(messages(load(y)),
             "t.yaml:31:39: error: spec.metricsCollectorSpec.source.filter.metricsFormat[0]: expected a regular expression "
-            "with two groups (name, value), found 1 in \"(\\\\w+)=.*\"\n");
+            "(Go syntax) with two capture groups (name, value), found \"(\\\\w+)=.*\": it has 1 capture group(s), where "
+            "two (name and value) are needed\n");
 }
 
 TEST(Experiment, V1alpha3SeedFormLoads) {

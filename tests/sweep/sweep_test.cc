@@ -117,6 +117,14 @@ TEST(MetricsTest, TheDefaultFilterReadsKatibLinesAndStrategiesPickTheObservation
   EXPECT_EQ(custom->values("accuracy"), (std::vector<double>{0.91}));
   EXPECT_FALSE(MetricsParser::create({"(unclosed"}, {"a"}).is_ok());
   EXPECT_FALSE(MetricsParser::create({"accuracy=([0-9.]+)"}, {"a"}).is_ok());  // one group only
+  // Katib's own File-collector filter: Go syntax, where braces that start no repetition are
+  // literals (std::regex refused it).
+  auto katib = MetricsParser::create({R"({metricName: ([\w|-]+), metricValue: ((-?\d+)(\.\d+)?)})"}, {"accuracy", "loss"});
+  ASSERT_TRUE(katib.is_ok()) << katib.status().message();
+  katib->feed("2024-03-04T17:55:08Z INFO     {metricName: accuracy, metricValue: 0.8078}");
+  katib->feed("{metricName: loss, metricValue: -0.4759}");
+  EXPECT_EQ(katib->values("accuracy"), (std::vector<double>{0.8078}));
+  EXPECT_EQ(katib->values("loss"), (std::vector<double>{-0.4759}));
 }
 
 TEST(JournalTest, RecordsSurviveAndATornLastLineIsIgnored) {
