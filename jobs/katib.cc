@@ -285,12 +285,13 @@ void load_counts(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Exp
                     std::to_string(*exp.max_failed_trial_count));
     }
   }
-  if (v1beta1) {
-    if (auto r = ctx.get_enum(spec, "resumePolicy", "spec.resumePolicy", {"Never", "LongRunning", "FromVolume"})) {
-      exp.resume_policy = *r;
-    } else if (!get(spec, "resumePolicy").IsDefined()) {
-      nspec["resumePolicy"] = "Never";
-    }
+  // v1alpha3 had Never and LongRunning (Katib 0.9, 0.10); v1beta1 added FromVolume.
+  const auto resume = v1beta1 ? ctx.get_enum(spec, "resumePolicy", "spec.resumePolicy", {"Never", "LongRunning", "FromVolume"})
+                              : ctx.get_enum(spec, "resumePolicy", "spec.resumePolicy", {"Never", "LongRunning"});
+  if (resume) {
+    exp.resume_policy = *resume;
+  } else if (!get(spec, "resumePolicy").IsDefined()) {
+    nspec["resumePolicy"] = "Never";
   }
 }
 

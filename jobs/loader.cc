@@ -74,6 +74,25 @@ SourcePos pos_at_offset(std::string_view s, std::size_t offset) {
   return p;
 }
 
+// A known kind to suggest for an unknown apiVersion/kind: only in the same API group, and only when
+// the kind's name is the same up to case and a typo (a fifth of its letters, at least one), so
+// JAXJob is not "MPIJob?" and kubeflow.org/v1beta2 TFJob is "kubeflow.org/v1 TFJob?".
+std::optional<std::string> kind_hint(const std::string& api, const std::string& kind) {
+  const auto group = [](const std::string& a) { return a.substr(0, a.find('/')); };
+  std::optional<std::string> best;
+  std::size_t best_distance = 0;
+  for (const auto& [a, k] : known_kinds()) {
+    if (group(a) != group(api)) continue;
+    const std::size_t d = edit_distance(to_lower(kind), to_lower(k));
+    if (d > std::max<std::size_t>(1, k.size() / 5)) continue;
+    if (!best || d < best_distance) {
+      best = a + " " + k;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 std::optional<Document> load_object(const YAML::Node& node, const std::string& file, const LoadOptions& options,
@@ -101,12 +120,10 @@ std::optional<Document> load_object(const YAML::Node& node, const std::string& f
   auto root = root_schema(*api, *kind);
   if (!root) {
     std::vector<std::string> known;
-    std::vector<std::string_view> kinds;
     for (const auto& [a, k] : known_kinds()) known.push_back(a + " " + k);
-    for (const auto& s : known) kinds.push_back(s);
     std::string found = *api + " " + *kind;
     std::string msg = "expected one of " + join(known, ", ") + "; found " + found;
-    if (auto best = closest_match(found, kinds)) msg += " (did you mean " + *best + "?)";
+    if (auto best = kind_hint(*api, *kind)) msg += " (did you mean " + *best + "?)";
     ctx.error(get(node, "kind"), "kind", msg);
     return std::nullopt;
   }

@@ -184,8 +184,9 @@ roots[("kubeflow.org/v1alpha2", "MPIJob")] = T.add("Object", -1, tuple(
     (n, alpha2_spec if n == "spec" else t, r) for n, t, r in T.types[v2][2]))
 
 # Experiment kubeflow.org/v1alpha3 (Katib v0.7-v0.10): the v1beta1 spec, except that trialTemplate was
-# {retain, goTemplate: {rawTemplate | templateSpec: {configMapName, configMapNamespace, templatePath}}}
-# and resumePolicy did not exist yet.
+# {retain, goTemplate: {rawTemplate | templateSpec: {configMapName, configMapNamespace, templatePath}}}.
+# resumePolicy is kept: Katib 0.9 and 0.10 had it in v1alpha3 (Never, LongRunning; FromVolume came
+# with v1beta1), and jobs/katib.cc checks the values per version.
 S = T.add("String")
 go_template = T.add("Object", -1, tuple(sorted([
     ("rawTemplate", S, False),
@@ -197,7 +198,7 @@ alpha3_trial_template = T.add("Object", -1, tuple(sorted([
 b1spec = field(experiment_v1beta1, "spec")
 alpha3_spec = T.add("Object", -1, tuple(sorted(
     (n, alpha3_trial_template if n == "trialTemplate" else t, r)
-    for n, t, r in T.types[b1spec][2] if n != "resumePolicy")))
+    for n, t, r in T.types[b1spec][2])))
 roots[("kubeflow.org/v1alpha3", "Experiment")] = T.add("Object", -1, tuple(
     (n, alpha3_spec if n == "spec" else t, r) for n, t, r in T.types[experiment_v1beta1][2]))
 

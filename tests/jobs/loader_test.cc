@@ -526,6 +526,42 @@ spec:
             "{{end}}, found 1 unclosed\n");
 }
 
+// Issue 21 item 5: Katib 0.9 and 0.10 had resumePolicy in v1alpha3 (Never, LongRunning).
+TEST(Experiment, V1alpha3ResumePolicy) {
+  const std::string y = R"(apiVersion: kubeflow.org/v1alpha3
+kind: Experiment
+metadata: {name: e}
+spec:
+  objective: {type: maximize, objectiveMetricName: acc}
+  algorithm: {algorithmName: random}
+  resumePolicy: POLICY
+  parameters: [{name: lr, parameterType: double, feasibleSpace: {min: "0.1", max: "1"}}]
+  trialTemplate:
+    goTemplate:
+      rawTemplate: "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{.Trial}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        image: i\n"
+)";
+  auto with = [&](const std::string& p) { return y.substr(0, y.find("POLICY")) + p + y.substr(y.find("POLICY") + 6); };
+  auto r = load(with("LongRunning"));
+  ASSERT_TRUE(r.ok()) << messages(r);
+  EXPECT_EQ(std::get<Experiment>(r.documents[0].object).resume_policy, "LongRunning");
+  EXPECT_NE(messages(load(with("FromVolume"))).find("t.yaml:7:17: error: spec.resumePolicy: expected one of Never, LongRunning"),
+            std::string::npos)
+      << messages(load(with("FromVolume")));
+}
+
+// Issue 21 item 6: the kind hint only in the same API group and for a near-miss of the name.
+TEST(Kinds, HintOnlyForTheSameGroupAndANearName) {
+  auto msg = [](const std::string& api, const std::string& kind) {
+    return messages(load("apiVersion: " + api + "\nkind: " + kind + "\nmetadata: {name: x}\n"));
+  };
+  EXPECT_EQ(msg("kubeflow.org/v1", "JAXJob").find("did you mean"), std::string::npos) << msg("kubeflow.org/v1", "JAXJob");
+  EXPECT_EQ(msg("kubeflow.org/v1", "PaddleJob").find("did you mean"), std::string::npos);
+  EXPECT_EQ(msg("argoproj.io/v1alpha1", "Workflow").find("did you mean"), std::string::npos);
+  EXPECT_NE(msg("kubeflow.org/v1", "PytorchJob").find("(did you mean kubeflow.org/v1 PyTorchJob?)"), std::string::npos);
+  EXPECT_NE(msg("kubeflow.org/v1beta2", "TFJob").find("(did you mean kubeflow.org/v1 TFJob?)"), std::string::npos);
+  EXPECT_EQ(msg("batch/v1", "TFJob").find("did you mean"), std::string::npos);  // another group
+}
+
 TEST(Experiment, ParametersOrNasConfigRequired) {
   std::string y = kExperiment;
   auto start = y.find("  parameters:");
