@@ -99,8 +99,9 @@ void note_launcher_gone(const fs::path& dir, nlohmann::json& s) {
     }
   if (s.contains("replicaStatuses") && s["replicaStatuses"].is_object())
     for (auto& [type, c] : s["replicaStatuses"].items()) c["active"] = 0;
+  const bool failed_now = s.value("reason", "") == "LauncherGone";
   (void)write_file_atomic((dir / "status.json").string(), s.dump(2) + "\n", kPrivateFileMode);
-  launcher::append_event(dir.string(), "Failed/LauncherGone", message);
+  launcher::append_event(dir.string(), failed_now ? "Failed/LauncherGone" : "LauncherGone", message);
 }
 
 std::string counts(const nlohmann::json& s) {

@@ -85,7 +85,7 @@ struct JobStatus {
   int restarts = 0;
   double elapsed_seconds = 0.0;
   std::map<std::string, double> phase_seconds;  // time spent in each phase left so far
-  Clock::time_point phase_since{};  // entered the current one
+  Clock::time_point phase_since = std::chrono::steady_clock::now();  // entered the current one (run() resets it)
   std::vector<ReplicaStatus> replicas;
   // The job has finished and cleanPodPolicy None left these replicas running (see above).
   std::vector<std::string> left_running;
