@@ -42,6 +42,7 @@ const char* crd_resource(jobs::JobKind kind) {
     case jobs::JobKind::kTFJob: return "tfjobs.kubeflow.org";
     case jobs::JobKind::kPyTorchJob: return "pytorchjobs.kubeflow.org";
     case jobs::JobKind::kMPIJob: return "mpijobs.kubeflow.org";
+    case jobs::JobKind::kJAXJob: return "jaxjobs.kubeflow.org";
     default: return "jobs.batch";
   }
 }

@@ -399,6 +399,18 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     } else if (!(ep.IsDefined() && get(ep, "nProcPerNode").IsDefined())) {
       nspec["nprocPerNode"] = "auto";
     }
+  } else if (kind == "JAXJob") {
+    // training-operator v1.9 jax_defaults.go (replicas 1, restartPolicy Never, port jaxjob-port 6666
+    // on container jax, cleanPodPolicy None) and webhooks/jax (Worker only, a container named jax).
+    job.kind = JobKind::kJAXJob;
+    check_name(ctx, doc, job, in_trial);
+    KindRules rules{JobKind::kJAXJob, "jaxReplicaSpecs", {"Worker"}, {"Always", "OnFailure", "Never", "ExitCode"},
+                    "jax", true, true, "jaxjob-port", 6666};
+    load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
+      if (!hr) r.replicas = 1;
+      if (!hp) r.restart_policy = RestartPolicy::kNever;
+    });
+    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
   } else if (kind == "MPIJob") {
     job.kind = JobKind::kMPIJob;
     bool v2 = api_version == "kubeflow.org/v2beta1";

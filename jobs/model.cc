@@ -6,6 +6,7 @@ const char* job_kind_name(JobKind kind) {
   switch (kind) {
     case JobKind::kTFJob: return "TFJob";
     case JobKind::kPyTorchJob: return "PyTorchJob";
+    case JobKind::kJAXJob: return "JAXJob";
     case JobKind::kMPIJob: return "MPIJob";
     case JobKind::kBatchJob: return "Job";
   }

@@ -16,7 +16,7 @@
 
 namespace ringmaster::jobs {
 
-enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob };
+enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob, kJAXJob };
 const char* job_kind_name(JobKind kind);
 
 // What happens when a replica's process exits (Kubeflow's RestartPolicy).

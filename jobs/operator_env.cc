@@ -82,6 +82,15 @@ Result<EnvList> pytorch_env(const TrainingJob& job, const std::string& type, int
   return env;
 }
 
+// training-operator v1.9 jax/envvar.go: worker 0 coordinates.
+EnvList jax_env(const TrainingJob& job, int index, const ReplicaAddressing& a) {
+  return {{"PYTHONUNBUFFERED", "1"},
+          {"COORDINATOR_PORT", std::to_string(a.port("Worker", 0))},
+          {"COORDINATOR_ADDRESS", a.host("Worker", 0, false)},
+          {"NUM_PROCESSES", std::to_string(job.total_replicas())},
+          {"PROCESS_ID", std::to_string(index)}};
+}
+
 }  // namespace
 
 std::string dns_label(const std::string& name) {
@@ -102,6 +111,7 @@ Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, in
   switch (job.kind) {
     case JobKind::kTFJob: return tf_env(job, type, index, addressing);
     case JobKind::kPyTorchJob: return pytorch_env(job, type, index, addressing);
+    case JobKind::kJAXJob: return jax_env(job, index, addressing);
     default: return EnvList{};
   }
 }

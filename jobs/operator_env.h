@@ -1,4 +1,4 @@
-// What the Kubeflow training operator (v1.9) injects into each replica of a TFJob or PyTorchJob,
+// What the Kubeflow training operator (v1.9) injects into each replica of a TFJob, PyTorchJob or JAXJob,
 // decided here once for both `ringmaster run` (launcher/plan.cc: 127.0.0.1 and free ports) and
 // `render`/`submit` (k8s/render.cc: pod names and Service DNS names). The two differ only in how a
 // replica's address is written, which the caller supplies as `ReplicaAddressing`.
@@ -17,6 +17,8 @@
 //               or worker-0's host, : rdzvPort or worker-0's port), PET_RDZV_BACKEND (c10d),
 //               PET_NNODES "min:max", and PET_MAX_RESTARTS, PET_NPROC_PER_NODE, PET_RDZV_ID,
 //               PET_RDZV_CONF ("k=v,k=v"), PET_STANDALONE when set
+//   JAXJob      (jax/envvar.go) PYTHONUNBUFFERED=1, COORDINATOR_ADDRESS and COORDINATOR_PORT (worker
+//               0), NUM_PROCESSES (all replicas), PROCESS_ID (the worker's index)
 // Pure functions; thread-safe.
 #pragma once
 

@@ -32,6 +32,7 @@ const char* operator_name(JobKind k) {
     case JobKind::kTFJob: return "tfjob-controller";
     case JobKind::kPyTorchJob: return "pytorchjob-controller";
     case JobKind::kMPIJob: return "mpijob-controller";
+    case JobKind::kJAXJob: return "jaxjob-controller";
     default: return "ringmaster";
   }
 }
@@ -235,9 +236,9 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
 // TFJob and PyTorchJob: a Pod and a headless Service per replica, with what the operator injects
 // (jobs/operator_env.h) addressed by pod and Service names.
 Status render_replicas(const Context& c, const Out& out) {
-  const bool tf = c.job.kind == JobKind::kTFJob;
-  const std::string port_name = tf ? "tfjob-port" : "pytorchjob-port";
-  const int default_port = tf ? 2222 : 23456;
+  const bool tf = c.job.kind == JobKind::kTFJob, jax = c.job.kind == JobKind::kJAXJob;
+  const std::string port_name = tf ? "tfjob-port" : jax ? "jaxjob-port" : "pytorchjob-port";
+  const int default_port = tf ? 2222 : jax ? 6666 : 23456;
   jobs::ReplicaAddressing cluster;
   cluster.host = [&](const std::string& type, int index, bool for_tf_config) {
     const std::string pod = jobs::replica_name(c.name, type, index);
@@ -562,6 +563,7 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
   switch (job.kind) {
     case JobKind::kTFJob:
     case JobKind::kPyTorchJob:
+    case JobKind::kJAXJob:
       if (Status s = render_replicas(c, out); !s) return s;
       break;
     case JobKind::kMPIJob:

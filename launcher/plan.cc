@@ -169,7 +169,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     }
   }
   // What the operator injects.
-  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob) {
+  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob || job.kind == JobKind::kJAXJob) {
     // jobs/operator_env.h decides what each replica gets; here every replica is on 127.0.0.1 with
     // a free port of its own.
     std::map<std::pair<std::string, int>, int> ports;

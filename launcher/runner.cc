@@ -240,6 +240,7 @@ bool JobRunner::succeeded() const {
       if (has("Master")) return done("Master", -1);
       return job_.success_policy == "AllWorkers" ? done("Worker", -1) : done("Worker", 0);
     case JobKind::kPyTorchJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
+    case JobKind::kJAXJob: return done("Worker", -1);  // jax UpdateJobStatus: every Worker succeeded
     case JobKind::kMPIJob: return done("Launcher", -1);
     case JobKind::kBatchJob: {
       int ok = 0;

@@ -179,6 +179,23 @@ YAML
 check "a Worker-only PyTorchJob of allreduce replicas fails (exit $rc) saying why" \
   "[ $rc -eq 1 ] && grep -q 'PET_NNODES: this replica is one of 3 of its job, but the job gives no WORLD_SIZE, RANK or MASTER_ADDR' $work/out" || { cat "$work/out" "$work/err"; }
 
+# Issue 21 (jaxjob_runs_locally): a JAXJob's workers get the coordinator, their count and their ids;
+# the job succeeds when every worker has.
+cat >"$work/jax.yaml" <<'YAML'
+apiVersion: kubeflow.org/v1
+kind: JAXJob
+metadata: {name: jx}
+spec:
+  jaxReplicaSpecs:
+    Worker:
+      replicas: 3
+      template: {spec: {containers: [{name: jax, image: i, command: [sh, -c, 'echo "id=$PROCESS_ID of $NUM_PROCESSES at $COORDINATOR_ADDRESS:$COORDINATOR_PORT"']}]}}
+YAML
+"$bin" run "$work/jax.yaml" --jobs-root "$work/jobs" >"$work/out" 2>"$work/err"; rc=$?
+check "a JAXJob of 3 workers runs and succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q 'job jx Succeeded' $work/err" || cat "$work/err"
+check "... each with its PROCESS_ID, NUM_PROCESSES=3 and worker 0 as coordinator" \
+  "grep -q '^\[jx-worker-0\] id=0 of 3 at 127.0.0.1:[0-9]*$' $work/out && grep -q '^\[jx-worker-2\] id=2 of 3 at 127.0.0.1:' $work/out" || cat "$work/out"
+
 # Issue 20 item 1 (restart_backoff): a replica that fails at once waits 10 s before its first
 # restart by default (before: ~93 restarts a second).
 batch_job crashloop OnFailure "exit 1" >"$work/crashloop.yaml"

@@ -572,3 +572,46 @@ TEST(Experiment, ParametersOrNasConfigRequired) {
   EXPECT_NE(messages(r).find("spec.parameters: expected spec.parameters or spec.nasConfig, found neither"), std::string::npos)
       << messages(r);
 }
+
+// Issue 21 item 2: JAXJob as training-operator v1.9 defaults and validates it (jax_defaults.go,
+// webhooks/jax).
+TEST(JAXJob, DefaultsAsTheTrainingOperator) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: JAXJob
+metadata: {name: jx}
+spec:
+  jaxReplicaSpecs:
+    worker:
+      template: {spec: {containers: [{name: jax, image: i}]}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.kind, JobKind::kJAXJob);
+  ASSERT_EQ(j.replicas.size(), 1u);
+  EXPECT_EQ(j.replicas[0].type, "Worker");
+  EXPECT_EQ(j.replicas[0].replicas, 1);
+  EXPECT_EQ(j.replicas[0].restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(j.run_policy.clean_pod_policy, CleanPodPolicy::kNone);
+  const auto& ports = j.replicas[0].template_.containers[0].ports;
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0].name, "jaxjob-port");
+  EXPECT_EQ(ports[0].port, 6666);
+}
+
+TEST(JAXJob, OnlyWorkersAndAContainerNamedJax) {
+  const std::string m = messages(load(R"(apiVersion: kubeflow.org/v1
+kind: JAXJob
+metadata: {name: jx}
+spec:
+  jaxReplicaSpecs:
+    Master:
+      template: {spec: {containers: [{name: jax, image: i}]}}
+    Worker:
+      template: {spec: {containers: [{name: main, image: i}]}}
+)"));
+  EXPECT_NE(m.find("spec.jaxReplicaSpecs.Master: expected a replica type, one of Worker"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.jaxReplicaSpecs.Worker.template.spec.containers: expected a container named \"jax\" in replica "
+                   "type Worker (the operator's default container), found \"main\""),
+            std::string::npos)
+      << m;
+}

@@ -72,8 +72,11 @@ std::pair<std::map<std::string, Env>, std::map<std::string, Env>> both(const job
         v = blank_addresses(v);
         for (const auto& pod : pod_names)
           for (auto at = v.find(pod); at != std::string::npos; at = v.find(pod, at)) v.replace(at, pod.size(), "HOST");
-        if (k == "MASTER_PORT" || k == "PET_MASTER_PORT") v = "PORT";
-        if (k == "MASTER_ADDR" || k == "PET_MASTER_ADDR") v = "HOST";
+        const auto ends = [&](std::string_view suffix) {
+          return k.size() >= suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        if (ends("_PORT")) v = "PORT";                    // MASTER_PORT, COORDINATOR_PORT
+        if (ends("_ADDR") || ends("_ADDRESS")) v = "HOST";  // MASTER_ADDR, COORDINATOR_ADDRESS
         v = blank_addresses(v);  // "HOST:23456" left by the pod-name pass
       }
   return {local, rendered};
@@ -99,7 +102,7 @@ void expect_agreement(const jobs::TrainingJob& job, const std::string& what) {
 
 }  // namespace
 
-TEST(EnvAgreement, EveryTfAndPyTorchJobOfTheExamplesAndFixtures) {
+TEST(EnvAgreement, EveryTfPyTorchAndJaxJobOfTheExamplesAndFixtures) {
   int jobs_checked = 0;
   for (const char* dir : {"examples", "tests/fixtures/good", "tests/fixtures/render", "tests/fixtures/run"}) {
     const fs::path d = fs::path(RINGMASTER_SOURCE_DIR) / dir;
@@ -109,7 +112,9 @@ TEST(EnvAgreement, EveryTfAndPyTorchJobOfTheExamplesAndFixtures) {
       auto loaded = jobs::load_file(f.path().string());
       for (const auto& doc : loaded.documents) {
         const auto* job = std::get_if<jobs::TrainingJob>(&doc.object);
-        if (!job || (job->kind != jobs::JobKind::kTFJob && job->kind != jobs::JobKind::kPyTorchJob)) continue;
+        if (!job || (job->kind != jobs::JobKind::kTFJob && job->kind != jobs::JobKind::kPyTorchJob &&
+                     job->kind != jobs::JobKind::kJAXJob))
+          continue;
         expect_agreement(*job, f.path().filename().string() + " " + job->metadata.name);
         ++jobs_checked;
       }
