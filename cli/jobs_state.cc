@@ -339,8 +339,9 @@ int run_delete(const StateOptions& o) {
   if (launcher_alive(*s)) {
     const int pid = s->value("launcherPid", 0);
     ::kill(pid, SIGTERM);  // the launcher stops its replicas and records the job as Failed (Stopped)
-    for (int i = 0; i < 600 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (::kill(pid, 0) == 0) {
+    // Gone once it has exited, reaped or not: a detached launcher's new parent may never reap it.
+    for (int i = 0; i < 600 && process_start_ticks(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (process_start_ticks(pid)) {
       std::cerr << "ringmaster delete: the launcher of " << o.job << " (pid " << pid << ") did not stop within 30 s\n";
       return 1;
     }
