@@ -68,13 +68,6 @@ k8s::Kubectl kubectl_of(const nlohmann::json& c) {
   return k8s::Kubectl({c.value("kubectl", "kubectl"), c.value("context", ""), c.value("namespace", "default")});
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 // A local job whose launcher died (kill -9, a reboot) without recording an end: its replicas died
 // with it (their supervisors have PR_SET_PDEATHSIG), so the job has Failed. Records that in
 // status.json and events.log, as the launcher would have, so every reader sees the same state.
@@ -84,7 +77,7 @@ void note_launcher_gone(const fs::path& dir, nlohmann::json& s) {
   if (!working || launcher_alive(s) || cluster_of(dir)) return;
   const std::string message =
       fmt::format("launcher gone at {} (pid {} no longer runs; its last update was at {}); its replicas ended with it",
-                  utc_now(), s.value("launcherPid", 0), s.value("updated", "?"));
+                  utc_timestamp(std::chrono::system_clock::now()), s.value("launcherPid", 0), s.value("updated", "?"));
   if (!finished_phase(s.value("phase", ""))) {
     s["phase"] = "Failed";
     s["reason"] = "LauncherGone";

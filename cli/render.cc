@@ -100,7 +100,7 @@ int run_render(const RenderOptions& o) {
     if (o.mode == "crd") {
       emit("---\n" + jobs::to_yaml(doc.normalized));
     } else if (const auto* job = std::get_if<jobs::TrainingJob>(&doc.object)) {
-      Status s = k8s::render_job(*job, ro, [&](YAML::Node object) { emit("---\n" + jobs::to_yaml(object)); });
+      Status s = k8s::render_job(*job, ro, [&](YAML::Node object) { emit(k8s::to_documents({object})); });
       if (!s) {
         std::cerr << "ringmaster render: " << doc.file << ": " << job->metadata.name << ": " << s.message() << "\n";
         return 1;

@@ -20,6 +20,7 @@
 
 #include "collectives/frame.h"
 #include "collectives/transport.h"
+#include "common/process_stats.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -71,14 +72,7 @@ class Channel {
 };
 
 // True when pid no longer runs: gone, or a zombie its parent has not reaped yet.
-bool process_gone(int32_t pid) {
-  if (::kill(pid, 0) != 0) return errno == ESRCH;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'Z' || line[close + 2] == 'X');
-}
+bool process_gone(int32_t pid) { return !process_start_ticks(pid).has_value(); }
 
 std::string channel_name(const std::string& prefix, int from, int to) { return fmt::format("{}-{}-{}", prefix, from, to); }
 

@@ -17,8 +17,8 @@ inline double peak_rss_mib() {
 }
 
 // When process `pid` started, in clock ticks since boot (/proc/PID/stat, field 22); nullopt when
-// there is no such process or it has ended and waits to be reaped (a zombie). A pid together with this names one process: pids are reused, start
-// times of a pid are not.
+// there is no such process or it has ended and waits to be reaped (a zombie). A pid together with
+// this names one process: pids are reused, start times of a pid are not.
 inline std::optional<unsigned long long> process_start_ticks(int pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/stat";
   std::FILE* f = std::fopen(path.c_str(), "re");

@@ -1,6 +1,7 @@
 // Small string utilities shared by every module. Pure functions; thread-safe.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +30,9 @@ std::optional<double> parse_double(std::string_view s);
 
 // The median of `v` (the mean of the two middle values for an even count); 0 for none.
 double median(std::vector<double> v);
+
+// `when` as "2026-11-30T08:54:22Z" (UTC, seconds): the time stamps of events and job state.
+std::string utc_timestamp(std::chrono::system_clock::time_point when);
 
 // `s` quoted for a message: "abc", with control characters escaped and long values cut to max_len.
 std::string quote(std::string_view s, std::size_t max_len = 80);

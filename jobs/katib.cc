@@ -6,11 +6,10 @@
 #include <cmath>
 #include <map>
 #include <regex>
-
-#include "jobs/katib_regex.h"
 #include <set>
 
 #include "common/strings.h"
+#include "jobs/katib_regex.h"
 #include "jobs/kinds.h"
 #include "jobs/load_context.h"
 #include "jobs/schema.h"

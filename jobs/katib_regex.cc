@@ -63,6 +63,4 @@ std::vector<std::pair<std::string_view, std::string_view>> MetricsRegex::find_al
   return out;
 }
 
-const std::string& MetricsRegex::pattern() const { return re_->pattern(); }
-
 }  // namespace ringmaster::jobs

@@ -29,7 +29,6 @@ class MetricsRegex {
   // Every (group 1, group 2) of the non-overlapping matches in `line`, left to right, as Go's
   // FindAllStringSubmatch finds them.
   std::vector<std::pair<std::string_view, std::string_view>> find_all(std::string_view line) const;
-  const std::string& pattern() const;
 
  private:
   std::shared_ptr<const re2::RE2> re_;

@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "jobs/kinds.h"
 #include "jobs/load_context.h"
+#include "jobs/operator_env.h"
 
 namespace ringmaster::jobs {
 
@@ -21,9 +22,7 @@ struct KindRules {
   std::vector<std::string_view> restart_policies;
   std::string default_container;  // the operator's primary container name ("" for none)
   bool container_name_required = false;  // the webhook insists on a container named default_container
-  bool image_required = true;
-  std::string port_name;
-  int port = 0;
+  bool image_required = true;  // the primary container's port is operator_port(kind) (jobs/operator_env.h)
 };
 
 RestartPolicy parse_restart(std::string_view s) {
@@ -133,14 +132,14 @@ PodTemplate load_template(LoadContext& ctx, const YAML::Node& tmpl, YAML::Node n
               "expected a container named " + quote(rules.default_container) + " in replica type " + type +
                   " (the operator's default container), found " + join(names, ", "));
   }
-  if (!rules.port_name.empty()) {
+  if (const OperatorPort op = operator_port(rules.kind); op.number > 0) {
     Container& c = out.containers[primary];
-    bool has = std::any_of(c.ports.begin(), c.ports.end(), [&](const ContainerPort& p) { return p.name == rules.port_name; });
+    bool has = std::any_of(c.ports.begin(), c.ports.end(), [&](const ContainerPort& p) { return p.name == op.name; });
     if (!has) {
-      c.ports.push_back({rules.port_name, rules.port});
+      c.ports.push_back({op.name, op.number});
       YAML::Node port;
-      port["containerPort"] = rules.port;
-      port["name"] = rules.port_name;
+      port["containerPort"] = op.number;
+      port["name"] = op.name;
       norm_tmpl["spec"]["containers"][primary]["ports"].push_back(port);
     }
   }
@@ -318,7 +317,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     job.kind = JobKind::kTFJob;
     check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kTFJob, "tfReplicaSpecs", {"Chief", "Master", "PS", "Worker", "Evaluator"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "tensorflow", true, true, "tfjob-port", 2222};
+                    {"Always", "OnFailure", "Never", "ExitCode"}, "tensorflow", true, true};
     load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
       if (!hr) r.replicas = 1;
       if (!hp) r.restart_policy = RestartPolicy::kNever;
@@ -344,7 +343,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     job.kind = JobKind::kPyTorchJob;
     check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kPyTorchJob, "pytorchReplicaSpecs", {"Master", "Worker"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "pytorch", true, true, "pytorchjob-port", 23456};
+                    {"Always", "OnFailure", "Never", "ExitCode"}, "pytorch", true, true};
     load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
       if (!hr) r.replicas = 1;
       if (!hp) r.restart_policy = RestartPolicy::kOnFailure;
@@ -405,7 +404,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     job.kind = JobKind::kJAXJob;
     check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kJAXJob, "jaxReplicaSpecs", {"Worker"}, {"Always", "OnFailure", "Never", "ExitCode"},
-                    "jax", true, true, "jaxjob-port", 6666};
+                    "jax", true, true};
     load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
       if (!hr) r.replicas = 1;
       if (!hp) r.restart_policy = RestartPolicy::kNever;
@@ -416,7 +415,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     bool v2 = api_version == "kubeflow.org/v2beta1";
     bool v1 = api_version == "kubeflow.org/v1";
     KindRules rules{JobKind::kMPIJob, "mpiReplicaSpecs", {"Launcher", "Worker"}, {"Never", "OnFailure"}, "", false,
-                    false, "", 0};
+                    false};
     load_replica_specs(ctx, spec, nspec, path, rules, job, [&](const std::string& type, ReplicaSpec& r, bool hr, bool hp) {
       if (!hr) r.replicas = type == "Launcher" ? 1 : 0;
       if (!hp) r.restart_policy = (v2 && type == "Launcher") ? RestartPolicy::kOnFailure : RestartPolicy::kNever;
@@ -526,7 +525,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
                 "expected Never or OnFailure (a Job's pods may not restart Always), found \"Always\"");
     }
     r.restart_policy = parse_restart(rp.value_or("Never"));
-    KindRules rules{JobKind::kBatchJob, "", {"Job"}, {}, "", false, false, "", 0};
+    KindRules rules{JobKind::kBatchJob, "", {"Job"}, {}, "", false, false};
     if (!tmpl.IsDefined() || is_null(tmpl)) {
       ctx.error(spec, path + ".template", "expected a pod template, found none");
     } else {

@@ -83,7 +83,7 @@ std::optional<std::string> kind_hint(const std::string& api, const std::string& 
   std::size_t best_distance = 0;
   for (const auto& [a, k] : known_kinds()) {
     if (group(a) != group(api)) continue;
-    const std::size_t d = edit_distance(to_lower(kind), to_lower(k));
+    const std::size_t d = edit_distance(kind, k);  // compares ignoring case
     if (d > std::max<std::size_t>(1, k.size() / 5)) continue;
     if (!best || d < best_distance) {
       best = a + " " + k;

@@ -3,16 +3,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cctype>
+#include "common/strings.h"
 
 namespace ringmaster::jobs {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // nprocPerNode as a number: "auto", "cpu" and "gpu" count 1 (pytorch/envvar.go getNprocPerNodeInt).
 int nproc_per_node_int(const TrainingJob& job) {
@@ -31,10 +25,10 @@ EnvList tf_env(const TrainingJob& job, const std::string& type, int index, const
   for (const auto& spec : job.replicas) {
     if (spec.type == "Evaluator") continue;
     for (int i = 0; i < spec.replicas; ++i)
-      cluster[lower(spec.type)].push_back(fmt::format("{}:{}", a.host(spec.type, i, true), a.port(spec.type, i)));
+      cluster[to_lower(spec.type)].push_back(fmt::format("{}:{}", a.host(spec.type, i, true), a.port(spec.type, i)));
   }
   nlohmann::ordered_json config = {
-      {"cluster", cluster}, {"task", {{"type", lower(type)}, {"index", index}}}, {"environment", "cloud"}};
+      {"cluster", cluster}, {"task", {{"type", to_lower(type)}, {"index", index}}}, {"environment", "cloud"}};
   return {{"TF_CONFIG", config.dump()}};
 }
 
@@ -93,6 +87,15 @@ EnvList jax_env(const TrainingJob& job, int index, const ReplicaAddressing& a) {
 
 }  // namespace
 
+OperatorPort operator_port(JobKind kind) {
+  switch (kind) {
+    case JobKind::kTFJob: return {"tfjob-port", 2222};
+    case JobKind::kPyTorchJob: return {"pytorchjob-port", 23456};
+    case JobKind::kJAXJob: return {"jaxjob-port", 6666};
+    default: return {"", 0};
+  }
+}
+
 std::string dns_label(const std::string& name) {
   if (name.size() <= 63) return name;
   uint32_t h = 2166136261u;  // FNV-1a
@@ -103,7 +106,7 @@ std::string dns_label(const std::string& name) {
 }
 
 std::string replica_name(const std::string& job, const std::string& type, int index) {
-  return dns_label(fmt::format("{}-{}-{}", job, lower(type), index));
+  return dns_label(fmt::format("{}-{}-{}", job, to_lower(type), index));
 }
 
 Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,

@@ -51,6 +51,15 @@ std::string dns_label(const std::string& name);
 // name on a cluster, its process's name locally.
 std::string replica_name(const std::string& job, const std::string& type, int index);
 
+// The port the operator gives the primary container of a TFJob, PyTorchJob or JAXJob when its
+// template names none (v1 *_defaults.go: tfjob-port 2222, pytorchjob-port 23456, jaxjob-port 6666),
+// and that its environment and Services use; {"", 0} for other kinds.
+struct OperatorPort {
+  const char* name;
+  int number;
+};
+OperatorPort operator_port(JobKind kind);
+
 // The variables the operator adds to replica (type, index), in the operator's order. Fails only
 // where the operator fails (an elastic job without Workers and without min/max replicas).
 Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,

@@ -110,8 +110,7 @@ YAML::Node env_value(const std::string& name, const std::string& value) {
   return e;
 }
 
-// Appends env vars to a container, leaving ones it sets itself alone.
-// The operators append what they inject after the container's own env, and the last of two
+// Adds env vars to a container. The operators append what they inject after the container's own env, and the last of two
 // entries with one name wins; so a variable the container sets already takes the injected value
 // (as `ringmaster run` does), without a duplicate entry.
 void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars) {
@@ -233,12 +232,11 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
   return s;
 }
 
-// TFJob and PyTorchJob: a Pod and a headless Service per replica, with what the operator injects
+// TFJob, PyTorchJob and JAXJob: a Pod and a headless Service per replica, with what the operator injects
 // (jobs/operator_env.h) addressed by pod and Service names.
 Status render_replicas(const Context& c, const Out& out) {
-  const bool tf = c.job.kind == JobKind::kTFJob, jax = c.job.kind == JobKind::kJAXJob;
-  const std::string port_name = tf ? "tfjob-port" : jax ? "jaxjob-port" : "pytorchjob-port";
-  const int default_port = tf ? 2222 : jax ? 6666 : 23456;
+  const std::string port_name = jobs::operator_port(c.job.kind).name;
+  const int default_port = jobs::operator_port(c.job.kind).number;
   jobs::ReplicaAddressing cluster;
   cluster.host = [&](const std::string& type, int index, bool for_tf_config) {
     const std::string pod = jobs::replica_name(c.name, type, index);
@@ -251,7 +249,7 @@ Status render_replicas(const Context& c, const Out& out) {
   const bool has_chief = c.job.replica("Chief") || c.job.replica("Master");
   for (const auto& spec : c.job.replicas) {
     for (int i = 0; i < spec.replicas; ++i) {
-      const std::string name = fmt::format("{}-{}-{}", c.name, to_lower(spec.type), i);
+      const std::string name = jobs::replica_name(c.name, spec.type, i);
       const bool master = spec.type == "Chief" || spec.type == "Master" || (!has_chief && spec.type == "Worker" && i == 0);
       YAML::Node t = pod_template(c, spec, i, master);
       YAML::Node container = t["spec"]["containers"][spec.primary_container];
@@ -349,7 +347,7 @@ Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
     discover += fmt::format("echo {}\n", host);
   }
   for (int i = 0; worker && i < worker->replicas; ++i) {
-    const std::string host = fmt::format("{}.{}.{}.svc", dns_label(fmt::format("{}-worker-{}", c.name, i)), service, c.ns);
+    const std::string host = fmt::format("{}.{}.{}.svc", jobs::replica_name(c.name, "Worker", i), service, c.ns);
     hostfile += fmt::format("{} slots={}\n", host, slots);
     discover += fmt::format("echo {}\n", host);
   }
@@ -387,7 +385,7 @@ Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
   };
   // Workers.
   for (int i = 0; worker && i < worker->replicas; ++i) {
-    const std::string name = fmt::format("{}-worker-{}", c.name, i);
+    const std::string name = jobs::replica_name(c.name, "Worker", i);
     YAML::Node t = pod_template(c, *worker, i, false);
     t["spec"]["hostname"] = dns_label(name);
     t["spec"]["subdomain"] = service;
@@ -424,7 +422,7 @@ Status render_mpi_kubexec(const Context& c, const Out& out) {
   if (!launcher) return invalid_argument("spec.mpiReplicaSpecs.Launcher: expected a launcher, found none");
   const std::string launcher_name = dns_label(c.name + "-launcher");
   std::vector<std::string> workers;
-  for (int i = 0; worker && i < worker->replicas; ++i) workers.push_back(dns_label(fmt::format("{}-worker-{}", c.name, i)));
+  for (int i = 0; worker && i < worker->replicas; ++i) workers.push_back(jobs::replica_name(c.name, "Worker", i));
   // The ConfigMap: the hostfile names pods (kubectl exec's targets), and the rsh agent.
   std::string hostfile;
   for (const auto& w : workers) hostfile += fmt::format("{} slots={}\n", w, c.job.slots_per_worker);
@@ -510,8 +508,6 @@ void render_batch(const Context& c, const Out& out) {
 }
 
 }  // namespace
-
-std::string dns_label(const std::string& name) { return jobs::dns_label(name); }
 
 Status load_ssh_key(const std::string& path, RenderOptions& o) {
   if (path.empty()) return Status::ok();

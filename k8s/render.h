@@ -31,6 +31,7 @@
 
 #include "common/status.h"
 #include "jobs/model.h"
+#include "jobs/operator_env.h"
 
 namespace ringmaster::k8s {
 
@@ -74,7 +75,7 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
 // "---"-separated YAML documents.
 std::string to_documents(const std::vector<YAML::Node>& objects);
 
-// jobs::dns_label (jobs/operator_env.h), under the name the k8s code uses.
-std::string dns_label(const std::string& name);
+// The DNS-1123 label rule, one for pods, Services and local processes (jobs/operator_env.h).
+using jobs::dns_label;
 
 }  // namespace ringmaster::k8s

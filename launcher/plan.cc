@@ -125,9 +125,6 @@ Status assign_cpus(const jobs::TrainingJob& job, const std::vector<int>& allowed
 
 }  // namespace
 
-std::string replica_name(const std::string& job, const std::string& type, int index) {
-  return jobs::replica_name(job, type, index);
-}
 
 int local_replica_limit(int cpus) {
   long long limit = 16LL * std::max(1, cpus);

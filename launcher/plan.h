@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "jobs/model.h"
+#include "jobs/operator_env.h"
 #include "launcher/devices.h"
 
 namespace ringmaster::launcher {
@@ -66,7 +67,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& option
 // launcher holds a pidfd and a log per replica).
 int local_replica_limit(int cpus);
 
-// "<job>-<type>-<index>" with the type lower-cased, as the operators name pods.
-std::string replica_name(const std::string& job, const std::string& type, int index);
+// "<job>-<type>-<index>" with the type lower-cased, as a DNS label: one rule for processes and pods.
+using jobs::replica_name;
 
 }  // namespace ringmaster::launcher

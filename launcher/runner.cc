@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "common/fd.h"
@@ -32,13 +31,6 @@ bool should_restart(RestartPolicy p, const ExitStatus& e) {
     case RestartPolicy::kExitCode: return e.container_code() >= 128 && e.container_code() <= 255;
   }
   return false;
-}
-
-std::string utc_timestamp(std::chrono::system_clock::time_point when) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(when);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 std::string seconds_text(Clock::duration d) {
