@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "jobs/loader.h"
 #include "launcher/runner.h"
+#include "tests/worker/scratch_fixture.h"
 
 using namespace ringmaster;
 using namespace ringmaster::launcher;
@@ -61,16 +62,13 @@ class ScriptedProcesses : public Processes {
   std::vector<Proc> procs_;
 };
 
-class BackoffTest : public ::testing::Test {
+// A fresh directory per test comes from the shared fixture (its output sink is unused here).
+class BackoffTest : public ScratchFixture {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rm_backoff_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    ScratchFixture::SetUp();
     t0_ = clock_.now();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Runs a batch Job of one replica with `policy` and `extra` spec fields until it ends or the
   // fake clock reaches `until`.
@@ -104,7 +102,6 @@ class BackoffTest : public ::testing::Test {
 
   FakeClock clock_;
   Clock::time_point t0_;
-  fs::path dir_;
   jobs::TrainingJob job_;
 };
 
