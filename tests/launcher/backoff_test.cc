@@ -17,7 +17,6 @@
 using namespace ringmaster;
 using namespace ringmaster::launcher;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 
 namespace {
 
