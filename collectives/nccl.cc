@@ -1,5 +1,6 @@
 // The NCCL backend (CUDA builds only; see nccl.h).
 #include "collectives/nccl.h"
+#include "collectives/nccl_api.h"
 
 #include <cuda_runtime.h>
 #include <fmt/format.h>
@@ -181,11 +182,7 @@ class NcclCommunicator final : public Communicator {
   SerialExecutor executor_;  // last: joined first
 };
 
-}  // namespace
-
-bool nccl_built() { return true; }
-
-Status nccl_follow_stream(Communicator& comm, void* cuda_stream) {
+Status follow_stream(Communicator& comm, void* cuda_stream) {
   auto* nccl_comm = dynamic_cast<NcclCommunicator*>(&comm);
   if (nccl_comm == nullptr)
     return Status(StatusCode::kFailedPrecondition,
@@ -194,8 +191,8 @@ Status nccl_follow_stream(Communicator& comm, void* cuda_stream) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const StoreIdentity& id, int device,
-                                                             CommunicatorOptions options, Deadline deadline) {
+Result<std::unique_ptr<Communicator>> make_communicator(Store& store, const StoreIdentity& id, int device,
+                                                        CommunicatorOptions options, Deadline deadline) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
     return Status(StatusCode::kFailedPrecondition, "RINGMASTER_COLLECTIVES=nccl: no CUDA device is visible");
@@ -240,4 +237,11 @@ Result<std::unique_ptr<Communicator>> make_nccl_communicator(Store& store, const
       comm, stream, static_cast<int64_t*>(check), id.rank, id.world_size, device, options));
 }
 
+}  // namespace
 }  // namespace ringmaster::collectives
+
+extern "C" const ringmaster::collectives::nccl_module::NcclApi* ringmaster_nccl_api() {
+  using namespace ringmaster::collectives;
+  static const nccl_module::NcclApi api{nccl_module::kModuleAbi, &follow_stream, &make_communicator};
+  return &api;
+}

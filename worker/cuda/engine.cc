@@ -16,6 +16,7 @@
 #include "worker/cuda/allocator.h"
 #include "worker/cuda/check.h"
 #include "worker/cuda/kernels.h"
+#include "worker/cuda/module_api.h"
 #include "worker/device.h"
 #include "worker/gradient_sync.h"
 
@@ -660,11 +661,7 @@ class CudaEngine final : public DeviceEngine {
   std::unique_ptr<GradientSync> host_sync_;  // other backends: the pinned host copy
 };
 
-}  // namespace
-
-bool cuda_built() { return true; }
-
-Result<int> cuda_device_count() {
+Result<int> device_count() {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -683,11 +680,11 @@ Result<int> cuda_device_count() {
   return count;
 }
 
-Result<std::unique_ptr<DeviceEngine>> make_cuda_engine(const Model& model, const OptimizerConfig& optimizer,
-                                                       const DeviceConfig& config, collectives::Communicator* comm) {
+Result<std::unique_ptr<DeviceEngine>> make_engine(const Model& model, const OptimizerConfig& optimizer,
+                                                  const DeviceConfig& config, collectives::Communicator* comm) {
   auto precision = parse_precision(config.precision);
   if (!precision) return precision.status();
-  auto count = cuda_device_count();
+  auto count = device_count();
   if (!count) return count.status();
   int device = config.device;
   if (device >= *count)
@@ -698,7 +695,7 @@ Result<std::unique_ptr<DeviceEngine>> make_cuda_engine(const Model& model, const
   return std::unique_ptr<DeviceEngine>(std::move(engine));
 }
 
-Result<double> cuda_gemm_seconds(const GemmLog& log, const std::string& precision_name, int device, int repeats) {
+Result<double> gemm_seconds(const GemmLog& log, const std::string& precision_name, int device, int repeats) {
   auto precision = parse_precision(precision_name);
   if (!precision) return precision.status();
   if (log.empty()) return invalid_argument("cuda_gemm_seconds: no GEMMs to time");
@@ -752,4 +749,11 @@ Result<double> cuda_gemm_seconds(const GemmLog& log, const std::string& precisio
   return static_cast<double>(ms) / 1e3 / std::max(1, repeats);
 }
 
+}  // namespace
 }  // namespace ringmaster::worker
+
+extern "C" const ringmaster::worker::cuda::EngineApi* ringmaster_cuda_engine_api() {
+  using namespace ringmaster::worker;
+  static const cuda::EngineApi api{cuda::kModuleAbi, &device_count, &make_engine, &gemm_seconds};
+  return &api;
+}
