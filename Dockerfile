@@ -31,6 +31,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 COPY --from=build /runtime-packages /runtime-packages
 RUN apt-get update && apt-get install -y --no-install-recommends \
       $(cat /runtime-packages) libopenblas0 openmpi-bin openssh-server openssh-client dataset-fashion-mnist \
+      python3-xgboost \
     && rm -rf /var/lib/apt/lists/* /runtime-packages \
     && useradd --create-home --uid 1000 --shell /bin/bash ringmaster \
     && mkdir -p /run/sshd /home/ringmaster/.ssh && chown ringmaster: /home/ringmaster/.ssh && chmod 700 /home/ringmaster/.ssh

@@ -41,7 +41,7 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
       "render",
       "Print a job as the Kubernetes objects the Kubeflow operators would create (Pods, Services, ConfigMap, "
       "Secrets, the MPIJob launcher Job), or with --mode crd the normalized Kubeflow object");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd)")->required();
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd)")->required();
   cmd->add_option("-o,--output-dir", o.output_dir, "write <job>.yaml there instead of printing");
   cmd->add_option("--mode", o.mode, "pods: plain objects; crd: the Kubeflow object for a cluster with the operator")
       ->check(CLI::IsMember({"pods", "crd"}))

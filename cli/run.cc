@@ -1,4 +1,4 @@
-// `ringmaster run JOB.yaml`: runs a TFJob, PyTorchJob, MPIJob or batch Job on this machine in the
+// `ringmaster run JOB.yaml`: runs a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job on this machine in the
 // foreground, streaming each replica's output with its name as a prefix, and exits 0 when the job
 // Succeeded, 1 when it Failed, 2 when the file is invalid. Ctrl-C or SIGTERM stops every replica
 // and records the job as Failed ("Stopped").
@@ -126,7 +126,7 @@ class LogFollower {
 }  // namespace
 
 void add_run_command(CLI::App& app, RunOptions& o) {
-  auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, MPIJob or batch Job on this machine (replicas as processes)");
+  auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job on this machine (replicas as processes)");
   cmd->add_option("file", o.file, "job YAML")->required();
   cmd->add_option("--job-dir", o.job_dir, "state directory (default ~/.ringmaster/jobs/<name>)");
   cmd->add_option("--jobs-root", o.jobs_root, "put the state directory in ROOT/<name> (as status/logs/delete read it)");
@@ -172,7 +172,7 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
   if (loaded.file_unreadable) return 1;
   if (!loaded.ok()) return 2;
   if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
-    std::cerr << file << ": expected one TFJob, PyTorchJob, MPIJob or batch Job, found "
+    std::cerr << file << ": expected one TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job, found "
               << (loaded.documents.size() == 1 ? "a Katib Experiment (run it with `ringmaster sweep`)"
                                                : std::to_string(loaded.documents.size()) + " documents")
               << " (ringmaster " << command << ")\n";

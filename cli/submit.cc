@@ -1,12 +1,12 @@
 // `ringmaster submit JOB.yaml`: renders the job, applies it with kubectl and watches it to its end.
 //
-//   --mode pods (default)  TFJob, PyTorchJob, MPIJob: ringmaster is the operator, from the client
+//   --mode pods (default)  TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob: ringmaster is the operator, from the client
 //                          side: the Secrets, ConfigMap and Services are applied, then each replica's
 //                          Pod is created and the local launcher's JobRunner carries out the job's
 //                          restartPolicy, backoffLimit, activeDeadlineSeconds, cleanPodPolicy and
 //                          suspension on the pods (k8s/cluster.h). A batch/v1 Job is applied as it is:
 //                          the cluster's Job controller runs it, and submit watches its conditions.
-//   --mode crd             the normalized TFJob/PyTorchJob/MPIJob for a cluster that runs the
+//   --mode crd             the normalized TFJob/PyTorchJob/JAXJob/XGBoostJob/PaddleJob/MPIJob for a cluster that runs the
 //                          training operator; submit watches its status.conditions.
 // Exit status: 0 Succeeded, 1 Failed (or kubectl failed), 2 invalid input. Ctrl-C in pods mode
 // stops the job (its pods are deleted: the job is Failed, Stopped); in crd mode it only stops
@@ -43,6 +43,8 @@ const char* crd_resource(jobs::JobKind kind) {
     case jobs::JobKind::kPyTorchJob: return "pytorchjobs.kubeflow.org";
     case jobs::JobKind::kMPIJob: return "mpijobs.kubeflow.org";
     case jobs::JobKind::kJAXJob: return "jaxjobs.kubeflow.org";
+    case jobs::JobKind::kXGBoostJob: return "xgboostjobs.kubeflow.org";
+    case jobs::JobKind::kPaddleJob: return "paddlejobs.kubeflow.org";
     default: return "jobs.batch";
   }
 }
@@ -115,7 +117,7 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   auto* cmd = app.add_subcommand("submit",
                                  "Run a job on a Kubernetes cluster through kubectl: render, apply, and watch it to its "
                                  "end (restart policy, backoff limit, deadline and cleanPodPolicy carried out here)");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, MPIJob or batch/v1 Job")->required();
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job")->required();
   cmd->add_option("--mode", o.mode,
                   "pods: plain objects, ringmaster runs the job; crd: the Kubeflow object, the training operator runs it")
       ->check(CLI::IsMember({"pods", "crd"}))

@@ -443,12 +443,15 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
     }
   }
   auto root = root_schema(*api, *kind);
+  // Katib v0.18's default trialResources (manifests katib-config.yaml): Job, TFJob, PyTorchJob,
+  // MPIJob and XGBoostJob; mpi-operator's v2beta1 MPIJob as well.
   static const std::set<std::pair<std::string, std::string>> runnable = {
       {"batch/v1", "Job"}, {"kubeflow.org/v1", "TFJob"}, {"kubeflow.org/v1", "PyTorchJob"},
-      {"kubeflow.org/v1", "MPIJob"}, {"kubeflow.org/v2beta1", "MPIJob"}};
+      {"kubeflow.org/v1", "MPIJob"}, {"kubeflow.org/v1", "XGBoostJob"}, {"kubeflow.org/v2beta1", "MPIJob"}};
   if (!root || !runnable.count({*api, *kind})) {
     ctx.error(get(trial_spec, "kind"), tpath + ".trialSpec.kind",
-              "expected a trial job of kind batch/v1 Job, kubeflow.org/v1 TFJob, PyTorchJob or MPIJob, or kubeflow.org/v2beta1 MPIJob, found " +
+              "expected a trial job of kind batch/v1 Job, kubeflow.org/v1 TFJob, PyTorchJob, MPIJob or XGBoostJob, "
+              "or kubeflow.org/v2beta1 MPIJob (Katib's default trial resources), found " +
                   *api + " " + *kind);
     return;
   }

@@ -72,6 +72,7 @@ Container load_container(LoadContext& ctx, const YAML::Node& c, const std::strin
       v.name = ctx.get_string(*it, "name").value_or("");
       v.value = ctx.get_string(*it, "value").value_or("");
       v.from_source = get(*it, "valueFrom").IsDefined();
+      v.field_path = ctx.get_string(get(get(*it, "valueFrom"), "fieldRef"), "fieldPath").value_or("");
       out.env.push_back(std::move(v));
     }
   }
@@ -293,6 +294,37 @@ void check_name(LoadContext& ctx, const YAML::Node& doc, TrainingJob& job, bool 
   }
 }
 
+
+// The training-operator v1 kinds (TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob) share their
+// defaulting: every replica spec gets replicas 1 and the kind's default restartPolicy
+// (*_defaults.go setDefaultReplicas / setDefaultRestartPolicy), and the job name is a DNS-1035 label.
+void load_v1_kind(LoadContext& ctx, const YAML::Node& doc, const YAML::Node& spec, YAML::Node nspec,
+                  const std::string& path, const KindRules& rules, RestartPolicy default_restart, TrainingJob& job,
+                  bool in_trial) {
+  job.kind = rules.kind;
+  check_name(ctx, doc, job, in_trial);
+  load_replica_specs(ctx, spec, nspec, path, rules, job,
+                     [default_restart](const std::string&, ReplicaSpec& r, bool has_replicas, bool has_policy) {
+                       if (!has_replicas) r.replicas = 1;
+                       if (!has_policy) r.restart_policy = default_restart;
+                     });
+}
+
+// An elasticPolicy's minReplicas and maxReplicas, each from the other when one is missing and from
+// the Workers when both are (pytorch_defaults.go setElasticPolicy, paddlepaddle_defautls.go
+// setPaddleElasticPolicy), written into the normalized object.
+void load_elastic_bounds(LoadContext& ctx, const YAML::Node& ep, YAML::Node nep, const std::string& epath,
+                         const TrainingJob& job, ElasticPolicy& e) {
+  e.min_replicas = ctx.get_int32(ep, "minReplicas", epath + ".minReplicas", 1);
+  e.max_replicas = ctx.get_int32(ep, "maxReplicas", epath + ".maxReplicas", 1);
+  e.max_restarts = ctx.get_int32(ep, "maxRestarts", epath + ".maxRestarts", 0);
+  const ReplicaSpec* w = job.replica("Worker");
+  if (!e.min_replicas && !e.max_replicas && w) e.min_replicas = e.max_replicas = w->replicas;
+  else if (!e.min_replicas) e.min_replicas = e.max_replicas;
+  else if (!e.max_replicas) e.max_replicas = e.min_replicas;
+  if (e.min_replicas) nep["minReplicas"] = *e.min_replicas;
+  if (e.max_replicas) nep["maxReplicas"] = *e.max_replicas;
+}
 }  // namespace
 
 std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
@@ -314,14 +346,9 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
   int errors_before = ctx.diags.error_count();
 
   if (kind == "TFJob") {
-    job.kind = JobKind::kTFJob;
-    check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kTFJob, "tfReplicaSpecs", {"Chief", "Master", "PS", "Worker", "Evaluator"},
                     {"Always", "OnFailure", "Never", "ExitCode"}, "tensorflow", true, true};
-    load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
-      if (!hr) r.replicas = 1;
-      if (!hp) r.restart_policy = RestartPolicy::kNever;
-    });
+    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
     job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
     auto sp = ctx.get_enum(spec, "successPolicy", path + ".successPolicy", {"", "AllWorkers"});
     job.success_policy = sp.value_or("");
@@ -340,14 +367,9 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
                 "expected at most one of Chief and Master, found both");
     }
   } else if (kind == "PyTorchJob") {
-    job.kind = JobKind::kPyTorchJob;
-    check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kPyTorchJob, "pytorchReplicaSpecs", {"Master", "Worker"},
                     {"Always", "OnFailure", "Never", "ExitCode"}, "pytorch", true, true};
-    load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
-      if (!hr) r.replicas = 1;
-      if (!hp) r.restart_policy = RestartPolicy::kOnFailure;
-    });
+    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
     if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
       ctx.error(get(get(get(spec, "pytorchReplicaSpecs"), "Master"), "replicas"),
                 path + ".pytorchReplicaSpecs.Master.replicas", "expected 1, found " + std::to_string(m->replicas));
@@ -358,9 +380,7 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
     if (ep.IsDefined() && ep.IsMap()) {
       ElasticPolicy e;
       std::string epath = path + ".elasticPolicy";
-      e.min_replicas = ctx.get_int32(ep, "minReplicas", epath + ".minReplicas", 1);
-      e.max_replicas = ctx.get_int32(ep, "maxReplicas", epath + ".maxReplicas", 1);
-      e.max_restarts = ctx.get_int32(ep, "maxRestarts", epath + ".maxRestarts", 0);
+      load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], epath, job, e);
       e.rdzv_backend = ctx.get_string(ep, "rdzvBackend").value_or("");
       e.rdzv_host = ctx.get_string(ep, "rdzvHost");
       e.rdzv_id = ctx.get_string(ep, "rdzvId");
@@ -371,12 +391,6 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
       if (conf.IsDefined() && conf.IsSequence())
         for (auto it = conf.begin(); it != conf.end(); ++it)
           e.rdzv_conf.emplace_back(ctx.get_string(*it, "key").value_or(""), ctx.get_string(*it, "value").value_or(""));
-      const ReplicaSpec* w = job.replica("Worker");
-      if (!e.min_replicas && !e.max_replicas && w) e.min_replicas = e.max_replicas = w->replicas;
-      else if (!e.min_replicas) e.min_replicas = e.max_replicas;
-      else if (!e.max_replicas) e.max_replicas = e.min_replicas;
-      if (e.min_replicas) nspec["elasticPolicy"]["minReplicas"] = *e.min_replicas;
-      if (e.max_replicas) nspec["elasticPolicy"]["maxReplicas"] = *e.max_replicas;
       if (e.min_replicas && e.max_replicas && *e.min_replicas > *e.max_replicas) {
         ctx.error(get(ep, "minReplicas"), epath + ".minReplicas",
                   "expected at most maxReplicas (" + std::to_string(*e.max_replicas) + "), found " +
@@ -401,15 +415,38 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
   } else if (kind == "JAXJob") {
     // training-operator v1.9 jax_defaults.go (replicas 1, restartPolicy Never, port jaxjob-port 6666
     // on container jax, cleanPodPolicy None) and webhooks/jax (Worker only, a container named jax).
-    job.kind = JobKind::kJAXJob;
-    check_name(ctx, doc, job, in_trial);
     KindRules rules{JobKind::kJAXJob, "jaxReplicaSpecs", {"Worker"}, {"Always", "OnFailure", "Never", "ExitCode"},
                     "jax", true, true};
-    load_replica_specs(ctx, spec, nspec, path, rules, job, [](const std::string&, ReplicaSpec& r, bool hr, bool hp) {
-      if (!hr) r.replicas = 1;
-      if (!hp) r.restart_policy = RestartPolicy::kNever;
-    });
+    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
     job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  } else if (kind == "XGBoostJob") {
+    // training-operator v1.9 xgboost_defaults.go (replicas 1, restartPolicy Never, port
+    // xgboostjob-port 9999 on container xgboost, cleanPodPolicy None) and webhooks/xgboost (Master and
+    // Worker, a container named xgboost, exactly one Master).
+    KindRules rules{JobKind::kXGBoostJob, "xgbReplicaSpecs", {"Master", "Worker"},
+                    {"Always", "OnFailure", "Never", "ExitCode"}, "xgboost", true, true};
+    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
+    const std::string rpath = path + ".xgbReplicaSpecs";
+    if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
+      ctx.error(get(get(get(spec, "xgbReplicaSpecs"), "Master"), "replicas"), rpath + ".Master.replicas",
+                "expected 1, found " + std::to_string(m->replicas));
+    } else if (!m && !job.replicas.empty()) {
+      ctx.error(get(spec, "xgbReplicaSpecs"), rpath + ".Master", "expected a Master replica spec, found none");
+    }
+    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  } else if (kind == "PaddleJob") {
+    // training-operator v1.9 paddlepaddle_defautls.go (replicas 1, restartPolicy OnFailure, port
+    // master 36543 on container paddle, cleanPodPolicy None, elasticPolicy min/max from each other or
+    // the Workers) and webhooks/paddlepaddle (Master and Worker, a container named paddle).
+    KindRules rules{JobKind::kPaddleJob, "paddleReplicaSpecs", {"Master", "Worker"},
+                    {"Always", "OnFailure", "Never", "ExitCode"}, "paddle", true, true};
+    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
+    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+    if (YAML::Node ep = get(spec, "elasticPolicy"); ep.IsDefined() && ep.IsMap()) {
+      ElasticPolicy e;
+      load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], path + ".elasticPolicy", job, e);
+      job.elastic_policy = e;
+    }
   } else if (kind == "MPIJob") {
     job.kind = JobKind::kMPIJob;
     bool v2 = api_version == "kubeflow.org/v2beta1";

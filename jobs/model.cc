@@ -7,6 +7,8 @@ const char* job_kind_name(JobKind kind) {
     case JobKind::kTFJob: return "TFJob";
     case JobKind::kPyTorchJob: return "PyTorchJob";
     case JobKind::kJAXJob: return "JAXJob";
+    case JobKind::kXGBoostJob: return "XGBoostJob";
+    case JobKind::kPaddleJob: return "PaddleJob";
     case JobKind::kMPIJob: return "MPIJob";
     case JobKind::kBatchJob: return "Job";
   }

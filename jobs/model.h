@@ -1,4 +1,5 @@
-// The typed job model: what a TFJob, PyTorchJob, MPIJob, batch/v1 Job or Katib Experiment means once
+// The typed job model: what a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob, batch/v1 Job or
+// Katib Experiment means once
 // it has been loaded, defaulted and validated (jobs/loader.h makes these). Every field here is final:
 // defaults are applied, replica types are in canonical case, enums are checked. The launcher, the
 // Kubernetes renderer and the sweep driver consume these structs and never look at YAML again, except
@@ -16,7 +17,7 @@
 
 namespace ringmaster::jobs {
 
-enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob, kJAXJob };
+enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob, kJAXJob, kXGBoostJob, kPaddleJob };
 const char* job_kind_name(JobKind kind);
 
 // What happens when a replica's process exits (Kubeflow's RestartPolicy).
@@ -42,6 +43,7 @@ struct EnvVar {
   std::string name;
   std::string value;
   bool from_source = false;  // valueFrom (secret, config map, field ref): resolved by the runtime
+  std::string field_path;    // valueFrom.fieldRef.fieldPath ("status.podIP"), when that is the source
 };
 
 struct ContainerPort {

@@ -47,32 +47,32 @@ Result<EnvList> pytorch_env(const TrainingJob& job, const std::string& type, int
                            {"RANK", std::to_string(rank)},
                            {"PET_NODE_RANK", std::to_string(rank)}});
   }
-  env.emplace_back("PET_NPROC_PER_NODE", job.nproc_per_node);
+  env.push_back({"PET_NPROC_PER_NODE", job.nproc_per_node});
   if (!job.elastic_policy) {
-    env.emplace_back("PET_NNODES", std::to_string(total));
+    env.push_back({"PET_NNODES", std::to_string(total)});
     return env;
   }
   const ElasticPolicy& e = *job.elastic_policy;
   const std::string host = e.rdzv_host ? *e.rdzv_host : a.host("Worker", 0, false);
   const int port = e.rdzv_port ? *e.rdzv_port : a.port("Worker", 0);
-  env.emplace_back("PET_RDZV_ENDPOINT", fmt::format("{}:{}", host, port));
-  env.emplace_back("PET_RDZV_BACKEND", e.rdzv_backend.empty() ? "c10d" : e.rdzv_backend);
+  env.push_back({"PET_RDZV_ENDPOINT", fmt::format("{}:{}", host, port)});
+  env.push_back({"PET_RDZV_BACKEND", e.rdzv_backend.empty() ? "c10d" : e.rdzv_backend});
   if (e.min_replicas && e.max_replicas) {
-    env.emplace_back("PET_NNODES", fmt::format("{}:{}", *e.min_replicas, *e.max_replicas));
+    env.push_back({"PET_NNODES", fmt::format("{}:{}", *e.min_replicas, *e.max_replicas)});
   } else {
     const ReplicaSpec* worker = job.replica("Worker");
     if (!worker) return invalid_argument("spec.elasticPolicy: cannot find the worker spec (PET_NNODES needs one)");
-    env.emplace_back("PET_NNODES", std::to_string(worker->replicas));
+    env.push_back({"PET_NNODES", std::to_string(worker->replicas)});
   }
-  if (e.max_restarts) env.emplace_back("PET_MAX_RESTARTS", std::to_string(*e.max_restarts));
-  if (e.n_proc_per_node) env.emplace_back("PET_NPROC_PER_NODE", std::to_string(*e.n_proc_per_node));
-  if (e.rdzv_id) env.emplace_back("PET_RDZV_ID", *e.rdzv_id);
+  if (e.max_restarts) env.push_back({"PET_MAX_RESTARTS", std::to_string(*e.max_restarts)});
+  if (e.n_proc_per_node) env.push_back({"PET_NPROC_PER_NODE", std::to_string(*e.n_proc_per_node)});
+  if (e.rdzv_id) env.push_back({"PET_RDZV_ID", *e.rdzv_id});
   if (!e.rdzv_conf.empty()) {
     std::string conf;
     for (const auto& [k, v] : e.rdzv_conf) conf += (conf.empty() ? "" : ",") + k + "=" + v;
-    env.emplace_back("PET_RDZV_CONF", conf);
+    env.push_back({"PET_RDZV_CONF", conf});
   }
-  if (e.standalone) env.emplace_back("PET_STANDALONE", "");
+  if (e.standalone) env.push_back({"PET_STANDALONE", ""});
   return env;
 }
 
@@ -85,6 +85,45 @@ EnvList jax_env(const TrainingJob& job, int index, const ReplicaAddressing& a) {
           {"PROCESS_ID", std::to_string(index)}};
 }
 
+// training-operator v1.9 xgboost/xgboost.go SetPodEnv: the master is rank 0, workers follow it.
+EnvList xgboost_env(const TrainingJob& job, const std::string& type, int index, const ReplicaAddressing& a) {
+  const ReplicaSpec* master = job.replica("Master");
+  const int rank = type == "Worker" ? index + (master ? master->replicas : 0) : index;
+  const int total = job.total_replicas();
+  EnvList env = {{"MASTER_PORT", std::to_string(a.port("Master", 0))},
+                 {"MASTER_ADDR", a.host("Master", 0, false)},
+                 {"WORLD_SIZE", std::to_string(total)},
+                 {"RANK", std::to_string(rank)},
+                 {"PYTHONUNBUFFERED", "1"}};
+  if (total > 1) {
+    // Upstream lists total-1 worker names from worker-0, whatever the Worker count (the same with
+    // the one Master the webhook allows).
+    std::string addrs;
+    for (int i = 0; i < total - 1; ++i) addrs += (i ? "," : "") + a.host("Worker", i, false);
+    env.push_back({"WORKER_PORT", std::to_string(a.port("Worker", 0))});
+    env.push_back({"WORKER_ADDRS", addrs});
+  }
+  return env;
+}
+
+// training-operator v1.9 paddlepaddle/envvar.go: the rendezvous replica publishes its own pod IP.
+EnvList paddle_env(const TrainingJob& job, const std::string& type, int index, const ReplicaAddressing& a) {
+  EnvList env = {{"PYTHONUNBUFFERED", "1"},
+                 {"PADDLE_JOB_ID", job.metadata.name},
+                 {"PADDLE_NNODES", std::to_string(job.total_replicas())}};
+  const bool ps_mode = job.replica("Master") != nullptr;
+  const std::string rendezvous = ps_mode ? "Master" : "Worker";
+  const int port = a.port(rendezvous, 0);
+  if (type == rendezvous && index == 0) {
+    env.push_back({"POD_IP_DUMMY", "", "status.podIP"});
+    env.push_back({"PADDLE_MASTER", fmt::format("$(POD_IP_DUMMY):{}", port)});
+  } else {
+    env.push_back({"PADDLE_MASTER", fmt::format("{}:{}", a.host(rendezvous, 0, false), port)});
+  }
+  if (ps_mode) env.push_back({type == "Master" ? "PADDLE_SERVER_NUM" : "PADDLE_TRAINER_NUM", "1"});
+  return env;
+}
+
 }  // namespace
 
 OperatorPort operator_port(JobKind kind) {
@@ -92,6 +131,8 @@ OperatorPort operator_port(JobKind kind) {
     case JobKind::kTFJob: return {"tfjob-port", 2222};
     case JobKind::kPyTorchJob: return {"pytorchjob-port", 23456};
     case JobKind::kJAXJob: return {"jaxjob-port", 6666};
+    case JobKind::kXGBoostJob: return {"xgboostjob-port", 9999};
+    case JobKind::kPaddleJob: return {"master", 36543};
     default: return {"", 0};
   }
 }
@@ -115,6 +156,8 @@ Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, in
     case JobKind::kTFJob: return tf_env(job, type, index, addressing);
     case JobKind::kPyTorchJob: return pytorch_env(job, type, index, addressing);
     case JobKind::kJAXJob: return jax_env(job, index, addressing);
+    case JobKind::kXGBoostJob: return xgboost_env(job, type, index, addressing);
+    case JobKind::kPaddleJob: return paddle_env(job, type, index, addressing);
     default: return EnvList{};
   }
 }

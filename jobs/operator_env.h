@@ -1,4 +1,5 @@
-// What the Kubeflow training operator (v1.9) injects into each replica of a TFJob, PyTorchJob or JAXJob,
+// What the Kubeflow training operator (v1.9) injects into each replica of a TFJob, PyTorchJob, JAXJob,
+// XGBoostJob or PaddleJob,
 // decided here once for both `ringmaster run` (launcher/plan.cc: 127.0.0.1 and free ports) and
 // `render`/`submit` (k8s/render.cc: pod names and Service DNS names). The two differ only in how a
 // replica's address is written, which the caller supplies as `ReplicaAddressing`.
@@ -19,6 +20,16 @@
 //               PET_RDZV_CONF ("k=v,k=v"), PET_STANDALONE when set
 //   JAXJob      (jax/envvar.go) PYTHONUNBUFFERED=1, COORDINATOR_ADDRESS and COORDINATOR_PORT (worker
 //               0), NUM_PROCESSES (all replicas), PROCESS_ID (the worker's index)
+//   XGBoostJob  (xgboost/xgboost.go SetPodEnv) MASTER_PORT, MASTER_ADDR (master-0's pod name),
+//               WORLD_SIZE (all replicas), RANK (Master 0, Worker i -> i + 1), PYTHONUNBUFFERED=1;
+//               with more than one replica (for LightGBM) WORKER_PORT (the Worker port) and
+//               WORKER_ADDRS (worker-0 ... worker-(WORLD_SIZE-2), comma-separated, as upstream writes it)
+//   PaddleJob   (paddlepaddle/envvar.go) PYTHONUNBUFFERED=1, PADDLE_JOB_ID (the job's name),
+//               PADDLE_NNODES (all replicas), PADDLE_MASTER: on the rendezvous replica (Master 0, or
+//               Worker 0 without a Master: collective mode) POD_IP_DUMMY from the pod's own IP
+//               (fieldRef status.podIP) and "$(POD_IP_DUMMY):port", elsewhere "<its host>:port";
+//               with a Master (parameter-server mode) PADDLE_SERVER_NUM=1 on Masters and
+//               PADDLE_TRAINER_NUM=1 on Workers
 // Pure functions; thread-safe.
 #pragma once
 
@@ -32,7 +43,18 @@
 
 namespace ringmaster::jobs {
 
-using EnvList = std::vector<std::pair<std::string, std::string>>;
+// One variable as the operator writes it: a value, or (field_path set) a reference to a field of
+// the pod (valueFrom.fieldRef: "status.podIP"), which the kubelet resolves; a value may name an
+// earlier variable as "$(NAME)", which the kubelet expands (launcher/plan.cc does it locally).
+struct OperatorEnvVar {
+  OperatorEnvVar(std::string n, std::string v, std::string field = {})
+      : name(std::move(n)), value(std::move(v)), field_path(std::move(field)) {}
+  std::string name;
+  std::string value;
+  std::string field_path;
+  bool operator==(const OperatorEnvVar&) const = default;
+};
+using EnvList = std::vector<OperatorEnvVar>;
 
 // How other replicas reach replica (type, index) of the job.
 struct ReplicaAddressing {
@@ -51,9 +73,10 @@ std::string dns_label(const std::string& name);
 // name on a cluster, its process's name locally.
 std::string replica_name(const std::string& job, const std::string& type, int index);
 
-// The port the operator gives the primary container of a TFJob, PyTorchJob or JAXJob when its
-// template names none (v1 *_defaults.go: tfjob-port 2222, pytorchjob-port 23456, jaxjob-port 6666),
-// and that its environment and Services use; {"", 0} for other kinds.
+// The port the operator gives the primary container of a TFJob, PyTorchJob, JAXJob, XGBoostJob or
+// PaddleJob when its template names none (v1 *_defaults.go: tfjob-port 2222, pytorchjob-port
+// 23456, jaxjob-port 6666, xgboostjob-port 9999, master 36543), and that its environment and
+// Services use; {"", 0} for other kinds.
 struct OperatorPort {
   const char* name;
   int number;

@@ -33,6 +33,8 @@ const char* operator_name(JobKind k) {
     case JobKind::kPyTorchJob: return "pytorchjob-controller";
     case JobKind::kMPIJob: return "mpijob-controller";
     case JobKind::kJAXJob: return "jaxjob-controller";
+    case JobKind::kXGBoostJob: return "xgboostjob-controller";
+    case JobKind::kPaddleJob: return "paddlejob-controller";
     default: return "ringmaster";
   }
 }
@@ -50,7 +52,7 @@ struct Context {
   const RenderOptions& options;
 };
 
-void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars);
+void add_env(YAML::Node container, const jobs::EnvList& vars);
 
 bool scheduler_plugins(const Context& c) { return c.options.gang_scheduler == "scheduler-plugins"; }
 
@@ -103,28 +105,34 @@ YAML::Node object(const char* api, const char* kind, YAML::Node metadata) {
   return o;
 }
 
-YAML::Node env_value(const std::string& name, const std::string& value) {
+YAML::Node env_value(const jobs::OperatorEnvVar& v) {
   YAML::Node e;
-  e["name"] = name;
-  e["value"] = text(value);
+  e["name"] = v.name;
+  if (v.field_path.empty()) {
+    e["value"] = text(v.value);
+  } else {
+    e["valueFrom"]["fieldRef"]["fieldPath"] = v.field_path;
+  }
   return e;
 }
 
 // Adds env vars to a container. The operators append what they inject after the container's own env, and the last of two
 // entries with one name wins; so a variable the container sets already takes the injected value
 // (as `ringmaster run` does), without a duplicate entry.
-void add_env(YAML::Node container, const std::vector<std::pair<std::string, std::string>>& vars) {
-  for (const auto& [k, v] : vars) {
+void add_env(YAML::Node container, const jobs::EnvList& vars) {
+  for (const auto& v : vars) {
     bool present = false;
     YAML::Node env = container["env"];
     for (std::size_t i = 0; env.IsSequence() && i < env.size(); ++i) {
       YAML::Node e = env[i];
-      if (!e["name"] || e["name"].as<std::string>() != k) continue;
+      if (!e["name"] || e["name"].as<std::string>() != v.name) continue;
       e.remove("valueFrom");
-      e["value"] = env_value(k, v)["value"];
+      e.remove("value");
+      for (auto kv : env_value(v))
+        if (kv.first.as<std::string>() != "name") e[kv.first.as<std::string>()] = kv.second;
       present = true;
     }
-    if (!present) container["env"].push_back(env_value(k, v));
+    if (!present) container["env"].push_back(env_value(v));
   }
 }
 
@@ -232,7 +240,7 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
   return s;
 }
 
-// TFJob, PyTorchJob and JAXJob: a Pod and a headless Service per replica, with what the operator injects
+// TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob: a Pod and a headless Service per replica, with what the operator injects
 // (jobs/operator_env.h) addressed by pod and Service names.
 Status render_replicas(const Context& c, const Out& out) {
   const std::string port_name = jobs::operator_port(c.job.kind).name;
@@ -250,7 +258,10 @@ Status render_replicas(const Context& c, const Out& out) {
   for (const auto& spec : c.job.replicas) {
     for (int i = 0; i < spec.replicas; ++i) {
       const std::string name = jobs::replica_name(c.name, spec.type, i);
-      const bool master = spec.type == "Chief" || spec.type == "Master" || (!has_chief && spec.type == "Worker" && i == 0);
+      // xgboost and paddlepaddle IsMasterRole: only the Master type.
+      const bool worker0_leads = c.job.kind != JobKind::kXGBoostJob && c.job.kind != JobKind::kPaddleJob;
+      const bool master = spec.type == "Chief" || spec.type == "Master" ||
+                          (worker0_leads && !has_chief && spec.type == "Worker" && i == 0);
       YAML::Node t = pod_template(c, spec, i, master);
       YAML::Node container = t["spec"]["containers"][spec.primary_container];
       const int port = ensure_port(container, port_name, default_port);
@@ -470,8 +481,8 @@ Status render_mpi_kubexec(const Context& c, const Out& out) {
   YAML::Node init;
   init["name"] = "kubectl-delivery";
   init["image"] = kKubectlDeliveryImage;
-  init["env"].push_back(env_value("TARGET_DIR", "/opt/kube"));
-  init["env"].push_back(env_value("NAMESPACE", c.ns));
+  init["env"].push_back(env_value({"TARGET_DIR", "/opt/kube"}));
+  init["env"].push_back(env_value({"NAMESPACE", c.ns}));
   YAML::Node kube_mount;
   kube_mount["name"] = "mpi-job-kubectl";
   kube_mount["mountPath"] = "/opt/kube";
@@ -560,6 +571,8 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
     case JobKind::kTFJob:
     case JobKind::kPyTorchJob:
     case JobKind::kJAXJob:
+    case JobKind::kXGBoostJob:
+    case JobKind::kPaddleJob:
       if (Status s = render_replicas(c, out); !s) return s;
       break;
     case JobKind::kMPIJob:

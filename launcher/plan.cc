@@ -24,6 +24,37 @@ void set(ReplicaLaunch& r, const std::string& name, const std::string& value) {
   r.env.emplace_back(name, value);
 }
 
+// A pod field a variable refers to (valueFrom.fieldRef), as it reads for a local replica: every
+// replica runs on this host, so its pod and host IP are 127.0.0.1.
+Result<std::string> local_field(const std::string& path, const jobs::TrainingJob& job, const ReplicaLaunch& r,
+                                const std::string& var) {
+  if (path == "status.podIP" || path == "status.hostIP" || path == "status.podIPs" || path == "status.hostIPs")
+    return std::string("127.0.0.1");
+  if (path == "metadata.name") return r.name;
+  if (path == "metadata.namespace") return job.metadata.namespace_;
+  if (path == "spec.nodeName") return std::string("localhost");
+  return invalid_argument(fmt::format("replica {}: env {} refers to the pod field {}, which a local run cannot "
+                                      "resolve (it knows status.podIP, status.hostIP, metadata.name, "
+                                      "metadata.namespace and spec.nodeName); give it a value",
+                                      r.name, var, path));
+}
+
+// What the kubelet does before it starts a container: each env value expanded against the
+// variables before it, then the command and args against all of them.
+void expand_refs(ReplicaLaunch& r) {
+  std::map<std::string, std::string, std::less<>> defined;
+  auto lookup = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = defined.find(name);
+    if (it == defined.end()) return std::nullopt;
+    return it->second;
+  };
+  for (auto& [k, v] : r.env) {
+    v = expand_env_refs(v, lookup);
+    defined[k] = v;
+  }
+  for (auto& a : r.argv) a = expand_env_refs(a, lookup);
+}
+
 // GPU requests of each replica (same order as plan.replicas), placed and written into the env.
 Status assign_gpus(const jobs::TrainingJob& job, const std::vector<Gpu>& gpus, JobPlan& plan) {
   std::vector<GpuRequest> requests;
@@ -155,6 +186,12 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       r.working_dir = c.working_dir;
       r.restart_policy = spec.restart_policy;
       for (const auto& e : c.env) {
+        if (!e.field_path.empty()) {
+          auto v = local_field(e.field_path, job, r, e.name);
+          if (!v) return v.status();
+          r.env.emplace_back(e.name, *v);
+          continue;
+        }
         if (e.from_source)
           return invalid_argument(fmt::format("replica {} container {}: env {} uses valueFrom (a secret, config map "
                                               "or field reference), which a local run cannot resolve; give it a "
@@ -166,7 +203,8 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     }
   }
   // What the operator injects.
-  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob || job.kind == JobKind::kJAXJob) {
+  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob || job.kind == JobKind::kJAXJob ||
+      job.kind == JobKind::kXGBoostJob || job.kind == JobKind::kPaddleJob) {
     // jobs/operator_env.h decides what each replica gets; here every replica is on 127.0.0.1 with
     // a free port of its own.
     std::map<std::pair<std::string, int>, int> ports;
@@ -180,7 +218,15 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     for (auto& r : plan.replicas) {
       auto env = jobs::operator_env(job, r.type, r.index, local);
       if (!env) return env.status();
-      for (const auto& [k, v] : *env) set(r, k, v);
+      for (const auto& v : *env) {
+        if (v.field_path.empty()) {
+          set(r, v.name, v.value);
+          continue;
+        }
+        auto value = local_field(v.field_path, job, r, v.name);
+        if (!value) return value.status();
+        set(r, v.name, *value);
+      }
     }
   } else if (job.kind == JobKind::kMPIJob) {
     const jobs::ReplicaSpec* workers = job.replica("Worker");
@@ -214,8 +260,40 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
                                           to_lower(r.type), r.index));
     set(r, "RINGMASTER_JOB_NAME", plan.job);
     set(r, "RINGMASTER_JOB_TOKEN", plan.token);
+    expand_refs(r);
   }
   return plan;
+}
+
+std::string expand_env_refs(std::string_view in,
+                            const std::function<std::optional<std::string>(std::string_view)>& lookup) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '$' || i + 1 == in.size()) {
+      out += in[i];
+      continue;
+    }
+    const char next = in[i + 1];
+    if (next == '$') {  // an escaped '$'
+      out += '$';
+      ++i;
+    } else if (next == '(') {
+      const std::size_t close = in.find(')', i + 2);
+      if (close == std::string_view::npos) {  // unclosed: "$(" kept, the rest read on
+        out += "$(";
+        ++i;
+        continue;
+      }
+      const std::string_view name = in.substr(i + 2, close - i - 2);
+      if (auto v = lookup(name)) out += *v;
+      else out.append(in.substr(i, close - i + 1));
+      i = close;
+    } else {
+      out += '$';
+    }
+  }
+  return out;
 }
 
 }  // namespace ringmaster::launcher

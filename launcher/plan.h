@@ -16,7 +16,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +62,12 @@ struct PlanOptions {
 // Fails with kInvalidArgument naming the replica and the field when something cannot run locally
 // (a container without a command, an env var from a secret, a port that cannot be found).
 Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& options);
+
+// The kubelet's $(VAR) expansion of env values, commands and args (kubernetes
+// third_party/forked/golang/expansion/expand.go): "$(NAME)" becomes lookup(NAME) when that has a
+// value and stays as written otherwise, "$$" is a literal "$", and any other "$" is kept.
+std::string expand_env_refs(std::string_view in,
+                            const std::function<std::optional<std::string>(std::string_view)>& lookup);
 
 // The most replicas `ringmaster run` starts at once on this machine unless told otherwise: 16
 // per CPU, and fewer when the process or open-file limits (RLIMIT_NPROC, RLIMIT_NOFILE) would run

@@ -233,6 +233,9 @@ bool JobRunner::succeeded() const {
       return job_.success_policy == "AllWorkers" ? done("Worker", -1) : done("Worker", 0);
     case JobKind::kPyTorchJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
     case JobKind::kJAXJob: return done("Worker", -1);  // jax UpdateJobStatus: every Worker succeeded
+    case JobKind::kXGBoostJob: return done("Master", -1);  // xgboost UpdateJobStatus: the Master succeeded
+    // paddlepaddle UpdateJobStatus: the Master when there is one, else every Worker
+    case JobKind::kPaddleJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
     case JobKind::kMPIJob: return done("Launcher", -1);
     case JobKind::kBatchJob: {
       int ok = 0;

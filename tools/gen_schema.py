@@ -3,7 +3,7 @@
 enums) of every kind ringmaster loads, taken from the official sources in ../shared/k8s-schemas:
 
   batch/v1 Job                      Kubernetes 1.32 OpenAPI (swagger)
-  kubeflow.org/v1 TFJob/PyTorchJob/MPIJob/JAXJob   training-operator v1.9.0 CRDs
+  kubeflow.org/v1 TFJob/PyTorchJob/MPIJob/JAXJob/XGBoostJob/PaddleJob   training-operator v1.9.0 CRDs
   kubeflow.org/v2beta1 MPIJob       mpi-operator v0.8.0 CRD
   kubeflow.org/v1beta1 Experiment   Katib v0.18.0 Go-type swagger
   kubeflow.org/v1alpha2 MPIJob, kubeflow.org/v1alpha3 Experiment
@@ -149,6 +149,8 @@ CRDS = os.path.join(SRC, "crds")
 roots[("kubeflow.org/v1", "TFJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_tfjobs.yaml"), "v1")
 roots[("kubeflow.org/v1", "PyTorchJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_pytorchjobs.yaml"), "v1")
 roots[("kubeflow.org/v1", "JAXJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_jaxjobs.yaml"), "v1")
+roots[("kubeflow.org/v1", "XGBoostJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_xgboostjobs.yaml"), "v1")
+roots[("kubeflow.org/v1", "PaddleJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_paddlejobs.yaml"), "v1")
 roots[("kubeflow.org/v1", "MPIJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_mpijobs.yaml"), "v1")
 roots[("kubeflow.org/v2beta1", "MPIJob")] = crd_root(os.path.join(CRDS, "mpi-operator-v0.8.0_kubeflow.org_mpijobs.yaml"), "v2beta1")
 roots[("batch/v1", "Job")] = k8s.ref("io.k8s.api.batch.v1.Job")

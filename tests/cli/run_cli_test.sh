@@ -196,6 +196,24 @@ check "a JAXJob of 3 workers runs and succeeds (exit $rc)" "[ $rc -eq 0 ] && gre
 check "... each with its PROCESS_ID, NUM_PROCESSES=3 and worker 0 as coordinator" \
   "grep -q '^\[jx-worker-0\] id=0 of 3 at 127.0.0.1:[0-9]*$' $work/out && grep -q '^\[jx-worker-2\] id=2 of 3 at 127.0.0.1:' $work/out" || cat "$work/out"
 
+# Issue 21 (paddlejob_runs_locally): a PaddleJob in collective mode (Workers only); worker 0 is the
+# rendezvous and publishes its own IP as $(POD_IP_DUMMY), which the launcher expands as the
+# kubelet does; the args see the expanded PADDLE_MASTER too. It succeeds when every worker has.
+cat >"$work/paddle.yaml" <<'YAML'
+apiVersion: kubeflow.org/v1
+kind: PaddleJob
+metadata: {name: pd}
+spec:
+  paddleReplicaSpecs:
+    Worker:
+      replicas: 2
+      template: {spec: {containers: [{name: paddle, image: i, command: [sh, -c, 'echo "master=$PADDLE_MASTER nodes=$PADDLE_NNODES job=$PADDLE_JOB_ID arg=$0"', '$(PADDLE_MASTER)']}]}}
+YAML
+"$bin" run "$work/paddle.yaml" --jobs-root "$work/jobs" >"$work/out" 2>"$work/err"; rc=$?
+check "a PaddleJob of 2 workers runs and succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q 'job pd Succeeded' $work/err" || cat "$work/err"
+check "... both reach worker 0 at 127.0.0.1, expanded in env and args alike" \
+  "grep -q '^\[pd-worker-0\] master=127.0.0.1:\([0-9]*\) nodes=2 job=pd arg=127.0.0.1:\1$' $work/out && grep -q '^\[pd-worker-1\] master=127.0.0.1:[0-9]* nodes=2 job=pd' $work/out" || cat "$work/out"
+
 # Issue 20 item 1 (restart_backoff): a replica that fails at once waits 10 s before its first
 # restart by default (before: ~93 restarts a second).
 batch_job crashloop OnFailure "exit 1" >"$work/crashloop.yaml"

@@ -615,3 +615,60 @@ spec:
             std::string::npos)
       << m;
 }
+
+// Issue 21 item 2: XGBoostJob and PaddleJob as training-operator v1.9 defaults them
+// (xgboost_defaults.go, paddlepaddle_defautls.go); the webhook rules are in the bad fixtures.
+TEST(XGBoostJob, DefaultsAsTheTrainingOperator) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: XGBoostJob
+metadata: {name: xgb}
+spec:
+  xgbReplicaSpecs:
+    master:
+      template: {spec: {containers: [{name: xgboost, image: i}]}}
+    Worker:
+      replicas: 3
+      template: {spec: {containers: [{name: xgboost, image: i}]}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.kind, JobKind::kXGBoostJob);
+  ASSERT_EQ(j.replicas.size(), 2u);
+  EXPECT_EQ(j.replicas[0].type, "Master");
+  EXPECT_EQ(j.replicas[0].replicas, 1);
+  EXPECT_EQ(j.replicas[0].restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(j.replicas[1].replicas, 3);
+  EXPECT_EQ(j.run_policy.clean_pod_policy, CleanPodPolicy::kNone);
+  const auto& ports = j.replicas[1].template_.containers[0].ports;
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0].name, "xgboostjob-port");
+  EXPECT_EQ(ports[0].port, 9999);
+}
+
+TEST(PaddleJob, DefaultsAsTheTrainingOperatorWithTheElasticPolicy) {
+  auto r = load(R"(apiVersion: kubeflow.org/v1
+kind: PaddleJob
+metadata: {name: pd}
+spec:
+  elasticPolicy: {}
+  paddleReplicaSpecs:
+    Worker:
+      replicas: 4
+      template: {spec: {containers: [{name: paddle, image: i, env: [{name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]}]}}
+)");
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& j = job_of(r);
+  EXPECT_EQ(j.kind, JobKind::kPaddleJob);
+  ASSERT_EQ(j.replicas.size(), 1u);
+  EXPECT_EQ(j.replicas[0].restart_policy, RestartPolicy::kOnFailure);
+  const auto& c = j.replicas[0].template_.containers[0];
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_EQ(c.ports[0].name, "master");
+  EXPECT_EQ(c.ports[0].port, 36543);
+  ASSERT_EQ(c.env.size(), 1u);
+  EXPECT_EQ(c.env[0].field_path, "status.podIP");
+  // min and max replicas from the Workers when neither is given (setPaddleElasticPolicy)
+  ASSERT_TRUE(j.elastic_policy.has_value());
+  EXPECT_EQ(j.elastic_policy->min_replicas, 4);
+  EXPECT_EQ(j.elastic_policy->max_replicas, 4);
+}

@@ -1,5 +1,6 @@
 // Issue 21 item 1: `ringmaster run` and `render` give every replica the same operator environment,
-// variable by variable, for every TFJob and PyTorchJob among the examples and fixtures (and a few
+// variable by variable, for every TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob among the
+// examples and fixtures (and a few
 // shapes they lack: Worker-only, elastic). Addresses differ by design (127.0.0.1 and free ports
 // locally, pod and Service names on a cluster) and are compared with host and port blanked.
 #include <gtest/gtest.h>
@@ -61,9 +62,20 @@ std::pair<std::map<std::string, Env>, std::map<std::string, Env>> both(const job
   for (const auto& obj : *objects) {
     if (obj["kind"].as<std::string>() != "Pod") continue;
     const std::string name = obj["metadata"]["name"].as<std::string>();
+    // As the kubelet reads them: a reference to the pod's IP (a local replica's is 127.0.0.1), and
+    // "$(NAME)" expanded against the variables before it.
     for (const auto& c : obj["spec"]["containers"])
-      for (const auto& e : c["env"])
-        if (e["value"]) rendered[name][e["name"].as<std::string>()] = e["value"].as<std::string>();
+      for (const auto& e : c["env"]) {
+        Env& env = rendered[name];
+        auto lookup = [&env](std::string_view n) -> std::optional<std::string> {
+          auto it = env.find(std::string(n));
+          return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+        };
+        if (e["value"]) env[e["name"].as<std::string>()] = launcher::expand_env_refs(e["value"].as<std::string>(), lookup);
+        else if (e["valueFrom"] && e["valueFrom"]["fieldRef"] &&
+                 e["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>("") == "status.podIP")
+          env[e["name"].as<std::string>()] = "127.0.0.1";
+      }
   }
   // Pod names are the replicas' names; a MASTER_ADDR naming a pod is an address too.
   for (auto* side : {&local, &rendered})
@@ -102,8 +114,9 @@ void expect_agreement(const jobs::TrainingJob& job, const std::string& what) {
 
 }  // namespace
 
-TEST(EnvAgreement, EveryTfPyTorchAndJaxJobOfTheExamplesAndFixtures) {
+TEST(EnvAgreement, EveryTrainingOperatorJobOfTheExamplesAndFixtures) {
   int jobs_checked = 0;
+  std::set<jobs::JobKind> kinds;
   for (const char* dir : {"examples", "tests/fixtures/good", "tests/fixtures/render", "tests/fixtures/run"}) {
     const fs::path d = fs::path(RINGMASTER_SOURCE_DIR) / dir;
     if (!fs::is_directory(d)) continue;
@@ -112,15 +125,15 @@ TEST(EnvAgreement, EveryTfPyTorchAndJaxJobOfTheExamplesAndFixtures) {
       auto loaded = jobs::load_file(f.path().string());
       for (const auto& doc : loaded.documents) {
         const auto* job = std::get_if<jobs::TrainingJob>(&doc.object);
-        if (!job || (job->kind != jobs::JobKind::kTFJob && job->kind != jobs::JobKind::kPyTorchJob &&
-                     job->kind != jobs::JobKind::kJAXJob))
-          continue;
+        if (!job || job->kind == jobs::JobKind::kMPIJob || job->kind == jobs::JobKind::kBatchJob) continue;
+        kinds.insert(job->kind);
         expect_agreement(*job, f.path().filename().string() + " " + job->metadata.name);
         ++jobs_checked;
       }
     }
   }
   EXPECT_GE(jobs_checked, 5);
+  EXPECT_EQ(kinds.size(), 5u) << "TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob each among them";
 }
 
 TEST(EnvAgreement, WorkerOnlyAndElasticPyTorchJobs) {

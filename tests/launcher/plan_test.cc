@@ -161,3 +161,142 @@ spec:
   EXPECT_NE(p2.status().message().find("replica job-0: expected a command in its container"), std::string::npos)
       << p2.status().message();
 }
+
+// Issue 21 item 2: XGBoostJob (xgboost/xgboost.go SetPodEnv) and PaddleJob (paddlepaddle/envvar.go),
+// exactly as the operator writes them, with local addresses.
+TEST(Plan, XGBoostJobRanksTheMasterFirstAndListsWorkerAddresses) {
+  auto plan = plan_job(load_text(R"(apiVersion: kubeflow.org/v1
+kind: XGBoostJob
+metadata: {name: xgb}
+spec:
+  xgbReplicaSpecs:
+    Master:
+      template: {spec: {containers: [{name: xgboost, image: i, command: [x]}]}}
+    Worker:
+      replicas: 2
+      template: {spec: {containers: [{name: xgboost, image: i, command: [x]}]}}
+)"),
+                       options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  const auto& m = find(*plan, "xgb-master-0");
+  const auto& w1 = find(*plan, "xgb-worker-1");
+  EXPECT_EQ(env(m, "RANK"), "0");
+  EXPECT_EQ(env(w1, "RANK"), "2");
+  EXPECT_EQ(env(w1, "WORLD_SIZE"), "3");
+  EXPECT_EQ(env(w1, "MASTER_ADDR"), "127.0.0.1");
+  EXPECT_EQ(env(w1, "MASTER_PORT"), env(m, "MASTER_PORT"));
+  EXPECT_EQ(env(w1, "PYTHONUNBUFFERED"), "1");
+  EXPECT_EQ(env(m, "WORKER_ADDRS"), "127.0.0.1,127.0.0.1");
+  EXPECT_NE(env(m, "WORKER_PORT"), "<unset>");
+}
+
+TEST(Plan, XGBoostJobOfOneMasterHasNoWorkerVariables) {
+  auto plan = plan_job(load_text(R"(apiVersion: kubeflow.org/v1
+kind: XGBoostJob
+metadata: {name: xgb}
+spec:
+  xgbReplicaSpecs:
+    Master:
+      template: {spec: {containers: [{name: xgboost, image: i, command: [x]}]}}
+)"),
+                       options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  EXPECT_EQ(env(plan->replicas[0], "WORLD_SIZE"), "1");
+  EXPECT_EQ(env(plan->replicas[0], "WORKER_ADDRS"), "<unset>");
+}
+
+TEST(Plan, PaddleJobRendezvousPublishesItsOwnIpAndTheOthersReachIt) {
+  // Collective mode (no Master): worker 0 is the rendezvous.
+  auto plan = plan_job(load_text(R"Y(apiVersion: kubeflow.org/v1
+kind: PaddleJob
+metadata: {name: pd}
+spec:
+  paddleReplicaSpecs:
+    Worker:
+      replicas: 3
+      template: {spec: {containers: [{name: paddle, image: i, command: [x, "--master=$(PADDLE_MASTER)", "$$(kept)"]}]}}
+)Y"),
+                       options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  const auto& w0 = find(*plan, "pd-worker-0");
+  const auto& w2 = find(*plan, "pd-worker-2");
+  EXPECT_EQ(env(w0, "POD_IP_DUMMY"), "127.0.0.1");
+  const std::string master = env(w2, "PADDLE_MASTER");
+  EXPECT_TRUE(master.starts_with("127.0.0.1:")) << master;
+  EXPECT_EQ(env(w0, "PADDLE_MASTER"), master) << "$(POD_IP_DUMMY) expanded as the kubelet does";
+  EXPECT_EQ(env(w2, "PADDLE_NNODES"), "3");
+  EXPECT_EQ(env(w2, "PADDLE_JOB_ID"), "pd");
+  EXPECT_EQ(env(w2, "PADDLE_TRAINER_NUM"), "<unset>");
+  ASSERT_EQ(w2.argv.size(), 3u);
+  EXPECT_EQ(w2.argv[1], "--master=" + master) << "args expanded against the environment";
+  EXPECT_EQ(w2.argv[2], "$(kept)") << "$$ is a literal $";
+}
+
+TEST(Plan, PaddleJobWithAMasterIsParameterServerMode) {
+  auto plan = plan_job(load("tests/fixtures/good/paddlejob-ps-elastic.yaml"), options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  const auto& m = find(*plan, "paddle-ps-master-0");
+  const auto& w0 = find(*plan, "paddle-ps-worker-0");
+  EXPECT_EQ(env(m, "PADDLE_SERVER_NUM"), "1");
+  EXPECT_EQ(env(w0, "PADDLE_TRAINER_NUM"), "1");
+  EXPECT_EQ(env(w0, "POD_IP_DUMMY"), "<unset>") << "only the Master publishes its IP in PS mode";
+  EXPECT_EQ(env(w0, "PADDLE_MASTER"), env(m, "PADDLE_MASTER"));
+}
+
+TEST(Plan, KubeletExpansionOfEnvReferences) {
+  const std::map<std::string, std::string> vars = {{"A", "1"}, {"B", "two"}};
+  auto lookup = [&](std::string_view n) -> std::optional<std::string> {
+    auto it = vars.find(std::string(n));
+    return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  EXPECT_EQ(expand_env_refs("$(A)-$(B)", lookup), "1-two");
+  EXPECT_EQ(expand_env_refs("$(UNDEFINED)", lookup), "$(UNDEFINED)");
+  EXPECT_EQ(expand_env_refs("$$(A)", lookup), "$(A)");
+  EXPECT_EQ(expand_env_refs("a$b$", lookup), "a$b$");
+  EXPECT_EQ(expand_env_refs("$(A", lookup), "$(A");
+  EXPECT_EQ(expand_env_refs("$($(A)", lookup), "$($(A)");  // the name runs to the first ")", as in Go
+  EXPECT_EQ(expand_env_refs("$()", lookup), "$()");
+}
+
+TEST(Plan, PodFieldReferencesResolveLocallyAndOthersAreRefused) {
+  auto plan = plan_job(load_text(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: pt, namespace: team}
+spec:
+  pytorchReplicaSpecs:
+    Master:
+      template:
+        spec:
+          containers:
+            - name: pytorch
+              image: i
+              command: [x]
+              env:
+                - {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+                - {name: MY_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+                - {name: MY_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+)"),
+                       options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  EXPECT_EQ(env(plan->replicas[0], "MY_IP"), "127.0.0.1");
+  EXPECT_EQ(env(plan->replicas[0], "MY_NAME"), "pt-master-0");
+  EXPECT_EQ(env(plan->replicas[0], "MY_NS"), "team");
+  auto refused = plan_job(load_text(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: pt}
+spec:
+  pytorchReplicaSpecs:
+    Master:
+      template:
+        spec:
+          containers:
+            - name: pytorch
+              image: i
+              command: [x]
+              env: [{name: UID_, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}]
+)"),
+                          options());
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("env UID_ refers to the pod field metadata.uid"), std::string::npos)
+      << refused.status().message();
+}
