@@ -150,6 +150,39 @@ std::string replica_name(const std::string& job, const std::string& type, int in
   return dns_label(fmt::format("{}-{}-{}", job, to_lower(type), index));
 }
 
+std::string mpi_hostfile_line(const TrainingJob& job, const std::string& host, int slots) {
+  return job.mpi_implementation == "OpenMPI" ? fmt::format("{} slots={}\n", host, slots)
+                                             : fmt::format("{}:{}\n", host, slots);
+}
+
+std::string mpi_hostfile(const TrainingJob& job, const std::vector<std::string>& hosts) {
+  std::string out;
+  for (const auto& h : hosts) out += mpi_hostfile_line(job, h, job.slots_per_worker);
+  return out;
+}
+
+EnvList mpi_env(const TrainingJob& job, const std::string& type, const std::string& hostfile) {
+  if (type != "Launcher") return {{"K_MPI_JOB_ROLE", "worker"}};
+  EnvList env = {{"K_MPI_JOB_ROLE", "launcher"}};
+  const std::string slots = std::to_string(job.slots_per_worker);
+  const std::string ssh_args = "-o ConnectionAttempts=10";
+  if (job.mpi_implementation == "Intel") {
+    env.insert(env.end(), {{"I_MPI_HYDRA_HOST_FILE", hostfile},
+                           {"I_MPI_HYDRA_BOOTSTRAP_EXEC_EXTRA_ARGS", ssh_args},
+                           {"I_MPI_PERHOST", slots}});
+  } else if (job.mpi_implementation == "MPICH") {
+    env.insert(env.end(), {{"HYDRA_HOST_FILE", hostfile}, {"HYDRA_LAUNCH_EXTRA_ARGS", ssh_args}});
+  } else {
+    env.insert(env.end(), {{"OMPI_MCA_orte_keep_fqdn_hostnames", "true"},
+                           {"OMPI_MCA_orte_default_hostfile", hostfile},
+                           {"OMPI_MCA_plm_rsh_args", ssh_args},
+                           {"OMPI_MCA_orte_set_default_slots", slots}});
+  }
+  if (!job.run_launcher_as_worker)
+    env.insert(env.end(), {{"NVIDIA_VISIBLE_DEVICES", ""}, {"NVIDIA_DRIVER_CAPABILITIES", ""}});
+  return env;
+}
+
 Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,
                              const ReplicaAddressing& addressing) {
   switch (job.kind) {

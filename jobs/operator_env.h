@@ -30,6 +30,14 @@
 //               (fieldRef status.podIP) and "$(POD_IP_DUMMY):port", elsewhere "<its host>:port";
 //               with a Master (parameter-server mode) PADDLE_SERVER_NUM=1 on Masters and
 //               PADDLE_TRAINER_NUM=1 on Workers
+//   MPIJob      (mpi-operator v0.8 pkg/controller/mpi_job_controller.go, kubeflow.org/v2beta1 and v1)
+//               the hostfile: one line per host, "host slots=N" for OpenMPI, "host:N" for Intel
+//               MPI and MPICH (newConfigMap); K_MPI_JOB_ROLE=launcher|worker; on the launcher
+//               OpenMPI: OMPI_MCA_orte_keep_fqdn_hostnames=true, OMPI_MCA_orte_default_hostfile,
+//               OMPI_MCA_plm_rsh_args, OMPI_MCA_orte_set_default_slots; Intel: I_MPI_HYDRA_HOST_FILE,
+//               I_MPI_HYDRA_BOOTSTRAP_EXEC_EXTRA_ARGS, I_MPI_PERHOST; MPICH: HYDRA_HOST_FILE,
+//               HYDRA_LAUNCH_EXTRA_ARGS; and NVIDIA_VISIBLE_DEVICES / NVIDIA_DRIVER_CAPABILITIES
+//               emptied unless the launcher is a worker too
 // Pure functions; thread-safe.
 #pragma once
 
@@ -82,6 +90,15 @@ struct OperatorPort {
   int number;
 };
 OperatorPort operator_port(JobKind kind);
+
+// An MPIJob's hostfile over `hosts` (each with the job's slotsPerWorker), in the format of its
+// mpiImplementation.
+std::string mpi_hostfile(const TrainingJob& job, const std::vector<std::string>& hosts);
+// One hostfile line: "host slots=N" (OpenMPI) or "host:N" (Intel, MPICH).
+std::string mpi_hostfile_line(const TrainingJob& job, const std::string& host, int slots);
+// What the mpi-operator adds to an MPIJob's Launcher or Worker; `hostfile` is where the launcher
+// finds the hostfile (/etc/mpi/hostfile in a pod).
+EnvList mpi_env(const TrainingJob& job, const std::string& type, const std::string& hostfile);
 
 // The variables the operator adds to replica (type, index), in the operator's order. Fails only
 // where the operator fails (an elastic job without Workers and without min/max replicas).

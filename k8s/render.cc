@@ -26,6 +26,7 @@ struct Out {
 };
 
 constexpr const char* kGroup = "training.kubeflow.org/";
+constexpr const char* kMpiHostfile = "/etc/mpi/hostfile";  // the ConfigMap's mount (mount_mpi_config)
 
 const char* operator_name(JobKind k) {
   switch (k) {
@@ -350,18 +351,14 @@ Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
   ssh["stringData"]["ssh-publickey"] = text(keys->second);
   out.push_back(ssh);
   // The ConfigMap: hostfile and discover_hosts.sh.
-  std::string hostfile, discover = "#!/bin/sh\n";
-  const int slots = c.job.slots_per_worker;
-  if (c.job.run_launcher_as_worker) {
-    const std::string host = fmt::format("{}.{}.{}.svc", dns_label(c.name + "-launcher"), service, c.ns);
-    hostfile += fmt::format("{} slots={}\n", host, slots);
-    discover += fmt::format("echo {}\n", host);
-  }
-  for (int i = 0; worker && i < worker->replicas; ++i) {
-    const std::string host = fmt::format("{}.{}.{}.svc", jobs::replica_name(c.name, "Worker", i), service, c.ns);
-    hostfile += fmt::format("{} slots={}\n", host, slots);
-    discover += fmt::format("echo {}\n", host);
-  }
+  std::vector<std::string> hosts;
+  std::string discover = "#!/bin/sh\n";
+  if (c.job.run_launcher_as_worker)
+    hosts.push_back(fmt::format("{}.{}.{}.svc", dns_label(c.name + "-launcher"), service, c.ns));
+  for (int i = 0; worker && i < worker->replicas; ++i)
+    hosts.push_back(fmt::format("{}.{}.{}.svc", jobs::replica_name(c.name, "Worker", i), service, c.ns));
+  for (const auto& h : hosts) discover += fmt::format("echo {}\n", h);
+  const std::string hostfile = jobs::mpi_hostfile(c.job, hosts);
   YAML::Node config = object("v1", "ConfigMap", meta(c, c.name + "-config"));
   config["data"]["hostfile"] = text(hostfile);
   config["data"]["discover_hosts.sh"] = text(discover);
@@ -400,7 +397,9 @@ Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
     YAML::Node t = pod_template(c, *worker, i, false);
     t["spec"]["hostname"] = dns_label(name);
     t["spec"]["subdomain"] = service;
-    for (auto container : t["spec"]["containers"]) add_env(container, {{"K_MPI_JOB_ROLE", "worker"}});
+    // Intel MPI and MPICH reach the launcher by its bare host name (newWorker's dnsConfig).
+    t["spec"]["dnsConfig"]["searches"].push_back(fmt::format("{}.{}.svc.cluster.local", service, c.ns));
+    add_env(t["spec"]["containers"][0], jobs::mpi_env(c.job, "Worker", kMpiHostfile));
     ssh_volume(t["spec"]);
     out.push_back(pod_from(c, name, t));
   }
@@ -409,12 +408,8 @@ Status render_mpi(const Context& c, const RenderOptions& o, const Out& out) {
   t["spec"]["hostname"] = dns_label(c.name + "-launcher");
   t["spec"]["subdomain"] = service;
   if (t["spec"]["restartPolicy"].as<std::string>() == "Always") t["spec"]["restartPolicy"] = "OnFailure";
-  for (auto container : t["spec"]["containers"]) {
-    add_env(container, {{"K_MPI_JOB_ROLE", "launcher"},
-                        {"OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"},
-                        {"OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"},
-                        {"OMPI_MCA_orte_keep_fqdn_hostnames", "true"}});
-  }
+  // The mpi-operator sets them on the first container (newLauncherPodTemplate).
+  add_env(t["spec"]["containers"][0], jobs::mpi_env(c.job, "Launcher", kMpiHostfile));
   mount_mpi_config(c, t["spec"], "discover_hosts.sh");
   ssh_volume(t["spec"]);
   add_launcher(c, t, out);

@@ -4,7 +4,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include "common/strings.h"
@@ -37,6 +41,39 @@ Result<std::string> local_field(const std::string& path, const jobs::TrainingJob
                                       "resolve (it knows status.podIP, status.hostIP, metadata.name, "
                                       "metadata.namespace and spec.nodeName); give it a value",
                                       r.name, var, path));
+}
+
+// The launcher program of an MPIJob's mpiImplementation on this machine, for `mpirun` and
+// `mpiexec` in the launcher's PATH: MPICH's Hydra (Debian's mpich: mpiexec.mpich), or Intel MPI's
+// (Intel oneAPI's setvars.sh sets I_MPI_ROOT). OpenMPI's is the system mpirun, as before.
+Result<std::string> mpi_launcher_program(const std::string& implementation) {
+  auto executable = [](const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0; };
+  if (implementation == "Intel") {
+    const char* root = std::getenv("I_MPI_ROOT");
+    const std::string hydra = root != nullptr ? std::string(root) + "/bin/mpiexec.hydra" : std::string();
+    if (executable(hydra)) return hydra;
+    return Status(StatusCode::kFailedPrecondition,
+                  root != nullptr
+                      ? fmt::format("spec.mpiImplementation Intel: {} does not exist or is not executable "
+                                    "(I_MPI_ROOT={})", hydra, root)
+                      : std::string("spec.mpiImplementation Intel: Intel MPI's launcher (mpiexec.hydra) was not "
+                                    "found: I_MPI_ROOT is not set (source Intel oneAPI's setvars.sh first); "
+                                    "MPICH's mpiexec.hydra is not Intel MPI"));
+  }
+  const char* path = std::getenv("PATH");
+  for (const char* name : {"mpiexec.mpich", "mpirun.mpich", "mpiexec.hydra"}) {
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    for (std::size_t at = 0; at <= dirs.size();) {
+      std::size_t end = dirs.find(':', at);
+      if (end == std::string::npos) end = dirs.size();
+      const std::string candidate = dirs.substr(at, end - at) + "/" + name;
+      if (end > at && executable(candidate)) return candidate;
+      at = end + 1;
+    }
+  }
+  return Status(StatusCode::kFailedPrecondition,
+                "spec.mpiImplementation MPICH: MPICH's launcher (mpiexec.mpich, mpirun.mpich or mpiexec.hydra) is "
+                "not on PATH; install MPICH (Debian: apt-get install mpich)");
 }
 
 // What the kubelet does before it starts a container: each env value expanded against the
@@ -234,19 +271,30 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     int slots = worker_count * job.slots_per_worker;
     if (job.run_launcher_as_worker) slots += job.slots_per_worker;
     if (slots == 0) slots = job.slots_per_worker;  // a launcher-only job runs its ranks on this host
+    // Every rank runs on this host: one hostfile line with all the slots, in the format of the
+    // job's mpiImplementation (jobs/operator_env.h).
     plan.hostfile_path = o.hostfile_path;
-    plan.hostfile = fmt::format("localhost slots={}\n", slots);
+    plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
+    std::string mpi_bin;  // Intel, MPICH: where `mpirun`/`mpiexec` name that implementation's launcher
+    if (job.mpi_implementation != "OpenMPI") {
+      auto launcher = mpi_launcher_program(job.mpi_implementation);
+      if (!launcher) return launcher.status();
+      mpi_bin = (std::filesystem::path(o.hostfile_path).parent_path() / "mpi-bin").string();
+      plan.program_shims = {{mpi_bin + "/mpirun", *launcher}, {mpi_bin + "/mpiexec", *launcher}};
+    }
     for (auto& r : plan.replicas) {
+      for (const auto& v : jobs::mpi_env(job, r.type, o.hostfile_path)) set(r, v.name, v.value);
       if (r.type == "Launcher") {
-        set(r, "OMPI_MCA_orte_default_hostfile", o.hostfile_path);
-        set(r, "OMPI_MCA_orte_keep_fqdn_hostnames", "true");
-        set(r, "K_MPI_JOB_ROLE", "launcher");
-        // Locally the job may run as root and on fewer cores than slots, which mpirun refuses by default.
-        set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
-        set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
+        if (!mpi_bin.empty()) {
+          const char* path = std::getenv("PATH");
+          set(r, "PATH", mpi_bin + ":" + (path != nullptr ? path : "/usr/bin:/bin"));
+        } else {
+          // Locally the job may run as root and on fewer cores than slots, which mpirun refuses by default.
+          set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
+          set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+          if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
+        }
       } else {
-        set(r, "K_MPI_JOB_ROLE", "worker");
         r.bookkeeping = true;  // mpirun starts the ranks on this host
       }
     }

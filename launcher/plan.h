@@ -47,6 +47,11 @@ struct JobPlan {
   std::vector<ReplicaLaunch> replicas;  // in the job's canonical replica order
   std::string hostfile_path;            // MPIJob only
   std::string hostfile;                 // its content
+  // Programs (path, target) to write before the replicas start, each a two-line script that execs
+  // target: an MPIJob whose mpiImplementation is Intel or MPICH gets `mpirun` and `mpiexec` for
+  // that implementation's launcher in a directory first on its launcher's PATH. (Not symbolic
+  // links: Hydra finds its proxy beside the path it was started by.)
+  std::vector<std::pair<std::string, std::string>> program_shims;
   std::string cpu_note;                 // why the cpu limits were not applied, when so
 };
 

@@ -20,8 +20,27 @@
 namespace ringmaster::launcher {
 namespace {
 
+// The command as the container runtime finds it: a bare name is looked up in the PATH of the
+// replica's own environment (runc does; execvpe would search the launcher's), so a PATH a replica
+// is given (an MPIJob's MPICH or Intel launcher first) decides which `mpirun` it runs. Unchanged
+// when it holds a '/' or is found nowhere (exec then reports it).
+std::string resolve_command(const std::string& command, const std::vector<std::string>& env) {
+  if (command.empty() || command.find('/') != std::string::npos) return command;
+  std::string path;
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  for (std::size_t at = 0; at < path.size();) {
+    std::size_t end = path.find(':', at);
+    if (end == std::string::npos) end = path.size();
+    const std::string candidate = (end > at ? path.substr(at, end - at) : std::string(".")) + "/" + command;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = end + 1;
+  }
+  return command;
+}
+
 // The supervisor's loop; runs between fork and _exit, so only async-signal-safe calls.
-[[noreturn]] void supervise(pid_t launcher, char* const* argv, char* const* envp, const char* dir,
+[[noreturn]] void supervise(pid_t launcher, const char* program, char* const* argv, char* const* envp, const char* dir,
                             const cpu_set_t* cpus, int log_fd, int error_fd) {
   // Die with the launcher: SIGUSR2 arrives when it goes, however it goes.
   ::prctl(PR_SET_PDEATHSIG, SIGUSR2);
@@ -60,7 +79,7 @@ namespace {
       [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
       ::_exit(127);
     }
-    ::execvpe(argv[0], argv, envp);
+    ::execvpe(program, argv, envp);  // argv[0] stays as the replica wrote it, as runc keeps it
     const int e = errno;
     [[maybe_unused]] auto w = ::write(error_fd, &e, sizeof e);
     ::_exit(127);
@@ -119,6 +138,7 @@ class RealProcesses final : public Processes {
     // Everything the child needs is prepared before fork: after it, no allocation.
     std::vector<std::string> env_strings = environment_with(spec.env);
     std::vector<std::string> args = spec.argv;
+    const std::string program = args.empty() ? std::string() : resolve_command(args[0], env_strings);
     std::vector<char*> envp = c_string_array(env_strings), argv = c_string_array(args);
     const int log_fd = ::open(spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str(),
                               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode);
@@ -143,7 +163,7 @@ class RealProcesses final : public Processes {
     }
     if (pid == 0) {
       ::close(pipefd[0]);
-      supervise(launcher, argv.data(), envp.data(), dir, spec.cpus.empty() ? nullptr : &cpu_set, log_fd, pipefd[1]);
+      supervise(launcher, program.c_str(), argv.data(), envp.data(), dir, spec.cpus.empty() ? nullptr : &cpu_set, log_fd, pipefd[1]);
     }
     ::close(log_fd);
     ::close(pipefd[1]);

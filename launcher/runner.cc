@@ -391,6 +391,13 @@ JobStatus JobRunner::run() {
   std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
   (void)create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string());
   if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
+  for (const auto& [program, target] : plan_.program_shims) {
+    std::error_code dir_ec;
+    std::filesystem::create_directories(std::filesystem::path(program).parent_path(), dir_ec);
+    const Status s = write_file_atomic(program, fmt::format("#!/bin/sh\nexec '{}' \"$@\"\n", target));
+    std::filesystem::permissions(program, std::filesystem::perms::owner_all, dir_ec);
+    if (!s || dir_ec) event("Warning", fmt::format("cannot write {} (for {})", program, target));
+  }
   status_.conditions.push_back("Created");
   event("Created", fmt::format("{} {} with {} replicas", jobs::job_kind_name(job_.kind), plan_.job,
                                plan_.replicas.size()));

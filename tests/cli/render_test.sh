@@ -10,7 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 make_workdir
 fixtures=tests/fixtures/render
 render() { "$bin" render "$1" --token test-token --ssh-key "$fixtures/test_ssh_key"; }
-for f in examples/fashion-mnist-*.yaml "$fixtures"/gang-*.yaml tests/fixtures/good/mpijob-v1alpha2-seed.yaml tests/fixtures/good/jaxjob-*.yaml tests/fixtures/good/xgboostjob-*.yaml tests/fixtures/good/paddlejob-*.yaml; do
+for f in examples/fashion-mnist-*.yaml "$fixtures"/gang-*.yaml tests/fixtures/good/mpijob-*.yaml tests/fixtures/good/jaxjob-*.yaml tests/fixtures/good/xgboostjob-*.yaml tests/fixtures/good/paddlejob-*.yaml; do
   golden="$fixtures/golden/$(basename "$f")"
   render "$f" >"$work/out.yaml" 2>"$work/err"; rc=$?
   [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"

@@ -300,3 +300,47 @@ spec:
   EXPECT_NE(refused.status().message().find("env UID_ refers to the pod field metadata.uid"), std::string::npos)
       << refused.status().message();
 }
+
+// Issue 21 item 4: an MPIJob's hostfile and launcher env follow its mpiImplementation
+// (mpi-operator v0.8 newConfigMap, newLauncherPodTemplate); locally Intel and MPICH also get
+// their own `mpirun`/`mpiexec` first on the launcher's PATH.
+TEST(Plan, MpichMpiJobGetsHydrasHostfileEnvAndLauncher) {
+  auto job = load_text(R"(apiVersion: kubeflow.org/v2beta1
+kind: MPIJob
+metadata: {name: m}
+spec:
+  slotsPerWorker: 2
+  mpiImplementation: MPICH
+  mpiReplicaSpecs:
+    Launcher:
+      template: {spec: {containers: [{name: l, image: i, command: [mpirun, prog]}]}}
+    Worker:
+      replicas: 2
+      template: {spec: {containers: [{name: w, image: i}]}}
+)");
+  auto plan = plan_job(job, options());
+  if (!plan.is_ok() && plan.status().message().find("not on PATH") != std::string::npos)
+    GTEST_SKIP() << plan.status().message();
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  EXPECT_EQ(plan->hostfile, "localhost:4\n");
+  const auto& l = find(*plan, "m-launcher-0");
+  EXPECT_EQ(env(l, "HYDRA_HOST_FILE"), "/tmp/job/hostfile");
+  EXPECT_EQ(env(l, "HYDRA_LAUNCH_EXTRA_ARGS"), "-o ConnectionAttempts=10");
+  EXPECT_EQ(env(l, "K_MPI_JOB_ROLE"), "launcher");
+  EXPECT_EQ(env(l, "OMPI_MCA_orte_default_hostfile"), "<unset>");
+  EXPECT_TRUE(env(l, "PATH").starts_with("/tmp/job/mpi-bin:")) << env(l, "PATH");
+  ASSERT_EQ(plan->program_shims.size(), 2u);
+  EXPECT_EQ(plan->program_shims[0].first, "/tmp/job/mpi-bin/mpirun");
+  EXPECT_NE(plan->program_shims[0].second.find("mpi"), std::string::npos);
+}
+
+TEST(Plan, OpenMpiJobGetsItsSlotsAndNoShims) {
+  auto plan = plan_job(load("examples/fashion-mnist-mpijob.yaml"), options());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  EXPECT_TRUE(plan->hostfile.ends_with(" slots=2\n")) << plan->hostfile;
+  EXPECT_TRUE(plan->program_shims.empty());
+  const auto& l = plan->replicas.front();
+  EXPECT_EQ(env(l, "OMPI_MCA_orte_set_default_slots"), "1");
+  EXPECT_EQ(env(l, "OMPI_MCA_orte_default_hostfile"), "/tmp/job/hostfile");
+  EXPECT_EQ(env(l, "HYDRA_HOST_FILE"), "<unset>");
+}
