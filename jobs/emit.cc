@@ -1,10 +1,21 @@
 #include "jobs/emit.h"
 
+#include <regex>
+
 #include "jobs/yaml_util.h"
 
 namespace ringmaster::jobs {
 
 namespace {
+
+// Plain scalars that YAML 1.1 readers (PyYAML; go-yaml v2 under kubectl) take for something other
+// than a string, though YAML 1.2's core schema reads them as strings: booleans such as yes/no/on/
+// off/y/n, and base-60 numbers such as 1:2 (PET_NNODES "min:max" read back as 62).
+bool yaml11_non_string(const std::string& s) {
+  static const std::regex bool11("y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF");
+  static const std::regex sexagesimal(R"([-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
+  return std::regex_match(s, bool11) || std::regex_match(s, sexagesimal);
+}
 
 void emit(YAML::Emitter& out, const YAML::Node& node) {
   switch (node.Type()) {
@@ -28,7 +39,7 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
       if (scalar_type(node) == ScalarType::kString) {
         // A string that would read back as another type, or an empty one, keeps its quotes.
         YAML::Node probe(s);
-        bool ambiguous = s.empty() || scalar_type(probe) != ScalarType::kString;
+        bool ambiguous = s.empty() || scalar_type(probe) != ScalarType::kString || yaml11_non_string(s);
         // yaml-cpp writes literal blocks with clip chomping (`|`), which reads back with one final
         // newline: only strings that end in exactly one newline may use it.
         bool one_final_newline = s.size() >= 2 && s.back() == '\n' && s[s.size() - 2] != '\n';

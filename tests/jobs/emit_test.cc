@@ -16,3 +16,10 @@ TEST(Emit, JsonTypesFollowYamlResolution) {
   auto j = to_json(YAML::Load("i: 3\nf: 0.5\nb: true\nn: ~\ns: \"3\"\nl: [1, x]\n"));
   EXPECT_EQ(j.dump(), R"({"i":3,"f":0.5,"b":true,"n":null,"s":"3","l":[1,"x"]})");
 }
+
+// Found by rendering training-operator's elastic examples: PET_NNODES "1:2" printed plain is the
+// base-60 integer 62 to a YAML 1.1 reader (PyYAML, go-yaml v2), and "yes"/"off" are booleans there.
+TEST(Emit, StringsThatYaml11ReadsAsOtherTypesAreQuoted) {
+  YAML::Node n = YAML::Load("a: \"1:2\"\nb: \"yes\"\nc: \"off\"\nd: \"10:30:59.5\"\ne: \"1:2:x\"\nf: \"a:b\"\n");
+  EXPECT_EQ(to_yaml(n), "a: \"1:2\"\nb: \"yes\"\nc: \"off\"\nd: \"10:30:59.5\"\ne: 1:2:x\nf: a:b\n");
+}
