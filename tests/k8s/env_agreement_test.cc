@@ -1,7 +1,6 @@
 // Issue 21 item 1: `ringmaster run` and `render` give every replica the same operator environment,
-// variable by variable, for every TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob among the
-// examples and fixtures (and a few
-// shapes they lack: Worker-only, elastic). Addresses differ by design (127.0.0.1 and free ports
+// variable by variable, for every TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob and (OpenMPI)
+// MPIJob among the examples and fixtures (and a few shapes they lack: Worker-only, elastic). Addresses differ by design (127.0.0.1 and free ports
 // locally, pod and Service names on a cluster) and are compared with host and port blanked.
 #include <gtest/gtest.h>
 
