@@ -396,6 +396,15 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
                   "expected at most maxReplicas (" + std::to_string(*e.max_replicas) + "), found " +
                       std::to_string(*e.min_replicas));
       }
+      if (!job.replica("Worker") && !job.replicas.empty()) {
+        // webhooks/pytorch validateSpec
+        ctx.error(get(spec, "pytorchReplicaSpecs"), path + ".pytorchReplicaSpecs.Worker",
+                  "expected a Worker replica spec (an elasticPolicy needs Workers), found none");
+      }
+      if (!nproc && get(ep, "nProcPerNode").IsDefined()) {
+        ctx.warning(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
+                    "deprecated: use spec.nprocPerNode instead");
+      }
       if (nproc && get(ep, "nProcPerNode").IsDefined()) {
         ctx.error(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
                   "expected only spec.nprocPerNode (elasticPolicy.nProcPerNode is deprecated), found both");

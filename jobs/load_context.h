@@ -35,6 +35,9 @@ struct LoadContext {
   void error(const YAML::Node& at, const std::string& path, std::string message) {
     diags.error(file, pos_of(at), full_path(path), std::move(message));
   }
+  void warning(const YAML::Node& at, const std::string& path, std::string message) {
+    diags.warning(file, pos_of(at), full_path(path), std::move(message));
+  }
 
   // Typed reads: nullopt when absent or of the wrong type (the schema check has reported the latter).
   std::optional<std::int64_t> get_int(const YAML::Node& parent, std::string_view key) const;

@@ -231,7 +231,14 @@ bool JobRunner::succeeded() const {
       if (has("Chief")) return done("Chief", -1);
       if (has("Master")) return done("Master", -1);
       return job_.success_policy == "AllWorkers" ? done("Worker", -1) : done("Worker", 0);
-    case JobKind::kPyTorchJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
+    case JobKind::kPyTorchJob: {
+      // pytorch UpdateJobStatus: the Master; without one every Worker, or with an elasticPolicy
+      // any Worker (an elastic group finishes together, whatever size it shrank to).
+      if (has("Master")) return done("Master", -1);
+      if (!job_.elastic_policy) return done("Worker", -1);
+      return std::any_of(status_.replicas.begin(), status_.replicas.end(),
+                         [](const auto& r) { return r.type == "Worker" && r.phase == "Succeeded"; });
+    }
     case JobKind::kJAXJob: return done("Worker", -1);  // jax UpdateJobStatus: every Worker succeeded
     case JobKind::kXGBoostJob: return done("Master", -1);  // xgboost UpdateJobStatus: the Master succeeded
     // paddlepaddle UpdateJobStatus: the Master when there is one, else every Worker

@@ -672,3 +672,34 @@ spec:
   EXPECT_EQ(j.elastic_policy->min_replicas, 4);
   EXPECT_EQ(j.elastic_policy->max_replicas, 4);
 }
+
+// webhooks/pytorch validateSpec: an elasticPolicy needs Workers; elasticPolicy.nProcPerNode is
+// deprecated (a warning) and refused beside spec.nprocPerNode.
+TEST(PyTorchJob, ElasticPolicyNeedsWorkersAndNProcPerNodeIsDeprecated) {
+  const std::string no_workers = messages(load(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: e}
+spec:
+  elasticPolicy: {maxReplicas: 2}
+  pytorchReplicaSpecs:
+    Master:
+      template: {spec: {containers: [{name: pytorch, image: i}]}}
+)"));
+  EXPECT_NE(no_workers.find("spec.pytorchReplicaSpecs.Worker: expected a Worker replica spec (an elasticPolicy needs "
+                            "Workers), found none"),
+            std::string::npos)
+      << no_workers;
+  auto deprecated = load(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: e}
+spec:
+  elasticPolicy: {nProcPerNode: 2}
+  pytorchReplicaSpecs:
+    Worker:
+      template: {spec: {containers: [{name: pytorch, image: i}]}}
+)");
+  EXPECT_TRUE(deprecated.ok()) << messages(deprecated);
+  EXPECT_NE(messages(deprecated).find("spec.elasticPolicy.nProcPerNode: deprecated: use spec.nprocPerNode instead"),
+            std::string::npos)
+      << messages(deprecated);
+}

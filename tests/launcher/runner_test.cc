@@ -260,3 +260,29 @@ TEST_F(RunnerTest, RunPolicySuspendStartsNothingUntilResumed) {
   EXPECT_FALSE(fs::exists(dir_ / "ran"));
   EXPECT_EQ(s.conditions.at(1), "Suspended");
 }
+
+// Issue 21 item 3: an elastic PyTorchJob without a Master succeeds once any Worker has (pytorch
+// UpdateJobStatus), where a plain one waits for every Worker.
+TEST_F(RunnerTest, ElasticPyTorchJobSucceedsWithAnyWorker) {
+  const std::string job = R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: el}
+spec:
+  EXTRA
+  runPolicy: {cleanPodPolicy: All}
+  pytorchReplicaSpecs:
+    Worker:
+      replicas: 2
+      restartPolicy: Never
+      template: {spec: {containers: [{name: pytorch, image: i, command: [sh, -c, 'test -n "$PET_RDZV_ENDPOINT" && mkdir first 2>/dev/null && exit 0; sleep 30']}]}}
+)";
+  auto with = [&](const std::string& extra) {
+    std::string y = job;
+    y.replace(y.find("EXTRA"), 5, extra);
+    return y;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  JobStatus elastic = run(with("elasticPolicy: {minReplicas: 1, maxReplicas: 2}"));
+  EXPECT_EQ(elastic.phase, "Succeeded") << elastic.message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20)) << "did not wait for the sleeping worker";
+}
