@@ -19,8 +19,10 @@ std::string check(const std::string& yaml, const std::string& api, const std::st
 
 TEST(Schema, KnowsEveryLoadedKind) {
   auto kinds = known_kinds();
-  EXPECT_EQ(kinds.size(), 9u);
+  EXPECT_EQ(kinds.size(), 11u);
   EXPECT_TRUE(root_schema("kubeflow.org/v1", "JAXJob"));
+  EXPECT_TRUE(root_schema("kubeflow.org/v1", "XGBoostJob"));
+  EXPECT_TRUE(root_schema("kubeflow.org/v1", "PaddleJob"));
   EXPECT_TRUE(root_schema("kubeflow.org/v1", "TFJob"));
   EXPECT_TRUE(root_schema("kubeflow.org/v2beta1", "MPIJob"));
   EXPECT_TRUE(root_schema("kubeflow.org/v1alpha2", "MPIJob"));

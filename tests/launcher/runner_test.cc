@@ -117,8 +117,9 @@ spec:
             - name: tensorflow
               image: i
               workingDir: DIR
-              command: [sh, -c, 'if [ -e killed ]; then exit 3; fi; touch killed; kill -9 $$']
+              command: [sh, -c, 'if [ -e killed ]; then exit 3; fi; touch killed; kill -9 $$$$']
 )";
+  // The shell's $$ is written $$$$: the kubelet (and the launcher) reads $$ as an escaped $.
   std::string yaml = tf;
   yaml.replace(yaml.find("DIR"), 3, dir_.string());
   JobStatus s = run(yaml);
