@@ -31,6 +31,7 @@ struct ValidateOptions {
   bool plan = false;
   bool quiet = false;
   std::size_t max_replicas = jobs::LoadOptions{}.max_replicas;
+  std::vector<std::string> runtime_dirs;  // --runtimes: where a TrainJob's runtime may be found
 };
 void add_validate_command(CLI::App& app, ValidateOptions& options);
 int run_validate(const ValidateOptions& options);

@@ -1,4 +1,4 @@
-// `ringmaster render JOB.yaml [-o DIR] [--mode pods|crd]`: the job as Kubernetes objects (k8s/render.h).
+// `ringmaster render JOB.yaml [-o DIR] [--mode pods|crd|jobset]`: the job as Kubernetes objects (k8s/render.h).
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -41,10 +41,12 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
       "render",
       "Print a job as the Kubernetes objects the Kubeflow operators would create (Pods, Services, ConfigMap, "
       "Secrets, the MPIJob launcher Job), or with --mode crd the normalized Kubeflow object");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd)")->required();
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd, a Trainer v2 TrainJob with --mode jobset or crd)")->required();
   cmd->add_option("-o,--output-dir", o.output_dir, "write <job>.yaml there instead of printing");
-  cmd->add_option("--mode", o.mode, "pods: plain objects; crd: the Kubeflow object for a cluster with the operator")
-      ->check(CLI::IsMember({"pods", "crd"}))
+  cmd->add_option("--mode", o.mode,
+                  "pods: plain objects; crd: the Kubeflow object for a cluster with the operator; jobset: a Trainer v2 "
+                  "TrainJob as the JobSet Trainer creates (for a cluster with the JobSet controller)")
+      ->check(CLI::IsMember({"pods", "crd", "jobset"}))
       ->capture_default_str();
   cmd->add_option("--token", o.token, "the job token to put in the Secret (default: random)");
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
@@ -99,6 +101,31 @@ int run_render(const RenderOptions& o) {
   for (const auto& doc : r.documents) {
     if (o.mode == "crd") {
       emit("---\n" + jobs::to_yaml(doc.normalized));
+    } else if (const auto* tj = std::get_if<jobs::TrainJob>(&doc.object)) {
+      // The JobSet Trainer creates, for a cluster with the JobSet controller and no Trainer; its
+      // runtime from this file or the built-in ones (jobs/trainer.h).
+      if (o.mode != "jobset") {
+        std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name
+                  << ": --mode pods is not done for TrainJobs yet: use --mode jobset (the resolved JobSet) or --mode crd\n";
+        return 2;
+      }
+      std::vector<jobs::TrainingRuntime> runtimes;
+      for (const auto& d : r.documents)
+        if (const auto* rt = std::get_if<jobs::TrainingRuntime>(&d.object)) runtimes.push_back(*rt);
+      auto runtime = jobs::find_runtime(*tj, runtimes);
+      auto jobset = runtime ? jobs::resolve_jobset(*tj, *runtime) : Result<YAML::Node>(runtime.status());
+      if (!jobset) {
+        std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": "
+                  << jobset.status().message() << "\n";
+        return 2;
+      }
+      emit("---\n" + jobs::to_yaml(*jobset));
+    } else if (std::holds_alternative<jobs::TrainingRuntime>(doc.object)) {
+      continue;  // used by the TrainJobs beside it
+    } else if (o.mode == "jobset") {
+      std::cerr << "ringmaster render: " << doc.file << ": --mode jobset renders Trainer v2 TrainJobs; this is a "
+                << doc.kind << "\n";
+      return 2;
     } else if (const auto* job = std::get_if<jobs::TrainingJob>(&doc.object)) {
       Status s = k8s::render_job(*job, ro, [&](YAML::Node object) { emit(k8s::to_documents({object})); });
       if (!s) {

@@ -173,8 +173,12 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
   if (!loaded.ok()) return 2;
   if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
     std::cerr << file << ": expected one TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job, found "
-              << (loaded.documents.size() == 1 ? "a Katib Experiment (run it with `ringmaster sweep`)"
-                                               : std::to_string(loaded.documents.size()) + " documents")
+              << (loaded.documents.size() != 1 ? std::to_string(loaded.documents.size()) + " documents"
+                  : std::holds_alternative<jobs::Experiment>(loaded.documents[0].object)
+                      ? std::string("a Katib Experiment (run it with `ringmaster sweep`)")
+                      : std::string("a Kubeflow Trainer v2 ") + loaded.documents[0].kind +
+                            " (not run here yet: `ringmaster validate --plan` shows the JobSet it resolves to, "
+                            "`ringmaster render --mode jobset` prints it)")
               << " (ringmaster " << command << ")\n";
     return 2;
   }

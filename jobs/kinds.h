@@ -8,6 +8,7 @@
 
 #include "jobs/load_context.h"
 #include "jobs/model.h"
+#include "jobs/trainer.h"
 
 namespace ringmaster::jobs {
 
@@ -15,6 +16,12 @@ namespace ringmaster::jobs {
 // template, whose metadata.name Katib fills in.
 std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                              const std::string& api_version, const std::string& kind, bool in_trial);
+
+// Trainer v2: TrainJob, TrainingRuntime and ClusterTrainingRuntime (jobs/trainer.h).
+std::optional<TrainJob> load_train_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                       const std::string& api_version);
+std::optional<TrainingRuntime> load_training_runtime(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                                     const std::string& kind);
 
 std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                           const std::string& api_version);

@@ -146,6 +146,14 @@ std::optional<Document> load_object(const YAML::Node& node, const std::string& f
       auto exp = load_experiment(ctx, node, doc.normalized, *api);
       if (!exp) return std::nullopt;
       doc.object = std::move(*exp);
+    } else if (*kind == "TrainJob") {
+      auto job = load_train_job(ctx, node, doc.normalized, *api);
+      if (!job) return std::nullopt;
+      doc.object = std::move(*job);
+    } else if (*kind == "TrainingRuntime" || *kind == "ClusterTrainingRuntime") {
+      auto runtime = load_training_runtime(ctx, node, doc.normalized, *kind);
+      if (!runtime) return std::nullopt;
+      doc.object = std::move(*runtime);
     } else {
       auto job = load_training_job(ctx, node, doc.normalized, *api, *kind, false);
       if (!job) return std::nullopt;

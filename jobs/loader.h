@@ -23,6 +23,7 @@
 
 #include "jobs/diagnostics.h"
 #include "jobs/model.h"
+#include "jobs/trainer.h"
 
 namespace ringmaster::jobs {
 
@@ -44,7 +45,7 @@ struct Document {
   SourcePos pos;
   std::string api_version, kind;
   YAML::Node normalized;  // the object with every default applied, as the operator would store it
-  std::variant<TrainingJob, Experiment> object;
+  std::variant<TrainingJob, Experiment, TrainJob, TrainingRuntime> object;
 };
 
 struct LoadResult {

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "common/strings.h"
+#include "jobs/emit.h"
 
 namespace ringmaster::jobs {
 
@@ -84,9 +88,47 @@ std::string plan_experiment(const Experiment& e) {
 
 }  // namespace
 
-std::string describe_plan(const Document& doc) {
+Result<std::string> describe_plan(const Document& doc, const std::vector<TrainingRuntime>& runtimes) {
   if (const auto* job = std::get_if<TrainingJob>(&doc.object)) return plan_job(*job);
-  return plan_experiment(std::get<Experiment>(doc.object));
+  if (const auto* e = std::get_if<Experiment>(&doc.object)) return plan_experiment(*e);
+  if (const auto* r = std::get_if<TrainingRuntime>(&doc.object)) {
+    std::vector<std::string> steps;
+    for (const auto& rj : r->spec["template"]["spec"]["replicatedJobs"]) steps.push_back(rj["name"].as<std::string>("?"));
+    return fmt::format("{} {}: mlPolicy {}, numNodes {}, replicatedJobs {}\n", r->kind, r->metadata.name, r->framework,
+                       r->spec["mlPolicy"]["numNodes"].as<int>(1), join(steps, ", "));
+  }
+  const auto& tj = std::get<TrainJob>(doc.object);
+  auto runtime = find_runtime(tj, runtimes);
+  if (!runtime) return runtime.status();
+  auto jobset = resolve_jobset(tj, *runtime);
+  if (!jobset) return jobset.status();
+  return fmt::format("# TrainJob {} on {} {} ({}): the JobSet Trainer creates\n{}", tj.metadata.name, runtime->kind,
+                     runtime->metadata.name, runtime->origin, to_yaml(*jobset));
+}
+
+std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
+                                              std::vector<std::string>& problems) {
+  std::vector<TrainingRuntime> out;
+  for (const auto& d : documents)
+    if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
+    if (ec) {
+      problems.push_back(fmt::format("--runtimes {}: {}", dir, ec.message()));
+      continue;
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto loaded = load_file(f.string());
+      for (const auto& diag : loaded.diagnostics.sorted()) problems.push_back(diag.to_string());
+      for (const auto& d : loaded.documents)
+        if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
+    }
+  }
+  return out;
 }
 
 }  // namespace ringmaster::jobs

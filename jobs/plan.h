@@ -8,6 +8,14 @@
 
 namespace ringmaster::jobs {
 
-std::string describe_plan(const Document& doc);
+// A TrainJob's plan is the JobSet it resolves to on its runtime, found among `runtimes` (the
+// same files' and --runtimes directories') or the built-in ones; kNotFound/kInvalidArgument when it
+// cannot be resolved.
+Result<std::string> describe_plan(const Document& doc, const std::vector<TrainingRuntime>& runtimes = {});
+
+// The TrainingRuntimes and ClusterTrainingRuntimes among `documents`, and those of the YAML files in
+// each of `dirs` (in name order). Files that do not load are reported to `problems`.
+std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
+                                              std::vector<std::string>& problems);
 
 }  // namespace ringmaster::jobs

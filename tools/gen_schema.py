@@ -4,6 +4,7 @@ enums) of every kind ringmaster loads, taken from the official sources in ../sha
 
   batch/v1 Job                      Kubernetes 1.32 OpenAPI (swagger)
   kubeflow.org/v1 TFJob/PyTorchJob/MPIJob/JAXJob/XGBoostJob/PaddleJob   training-operator v1.9.0 CRDs
+  trainer.kubeflow.org/v1alpha1 TrainJob/(Cluster)TrainingRuntime   Trainer v2.3.0 CRDs
   kubeflow.org/v2beta1 MPIJob       mpi-operator v0.8.0 CRD
   kubeflow.org/v1beta1 Experiment   Katib v0.18.0 Go-type swagger
   kubeflow.org/v1alpha2 MPIJob, kubeflow.org/v1alpha3 Experiment
@@ -152,6 +153,9 @@ roots[("kubeflow.org/v1", "JAXJob")] = crd_root(os.path.join(CRDS, "training-ope
 roots[("kubeflow.org/v1", "XGBoostJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_xgboostjobs.yaml"), "v1")
 roots[("kubeflow.org/v1", "PaddleJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_paddlejobs.yaml"), "v1")
 roots[("kubeflow.org/v1", "MPIJob")] = crd_root(os.path.join(CRDS, "training-operator-v1.9.0_kubeflow.org_mpijobs.yaml"), "v1")
+roots[("trainer.kubeflow.org/v1alpha1", "TrainJob")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_trainjobs.yaml"), "v1alpha1")
+roots[("trainer.kubeflow.org/v1alpha1", "TrainingRuntime")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_trainingruntimes.yaml"), "v1alpha1")
+roots[("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_clustertrainingruntimes.yaml"), "v1alpha1")
 roots[("kubeflow.org/v2beta1", "MPIJob")] = crd_root(os.path.join(CRDS, "mpi-operator-v0.8.0_kubeflow.org_mpijobs.yaml"), "v2beta1")
 roots[("batch/v1", "Job")] = k8s.ref("io.k8s.api.batch.v1.Job")
 

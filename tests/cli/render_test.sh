@@ -16,6 +16,15 @@ for f in examples/fashion-mnist-*.yaml "$fixtures"/gang-*.yaml tests/fixtures/go
   [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
   check "$f renders as $golden" "[ $rc -eq 0 ] && diff -u $golden $work/out.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
 done
+# Trainer v2 TrainJobs (the official examples): --mode jobset gives the JobSet Trainer creates.
+for f in tests/fixtures/good/trainjob-*.yaml; do
+  golden="$fixtures/golden/jobset-$(basename "$f")"
+  "$bin" render --mode jobset "$f" >"$work/out.yaml" 2>"$work/err"; rc=$?
+  [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
+  check "$f renders (--mode jobset) as $golden" "[ $rc -eq 0 ] && diff -u $golden $work/out.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
+done
+"$bin" render --mode jobset examples/fashion-mnist-tfjob-ps.yaml >"$work/out" 2>&1; rc=$?
+check "--mode jobset of a TFJob is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'renders Trainer v2 TrainJobs' $work/out"
 "$bin" render examples/fashion-mnist-tfjob-ps.yaml -o "$work/dir" >"$work/path" 2>&1
 check "-o DIR writes <job>.yaml there" "[ -s $work/dir/fashion-mnist-ps.yaml ] && grep -q fashion-mnist-ps.yaml $work/path"
 long=$(grep -h '^  name: \|^    name: ' "$fixtures/golden/gang-pytorchjob.yaml" | awk '{ if (length($2) > 63) print $2 }')

@@ -20,6 +20,15 @@ done
 for f in examples/fashion-mnist-*.yaml tests/fixtures/render/gang-*.yaml tests/fixtures/good/mpijob-*.yaml tests/fixtures/good/jaxjob-*.yaml tests/fixtures/good/xgboostjob-*.yaml tests/fixtures/good/paddlejob-*.yaml; do
   "$bin" render "$f" --token schema-test > "$tmp/pods/$(basename "$f")"
 done
+# Trainer v2: the official TrainJobs and runtimes normalized, and the JobSets they resolve to.
+mkdir -p "$tmp/trainer"
+for f in tests/fixtures/good/trainjob-*.yaml tests/fixtures/good/trainingruntime-*.yaml third_party/trainer-runtimes/*.yaml; do
+  "$bin" validate "$f" > "$tmp/trainer/normalized-$(basename "$f")"
+done
+for f in tests/fixtures/good/trainjob-*.yaml; do
+  "$bin" render --mode jobset "$f" > "$tmp/trainer/jobset-$(basename "$f")"
+done
+validate "$tmp"/trainer/*.yaml
 for f in tests/fixtures/render/gpu-share-*.yaml; do
   "$bin" render "$f" --token schema-test --gpu-sharing time-slicing > "$tmp/pods/$(basename "$f")"
 done

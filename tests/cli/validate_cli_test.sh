@@ -80,4 +80,20 @@ sed -i "s/replicas: 200/replicas: 1500/" "$big/huge.yaml"
 rss=$( { /usr/bin/time -f '%M' "$bin" render "$big/huge.yaml" | wc -c >"$big/bytes"; } 2>&1 | tail -1)
 check "render_streamed: $(cat "$big/bytes") bytes rendered in $((rss / 1024)) MiB of memory" "[ \$(cat $big/bytes) -gt 50000000 ] && [ $rss -lt 60000 ]"
 rm -rf "$big"
+# Issue 22 (first slice): a Trainer v2 TrainJob's plan is the JobSet it resolves to on its runtime
+# (the built-in torch-distributed here); a runtime found nowhere is a warning for validate and an
+# error for --plan; --runtimes DIR is searched.
+"$bin" validate --plan tests/fixtures/good/trainjob-01-multi-node.yaml >"$big.plan" 2>&1; rc=$?
+check "trainjob: --plan prints the JobSet on the built-in torch-distributed runtime" \
+  "[ $rc -eq 0 ] && grep -q '^kind: JobSet' $big.plan && grep -q 'built in: Trainer v2.3.0 manifests/base/runtimes/torch_distributed.yaml' $big.plan && grep -q 'value: multi-node-example-node-0-0.multi-node-example' $big.plan" ||
+  head -20 "$big.plan"
+sed 's/name: torch-distributed/name: my-runtime/' tests/fixtures/good/trainjob-01-multi-node.yaml >"$big.tj.yaml"
+"$bin" validate "$big.tj.yaml" >/dev/null 2>"$big.err"; rc=$?
+check "trainjob: an unknown runtime is a warning for validate (exit 0)" "[ $rc -eq 0 ] && grep -q 'warning: spec.runtimeRef: no ClusterTrainingRuntime my-runtime' $big.err" || cat "$big.err"
+"$bin" validate --plan "$big.tj.yaml" >/dev/null 2>"$big.err"; rc=$?
+check "... and an error for --plan (exit 2), listing the runtimes there are" "[ $rc -eq 2 ] && grep -q 'error: spec.runtimeRef: no ClusterTrainingRuntime my-runtime.*there are: .*torch-distributed' $big.err" || cat "$big.err"
+mkdir -p "$big.rt" && sed 's/name: torch-distributed/name: my-runtime/' third_party/trainer-runtimes/torch_distributed.yaml >"$big.rt/mine.yaml"
+"$bin" validate --plan --runtimes "$big.rt" "$big.tj.yaml" >"$big.plan" 2>&1; rc=$?
+check "... found in --runtimes DIR" "[ $rc -eq 0 ] && grep -q 'ClusterTrainingRuntime my-runtime ($big.rt/mine.yaml)' $big.plan" || head -3 "$big.plan"
+rm -rf "$big.plan" "$big.tj.yaml" "$big.err" "$big.rt"
 exit $fail

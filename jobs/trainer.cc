@@ -1,0 +1,255 @@
+#include "jobs/trainer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/strings.h"
+#include "jobs/kinds.h"
+#include "jobs/load_context.h"
+#include "jobs/loader.h"
+#include "jobs/yaml_util.h"
+
+namespace ringmaster::jobs {
+namespace {
+
+constexpr const char* kAncestorLabel = "trainer.kubeflow.org/trainjob-ancestor-step";  // constants.go
+constexpr const char* kNode = "node";             // the trainer's replicatedJob and container (constants.Node)
+constexpr int kTrainerPort = 29500;               // constants.ContainerTrainerPort
+constexpr const char* kCompletionIndexField = "metadata.annotations['batch.kubernetes.io/job-completion-index']";
+
+// The built-in runtimes' text, embedded by jobs/CMakeLists.txt: {file name, YAML}.
+struct EmbeddedRuntime {
+  const char* file;
+  const char* text;
+};
+const EmbeddedRuntime kEmbedded[] = {
+#include "builtin_runtimes.inc"
+};
+
+ObjectMeta load_meta(LoadContext& ctx, const YAML::Node& doc) {
+  ObjectMeta m;
+  YAML::Node meta = get(doc, "metadata");
+  m.name = ctx.get_string(meta, "name").value_or("");
+  m.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
+  m.labels = ctx.get_string_map(meta, "labels");
+  m.annotations = ctx.get_string_map(meta, "annotations");
+  if (m.name.empty()) ctx.error(meta.IsDefined() ? meta : doc, "metadata.name", "expected a name, found none");
+  return m;
+}
+
+// Upserts env entries by name, as Trainer's apply.UpsertEnvVars: an existing entry is replaced.
+void upsert_env(YAML::Node container, const YAML::Node& var) {
+  YAML::Node env = container["env"];
+  const std::string name = var["name"].as<std::string>("");
+  for (std::size_t i = 0; env.IsSequence() && i < env.size(); ++i) {
+    if (env[i]["name"].as<std::string>("") == name) {
+      env[i] = var;
+      return;
+    }
+  }
+  container["env"].push_back(var);
+}
+
+YAML::Node env_value(const std::string& name, const std::string& value) {
+  YAML::Node v;
+  v["name"] = name;
+  v["value"] = value;
+  v["value"].SetTag("tag:yaml.org,2002:str");
+  return v;
+}
+
+// A Kubernetes CPU quantity as a whole count of CPUs (resource.Quantity.Value(): rounded up).
+int cpu_count(const std::string& q) {
+  try {
+    if (!q.empty() && q.back() == 'm') return static_cast<int>((std::stoll(q.substr(0, q.size() - 1)) + 999) / 1000);
+    const double v = std::stod(q);
+    return static_cast<int>(v == static_cast<int>(v) ? v : static_cast<int>(v) + 1);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// torch.go getNumCPUPerNode: the request, else the limit.
+int cpus_per_node(const YAML::Node& resources) {
+  for (const char* part : {"requests", "limits"})
+    if (YAML::Node q = get(get(resources, part), "cpu"); q.IsDefined()) return cpu_count(q.as<std::string>(""));
+  return 0;
+}
+
+int gpus_per_node(const YAML::Node& resources) {
+  for (const char* part : {"limits", "requests"})
+    if (YAML::Node q = get(get(resources, part), "nvidia.com/gpu"); q.IsDefined()) return cpu_count(q.as<std::string>(""));
+  return 0;
+}
+
+std::string describe(const TrainingRuntime& r) { return fmt::format("{} {} ({})", r.kind, r.metadata.name, r.origin); }
+
+}  // namespace
+
+std::optional<TrainJob> load_train_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                       const std::string& api_version) {
+  TrainJob job;
+  job.api_version = api_version;
+  job.file = ctx.file;
+  job.metadata = load_meta(ctx, doc);
+  YAML::Node spec = get(doc, "spec");
+  YAML::Node ref = get(spec, "runtimeRef");
+  job.runtime_ref.name = ctx.get_string(ref, "name").value_or("");
+  if (job.runtime_ref.name.empty())
+    ctx.error(ref.IsDefined() ? ref : spec, "spec.runtimeRef.name", "expected the name of a TrainingRuntime or ClusterTrainingRuntime, found none");
+  if (auto g = ctx.get_string(ref, "apiGroup")) job.runtime_ref.api_group = *g;
+  else norm["spec"]["runtimeRef"]["apiGroup"] = job.runtime_ref.api_group;
+  if (auto k = ctx.get_enum(ref, "kind", "spec.runtimeRef.kind", {"TrainingRuntime", "ClusterTrainingRuntime"})) job.runtime_ref.kind = *k;
+  else if (!get(ref, "kind").IsDefined()) norm["spec"]["runtimeRef"]["kind"] = job.runtime_ref.kind;
+  if (job.runtime_ref.api_group != "trainer.kubeflow.org")
+    ctx.error(get(ref, "apiGroup"), "spec.runtimeRef.apiGroup", "expected trainer.kubeflow.org, found " + quote(job.runtime_ref.api_group));
+  job.suspend = ctx.get_bool(spec, "suspend").value_or(false);
+  job.spec = norm["spec"];
+  return job;
+}
+
+std::optional<TrainingRuntime> load_training_runtime(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                                     const std::string& kind) {
+  TrainingRuntime r;
+  r.kind = kind;
+  r.origin = ctx.file;
+  r.metadata = load_meta(ctx, doc);
+  YAML::Node ml = get(get(doc, "spec"), "mlPolicy");
+  std::vector<std::string> sources;
+  for (const char* f : {"torch", "mpi", "xgboost", "jax", "flux"})
+    if (get(ml, f).IsDefined()) sources.push_back(f);
+  if (sources.size() > 1)
+    ctx.error(ml, "spec.mlPolicy", "expected at most one of torch, mpi, xgboost, jax and flux, found " + join(sources, ", "));
+  if (!sources.empty()) r.framework = sources[0];
+  if (ml.IsDefined() && !get(ml, "numNodes").IsDefined()) norm["spec"]["mlPolicy"]["numNodes"] = 1;
+  r.spec = norm["spec"];
+  return r;
+}
+
+const std::vector<TrainingRuntime>& builtin_runtimes() {
+  static const std::vector<TrainingRuntime> runtimes = [] {
+    std::vector<TrainingRuntime> out;
+    for (const auto& e : kEmbedded) {
+      auto loaded = load_string(e.text, std::string("built-in ") + e.file);
+      for (auto& d : loaded.documents)
+        if (auto* r = std::get_if<TrainingRuntime>(&d.object)) {
+          r->origin = std::string("built in: Trainer v2.3.0 manifests/base/runtimes/") + e.file;
+          out.push_back(std::move(*r));
+        }
+    }
+    return out;
+  }();
+  return runtimes;
+}
+
+Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<TrainingRuntime>& candidates) {
+  const RuntimeRef& ref = job.runtime_ref;
+  std::vector<std::string> known;
+  auto matches = [&](const TrainingRuntime& r) {
+    if (r.kind != ref.kind || r.metadata.name != ref.name) return false;
+    return r.kind == "ClusterTrainingRuntime" || r.metadata.namespace_ == job.metadata.namespace_;
+  };
+  for (const auto* list : {&candidates, &builtin_runtimes()})
+    for (const auto& r : *list) {
+      if (matches(r)) return r;
+      known.push_back(describe(r));
+    }
+  return Status(StatusCode::kNotFound,
+                fmt::format("spec.runtimeRef: no {} {}{} in the file, the --runtimes directories or the built-in "
+                            "runtimes; there are: {}",
+                            ref.kind, ref.name,
+                            ref.kind == "TrainingRuntime" ? " in namespace " + job.metadata.namespace_ : "",
+                            known.empty() ? "none" : join(known, "; ")));
+}
+
+Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
+  const YAML::Node trainer = get(job.spec, "trainer");
+  // Trainer's webhook (torch.go Validate; constants.TorchRunReservedEnvNames, XGBoostReservedEnvNames,
+  // MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
+  static const std::map<std::string, std::set<std::string>> reserved = {
+      {"torch", {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}},
+      {"xgboost", {"DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"}},
+      {"mpi", {"OMPI_MCA_orte_default_hostfile", "OMPI_MCA_plm_rsh_args", "OMPI_MCA_orte_keep_fqdn_hostnames",
+               "OMPI_MCA_orte_set_default_slots"}}};
+  if (auto it = reserved.find(runtime.framework); it != reserved.end() && get(trainer, "env").IsSequence()) {
+    std::vector<std::string> bad;
+    for (const auto& e : get(trainer, "env"))
+      if (it->second.count(e["name"].as<std::string>(""))) bad.push_back(e["name"].as<std::string>(""));
+    if (!bad.empty())
+      return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env: must not set what the {} runtime injects, "
+                                          "found {}",
+                                          job.file, job.metadata.name, runtime.framework, join(bad, ", ")));
+  }
+  const YAML::Node templ = get(runtime.spec, "template");
+  YAML::Node spec = YAML::Clone(get(templ, "spec"));
+  if (!spec["replicatedJobs"].IsSequence())
+    return invalid_argument(fmt::format("{}: spec.template.spec.replicatedJobs: expected the JobSet's replicated jobs, found none",
+                                        describe(runtime)));
+  int nodes = get(get(runtime.spec, "mlPolicy"), "numNodes").as<int>(1);
+  if (get(trainer, "numNodes").IsDefined()) nodes = get(trainer, "numNodes").as<int>(nodes);
+  YAML::Node trainer_container;  // the `node` container of the trainer step
+  for (auto rjob : spec["replicatedJobs"]) {
+    YAML::Node job_template = rjob["template"];
+    const bool is_trainer = job_template["metadata"]["labels"][kAncestorLabel].as<std::string>("") == "trainer";
+    if (!is_trainer) continue;
+    rjob["replicas"] = 1;
+    job_template["spec"]["parallelism"] = nodes;
+    job_template["spec"]["completions"] = nodes;
+    YAML::Node containers = job_template["spec"]["template"]["spec"]["containers"];
+    for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
+      YAML::Node c = containers[k];
+      if (c["name"].as<std::string>("") != kNode) continue;
+      trainer_container.reset(c);
+      if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
+      if (get(trainer, "command").IsDefined()) c["command"] = YAML::Clone(get(trainer, "command"));
+      if (get(trainer, "args").IsDefined()) c["args"] = YAML::Clone(get(trainer, "args"));
+      if (get(trainer, "resourcesPerNode").IsDefined()) {
+        // MergeResourceRequirements: the TrainJob's quantities over the runtime's.
+        for (const char* part : {"limits", "requests"})
+          if (get(get(trainer, "resourcesPerNode"), part).IsDefined())
+            for (auto kv : get(get(trainer, "resourcesPerNode"), part)) c["resources"][part][kv.first.as<std::string>()] = YAML::Node(kv.second);
+      }
+      if (get(trainer, "env").IsSequence())
+        for (const auto& e : get(trainer, "env")) upsert_env(c, YAML::Clone(e));
+    }
+  }
+  if (trainer && !trainer_container)
+    return invalid_argument(fmt::format("{}: expected a replicatedJob labelled {}: trainer with a container named node, "
+                                        "which spec.trainer configures; found none",
+                                        describe(runtime), kAncestorLabel));
+  if (runtime.framework == "torch" && trainer_container) {
+    std::string nproc = get(trainer, "numProcPerNode").IsDefined() ? get(trainer, "numProcPerNode").as<std::string>() : "auto";
+    const YAML::Node resources = get(trainer_container, "resources");
+    if (nproc == "auto" && gpus_per_node(resources) == 0) nproc = std::to_string(std::max(1, cpus_per_node(resources)));
+    upsert_env(trainer_container, env_value("PET_NNODES", std::to_string(nodes)));
+    upsert_env(trainer_container, env_value("PET_NPROC_PER_NODE", nproc));
+    YAML::Node rank;
+    rank["name"] = "PET_NODE_RANK";
+    rank["valueFrom"]["fieldRef"]["fieldPath"] = kCompletionIndexField;
+    upsert_env(trainer_container, rank);
+    upsert_env(trainer_container,
+               env_value("PET_MASTER_ADDR", fmt::format("{}-{}-0-0.{}", job.metadata.name, kNode, job.metadata.name)));
+    upsert_env(trainer_container, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
+    bool has_port = false;
+    for (const auto& p : trainer_container["ports"]) has_port |= p["containerPort"].as<int>(0) == kTrainerPort;
+    if (!has_port) {
+      YAML::Node port;
+      port["containerPort"] = kTrainerPort;
+      trainer_container["ports"].push_back(port);
+    }
+  }
+  YAML::Node js;
+  js["apiVersion"] = "jobset.x-k8s.io/v1alpha2";
+  js["kind"] = "JobSet";
+  js["metadata"]["name"] = job.metadata.name;
+  js["metadata"]["namespace"] = job.metadata.namespace_;
+  if (get(get(templ, "metadata"), "labels").IsDefined()) js["metadata"]["labels"] = YAML::Clone(get(get(templ, "metadata"), "labels"));
+  if (get(get(templ, "metadata"), "annotations").IsDefined()) js["metadata"]["annotations"] = YAML::Clone(get(get(templ, "metadata"), "annotations"));
+  if (job.suspend) spec["suspend"] = true;
+  js["spec"] = spec;
+  return js;
+}
+
+}  // namespace ringmaster::jobs

@@ -1,0 +1,71 @@
+// Kubeflow Trainer v2 (trainer.kubeflow.org/v1alpha1, Trainer v2.3.0): a TrainJob names a
+// TrainingRuntime or ClusterTrainingRuntime, and Trainer's framework merges the two into one JobSet
+// (jobset.x-k8s.io/v1alpha2). This module loads the three kinds (jobs/loader.h calls it), finds a
+// TrainJob's runtime, and resolves the JobSet as Trainer v2.3 builds it:
+//   pkg/runtime/core/trainingruntime.go  newRuntimeInfo: the runtime's JobSet template, the trainer
+//       replicatedJob's count from mlPolicy.numNodes (or trainer.numNodes), resourcesPerNode merged
+//       into the `node` container, label/annotation propagation
+//   pkg/runtime/framework/plugins/jobset/{jobset,builder}.go  Build: trainer image/command/args/env
+//       on the `node` container of the replicatedJob labelled trainjob-ancestor-step=trainer,
+//       replicas 1, the TrainJob's suspend
+//   pkg/runtime/framework/plugins/torch/torch.go  EnforceMLPolicy: PET_NNODES, PET_NPROC_PER_NODE
+//       ("auto" becomes the CPU count of a node without GPUs), PET_NODE_RANK from the Job's completion
+//       index, PET_MASTER_ADDR <job>-node-0-0.<job>, PET_MASTER_PORT 29500, container port 29500;
+//       reserved PET_* names refused in trainer.env (Validate)
+// Not yet: the mpi, xgboost, jax and flux mlPolicies' environment (their runtimes load, validate and
+// resolve without it), runtimePatches, initializer env, podGroupPolicy; running a TrainJob.
+// Pure functions over value types; thread-safe.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "jobs/model.h"
+
+namespace ringmaster::jobs {
+
+struct RuntimeRef {
+  std::string name;
+  std::string api_group = "trainer.kubeflow.org";  // the CRD's defaults
+  std::string kind = "ClusterTrainingRuntime";
+};
+
+struct TrainJob {
+  std::string api_version;
+  ObjectMeta metadata;
+  RuntimeRef runtime_ref;
+  bool suspend = false;
+  std::string file;  // where it was loaded from, for messages
+  YAML::Node spec;   // the normalized spec (trainer, initializer, runtimePatches, labels, ...)
+};
+
+struct TrainingRuntime {
+  std::string kind;  // TrainingRuntime or ClusterTrainingRuntime
+  ObjectMeta metadata;
+  // The mlPolicy source: torch, mpi, xgboost, jax, flux, or plainml when none is given.
+  std::string framework = "plainml";
+  std::string origin;  // "<file>", or "built in (Trainer v2.3.0 manifests/base/runtimes/<file>)"
+  YAML::Node spec;     // the normalized spec (mlPolicy, podGroupPolicy, template)
+};
+
+// Trainer v2.3.0's default ClusterTrainingRuntimes as ringmaster ships them
+// (third_party/trainer-runtimes, embedded at build time): torch-distributed,
+// deepspeed-distributed, mlx-distributed, jax-distributed, xgboost-distributed.
+const std::vector<TrainingRuntime>& builtin_runtimes();
+
+// The runtime `job` names, from `candidates` (the same file's runtimes, then --runtimes
+// directories' ones, in the caller's order) and then the built-in ones. A TrainingRuntime must be in
+// the TrainJob's namespace. kNotFound naming the reference and listing the runtimes that exist.
+Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<TrainingRuntime>& candidates);
+
+// The JobSet that Trainer v2.3 creates for `job` on `runtime` (see the header comment), with
+// metadata.name/namespace the TrainJob's. kInvalidArgument for what Trainer's webhook refuses
+// (reserved env names) or a runtime without the trainer replicatedJob's `node` container where the
+// TrainJob sets trainer fields.
+Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime);
+
+}  // namespace ringmaster::jobs

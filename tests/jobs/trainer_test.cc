@@ -1,0 +1,140 @@
+// Issue 22 (first slice): Trainer v2's TrainJob and (Cluster)TrainingRuntime loaded with the CRDs'
+// defaults, a TrainJob's runtime found (same file, then --runtimes, then the built-in copies of
+// Trainer v2.3's default runtimes), and the JobSet Trainer builds from the two (torch mlPolicy).
+#include <gtest/gtest.h>
+
+#include "jobs/loader.h"
+#include "jobs/trainer.h"
+
+using namespace ringmaster;
+using namespace ringmaster::jobs;
+
+namespace {
+
+std::vector<Document> load(const std::string& yaml) {
+  auto r = load_string(yaml, "t.yaml");
+  EXPECT_TRUE(r.ok());
+  for (const auto& d : r.diagnostics.sorted()) ADD_FAILURE() << d.to_string();
+  return r.documents;
+}
+
+std::vector<TrainingRuntime> runtimes_of(const std::vector<Document>& docs) {
+  std::vector<TrainingRuntime> out;
+  for (const auto& d : docs)
+    if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
+  return out;
+}
+
+std::string env_of(const YAML::Node& container, const std::string& name) {
+  for (const auto& e : container["env"])
+    if (e["name"].as<std::string>() == name)
+      return e["value"] ? e["value"].as<std::string>() : "fieldRef:" + e["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>();
+  return "<unset>";
+}
+
+const char* kTrainJob = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj}
+spec:
+  runtimeRef: {name: torch-distributed}
+  trainer:
+    numNodes: 2
+    image: ringmaster:0.1.0
+    command: [ringmaster, train, --strategy=allreduce]
+    env: [{name: EXTRA, value: "1"}]
+    resourcesPerNode: {requests: {cpu: 2500m}}
+)";
+
+}  // namespace
+
+TEST(TrainJob, RuntimeRefDefaultsAsTheCrd) {
+  auto docs = load(kTrainJob);
+  ASSERT_EQ(docs.size(), 1u);
+  const auto& tj = std::get<TrainJob>(docs[0].object);
+  EXPECT_EQ(tj.runtime_ref.name, "torch-distributed");
+  EXPECT_EQ(tj.runtime_ref.api_group, "trainer.kubeflow.org");
+  EXPECT_EQ(tj.runtime_ref.kind, "ClusterTrainingRuntime");
+  EXPECT_EQ(docs[0].normalized["spec"]["runtimeRef"]["kind"].as<std::string>(), "ClusterTrainingRuntime");
+}
+
+TEST(TrainJob, TheBuiltInRuntimesAreTrainers) {
+  std::set<std::string> names;
+  for (const auto& r : builtin_runtimes()) names.insert(r.metadata.name + ":" + r.framework);
+  EXPECT_EQ(names, (std::set<std::string>{"torch-distributed:torch", "deepspeed-distributed:mpi", "mlx-distributed:mpi",
+                                          "jax-distributed:jax", "xgboost-distributed:xgboost"}));
+}
+
+TEST(TrainJob, TorchRuntimeGivesTheJobSetTrainerBuilds) {
+  auto docs = load(kTrainJob);
+  const auto& tj = std::get<TrainJob>(docs[0].object);
+  auto runtime = find_runtime(tj, {});
+  ASSERT_TRUE(runtime.is_ok()) << runtime.status().message();
+  EXPECT_NE(runtime->origin.find("built in"), std::string::npos);
+  auto js = resolve_jobset(tj, *runtime);
+  ASSERT_TRUE(js.is_ok()) << js.status().message();
+  EXPECT_EQ((*js)["kind"].as<std::string>(), "JobSet");
+  EXPECT_EQ((*js)["metadata"]["name"].as<std::string>(), "tj");
+  const YAML::Node rjob = (*js)["spec"]["replicatedJobs"][0];
+  EXPECT_EQ(rjob["replicas"].as<int>(), 1);
+  EXPECT_EQ(rjob["template"]["spec"]["parallelism"].as<int>(), 2);
+  EXPECT_EQ(rjob["template"]["spec"]["completions"].as<int>(), 2);
+  const YAML::Node node = rjob["template"]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(node["image"].as<std::string>(), "ringmaster:0.1.0");
+  EXPECT_EQ(node["command"][1].as<std::string>(), "train");
+  EXPECT_EQ(env_of(node, "EXTRA"), "1");
+  EXPECT_EQ(env_of(node, "PET_NNODES"), "2");
+  EXPECT_EQ(env_of(node, "PET_NPROC_PER_NODE"), "3") << "auto without GPUs: the CPU request, rounded up";
+  EXPECT_EQ(env_of(node, "PET_NODE_RANK"), "fieldRef:metadata.annotations['batch.kubernetes.io/job-completion-index']");
+  EXPECT_EQ(env_of(node, "PET_MASTER_ADDR"), "tj-node-0-0.tj");
+  EXPECT_EQ(env_of(node, "PET_MASTER_PORT"), "29500");
+  EXPECT_EQ(node["ports"][0]["containerPort"].as<int>(), 29500);
+  EXPECT_EQ(node["resources"]["requests"]["cpu"].as<std::string>(), "2500m");
+}
+
+TEST(TrainJob, ARuntimeInTheFileComesBeforeTheBuiltInOne) {
+  auto docs = load(std::string(kTrainJob) + R"(---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: ClusterTrainingRuntime
+metadata: {name: torch-distributed}
+spec:
+  mlPolicy: {numNodes: 1, torch: {}}
+  template:
+    spec:
+      replicatedJobs:
+        - name: node
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec: {template: {spec: {containers: [{name: node, image: mine}]}}}
+)");
+  ASSERT_EQ(docs.size(), 2u);
+  auto runtime = find_runtime(std::get<TrainJob>(docs[0].object), runtimes_of(docs));
+  ASSERT_TRUE(runtime.is_ok());
+  EXPECT_EQ(runtime->origin, "t.yaml");
+}
+
+TEST(TrainJob, AMissingRuntimeListsTheOnesThatExist) {
+  auto docs = load(R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj, namespace: team}
+spec:
+  runtimeRef: {name: torch-distributd, kind: TrainingRuntime}
+)");
+  auto runtime = find_runtime(std::get<TrainJob>(docs[0].object), {});
+  ASSERT_FALSE(runtime.is_ok());
+  EXPECT_EQ(runtime.status().code(), StatusCode::kNotFound);
+  const std::string m = runtime.status().message();
+  EXPECT_NE(m.find("no TrainingRuntime torch-distributd in namespace team"), std::string::npos) << m;
+  EXPECT_NE(m.find("ClusterTrainingRuntime torch-distributed (built in"), std::string::npos) << m;
+}
+
+TEST(TrainJob, ReservedEnvNamesAreRefusedAsTrainersWebhookDoes) {
+  std::string y = kTrainJob;
+  y.replace(y.find("EXTRA"), 5, "PET_NNODES");
+  auto docs = load(y);
+  const auto& tj = std::get<TrainJob>(docs[0].object);
+  auto js = resolve_jobset(tj, *find_runtime(tj, {}));
+  ASSERT_FALSE(js.is_ok());
+  EXPECT_NE(js.status().message().find("spec.trainer.env: must not set what the torch runtime injects, found PET_NNODES"),
+            std::string::npos)
+      << js.status().message();
+}
