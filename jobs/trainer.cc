@@ -166,8 +166,10 @@ Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<Trai
 
 Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
   const YAML::Node trainer = get(job.spec, "trainer");
-  // Trainer's webhook (torch.go Validate; constants.TorchRunReservedEnvNames, XGBoostReservedEnvNames,
-  // MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
+  const YAML::Node ml = get(runtime.spec, "mlPolicy");
+  const YAML::Node mpi = get(ml, "mpi");
+  // Trainer's webhook (the plugins' Validate; constants.TorchRunReservedEnvNames,
+  // XGBoostReservedEnvNames, MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
   static const std::map<std::string, std::set<std::string>> reserved = {
       {"torch", {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}},
       {"xgboost", {"DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"}},
@@ -187,57 +189,164 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   if (!spec["replicatedJobs"].IsSequence())
     return invalid_argument(fmt::format("{}: spec.template.spec.replicatedJobs: expected the JobSet's replicated jobs, found none",
                                         describe(runtime)));
-  int nodes = get(get(runtime.spec, "mlPolicy"), "numNodes").as<int>(1);
-  if (get(trainer, "numNodes").IsDefined()) nodes = get(trainer, "numNodes").as<int>(nodes);
-  YAML::Node trainer_container;  // the `node` container of the trainer step
-  for (auto rjob : spec["replicatedJobs"]) {
-    YAML::Node job_template = rjob["template"];
-    const bool is_trainer = job_template["metadata"]["labels"][kAncestorLabel].as<std::string>("") == "trainer";
-    if (!is_trainer) continue;
-    rjob["replicas"] = 1;
-    job_template["spec"]["parallelism"] = nodes;
-    job_template["spec"]["completions"] = nodes;
-    YAML::Node containers = job_template["spec"]["template"]["spec"]["containers"];
+  const bool launcher_as_node = get(mpi, "runLauncherAsNode").as<bool>(false);
+  const YAML::Node trainer_nodes = get(trainer, "numNodes");
+  // newRuntimeInfo: each replicatedJob's pod count is its parallelism, the trainer step's the
+  // mlPolicy's numNodes; the plugins then apply trainer.numNodes (MPI: to the `node` job, one fewer
+  // when the launcher is a node too); SyncParallelCount writes the counts back.
+  int trainer_count = 1;
+  std::vector<YAML::Node> jobs;
+  for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) jobs.push_back(spec["replicatedJobs"][i]);
+  for (auto& rjob : jobs) {
+    YAML::Node t = rjob["template"];
+    const bool is_trainer = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("") == "trainer";
+    int count = get(get(t, "spec"), "parallelism").as<int>(1);
+    if (is_trainer && ml.IsDefined()) count = get(ml, "numNodes").as<int>(1);
+    if (trainer_nodes.IsDefined()) {
+      if (runtime.framework == "mpi") {
+        if (rjob["name"].as<std::string>("") == kNode)
+          count = launcher_as_node ? std::max(trainer_nodes.as<int>() - 1, 1) : trainer_nodes.as<int>();
+      } else if (is_trainer) {
+        count = trainer_nodes.as<int>();
+      }
+    }
+    if (is_trainer) trainer_count = count;
+    t["spec"]["parallelism"] = count;
+    t["spec"]["completions"] = count;
+  }
+  // builder.go Trainer: the trainer step runs once; its `node` container takes the TrainJob's
+  // image, command and args, and (also the MPI `node` job when the launcher is a node) its env.
+  YAML::Node trainer_container, resources;
+  std::vector<YAML::Node> node_containers;  // every `node` container (MPI: ssh keys)
+  YAML::Node launcher_pod;                  // MPI: the trainer step's pod spec
+  for (auto& rjob : jobs) {
+    YAML::Node t = rjob["template"];
+    const bool is_trainer = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("") == "trainer";
+    const bool env_target = is_trainer || (launcher_as_node && rjob["name"].as<std::string>("") == kNode);
+    if (is_trainer) {
+      rjob["replicas"] = 1;
+      launcher_pod.reset(t["spec"]["template"]["spec"]);
+    }
+    YAML::Node containers = t["spec"]["template"]["spec"]["containers"];
     for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
       YAML::Node c = containers[k];
       if (c["name"].as<std::string>("") != kNode) continue;
-      trainer_container.reset(c);
-      if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
-      if (get(trainer, "command").IsDefined()) c["command"] = YAML::Clone(get(trainer, "command"));
-      if (get(trainer, "args").IsDefined()) c["args"] = YAML::Clone(get(trainer, "args"));
-      if (get(trainer, "resourcesPerNode").IsDefined()) {
-        // MergeResourceRequirements: the TrainJob's quantities over the runtime's.
+      node_containers.push_back(c);
+      if (is_trainer) {
+        trainer_container.reset(c);
+        if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
+        if (get(trainer, "command").IsDefined()) c["command"] = YAML::Clone(get(trainer, "command"));
+        if (get(trainer, "args").IsDefined()) c["args"] = YAML::Clone(get(trainer, "args"));
+        // newRuntimeInfo: resourcesPerNode merged over the runtime's (MergeResourceRequirements).
         for (const char* part : {"limits", "requests"})
-          if (get(get(trainer, "resourcesPerNode"), part).IsDefined())
-            for (auto kv : get(get(trainer, "resourcesPerNode"), part)) c["resources"][part][kv.first.as<std::string>()] = YAML::Node(kv.second);
+          for (auto kv : get(get(trainer, "resourcesPerNode"), part))
+            c["resources"][part][kv.first.as<std::string>()] = YAML::Clone(YAML::Node(kv.second));
+        resources.reset(get(c, "resources"));
       }
-      if (get(trainer, "env").IsSequence())
+      if (env_target && get(trainer, "env").IsSequence())
         for (const auto& e : get(trainer, "env")) upsert_env(c, YAML::Clone(e));
     }
   }
-  if (trainer && !trainer_container)
+  if (trainer.IsDefined() && !trainer_container)
     return invalid_argument(fmt::format("{}: expected a replicatedJob labelled {}: trainer with a container named node, "
                                         "which spec.trainer configures; found none",
                                         describe(runtime), kAncestorLabel));
-  if (runtime.framework == "torch" && trainer_container) {
-    std::string nproc = get(trainer, "numProcPerNode").IsDefined() ? get(trainer, "numProcPerNode").as<std::string>() : "auto";
-    const YAML::Node resources = get(trainer_container, "resources");
-    if (nproc == "auto" && gpus_per_node(resources) == 0) nproc = std::to_string(std::max(1, cpus_per_node(resources)));
-    upsert_env(trainer_container, env_value("PET_NNODES", std::to_string(nodes)));
-    upsert_env(trainer_container, env_value("PET_NPROC_PER_NODE", nproc));
-    YAML::Node rank;
-    rank["name"] = "PET_NODE_RANK";
-    rank["valueFrom"]["fieldRef"]["fieldPath"] = kCompletionIndexField;
-    upsert_env(trainer_container, rank);
-    upsert_env(trainer_container,
-               env_value("PET_MASTER_ADDR", fmt::format("{}-{}-0-0.{}", job.metadata.name, kNode, job.metadata.name)));
-    upsert_env(trainer_container, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
+  auto rank_from_index = [](const std::string& name) {
+    YAML::Node v;
+    v["name"] = name;
+    v["valueFrom"]["fieldRef"]["fieldPath"] = kCompletionIndexField;
+    return v;
+  };
+  auto add_trainer_port = [&] {
     bool has_port = false;
     for (const auto& p : trainer_container["ports"]) has_port |= p["containerPort"].as<int>(0) == kTrainerPort;
-    if (!has_port) {
-      YAML::Node port;
-      port["containerPort"] = kTrainerPort;
-      trainer_container["ports"].push_back(port);
+    if (has_port) return;
+    YAML::Node port;
+    port["containerPort"] = kTrainerPort;
+    trainer_container["ports"].push_back(port);
+  };
+  // <job>-node-0-0.<job>: the first trainer pod's host name under the JobSet's subdomain.
+  const std::string first_node = fmt::format("{}-{}-0-0.{}", job.metadata.name, kNode, job.metadata.name);
+  const int gpus = gpus_per_node(resources);
+  if (trainer_container && runtime.framework == "torch") {  // torch.go EnforceMLPolicy
+    std::string nproc = get(trainer, "numProcPerNode").IsDefined() ? get(trainer, "numProcPerNode").as<std::string>() : "auto";
+    if (nproc == "auto" && gpus == 0) nproc = std::to_string(std::max(1, cpus_per_node(resources)));
+    upsert_env(trainer_container, env_value("PET_NNODES", std::to_string(trainer_count)));
+    upsert_env(trainer_container, env_value("PET_NPROC_PER_NODE", nproc));
+    upsert_env(trainer_container, rank_from_index("PET_NODE_RANK"));
+    upsert_env(trainer_container, env_value("PET_MASTER_ADDR", first_node));
+    upsert_env(trainer_container, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
+    add_trainer_port();
+  } else if (trainer_container && runtime.framework == "xgboost") {  // xgboost.go EnforceMLPolicy
+    upsert_env(trainer_container, env_value("DMLC_TRACKER_URI", first_node));
+    upsert_env(trainer_container, env_value("DMLC_TRACKER_PORT", std::to_string(kTrainerPort)));
+    upsert_env(trainer_container, rank_from_index("DMLC_TASK_ID"));
+    upsert_env(trainer_container, env_value("DMLC_NUM_WORKER", std::to_string(trainer_count * std::max(1, gpus))));
+    add_trainer_port();
+  } else if (trainer_container && runtime.framework == "jax") {  // jax.go EnforceMLPolicy
+    upsert_env(trainer_container, env_value("JAX_NUM_PROCESSES", std::to_string(trainer_count)));
+    upsert_env(trainer_container, rank_from_index("JAX_PROCESS_ID"));
+    upsert_env(trainer_container, env_value("JAX_COORDINATOR_ADDRESS", fmt::format("{}:{}", first_node, kTrainerPort)));
+    add_trainer_port();
+  } else if (runtime.framework == "mpi") {  // mpi.go EnforceMLPolicy (OpenMPI, the one it supports)
+    const std::string impl = get(mpi, "mpiImplementation").as<std::string>("OpenMPI");
+    if (impl != "OpenMPI")
+      return invalid_argument(fmt::format("{}: spec.mlPolicy.mpi.mpiImplementation: Trainer v2.3 supports OpenMPI only, "
+                                          "found {}",
+                                          describe(runtime), impl));
+    int slots = get(mpi, "numProcPerNode").as<int>(1);
+    if (get(trainer, "numProcPerNode").IsDefined()) slots = get(trainer, "numProcPerNode").as<int>(slots);
+    else if (slots == 1 && gpus > 1) slots = gpus;
+    const std::string ssh_path = get(mpi, "sshAuthMountPath").as<std::string>("/root/.ssh");
+    auto volume_mount = [](YAML::Node c, const std::string& name, const std::string& path) {
+      for (const auto& m : c["volumeMounts"])
+        if (m["name"].as<std::string>("") == name) return;
+      YAML::Node m;
+      m["name"] = name;
+      m["mountPath"] = path;
+      c["volumeMounts"].push_back(m);
+    };
+    for (auto& rjob : jobs) {
+      const std::string name = rjob["name"].as<std::string>("");
+      YAML::Node pod = rjob["template"]["spec"]["template"]["spec"];
+      const bool launcher = pod == launcher_pod;
+      if (name != kNode && !launcher) continue;
+      YAML::Node ssh;
+      ssh["name"] = "mpi-ssh-auth";
+      ssh["secret"]["secretName"] = job.metadata.name + "-mpi-ssh-auth";
+      ssh["secret"]["defaultMode"] = 0400;
+      for (const auto& [key, path, mode] : {std::tuple{"ssh-privatekey", "id_rsa", 0640}, std::tuple{"ssh-publickey", "id_rsa.pub", 0644},
+                                            std::tuple{"ssh-publickey", "authorized_keys", 0644}}) {
+        YAML::Node item;
+        item["key"] = key;
+        item["path"] = path;
+        item["mode"] = mode;
+        ssh["secret"]["items"].push_back(item);
+      }
+      pod["volumes"].push_back(ssh);
+      if (launcher) {
+        YAML::Node hostfile;
+        hostfile["name"] = "mpi-hostfile";
+        hostfile["configMap"]["name"] = job.metadata.name + "-mpi-hostfile";
+        YAML::Node item;
+        item["key"] = "hostfile";
+        item["path"] = "hostfile";
+        item["mode"] = 0444;
+        hostfile["configMap"]["items"].push_back(item);
+        pod["volumes"].push_back(hostfile);
+      }
+      YAML::Node containers = pod["containers"];
+      for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
+        YAML::Node c = containers[k];
+        if (c["name"].as<std::string>("") != kNode) continue;
+        volume_mount(c, "mpi-ssh-auth", ssh_path);
+        if (!launcher) continue;
+        volume_mount(c, "mpi-hostfile", "/etc/mpi");
+        upsert_env(c, env_value("OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"));
+        upsert_env(c, env_value("OMPI_MCA_orte_keep_fqdn_hostnames", "true"));
+        upsert_env(c, env_value("OMPI_MCA_orte_set_default_slots", std::to_string(slots)));
+        upsert_env(c, env_value("OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"));
+      }
     }
   }
   YAML::Node js;
@@ -246,7 +355,8 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   js["metadata"]["name"] = job.metadata.name;
   js["metadata"]["namespace"] = job.metadata.namespace_;
   if (get(get(templ, "metadata"), "labels").IsDefined()) js["metadata"]["labels"] = YAML::Clone(get(get(templ, "metadata"), "labels"));
-  if (get(get(templ, "metadata"), "annotations").IsDefined()) js["metadata"]["annotations"] = YAML::Clone(get(get(templ, "metadata"), "annotations"));
+  if (get(get(templ, "metadata"), "annotations").IsDefined())
+    js["metadata"]["annotations"] = YAML::Clone(get(get(templ, "metadata"), "annotations"));
   if (job.suspend) spec["suspend"] = true;
   js["spec"] = spec;
   return js;

@@ -8,12 +8,19 @@
 //   pkg/runtime/framework/plugins/jobset/{jobset,builder}.go  Build: trainer image/command/args/env
 //       on the `node` container of the replicatedJob labelled trainjob-ancestor-step=trainer,
 //       replicas 1, the TrainJob's suspend
-//   pkg/runtime/framework/plugins/torch/torch.go  EnforceMLPolicy: PET_NNODES, PET_NPROC_PER_NODE
-//       ("auto" becomes the CPU count of a node without GPUs), PET_NODE_RANK from the Job's completion
-//       index, PET_MASTER_ADDR <job>-node-0-0.<job>, PET_MASTER_PORT 29500, container port 29500;
-//       reserved PET_* names refused in trainer.env (Validate)
-// Not yet: the mpi, xgboost, jax and flux mlPolicies' environment (their runtimes load, validate and
-// resolve without it), runtimePatches, initializer env, podGroupPolicy; running a TrainJob.
+//   plugins/jobset SyncParallelCount: every replicatedJob's pod count as parallelism/completions
+//   plugins/torch/torch.go  EnforceMLPolicy: PET_NNODES, PET_NPROC_PER_NODE ("auto" becomes the
+//       CPU count of a node without GPUs), PET_NODE_RANK from the Job's completion index,
+//       PET_MASTER_ADDR <job>-node-0-0.<job>, PET_MASTER_PORT 29500, container port 29500
+//   plugins/xgboost: DMLC_TRACKER_URI/_PORT (node 0, 29500), DMLC_TASK_ID (completion index),
+//       DMLC_NUM_WORKER (nodes x GPUs per node, at least 1 each)
+//   plugins/jax: JAX_NUM_PROCESSES, JAX_PROCESS_ID (completion index), JAX_COORDINATOR_ADDRESS
+//   plugins/mpi (OpenMPI): the `node` job one smaller when the launcher is a node, the ssh Secret
+//       volume on every node container, the hostfile ConfigMap at /etc/mpi and OMPI_MCA_* (slots =
+//       numProcPerNode) on the launcher
+//   each plugin's Validate: the names it injects are refused in trainer.env
+// Not yet: runtimePatches, the initializers' env, podGroupPolicy, the flux policy's own objects;
+// the MPI hostfile ConfigMap and ssh Secret themselves (a pods render); running a TrainJob.
 // Pure functions over value types; thread-safe.
 #pragma once
 

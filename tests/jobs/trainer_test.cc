@@ -138,3 +138,53 @@ TEST(TrainJob, ReservedEnvNamesAreRefusedAsTrainersWebhookDoes) {
             std::string::npos)
       << js.status().message();
 }
+
+namespace {
+
+YAML::Node resolved(const std::string& runtime, const std::string& trainer) {
+  auto docs = load("apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: t}\nspec:\n  runtimeRef: {name: " +
+                   runtime + "}\n  trainer: " + trainer + "\n");
+  const auto& tj = std::get<TrainJob>(docs.at(0).object);
+  auto js = resolve_jobset(tj, *find_runtime(tj, {}));
+  EXPECT_TRUE(js.is_ok()) << js.status().message();
+  return js.is_ok() ? *js : YAML::Node();
+}
+
+YAML::Node replicated_job(const YAML::Node& js, const std::string& name) {
+  for (const auto& rj : js["spec"]["replicatedJobs"])
+    if (rj["name"].as<std::string>() == name) return rj;
+  return {};
+}
+
+YAML::Node node_container(const YAML::Node& rjob) { return rjob["template"]["spec"]["template"]["spec"]["containers"][0]; }
+
+}  // namespace
+
+// xgboost.go, jax.go EnforceMLPolicy.
+TEST(TrainJob, XGBoostAndJaxRuntimesInjectTheirEnvironment) {
+  YAML::Node x = node_container(replicated_job(resolved("xgboost-distributed", "{numNodes: 3, command: [x]}"), "node"));
+  EXPECT_EQ(env_of(x, "DMLC_TRACKER_URI"), "t-node-0-0.t");
+  EXPECT_EQ(env_of(x, "DMLC_TRACKER_PORT"), "29500");
+  EXPECT_EQ(env_of(x, "DMLC_TASK_ID"), "fieldRef:metadata.annotations['batch.kubernetes.io/job-completion-index']");
+  EXPECT_EQ(env_of(x, "DMLC_NUM_WORKER"), "3");
+  YAML::Node j = node_container(replicated_job(resolved("jax-distributed", "{numNodes: 2, command: [x]}"), "node"));
+  EXPECT_EQ(env_of(j, "JAX_NUM_PROCESSES"), "2");
+  EXPECT_EQ(env_of(j, "JAX_COORDINATOR_ADDRESS"), "t-node-0-0.t:29500");
+  EXPECT_EQ(env_of(j, "JAX_PROCESS_ID"), "fieldRef:metadata.annotations['batch.kubernetes.io/job-completion-index']");
+}
+
+// mpi.go EnforceMLPolicy on deepspeed-distributed (runLauncherAsNode): one node fewer than
+// numNodes, ssh keys on every node container, the hostfile and OpenMPI's variables on the launcher.
+TEST(TrainJob, MpiRuntimeCountsTheLauncherAsANodeAndWiresOpenMpi) {
+  YAML::Node js = resolved("deepspeed-distributed", "{numNodes: 4, numProcPerNode: 2, command: [x]}");
+  YAML::Node node = replicated_job(js, "node"), launcher = replicated_job(js, "launcher");
+  EXPECT_EQ(node["template"]["spec"]["parallelism"].as<int>(), 3);
+  EXPECT_EQ(launcher["template"]["spec"]["parallelism"].as<int>(), 1);
+  YAML::Node lc = node_container(launcher);
+  EXPECT_EQ(env_of(lc, "OMPI_MCA_orte_default_hostfile"), "/etc/mpi/hostfile");
+  EXPECT_EQ(env_of(lc, "OMPI_MCA_orte_set_default_slots"), "2");
+  EXPECT_EQ(env_of(node_container(node), "OMPI_MCA_orte_default_hostfile"), "<unset>");
+  EXPECT_EQ(node_container(node)["volumeMounts"][0]["mountPath"].as<std::string>(), "/home/mpiuser/.ssh");
+  EXPECT_EQ(launcher["template"]["spec"]["template"]["spec"]["volumes"][1]["configMap"]["name"].as<std::string>(),
+            "t-mpi-hostfile");
+}
