@@ -36,6 +36,7 @@
 #include "common/metrics.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
+#include "jobs/plan.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
 
@@ -171,14 +172,39 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
   for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (loaded.file_unreadable) return 1;
   if (!loaded.ok()) return 2;
+  // A Trainer v2 TrainJob (with any runtimes beside it in the file) runs as the JobSet it resolves
+  // to (jobs/trainer.h); `run` only, for now.
+  const auto trainjobs = std::count_if(loaded.documents.begin(), loaded.documents.end(), [](const auto& d) {
+    return std::holds_alternative<jobs::TrainJob>(d.object);
+  });
+  const auto runtimes_only = std::all_of(loaded.documents.begin(), loaded.documents.end(), [](const auto& d) {
+    return std::holds_alternative<jobs::TrainJob>(d.object) || std::holds_alternative<jobs::TrainingRuntime>(d.object);
+  });
+  if (trainjobs == 1 && runtimes_only && std::string(command) == "run") {
+    std::vector<std::string> problems;
+    const auto runtimes = jobs::collect_runtimes(loaded.documents, {}, problems);
+    const auto doc = *std::find_if(loaded.documents.begin(), loaded.documents.end(),
+                                   [](const auto& d) { return std::holds_alternative<jobs::TrainJob>(d.object); });
+    const auto& tj = std::get<jobs::TrainJob>(doc.object);
+    auto runtime = jobs::find_runtime(tj, runtimes);
+    auto jobset = runtime ? jobs::resolve_jobset(tj, *runtime) : Result<YAML::Node>(runtime.status());
+    auto job = jobset ? jobs::trainjob_as_job(tj, *jobset) : Result<jobs::TrainingJob>(jobset.status());
+    if (!job) {
+      std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";
+      return 2;
+    }
+    loaded.documents = {doc};
+    loaded.documents[0].object = std::move(*job);
+    return -1;
+  }
   if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
-    std::cerr << file << ": expected one TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job, found "
+    std::cerr << file << ": expected one TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob, batch Job"
+              << (std::string(command) == "run" ? " or Trainer v2 TrainJob" : "") << ", found "
               << (loaded.documents.size() != 1 ? std::to_string(loaded.documents.size()) + " documents"
                   : std::holds_alternative<jobs::Experiment>(loaded.documents[0].object)
                       ? std::string("a Katib Experiment (run it with `ringmaster sweep`)")
                       : std::string("a Kubeflow Trainer v2 ") + loaded.documents[0].kind +
-                            " (not run here yet: `ringmaster validate --plan` shows the JobSet it resolves to, "
-                            "`ringmaster render --mode jobset` prints it)")
+                            " (not submitted yet: `ringmaster render --mode jobset` prints the JobSet it resolves to)")
               << " (ringmaster " << command << ")\n";
     return 2;
   }

@@ -143,6 +143,24 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     return c;
   }
   if (!getenv("WORLD_SIZE") && getenv("TF_CONFIG")) return from_tf_config(c, getenv("TF_CONFIG"));
+  if (!getenv("WORLD_SIZE") && getenv("PET_NODE_RANK") && getenv("PET_MASTER_ADDR")) {
+    // A Kubeflow Trainer v2 torch node (plugins/torch/torch.go): torchrun's PET_* and no WORLD_SIZE.
+    // ringmaster train is one process per node (its threads use the node's cores), so the world
+    // is the nodes: PET_NNODES ranks, this one PET_NODE_RANK, rank 0 at PET_MASTER_ADDR:PORT.
+    auto size = int_var(getenv, "PET_NNODES", 1, 1 << 20);
+    if (!size) return size.status();
+    auto rank = int_var(getenv, "PET_NODE_RANK", 0, *size - 1);
+    if (!rank) return rank.status();
+    c.world_size = *size;
+    c.rank = *rank;
+    if (c.world_size > 1) {
+      auto port = int_var(getenv, "PET_MASTER_PORT", 1, 65535);
+      if (!port) return port.status();
+      c.master = {str("PET_MASTER_ADDR", ""), *port};
+      c.has_master = true;
+    }
+    return c;
+  }
   if (!getenv("WORLD_SIZE")) {
     // A replica of a multi-replica PyTorchJob that has no world: the operator gives MASTER_ADDR,
     // RANK and WORLD_SIZE only to jobs with a Master (pytorch/envvar.go). Training alone there would

@@ -9,6 +9,7 @@ const char* job_kind_name(JobKind kind) {
     case JobKind::kJAXJob: return "JAXJob";
     case JobKind::kXGBoostJob: return "XGBoostJob";
     case JobKind::kPaddleJob: return "PaddleJob";
+    case JobKind::kTrainJob: return "TrainJob";
     case JobKind::kMPIJob: return "MPIJob";
     case JobKind::kBatchJob: return "Job";
   }

@@ -17,7 +17,7 @@
 
 namespace ringmaster::jobs {
 
-enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob, kJAXJob, kXGBoostJob, kPaddleJob };
+enum class JobKind { kTFJob, kPyTorchJob, kMPIJob, kBatchJob, kJAXJob, kXGBoostJob, kPaddleJob, kTrainJob };
 const char* job_kind_name(JobKind kind);
 
 // What happens when a replica's process exits (Kubeflow's RestartPolicy).
@@ -127,6 +127,19 @@ struct TrainingJob {
   std::string launcher_creation_policy = "AtStartup";
 
   int completions = 1;  // batch Job
+
+  // A Trainer v2 TrainJob, run as the JobSet it resolves to (jobs/trainer.h trainjob_as_job): one
+  // replica spec per replicatedJob, its replicas x parallelism pods; pod i of a spec is pod
+  // i % pods_per_job of child Job i / pods_per_job.
+  struct JobSetPolicy {
+    std::map<std::string, int> pods_per_job;  // replicatedJob -> parallelism
+    // replicatedJob -> the replicatedJobs it waits for, with "Ready" or "Complete"
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> depends_on;
+    std::string success_operator = "All";     // successPolicy.operator: All or Any
+    std::vector<std::string> success_targets;  // successPolicy.targetReplicatedJobs; empty: all
+    int max_restarts = 0;                      // failurePolicy.maxRestarts
+  };
+  std::optional<JobSetPolicy> jobset;
 
   const ReplicaSpec* replica(const std::string& type) const;
   int total_replicas() const;

@@ -362,4 +362,86 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   return js;
 }
 
+namespace {
+
+std::vector<std::string> strings_of(const YAML::Node& seq) {
+  std::vector<std::string> out;
+  for (const auto& v : seq) out.push_back(v.as<std::string>(""));
+  return out;
+}
+
+std::map<std::string, std::string> string_map(const YAML::Node& map) {
+  std::map<std::string, std::string> out;
+  for (auto kv : map) out[kv.first.as<std::string>()] = YAML::Node(kv.second).as<std::string>("");
+  return out;
+}
+
+Container container_of(const YAML::Node& c) {
+  Container out;
+  out.name = get(c, "name").as<std::string>("");
+  out.image = get(c, "image").as<std::string>("");
+  out.command = strings_of(get(c, "command"));
+  out.args = strings_of(get(c, "args"));
+  out.working_dir = get(c, "workingDir").as<std::string>("");
+  for (const auto& e : get(c, "env")) {
+    EnvVar v;
+    v.name = get(e, "name").as<std::string>("");
+    v.value = get(e, "value").as<std::string>("");
+    v.from_source = get(e, "valueFrom").IsDefined();
+    v.field_path = get(get(get(e, "valueFrom"), "fieldRef"), "fieldPath").as<std::string>("");
+    out.env.push_back(std::move(v));
+  }
+  for (const auto& p : get(c, "ports")) out.ports.push_back({get(p, "name").as<std::string>(""), get(p, "containerPort").as<int>(0)});
+  out.limits = string_map(get(get(c, "resources"), "limits"));
+  out.requests = string_map(get(get(c, "resources"), "requests"));
+  return out;
+}
+
+}  // namespace
+
+Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset) {
+  TrainingJob job;
+  job.kind = JobKind::kTrainJob;
+  job.api_version = tj.api_version;
+  job.metadata = tj.metadata;
+  job.run_policy.suspend = tj.suspend;
+  if (YAML::Node d = get(tj.spec, "activeDeadlineSeconds"); d.IsDefined()) job.run_policy.active_deadline_seconds = d.as<std::int64_t>();
+  job.run_policy.clean_pod_policy = CleanPodPolicy::kAll;  // a finished JobSet's pods stop
+  TrainingJob::JobSetPolicy policy;
+  const YAML::Node spec = get(jobset, "spec");
+  int backoff_limit = 0;
+  for (const auto& rjob : get(spec, "replicatedJobs")) {
+    const std::string name = get(rjob, "name").as<std::string>("");
+    const YAML::Node job_spec = get(get(rjob, "template"), "spec");
+    const YAML::Node pod = get(get(job_spec, "template"), "spec");
+    ReplicaSpec r;
+    r.type = name;
+    const int parallelism = get(job_spec, "parallelism").as<int>(1);
+    r.replicas = get(rjob, "replicas").as<int>(1) * parallelism;
+    policy.pods_per_job[name] = parallelism;
+    // JobSet's webhook defaults a pod template's restartPolicy to OnFailure; a child Job recreates
+    // a pod that failed under Never, up to its backoffLimit, so both restart here.
+    r.restart_policy = RestartPolicy::kOnFailure;
+    backoff_limit = std::max(backoff_limit, get(job_spec, "backoffLimit").as<int>(6));
+    r.template_.labels = string_map(get(get(get(job_spec, "template"), "metadata"), "labels"));
+    r.template_.annotations = string_map(get(get(get(job_spec, "template"), "metadata"), "annotations"));
+    for (const auto& c : get(pod, "containers")) r.template_.containers.push_back(container_of(c));
+    if (r.template_.containers.empty())
+      return invalid_argument(fmt::format("TrainJob {}: replicatedJob {}: expected a container, found none",
+                                          tj.metadata.name, name));
+    for (std::size_t k = 0; k < r.template_.containers.size(); ++k)
+      if (r.template_.containers[k].name == kNode) r.primary_container = k;
+    r.template_.raw = YAML::Clone(get(job_spec, "template"));
+    for (const auto& dep : get(rjob, "dependsOn"))
+      policy.depends_on[name].emplace_back(get(dep, "name").as<std::string>(""), get(dep, "status").as<std::string>("Complete"));
+    job.replicas.push_back(std::move(r));
+  }
+  job.run_policy.backoff_limit = backoff_limit;
+  policy.success_operator = get(get(spec, "successPolicy"), "operator").as<std::string>("All");
+  policy.success_targets = strings_of(get(get(spec, "successPolicy"), "targetReplicatedJobs"));
+  policy.max_restarts = get(get(spec, "failurePolicy"), "maxRestarts").as<int>(0);
+  job.jobset = std::move(policy);
+  return job;
+}
+
 }  // namespace ringmaster::jobs

@@ -75,4 +75,11 @@ Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<Trai
 // TrainJob sets trainer fields.
 Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime);
 
+// The resolved JobSet as a job the local launcher runs (kind kTrainJob, with `jobset` set): one
+// replica spec per replicatedJob with replicas x parallelism pods, each pod's container as the
+// template gives it (restartPolicy as JobSet defaults it, OnFailure), the child Jobs' backoffLimit
+// (default 6, as batch/v1) as the run's, the TrainJob's activeDeadlineSeconds, and JobSet's
+// dependsOn, successPolicy and failurePolicy.maxRestarts.
+Result<TrainingJob> trainjob_as_job(const TrainJob& job, const YAML::Node& jobset);
+
 }  // namespace ringmaster::jobs

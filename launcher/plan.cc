@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -35,6 +36,13 @@ Result<std::string> local_field(const std::string& path, const jobs::TrainingJob
   if (path == "status.podIP" || path == "status.hostIP" || path == "status.podIPs" || path == "status.hostIPs")
     return std::string("127.0.0.1");
   if (path == "metadata.name") return r.name;
+  // An Indexed child Job's completion index (Trainer's PET_NODE_RANK, DMLC_TASK_ID, JAX_PROCESS_ID):
+  // the pod's index within its child Job.
+  if (job.jobset && (path == "metadata.annotations['batch.kubernetes.io/job-completion-index']" ||
+                     path == "metadata.labels['batch.kubernetes.io/job-completion-index']")) {
+    auto it = job.jobset->pods_per_job.find(r.type);
+    return std::to_string(r.index % std::max(1, it == job.jobset->pods_per_job.end() ? 1 : it->second));
+  }
   if (path == "metadata.namespace") return job.metadata.namespace_;
   if (path == "spec.nodeName") return std::string("localhost");
   return invalid_argument(fmt::format("replica {}: env {} refers to the pod field {}, which a local run cannot "
@@ -74,6 +82,37 @@ Result<std::string> mpi_launcher_program(const std::string& implementation) {
   return Status(StatusCode::kFailedPrecondition,
                 "spec.mpiImplementation MPICH: MPICH's launcher (mpiexec.mpich, mpirun.mpich or mpiexec.hydra) is "
                 "not on PATH; install MPICH (Debian: apt-get install mpich)");
+}
+
+// A TrainJob's pods reach each other by their JobSet host names (<pod>.<jobset>) and the trainer
+// port 29500 (Trainer's constants.ContainerTrainerPort); locally every pod is 127.0.0.1, and the
+// job gets a free port of its own for 29500 so that two jobs can run side by side.
+void localize_jobset_addresses(JobPlan& plan, const PlanOptions& o) {
+  std::vector<std::string> hosts;
+  for (const auto& r : plan.replicas) {
+    hosts.push_back(r.name + "." + plan.job);
+    hosts.push_back(r.name);
+  }
+  std::sort(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  const std::string port = std::to_string(o.free_port());
+  for (auto& r : plan.replicas)
+    for (auto& [k, v] : r.env) {
+      for (const auto& h : hosts)
+        for (auto at = v.find(h); at != std::string::npos; at = v.find(h, at)) {
+          const std::size_t end = at + h.size();
+          const bool whole = (at == 0 || !(std::isalnum(static_cast<unsigned char>(v[at - 1])) || v[at - 1] == '-' || v[at - 1] == '.')) &&
+                             (end == v.size() || !(std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '-'));
+          if (!whole) {
+            at = end;
+            continue;
+          }
+          v.replace(at, h.size(), "127.0.0.1");
+          at += 9;
+        }
+      for (auto at = v.find("127.0.0.1:29500"); at != std::string::npos; at = v.find("127.0.0.1:29500", at + 1))
+        v.replace(at + 10, 5, port);
+      if (v == "29500" && k.size() > 5 && k.compare(k.size() - 5, 5, "_PORT") == 0) v = port;
+    }
 }
 
 // What the kubelet does before it starts a container: each env value expanded against the
@@ -218,6 +257,12 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       r.type = spec.type;
       r.index = i;
       r.name = replica_name(plan.job, spec.type, i);
+      if (job.jobset) {
+        // JobSet's pod host names: <jobset>-<replicatedJob>-<job index>-<pod index>.
+        const int per_job = std::max(1, job.jobset->pods_per_job.count(spec.type) ? job.jobset->pods_per_job.at(spec.type) : 1);
+        r.name = jobs::dns_label(fmt::format("{}-{}-{}-{}", plan.job, spec.type, i / per_job, i % per_job));
+        if (auto d = job.jobset->depends_on.find(spec.type); d != job.jobset->depends_on.end()) r.depends_on = d->second;
+      }
       r.argv = c.command;
       r.argv.insert(r.argv.end(), c.args.begin(), c.args.end());
       r.working_dir = c.working_dir;
@@ -299,6 +344,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       }
     }
   }
+  if (job.jobset) localize_jobset_addresses(plan, o);
   if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;
   if (auto s = assign_cpus(job, o.allowed_cpus, plan); !s) return s;
   for (auto& r : plan.replicas) {

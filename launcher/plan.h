@@ -39,6 +39,9 @@ struct ReplicaLaunch {
   jobs::RestartPolicy restart_policy = jobs::RestartPolicy::kNever;
   bool bookkeeping = false;  // tracked in status but not started (MPIJob workers)
   std::vector<int> cpus;     // CPU affinity (devices.h); empty: not pinned
+  // A TrainJob's step (JobSet dependsOn): started once every replica of each of these replica
+  // types is "Ready" (started) or "Complete" (succeeded).
+  std::vector<std::pair<std::string, std::string>> depends_on;
 };
 
 struct JobPlan {

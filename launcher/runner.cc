@@ -207,12 +207,41 @@ bool JobRunner::start(std::size_t i) {
   return true;
 }
 
+bool JobRunner::dependencies_met(std::size_t i) const {
+  // JobSet dependsOn: every replica of the named replicatedJob started (Ready) or succeeded (Complete).
+  for (const auto& [type, condition] : plan_.replicas[i].depends_on)
+    for (const auto& r : status_.replicas) {
+      if (r.type != type) continue;
+      if (r.phase != "Succeeded" && (condition == "Complete" || r.phase != "Running")) return false;
+    }
+  return true;
+}
+
 void JobRunner::start_all() {
+  int waiting = 0;
   for (std::size_t i = 0; i < plan_.replicas.size(); ++i) {
     if (status_.replicas[i].phase == "Succeeded") continue;  // done before a suspension
+    if (!dependencies_met(i)) {
+      ++waiting;
+      continue;
+    }
     if (!start(i)) return;
   }
-  set_phase("Running", "JobRunning", fmt::format("{} replicas running", plan_.replicas.size()));
+  set_phase("Running", "JobRunning",
+            waiting ? fmt::format("{} replicas running, {} waiting for the steps they depend on",
+                                  plan_.replicas.size() - static_cast<std::size_t>(waiting), waiting)
+                    : fmt::format("{} replicas running", plan_.replicas.size()));
+}
+
+bool JobRunner::start_dependents() {
+  bool started = false;
+  for (std::size_t i = 0; i < plan_.replicas.size() && !status_.finished(); ++i) {
+    const ReplicaStatus& s = status_.replicas[i];
+    if (plan_.replicas[i].depends_on.empty() || handles_[i] >= 0 || s.phase != "Pending" || !dependencies_met(i)) continue;
+    if (!start(i)) return true;
+    started = true;
+  }
+  return started;
 }
 
 bool JobRunner::succeeded() const {
@@ -244,6 +273,24 @@ bool JobRunner::succeeded() const {
     // paddlepaddle UpdateJobStatus: the Master when there is one, else every Worker
     case JobKind::kPaddleJob: return has("Master") ? done("Master", -1) : done("Worker", -1);
     case JobKind::kMPIJob: return done("Launcher", -1);
+    case JobKind::kTrainJob: {
+      // JobSet successPolicy: a child Job completes when all its pods have; operator All needs every
+      // child Job of the target replicatedJobs (default: all of them), Any one of them.
+      const auto& p = *job_.jobset;
+      std::map<std::pair<std::string, int>, std::pair<int, int>> children;  // (type, job index) -> (pods, done)
+      for (const auto& r : status_.replicas) {
+        if (!p.success_targets.empty() &&
+            std::find(p.success_targets.begin(), p.success_targets.end(), r.type) == p.success_targets.end())
+          continue;
+        auto it = p.pods_per_job.find(r.type);
+        auto& c = children[{r.type, r.index / std::max(1, it == p.pods_per_job.end() ? 1 : it->second)}];
+        ++c.first;
+        c.second += r.phase == "Succeeded";
+      }
+      const auto complete = [](const auto& c) { return c.second.first == c.second.second; };
+      if (p.success_operator == "Any") return std::any_of(children.begin(), children.end(), complete);
+      return !children.empty() && std::all_of(children.begin(), children.end(), complete);
+    }
     case JobKind::kBatchJob: {
       int ok = 0;
       for (const auto& r : status_.replicas) ok += r.phase == "Succeeded";
@@ -444,6 +491,7 @@ JobStatus JobRunner::run() {
     }
     bool changed = check_replicas();
     if (!status_.finished()) changed |= restart_due();
+    if (!status_.finished()) changed |= start_dependents();
     if (!status_.finished() && deadline && now() - started_ > std::chrono::seconds(*deadline)) {
       fail("DeadlineExceeded", "Job was active longer than specified deadline");
       changed = true;

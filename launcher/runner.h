@@ -143,6 +143,8 @@ class JobRunner {
 
  private:
   void start_all();
+  bool dependencies_met(std::size_t i) const;  // a TrainJob step's dependsOn
+  bool start_dependents();                     // starts the waiting steps whose dependencies now hold
   // Polls the running replicas and applies the restart and success rules; true when anything changed.
   bool check_replicas();
   // The exit of replica i once it has ended (recorded in its status and the events), else nullopt.

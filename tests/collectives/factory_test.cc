@@ -123,6 +123,21 @@ TEST(Create, MpiBackendOutsideMpirunWithAWorldOfSeveralIsRefused) {
   EXPECT_NE(comm.status().message().find("mpirun"), std::string::npos) << comm.status().message();
 }
 
+// Issue 22: a Trainer v2 torch node has torchrun's PET_* and no WORLD_SIZE; ringmaster train is
+// one process per node, so the nodes are the world.
+TEST(RendezvousFromEnv, TrainerV2TorchNodeFindsItsPlaceFromPetVariables) {
+  auto c = from({{"PET_NNODES", "3"}, {"PET_NPROC_PER_NODE", "2"}, {"PET_NODE_RANK", "2"},
+                 {"PET_MASTER_ADDR", "127.0.0.1"}, {"PET_MASTER_PORT", "29555"}});
+  ASSERT_TRUE(c.is_ok()) << c.status().message();
+  EXPECT_EQ(c->world_size, 3);
+  EXPECT_EQ(c->rank, 2);
+  EXPECT_TRUE(c->has_master);
+  EXPECT_EQ(c->master.port, 29555);
+  auto bad = from({{"PET_NNODES", "2"}, {"PET_NODE_RANK", "2"}, {"PET_MASTER_ADDR", "127.0.0.1"}, {"PET_MASTER_PORT", "1"}});
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("PET_NODE_RANK"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace ringmaster::collectives
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Issue 22: Kubeflow Trainer v2 TrainJobs run by `ringmaster run` as the JobSet Trainer resolves
+# them to: the Fashion-MNIST example (2 nodes of `ringmaster train` on the built-in
+# torch-distributed runtime, placed by PET_*); a multi-step job whose dataset initializer must
+# complete before the trainer starts (JobSet dependsOn); real Debian PyTorch on torch-distributed
+# and Debian XGBoost on xgboost-distributed, each mapping the runtime's variables to its own
+# rendezvous as a user's script does.
+# Usage: trainjob_test.sh RINGMASTER_BINARY (run from the source root)
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+source "$(dirname "$0")/../lib.sh"
+make_workdir
+export PATH="$(dirname "$bin"):$PATH"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+# --- the example: two ringmaster train nodes on torch-distributed -------------------------------
+timeout 300 "$bin" run examples/fashion-mnist-trainjob.yaml --jobs-root "$work/jobs" >"$work/ex.out" 2>&1; rc=$?
+acc=$(sed -n 's/.*\[fashion-mnist-trainjob-node-0-0\] summary: .* accuracy=\([0-9.]*\) .*/\1/p' "$work/ex.out")
+check "the example TrainJob succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q 'job fashion-mnist-trainjob Succeeded' $work/ex.out" ||
+  tail -15 "$work/ex.out"
+check "... its two nodes trained one model (ranks=2) to at least 0.88 (${acc:-none})" \
+  "grep -q 'node-0-0\] summary: .* ranks=2' $work/ex.out && /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.88 else 1)' '${acc:-0}'"
+
+# --- a multi-step TrainJob: the trainer waits for the dataset initializer ---------------------
+cat >"$work/steps.yaml" <<'YAML'
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainingRuntime
+metadata: {name: with-data}
+spec:
+  mlPolicy: {numNodes: 1, torch: {}}
+  template:
+    spec:
+      replicatedJobs:
+        - name: dataset-initializer
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: dataset-initializer}}
+            spec:
+              template:
+                spec:
+                  containers:
+                    - {name: dataset-initializer, image: i, command: [sh, -c, 'sleep 1; echo 42 > dataset.txt']}
+        - name: node
+          dependsOn: [{name: dataset-initializer, status: Complete}]
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec:
+              template:
+                spec:
+                  containers: [{name: node, image: i}]
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: steps}
+spec:
+  runtimeRef: {name: with-data, kind: TrainingRuntime}
+  trainer:
+    numNodes: 2
+    command: [sh, -c, 'echo "node $PET_NODE_RANK read $(cat dataset.txt)"']
+YAML
+timeout 60 "$bin" run "$work/steps.yaml" --jobs-root "$work/jobs" >"$work/steps.out" 2>&1; rc=$?
+check "multi-step: the TrainJob succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q 'job steps Succeeded' $work/steps.out" || tail -10 "$work/steps.out"
+check "... both nodes started after the initializer completed, and read what it wrote" \
+  "grep -q '\[steps-node-0-0\] node 0 read 42' $work/steps.out && grep -q '\[steps-node-0-1\] node 1 read 42' $work/steps.out" ||
+  cat "$work/steps.out"
+
+# --- real clients -----------------------------------------------------------------------------
+if /usr/bin/python3 -c 'import torch.distributed as d; assert d.is_gloo_available()' 2>/dev/null; then
+  client=$(cd "$(dirname "$0")" && pwd)/clients/torch_allreduce.py
+  cat >"$work/torch.yaml" <<YAML
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: torch-tj}
+spec:
+  runtimeRef: {name: torch-distributed}
+  trainer:
+    numNodes: 3
+    command: [sh, -c, 'MASTER_ADDR=\$PET_MASTER_ADDR MASTER_PORT=\$PET_MASTER_PORT RANK=\$PET_NODE_RANK WORLD_SIZE=\$PET_NNODES exec /usr/bin/python3 $client']
+YAML
+  timeout 120 "$bin" run "$work/torch.yaml" --jobs-root "$work/jobs" >"$work/torch.out" 2>&1; rc=$?
+  check "PyTorch on torch-distributed: 3 nodes join one world and allreduce to 6 (exit $rc)" \
+    "[ $rc -eq 0 ] && [ \$(grep -c 'torch rank=[0-2] world=3 sum=6 nnodes=3' $work/torch.out) -eq 3 ]" || tail -10 "$work/torch.out"
+else
+  echo "skip: Debian's PyTorch is not installed (apt-get install python3-torch)"
+fi
+if /usr/bin/python3 -c 'import xgboost' 2>/dev/null; then
+  cat >"$work/xgb.yaml" <<YAML
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: xgb-tj}
+spec:
+  runtimeRef: {name: xgboost-distributed}
+  trainer:
+    numNodes: 2
+    command: [sh, -c, 'MASTER_ADDR=\$DMLC_TRACKER_URI MASTER_PORT=\$DMLC_TRACKER_PORT RANK=\$DMLC_TASK_ID WORLD_SIZE=\$DMLC_NUM_WORKER exec /usr/bin/python3 $PWD/examples/xgboost/train.py --out=$work/xgb']
+YAML
+  timeout 120 "$bin" run "$work/xgb.yaml" --jobs-root "$work/jobs" >"$work/xgb.out" 2>&1; rc=$?
+  check "XGBoost on xgboost-distributed: node 0 runs the tracker, both nodes train one booster (exit $rc)" \
+    "[ $rc -eq 0 ] && [ \$(cat $work/xgb/rank-*.sha256 | wc -l) -eq 2 ] && [ \$(sort -u $work/xgb/rank-*.sha256 | wc -l) -eq 1 ]" ||
+    tail -10 "$work/xgb.out"
+else
+  echo "skip: Debian's XGBoost is not installed (apt-get install python3-xgboost)"
+fi
+exit $fail
