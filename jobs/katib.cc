@@ -444,14 +444,16 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
   }
   auto root = root_schema(*api, *kind);
   // Katib v0.18's default trialResources (manifests katib-config.yaml): Job, TFJob, PyTorchJob,
-  // MPIJob and XGBoostJob; mpi-operator's v2beta1 MPIJob as well.
+  // MPIJob and XGBoostJob; mpi-operator's v2beta1 MPIJob; and Katib v0.19's Trainer v2 TrainJob.
   static const std::set<std::pair<std::string, std::string>> runnable = {
       {"batch/v1", "Job"}, {"kubeflow.org/v1", "TFJob"}, {"kubeflow.org/v1", "PyTorchJob"},
-      {"kubeflow.org/v1", "MPIJob"}, {"kubeflow.org/v1", "XGBoostJob"}, {"kubeflow.org/v2beta1", "MPIJob"}};
+      {"kubeflow.org/v1", "MPIJob"}, {"kubeflow.org/v1", "XGBoostJob"}, {"kubeflow.org/v2beta1", "MPIJob"},
+      {"trainer.kubeflow.org/v1alpha1", "TrainJob"}};
   if (!root || !runnable.count({*api, *kind})) {
     ctx.error(get(trial_spec, "kind"), tpath + ".trialSpec.kind",
               "expected a trial job of kind batch/v1 Job, kubeflow.org/v1 TFJob, PyTorchJob, MPIJob or XGBoostJob, "
-              "or kubeflow.org/v2beta1 MPIJob (Katib's default trial resources), found " +
+              "kubeflow.org/v2beta1 MPIJob (Katib's default trial resources) or trainer.kubeflow.org/v1alpha1 "
+              "TrainJob, found " +
                   *api + " " + *kind);
     return;
   }
@@ -459,9 +461,15 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
   check_schema(trial_spec, *root, tpath + ".trialSpec", ctx.file, so, ctx.diags);
   LoadContext inner{ctx.file, ctx.options, ctx.diags, tpath + ".trialSpec"};
   YAML::Node scratch = YAML::Clone(trial_spec);
-  (void)load_training_job(inner, trial_spec, scratch, *api, *kind, /*in_trial=*/true);
+  const bool is_trainjob = *kind == "TrainJob";
+  if (is_trainjob)
+    (void)load_train_job(inner, trial_spec, scratch, *api, /*in_trial=*/true);
+  else
+    (void)load_training_job(inner, trial_spec, scratch, *api, *kind, /*in_trial=*/true);
 
-  bool is_job = *kind == "Job";
+  // Katib v0.19 constants.go: a TrainJob succeeds and fails by the Complete and Failed conditions,
+  // as a batch Job does; its primary pod is node 0 of the trainer's replicatedJob.
+  bool is_job = *kind == "Job" || is_trainjob;
   if (t.success_condition.empty()) {
     t.success_condition = std::string(is_job ? kJobSuccess : kKubeflowSuccess);
     nspec["trialTemplate"]["successCondition"] = t.success_condition;
@@ -469,6 +477,14 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
   if (t.failure_condition.empty()) {
     t.failure_condition = std::string(is_job ? kJobFailure : kKubeflowFailure);
     nspec["trialTemplate"]["failureCondition"] = t.failure_condition;
+  }
+  if (is_trainjob && t.primary_pod_labels.empty()) {
+    t.primary_pod_labels = {{"jobset.sigs.k8s.io/replicatedjob-name", "node"}, {"batch.kubernetes.io/job-completion-index", "0"}};
+    for (const auto& [k, v] : t.primary_pod_labels) {
+      YAML::Node value(v);
+      value.SetTag("tag:yaml.org,2002:str");  // "0" is a label value, a string
+      nspec["trialTemplate"]["primaryPodLabels"][k] = value;
+    }
   }
   if (!is_job && t.primary_pod_labels.empty()) {
     t.primary_pod_labels = {{"training.kubeflow.org/job-role", "master"}};

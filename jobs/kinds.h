@@ -18,8 +18,9 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
                                              const std::string& api_version, const std::string& kind, bool in_trial);
 
 // Trainer v2: TrainJob, TrainingRuntime and ClusterTrainingRuntime (jobs/trainer.h).
+// in_trial: a Katib trial template, whose metadata.name Katib fills in.
 std::optional<TrainJob> load_train_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
-                                       const std::string& api_version);
+                                       const std::string& api_version, bool in_trial = false);
 std::optional<TrainingRuntime> load_training_runtime(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                                      const std::string& kind);
 

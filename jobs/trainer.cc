@@ -28,14 +28,14 @@ const EmbeddedRuntime kEmbedded[] = {
 #include "builtin_runtimes.inc"
 };
 
-ObjectMeta load_meta(LoadContext& ctx, const YAML::Node& doc) {
+ObjectMeta load_meta(LoadContext& ctx, const YAML::Node& doc, bool name_required = true) {
   ObjectMeta m;
   YAML::Node meta = get(doc, "metadata");
   m.name = ctx.get_string(meta, "name").value_or("");
   m.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
   m.labels = ctx.get_string_map(meta, "labels");
   m.annotations = ctx.get_string_map(meta, "annotations");
-  if (m.name.empty()) ctx.error(meta.IsDefined() ? meta : doc, "metadata.name", "expected a name, found none");
+  if (m.name.empty() && name_required) ctx.error(meta.IsDefined() ? meta : doc, "metadata.name", "expected a name, found none");
   return m;
 }
 
@@ -89,11 +89,11 @@ std::string describe(const TrainingRuntime& r) { return fmt::format("{} {} ({})"
 }  // namespace
 
 std::optional<TrainJob> load_train_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
-                                       const std::string& api_version) {
+                                       const std::string& api_version, bool in_trial) {
   TrainJob job;
   job.api_version = api_version;
   job.file = ctx.file;
-  job.metadata = load_meta(ctx, doc);
+  job.metadata = load_meta(ctx, doc, !in_trial);
   YAML::Node spec = get(doc, "spec");
   YAML::Node ref = get(spec, "runtimeRef");
   job.runtime_ref.name = ctx.get_string(ref, "name").value_or("");

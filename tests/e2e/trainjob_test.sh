@@ -63,6 +63,35 @@ check "... both nodes started after the initializer completed, and read what it 
   "grep -q '\[steps-node-0-0\] node 0 read 42' $work/steps.out && grep -q '\[steps-node-0-1\] node 1 read 42' $work/steps.out" ||
   cat "$work/steps.out"
 
+# --- Katib trials of kind TrainJob (Katib v0.19) --------------------------------------------------
+cat >"$work/exp.yaml" <<'YAML'
+apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata: {name: tj-sweep}
+spec:
+  objective: {type: maximize, objectiveMetricName: accuracy}
+  algorithm: {algorithmName: grid}
+  maxTrialCount: 2
+  parallelTrialCount: 2
+  parameters:
+    - {name: x, parameterType: discrete, feasibleSpace: {list: ["0.25", "0.75"]}}
+  trialTemplate:
+    primaryContainerName: node
+    trialParameters: [{name: x, reference: x}]
+    trialSpec:
+      apiVersion: trainer.kubeflow.org/v1alpha1
+      kind: TrainJob
+      spec:
+        runtimeRef: {name: torch-distributed}
+        trainer:
+          numNodes: 2
+          command: [sh, -c, 'echo accuracy=${trialParameters.x}']
+YAML
+timeout 120 "$bin" sweep "$work/exp.yaml" --dir "$work/sweep" >"$work/sweep.out" 2>&1; rc=$?
+check "a sweep of TrainJob trials runs both and names the best (exit $rc)" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/sweep.out) -eq 2 ] && grep -q '^best: tj-sweep-.* accuracy=0.75' $work/sweep.out" ||
+  tail -10 "$work/sweep.out"
+
 # --- real clients -----------------------------------------------------------------------------
 if /usr/bin/python3 -c 'import torch.distributed as d; assert d.is_gloo_available()' 2>/dev/null; then
   client=$(cd "$(dirname "$0")" && pwd)/clients/torch_allreduce.py
