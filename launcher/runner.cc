@@ -164,6 +164,20 @@ void JobRunner::save() {
   }
   j["replicaStatuses"] = counts;
   j["replicas"] = replicas;
+  if (job_.jobset) {
+    // A TrainJob's status as Trainer reports it (plugins/jobset Status): its conditions from the
+    // JobSet's (Completed -> Complete, Failed), and jobsStatus, the child Jobs per replicatedJob.
+    nlohmann::json trainjob_conditions = nlohmann::json::array();
+    if (status_.phase == "Suspended") trainjob_conditions.push_back({{"type", "Suspended"}, {"status", "True"}});
+    if (status_.phase == "Succeeded")
+      trainjob_conditions.push_back({{"type", "Complete"}, {"status", "True"}, {"reason", "AllJobsCompleted"},
+                                     {"message", status_.message}});
+    if (status_.phase == "Failed")
+      trainjob_conditions.push_back({{"type", "Failed"}, {"status", "True"}, {"reason", status_.reason},
+                                     {"message", status_.message}});
+    j["trainJobConditions"] = trainjob_conditions;
+    j["jobsStatus"] = jobs_status();
+  }
   (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
                           kPrivateFileMode);
   if (options_.on_change) options_.on_change(status_);
@@ -205,6 +219,38 @@ bool JobRunner::start(std::size_t i) {
   s.started_at = now();
   event("Started", fmt::format("replica {} (restart {})", r.name, s.restarts));
   return true;
+}
+
+nlohmann::json JobRunner::jobs_status() const {
+  // JobSet's ReplicatedJobStatus counts child Jobs: ready when all its pods run or have succeeded,
+  // succeeded when all have, failed when one has failed, active while one runs.
+  struct Child {
+    int pods = 0, running = 0, succeeded = 0, failed = 0, suspended = 0;
+  };
+  std::map<std::string, std::map<int, Child>> by_job;
+  for (const auto& r : status_.replicas) {
+    auto it = job_.jobset->pods_per_job.find(r.type);
+    Child& c = by_job[r.type][r.index / std::max(1, it == job_.jobset->pods_per_job.end() ? 1 : it->second)];
+    ++c.pods;
+    c.running += r.phase == "Running";
+    c.succeeded += r.phase == "Succeeded";
+    c.failed += r.phase == "Failed";
+    c.suspended += status_.phase == "Suspended";
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& spec : job_.replicas) {
+    int ready = 0, succeeded = 0, failed = 0, active = 0, suspended = 0;
+    for (const auto& [index, c] : by_job[spec.type]) {
+      succeeded += c.succeeded == c.pods;
+      failed += c.failed > 0;
+      active += c.running > 0 && c.failed == 0;
+      ready += c.running + c.succeeded == c.pods && c.running > 0;
+      suspended += c.suspended > 0;
+    }
+    out.push_back({{"name", spec.type}, {"ready", ready}, {"succeeded", succeeded}, {"failed", failed},
+                   {"active", active}, {"suspended", suspended}});
+  }
+  return out;
 }
 
 bool JobRunner::dependencies_met(std::size_t i) const {

@@ -39,6 +39,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/clock.h"
 #include "jobs/model.h"
 #include "launcher/plan.h"
@@ -144,6 +146,7 @@ class JobRunner {
  private:
   void start_all();
   bool dependencies_met(std::size_t i) const;  // a TrainJob step's dependsOn
+  nlohmann::json jobs_status() const;          // a TrainJob's jobsStatus
   bool start_dependents();                     // starts the waiting steps whose dependencies now hold
   // Polls the running replicas and applies the restart and success rules; true when anything changed.
   bool check_replicas();

@@ -62,6 +62,9 @@ check "multi-step: the TrainJob succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q '
 check "... both nodes started after the initializer completed, and read what it wrote" \
   "grep -q '\[steps-node-0-0\] node 0 read 42' $work/steps.out && grep -q '\[steps-node-0-1\] node 1 read 42' $work/steps.out" ||
   cat "$work/steps.out"
+check "... and status.json reports it as Trainer does: Complete, one child Job succeeded per step" \
+  "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); js={j[\"name\"]: j for j in s[\"jobsStatus\"]}; sys.exit(not (s[\"trainJobConditions\"][0][\"type\"] == \"Complete\" and js[\"dataset-initializer\"][\"succeeded\"] == 1 and js[\"node\"][\"succeeded\"] == 1))' $work/jobs/steps/status.json" ||
+  cat "$work/jobs/steps/status.json"
 
 # --- Katib trials of kind TrainJob (Katib v0.19) --------------------------------------------------
 cat >"$work/exp.yaml" <<'YAML'
