@@ -18,6 +18,7 @@ for f in examples/*.yaml; do
   "$bin" render --mode crd "$f" > "$tmp/crd/$(basename "$f")"
 done
 for f in examples/fashion-mnist-*.yaml tests/fixtures/render/gang-*.yaml tests/fixtures/good/mpijob-*.yaml tests/fixtures/good/jaxjob-*.yaml tests/fixtures/good/xgboostjob-*.yaml tests/fixtures/good/paddlejob-*.yaml; do
+  grep -q '^kind: TrainJob' "$f" && continue  # a JobSet, below
   "$bin" render "$f" --token schema-test > "$tmp/pods/$(basename "$f")"
 done
 # Trainer v2: the official TrainJobs and runtimes normalized, and the JobSets they resolve to.
@@ -25,7 +26,7 @@ mkdir -p "$tmp/trainer"
 for f in tests/fixtures/good/trainjob-*.yaml tests/fixtures/good/trainingruntime-*.yaml third_party/trainer-runtimes/*.yaml; do
   "$bin" validate "$f" > "$tmp/trainer/normalized-$(basename "$f")"
 done
-for f in tests/fixtures/good/trainjob-*.yaml; do
+for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml; do
   "$bin" render --mode jobset "$f" > "$tmp/trainer/jobset-$(basename "$f")"
 done
 validate "$tmp"/trainer/*.yaml
