@@ -357,6 +357,9 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   if (get(get(templ, "metadata"), "labels").IsDefined()) js["metadata"]["labels"] = YAML::Clone(get(get(templ, "metadata"), "labels"));
   if (get(get(templ, "metadata"), "annotations").IsDefined())
     js["metadata"]["annotations"] = YAML::Clone(get(get(templ, "metadata"), "annotations"));
+  // Kueue admits a JobSet by its queue label; without Trainer in between, the TrainJob's goes on it.
+  for (const auto& [k, v] : job.metadata.labels)
+    if (k.rfind("kueue.x-k8s.io/", 0) == 0) js["metadata"]["labels"][k] = v;
   if (job.suspend) spec["suspend"] = true;
   js["spec"] = spec;
   return js;

@@ -19,8 +19,9 @@
 //       volume on every node container, the hostfile ConfigMap at /etc/mpi and OMPI_MCA_* (slots =
 //       numProcPerNode) on the launcher
 //   each plugin's Validate: the names it injects are refused in trainer.env
+//   the TrainJob's kueue.x-k8s.io/* labels on the JobSet (for Kueue without Trainer in between)
 // Not yet: runtimePatches, the initializers' env, podGroupPolicy, the flux policy's own objects;
-// the MPI hostfile ConfigMap and ssh Secret themselves (a pods render); running a TrainJob.
+// the MPI hostfile ConfigMap and ssh Secret themselves (a pods render).
 // Pure functions over value types; thread-safe.
 #pragma once
 

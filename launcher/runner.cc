@@ -348,6 +348,24 @@ bool JobRunner::succeeded() const {
 
 void JobRunner::fail(const std::string& reason, const std::string& message) {
   if (status_.finished()) return;
+  // JobSet failurePolicy.maxRestarts: a failed child Job recreates the whole JobSet, that many times
+  // at most (jobset_controller.go); stopping, a deadline and a start that failed are final.
+  if (job_.jobset && jobset_restarts_ < job_.jobset->max_restarts && reason != "Stopped" &&
+      reason != "DeadlineExceeded" && reason != "FailedToStart") {
+    ++jobset_restarts_;
+    event("RestartingJobSet", fmt::format("{}: {} (JobSet restart {} of at most {})", reason, message, jobset_restarts_,
+                                          job_.jobset->max_restarts));
+    stop_replicas();
+    for (auto& r : status_.replicas) {
+      r.phase = "Pending";
+      r.backoff = {};
+    }
+    restarts_at_jobset_start_ = status_.restarts;
+    set_phase("Restarting", "JobSetRestarting",
+              fmt::format("restart {} of at most {} after {}", jobset_restarts_, job_.jobset->max_restarts, message));
+    start_all();
+    return;
+  }
   set_phase("Failed", reason, message);
 }
 
@@ -398,7 +416,7 @@ void JobRunner::schedule_restart(std::size_t i, const ExitStatus& exit) {
   const auto limit = job_.run_policy.backoff_limit;
   const auto waiting = std::count_if(status_.replicas.begin(), status_.replicas.end(),
                                      [](const ReplicaStatus& x) { return x.backing_off(); });
-  if (limit && status_.restarts + waiting >= *limit) {  // restarts decided count, though not yet made
+  if (limit && status_.restarts - restarts_at_jobset_start_ + waiting >= *limit) {  // restarts decided count, though not yet made
     s.phase = "Failed";
     fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
                                              "{} ended with {}",

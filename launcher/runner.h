@@ -177,6 +177,8 @@ class JobRunner {
   JobStatus status_;
   std::vector<int> handles_;  // per replica; -1 when not running
   Clock::time_point started_;
+  int jobset_restarts_ = 0;         // a TrainJob's JobSet recreated after a failure (failurePolicy)
+  int restarts_at_jobset_start_ = 0;  // status_.restarts when the current JobSet started: its Jobs' backoff counts from there
 };
 
 }  // namespace ringmaster::launcher

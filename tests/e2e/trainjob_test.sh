@@ -66,6 +66,45 @@ check "... and status.json reports it as Trainer does: Complete, one child Job s
   "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); js={j[\"name\"]: j for j in s[\"jobsStatus\"]}; sys.exit(not (s[\"trainJobConditions\"][0][\"type\"] == \"Complete\" and js[\"dataset-initializer\"][\"succeeded\"] == 1 and js[\"node\"][\"succeeded\"] == 1))' $work/jobs/steps/status.json" ||
   cat "$work/jobs/steps/status.json"
 
+# --- failurePolicy: a failed child Job recreates the JobSet, maxRestarts times at most ------------
+restartable() {  # restartable NAME MAX_RESTARTS
+  cat <<YAML
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainingRuntime
+metadata: {name: once}
+spec:
+  mlPolicy: {numNodes: 1, torch: {}}
+  template:
+    spec:
+      failurePolicy: {maxRestarts: $2}
+      replicatedJobs:
+        - name: node
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec:
+              backoffLimit: 0
+              template:
+                spec:
+                  containers: [{name: node, image: i, command: [sh, -c, 'mkdir tried 2>/dev/null && exit 3; echo second run']}]
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: $1}
+spec:
+  runtimeRef: {name: once, kind: TrainingRuntime}
+YAML
+}
+restartable restarts 1 >"$work/restarts.yaml"
+timeout 60 "$bin" run "$work/restarts.yaml" --jobs-root "$work/jobs" >"$work/restarts.out" 2>&1; rc=$?
+check "failurePolicy maxRestarts 1: the JobSet is recreated once and then succeeds (exit $rc)" \
+  "[ $rc -eq 0 ] && grep -q 'RestartingJobSet' $work/jobs/restarts/events.log && grep -q 'second run' $work/restarts.out" ||
+  { cat "$work/restarts.out"; cat "$work/jobs/restarts/events.log"; }
+restartable norestarts 0 >"$work/norestarts.yaml"
+timeout 60 "$bin" run "$work/norestarts.yaml" --jobs-root "$work/jobs" >"$work/norestarts.out" 2>&1; rc=$?
+check "... and with maxRestarts 0 the first failure fails the TrainJob (exit $rc)" \
+  "[ $rc -eq 1 ] && ! grep -q 'second run' $work/norestarts.out && ! grep -q RestartingJobSet $work/jobs/norestarts/events.log" ||
+  cat "$work/norestarts.out"
+
 # --- Katib trials of kind TrainJob (Katib v0.19) --------------------------------------------------
 cat >"$work/exp.yaml" <<'YAML'
 apiVersion: kubeflow.org/v1beta1
