@@ -214,6 +214,29 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
     t["spec"]["parallelism"] = count;
     t["spec"]["completions"] = count;
   }
+  // builder.go Initializer: the dataset and model initializer steps run once; their containers of
+  // the same name get STORAGE_URI and the TrainJob's env for them, and its secretRef as envFrom.
+  for (auto& rjob : jobs) {
+    YAML::Node t = rjob["template"];
+    const std::string ancestor = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("");
+    const char* which = ancestor == "dataset-initializer" ? "dataset" : ancestor == "model-initializer" ? "model" : nullptr;
+    if (which == nullptr) continue;
+    rjob["replicas"] = 1;
+    const YAML::Node init = get(get(job.spec, "initializer"), which);
+    if (!init.IsDefined()) continue;
+    YAML::Node containers = t["spec"]["template"]["spec"]["containers"];
+    for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
+      YAML::Node c = containers[k];
+      if (c["name"].as<std::string>("") != ancestor) continue;
+      if (get(init, "storageUri").IsDefined()) upsert_env(c, env_value("STORAGE_URI", get(init, "storageUri").as<std::string>()));
+      for (const auto& e : get(init, "env")) upsert_env(c, YAML::Clone(e));
+      if (get(get(init, "secretRef"), "name").IsDefined()) {
+        YAML::Node from;
+        from["secretRef"]["name"] = get(get(init, "secretRef"), "name").as<std::string>();
+        c["envFrom"].push_back(from);
+      }
+    }
+  }
   // builder.go Trainer: the trainer step runs once; its `node` container takes the TrainJob's
   // image, command and args, and (also the MPI `node` job when the launcher is a node) its env.
   YAML::Node trainer_container, resources;

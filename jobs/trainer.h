@@ -19,8 +19,10 @@
 //       volume on every node container, the hostfile ConfigMap at /etc/mpi and OMPI_MCA_* (slots =
 //       numProcPerNode) on the launcher
 //   each plugin's Validate: the names it injects are refused in trainer.env
+//   builder.go Initializer: STORAGE_URI, env and secretRef of spec.initializer.{dataset,model} on
+//       the initializer steps' containers
 //   the TrainJob's kueue.x-k8s.io/* labels on the JobSet (for Kueue without Trainer in between)
-// Not yet: runtimePatches, the initializers' env, podGroupPolicy, the flux policy's own objects;
+// Not yet: runtimePatches, podGroupPolicy, the flux policy's own objects;
 // the MPI hostfile ConfigMap and ssh Secret themselves (a pods render).
 // Pure functions over value types; thread-safe.
 #pragma once

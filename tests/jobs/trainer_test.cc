@@ -188,3 +188,42 @@ TEST(TrainJob, MpiRuntimeCountsTheLauncherAsANodeAndWiresOpenMpi) {
   EXPECT_EQ(launcher["template"]["spec"]["template"]["spec"]["volumes"][1]["configMap"]["name"].as<std::string>(),
             "t-mpi-hostfile");
 }
+
+// builder.go Initializer: the TrainJob's storageUri (and env) reach the initializer step's container.
+TEST(TrainJob, InitializerStorageUriReachesTheInitializerContainer) {
+  auto docs = load(R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainingRuntime
+metadata: {name: rt}
+spec:
+  mlPolicy: {numNodes: 1, torch: {}}
+  template:
+    spec:
+      replicatedJobs:
+        - name: dataset-initializer
+          replicas: 3
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: dataset-initializer}}
+            spec: {template: {spec: {containers: [{name: dataset-initializer, image: i}]}}}
+        - name: node
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec: {template: {spec: {containers: [{name: node, image: i}]}}}
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: t}
+spec:
+  runtimeRef: {name: rt, kind: TrainingRuntime}
+  initializer:
+    dataset: {storageUri: "hf://tatsu-lab/alpaca", env: [{name: HF_TOKEN_FILE, value: /t}], secretRef: {name: hf}}
+)");
+  const auto& tj = std::get<TrainJob>(docs.at(1).object);
+  auto js = resolve_jobset(tj, *find_runtime(tj, runtimes_of(docs)));
+  ASSERT_TRUE(js.is_ok()) << js.status().message();
+  YAML::Node init = replicated_job(*js, "dataset-initializer");
+  EXPECT_EQ(init["replicas"].as<int>(), 1);
+  YAML::Node c = node_container(init);
+  EXPECT_EQ(env_of(c, "STORAGE_URI"), "hf://tatsu-lab/alpaca");
+  EXPECT_EQ(env_of(c, "HF_TOKEN_FILE"), "/t");
+  EXPECT_EQ(c["envFrom"][0]["secretRef"]["name"].as<std::string>(), "hf");
+}
