@@ -99,10 +99,13 @@ std::optional<TrainJob> load_train_job(LoadContext& ctx, const YAML::Node& doc, 
   job.runtime_ref.name = ctx.get_string(ref, "name").value_or("");
   if (job.runtime_ref.name.empty())
     ctx.error(ref.IsDefined() ? ref : spec, "spec.runtimeRef.name", "expected the name of a TrainingRuntime or ClusterTrainingRuntime, found none");
+  // Defaults go into the normalized object only where it has the shape to take them; a spec or
+  // runtimeRef of the wrong type is the schema check's to report.
+  const bool can_default = get(doc, "spec").IsMap() && (!ref.IsDefined() || ref.IsMap());
   if (auto g = ctx.get_string(ref, "apiGroup")) job.runtime_ref.api_group = *g;
-  else norm["spec"]["runtimeRef"]["apiGroup"] = job.runtime_ref.api_group;
+  else if (can_default) norm["spec"]["runtimeRef"]["apiGroup"] = job.runtime_ref.api_group;
   if (auto k = ctx.get_enum(ref, "kind", "spec.runtimeRef.kind", {"TrainingRuntime", "ClusterTrainingRuntime"})) job.runtime_ref.kind = *k;
-  else if (!get(ref, "kind").IsDefined()) norm["spec"]["runtimeRef"]["kind"] = job.runtime_ref.kind;
+  else if (!get(ref, "kind").IsDefined() && can_default) norm["spec"]["runtimeRef"]["kind"] = job.runtime_ref.kind;
   if (job.runtime_ref.api_group != "trainer.kubeflow.org")
     ctx.error(get(ref, "apiGroup"), "spec.runtimeRef.apiGroup", "expected trainer.kubeflow.org, found " + quote(job.runtime_ref.api_group));
   job.suspend = ctx.get_bool(spec, "suspend").value_or(false);
@@ -123,7 +126,7 @@ std::optional<TrainingRuntime> load_training_runtime(LoadContext& ctx, const YAM
   if (sources.size() > 1)
     ctx.error(ml, "spec.mlPolicy", "expected at most one of torch, mpi, xgboost, jax and flux, found " + join(sources, ", "));
   if (!sources.empty()) r.framework = sources[0];
-  if (ml.IsDefined() && !get(ml, "numNodes").IsDefined()) norm["spec"]["mlPolicy"]["numNodes"] = 1;
+  if (ml.IsMap() && !get(ml, "numNodes").IsDefined()) norm["spec"]["mlPolicy"]["numNodes"] = 1;
   r.spec = norm["spec"];
   return r;
 }
