@@ -109,17 +109,14 @@ int run_render(const RenderOptions& o) {
                   << ": --mode pods is not done for TrainJobs yet: use --mode jobset (the resolved JobSet) or --mode crd\n";
         return 2;
       }
-      std::vector<jobs::TrainingRuntime> runtimes;
-      for (const auto& d : r.documents)
-        if (const auto* rt = std::get_if<jobs::TrainingRuntime>(&d.object)) runtimes.push_back(*rt);
-      auto runtime = jobs::find_runtime(*tj, runtimes);
-      auto jobset = runtime ? jobs::resolve_jobset(*tj, *runtime) : Result<YAML::Node>(runtime.status());
-      if (!jobset) {
+      std::vector<std::string> problems;  // none: only this file's runtimes
+      auto resolved = jobs::resolve_trainjob(*tj, jobs::collect_runtimes(r.documents, {}, problems));
+      if (!resolved) {
         std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": "
-                  << jobset.status().message() << "\n";
+                  << resolved.status().message() << "\n";
         return 2;
       }
-      emit("---\n" + jobs::to_yaml(*jobset));
+      emit("---\n" + jobs::to_yaml(resolved->jobset));
     } else if (std::holds_alternative<jobs::TrainingRuntime>(doc.object)) {
       continue;  // used by the TrainJobs beside it
     } else if (o.mode == "jobset") {

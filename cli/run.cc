@@ -36,7 +36,6 @@
 #include "common/metrics.h"
 #include "collectives/socket.h"
 #include "jobs/loader.h"
-#include "jobs/plan.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
 
@@ -186,9 +185,8 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
     const auto doc = *std::find_if(loaded.documents.begin(), loaded.documents.end(),
                                    [](const auto& d) { return std::holds_alternative<jobs::TrainJob>(d.object); });
     const auto& tj = std::get<jobs::TrainJob>(doc.object);
-    auto runtime = jobs::find_runtime(tj, runtimes);
-    auto jobset = runtime ? jobs::resolve_jobset(tj, *runtime) : Result<YAML::Node>(runtime.status());
-    auto job = jobset ? jobs::trainjob_as_job(tj, *jobset) : Result<jobs::TrainingJob>(jobset.status());
+    auto resolved = jobs::resolve_trainjob(tj, runtimes);
+    auto job = resolved ? jobs::trainjob_as_job(tj, resolved->jobset) : Result<jobs::TrainingJob>(resolved.status());
     if (!job) {
       std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";
       return 2;

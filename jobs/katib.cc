@@ -553,8 +553,7 @@ std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& do
   bool v1beta1 = api_version == "kubeflow.org/v1beta1";
   int errors_before = ctx.diags.error_count();
   YAML::Node meta = get(doc, "metadata");
-  exp.metadata.name = ctx.get_string(meta, "name").value_or("");
-  exp.metadata.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
+  exp.metadata = load_object_meta(ctx, doc);
   static const std::regex name_re("[a-z]([-a-z0-9]*[a-z0-9])?");
   if (exp.metadata.name.empty()) {
     ctx.error(meta.IsDefined() ? meta : doc, "metadata.name", "expected an experiment name, found none");

@@ -12,6 +12,12 @@
 
 namespace ringmaster::jobs {
 
+// metadata: name, namespace ("default" when absent), labels, annotations.
+ObjectMeta load_object_meta(LoadContext& ctx, const YAML::Node& doc);
+// A container of a pod template: name, image, command, args, workingDir, env (values and value
+// sources), ports (checked: 1-65535) and resource limits/requests; `path` names it in messages.
+Container load_container(LoadContext& ctx, const YAML::Node& container, const std::string& path);
+
 // TFJob, PyTorchJob, MPIJob (any version) and batch/v1 Job. in_trial: the object is a Katib trial
 // template, whose metadata.name Katib fills in.
 std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,

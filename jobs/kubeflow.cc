@@ -58,39 +58,6 @@ void check_port(LoadContext& ctx, const YAML::Node& port, const char* field, con
                 ", found " + std::to_string(*v));
 }
 
-Container load_container(LoadContext& ctx, const YAML::Node& c, const std::string& path) {
-  Container out;
-  out.name = ctx.get_string(c, "name").value_or("");
-  out.image = ctx.get_string(c, "image").value_or("");
-  out.command = ctx.get_string_list(c, "command");
-  out.args = ctx.get_string_list(c, "args");
-  out.working_dir = ctx.get_string(c, "workingDir").value_or("");
-  YAML::Node env = get(c, "env");
-  if (env.IsDefined() && env.IsSequence()) {
-    for (auto it = env.begin(); it != env.end(); ++it) {
-      EnvVar v;
-      v.name = ctx.get_string(*it, "name").value_or("");
-      v.value = ctx.get_string(*it, "value").value_or("");
-      v.from_source = get(*it, "valueFrom").IsDefined();
-      v.field_path = ctx.get_string(get(get(*it, "valueFrom"), "fieldRef"), "fieldPath").value_or("");
-      out.env.push_back(std::move(v));
-    }
-  }
-  YAML::Node ports = get(c, "ports");
-  if (ports.IsDefined() && ports.IsSequence()) {
-    std::size_t i = 0;
-    for (auto it = ports.begin(); it != ports.end(); ++it, ++i) {
-      check_port(ctx, *it, "containerPort", index_path(path + ".ports", i), false);
-      check_port(ctx, *it, "hostPort", index_path(path + ".ports", i), true);
-      out.ports.push_back({ctx.get_string(*it, "name").value_or(""),
-                           static_cast<int>(ctx.get_int(*it, "containerPort").value_or(0))});
-    }
-  }
-  YAML::Node res = get(c, "resources");
-  out.limits = ctx.get_string_map(res, "limits");
-  out.requests = ctx.get_string_map(res, "requests");
-  return out;
-}
 
 // Reads template.spec.containers; writes the default port into the normalized template.
 PodTemplate load_template(LoadContext& ctx, const YAML::Node& tmpl, YAML::Node norm_tmpl, const std::string& path,
@@ -327,15 +294,55 @@ void load_elastic_bounds(LoadContext& ctx, const YAML::Node& ep, YAML::Node nep,
 }
 }  // namespace
 
+Container load_container(LoadContext& ctx, const YAML::Node& c, const std::string& path) {
+  Container out;
+  out.name = ctx.get_string(c, "name").value_or("");
+  out.image = ctx.get_string(c, "image").value_or("");
+  out.command = ctx.get_string_list(c, "command");
+  out.args = ctx.get_string_list(c, "args");
+  out.working_dir = ctx.get_string(c, "workingDir").value_or("");
+  YAML::Node env = get(c, "env");
+  if (env.IsDefined() && env.IsSequence()) {
+    for (auto it = env.begin(); it != env.end(); ++it) {
+      EnvVar v;
+      v.name = ctx.get_string(*it, "name").value_or("");
+      v.value = ctx.get_string(*it, "value").value_or("");
+      v.from_source = get(*it, "valueFrom").IsDefined();
+      v.field_path = ctx.get_string(get(get(*it, "valueFrom"), "fieldRef"), "fieldPath").value_or("");
+      out.env.push_back(std::move(v));
+    }
+  }
+  YAML::Node ports = get(c, "ports");
+  if (ports.IsDefined() && ports.IsSequence()) {
+    std::size_t i = 0;
+    for (auto it = ports.begin(); it != ports.end(); ++it, ++i) {
+      check_port(ctx, *it, "containerPort", index_path(path + ".ports", i), false);
+      check_port(ctx, *it, "hostPort", index_path(path + ".ports", i), true);
+      out.ports.push_back({ctx.get_string(*it, "name").value_or(""),
+                           static_cast<int>(ctx.get_int(*it, "containerPort").value_or(0))});
+    }
+  }
+  YAML::Node res = get(c, "resources");
+  out.limits = ctx.get_string_map(res, "limits");
+  out.requests = ctx.get_string_map(res, "requests");
+  return out;
+}
+
+ObjectMeta load_object_meta(LoadContext& ctx, const YAML::Node& doc) {
+  ObjectMeta m;
+  YAML::Node meta = get(doc, "metadata");
+  m.name = ctx.get_string(meta, "name").value_or("");
+  m.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
+  m.labels = ctx.get_string_map(meta, "labels");
+  m.annotations = ctx.get_string_map(meta, "annotations");
+  return m;
+}
+
 std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                              const std::string& api_version, const std::string& kind, bool in_trial) {
   TrainingJob job;
   job.api_version = api_version;
-  YAML::Node meta = get(doc, "metadata");
-  job.metadata.name = ctx.get_string(meta, "name").value_or("");
-  job.metadata.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
-  job.metadata.labels = ctx.get_string_map(meta, "labels");
-  job.metadata.annotations = ctx.get_string_map(meta, "annotations");
+  job.metadata = load_object_meta(ctx, doc);
   YAML::Node spec = get(doc, "spec");
   if (!spec.IsDefined() || !spec.IsMap()) {
     if (!spec.IsDefined() || is_null(spec)) ctx.error(doc, "spec", "expected the job's spec, found none");

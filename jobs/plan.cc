@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <filesystem>
-
 #include "common/strings.h"
 #include "jobs/emit.h"
 
@@ -98,37 +95,12 @@ Result<std::string> describe_plan(const Document& doc, const std::vector<Trainin
                        r->spec["mlPolicy"]["numNodes"].as<int>(1), join(steps, ", "));
   }
   const auto& tj = std::get<TrainJob>(doc.object);
-  auto runtime = find_runtime(tj, runtimes);
-  if (!runtime) return runtime.status();
-  auto jobset = resolve_jobset(tj, *runtime);
-  if (!jobset) return jobset.status();
-  return fmt::format("# TrainJob {} on {} {} ({}): the JobSet Trainer creates\n{}", tj.metadata.name, runtime->kind,
-                     runtime->metadata.name, runtime->origin, to_yaml(*jobset));
+  auto resolved = resolve_trainjob(tj, runtimes);
+  if (!resolved) return resolved.status();
+  const TrainingRuntime& rt = resolved->runtime;
+  return fmt::format("# TrainJob {} on {} {} ({}): the JobSet Trainer creates\n{}", tj.metadata.name, rt.kind,
+                     rt.metadata.name, rt.origin, to_yaml(resolved->jobset));
 }
 
-std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
-                                              std::vector<std::string>& problems) {
-  std::vector<TrainingRuntime> out;
-  for (const auto& d : documents)
-    if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-      if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
-    if (ec) {
-      problems.push_back(fmt::format("--runtimes {}: {}", dir, ec.message()));
-      continue;
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      auto loaded = load_file(f.string());
-      for (const auto& diag : loaded.diagnostics.sorted()) problems.push_back(diag.to_string());
-      for (const auto& d : loaded.documents)
-        if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
-    }
-  }
-  return out;
-}
 
 }  // namespace ringmaster::jobs

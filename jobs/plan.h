@@ -13,9 +13,5 @@ namespace ringmaster::jobs {
 // cannot be resolved.
 Result<std::string> describe_plan(const Document& doc, const std::vector<TrainingRuntime>& runtimes = {});
 
-// The TrainingRuntimes and ClusterTrainingRuntimes among `documents`, and those of the YAML files in
-// each of `dirs` (in name order). Files that do not load are reported to `problems`.
-std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
-                                              std::vector<std::string>& problems);
 
 }  // namespace ringmaster::jobs

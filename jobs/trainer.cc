@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "common/strings.h"
@@ -29,14 +30,15 @@ const EmbeddedRuntime kEmbedded[] = {
 };
 
 ObjectMeta load_meta(LoadContext& ctx, const YAML::Node& doc, bool name_required = true) {
-  ObjectMeta m;
-  YAML::Node meta = get(doc, "metadata");
-  m.name = ctx.get_string(meta, "name").value_or("");
-  m.namespace_ = ctx.get_string(meta, "namespace").value_or("default");
-  m.labels = ctx.get_string_map(meta, "labels");
-  m.annotations = ctx.get_string_map(meta, "annotations");
-  if (m.name.empty() && name_required) ctx.error(meta.IsDefined() ? meta : doc, "metadata.name", "expected a name, found none");
+  ObjectMeta m = load_object_meta(ctx, doc);
+  if (m.name.empty() && name_required)
+    ctx.error(get(doc, "metadata").IsDefined() ? get(doc, "metadata") : doc, "metadata.name", "expected a name, found none");
   return m;
+}
+
+// The trainjob-ancestor-step label of a replicatedJob: trainer, dataset-initializer, ...
+std::string ancestor_of(const YAML::Node& rjob) {
+  return get(get(get(get(rjob, "template"), "metadata"), "labels"), kAncestorLabel).as<std::string>("");
 }
 
 // Upserts env entries by name, as Trainer's apply.UpsertEnvVars: an existing entry is replaced.
@@ -202,7 +204,7 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) jobs.push_back(spec["replicatedJobs"][i]);
   for (auto& rjob : jobs) {
     YAML::Node t = rjob["template"];
-    const bool is_trainer = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("") == "trainer";
+    const bool is_trainer = ancestor_of(rjob) == "trainer";
     int count = get(get(t, "spec"), "parallelism").as<int>(1);
     if (is_trainer && ml.IsDefined()) count = get(ml, "numNodes").as<int>(1);
     if (trainer_nodes.IsDefined()) {
@@ -221,7 +223,7 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   // the same name get STORAGE_URI and the TrainJob's env for them, and its secretRef as envFrom.
   for (auto& rjob : jobs) {
     YAML::Node t = rjob["template"];
-    const std::string ancestor = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("");
+    const std::string ancestor = ancestor_of(rjob);
     const char* which = ancestor == "dataset-initializer" ? "dataset" : ancestor == "model-initializer" ? "model" : nullptr;
     if (which == nullptr) continue;
     rjob["replicas"] = 1;
@@ -243,11 +245,10 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   // builder.go Trainer: the trainer step runs once; its `node` container takes the TrainJob's
   // image, command and args, and (also the MPI `node` job when the launcher is a node) its env.
   YAML::Node trainer_container, resources;
-  std::vector<YAML::Node> node_containers;  // every `node` container (MPI: ssh keys)
   YAML::Node launcher_pod;                  // MPI: the trainer step's pod spec
   for (auto& rjob : jobs) {
     YAML::Node t = rjob["template"];
-    const bool is_trainer = get(get(get(t, "metadata"), "labels"), kAncestorLabel).as<std::string>("") == "trainer";
+    const bool is_trainer = ancestor_of(rjob) == "trainer";
     const bool env_target = is_trainer || (launcher_as_node && rjob["name"].as<std::string>("") == kNode);
     if (is_trainer) {
       rjob["replicas"] = 1;
@@ -257,7 +258,6 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
     for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
       YAML::Node c = containers[k];
       if (c["name"].as<std::string>("") != kNode) continue;
-      node_containers.push_back(c);
       if (is_trainer) {
         trainer_container.reset(c);
         if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
@@ -391,44 +391,12 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   return js;
 }
 
-namespace {
-
-std::vector<std::string> strings_of(const YAML::Node& seq) {
-  std::vector<std::string> out;
-  for (const auto& v : seq) out.push_back(v.as<std::string>(""));
-  return out;
-}
-
-std::map<std::string, std::string> string_map(const YAML::Node& map) {
-  std::map<std::string, std::string> out;
-  for (auto kv : map) out[kv.first.as<std::string>()] = YAML::Node(kv.second).as<std::string>("");
-  return out;
-}
-
-Container container_of(const YAML::Node& c) {
-  Container out;
-  out.name = get(c, "name").as<std::string>("");
-  out.image = get(c, "image").as<std::string>("");
-  out.command = strings_of(get(c, "command"));
-  out.args = strings_of(get(c, "args"));
-  out.working_dir = get(c, "workingDir").as<std::string>("");
-  for (const auto& e : get(c, "env")) {
-    EnvVar v;
-    v.name = get(e, "name").as<std::string>("");
-    v.value = get(e, "value").as<std::string>("");
-    v.from_source = get(e, "valueFrom").IsDefined();
-    v.field_path = get(get(get(e, "valueFrom"), "fieldRef"), "fieldPath").as<std::string>("");
-    out.env.push_back(std::move(v));
-  }
-  for (const auto& p : get(c, "ports")) out.ports.push_back({get(p, "name").as<std::string>(""), get(p, "containerPort").as<int>(0)});
-  out.limits = string_map(get(get(c, "resources"), "limits"));
-  out.requests = string_map(get(get(c, "resources"), "requests"));
-  return out;
-}
-
-}  // namespace
-
 Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset) {
+  // The JobSet was resolved from objects that loaded: it is read with the loader's own readers,
+  // and what they could report has been reported already.
+  Diagnostics diags;
+  const LoadOptions options;
+  LoadContext ctx{tj.file, options, diags, ""};
   TrainingJob job;
   job.kind = JobKind::kTrainJob;
   job.api_version = tj.api_version;
@@ -452,9 +420,9 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset
     // a pod that failed under Never, up to its backoffLimit, so both restart here.
     r.restart_policy = RestartPolicy::kOnFailure;
     backoff_limit = std::max(backoff_limit, get(job_spec, "backoffLimit").as<int>(6));
-    r.template_.labels = string_map(get(get(get(job_spec, "template"), "metadata"), "labels"));
-    r.template_.annotations = string_map(get(get(get(job_spec, "template"), "metadata"), "annotations"));
-    for (const auto& c : get(pod, "containers")) r.template_.containers.push_back(container_of(c));
+    r.template_.labels = ctx.get_string_map(get(get(job_spec, "template"), "metadata"), "labels");
+    r.template_.annotations = ctx.get_string_map(get(get(job_spec, "template"), "metadata"), "annotations");
+    for (const auto& c : get(pod, "containers")) r.template_.containers.push_back(load_container(ctx, c, name));
     if (r.template_.containers.empty())
       return invalid_argument(fmt::format("TrainJob {}: replicatedJob {}: expected a container, found none",
                                           tj.metadata.name, name));
@@ -467,10 +435,43 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset
   }
   job.run_policy.backoff_limit = backoff_limit;
   policy.success_operator = get(get(spec, "successPolicy"), "operator").as<std::string>("All");
-  policy.success_targets = strings_of(get(get(spec, "successPolicy"), "targetReplicatedJobs"));
+  policy.success_targets = ctx.get_string_list(get(spec, "successPolicy"), "targetReplicatedJobs");
   policy.max_restarts = get(get(spec, "failurePolicy"), "maxRestarts").as<int>(0);
   job.jobset = std::move(policy);
   return job;
+}
+
+Result<ResolvedTrainJob> resolve_trainjob(const TrainJob& job, const std::vector<TrainingRuntime>& candidates) {
+  auto runtime = find_runtime(job, candidates);
+  if (!runtime) return runtime.status();
+  auto jobset = resolve_jobset(job, *runtime);
+  if (!jobset) return jobset.status();
+  return ResolvedTrainJob{std::move(*runtime), std::move(*jobset)};
+}
+
+std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
+                                              std::vector<std::string>& problems) {
+  std::vector<TrainingRuntime> out;
+  for (const auto& d : documents)
+    if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
+    if (ec) {
+      problems.push_back(fmt::format("--runtimes {}: {}", dir, ec.message()));
+      continue;
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto loaded = load_file(f.string());
+      for (const auto& diag : loaded.diagnostics.sorted()) problems.push_back(diag.to_string());
+      for (const auto& d : loaded.documents)
+        if (const auto* r = std::get_if<TrainingRuntime>(&d.object)) out.push_back(*r);
+    }
+  }
+  return out;
 }
 
 }  // namespace ringmaster::jobs

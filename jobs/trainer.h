@@ -78,6 +78,20 @@ Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<Trai
 // TrainJob sets trainer fields.
 Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime);
 
+// find_runtime, then resolve_jobset: the runtime a TrainJob runs on and the JobSet it becomes.
+struct ResolvedTrainJob {
+  TrainingRuntime runtime;
+  YAML::Node jobset;
+};
+Result<ResolvedTrainJob> resolve_trainjob(const TrainJob& job, const std::vector<TrainingRuntime>& candidates);
+
+// The TrainingRuntimes and ClusterTrainingRuntimes among `documents`, and those of the YAML files in
+// each of `dirs` (in name order): the candidates for find_runtime. Files that do not load are
+// reported to `problems`.
+struct Document;
+std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
+                                              std::vector<std::string>& problems);
+
 // The resolved JobSet as a job the local launcher runs (kind kTrainJob, with `jobset` set): one
 // replica spec per replicatedJob with replicas x parallelism pods, each pod's container as the
 // template gives it (restartPolicy as JobSet defaults it, OnFailure), the child Jobs' backoffLimit

@@ -15,18 +15,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The loader turns a defaulting exception into this message only where no schema error explains it.
     if (d.message.rfind("internal error while applying defaults: ", 0) == 0) __builtin_trap();
   }
-  std::vector<ringmaster::jobs::TrainingRuntime> runtimes;
-  for (const auto& doc : r.documents)
-    if (const auto* rt = std::get_if<ringmaster::jobs::TrainingRuntime>(&doc.object)) runtimes.push_back(*rt);
+  std::vector<std::string> problems;
+  const auto runtimes = ringmaster::jobs::collect_runtimes(r.documents, {}, problems);
   for (const auto& doc : r.documents) {
     (void)ringmaster::jobs::to_yaml(doc.normalized);
     (void)ringmaster::jobs::to_json(doc.normalized).dump();
     // A TrainJob that loaded resolves to a JobSet, and that to a local job, or says why: no throw.
     if (const auto* tj = std::get_if<ringmaster::jobs::TrainJob>(&doc.object)) {
-      auto runtime = ringmaster::jobs::find_runtime(*tj, runtimes);
-      if (!runtime) continue;
-      auto jobset = ringmaster::jobs::resolve_jobset(*tj, *runtime);
-      if (jobset) (void)ringmaster::jobs::trainjob_as_job(*tj, *jobset);
+      if (auto resolved = ringmaster::jobs::resolve_trainjob(*tj, runtimes))
+        (void)ringmaster::jobs::trainjob_as_job(*tj, resolved->jobset);
     }
   }
   return 0;
