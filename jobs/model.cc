@@ -1,5 +1,7 @@
 #include "jobs/model.h"
 
+#include <algorithm>
+
 namespace ringmaster::jobs {
 
 const char* job_kind_name(JobKind kind) {
@@ -14,6 +16,12 @@ const char* job_kind_name(JobKind kind) {
     case JobKind::kBatchJob: return "Job";
   }
   return "?";
+}
+
+std::pair<int, int> TrainingJob::JobSetPolicy::child_of(const std::string& type, int index) const {
+  auto it = pods_per_job.find(type);
+  const int per_job = std::max(1, it == pods_per_job.end() ? 1 : it->second);
+  return {index / per_job, index % per_job};
 }
 
 const char* restart_policy_name(RestartPolicy p) {

@@ -138,6 +138,9 @@ struct TrainingJob {
     std::string success_operator = "All";     // successPolicy.operator: All or Any
     std::vector<std::string> success_targets;  // successPolicy.targetReplicatedJobs; empty: all
     int max_restarts = 0;                      // failurePolicy.maxRestarts
+    // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
+    // pod index within that Job: its completion index).
+    std::pair<int, int> child_of(const std::string& type, int index) const;
   };
   std::optional<JobSetPolicy> jobset;
 

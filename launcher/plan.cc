@@ -40,8 +40,7 @@ Result<std::string> local_field(const std::string& path, const jobs::TrainingJob
   // the pod's index within its child Job.
   if (job.jobset && (path == "metadata.annotations['batch.kubernetes.io/job-completion-index']" ||
                      path == "metadata.labels['batch.kubernetes.io/job-completion-index']")) {
-    auto it = job.jobset->pods_per_job.find(r.type);
-    return std::to_string(r.index % std::max(1, it == job.jobset->pods_per_job.end() ? 1 : it->second));
+    return std::to_string(job.jobset->child_of(r.type, r.index).second);
   }
   if (path == "metadata.namespace") return job.metadata.namespace_;
   if (path == "spec.nodeName") return std::string("localhost");
@@ -259,8 +258,8 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       r.name = replica_name(plan.job, spec.type, i);
       if (job.jobset) {
         // JobSet's pod host names: <jobset>-<replicatedJob>-<job index>-<pod index>.
-        const int per_job = std::max(1, job.jobset->pods_per_job.count(spec.type) ? job.jobset->pods_per_job.at(spec.type) : 1);
-        r.name = jobs::dns_label(fmt::format("{}-{}-{}-{}", plan.job, spec.type, i / per_job, i % per_job));
+        const auto [child, pod] = job.jobset->child_of(spec.type, i);
+        r.name = jobs::dns_label(fmt::format("{}-{}-{}-{}", plan.job, spec.type, child, pod));
         if (auto d = job.jobset->depends_on.find(spec.type); d != job.jobset->depends_on.end()) r.depends_on = d->second;
       }
       r.argv = c.command;

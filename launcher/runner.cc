@@ -229,8 +229,7 @@ nlohmann::json JobRunner::jobs_status() const {
   };
   std::map<std::string, std::map<int, Child>> by_job;
   for (const auto& r : status_.replicas) {
-    auto it = job_.jobset->pods_per_job.find(r.type);
-    Child& c = by_job[r.type][r.index / std::max(1, it == job_.jobset->pods_per_job.end() ? 1 : it->second)];
+    Child& c = by_job[r.type][job_.jobset->child_of(r.type, r.index).first];
     ++c.pods;
     c.running += r.phase == "Running";
     c.succeeded += r.phase == "Succeeded";
@@ -328,8 +327,7 @@ bool JobRunner::succeeded() const {
         if (!p.success_targets.empty() &&
             std::find(p.success_targets.begin(), p.success_targets.end(), r.type) == p.success_targets.end())
           continue;
-        auto it = p.pods_per_job.find(r.type);
-        auto& c = children[{r.type, r.index / std::max(1, it == p.pods_per_job.end() ? 1 : it->second)}];
+        auto& c = children[{r.type, p.child_of(r.type, r.index).first}];
         ++c.first;
         c.second += r.phase == "Succeeded";
       }
