@@ -14,6 +14,7 @@
 
 #include "common/strings.h"
 #include "jobs/operator_env.h"
+#include "launcher/process.h"
 
 namespace ringmaster::launcher {
 namespace {
@@ -68,16 +69,8 @@ Result<std::string> mpi_launcher_program(const std::string& implementation) {
                                     "MPICH's mpiexec.hydra is not Intel MPI"));
   }
   const char* path = std::getenv("PATH");
-  for (const char* name : {"mpiexec.mpich", "mpirun.mpich", "mpiexec.hydra"}) {
-    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-    for (std::size_t at = 0; at <= dirs.size();) {
-      std::size_t end = dirs.find(':', at);
-      if (end == std::string::npos) end = dirs.size();
-      const std::string candidate = dirs.substr(at, end - at) + "/" + name;
-      if (end > at && executable(candidate)) return candidate;
-      at = end + 1;
-    }
-  }
+  for (const char* name : {"mpiexec.mpich", "mpirun.mpich", "mpiexec.hydra"})
+    if (std::string found = find_in_path(name, path != nullptr ? path : "/usr/bin:/bin"); !found.empty()) return found;
   return Status(StatusCode::kFailedPrecondition,
                 "spec.mpiImplementation MPICH: MPICH's launcher (mpiexec.mpich, mpirun.mpich or mpiexec.hydra) is "
                 "not on PATH; install MPICH (Debian: apt-get install mpich)");

@@ -29,14 +29,8 @@ std::string resolve_command(const std::string& command, const std::vector<std::s
   std::string path;
   for (const auto& e : env)
     if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
-  for (std::size_t at = 0; at < path.size();) {
-    std::size_t end = path.find(':', at);
-    if (end == std::string::npos) end = path.size();
-    const std::string candidate = (end > at ? path.substr(at, end - at) : std::string(".")) + "/" + command;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    at = end + 1;
-  }
-  return command;
+  const std::string found = path.empty() ? std::string() : find_in_path(command, path);
+  return found.empty() ? command : found;
 }
 
 // The supervisor's loop; runs between fork and _exit, so only async-signal-safe calls.
@@ -227,6 +221,17 @@ std::string ExitStatus::describe() const {
     return fmt::format("killed by SIG{} ({}){}", name ? name : std::to_string(signal), container_code(), why);
   }
   return fmt::format("exit code {}{}", code, why);
+}
+
+std::string find_in_path(const std::string& name, std::string_view path) {
+  for (std::size_t at = 0; at <= path.size();) {
+    std::size_t end = path.find(':', at);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string candidate = (end > at ? std::string(path.substr(at, end - at)) : std::string(".")) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = end + 1;
+  }
+  return {};
 }
 
 std::unique_ptr<Processes> real_processes() { return std::make_unique<RealProcesses>(); }

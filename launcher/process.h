@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,5 +59,9 @@ class Processes {
 };
 
 std::unique_ptr<Processes> real_processes();
+
+// The executable `name` in the colon-separated directory list `path` (an empty entry is the
+// current directory, as execvp reads it): its path, or "" when no directory has it.
+std::string find_in_path(const std::string& name, std::string_view path);
 
 }  // namespace ringmaster::launcher
