@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace ringmaster {
 
 // Levenshtein distance (insert, delete, substitute each cost 1), compared case-insensitively.
@@ -27,6 +29,8 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // The whole of `s` as a finite double ("1e-3", "-2"); nullopt for anything else (empty, trailing
 // text, inf, nan).
 std::optional<double> parse_double(std::string_view s);
+// A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; kInvalidArgument when it is not one.
+Result<double> parse_cpu_quantity(const std::string& quantity);
 
 // The median of `v` (the mean of the two middle values for an even count); 0 for none.
 double median(std::vector<double> v);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -62,15 +63,10 @@ YAML::Node env_value(const std::string& name, const std::string& value) {
   return v;
 }
 
-// A Kubernetes CPU quantity as a whole count of CPUs (resource.Quantity.Value(): rounded up).
+// A Kubernetes quantity as a whole count (resource.Quantity.Value(): rounded up); 0 when it is not one.
 int cpu_count(const std::string& q) {
-  try {
-    if (!q.empty() && q.back() == 'm') return static_cast<int>((std::stoll(q.substr(0, q.size() - 1)) + 999) / 1000);
-    const double v = std::stod(q);
-    return static_cast<int>(v == static_cast<int>(v) ? v : static_cast<int>(v) + 1);
-  } catch (...) {
-    return 0;
-  }
+  auto v = parse_cpu_quantity(q);
+  return v ? static_cast<int>(std::ceil(*v)) : 0;
 }
 
 // torch.go getNumCPUPerNode: the request, else the limit.

@@ -118,20 +118,6 @@ std::vector<int> allowed_cpus() {
   return out;
 }
 
-Result<double> parse_cpu_quantity(const std::string& q) {
-  auto bad = [&] {
-    return invalid_argument(fmt::format("expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"{}\"", q));
-  };
-  if (q.empty()) return bad();
-  const bool milli = q.back() == 'm';
-  const std::string number = milli ? q.substr(0, q.size() - 1) : q;
-  if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos ||
-      std::count(number.begin(), number.end(), '.') > 1 || number == ".")
-    return bad();
-  const double v = std::stod(number) / (milli ? 1000.0 : 1.0);
-  if (!(v >= 0)) return bad();
-  return v;
-}
 
 std::string cpu_list_string(const std::vector<int>& cpus) {
   std::string out;

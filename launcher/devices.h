@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace ringmaster::launcher {
 
@@ -55,8 +56,7 @@ Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& req
 
 // The CPUs this process may run on (sched_getaffinity), ascending.
 std::vector<int> allowed_cpus();
-// A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; kInvalidArgument when it is not one.
-Result<double> parse_cpu_quantity(const std::string& quantity);
+using ringmaster::parse_cpu_quantity;  // common/strings.h
 // "0-3,6" for {0,1,2,3,6}.
 std::string cpu_list_string(const std::vector<int>& cpus);
 
