@@ -111,6 +111,16 @@ double compare(const std::string& spec, const OptimizerConfig& oc, const DeviceC
 
 }  // namespace
 
+// The module must load into this executable (every core symbol it uses resolved, CMake's
+// ringmaster_cuda_module_host) with or without a GPU: only the device count may be missing. Before
+// that rule the engine's tests skipped on a real H200 with "undefined symbol".
+TEST(CudaEngine, ModuleLoadsIntoThisExecutable) {
+  auto n = cuda_device_count();
+  if (!n) {
+    EXPECT_EQ(n.status().message().find("does not load"), std::string::npos) << n.status().message();
+  }
+}
+
 TEST(CudaEngine, ClearErrorWithoutAGpu) {
   std::string why;
   if (have_gpu(&why)) GTEST_SKIP() << "a GPU is visible: the error path is not reachable here";
@@ -169,11 +179,21 @@ TEST(CudaEngine, Tf32AndBf16WithinTolerance) {
   OptimizerConfig oc;
   oc.momentum = 0.0f;
   DeviceConfig dc;
+  // The bounds: a weight's gradient sums a batch of per-sample terms that mostly cancel (random
+  // inputs and labels), so its relative error is the operands' rounding (bf16: 2^-9, tf32: about
+  // 2^-11, truncated by the tensor cores) times about sqrt(batch). Measured on an H200
+  // (2026-11-30): mlp bf16 0.030, tf32 0.012. The lower bounds check that the reduced precision
+  // is really used (fp32 lands near 1e-6).
   dc.precision = "bf16";
-  EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32}, 1), 1e-2);
-  EXPECT_LT(compare("mlp", oc, dc, {128}, 1), 1e-2);
+  EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32}, 1), 2e-2);
+  const double bf16 = compare("mlp", oc, dc, {128}, 1);
+  EXPECT_LT(bf16, 6e-2);
+  EXPECT_GT(bf16, 1e-3);
   dc.precision = "tf32";
-  EXPECT_LT(compare("mlp", oc, dc, {128}, 1), 1e-2);
+  const double tf32 = compare("mlp", oc, dc, {128}, 1);
+  EXPECT_LT(tf32, 3e-2);
+  EXPECT_GT(tf32, 1e-4);
+  EXPECT_LT(tf32, bf16);
 }
 
 TEST(CudaEngine, EvaluationEqualsCpu) {
