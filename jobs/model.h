@@ -138,6 +138,31 @@ struct TrainingJob {
     std::string success_operator = "All";     // successPolicy.operator: All or Any
     std::vector<std::string> success_targets;  // successPolicy.targetReplicatedJobs; empty: all
     int max_restarts = 0;                      // failurePolicy.maxRestarts
+    // failurePolicy.rules (jobset v0.12 pkg/controllers/failure_policy.go): the first rule that a
+    // failed child Job matches (its failure reason, message and replicatedJob) decides the action;
+    // none matching, RestartJobSet. Without a failurePolicy the first failed child Job fails the
+    // JobSet (reason FailedJobs).
+    struct FailureRule {
+      std::string name;    // defaulted by the webhook to failurePolicyRule<index>
+      std::string action;  // FailJobSet, RestartJobSet, RestartJobSetAndIgnoreMaxRestarts
+      std::vector<std::string> on_reasons;           // onJobFailureReasons; empty: any
+      std::vector<std::string> on_message_patterns;  // onJobFailureMessagePatterns (regular expressions)
+      std::vector<std::string> targets;              // targetReplicatedJobs; empty: any
+    };
+    bool has_failure_policy = false;
+    std::vector<FailureRule> failure_rules;
+    // A child Job's own backoffLimit (batch/v1 default 6) and podFailurePolicy, per replicatedJob.
+    struct PodFailureRule {
+      std::string action;      // FailJob, Ignore, Count, FailIndex
+      std::string container;   // onExitCodes.containerName; empty: any
+      bool in = true;          // onExitCodes.operator In (else NotIn)
+      std::vector<int> codes;  // onExitCodes.values
+    };
+    std::map<std::string, int> backoff_limits;
+    std::map<std::string, std::vector<PodFailureRule>> pod_failure_rules;
+    // startupPolicy.startupPolicyOrder InOrder: each replicatedJob starts once the one before it is
+    // ready (all its pods running), in the order they are listed.
+    bool startup_in_order = false;
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
     // pod index within that Job: its completion index).
     std::pair<int, int> child_of(const std::string& type, int index) const;

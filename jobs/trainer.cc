@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <regex>
 #include <set>
 
 #include "common/strings.h"
@@ -163,6 +164,86 @@ Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<Trai
                             ref.kind, ref.name,
                             ref.kind == "TrainingRuntime" ? " in namespace " + job.metadata.namespace_ : "",
                             known.empty() ? "none" : join(known, "; ")));
+}
+
+// What JobSet's webhook (jobset v0.12 pkg/webhooks/jobset_webhook.go validateFailurePolicy) and
+// batch/v1's Job validation refuse in the policies that ringmaster runs: failurePolicy rules (a
+// RestartJob action needs the RestartJob feature gate, off by default in v0.12; rule names unique
+// and well formed; targets that exist; Job failure reasons it knows) and a child Job's
+// podFailurePolicy (restartPolicy Never; FailIndex needs backoffLimitPerIndex, not run here).
+Status validate_jobset_policies(const YAML::Node& spec, const std::string& where) {
+  std::set<std::string> rjobs;
+  for (const auto& rjob : get(spec, "replicatedJobs")) rjobs.insert(get(rjob, "name").as<std::string>(""));
+  static const std::set<std::string> kActions = {"FailJobSet", "RestartJobSet", "RestartJobSetAndIgnoreMaxRestarts"};
+  static const std::set<std::string> kReasons = {"BackoffLimitExceeded", "DeadlineExceeded", "FailedIndexes",
+                                                 "MaxFailedIndexesExceeded", "PodFailurePolicy"};
+  static const std::regex kRuleName("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$");
+  std::set<std::string> names;
+  int index = 0;
+  for (const auto& rule : get(get(spec, "failurePolicy"), "rules")) {
+    const std::string field = fmt::format("{}: spec.failurePolicy.rules[{}]", where, index);
+    const std::string name = get(rule, "name").as<std::string>(fmt::format("failurePolicyRule{}", index));
+    const std::string action = get(rule, "action").as<std::string>("");
+    ++index;
+    if (action == "RestartJob" || action == "RestartJobAndIgnoreMaxRestarts")
+      return invalid_argument(fmt::format("{}.action: {} failure policy actions are not allowed when the RestartJob "
+                                          "feature gate is disabled (JobSet v0.12's default); expected FailJobSet, "
+                                          "RestartJobSet or RestartJobSetAndIgnoreMaxRestarts",
+                                          field, action));
+    if (!kActions.count(action))
+      return invalid_argument(fmt::format("{}.action: expected FailJobSet, RestartJobSet or "
+                                          "RestartJobSetAndIgnoreMaxRestarts, found '{}'",
+                                          field, action));
+    if (name.size() > 128 || !std::regex_match(name, kRuleName))
+      return invalid_argument(fmt::format("{}.name: expected a letter, then letters, digits or '_,:', ending in a letter, "
+                                          "digit or '_' (at most 128), found '{}'",
+                                          field, name));
+    if (!names.insert(name).second)
+      return invalid_argument(fmt::format("{}.name: rule names must be unique, found '{}' twice", field, name));
+    for (const auto& t : get(rule, "targetReplicatedJobs"))
+      if (!rjobs.count(t.as<std::string>("")))
+        return invalid_argument(fmt::format("{}.targetReplicatedJobs: '{}' is not one of the replicatedJobs ({})", field,
+                                            t.as<std::string>(""), join(std::vector<std::string>(rjobs.begin(), rjobs.end()), ", ")));
+    for (const auto& r : get(rule, "onJobFailureReasons"))
+      if (!kReasons.count(r.as<std::string>("")))
+        return invalid_argument(fmt::format("{}.onJobFailureReasons: expected one of {}, found '{}'", field,
+                                            join(std::vector<std::string>(kReasons.begin(), kReasons.end()), ", "), r.as<std::string>("")));
+    for (const auto& m : get(rule, "onJobFailureMessagePatterns")) {
+      try {
+        std::regex check(m.as<std::string>(""));
+      } catch (const std::regex_error& e) {
+        return invalid_argument(fmt::format("{}.onJobFailureMessagePatterns: expected a regular expression, found '{}' "
+                                            "({})",
+                                            field, m.as<std::string>(""), e.what()));
+      }
+    }
+  }
+  for (const auto& rjob : get(spec, "replicatedJobs")) {
+    const YAML::Node job_spec = get(get(rjob, "template"), "spec");
+    const YAML::Node pfp = get(job_spec, "podFailurePolicy");
+    if (!pfp.IsDefined() || pfp.IsNull()) continue;
+    const std::string field = fmt::format("{}: replicatedJob {}: spec.podFailurePolicy", where, get(rjob, "name").as<std::string>(""));
+    const std::string restart = get(get(get(job_spec, "template"), "spec"), "restartPolicy").as<std::string>("OnFailure");
+    if (restart != "Never")
+      return invalid_argument(fmt::format("{}: only allowed with the pod template's restartPolicy Never, found {}", field,
+                                          restart));
+    int k = 0;
+    for (const auto& rule : get(pfp, "rules")) {
+      const std::string action = get(rule, "action").as<std::string>("");
+      if (action == "FailIndex")
+        return invalid_argument(fmt::format("{}.rules[{}].action: FailIndex needs backoffLimitPerIndex, which ringmaster "
+                                            "does not run; use FailJob, Ignore or Count",
+                                            field, k));
+      if (action != "FailJob" && action != "Ignore" && action != "Count")
+        return invalid_argument(fmt::format("{}.rules[{}].action: expected FailJob, Ignore or Count, found '{}'", field, k,
+                                            action));
+      const std::string op = get(get(rule, "onExitCodes"), "operator").as<std::string>("In");
+      if (get(rule, "onExitCodes").IsDefined() && op != "In" && op != "NotIn")
+        return invalid_argument(fmt::format("{}.rules[{}].onExitCodes.operator: expected In or NotIn, found '{}'", field, k, op));
+      ++k;
+    }
+  }
+  return Status::ok();
 }
 
 Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
@@ -371,6 +452,7 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
       }
     }
   }
+  if (Status st = validate_jobset_policies(spec, describe(runtime)); !st) return st;
   YAML::Node js;
   js["apiVersion"] = "jobset.x-k8s.io/v1alpha2";
   js["kind"] = "JobSet";
@@ -425,6 +507,17 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset
     for (std::size_t k = 0; k < r.template_.containers.size(); ++k)
       if (r.template_.containers[k].name == kNode) r.primary_container = k;
     r.template_.raw = YAML::Clone(get(job_spec, "template"));
+    policy.backoff_limits[name] = get(job_spec, "backoffLimit").as<int>(6);
+    for (const auto& rule : get(get(job_spec, "podFailurePolicy"), "rules")) {
+      const YAML::Node codes = get(rule, "onExitCodes");
+      if (!codes.IsDefined()) continue;  // onPodConditions (a disruption, an eviction) never happen here
+      TrainingJob::JobSetPolicy::PodFailureRule pr;
+      pr.action = get(rule, "action").as<std::string>("");
+      pr.container = get(codes, "containerName").as<std::string>("");
+      pr.in = get(codes, "operator").as<std::string>("In") == "In";
+      for (const auto& v : get(codes, "values")) pr.codes.push_back(v.as<int>(0));
+      policy.pod_failure_rules[name].push_back(std::move(pr));
+    }
     for (const auto& dep : get(rjob, "dependsOn"))
       policy.depends_on[name].emplace_back(get(dep, "name").as<std::string>(""), get(dep, "status").as<std::string>("Complete"));
     job.replicas.push_back(std::move(r));
@@ -432,7 +525,20 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset
   job.run_policy.backoff_limit = backoff_limit;
   policy.success_operator = get(get(spec, "successPolicy"), "operator").as<std::string>("All");
   policy.success_targets = ctx.get_string_list(get(spec, "successPolicy"), "targetReplicatedJobs");
-  policy.max_restarts = get(get(spec, "failurePolicy"), "maxRestarts").as<int>(0);
+  const YAML::Node failure = get(spec, "failurePolicy");
+  policy.has_failure_policy = failure.IsDefined() && !failure.IsNull();
+  policy.max_restarts = get(failure, "maxRestarts").as<int>(0);
+  int index = 0;
+  for (const auto& rule : get(failure, "rules")) {
+    TrainingJob::JobSetPolicy::FailureRule fr;
+    fr.name = get(rule, "name").as<std::string>(fmt::format("failurePolicyRule{}", index++));
+    fr.action = get(rule, "action").as<std::string>("");
+    fr.on_reasons = ctx.get_string_list(rule, "onJobFailureReasons");
+    fr.on_message_patterns = ctx.get_string_list(rule, "onJobFailureMessagePatterns");
+    fr.targets = ctx.get_string_list(rule, "targetReplicatedJobs");
+    policy.failure_rules.push_back(std::move(fr));
+  }
+  policy.startup_in_order = get(get(spec, "startupPolicy"), "startupPolicyOrder").as<std::string>("AnyOrder") == "InOrder";
   job.jobset = std::move(policy);
   return job;
 }

@@ -254,6 +254,10 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
         const auto [child, pod] = job.jobset->child_of(spec.type, i);
         r.name = jobs::dns_label(fmt::format("{}-{}-{}-{}", plan.job, spec.type, child, pod));
         if (auto d = job.jobset->depends_on.find(spec.type); d != job.jobset->depends_on.end()) r.depends_on = d->second;
+        // startupPolicy InOrder (jobset startup_policy.go): a replicatedJob's Jobs are created once
+        // the one listed before it is ready.
+        if (job.jobset->startup_in_order && &spec != &job.replicas.front())
+          r.depends_on.emplace_back((&spec - 1)->type, "Ready");
       }
       r.argv = c.command;
       r.argv.insert(r.argv.end(), c.args.begin(), c.args.end());

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include "common/fd.h"
@@ -346,25 +347,89 @@ bool JobRunner::succeeded() const {
 
 void JobRunner::fail(const std::string& reason, const std::string& message) {
   if (status_.finished()) return;
-  // JobSet failurePolicy.maxRestarts: a failed child Job recreates the whole JobSet, that many times
-  // at most (jobset_controller.go); stopping, a deadline and a start that failed are final.
-  if (job_.jobset && jobset_restarts_ < job_.jobset->max_restarts && reason != "Stopped" &&
-      reason != "DeadlineExceeded" && reason != "FailedToStart") {
-    ++jobset_restarts_;
-    event("RestartingJobSet", fmt::format("{}: {} (JobSet restart {} of at most {})", reason, message, jobset_restarts_,
-                                          job_.jobset->max_restarts));
-    stop_replicas();
-    for (auto& r : status_.replicas) {
-      r.phase = "Pending";
-      r.backoff = {};
-    }
-    restarts_at_jobset_start_ = status_.restarts;
-    set_phase("Restarting", "JobSetRestarting",
-              fmt::format("restart {} of at most {} after {}", jobset_restarts_, job_.jobset->max_restarts, message));
-    start_all();
+  set_phase("Failed", reason, message);
+}
+
+void JobRunner::fail_child(std::size_t i, const std::string& reason, const std::string& message) {
+  if (status_.finished()) return;
+  const auto& p = *job_.jobset;
+  const ReplicaLaunch& r = plan_.replicas[i];
+  const std::string child = fmt::format("{}-{}-{}", plan_.job, r.type, p.child_of(r.type, r.index).first);
+  const std::string what = fmt::format("child Job {} failed ({}: {})", child, reason, message);
+  if (!p.has_failure_policy) {
+    set_phase("Failed", "FailedJobs",
+              fmt::format("jobset failed due to one or more job failures (first failed job: {}); {}", child, what));
     return;
   }
-  set_phase("Failed", reason, message);
+  // The first rule the failed Job matches: its reason, its message and its replicatedJob.
+  const jobs::TrainingJob::JobSetPolicy::FailureRule* rule = nullptr;
+  for (const auto& candidate : p.failure_rules) {
+    const auto listed = [](const std::vector<std::string>& v, const std::string& x) {
+      return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+    };
+    if (!listed(candidate.on_reasons, reason) || !listed(candidate.targets, r.type)) continue;
+    bool message_matches = candidate.on_message_patterns.empty();
+    for (const auto& pattern : candidate.on_message_patterns) {
+      try {
+        message_matches = message_matches || std::regex_search(message, std::regex(pattern));
+      } catch (const std::regex_error&) {  // as JobSet: an invalid pattern matches nothing
+      }
+    }
+    if (!message_matches) continue;
+    rule = &candidate;
+    break;
+  }
+  const std::string action = rule != nullptr ? rule->action : "RestartJobSet";
+  const std::string restart_reason = rule != nullptr ? "FailurePolicy_" + rule->name : "DefaultFailurePolicy";
+  if (action == "FailJobSet") {
+    set_phase("Failed", "FailJobSetFailurePolicyAction",
+              fmt::format("applying FailJobSet failure policy action (first failed job: {}); {}", child, what));
+  } else if (action == "RestartJobSet" && jobset_counted_restarts_ >= p.max_restarts) {
+    set_phase("Failed", "ReachedMaxRestarts",
+              fmt::format("jobset failed due to reaching max number of restarts ({}) (first failed job: {}); {}",
+                          p.max_restarts, child, what));
+  } else {
+    restart_jobset(action == "RestartJobSet", restart_reason, what);
+  }
+}
+
+void JobRunner::restart_jobset(bool counted, const std::string& reason, const std::string& message) {
+  ++jobset_restarts_;
+  jobset_counted_restarts_ += counted;
+  const std::string text =
+      counted ? fmt::format("restart {} of at most {} after {}", jobset_counted_restarts_, job_.jobset->max_restarts, message)
+              : fmt::format("restart {} (not counted toward maxRestarts) after {}", jobset_restarts_, message);
+  event("RestartingJobSet", fmt::format("{}: {}", reason, text));
+  stop_replicas();
+  for (auto& r : status_.replicas) {
+    r.phase = "Pending";
+    r.backoff = {};
+  }
+  restarts_at_jobset_start_ = status_.restarts;
+  child_failures_.clear();
+  set_phase("Restarting", reason, text);
+  start_all();
+}
+
+std::string JobRunner::pod_failure_action(std::size_t i, const ExitStatus& exit, int* rule_index) const {
+  // batch/v1 podFailurePolicy onExitCodes: the first rule whose container and exit code match.
+  const ReplicaLaunch& r = plan_.replicas[i];
+  const auto rules = job_.jobset->pod_failure_rules.find(r.type);
+  if (rules == job_.jobset->pod_failure_rules.end()) return "";
+  const jobs::ReplicaSpec* spec = job_.replica(r.type);
+  const std::string container =
+      spec != nullptr && spec->primary_container < spec->template_.containers.size() ? spec->template_.containers[spec->primary_container].name : "";
+  const int code = exit.container_code();
+  for (std::size_t k = 0; k < rules->second.size(); ++k) {
+    const auto& rule = rules->second[k];
+    if (!rule.container.empty() && rule.container != container) continue;
+    const bool listed = std::find(rule.codes.begin(), rule.codes.end(), code) != rule.codes.end();
+    if (listed == rule.in) {
+      *rule_index = static_cast<int>(k);
+      return rule.action;
+    }
+  }
+  return "";
 }
 
 std::optional<ExitStatus> JobRunner::reap(std::size_t i) {
@@ -385,8 +450,23 @@ bool JobRunner::check_replicas() {
     changed = true;  // every exit changes the replica's state, and perhaps the job's
     ReplicaStatus& s = status_.replicas[i];
     const ReplicaLaunch& r = plan_.replicas[i];
+    bool counts = true;
+    if (job_.jobset && !exit->success()) {
+      int rule = 0;
+      const std::string action = pod_failure_action(i, *exit, &rule);
+      if (action == "FailJob") {
+        s.phase = "Failed";
+        const jobs::ReplicaSpec* spec = job_.replica(r.type);
+        fail_child(i, "PodFailurePolicy",
+                   fmt::format("Container {} for pod {} failed with exit code {} matching FailJob rule at index {}",
+                               spec->template_.containers[spec->primary_container].name, r.name,
+                               exit->container_code(), rule));
+        return true;
+      }
+      counts = action != "Ignore";
+    }
     if (should_restart(r.restart_policy, *exit)) {
-      schedule_restart(i, *exit);
+      schedule_restart(i, *exit, counts);
       if (status_.finished()) return true;
       continue;
     }
@@ -394,6 +474,10 @@ bool JobRunner::check_replicas() {
       s.phase = "Succeeded";
     } else {
       s.phase = "Failed";
+      if (job_.jobset) {
+        fail_child(i, "BackoffLimitExceeded", fmt::format("pod {} failed with {}", r.name, exit->describe()));
+        return true;
+      }
       const bool permanent = r.restart_policy == RestartPolicy::kExitCode;
       fail(permanent ? "ExitCodePermanent" : "ReplicaFailed",
            fmt::format("replica {} failed with {}{}", r.name, exit->describe(),
@@ -408,10 +492,23 @@ bool JobRunner::check_replicas() {
   return changed;
 }
 
-void JobRunner::schedule_restart(std::size_t i, const ExitStatus& exit) {
+void JobRunner::schedule_restart(std::size_t i, const ExitStatus& exit, bool counts) {
   ReplicaStatus& s = status_.replicas[i];
   const ReplicaLaunch& r = plan_.replicas[i];
-  const auto limit = job_.run_policy.backoff_limit;
+  if (job_.jobset && !exit.success() && counts) {
+    // A child Job counts its own failed pods against its own backoffLimit (batch/v1 default 6).
+    const auto& p = *job_.jobset;
+    const auto limit = p.backoff_limits.find(r.type);
+    int& failures = child_failures_[{r.type, p.child_of(r.type, r.index).first}];
+    if (failures >= (limit == p.backoff_limits.end() ? 6 : limit->second)) {
+      s.phase = "Failed";
+      fail_child(i, "BackoffLimitExceeded",
+                 fmt::format("Job has reached the specified backoff limit; pod {} ended with {}", r.name, exit.describe()));
+      return;
+    }
+    ++failures;
+  }
+  const auto limit = job_.jobset ? std::nullopt : job_.run_policy.backoff_limit;
   const auto waiting = std::count_if(status_.replicas.begin(), status_.replicas.end(),
                                      [](const ReplicaStatus& x) { return x.backing_off(); });
   if (limit && status_.restarts - restarts_at_jobset_start_ + waiting >= *limit) {  // restarts decided count, though not yet made

@@ -154,8 +154,17 @@ class JobRunner {
   std::optional<ExitStatus> reap(std::size_t i);
   // Starts the replicas whose back-off has passed; true when any started.
   bool restart_due();
-  // The replica ended and its policy restarts it: back off, or fail the job at backoffLimit.
-  void schedule_restart(std::size_t i, const ExitStatus& exit);
+  // The replica ended and its policy restarts it: back off, or fail the job at backoffLimit (a
+  // TrainJob: its child Job's backoffLimit; `counts` false for a podFailurePolicy Ignore).
+  void schedule_restart(std::size_t i, const ExitStatus& exit, bool counts = true);
+  // A TrainJob's pod ended with a failure: the action of the first podFailurePolicy rule of its
+  // child Job that matches the exit (FailJob, Ignore, Count), or "" when none does.
+  std::string pod_failure_action(std::size_t i, const ExitStatus& exit, int* rule_index) const;
+  // A TrainJob's child Job (the one replica i belongs to) failed with a batch/v1 Job failure reason:
+  // JobSet's failurePolicy decides (jobset v0.12 pkg/controllers/failure_policy.go).
+  void fail_child(std::size_t i, const std::string& reason, const std::string& message);
+  // Recreates every child Job (failurePolicy RestartJobSet*): counted toward maxRestarts or not.
+  void restart_jobset(bool counted, const std::string& reason, const std::string& message);
   Clock::time_point now() const { return clock_.now(); }
   bool succeeded() const;
   void fail(const std::string& reason, const std::string& message);
@@ -177,8 +186,12 @@ class JobRunner {
   JobStatus status_;
   std::vector<int> handles_;  // per replica; -1 when not running
   Clock::time_point started_;
-  int jobset_restarts_ = 0;         // a TrainJob's JobSet recreated after a failure (failurePolicy)
-  int restarts_at_jobset_start_ = 0;  // status_.restarts when the current JobSet started: its Jobs' backoff counts from there
+  int jobset_restarts_ = 0;          // a TrainJob's JobSet recreated after a failure (failurePolicy)
+  int jobset_counted_restarts_ = 0;  // ... of those, the ones that count toward maxRestarts
+  int restarts_at_jobset_start_ = 0;  // status_.restarts when the current JobSet started
+  // A TrainJob's pod restarts that count toward each child Job's backoffLimit, by (replicatedJob,
+  // job index), since the JobSet (re)started.
+  std::map<std::pair<std::string, int>, int> child_failures_;
 };
 
 }  // namespace ringmaster::launcher

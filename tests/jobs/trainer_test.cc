@@ -227,3 +227,44 @@ spec:
   EXPECT_EQ(env_of(c, "HF_TOKEN_FILE"), "/t");
   EXPECT_EQ(c["envFrom"][0]["secretRef"]["name"].as<std::string>(), "hf");
 }
+
+// JobSet's webhook rules for the policies ringmaster runs (jobset v0.12 validateFailurePolicy) and
+// batch/v1's for podFailurePolicy: refused when the runtime is resolved, naming the field.
+TEST(TrainJob, JobSetPolicyValidation) {
+  auto resolve_with = [](const std::string& jobset_extra, const std::string& job_extra, const std::string& restart) {
+    const std::string y = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainingRuntime\nmetadata: {name: rt}\nspec:\n"
+                          "  mlPolicy: {numNodes: 1}\n  template:\n    spec:\n      " + jobset_extra +
+                          "\n      replicatedJobs:\n        - name: node\n          template:\n"
+                          "            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}\n"
+                          "            spec:\n              " + job_extra +
+                          "\n              template: {spec: {restartPolicy: " + restart +
+                          ", containers: [{name: node, image: i}]}}\n---\n"
+                          "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tj}\nspec:\n"
+                          "  runtimeRef: {name: rt, kind: TrainingRuntime}\n";
+    auto docs = load(y);
+    const auto& tj = std::get<TrainJob>(docs.at(1).object);
+    auto r = resolve_trainjob(tj, runtimes_of(docs));
+    return r ? std::string("ok") : r.status().message();
+  };
+  EXPECT_EQ(resolve_with("failurePolicy: {rules: [{name: a, action: FailJobSet, targetReplicatedJobs: [node]}]}",
+                         "podFailurePolicy: {rules: [{action: Ignore, onExitCodes: {operator: NotIn, values: [0]}}]}", "Never"),
+            "ok");
+  const std::string restart_job = resolve_with("failurePolicy: {rules: [{name: a, action: RestartJob}]}", "backoffLimit: 1", "Never");
+  EXPECT_NE(restart_job.find("spec.failurePolicy.rules[0].action: RestartJob failure policy actions are not allowed when "
+                             "the RestartJob feature gate is disabled"),
+            std::string::npos)
+      << restart_job;
+  const std::string target = resolve_with("failurePolicy: {rules: [{name: a, action: FailJobSet, targetReplicatedJobs: [launcher]}]}",
+                                          "backoffLimit: 1", "Never");
+  EXPECT_NE(target.find("targetReplicatedJobs: 'launcher' is not one of the replicatedJobs (node)"), std::string::npos) << target;
+  const std::string dup = resolve_with(
+      "failurePolicy: {rules: [{name: a, action: FailJobSet}, {name: a, action: RestartJobSet}]}", "backoffLimit: 1", "Never");
+  EXPECT_NE(dup.find("rules[1].name: rule names must be unique, found 'a' twice"), std::string::npos) << dup;
+  const std::string never = resolve_with("failurePolicy: {maxRestarts: 1}",
+                                         "podFailurePolicy: {rules: [{action: FailJob, onExitCodes: {operator: In, values: [42]}}]}",
+                                         "OnFailure");
+  EXPECT_NE(never.find("replicatedJob node: spec.podFailurePolicy: only allowed with the pod template's restartPolicy "
+                       "Never, found OnFailure"),
+            std::string::npos)
+      << never;
+}

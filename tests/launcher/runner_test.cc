@@ -9,6 +9,7 @@
 
 #include "common/files.h"
 #include "jobs/loader.h"
+#include "jobs/trainer.h"
 #include "launcher/runner.h"
 
 using namespace ringmaster;
@@ -52,10 +53,80 @@ class RunnerTest : public ::testing::Test {
            "\n      containers:\n        - name: main\n          image: i\n          workingDir: " + dir_.string() +
            "\n          command: [sh, -c, '" + script + "']\n";
   }
+  // A TrainJob on the TrainingRuntime beside it in `yaml`, run as the JobSet it resolves to.
+  JobStatus run_trainjob(const std::string& yaml) {
+    auto loaded = jobs::load_string(yaml, "t.yaml");
+    EXPECT_TRUE(loaded.ok());
+    for (const auto& d : loaded.diagnostics.sorted()) ADD_FAILURE() << d.to_string();
+    std::vector<jobs::TrainingRuntime> runtimes;
+    const jobs::TrainJob* tj = nullptr;
+    for (const auto& d : loaded.documents) {
+      if (const auto* r = std::get_if<jobs::TrainingRuntime>(&d.object)) runtimes.push_back(*r);
+      if (const auto* t = std::get_if<jobs::TrainJob>(&d.object)) tj = t;
+    }
+    if (tj == nullptr) {
+      ADD_FAILURE() << "no TrainJob";
+      return {};
+    }
+    auto resolved = jobs::resolve_trainjob(*tj, runtimes);
+    EXPECT_TRUE(resolved.is_ok()) << resolved.status().message();
+    if (!resolved) return {};
+    auto job = jobs::trainjob_as_job(*tj, resolved->jobset);
+    EXPECT_TRUE(job.is_ok()) << job.status().message();
+    if (!job) return {};
+    job_ = std::move(*job);
+    int port = 32000;
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}});
+    EXPECT_TRUE(plan.is_ok()) << plan.status().message();
+    if (!plan) return {};
+    plan_ = *plan;
+    auto processes = real_processes();
+    RunOptions o;
+    o.job_dir = (dir_ / "job").string();
+    o.poll_interval = std::chrono::milliseconds(5);
+    o.grace = std::chrono::milliseconds(500);
+    o.backoff.initial = std::chrono::milliseconds(0);
+    JobRunner runner(job_, std::move(*plan), *processes, o);
+    return runner.run();
+  }
+  // A TrainingRuntime whose JobSet spec holds `jobset_extra` (failurePolicy, startupPolicy) and one
+  // replicatedJob per (name, replicas, job spec extra, script), and a TrainJob on it.
+  struct Step {
+    std::string name;
+    int replicas;
+    std::string job_extra;  // e.g. "backoffLimit: 0"
+    std::string script;
+    std::string restart = "OnFailure";
+  };
+  std::string trainjob(const std::string& jobset_extra, const std::vector<Step>& steps) {
+    std::string y = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainingRuntime\nmetadata: {name: rt}\nspec:\n"
+                    "  mlPolicy: {numNodes: 1}\n  template:\n    spec:\n";
+    if (!jobset_extra.empty()) y += "      " + jobset_extra + "\n";
+    y += "      replicatedJobs:\n";
+    for (const auto& st : steps) {
+      y += "        - name: " + st.name + "\n          replicas: " + std::to_string(st.replicas) +
+           "\n          template:\n";
+      if (st.name == "node") y += "            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}\n";
+      y += "            spec:\n";
+      if (!st.job_extra.empty()) y += "              " + st.job_extra + "\n";
+      y += "              template:\n                spec:\n                  restartPolicy: " + st.restart +
+           "\n                  containers: [{name: " + st.name + ", image: i, workingDir: " + dir_.string() +
+           ", command: [sh, -c, '" + st.script +
+           "'], env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]}]\n";
+    }
+    return y + "---\napiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tj}\nspec:\n"
+               "  runtimeRef: {name: rt, kind: TrainingRuntime}\n";
+  }
+  std::string events() {
+    auto text = read_file((dir_ / "job" / "events.log").string());
+    return text ? *text : "";
+  }
+
   nlohmann::json status_file() { return nlohmann::json::parse(read_file((dir_ / "job" / "status.json").string()).value()); }
 
   fs::path dir_;
   jobs::TrainingJob job_;
+  JobPlan plan_;
 };
 
 // Fails (exit 1) until it has run `n` times, counting in a file of the working directory.
@@ -286,4 +357,76 @@ spec:
   JobStatus elastic = run(with("elasticPolicy: {minReplicas: 1, maxReplicas: 2}"));
   EXPECT_EQ(elastic.phase, "Succeeded") << elastic.message;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20)) << "did not wait for the sleeping worker";
+}
+
+// Issue 22: JobSet's failurePolicy, each child Job's backoffLimit and podFailurePolicy, and
+// startupPolicy InOrder, as jobset v0.12's controller applies them (pkg/controllers/
+// failure_policy.go, startup_policy.go) and batch/v1 counts pod failures.
+TEST_F(RunnerTest, TrainJobWithoutFailurePolicyFailsAtTheFirstFailedChildJob) {
+  const JobStatus s = run_trainjob(trainjob("", {{"node", 1, "backoffLimit: 0", "exit 3"}}));
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "FailedJobs");
+  EXPECT_NE(s.message.find("first failed job: tj-node-0"), std::string::npos) << s.message;
+  EXPECT_EQ(events().find("RestartingJobSet"), std::string::npos);
+  EXPECT_EQ(status_file()["trainJobConditions"][0]["reason"], "FailedJobs");
+}
+
+TEST_F(RunnerTest, EachChildJobCountsItsOwnBackoffLimit) {
+  // Two child Jobs each fail once, with backoffLimit 1 each: both are retried (a job-wide count
+  // would have failed the second), and the TrainJob completes.
+  const JobStatus s = run_trainjob(trainjob("", {{"node", 2, "backoffLimit: 1", "mkdir tried-$POD 2>/dev/null && exit 1; echo $POD retried"}}));
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+}
+
+TEST_F(RunnerTest, FailurePolicyRulesPickTheActionByReasonAndTarget) {
+  // podFailurePolicy FailJob on exit 42 fails the child Job with reason PodFailurePolicy; the rule
+  // for that reason fails the JobSet although maxRestarts would allow restarts.
+  const std::string rules =
+      "failurePolicy: {maxRestarts: 3, rules: [{name: other, action: RestartJobSet, onJobFailureReasons: [BackoffLimitExceeded]}, "
+      "{name: fail, action: FailJobSet, onJobFailureReasons: [PodFailurePolicy], targetReplicatedJobs: [node]}]}";
+  const JobStatus fail = run_trainjob(trainjob(
+      rules, {{"node", 1, "podFailurePolicy: {rules: [{action: FailJob, onExitCodes: {operator: In, values: [42]}}]}", "exit 42",
+               "Never"}}));
+  EXPECT_EQ(fail.phase, "Failed");
+  EXPECT_EQ(fail.reason, "FailJobSetFailurePolicyAction");
+  EXPECT_NE(fail.message.find("Container node for pod tj-node-0-0 failed with exit code 42 matching FailJob rule at index 0"),
+            std::string::npos)
+      << fail.message;
+  EXPECT_EQ(events().find("RestartingJobSet"), std::string::npos);
+}
+
+TEST_F(RunnerTest, RestartJobSetAndIgnoreMaxRestartsRestartsBeyondMaxRestarts) {
+  // maxRestarts 0: only the uncounted action can restart. (Trainer's CRD requires a rule's name,
+  // which JobSet's own webhook would default.)
+  const std::string script = "mkdir tried 2>/dev/null && exit 3; echo second run";
+  const JobStatus s = run_trainjob(trainjob("failurePolicy: {maxRestarts: 0, rules: [{name: again, action: RestartJobSetAndIgnoreMaxRestarts}]}",
+                                            {{"node", 1, "backoffLimit: 0", script}}));
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  EXPECT_NE(events().find("RestartingJobSet FailurePolicy_again"), std::string::npos) << events();
+  fs::remove(dir_ / "tried");
+  // A rule for another replicatedJob does not apply: the default RestartJobSet is at maxRestarts 0.
+  const JobStatus t = run_trainjob(trainjob(
+      "failurePolicy: {maxRestarts: 0, rules: [{name: init, action: RestartJobSetAndIgnoreMaxRestarts, targetReplicatedJobs: [init]}]}",
+      {{"init", 1, "", "true"}, {"node", 1, "backoffLimit: 0", script}}));
+  EXPECT_EQ(t.phase, "Failed");
+  EXPECT_EQ(t.reason, "ReachedMaxRestarts");
+}
+
+TEST_F(RunnerTest, PodFailurePolicyIgnoreDoesNotCountTowardBackoffLimit) {
+  // Exit 5 twice, then success, with backoffLimit 0: only the Ignore rule lets it through.
+  const std::string script = "c=$(cat n 2>/dev/null || echo 0); c=$((c+1)); echo $c > n; [ $c -ge 3 ] || exit 5";
+  const JobStatus s = run_trainjob(trainjob(
+      "", {{"node", 1, "backoffLimit: 0\n              podFailurePolicy: {rules: [{action: Ignore, onExitCodes: {operator: In, values: [5]}}]}",
+            script, "Never"}}));
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  EXPECT_EQ(s.restarts, 2);
+}
+
+TEST_F(RunnerTest, StartupPolicyInOrderWaitsForTheJobBefore) {
+  const JobStatus s = run_trainjob(trainjob("startupPolicy: {startupPolicyOrder: InOrder}",
+                                            {{"first", 1, "", "true"}, {"node", 1, "", "true"}}));
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  ASSERT_EQ(plan_.replicas.size(), 2u);
+  EXPECT_TRUE(plan_.replicas[0].depends_on.empty());
+  EXPECT_EQ(plan_.replicas[1].depends_on, (std::vector<std::pair<std::string, std::string>>{{"first", "Ready"}}));
 }
