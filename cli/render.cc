@@ -41,7 +41,7 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
       "render",
       "Print a job as the Kubernetes objects the Kubeflow operators would create (Pods, Services, ConfigMap, "
       "Secrets, the MPIJob launcher Job), or with --mode crd the normalized Kubeflow object");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd, a Trainer v2 TrainJob with --mode jobset or crd)")->required();
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd, a Trainer v2 TrainJob in any mode)")->required();
   cmd->add_option("-o,--output-dir", o.output_dir, "write <job>.yaml there instead of printing");
   cmd->add_option("--mode", o.mode,
                   "pods: plain objects; crd: the Kubeflow object for a cluster with the operator; jobset: a Trainer v2 "
@@ -102,21 +102,34 @@ int run_render(const RenderOptions& o) {
     if (o.mode == "crd") {
       emit("---\n" + jobs::to_yaml(doc.normalized));
     } else if (const auto* tj = std::get_if<jobs::TrainJob>(&doc.object)) {
-      // The JobSet Trainer creates, for a cluster with the JobSet controller and no Trainer; its
+      // --mode jobset: the JobSet Trainer creates, for a cluster with the JobSet controller and no
+      // Trainer; --mode pods: the objects JobSet and its Jobs would make (k8s/render.h). Its
       // runtime from this file or the built-in ones (jobs/trainer.h).
-      if (o.mode != "jobset") {
-        std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name
-                  << ": --mode pods is not done for TrainJobs yet: use --mode jobset (the resolved JobSet) or --mode crd\n";
-        return 2;
-      }
       std::vector<std::string> problems;  // none: only this file's runtimes
       auto resolved = jobs::resolve_trainjob(*tj, jobs::collect_runtimes(r.documents, {}, problems));
-      if (!resolved) {
+      auto job = resolved ? jobs::trainjob_as_job(*tj, *resolved) : Result<jobs::TrainingJob>(resolved.status());
+      if (!job) {
         std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": "
-                  << resolved.status().message() << "\n";
+                  << job.status().message() << "\n";
         return 2;
       }
-      emit("---\n" + jobs::to_yaml(resolved->jobset));
+      if (o.mode == "jobset") {
+        emit("---\n" + jobs::to_yaml(resolved->jobset));
+        continue;
+      }
+      for (const auto& spec : job->replicas)
+        if (!job->jobset_dependencies(spec.type).empty()) {
+          std::cerr << "ringmaster render: note: TrainJob " << tj->metadata.name << ": replicatedJob " << spec.type
+                    << " waits for " << job->jobset_dependencies(spec.type).front().first
+                    << " (dependsOn / startupPolicy), which plain pods cannot express: `kubectl apply` starts every "
+                       "pod at once; `ringmaster submit` (pods mode) or --mode jobset keeps the order\n";
+          break;
+        }
+      Status s = k8s::render_job(*job, ro, [&](YAML::Node object) { emit(k8s::to_documents({object})); });
+      if (!s) {
+        std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": " << s.message() << "\n";
+        return 1;
+      }
     } else if (std::holds_alternative<jobs::TrainingRuntime>(doc.object)) {
       continue;  // used by the TrainJobs beside it
     } else if (o.mode == "jobset") {

@@ -186,7 +186,7 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
                                    [](const auto& d) { return std::holds_alternative<jobs::TrainJob>(d.object); });
     const auto& tj = std::get<jobs::TrainJob>(doc.object);
     auto resolved = jobs::resolve_trainjob(tj, runtimes);
-    auto job = resolved ? jobs::trainjob_as_job(tj, resolved->jobset) : Result<jobs::TrainingJob>(resolved.status());
+    auto job = resolved ? jobs::trainjob_as_job(tj, *resolved) : Result<jobs::TrainingJob>(resolved.status());
     if (!job) {
       std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";
       return 2;

@@ -1,6 +1,10 @@
 #include "jobs/model.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "jobs/operator_env.h"
 
 namespace ringmaster::jobs {
 
@@ -22,6 +26,21 @@ std::pair<int, int> TrainingJob::JobSetPolicy::child_of(const std::string& type,
   auto it = pods_per_job.find(type);
   const int per_job = std::max(1, it == pods_per_job.end() ? 1 : it->second);
   return {index / per_job, index % per_job};
+}
+
+std::string TrainingJob::JobSetPolicy::pod_name(const std::string& jobset, const std::string& type, int index) const {
+  const auto [child, pod] = child_of(type, index);
+  return dns_label(fmt::format("{}-{}-{}-{}", jobset, type, child, pod));
+}
+
+std::vector<std::pair<std::string, std::string>> TrainingJob::jobset_dependencies(const std::string& type) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!jobset) return out;
+  if (auto d = jobset->depends_on.find(type); d != jobset->depends_on.end()) out = d->second;
+  if (jobset->startup_in_order)
+    for (std::size_t k = 1; k < replicas.size(); ++k)
+      if (replicas[k].type == type) out.emplace_back(replicas[k - 1].type, "Ready");
+  return out;
 }
 
 const char* restart_policy_name(RestartPolicy p) {

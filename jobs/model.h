@@ -166,11 +166,20 @@ struct TrainingJob {
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
     // pod index within that Job: its completion index).
     std::pair<int, int> child_of(const std::string& type, int index) const;
+    // The pod's name and host name as JobSet and the Job controller give it:
+    // <jobset>-<replicatedJob>-<job index>-<completion index> (DNS-1123 label), under the headless
+    // Service `subdomain` (spec.network.subdomain, default the JobSet's name).
+    std::string pod_name(const std::string& jobset, const std::string& type, int index) const;
+    std::string subdomain;
   };
   std::optional<JobSetPolicy> jobset;
 
   const ReplicaSpec* replica(const std::string& type) const;
   int total_replicas() const;
+  // A TrainJob step's JobSet dependencies, as (replicatedJob, "Ready" or "Complete"): its dependsOn,
+  // and under startupPolicy InOrder (jobset startup_policy.go) the replicatedJob listed before it,
+  // Ready. Empty for other kinds.
+  std::vector<std::pair<std::string, std::string>> jobset_dependencies(const std::string& type) const;
 };
 
 // ---- Katib Experiment --------------------------------------------------------------------------

@@ -469,7 +469,8 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   return js;
 }
 
-Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset) {
+Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& resolved) {
+  const YAML::Node& jobset = resolved.jobset;
   // The JobSet was resolved from objects that loaded: it is read with the loader's own readers,
   // and what they could report has been reported already.
   Diagnostics diags;
@@ -537,6 +538,17 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const YAML::Node& jobset
     fr.on_message_patterns = ctx.get_string_list(rule, "onJobFailureMessagePatterns");
     fr.targets = ctx.get_string_list(rule, "targetReplicatedJobs");
     policy.failure_rules.push_back(std::move(fr));
+  }
+  policy.subdomain = get(get(spec, "network"), "subdomain").as<std::string>(tj.metadata.name);
+  if (resolved.runtime.framework == "mpi") {
+    // The hostfile's entries (mpi.go buildHostFileConfigMap): every `node` pod, and the launcher's
+    // when it runs as a node, with the slots the launcher was told (OMPI_MCA_orte_set_default_slots).
+    job.mpi_implementation = "OpenMPI";
+    job.run_launcher_as_worker = get(get(get(resolved.runtime.spec, "mlPolicy"), "mpi"), "runLauncherAsNode").as<bool>(false);
+    for (const auto& r : job.replicas)
+      for (const auto& c : r.template_.containers)
+        for (const auto& e : c.env)
+          if (e.name == "OMPI_MCA_orte_set_default_slots") job.slots_per_worker = std::max(1, std::atoi(e.value.c_str()));
   }
   policy.startup_in_order = get(get(spec, "startupPolicy"), "startupPolicyOrder").as<std::string>("AnyOrder") == "InOrder";
   job.jobset = std::move(policy);

@@ -92,11 +92,13 @@ struct Document;
 std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,
                                               std::vector<std::string>& problems);
 
-// The resolved JobSet as a job the local launcher runs (kind kTrainJob, with `jobset` set): one
+// The resolved JobSet (resolve_trainjob) as a job the local launcher runs and `render --mode pods`
+// renders (kind kTrainJob, with `jobset` set): one
 // replica spec per replicatedJob with replicas x parallelism pods, each pod's container as the
 // template gives it (restartPolicy as JobSet defaults it, OnFailure), the child Jobs' backoffLimit
 // (default 6, as batch/v1) as the run's, the TrainJob's activeDeadlineSeconds, and JobSet's
-// dependsOn, successPolicy and failurePolicy.maxRestarts.
-Result<TrainingJob> trainjob_as_job(const TrainJob& job, const YAML::Node& jobset);
+// dependsOn, startupPolicy, successPolicy, failurePolicy, network.subdomain, each child Job's
+// podFailurePolicy; on the mpi runtime, slots per node and runLauncherAsNode (the hostfile's).
+Result<TrainingJob> trainjob_as_job(const TrainJob& job, const ResolvedTrainJob& resolved);
 
 }  // namespace ringmaster::jobs

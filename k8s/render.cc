@@ -513,6 +513,72 @@ void render_batch(const Context& c, const Out& out) {
   out.push_back(job);
 }
 
+// A Trainer v2 TrainJob (resolved to its JobSet, jobs/trainer.h) as the plain objects JobSet's
+// controller and the Job controller would make, for a cluster with neither (nor Trainer): one Pod
+// per (replicatedJob, job index, completion index), named and addressed as JobSet names them
+// (JobSetPolicy::pod_name, hostname + subdomain) with JobSet's and the Job controller's labels and
+// the completion-index annotation the injected env reads; the headless Service `subdomain`
+// (jobset v0.12 pkg/controllers/jobset_controller.go, publishNotReadyAddresses); and on the mpi
+// runtime the ssh Secret "<job>-mpi-ssh-auth" (kubernetes.io/ssh-auth) and the hostfile ConfigMap
+// "<job>-mpi-hostfile" (trainer v2.3 plugins/mpi buildSSHAuthSecret, buildHostFileConfigMap).
+// dependsOn, startupPolicy, successPolicy and failurePolicy need a controller: `submit` is that
+// controller from the client side; `kubectl apply` of these starts every pod at once.
+Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out) {
+  const auto& p = *c.job.jobset;
+  const std::string ssh_secret = c.name + "-mpi-ssh-auth";
+  bool mpi = false;
+  for (const auto& spec : c.job.replicas)
+    for (const auto& v : spec.template_.raw["spec"]["volumes"])
+      mpi |= v["secret"] && v["secret"]["secretName"] && v["secret"]["secretName"].as<std::string>("") == ssh_secret;
+  if (mpi) {
+    auto keys = ssh_keys(c, o);
+    if (!keys) return keys.status();
+    YAML::Node secret = object("v1", "Secret", meta(c, ssh_secret));
+    secret["type"] = "kubernetes.io/ssh-auth";
+    secret["immutable"] = true;
+    secret["stringData"]["ssh-privatekey"] = text(keys->first);
+    secret["stringData"]["ssh-publickey"] = text(keys->second);
+    out.push_back(secret);
+    std::string hostfile;
+    for (const auto& spec : c.job.replicas) {
+      if (spec.type != "node" && !(spec.type == "launcher" && c.job.run_launcher_as_worker)) continue;
+      for (int i = 0; i < spec.replicas; ++i)
+        hostfile += fmt::format("{}.{} slots={}\n", p.pod_name(c.name, spec.type, i), p.subdomain, c.job.slots_per_worker);
+    }
+    YAML::Node cm = object("v1", "ConfigMap", meta(c, c.name + "-mpi-hostfile"));
+    cm["data"]["hostfile"] = text(hostfile);
+    out.push_back(cm);
+  }
+  YAML::Node selector;
+  selector["jobset.sigs.k8s.io/jobset-name"] = text(c.name);
+  out.push_back(headless_service(c, p.subdomain, selector, "", 0));
+  for (const auto& spec : c.job.replicas) {
+    const auto jobs_of_spec = spec.replicas / std::max(1, p.pods_per_job.count(spec.type) ? p.pods_per_job.at(spec.type) : 1);
+    for (int i = 0; i < spec.replicas; ++i) {
+      const auto [child, index] = p.child_of(spec.type, i);
+      YAML::Node t = pod_template(c, spec, i, false);
+      // The template's own restartPolicy (Never under a podFailurePolicy), else JobSet's default.
+      if (!c.options.client_side)
+        t["spec"]["restartPolicy"] = spec.template_.raw["spec"]["restartPolicy"].as<std::string>("OnFailure");
+      YAML::Node labels = t["metadata"]["labels"];
+      const std::string child_job = dns_label(fmt::format("{}-{}-{}", c.name, spec.type, child));
+      labels["jobset.sigs.k8s.io/jobset-name"] = text(c.name);
+      labels["jobset.sigs.k8s.io/replicatedjob-name"] = text(spec.type);
+      labels["jobset.sigs.k8s.io/replicatedjob-replicas"] = text(std::to_string(jobs_of_spec));
+      labels["jobset.sigs.k8s.io/job-index"] = text(std::to_string(child));
+      labels["jobset.sigs.k8s.io/restart-attempt"] = text("0");
+      labels["batch.kubernetes.io/job-name"] = text(child_job);
+      labels["batch.kubernetes.io/job-completion-index"] = text(std::to_string(index));
+      t["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = text(std::to_string(index));
+      const std::string name = p.pod_name(c.name, spec.type, i);
+      t["spec"]["hostname"] = name;
+      t["spec"]["subdomain"] = p.subdomain;
+      out.push_back(pod_from(c, name, t));
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status load_ssh_key(const std::string& path, RenderOptions& o) {
@@ -569,6 +635,10 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
     case JobKind::kXGBoostJob:
     case JobKind::kPaddleJob:
       if (Status s = render_replicas(c, out); !s) return s;
+      break;
+    case JobKind::kTrainJob:
+      if (!job.jobset) return invalid_argument("a TrainJob renders from its resolved JobSet (jobs/trainer.h trainjob_as_job)");
+      if (Status s = render_trainjob(c, o, out); !s) return s;
       break;
     case JobKind::kMPIJob:
       if (Status s = job.api_version == "kubeflow.org/v1alpha2" ? render_mpi_kubexec(c, out) : render_mpi(c, o, out); !s)

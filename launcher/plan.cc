@@ -250,14 +250,8 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       r.index = i;
       r.name = replica_name(plan.job, spec.type, i);
       if (job.jobset) {
-        // JobSet's pod host names: <jobset>-<replicatedJob>-<job index>-<pod index>.
-        const auto [child, pod] = job.jobset->child_of(spec.type, i);
-        r.name = jobs::dns_label(fmt::format("{}-{}-{}-{}", plan.job, spec.type, child, pod));
-        if (auto d = job.jobset->depends_on.find(spec.type); d != job.jobset->depends_on.end()) r.depends_on = d->second;
-        // startupPolicy InOrder (jobset startup_policy.go): a replicatedJob's Jobs are created once
-        // the one listed before it is ready.
-        if (job.jobset->startup_in_order && &spec != &job.replicas.front())
-          r.depends_on.emplace_back((&spec - 1)->type, "Ready");
+        r.name = job.jobset->pod_name(plan.job, spec.type, i);
+        r.depends_on = job.jobset_dependencies(spec.type);
       }
       r.argv = c.command;
       r.argv.insert(r.argv.end(), c.args.begin(), c.args.end());

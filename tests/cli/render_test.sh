@@ -24,6 +24,20 @@ for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml; do
   [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
   check "$f renders (--mode jobset) as $golden" "[ $rc -eq 0 ] && diff -u $golden $work/out.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
 done
+# ... and --mode pods (the default) the Pods, Service, Secrets and ConfigMap JobSet and its Jobs make.
+for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml tests/fixtures/render/trainjob-*.yaml; do
+  golden="$fixtures/golden/pods-$(basename "$f")"
+  render "$f" >"$work/out.yaml" 2>"$work/err"; rc=$?
+  [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
+  check "$f renders (pods) as $golden" "[ $rc -eq 0 ] && diff -u $golden $work/out.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
+done
+check "a TrainJob's pods: JobSet's host names under the subdomain, the completion index annotated" \
+  "grep -q 'hostname: fashion-mnist-trainjob-node-0-1' $fixtures/golden/pods-fashion-mnist-trainjob.yaml && grep -q 'subdomain: fashion-mnist-trainjob' $fixtures/golden/pods-fashion-mnist-trainjob.yaml && grep -q \"batch.kubernetes.io/job-completion-index: \\\"1\\\"\" $fixtures/golden/pods-fashion-mnist-trainjob.yaml"
+check "an MPI TrainJob: the ssh Secret and the hostfile of its node pods, as Trainer's mpi plugin writes it" \
+  "grep -q 'name: mpi-trainjob-mpi-ssh-auth' $fixtures/golden/pods-trainjob-mpi.yaml && grep -q 'mpi-trainjob-node-0-1.mpi-trainjob slots=2' $fixtures/golden/pods-trainjob-mpi.yaml"
+render tests/fixtures/good/trainjob-05-multi-step.yaml >/dev/null 2>"$work/note"
+check "a multi-step TrainJob's pods render with a note that plain pods cannot wait for the initializers" \
+  "grep -q 'note: TrainJob .* waits for .*dependsOn' $work/note" || cat "$work/note"
 "$bin" render --mode jobset examples/fashion-mnist-tfjob-ps.yaml >"$work/out" 2>&1; rc=$?
 check "--mode jobset of a TFJob is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'renders Trainer v2 TrainJobs' $work/out"
 "$bin" render examples/fashion-mnist-tfjob-ps.yaml -o "$work/dir" >"$work/path" 2>&1

@@ -26,8 +26,9 @@ mkdir -p "$tmp/trainer"
 for f in tests/fixtures/good/trainjob-*.yaml tests/fixtures/good/trainingruntime-*.yaml third_party/trainer-runtimes/*.yaml; do
   "$bin" validate "$f" > "$tmp/trainer/normalized-$(basename "$f")"
 done
-for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml; do
+for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml tests/fixtures/render/trainjob-*.yaml; do
   "$bin" render --mode jobset "$f" > "$tmp/trainer/jobset-$(basename "$f")"
+  "$bin" render "$f" --token schema-test --ssh-key tests/fixtures/render/test_ssh_key > "$tmp/trainer/pods-$(basename "$f")" 2>/dev/null
 done
 validate "$tmp"/trainer/*.yaml
 for f in tests/fixtures/render/gpu-share-*.yaml; do

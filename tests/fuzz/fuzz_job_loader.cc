@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // A TrainJob that loaded resolves to a JobSet, and that to a local job, or says why: no throw.
     if (const auto* tj = std::get_if<ringmaster::jobs::TrainJob>(&doc.object)) {
       if (auto resolved = ringmaster::jobs::resolve_trainjob(*tj, runtimes))
-        (void)ringmaster::jobs::trainjob_as_job(*tj, resolved->jobset);
+        (void)ringmaster::jobs::trainjob_as_job(*tj, *resolved);
     }
   }
   return 0;

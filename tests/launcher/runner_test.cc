@@ -71,7 +71,7 @@ class RunnerTest : public ::testing::Test {
     auto resolved = jobs::resolve_trainjob(*tj, runtimes);
     EXPECT_TRUE(resolved.is_ok()) << resolved.status().message();
     if (!resolved) return {};
-    auto job = jobs::trainjob_as_job(*tj, resolved->jobset);
+    auto job = jobs::trainjob_as_job(*tj, *resolved);
     EXPECT_TRUE(job.is_ok()) << job.status().message();
     if (!job) return {};
     job_ = std::move(*job);
