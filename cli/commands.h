@@ -142,10 +142,17 @@ struct RunOptions {
 };
 void add_run_command(CLI::App& app, RunOptions& options);
 int run_run(const RunOptions& options);
+// A Trainer v2 TrainJob as loaded by load_training_job, for what submit applies in crd and jobset
+// modes: the file's TrainingRuntimes and the TrainJob, normalized, and the JobSet it resolves to.
+struct TrainJobObjects {
+  std::vector<YAML::Node> crd;  // the runtimes from the file, then the TrainJob
+  YAML::Node jobset;
+};
 // Loads `file` into `loaded`, printing its diagnostics; -1 when it holds exactly one training job
-// (documents[0]), else the exit status (1 unreadable, 2 invalid or not one job).
+// (documents[0]; a TrainJob, with the runtimes beside it, becomes the job its JobSet runs as, and
+// `trainjob` receives its objects), else the exit status (1 unreadable, 2 invalid or not one job).
 int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
-                      const jobs::LoadOptions& options = {});
+                      const jobs::LoadOptions& options, TrainJobObjects* trainjob = nullptr);
 // --max-replicas, for the commands that load jobs.
 void add_max_replicas_flag(CLI::App* command, std::size_t& max_replicas);
 

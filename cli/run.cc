@@ -166,20 +166,20 @@ Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& f) {
 }
 
 int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
-                      const jobs::LoadOptions& options) {
+                      const jobs::LoadOptions& options, TrainJobObjects* trainjob) {
   loaded = jobs::load_file(file, options);
   for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (loaded.file_unreadable) return 1;
   if (!loaded.ok()) return 2;
   // A Trainer v2 TrainJob (with any runtimes beside it in the file) runs as the JobSet it resolves
-  // to (jobs/trainer.h); `run` only, for now.
+  // to (jobs/trainer.h).
   const auto trainjobs = std::count_if(loaded.documents.begin(), loaded.documents.end(), [](const auto& d) {
     return std::holds_alternative<jobs::TrainJob>(d.object);
   });
   const auto runtimes_only = std::all_of(loaded.documents.begin(), loaded.documents.end(), [](const auto& d) {
     return std::holds_alternative<jobs::TrainJob>(d.object) || std::holds_alternative<jobs::TrainingRuntime>(d.object);
   });
-  if (trainjobs == 1 && runtimes_only && std::string(command) == "run") {
+  if (trainjobs == 1 && runtimes_only) {
     std::vector<std::string> problems;
     const auto runtimes = jobs::collect_runtimes(loaded.documents, {}, problems);
     const auto doc = *std::find_if(loaded.documents.begin(), loaded.documents.end(),
@@ -191,18 +191,25 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
       std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";
       return 2;
     }
+    if (trainjob != nullptr) {
+      trainjob->crd.clear();
+      for (const auto& d : loaded.documents)
+        if (std::holds_alternative<jobs::TrainingRuntime>(d.object)) trainjob->crd.push_back(YAML::Clone(d.normalized));
+      trainjob->crd.push_back(YAML::Clone(doc.normalized));
+      trainjob->jobset = YAML::Clone(resolved->jobset);
+    }
     loaded.documents = {doc};
     loaded.documents[0].object = std::move(*job);
     return -1;
   }
   if (loaded.documents.size() != 1 || !std::holds_alternative<jobs::TrainingJob>(loaded.documents[0].object)) {
     std::cerr << file << ": expected one TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob, batch Job"
-              << (std::string(command) == "run" ? " or Trainer v2 TrainJob" : "") << ", found "
+              << " or Trainer v2 TrainJob, found "
               << (loaded.documents.size() != 1 ? std::to_string(loaded.documents.size()) + " documents"
                   : std::holds_alternative<jobs::Experiment>(loaded.documents[0].object)
                       ? std::string("a Katib Experiment (run it with `ringmaster sweep`)")
                       : std::string("a Kubeflow Trainer v2 ") + loaded.documents[0].kind +
-                            " (not submitted yet: `ringmaster render --mode jobset` prints the JobSet it resolves to)")
+                            " without a TrainJob that uses it")
               << " (ringmaster " << command << ")\n";
     return 2;
   }

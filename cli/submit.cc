@@ -7,7 +7,12 @@
 //                          suspension on the pods (k8s/cluster.h). A batch/v1 Job is applied as it is:
 //                          the cluster's Job controller runs it, and submit watches its conditions.
 //   --mode crd             the normalized TFJob/PyTorchJob/JAXJob/XGBoostJob/PaddleJob/MPIJob for a cluster that runs the
-//                          training operator; submit watches its status.conditions.
+//                          training operator; a TrainJob (with the TrainingRuntimes of its file) for
+//                          one that runs Kubeflow Trainer; submit watches its status.conditions.
+//   --mode jobset          a TrainJob as the JobSet it resolves to, for a cluster with the JobSet
+//                          controller and no Trainer; submit watches the JobSet's conditions.
+// A TrainJob in pods mode is its JobSet's pods (k8s/render.h), and the JobRunner carries out
+// dependsOn, startupPolicy, successPolicy and failurePolicy on them as it does locally.
 // Exit status: 0 Succeeded, 1 Failed (or kubectl failed), 2 invalid input. Ctrl-C in pods mode
 // stops the job (its pods are deleted: the job is Failed, Stopped); in crd mode it only stops
 // watching, as the operator goes on.
@@ -45,6 +50,7 @@ const char* crd_resource(jobs::JobKind kind) {
     case jobs::JobKind::kJAXJob: return "jaxjobs.kubeflow.org";
     case jobs::JobKind::kXGBoostJob: return "xgboostjobs.kubeflow.org";
     case jobs::JobKind::kPaddleJob: return "paddlejobs.kubeflow.org";
+    case jobs::JobKind::kTrainJob: return "trainjobs.trainer.kubeflow.org";
     default: return "jobs.batch";
   }
 }
@@ -117,10 +123,13 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   auto* cmd = app.add_subcommand("submit",
                                  "Run a job on a Kubernetes cluster through kubectl: render, apply, and watch it to its "
                                  "end (restart policy, backoff limit, deadline and cleanPodPolicy carried out here)");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job")->required();
+  cmd->add_option("file", o.file,
+                  "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob, batch/v1 Job or Trainer v2 TrainJob")
+      ->required();
   cmd->add_option("--mode", o.mode,
-                  "pods: plain objects, ringmaster runs the job; crd: the Kubeflow object, the training operator runs it")
-      ->check(CLI::IsMember({"pods", "crd"}))
+                  "pods: plain objects, ringmaster runs the job; crd: the Kubeflow object, the training operator (or "
+                  "Trainer) runs it; jobset: a TrainJob's JobSet, the JobSet controller runs it")
+      ->check(CLI::IsMember({"pods", "crd", "jobset"}))
       ->capture_default_str();
   cmd->add_option("--kubectl", o.kubectl, "the kubectl binary (default: $RINGMASTER_KUBECTL, else kubectl in PATH)");
   cmd->add_option("--context", o.context, "kubeconfig context (default: the current one)");
@@ -143,8 +152,15 @@ int run_submit(const SubmitOptions& o) {
   jobs::LoadResult loaded;
   jobs::LoadOptions lo;
   lo.max_replicas = o.max_replicas;
-  if (const int rc = load_training_job(o.file, loaded, "submit", lo); rc >= 0) return rc;
+  TrainJobObjects trainjob;
+  if (const int rc = load_training_job(o.file, loaded, "submit", lo, &trainjob); rc >= 0) return rc;
   jobs::TrainingJob job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
+  const bool is_trainjob = job.kind == jobs::JobKind::kTrainJob;
+  if (o.mode == "jobset" && !is_trainjob) {
+    std::cerr << o.file << ": --mode jobset submits Trainer v2 TrainJobs; this is a " << jobs::job_kind_name(job.kind)
+              << "\n";
+    return 2;
+  }
   if (!o.ns.empty()) {
     if (job.metadata.namespace_ != "default" && job.metadata.namespace_ != o.ns) {
       std::cerr << o.file << ": metadata.namespace: the job names namespace " << job.metadata.namespace_
@@ -171,13 +187,19 @@ int run_submit(const SubmitOptions& o) {
     std::cerr << "ringmaster submit: " << s.message() << "\n";
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  const bool operator_runs = o.mode == "crd" || job.kind == jobs::JobKind::kBatchJob;
+  const bool operator_runs = o.mode != "pods" || job.kind == jobs::JobKind::kBatchJob;
   std::vector<YAML::Node> objects;
   std::optional<k8s::ClusterJob> cluster;
-  if (o.mode == "crd") {
-    YAML::Node crd = YAML::Clone(loaded.documents[0].normalized);
-    crd["metadata"]["namespace"] = job.metadata.namespace_;
-    objects.push_back(crd);
+  if (o.mode == "crd" || o.mode == "jobset") {
+    // A TrainJob goes with the TrainingRuntimes of its file (a ClusterTrainingRuntime has no
+    // namespace); the JobSet is Trainer's.
+    std::vector<YAML::Node> sources = {loaded.documents[0].normalized};
+    if (is_trainjob) sources = o.mode == "jobset" ? std::vector<YAML::Node>{trainjob.jobset} : trainjob.crd;
+    for (const auto& source : sources) {
+      YAML::Node object = YAML::Clone(source);
+      if (object["kind"].as<std::string>("") != "ClusterTrainingRuntime") object["metadata"]["namespace"] = job.metadata.namespace_;
+      objects.push_back(object);
+    }
   } else {
     k8s::RenderOptions ro;
     ro.token = o.token;
@@ -206,8 +228,9 @@ int run_submit(const SubmitOptions& o) {
       objects.swap(others);
     }
   }
-  const std::string resource =
-      operator_runs ? crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob) : std::string();
+  const std::string resource = !operator_runs    ? std::string()
+                               : o.mode == "jobset" ? std::string("jobsets.jobset.x-k8s.io")
+                                                    : crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob);
   // How status, logs and delete reach the job again.
   nlohmann::json where = {{"kubectl", kc.binary},  {"context", kc.context},
                           {"namespace", kc.ns},    {"mode", operator_runs ? "operator" : "pods"},

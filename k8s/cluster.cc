@@ -55,6 +55,7 @@ Result<ClusterJob> cluster_job(const jobs::TrainingJob& job, const std::vector<Y
       return internal_error(fmt::format("rendered pod {} has replica-type {:?}, which the job does not have", name,
                                         type_label));
     r.index = o["metadata"]["labels"]["training.kubeflow.org/replica-index"].as<int>(0);
+    r.depends_on = job.jobset_dependencies(r.type);  // a TrainJob's steps, as `run` orders them
     c.plan.replicas.push_back(r);
     c.pods[name] = o;
   }
@@ -243,7 +244,7 @@ Result<ObjectState> object_state(const Kubectl& kubectl, const std::string& reso
     for (const auto& c : conds) {
       if (str(c, "status") != "True") continue;
       std::string type = str(c, "type");
-      if (type == "Complete") type = "Succeeded";  // batch/v1 Job
+      if (type == "Complete" || type == "Completed") type = "Succeeded";  // batch/v1 Job and TrainJob; JobSet
       s.conditions.push_back(type);
       s.phase = type;
       s.reason = str(c, "reason");

@@ -15,8 +15,10 @@
 //                 are reported as notices (Unschedulable, ErrImagePull, ...), once per message;
 //                 they fail only by the job's activeDeadlineSeconds, as with the operator.
 //   ObjectState   the phase of an object some controller runs (`--mode crd`: the TFJob,
-//                 PyTorchJob or MPIJob under the training operator; a batch/v1 Job under the Job
-//                 controller), read from its status.conditions.
+//                 PyTorchJob or MPIJob under the training operator, a TrainJob under Trainer;
+//                 `--mode jobset`: a JobSet under its controller; a batch/v1 Job under the Job
+//                 controller), read from its status.conditions (Complete and Completed read as
+//                 Succeeded).
 #pragma once
 
 #include <nlohmann/json.hpp>

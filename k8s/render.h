@@ -11,6 +11,14 @@
 //                      discover_hosts.sh) at /etc/mpi, and the ssh Secret "<job>-ssh" at
 //                      sshAuthMountPath
 //   batch/v1 Job       the Job itself, with the token and labels added
+//   TrainJob           (resolved, jobs/trainer.h) the Pods JobSet's child Jobs make, each
+//                      "<job>-<replicatedJob>-<job index>-<completion index>" with that hostname
+//                      under the headless Service "<subdomain>" (default the job's name), JobSet's
+//                      and the Job controller's labels and the completion-index annotation; on the
+//                      mpi runtime the Secret "<job>-mpi-ssh-auth" and the ConfigMap
+//                      "<job>-mpi-hostfile" (Trainer v2.3's mpi plugin). dependsOn and the other
+//                      JobSet policies are `submit`'s to carry out: applied as they are, every pod
+//                      starts at once
 //
 // Every object carries the Kubeflow labels (training.kubeflow.org/job-name, replica-type,
 // replica-index, job-role) and app.kubernetes.io/managed-by=ringmaster, so one label selector

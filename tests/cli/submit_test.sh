@@ -135,6 +135,34 @@ check "crd: status.json holds the operator's replica counts" \
 "$bin" delete stuck --jobs-root "$work/jobs" >/dev/null 2>&1
 check "crd: delete removes the TFJob (the operator removes its pods)" "calls delete | grep -q '^delete tfjobs.kubeflow.org stuck --ignore-not-found --wait=false$'"
 
+# 6b. A Trainer v2 TrainJob (issue 22), in each mode.
+scenario trainjob
+submit "$fx/trainjob-steps.yaml" >"$work/tj.out" 2>&1; rc=$?
+check "trainjob pods: Succeeded once both nodes have (exit 0)" "[ $rc -eq 0 ] && grep -q 'job steps Succeeded' $work/tj.out" || cat "$work/tj.out"
+check "trainjob pods: the headless Service and token Secret applied in team-a; three pods under JobSet's host names" \
+  "grep -q 'clusterIP: None' <(stdin_of apply 1) && grep -q 'namespace: team-a' <(stdin_of apply 1) && [ \$(calls create | wc -l) -eq 3 ] && (stdin_of create 2; stdin_of create 3) | grep -q 'hostname: steps-node-0-1'" || calls
+check "trainjob pods: the initializer's pod first, the nodes only after it completed (dependsOn Complete)" \
+  "stdin_of create 1 | grep -q 'name: steps-dataset-initializer-0-0' && python3 - $FAKE_KUBECTL_DIR/calls.jsonl <<'PY'
+import json, sys
+calls = [json.loads(l)[\"argv\"] for l in open(sys.argv[1])]
+creates = [i for i, a in enumerate(calls) if \"create\" in a]
+lists = [i for i, a in enumerate(calls) if \"get\" in a and \"pods\" in a]
+# the initializer is pending 1 listing and running 2: the nodes come after the 4th listing
+sys.exit(not (len(creates) == 3 and sum(1 for l in lists if l < creates[1]) >= 4))
+PY" || calls
+check "trainjob pods: status.json as Trainer reports it (Complete, jobsStatus per replicatedJob)" \
+  "python3 -c 'import json,sys; s=json.load(open(\"$work/jobs/steps/status.json\")); js={j[\"name\"]: j for j in s[\"jobsStatus\"]}; sys.exit(not (s[\"trainJobConditions\"][0][\"type\"]==\"Complete\" and js[\"node\"][\"succeeded\"]==1 and js[\"dataset-initializer\"][\"succeeded\"]==1))'" || cat "$work/jobs/steps/status.json"
+rm -rf "$work/trainjob"; scenario trainjob  # a fresh cluster and call record
+submit "$fx/trainjob-steps.yaml" --mode crd >"$work/tjcrd.out" 2>&1; rc=$?
+check "trainjob crd: the TrainingRuntime and the TrainJob applied, Trainer's Complete followed (exit 0)" \
+  "[ $rc -eq 0 ] && grep -q '^kind: TrainingRuntime' <(stdin_of apply 1) && grep -q '^kind: TrainJob' <(stdin_of apply 1) && grep -q 'job steps Succeeded (AllJobsCompleted)' $work/tjcrd.out" || cat "$work/tjcrd.out"
+rm -rf "$work/trainjob"; scenario trainjob
+submit "$fx/trainjob-steps.yaml" --mode jobset >"$work/tjjs.out" 2>&1; rc=$?
+check "trainjob jobset: the resolved JobSet applied, its Completed condition followed (exit 0)" \
+  "[ $rc -eq 0 ] && grep -q '^kind: JobSet' <(stdin_of apply 1) && ! grep -q '^kind: TrainJob' <(stdin_of apply 1) && grep -q 'job steps Succeeded (AllJobsCompleted)' $work/tjjs.out" || cat "$work/tjjs.out"
+submit "$fx/mpijob.yaml" --mode jobset >"$work/nojs.out" 2>&1; rc=$?
+check "--mode jobset of an MPIJob is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'submits Trainer v2 TrainJobs' $work/nojs.out" || cat "$work/nojs.out"
+
 # 7. Suspend and resume, then SIGTERM to submit: the pods are deleted and the job is Failed (Stopped).
 scenario running
 "$bin" submit --kubectl "$fake" --poll-seconds 0.1 --grace-seconds 1 --jobs-root "$work/jobs" "$fx/pytorchjob-oom.yaml" \
