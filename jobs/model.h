@@ -163,6 +163,9 @@ struct TrainingJob {
     // startupPolicy.startupPolicyOrder InOrder: each replicatedJob starts once the one before it is
     // ready (all its pods running), in the order they are listed.
     bool startup_in_order = false;
+    // The runtime's mlPolicy is mpi (OpenMPI): the launcher runs mpirun over the `node` pods
+    // (TrainingJob::slots_per_worker, run_launcher_as_worker as for an MPIJob).
+    bool mpi = false;
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
     // pod index within that Job: its completion index).
     std::pair<int, int> child_of(const std::string& type, int index) const;

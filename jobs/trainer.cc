@@ -544,6 +544,7 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
     // The hostfile's entries (mpi.go buildHostFileConfigMap): every `node` pod, and the launcher's
     // when it runs as a node, with the slots the launcher was told (OMPI_MCA_orte_set_default_slots).
     job.mpi_implementation = "OpenMPI";
+    policy.mpi = true;
     job.run_launcher_as_worker = get(get(get(resolved.runtime.spec, "mlPolicy"), "mpi"), "runLauncherAsNode").as<bool>(false);
     for (const auto& r : job.replicas)
       for (const auto& c : r.template_.containers)

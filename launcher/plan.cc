@@ -333,6 +333,26 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
         r.bookkeeping = true;  // mpirun starts the ranks on this host
       }
     }
+  } else if (job.jobset && job.jobset->mpi) {
+    // A TrainJob on the mpi runtime (Trainer v2.3 plugins/mpi): the launcher's mpirun reads the
+    // hostfile at /etc/mpi and reaches the `node` pods by ssh. Here every rank runs on this host,
+    // so the hostfile is one local line with every node's slots, the launcher reads it from the job
+    // directory, and the node pods (sshd in the runtimes) are bookkeeping, as an MPIJob's workers.
+    int nodes = 0;
+    for (const auto& r : plan.replicas) nodes += r.type == "node" || (r.type == "launcher" && job.run_launcher_as_worker);
+    const int slots = std::max(1, nodes) * job.slots_per_worker;
+    plan.hostfile_path = o.hostfile_path;
+    plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
+    for (auto& r : plan.replicas) {
+      if (r.type == "node") {
+        r.bookkeeping = true;
+      } else if (r.type == "launcher") {
+        set(r, "OMPI_MCA_orte_default_hostfile", o.hostfile_path);
+        set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
+        set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
+      }
+    }
   }
   if (job.jobset) localize_jobset_addresses(plan, o);
   if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;

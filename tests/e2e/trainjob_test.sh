@@ -66,6 +66,14 @@ check "... and status.json reports it as Trainer does: Complete, one child Job s
   "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); js={j[\"name\"]: j for j in s[\"jobsStatus\"]}; sys.exit(not (s[\"trainJobConditions\"][0][\"type\"] == \"Complete\" and js[\"dataset-initializer\"][\"succeeded\"] == 1 and js[\"node\"][\"succeeded\"] == 1))' $work/jobs/steps/status.json" ||
   cat "$work/jobs/steps/status.json"
 
+# --- the mpi mlPolicy: the launcher's mpirun starts ringmaster train on every node's slots -------
+timeout 120 "$bin" run examples/fashion-mnist-mpi-trainjob.yaml --jobs-root "$work/jobs" >"$work/mpi.out" 2>&1; rc=$?
+check "MPI TrainJob: the example succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/mpi.out"
+check "... mpirun started 2 ranks of one model (ranks=2) from the local hostfile, reaching 0.88" \
+  "grep -q 'summary:.*accuracy=0.8[89].*ranks=2' $work/mpi.out && grep -qx 'localhost slots=2' $work/jobs/fashion-mnist-mpi-trainjob/hostfile" ||
+  { grep summary "$work/mpi.out"; cat "$work/jobs/fashion-mnist-mpi-trainjob/hostfile"; }
+check "... and the node pods (sshd in the runtime) were not started" "! grep -q 'sshd' $work/mpi.out"
+
 # --- failurePolicy: a failed child Job recreates the JobSet, maxRestarts times at most ------------
 restartable() {  # restartable NAME MAX_RESTARTS
   cat <<YAML
