@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -166,6 +167,88 @@ Result<TrainingRuntime> find_runtime(const TrainJob& job, const std::vector<Trai
                             known.empty() ? "none" : join(known, "; ")));
 }
 
+// A strategic merge patch (k8s.io/apimachinery strategicpatch) over the part of a JobSet spec that
+// Trainer's runtimePatches may touch: maps merge key by key (null deletes), lists of the keyed kinds
+// merge item by item on their patchMergeKey, every other list and scalar is replaced.
+void strategic_merge(YAML::Node target, const YAML::Node& patch) {
+  static const std::map<std::string, std::string> kMergeKeys = {
+      {"replicatedJobs", "name"}, {"volumes", "name"},        {"containers", "name"}, {"initContainers", "name"},
+      {"env", "name"},            {"volumeMounts", "mountPath"}, {"imagePullSecrets", "name"}, {"schedulingGates", "name"}};
+  for (const auto& kv : patch) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node value = kv.second;
+    if (value.IsNull()) {
+      target.remove(key);
+      continue;
+    }
+    YAML::Node current = target[key];
+    auto merge_key = kMergeKeys.find(key);
+    if (value.IsMap() && current.IsMap()) {
+      strategic_merge(current, value);
+    } else if (value.IsSequence() && current.IsSequence() && merge_key != kMergeKeys.end()) {
+      for (const auto& item : value) {
+        const std::string id = item[merge_key->second].as<std::string>("");
+        bool merged = false;
+        for (std::size_t i = 0; i < current.size() && !merged; ++i)
+          if (current[i][merge_key->second].as<std::string>("") == id) {
+            YAML::Node existing = current[i];
+            strategic_merge(existing, item);
+            merged = true;
+          }
+        if (!merged) current.push_back(YAML::Clone(item));
+      }
+    } else {
+      target[key] = YAML::Clone(value);
+    }
+  }
+}
+
+// Trainer v2.3's runtimePatches (core/trainingruntime.go mergeRuntimePatches, in the TrainJob's
+// order), after the checks of its jobset plugin's Validate: a manager that is a domain-prefixed
+// path, replicatedJobs and containers the runtime has, and no env for the node and initializer
+// containers (spec.trainer.env and spec.initializer say those).
+Status apply_runtime_patches(const TrainJob& job, YAML::Node spec) {
+  std::map<std::string, std::set<std::string>> containers;
+  for (const auto& rjob : spec["replicatedJobs"]) {
+    auto& names = containers[rjob["name"].as<std::string>("")];
+    for (const char* list : {"containers", "initContainers"})
+      for (const auto& c : get(get(get(get(get(rjob, "template"), "spec"), "template"), "spec"), list))
+        names.insert(get(c, "name").as<std::string>(""));
+  }
+  static const std::regex kManager(R"(^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}/[A-Za-z0-9._~/-]+$)");
+  int index = 0;
+  for (const auto& patch : get(job.spec, "runtimePatches")) {
+    const std::string where = fmt::format("{}: TrainJob {}: spec.runtimePatches[{}]", job.file, job.metadata.name, index++);
+    const std::string manager = get(patch, "manager").as<std::string>("");
+    if (!std::regex_match(manager, kManager))
+      return invalid_argument(fmt::format("{}.manager: expected a domain-prefixed path such as example.io/platform-team, "
+                                          "found '{}'",
+                                          where, manager));
+    const YAML::Node spec_patch = get(get(get(patch, "trainingRuntimeSpec"), "template"), "spec");
+    for (const auto& rjob : get(spec_patch, "replicatedJobs")) {
+      const std::string name = get(rjob, "name").as<std::string>("");
+      auto it = containers.find(name);
+      if (it == containers.end())
+        return invalid_argument(fmt::format("{}: replicatedJob '{}' is not in the runtime's job template", where, name));
+      const YAML::Node pod = get(get(get(get(rjob, "template"), "spec"), "template"), "spec");
+      for (const char* list : {"containers", "initContainers"})
+        for (const auto& c : get(pod, list)) {
+          const std::string cname = get(c, "name").as<std::string>("");
+          if (!it->second.count(cname))
+            return invalid_argument(fmt::format("{}: replicatedJob {}: {} '{}' is not in the runtime's job {}", where, name,
+                                                list, cname, name));
+          if (get(c, "env").IsDefined() && (cname == kNode || cname == "dataset-initializer" || cname == "model-initializer"))
+            return invalid_argument(fmt::format("{}: replicatedJob {}: container {}: must not have env (the node, "
+                                                "dataset-initializer and model-initializer containers take it from "
+                                                "spec.trainer.env and spec.initializer)",
+                                                where, name, cname));
+        }
+    }
+    if (spec_patch.IsDefined()) strategic_merge(spec, spec_patch);
+  }
+  return Status::ok();
+}
+
 // What JobSet's webhook (jobset v0.12 pkg/webhooks/jobset_webhook.go validateFailurePolicy) and
 // batch/v1's Job validation refuse in the policies that ringmaster runs: failurePolicy rules (a
 // RestartJob action needs the RestartJob feature gate, off by default in v0.12; rule names unique
@@ -271,6 +354,7 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   if (!spec["replicatedJobs"].IsSequence())
     return invalid_argument(fmt::format("{}: spec.template.spec.replicatedJobs: expected the JobSet's replicated jobs, found none",
                                         describe(runtime)));
+  if (Status st = apply_runtime_patches(job, spec); !st) return st;
   const bool launcher_as_node = get(mpi, "runLauncherAsNode").as<bool>(false);
   const YAML::Node trainer_nodes = get(trainer, "numNodes");
   // newRuntimeInfo: each replicatedJob's pod count is its parallelism, the trainer step's the
@@ -461,6 +545,12 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   if (get(get(templ, "metadata"), "labels").IsDefined()) js["metadata"]["labels"] = YAML::Clone(get(get(templ, "metadata"), "labels"));
   if (get(get(templ, "metadata"), "annotations").IsDefined())
     js["metadata"]["annotations"] = YAML::Clone(get(get(templ, "metadata"), "annotations"));
+  // newRuntimeInfo: the runtimePatches' template labels and annotations join the runtime's.
+  for (const auto& patch : get(job.spec, "runtimePatches")) {
+    const YAML::Node meta = get(get(get(patch, "trainingRuntimeSpec"), "template"), "metadata");
+    for (const char* field : {"labels", "annotations"})
+      for (const auto& kv : get(meta, field)) js["metadata"][field][kv.first.as<std::string>()] = YAML::Clone(kv.second);
+  }
   // Kueue admits a JobSet by its queue label; without Trainer in between, the TrainJob's goes on it.
   for (const auto& [k, v] : job.metadata.labels)
     if (k.rfind("kueue.x-k8s.io/", 0) == 0) js["metadata"]["labels"][k] = v;

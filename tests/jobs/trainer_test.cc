@@ -268,3 +268,77 @@ TEST(TrainJob, JobSetPolicyValidation) {
             std::string::npos)
       << never;
 }
+
+// Trainer v2.3's runtimePatches (core/trainingruntime.go mergeRuntimePatches: a strategic merge
+// patch per manager, in order) and its jobset plugin's checks of them.
+TEST(TrainJob, RuntimePatchesMergeAsAStrategicMergePatch) {
+  const std::string base = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj}
+spec:
+  runtimeRef: {name: torch-distributed}
+  trainer: {numNodes: 2, command: [ringmaster, train]}
+  runtimePatches:
+)";
+  const auto docs = load(base + R"(    - manager: example.io/a
+      trainingRuntimeSpec:
+        template:
+          metadata: {labels: {team: a}}
+          spec:
+            replicatedJobs:
+              - name: node
+                template:
+                  spec:
+                    template:
+                      spec:
+                        serviceAccountName: sa1
+                        nodeSelector: {a: "1"}
+                        tolerations: [{key: t1, operator: Exists}]
+                        volumes: [{name: data, emptyDir: {}}]
+                        containers: [{name: node, volumeMounts: [{name: data, mountPath: /data}]}]
+    - manager: example.io/b
+      trainingRuntimeSpec:
+        template:
+          spec:
+            replicatedJobs:
+              - name: node
+                template:
+                  spec:
+                    template:
+                      spec:
+                        serviceAccountName: sa2
+                        nodeSelector: {b: "2"}
+                        tolerations: [{key: t2, operator: Exists}]
+)");
+  const auto& tj = std::get<TrainJob>(docs.at(0).object);
+  auto r = resolve_trainjob(tj, {});
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  const YAML::Node pod = r->jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["serviceAccountName"].as<std::string>(), "sa2");  // the later manager's scalar
+  EXPECT_EQ(pod["nodeSelector"]["a"].as<std::string>(), "1");      // maps merge
+  EXPECT_EQ(pod["nodeSelector"]["b"].as<std::string>(), "2");
+  ASSERT_EQ(pod["tolerations"].size(), 1u);  // a list without a merge key is replaced
+  EXPECT_EQ(pod["tolerations"][0]["key"].as<std::string>(), "t2");
+  EXPECT_EQ(pod["volumes"][0]["name"].as<std::string>(), "data");
+  const YAML::Node node = pod["containers"][0];  // merged by name: the runtime's container, mounted
+  EXPECT_EQ(node["volumeMounts"][0]["mountPath"].as<std::string>(), "/data");
+  EXPECT_EQ(node["command"][0].as<std::string>(), "ringmaster");
+  EXPECT_EQ(env_of(node, "PET_NNODES"), "2");
+  EXPECT_EQ(r->jobset["metadata"]["labels"]["team"].as<std::string>(), "a");
+
+  auto refused = [&](const std::string& patch) {
+    const auto d = load(base + patch);
+    auto res = resolve_trainjob(std::get<TrainJob>(d.at(0).object), {});
+    return res ? std::string("resolved") : res.status().message();
+  };
+  const std::string env = refused(R"(    - manager: example.io/a
+      trainingRuntimeSpec: {template: {spec: {replicatedJobs: [{name: node, template: {spec: {template: {spec: {containers: [{name: node, env: [{name: X, value: "1"}]}]}}}}}]}}}
+)");
+  EXPECT_NE(env.find("spec.runtimePatches[0]: replicatedJob node: container node: must not have env"), std::string::npos) << env;
+  const std::string job = refused(R"(    - manager: example.io/a
+      trainingRuntimeSpec: {template: {spec: {replicatedJobs: [{name: launcher}]}}}
+)");
+  EXPECT_NE(job.find("replicatedJob 'launcher' is not in the runtime's job template"), std::string::npos) << job;
+  const std::string manager = refused("    - manager: me\n");
+  EXPECT_NE(manager.find("spec.runtimePatches[0].manager: expected a domain-prefixed path"), std::string::npos) << manager;
+}
