@@ -115,6 +115,8 @@ int run_render(const RenderOptions& o) {
       }
       if (o.mode == "jobset") {
         emit("---\n" + jobs::to_yaml(resolved->jobset));
+        if (resolved->pod_group.IsDefined() && !resolved->pod_group.IsNull())
+          emit("---\n" + jobs::to_yaml(resolved->pod_group));  // Trainer makes it beside the JobSet
         continue;
       }
       for (const auto& spec : job->replicas)

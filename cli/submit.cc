@@ -195,6 +195,8 @@ int run_submit(const SubmitOptions& o) {
     // namespace); the JobSet is Trainer's.
     std::vector<YAML::Node> sources = {loaded.documents[0].normalized};
     if (is_trainjob) sources = o.mode == "jobset" ? std::vector<YAML::Node>{trainjob.jobset} : trainjob.crd;
+    if (is_trainjob && o.mode == "jobset" && job.jobset->pod_group.IsDefined() && !job.jobset->pod_group.IsNull())
+      sources.push_back(job.jobset->pod_group);
     for (const auto& source : sources) {
       YAML::Node object = YAML::Clone(source);
       if (object["kind"].as<std::string>("") != "ClusterTrainingRuntime") object["metadata"]["namespace"] = job.metadata.namespace_;
@@ -242,6 +244,10 @@ int run_submit(const SubmitOptions& o) {
       kinds.push_back(k);
   if (job.run_policy.scheduling_policy && o.mode == "pods")
     kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
+  if (is_trainjob && o.mode == "pods" && job.jobset->pod_group.IsDefined() && !job.jobset->pod_group.IsNull())
+    kinds.push_back(job.jobset->pod_group["apiVersion"].as<std::string>("").rfind("scheduling.volcano.sh", 0) == 0
+                        ? "podgroups.scheduling.volcano.sh"
+                        : "podgroups.scheduling.x-k8s.io");
   where["kinds"] = kinds;
   if (Status s = write_file_atomic((fs::path(dir) / "cluster.json").string(), where.dump(2) + "\n"); !s) {
     std::cerr << "ringmaster submit: " << s.message() << "\n";

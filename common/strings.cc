@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace ringmaster {
@@ -128,19 +129,54 @@ std::string utc_timestamp(std::chrono::system_clock::time_point when) {
   return buf;
 }
 
-Result<double> parse_cpu_quantity(const std::string& q) {
+Result<double> parse_quantity(const std::string& q, bool* binary) {
+  static const std::pair<const char*, double> kSuffixes[] = {
+      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"Pi", 1125899906842624.0},
+      {"Ei", 1152921504606846976.0}, {"n", 1e-9}, {"u", 1e-6}, {"m", 1e-3}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9},
+      {"T", 1e12}, {"P", 1e15}, {"E", 1e18}};
   auto bad = [&] {
-    return invalid_argument(fmt::format("expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"{}\"", q));
+    return invalid_argument(fmt::format("expected a quantity such as \"2\", \"500m\" or \"4Gi\", found \"{}\"", q));
   };
-  if (q.empty()) return bad();
-  const bool milli = q.back() == 'm';
-  const std::string number = milli ? q.substr(0, q.size() - 1) : q;
+  std::string number = q;
+  double scale = 1.0;
+  bool is_binary = false;
+  for (const auto& [suffix, factor] : kSuffixes) {
+    const std::size_t n = std::strlen(suffix);
+    if (q.size() > n && q.compare(q.size() - n, n, suffix) == 0) {
+      number = q.substr(0, q.size() - n);
+      scale = factor;
+      is_binary = n == 2;
+      break;
+    }
+  }
   if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos ||
       std::count(number.begin(), number.end(), '.') > 1 || number == ".")
     return bad();
-  const double v = std::stod(number) / (milli ? 1000.0 : 1.0);
-  if (!(v >= 0)) return bad();
-  return v;
+  if (binary != nullptr) *binary = is_binary;
+  return std::stod(number) * scale;
+}
+
+std::string format_quantity(double value, bool binary) {
+  if (binary) {
+    static const char* kBinary[] = {"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"};
+    double factor = 1152921504606846976.0;
+    for (const char* suffix : kBinary) {
+      const double units = value / factor;
+      if (units >= 1 && std::fabs(units - std::round(units)) < 1e-9) return fmt::format("{}{}", std::llround(units), suffix);
+      factor /= 1024.0;
+    }
+  }
+  if (std::fabs(value - std::round(value)) < 1e-9) return fmt::format("{}", std::llround(value));
+  return fmt::format("{}m", std::llround(value * 1000.0));
+}
+
+Result<double> parse_cpu_quantity(const std::string& q) {
+  // CPU is written in cores or millicores; the other suffixes are not CPU amounts.
+  if (!q.empty() && q.find_first_not_of("0123456789.m") == std::string::npos && q.find('m') >= q.size() - 1) {
+    auto v = parse_quantity(q);
+    if (v) return v;
+  }
+  return invalid_argument(fmt::format("expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"{}\"", q));
 }
 
 }  // namespace ringmaster

@@ -31,6 +31,13 @@ bool starts_with(std::string_view s, std::string_view prefix);
 std::optional<double> parse_double(std::string_view s);
 // A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; kInvalidArgument when it is not one.
 Result<double> parse_cpu_quantity(const std::string& quantity);
+// Any Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity): a non-negative decimal
+// with an optional suffix, binary (Ki Mi Gi Ti Pi Ei) or decimal (n u m k M G T P E), in base
+// units ("4Gi" -> 4294967296, "500m" -> 0.5). `binary` (when given) says which family it used.
+Result<double> parse_quantity(const std::string& quantity, bool* binary = nullptr);
+// `value` written as Kubernetes writes a quantity of that family: binary with the largest suffix
+// that keeps it whole ("8Gi"), decimal as a whole number or in milli-units ("4", "1500m").
+std::string format_quantity(double value, bool binary);
 
 // The median of `v` (the mean of the two middle values for an even count); 0 for none.
 double median(std::vector<double> v);

@@ -166,6 +166,8 @@ struct TrainingJob {
     // The runtime's mlPolicy is mpi (OpenMPI): the launcher runs mpirun over the `node` pods
     // (TrainingJob::slots_per_worker, run_launcher_as_worker as for an MPIJob).
     bool mpi = false;
+    // A runtime's podGroupPolicy: the PodGroup to create with the pods (ResolvedTrainJob::pod_group).
+    YAML::Node pod_group;
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
     // pod index within that Job: its completion index).
     std::pair<int, int> child_of(const std::string& type, int index) const;

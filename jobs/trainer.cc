@@ -536,6 +536,14 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
       }
     }
   }
+  // plugins/volcano and plugins/coscheduling EnforcePodGroupPolicy: every pod names the TrainJob's
+  // PodGroup (jobset builder PodAnnotations / PodLabels).
+  const YAML::Node pgp = get(runtime.spec, "podGroupPolicy");
+  for (auto& rjob : jobs) {
+    YAML::Node meta = rjob["template"]["spec"]["template"]["metadata"];
+    if (get(pgp, "volcano").IsDefined()) meta["annotations"]["scheduling.k8s.io/group-name"] = job.metadata.name;
+    if (get(pgp, "coscheduling").IsDefined()) meta["labels"]["scheduling.x-k8s.io/pod-group"] = job.metadata.name;
+  }
   if (Status st = validate_jobset_policies(spec, describe(runtime)); !st) return st;
   YAML::Node js;
   js["apiVersion"] = "jobset.x-k8s.io/v1alpha2";
@@ -630,6 +638,7 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
     policy.failure_rules.push_back(std::move(fr));
   }
   policy.subdomain = get(get(spec, "network"), "subdomain").as<std::string>(tj.metadata.name);
+  if (resolved.pod_group.IsDefined() && !resolved.pod_group.IsNull()) policy.pod_group = YAML::Clone(resolved.pod_group);
   if (resolved.runtime.framework == "mpi") {
     // The hostfile's entries (mpi.go buildHostFileConfigMap): every `node` pod, and the launcher's
     // when it runs as a node, with the slots the launcher was told (OMPI_MCA_orte_set_default_slots).
@@ -646,12 +655,70 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
   return job;
 }
 
+namespace {
+
+// ResolvedTrainJob::pod_group, from the resolved JobSet's pod counts and requests.
+Result<YAML::Node> pod_group_of(const TrainJob& job, const TrainingRuntime& runtime, const YAML::Node& jobset) {
+  const YAML::Node pgp = get(runtime.spec, "podGroupPolicy");
+  const bool volcano = get(pgp, "volcano").IsDefined(), coscheduling = get(pgp, "coscheduling").IsDefined();
+  if (!volcano && !coscheduling) return YAML::Node();
+  int members = 0;
+  std::map<std::string, std::pair<double, bool>> totals;  // resource -> (sum, binary suffixes)
+  std::vector<std::string> order;
+  std::string priority_class;
+  for (const auto& rjob : get(get(jobset, "spec"), "replicatedJobs")) {
+    const YAML::Node job_spec = get(get(rjob, "template"), "spec");
+    const int count = get(rjob, "replicas").as<int>(1) * get(job_spec, "parallelism").as<int>(1);
+    members += count;
+    const YAML::Node pod = get(get(job_spec, "template"), "spec");
+    if (get(pod, "priorityClassName").IsDefined()) priority_class = get(pod, "priorityClassName").as<std::string>("");
+    for (const auto& c : get(pod, "containers"))
+      for (const auto& kv : get(get(c, "resources"), "requests")) {
+        const std::string name = kv.first.as<std::string>();
+        bool binary = false;
+        auto q = parse_quantity(kv.second.as<std::string>(""), &binary);
+        if (!q)
+          return invalid_argument(fmt::format("TrainJob {}: replicatedJob {}: container {}: resources.requests.{}: {}",
+                                              job.metadata.name, get(rjob, "name").as<std::string>(""),
+                                              get(c, "name").as<std::string>(""), name, q.status().message()));
+        auto [it, fresh] = totals.try_emplace(name, 0.0, binary);
+        if (fresh) order.push_back(name);
+        it->second.first += *q * count;
+      }
+  }
+  YAML::Node pg;
+  pg["apiVersion"] = volcano ? "scheduling.volcano.sh/v1beta1" : "scheduling.x-k8s.io/v1alpha1";
+  pg["kind"] = "PodGroup";
+  pg["metadata"]["name"] = job.metadata.name;
+  pg["metadata"]["namespace"] = job.metadata.namespace_;
+  pg["spec"]["minMember"] = members;
+  for (const auto& name : order) {
+    pg["spec"]["minResources"][name] = format_quantity(totals[name].first, totals[name].second);
+    pg["spec"]["minResources"][name].SetTag("tag:yaml.org,2002:str");  // a quantity is a string ("4")
+  }
+  if (volcano) {
+    // The queue: the annotation the runtime's template (or a runtimePatch) gives the JobSet.
+    const YAML::Node queue = get(get(get(jobset, "metadata"), "annotations"), "scheduling.volcano.sh/queue-name");
+    if (queue.IsDefined()) pg["spec"]["queue"] = queue.as<std::string>("");
+    if (!priority_class.empty()) pg["spec"]["priorityClassName"] = priority_class;
+    if (get(get(pgp, "volcano"), "networkTopology").IsDefined())
+      pg["spec"]["networkTopology"] = YAML::Clone(get(get(pgp, "volcano"), "networkTopology"));
+  } else {
+    pg["spec"]["scheduleTimeoutSeconds"] = get(get(pgp, "coscheduling"), "scheduleTimeoutSeconds").as<int>(60);
+  }
+  return pg;
+}
+
+}  // namespace
+
 Result<ResolvedTrainJob> resolve_trainjob(const TrainJob& job, const std::vector<TrainingRuntime>& candidates) {
   auto runtime = find_runtime(job, candidates);
   if (!runtime) return runtime.status();
   auto jobset = resolve_jobset(job, *runtime);
   if (!jobset) return jobset.status();
-  return ResolvedTrainJob{std::move(*runtime), std::move(*jobset)};
+  auto pod_group = pod_group_of(job, *runtime, *jobset);
+  if (!pod_group) return pod_group.status();
+  return ResolvedTrainJob{std::move(*runtime), std::move(*jobset), std::move(*pod_group)};
 }
 
 std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& documents, const std::vector<std::string>& dirs,

@@ -22,8 +22,9 @@
 //   builder.go Initializer: STORAGE_URI, env and secretRef of spec.initializer.{dataset,model} on
 //       the initializer steps' containers
 //   the TrainJob's kueue.x-k8s.io/* labels on the JobSet (for Kueue without Trainer in between)
-// Not yet: runtimePatches, podGroupPolicy, the flux policy's own objects;
-// the MPI hostfile ConfigMap and ssh Secret themselves (a pods render).
+//   core/trainingruntime.go mergeRuntimePatches: runtimePatches as strategic merge patches
+//   plugins/volcano, plugins/coscheduling: the PodGroup and the pods' group annotation / label
+// Not yet: the flux policy's own objects.
 // Pure functions over value types; thread-safe.
 #pragma once
 
@@ -82,6 +83,13 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
 struct ResolvedTrainJob {
   TrainingRuntime runtime;
   YAML::Node jobset;
+  // The runtime's podGroupPolicy as Trainer v2.3 builds it (plugins/volcano, plugins/coscheduling
+  // Build): a scheduling.volcano.sh/v1beta1 or scheduling.x-k8s.io/v1alpha1 PodGroup named after
+  // the TrainJob, minMember every pod, minResources their requests summed, Volcano's queue from
+  // the scheduling.volcano.sh/queue-name annotation and priorityClassName from the pod templates,
+  // coscheduling's scheduleTimeoutSeconds. Null without a podGroupPolicy. (The pods' group
+  // annotation or label is in the JobSet.)
+  YAML::Node pod_group;
 };
 Result<ResolvedTrainJob> resolve_trainjob(const TrainJob& job, const std::vector<TrainingRuntime>& candidates);
 

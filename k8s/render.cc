@@ -520,8 +520,8 @@ void render_batch(const Context& c, const Out& out) {
 // the completion-index annotation the injected env reads; the headless Service `subdomain`
 // (jobset v0.12 pkg/controllers/jobset_controller.go, publishNotReadyAddresses); and on the mpi
 // runtime the ssh Secret "<job>-mpi-ssh-auth" (kubernetes.io/ssh-auth) and the hostfile ConfigMap
-// "<job>-mpi-hostfile" (trainer v2.3 plugins/mpi buildSSHAuthSecret, buildHostFileConfigMap).
-// dependsOn, startupPolicy, successPolicy and failurePolicy need a controller: `submit` is that
+// "<job>-mpi-hostfile" (trainer v2.3 plugins/mpi buildSSHAuthSecret, buildHostFileConfigMap);
+// with a podGroupPolicy, Trainer's PodGroup. dependsOn, startupPolicy, successPolicy and failurePolicy need a controller: `submit` is that
 // controller from the client side; `kubectl apply` of these starts every pod at once.
 Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out) {
   const auto& p = *c.job.jobset;
@@ -548,6 +548,12 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
     YAML::Node cm = object("v1", "ConfigMap", meta(c, c.name + "-mpi-hostfile"));
     cm["data"]["hostfile"] = text(hostfile);
     out.push_back(cm);
+  }
+  if (p.pod_group.IsDefined() && !p.pod_group.IsNull()) {  // Trainer's podGroupPolicy (jobs/trainer.h)
+    YAML::Node pg = YAML::Clone(p.pod_group);
+    YAML::Node m = meta(c, c.name);
+    for (auto kv : m) pg["metadata"][kv.first.as<std::string>()] = kv.second;
+    out.push_back(pg);
   }
   YAML::Node selector;
   selector["jobset.sigs.k8s.io/jobset-name"] = text(c.name);

@@ -342,3 +342,44 @@ spec:
   const std::string manager = refused("    - manager: me\n");
   EXPECT_NE(manager.find("spec.runtimePatches[0].manager: expected a domain-prefixed path"), std::string::npos) << manager;
 }
+
+// plugins/volcano and plugins/coscheduling: the PodGroup Trainer makes beside the JobSet, and the
+// pods' annotation or label that names it.
+TEST(TrainJob, PodGroupPolicyGivesTrainersPodGroup) {
+  auto group = [](const std::string& policy) {
+    const std::string y = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainingRuntime\nmetadata: {name: rt}\nspec:\n"
+                          "  mlPolicy: {numNodes: 1, torch: {}}\n  podGroupPolicy: " + policy +
+                          "\n  template:\n    metadata: {annotations: {scheduling.volcano.sh/queue-name: research}}\n"
+                          "    spec:\n      replicatedJobs:\n"
+                          "        - name: init\n          template:\n            spec:\n              template: {spec: "
+                          "{containers: [{name: init, image: i, resources: {requests: {cpu: 500m, memory: 512Mi}}}]}}\n"
+                          "        - name: node\n          template:\n"
+                          "            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}\n"
+                          "            spec:\n              template: {spec: {priorityClassName: high, containers: [{name: node, image: i}]}}\n"
+                          "---\napiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tj}\nspec:\n"
+                          "  runtimeRef: {name: rt, kind: TrainingRuntime}\n"
+                          "  trainer: {numNodes: 3, resourcesPerNode: {requests: {cpu: 1500m, memory: 1Gi, nvidia.com/gpu: 1}}}\n";
+    auto docs = load(y);
+    auto r = resolve_trainjob(std::get<TrainJob>(docs.at(1).object), runtimes_of(docs));
+    EXPECT_TRUE(r.is_ok()) << r.status().message();
+    return r ? *r : ResolvedTrainJob{};
+  };
+  const ResolvedTrainJob v = group("{volcano: {}}");
+  ASSERT_TRUE(v.pod_group.IsMap());
+  EXPECT_EQ(v.pod_group["apiVersion"].as<std::string>(), "scheduling.volcano.sh/v1beta1");
+  EXPECT_EQ(v.pod_group["metadata"]["name"].as<std::string>(), "tj");
+  EXPECT_EQ(v.pod_group["spec"]["minMember"].as<int>(), 4);  // 1 init + 3 nodes
+  EXPECT_EQ(v.pod_group["spec"]["minResources"]["cpu"].as<std::string>(), "5");  // 0.5 + 3 x 1.5
+  EXPECT_EQ(v.pod_group["spec"]["minResources"]["memory"].as<std::string>(), "3584Mi");
+  EXPECT_EQ(v.pod_group["spec"]["minResources"]["nvidia.com/gpu"].as<std::string>(), "3");
+  EXPECT_EQ(v.pod_group["spec"]["queue"].as<std::string>(), "research");
+  EXPECT_EQ(v.pod_group["spec"]["priorityClassName"].as<std::string>(), "high");
+  for (const auto& rjob : v.jobset["spec"]["replicatedJobs"])
+    EXPECT_EQ(rjob["template"]["spec"]["template"]["metadata"]["annotations"]["scheduling.k8s.io/group-name"].as<std::string>(), "tj");
+  const ResolvedTrainJob c = group("{coscheduling: {}}");
+  EXPECT_EQ(c.pod_group["apiVersion"].as<std::string>(), "scheduling.x-k8s.io/v1alpha1");
+  EXPECT_EQ(c.pod_group["spec"]["scheduleTimeoutSeconds"].as<int>(), 60);
+  EXPECT_FALSE(c.pod_group["spec"]["queue"]);
+  EXPECT_EQ(c.jobset["spec"]["replicatedJobs"][1]["template"]["spec"]["template"]["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"].as<std::string>(), "tj");
+  EXPECT_TRUE(group("null").pod_group.IsNull() || !group("null").pod_group.IsDefined());
+}
