@@ -156,6 +156,13 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
 // --max-replicas, for the commands that load jobs.
 void add_max_replicas_flag(CLI::App* command, std::size_t& max_replicas);
 
+// `ringmaster initialize`: a TrainJob initializer's storageUri brought in locally (initialize.cc).
+struct InitializeOptions {
+  std::string storage_uri, output;
+};
+void add_initialize_command(CLI::App& app, InitializeOptions& options);
+int run_initialize(const InitializeOptions& options);
+
 // `ringmaster submit JOB.yaml`: the job on a Kubernetes cluster through kubectl (k8s/cluster.h).
 // Its job directory (as `run`'s) also holds cluster.json: how to reach the cluster again, which
 // status, logs and delete read.

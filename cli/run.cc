@@ -246,7 +246,7 @@ int run_run(const RunOptions& o) {
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(), free_port,
-                                       cpus, launcher::detect_gpus(), launcher::allowed_cpus()});
+                                       cpus, launcher::detect_gpus(), launcher::allowed_cpus(), dir});
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;

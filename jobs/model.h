@@ -166,6 +166,9 @@ struct TrainingJob {
     // The runtime's mlPolicy is mpi (OpenMPI): the launcher runs mpirun over the `node` pods
     // (TrainingJob::slots_per_worker, run_launcher_as_worker as for an MPIJob).
     bool mpi = false;
+    // replicatedJob -> its trainer.kubeflow.org/trainjob-ancestor-step label (dataset-initializer,
+    // model-initializer, trainer), where it has one.
+    std::map<std::string, std::string> ancestors;
     // A runtime's podGroupPolicy: the PodGroup to create with the pods (ResolvedTrainJob::pod_group).
     YAML::Node pod_group;
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,

@@ -607,6 +607,7 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
       if (r.template_.containers[k].name == kNode) r.primary_container = k;
     r.template_.raw = YAML::Clone(get(job_spec, "template"));
     policy.backoff_limits[name] = get(job_spec, "backoffLimit").as<int>(6);
+    if (const std::string ancestor = ancestor_of(rjob); !ancestor.empty()) policy.ancestors[name] = ancestor;
     for (const auto& rule : get(get(job_spec, "podFailurePolicy"), "rules")) {
       const YAML::Node codes = get(rule, "onExitCodes");
       if (!codes.IsDefined()) continue;  // onPodConditions (a disruption, an eviction) never happen here

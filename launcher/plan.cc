@@ -107,6 +107,95 @@ void localize_jobset_addresses(JobPlan& plan, const PlanOptions& o) {
     }
 }
 
+// Trainer's initializer outputs (pkg/constants: DatasetMountPath, ModelMountPath), by step.
+const char* initializer_output(const jobs::TrainingJob& job, const jobs::ReplicaSpec& spec) {
+  auto it = job.jobset->ancestors.find(spec.type);
+  const std::string step = it != job.jobset->ancestors.end() ? it->second : "";
+  if (step == "dataset-initializer") return "/workspace/dataset";
+  if (step == "model-initializer") return "/workspace/model";
+  return nullptr;
+}
+
+// An initializer step without a command runs ringmaster's own local initializer (plan.h).
+void local_initializers(const jobs::TrainingJob& job, JobPlan& plan) {
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  for (auto& r : plan.replicas) {
+    const jobs::ReplicaSpec* spec = job.replica(r.type);
+    if (spec == nullptr || !r.argv.empty() || r.bookkeeping) continue;
+    const char* output = initializer_output(job, *spec);
+    if (output == nullptr) continue;
+    std::string uri;
+    for (const auto& [k, v] : r.env)
+      if (k == "STORAGE_URI") uri = v;
+    r.argv = {self.empty() ? "ringmaster" : self, "initialize", "--storage-uri", uri, "--output", output};
+  }
+}
+
+// A path rewritten from the pod's view to this machine's: `from` (a mountPath) to `to` wherever it
+// is a whole path prefix in `v` (followed by '/', the end, or a separator such as ':' or ' ').
+void rewrite_path(std::string& v, const std::string& from, const std::string& to) {
+  for (std::size_t at = v.find(from); at != std::string::npos; at = v.find(from, at)) {
+    const std::size_t end = at + from.size();
+    const bool starts = at == 0 || v[at - 1] == '=' || v[at - 1] == ':' || v[at - 1] == ' ' || v[at - 1] == ',' ||
+                        v[at - 1] == '\'' || v[at - 1] == '"';
+    const bool whole = end == v.size() || v[end] == '/' || v[end] == ':' || v[end] == ' ' || v[end] == ',' ||
+                       v[end] == '\'' || v[end] == '"' || v[end] == ';';
+    if (!starts || !whole) {
+      at = end;
+      continue;
+    }
+    v.replace(at, from.size(), to);
+    at += to.size();
+  }
+}
+
+// A TrainJob's volumes on this machine (plan.h).
+void localize_volumes(const jobs::TrainingJob& job, JobPlan& plan, const std::string& job_dir) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(job_dir) / "volumes";
+  for (auto& r : plan.replicas) {
+    const jobs::ReplicaSpec* spec = job.replica(r.type);
+    if (spec == nullptr || r.bookkeeping) continue;
+    const YAML::Node pod = spec->template_.raw["spec"];
+    std::map<std::string, std::string> volumes;  // name -> directory here
+    for (const auto& v : pod["volumes"]) {
+      const std::string name = v["name"].as<std::string>("");
+      if (v["hostPath"]) volumes[name] = v["hostPath"]["path"].as<std::string>("");
+      else if (v["emptyDir"]) volumes[name] = (root / r.name / name).string();
+      else if (!v["configMap"] && !v["secret"] && !v["projected"] && !v["downwardAPI"]) volumes[name] = (root / name).string();
+    }
+    std::vector<std::pair<std::string, std::string>> mounts;  // mountPath -> directory here, longest first
+    const YAML::Node containers = pod["containers"];
+    if (containers.IsSequence() && spec->primary_container < containers.size())
+      for (const auto& m : containers[spec->primary_container]["volumeMounts"]) {
+        auto it = volumes.find(m["name"].as<std::string>(""));
+        if (it == volumes.end() || it->second.empty()) continue;
+        const std::string sub = m["subPath"].as<std::string>("");
+        const std::string here = sub.empty() ? it->second : (fs::path(it->second) / sub).string();
+        mounts.emplace_back(m["mountPath"].as<std::string>(""), here);
+      }
+    // An initializer's output with no volume under it is the pod's own filesystem.
+    if (const char* output = initializer_output(job, *spec)) {
+      const std::string out = output;
+      const bool mounted = std::any_of(mounts.begin(), mounts.end(), [&](const auto& m) {
+        return out == m.first || out.rfind(m.first + "/", 0) == 0;
+      });
+      if (!mounted) mounts.emplace_back(out, (root / r.name / "rootfs" / out.substr(1)).string());
+    }
+    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (const auto& [path, here] : mounts) {
+      if (path.empty() || path == "/") continue;
+      plan.directories.push_back(here);
+      for (auto& a : r.argv) rewrite_path(a, path, here);
+      for (auto& [k, v] : r.env) rewrite_path(v, path, here);
+      if (r.working_dir == path || r.working_dir.rfind(path + "/", 0) == 0) r.working_dir = here + r.working_dir.substr(path.size());
+    }
+  }
+  std::sort(plan.directories.begin(), plan.directories.end());
+  plan.directories.erase(std::unique(plan.directories.begin(), plan.directories.end()), plan.directories.end());
+}
+
 // What the kubelet does before it starts a container: each env value expanded against the
 // variables before it, then the command and args against all of them.
 void expand_refs(ReplicaLaunch& r) {
@@ -357,6 +446,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
   if (job.jobset) localize_jobset_addresses(plan, o);
   if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;
   if (auto s = assign_cpus(job, o.allowed_cpus, plan); !s) return s;
+  if (job.jobset) local_initializers(job, plan);
   for (auto& r : plan.replicas) {
     if (r.argv.empty() && !r.bookkeeping)
       return invalid_argument(fmt::format("replica {}-{}: expected a command in its container (a local run starts "
@@ -366,6 +456,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
     set(r, "RINGMASTER_JOB_TOKEN", plan.token);
     expand_refs(r);
   }
+  if (job.jobset && !o.job_dir.empty()) localize_volumes(job, plan, o.job_dir);
   return plan;
 }
 

@@ -55,6 +55,8 @@ struct JobPlan {
   // that implementation's launcher in a directory first on its launcher's PATH. (Not symbolic
   // links: Hydra finds its proxy beside the path it was started by.)
   std::vector<std::pair<std::string, std::string>> program_shims;
+  // Directories to make before the replicas start: a TrainJob's volumes (see plan_job).
+  std::vector<std::string> directories;
   std::string cpu_note;                 // why the cpu limits were not applied, when so
 };
 
@@ -65,10 +67,22 @@ struct PlanOptions {
   int cpus = 1;                      // cores on this machine (oversubscription for MPI)
   std::vector<Gpu> gpus;             // this machine's GPUs (detect_gpus())
   std::vector<int> allowed_cpus;     // the CPUs replicas may be pinned to (allowed_cpus()); empty: no pinning
+  std::string job_dir;               // the job directory (a TrainJob's volumes live under it); empty: none
 };
 
 // Fails with kInvalidArgument naming the replica and the field when something cannot run locally
 // (a container without a command, an env var from a secret, a port that cannot be found).
+//
+// A TrainJob's volumes (with options.job_dir): a persistentVolumeClaim or a volume without a source
+// is <job_dir>/volumes/<volume>, shared by the job's pods as a claim is; an emptyDir is
+// <job_dir>/volumes/<pod>/<volume>; a hostPath is its path. Each mountPath (with subPath) in the
+// replica's command, args and env is rewritten to that directory: a path under /workspace/dataset
+// reaches <job_dir>/volumes/initializer/dataset. (Not a private mount namespace with bind mounts:
+// a pod's mount points, /workspace, do not exist on this machine, and making them would change
+// its root filesystem; docs/architecture.md says more.) An initializer step's container without a
+// command (Trainer's dataset-initializer / model-initializer image) runs `ringmaster initialize`
+// on its STORAGE_URI into /workspace/dataset or /workspace/model, rewritten the same way (and, when
+// no volume is mounted there, into the pod's own <job_dir>/volumes/<pod>/rootfs/...).
 Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& options);
 
 // The kubelet's $(VAR) expansion of env values, commands and args (kubernetes

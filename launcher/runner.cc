@@ -604,6 +604,8 @@ JobStatus JobRunner::run() {
   std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
   (void)create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string());
   if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
+  for (const auto& d : plan_.directories)
+    if (Status s = create_private_directories(d); !s) event("Warning", fmt::format("cannot make volume directory {}: {}", d, s.message()));
   for (const auto& [program, target] : plan_.program_shims) {
     std::error_code dir_ec;
     std::filesystem::create_directories(std::filesystem::path(program).parent_path(), dir_ec);

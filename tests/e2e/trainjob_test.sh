@@ -66,6 +66,65 @@ check "... and status.json reports it as Trainer does: Complete, one child Job s
   "/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); js={j[\"name\"]: j for j in s[\"jobsStatus\"]}; sys.exit(not (s[\"trainJobConditions\"][0][\"type\"] == \"Complete\" and js[\"dataset-initializer\"][\"succeeded\"] == 1 and js[\"node\"][\"succeeded\"] == 1))' $work/jobs/steps/status.json" ||
   cat "$work/jobs/steps/status.json"
 
+# --- initializers and volumes: the dataset initializer (no command: Trainer's image) brings the
+# storageUri into the shared volume at /workspace/dataset, where the trainer nodes read it --------
+mkdir -p "$work/src/sub" && echo 7 >"$work/src/n.txt" && echo x >"$work/src/sub/y.txt"
+initialized() {  # initialized NAME STORAGE_URI
+  cat <<YAML
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainingRuntime
+metadata: {name: with-init}
+spec:
+  mlPolicy: {numNodes: 2, torch: {}}
+  template:
+    spec:
+      replicatedJobs:
+        - name: dataset-initializer
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: dataset-initializer}}
+            spec:
+              backoffLimit: 0
+              template:
+                spec:
+                  containers:
+                    - name: dataset-initializer
+                      image: ghcr.io/kubeflow/trainer/dataset-initializer
+                      volumeMounts: [{name: initializer, mountPath: /workspace}]
+                  volumes: [{name: initializer, persistentVolumeClaim: {claimName: initializer}}]
+        - name: node
+          dependsOn: [{name: dataset-initializer, status: Complete}]
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: i
+                      command: [sh, -c, 'echo node \$PET_NODE_RANK read \$(cat /workspace/dataset/n.txt /workspace/dataset/sub/y.txt)']
+                      volumeMounts: [{name: initializer, mountPath: /workspace}]
+                  volumes: [{name: initializer, persistentVolumeClaim: {claimName: initializer}}]
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: $1}
+spec:
+  runtimeRef: {name: with-init, kind: TrainingRuntime}
+  initializer: {dataset: {storageUri: "$2"}}
+YAML
+}
+initialized init "file://$work/src" >"$work/init.yaml"
+timeout 60 "$bin" run "$work/init.yaml" --jobs-root "$work/jobs" >"$work/init.out" 2>&1; rc=$?
+check "initializer: the TrainJob succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/init.out"
+check "... ringmaster's initializer brought file://... into /workspace/dataset (the job's volume)" \
+  "grep -q 'initialized .*/volumes/initializer/dataset from file://.* (2 files' $work/init.out" || cat "$work/init.out"
+check "... and both nodes read it at /workspace/dataset (this machine's /workspace untouched)" \
+  "grep -q 'node 0 read 7 x' $work/init.out && grep -q 'node 1 read 7 x' $work/init.out && [ ! -e /workspace/dataset/n.txt ]" || cat "$work/init.out"
+initialized hub "hf://tatsu-lab/alpaca" >"$work/hub.yaml"
+timeout 60 "$bin" run "$work/hub.yaml" --jobs-root "$work/jobs" >"$work/hub.out" 2>&1; rc=$?
+check "initializer: hf:// fails the TrainJob with a clear reason, and no node starts (exit $rc)" \
+  "[ $rc -eq 1 ] && grep -q 'hf:// needs the network' $work/hub.out && ! grep -q 'node 0 read' $work/hub.out" || cat "$work/hub.out"
+
 # --- the mpi mlPolicy: the launcher's mpirun starts ringmaster train on every node's slots -------
 timeout 120 "$bin" run examples/fashion-mnist-mpi-trainjob.yaml --jobs-root "$work/jobs" >"$work/mpi.out" 2>&1; rc=$?
 check "MPI TrainJob: the example succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/mpi.out"

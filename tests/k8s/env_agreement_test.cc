@@ -48,7 +48,7 @@ std::pair<std::map<std::string, Env>, std::map<std::string, Env>> both(const job
   // GPUs, so the GPU fixtures plan here too (GPU variables are ours, not compared).
   std::vector<launcher::Gpu> gpus;
   for (int i = 0; i < 8; ++i) gpus.push_back({i, "GPU-" + std::to_string(i), "test", 16384});
-  auto plan = launcher::plan_job(job, {"tok", "/tmp/hostfile", [&port] { return ++port; }, 4, gpus, {}});
+  auto plan = launcher::plan_job(job, {"tok", "/tmp/hostfile", [&port] { return ++port; }, 4, gpus, {}, {}});
   EXPECT_TRUE(plan.is_ok()) << plan.status().message();
   if (!plan.is_ok()) return {};
   std::set<std::string> pod_names;

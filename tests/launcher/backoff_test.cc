@@ -80,7 +80,7 @@ class BackoffTest : public ScratchFixture {
     EXPECT_TRUE(loaded.ok());
     job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
     int port = 31000;
-    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}});
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}, {}});
     EXPECT_TRUE(plan.is_ok());
     RunOptions o;
     o.job_dir = (dir_ / "job").string();

@@ -27,7 +27,7 @@ Result<JobPlan> plan_text(const std::string& yaml, int n_gpus, std::vector<int> 
   EXPECT_TRUE(r.ok());
   auto next = std::make_shared<int>(40000);
   return plan_job(std::get<jobs::TrainingJob>(r.documents.at(0).object),
-                  {"t", "/tmp/h", [next] { return ++*next; }, 2, gpus(n_gpus), cpus});
+                  {"t", "/tmp/h", [next] { return ++*next; }, 2, gpus(n_gpus), cpus, {}});
 }
 
 }  // namespace

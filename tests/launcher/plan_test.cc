@@ -25,7 +25,7 @@ jobs::TrainingJob load_text(const std::string& yaml) {
 
 PlanOptions options() {
   auto next = std::make_shared<int>(30000);
-  return {"tok-123", "/tmp/job/hostfile", [next] { return ++*next; }, 2, {}, {}};
+  return {"tok-123", "/tmp/job/hostfile", [next] { return ++*next; }, 2, {}, {}, {}};
 }
 
 std::string env(const ReplicaLaunch& r, const std::string& name) {

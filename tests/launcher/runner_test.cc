@@ -33,7 +33,7 @@ class RunnerTest : public ::testing::Test {
     EXPECT_TRUE(loaded.ok());
     job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
     int port = 31000;
-    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}});
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}, {}});
     EXPECT_TRUE(plan.is_ok()) << plan.status().message();
     auto processes = real_processes();
     RunOptions o;
@@ -76,7 +76,7 @@ class RunnerTest : public ::testing::Test {
     if (!job) return {};
     job_ = std::move(*job);
     int port = 32000;
-    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}});
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}, (dir_ / "job").string()});
     EXPECT_TRUE(plan.is_ok()) << plan.status().message();
     if (!plan) return {};
     plan_ = *plan;
