@@ -173,9 +173,25 @@ int run_status(const StateOptions& o) {
     fmt::print("{} {}: {}{}{}\n", s->value("kind", ""), o.job, s->value("phase", ""),
                s->value("reason", "").empty() ? "" : " (" + s->value("reason", "") + ")",
                s->value("message", "").empty() ? "" : ": " + s->value("message", ""));
-    fmt::print("{:<32} {:<10} {:<16} {:>8}  {}\n", "REPLICA", "TYPE", "PHASE", "RESTARTS", "LAST EXIT");
+    std::size_t name_width = 32, type_width = 10;  // wide enough for the longest (JobSet pod names are long)
+    for (const auto& r : (*s)["replicas"]) {
+      name_width = std::max(name_width, r.value("name", "").size());
+      type_width = std::max(type_width, r.value("type", "").size());
+    }
+    if (s->contains("jobsStatus")) {
+      // A TrainJob: its child Jobs per replicatedJob, as Trainer's status.jobsStatus.
+      fmt::print("{:<{}} {:>5} {:>9} {:>6} {:>6} {:>9}\n", "REPLICATED JOB", type_width + 10, "READY", "SUCCEEDED",
+                 "FAILED", "ACTIVE", "SUSPENDED");
+      for (const auto& j : (*s)["jobsStatus"])
+        fmt::print("{:<{}} {:>5} {:>9} {:>6} {:>6} {:>9}\n", j.value("name", ""), type_width + 10, j.value("ready", 0),
+                   j.value("succeeded", 0), j.value("failed", 0), j.value("active", 0), j.value("suspended", 0));
+      fmt::print("\n");
+    }
+    fmt::print("{:<{}} {:<{}} {:<16} {:>8}  {}\n", "REPLICA", name_width, "TYPE", type_width, "PHASE", "RESTARTS",
+               "LAST EXIT");
     for (const auto& r : (*s)["replicas"])
-      fmt::print("{:<32} {:<10} {:<16} {:>8}  {}{}\n", r.value("name", ""), r.value("type", ""), r.value("phase", ""),
+      fmt::print("{:<{}} {:<{}} {:<16} {:>8}  {}{}\n", r.value("name", ""), name_width, r.value("type", ""), type_width,
+                 r.value("phase", ""),
                  r.value("restarts", 0), r.value("lastExit", "-"),
                  r.value("phase", "") == "CrashLoopBackOff"
                      ? fmt::format(" (back-off {}s, restarts at {})", r.value("backoffSeconds", 0.0), r.value("restartAt", "?"))

@@ -115,6 +115,18 @@ std::string job_metrics_text(const JobStatus& s, Clock::time_point now) {
   for (const auto& r : s.replicas)
     t.sample("ringmaster_replica_backoff_seconds", {{"job", job}, {"replica", r.name}},
              std::chrono::duration<double>(r.backoff).count());
+  if (s.kind == "TrainJob") {
+    t.family("ringmaster_trainjob_jobs", "gauge", "A TrainJob's child Jobs per replicatedJob and state (jobsStatus)");
+    for (const auto& c : s.jobs_status)
+      for (const auto& [state, n] : {std::pair{"ready", c.ready}, std::pair{"succeeded", c.succeeded},
+                                     std::pair{"failed", c.failed}, std::pair{"active", c.active},
+                                     std::pair{"suspended", c.suspended}})
+        t.sample("ringmaster_trainjob_jobs", {{"job", job}, {"replicated_job", c.replicated_job}, {"state", state}}, n);
+    t.family("ringmaster_trainjob_condition", "gauge", "1 for the TrainJob condition now true, as Trainer sets it");
+    t.sample("ringmaster_trainjob_condition", {{"job", job}, {"type", "Complete"}}, s.phase == "Succeeded" ? 1 : 0);
+    t.sample("ringmaster_trainjob_condition", {{"job", job}, {"type", "Failed"}}, s.phase == "Failed" ? 1 : 0);
+    t.sample("ringmaster_trainjob_condition", {{"job", job}, {"type", "Suspended"}}, s.phase == "Suspended" ? 1 : 0);
+  }
   return t.str();
 }
 
@@ -178,6 +190,10 @@ void JobRunner::save() {
                                      {"message", status_.message}});
     j["trainJobConditions"] = trainjob_conditions;
     j["jobsStatus"] = jobs_status();
+    status_.jobs_status.clear();
+    for (const auto& c : j["jobsStatus"])
+      status_.jobs_status.push_back({c["name"].get<std::string>(), c["ready"].get<int>(), c["succeeded"].get<int>(),
+                                     c["failed"].get<int>(), c["active"].get<int>(), c["suspended"].get<int>()});
   }
   (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
                           kPrivateFileMode);

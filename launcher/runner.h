@@ -91,6 +91,13 @@ struct JobStatus {
   std::vector<ReplicaStatus> replicas;
   // The job has finished and cleanPodPolicy None left these replicas running (see above).
   std::vector<std::string> left_running;
+  // A TrainJob: JobSet's ReplicatedJobStatus per replicatedJob (child Jobs ready, succeeded,
+  // failed, active, suspended), as status.json's jobsStatus; empty for other kinds.
+  struct ChildJobs {
+    std::string replicated_job;
+    int ready = 0, succeeded = 0, failed = 0, active = 0, suspended = 0;
+  };
+  std::vector<ChildJobs> jobs_status;
   bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
 };
 
@@ -110,6 +117,10 @@ std::map<std::string, ReplicaCounts> replica_counts(const JobStatus& status);
 //   ringmaster_job_elapsed_seconds{job}
 //   ringmaster_replica_waiting{job,replica,reason="CrashLoopBackOff"}  1 while it waits to restart
 //   ringmaster_replica_backoff_seconds{job,replica}        its current restart delay (0: none)
+//   ringmaster_trainjob_jobs{job,replicated_job,state}     a TrainJob's child Jobs: ready / succeeded /
+//                                                          failed / active / suspended (jobsStatus)
+//   ringmaster_trainjob_condition{job,type}                1 for Trainer's condition now true
+//                                                          (Complete, Failed, Suspended), 0 otherwise
 // `now` is on the clock the runner used (RunOptions::clock).
 std::string job_metrics_text(const JobStatus& status, Clock::time_point now = std::chrono::steady_clock::now());
 

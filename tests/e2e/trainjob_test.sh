@@ -132,6 +132,9 @@ check "... mpirun started 2 ranks of one model (ranks=2) from the local hostfile
   "grep -q 'summary:.*accuracy=0.8[89].*ranks=2' $work/mpi.out && grep -qx 'localhost slots=2' $work/jobs/fashion-mnist-mpi-trainjob/hostfile" ||
   { grep summary "$work/mpi.out"; cat "$work/jobs/fashion-mnist-mpi-trainjob/hostfile"; }
 check "... and the node pods (sshd in the runtime) were not started" "! grep -q 'sshd' $work/mpi.out"
+"$bin" status fashion-mnist-mpi-trainjob --jobs-root "$work/jobs" >"$work/mpi.status" 2>&1
+check "... ringmaster status lists the child Jobs per replicatedJob (the launcher's succeeded)" \
+  "grep -q '^REPLICATED JOB' $work/mpi.status && grep -Eq '^launcher +0 +1 +0 +0 +0$' $work/mpi.status" || cat "$work/mpi.status"
 
 # --- failurePolicy: a failed child Job recreates the JobSet, maxRestarts times at most ------------
 restartable() {  # restartable NAME MAX_RESTARTS

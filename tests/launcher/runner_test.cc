@@ -429,4 +429,10 @@ TEST_F(RunnerTest, StartupPolicyInOrderWaitsForTheJobBefore) {
   ASSERT_EQ(plan_.replicas.size(), 2u);
   EXPECT_TRUE(plan_.replicas[0].depends_on.empty());
   EXPECT_EQ(plan_.replicas[1].depends_on, (std::vector<std::pair<std::string, std::string>>{{"first", "Ready"}}));
+  // The Prometheus endpoint reports the TrainJob as Trainer does: its condition and jobsStatus.
+  const std::string metrics = job_metrics_text(s, std::chrono::steady_clock::now());
+  EXPECT_NE(metrics.find("ringmaster_trainjob_condition{job=\"tj\",type=\"Complete\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("ringmaster_trainjob_jobs{job=\"tj\",replicated_job=\"node\",state=\"succeeded\"} 1"),
+            std::string::npos)
+      << metrics;
 }
