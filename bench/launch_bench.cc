@@ -61,6 +61,21 @@ spec:
                      container, replicas - 1, container);
 }
 
+// A TrainJob of `nodes` nodes on Trainer's torch-distributed runtime (built in), each node writing
+// its start time: the same measurement as the PyTorchJob's, through the JobSet resolution.
+std::string trainjob(const fs::path& dir, int nodes) {
+  return fmt::format(R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {{name: launch-trainjob}}
+spec:
+  runtimeRef: {{name: torch-distributed}}
+  trainer:
+    numNodes: {}
+    command: [sh, -c, 'cd {} && date +%s%N > started.$PET_NODE_RANK; sleep 0.3']
+)",
+                     nodes, dir.string());
+}
+
 std::string restart_job(const fs::path& dir) {
   return fmt::format(R"(apiVersion: batch/v1
 kind: Job
@@ -135,8 +150,10 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
   (void)write_file_atomic(start_file.string(), start_job(scratch, o.replicas));
   (void)write_file_atomic(restart_file.string(), restart_job(scratch));
   (void)write_file_atomic(mpi_file.string(), mpi_job(o.ranks));
+  const fs::path trainjob_file = root / "trainjob.yaml";
+  (void)write_file_atomic(trainjob_file.string(), trainjob(scratch, o.trainjob_nodes));
 
-  std::vector<double> first_ms, all_ms, restart_ms, job_s, bare_s;
+  std::vector<double> first_ms, all_ms, restart_ms, job_s, bare_s, tj_first_ms, tj_all_ms;
   for (int rep = 0; rep < o.repeats; ++rep) {
     // Start of N replicas.
     fresh_scratch();
@@ -151,6 +168,20 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
     }
     first_ms.push_back(static_cast<double>(first - t0) / 1e6);
     all_ms.push_back(static_cast<double>(last - t0) / 1e6);
+    // Start of a TrainJob's nodes.
+    fresh_scratch();
+    const int64_t t1 = now_ns();
+    if (auto r = run_job(trainjob_file, root / "job-trainjob"); !r) return fail("the TrainJob", r.status());
+    first = INT64_MAX;
+    last = 0;
+    for (int i = 0; i < o.trainjob_nodes; ++i) {
+      const int64_t t = read_stamp(scratch / fmt::format("started.{}", i));
+      if (t < 0) return fail("the TrainJob", internal_error(fmt::format("node {} wrote no start time", i)));
+      first = std::min(first, t);
+      last = std::max(last, t);
+    }
+    tj_first_ms.push_back(static_cast<double>(first - t1) / 1e6);
+    tj_all_ms.push_back(static_cast<double>(last - t1) / 1e6);
     // One restart.
     fresh_scratch();
     if (auto r = run_job(restart_file, root / "job-restart"); !r) return fail("the restart job", r.status());
@@ -176,6 +207,7 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
   if (own_dir) fs::remove_all(root, ec);
 
   const Stat first = stat(first_ms), all = stat(all_ms), restart = stat(restart_ms), job = stat(job_s), bare = stat(bare_s);
+  const Stat tj_first = stat(tj_first_ms), tj_all = stat(tj_all_ms);
   const double ratio = bare.median > 0 ? job.median / bare.median : 0;
   std::fprintf(out, "launch benchmark: %d repeats, median (min)\n", o.repeats);
   std::fprintf(out, "%-52s %10s %10s\n", "measurement", "median ms", "min ms");
@@ -184,6 +216,8 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
   };
   row(fmt::format("ringmaster run -> first of {} replicas running", o.replicas), first, 1);
   row(fmt::format("ringmaster run -> all {} replicas running", o.replicas), all, 1);
+  row(fmt::format("TrainJob (torch-distributed) -> first of {} nodes", o.trainjob_nodes), tj_first, 1);
+  row(fmt::format("TrainJob (torch-distributed) -> all {} nodes", o.trainjob_nodes), tj_all, 1);
   row("one restart: replica exit -> running again", restart, 1);
   row(fmt::format("MPIJob, mpirun -np {} true, via ringmaster run", o.ranks), job, 1000);
   row(fmt::format("bare mpirun -np {} true", o.ranks), bare, 1000);
@@ -194,6 +228,9 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
                       {"repeats", o.repeats},
                       {"first_running_ms", first.median},
                       {"all_running_ms", all.median},
+                      {"trainjob_nodes", o.trainjob_nodes},
+                      {"trainjob_first_running_ms", tj_first.median},
+                      {"trainjob_all_running_ms", tj_all.median},
                       {"restart_ms", restart.median},
                       {"mpijob_run_ms", job.median * 1000},
                       {"bare_mpirun_ms", bare.median * 1000},
