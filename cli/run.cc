@@ -186,6 +186,13 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
                                    [](const auto& d) { return std::holds_alternative<jobs::TrainJob>(d.object); });
     const auto& tj = std::get<jobs::TrainJob>(doc.object);
     auto resolved = jobs::resolve_trainjob(tj, runtimes);
+    if (resolved && resolved->runtime.framework == "flux" && std::string(command) == "run") {
+      std::cerr << file << ": TrainJob " << tj.metadata.name << ": runtime " << resolved->runtime.metadata.name
+                << " uses the flux mlPolicy, which needs the Flux Framework in every pod (Trainer's flux plugin "
+                   "adds it on the cluster); ringmaster runs torch, mpi, xgboost, jax and plain runtimes here. "
+                   "`ringmaster render` and `submit --mode crd` take it as it is\n";
+      return 2;
+    }
     auto job = resolved ? jobs::trainjob_as_job(tj, *resolved) : Result<jobs::TrainingJob>(resolved.status());
     if (!job) {
       std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";

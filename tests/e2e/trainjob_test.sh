@@ -125,6 +125,12 @@ timeout 60 "$bin" run "$work/hub.yaml" --jobs-root "$work/jobs" >"$work/hub.out"
 check "initializer: hf:// fails the TrainJob with a clear reason, and no node starts (exit $rc)" \
   "[ $rc -eq 1 ] && grep -q 'hf:// needs the network' $work/hub.out && ! grep -q 'node 0 read' $work/hub.out" || cat "$work/hub.out"
 
+# --- the flux mlPolicy needs the Flux Framework in the pods: run refuses it, naming why -----------
+{ cat tests/fixtures/good/trainingruntime-flux.yaml; printf -- '---\napiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: fx}\nspec:\n  runtimeRef: {name: flux-distributed}\n'; } >"$work/flux.yaml"
+"$bin" run "$work/flux.yaml" --jobs-root "$work/jobs" >"$work/flux.out" 2>&1; rc=$?
+check "flux: run refuses it (exit $rc) naming the flux mlPolicy; render takes it" \
+  "[ $rc -eq 2 ] && grep -q 'uses the flux mlPolicy, which needs the Flux Framework' $work/flux.out && $bin render $work/flux.yaml >/dev/null 2>&1" || cat "$work/flux.out"
+
 # --- the mpi mlPolicy: the launcher's mpirun starts ringmaster train on every node's slots -------
 timeout 120 "$bin" run examples/fashion-mnist-mpi-trainjob.yaml --jobs-root "$work/jobs" >"$work/mpi.out" 2>&1; rc=$?
 check "MPI TrainJob: the example succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/mpi.out"
