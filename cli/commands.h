@@ -46,6 +46,7 @@ void apply_cluster_flags(const ClusterFlags& flags, k8s::RenderOptions& options)
 
 struct RenderOptions {
   std::string file, output_dir, mode = "pods", token, ssh_key;
+  std::vector<std::string> runtime_dirs;  // --runtimes: a TrainJob's runtime may be in these
   std::size_t max_replicas = jobs::LoadOptions{}.max_replicas;
   ClusterFlags cluster;
 };
@@ -131,6 +132,7 @@ Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& flags);
 
 struct RunOptions {
   std::string file;
+  std::vector<std::string> runtime_dirs;  // --runtimes
   std::string job_dir;
   std::string jobs_root;
   int grace_seconds = 10;
@@ -152,7 +154,10 @@ struct TrainJobObjects {
 // (documents[0]; a TrainJob, with the runtimes beside it, becomes the job its JobSet runs as, and
 // `trainjob` receives its objects), else the exit status (1 unreadable, 2 invalid or not one job).
 int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
-                      const jobs::LoadOptions& options, TrainJobObjects* trainjob = nullptr);
+                      const jobs::LoadOptions& options, TrainJobObjects* trainjob = nullptr,
+                      const std::vector<std::string>& runtime_dirs = {});
+// --runtimes DIR (repeatable), for the commands that resolve TrainJobs.
+void add_runtimes_flag(CLI::App* command, std::vector<std::string>& dirs);
 // --max-replicas, for the commands that load jobs.
 void add_max_replicas_flag(CLI::App* command, std::size_t& max_replicas);
 
@@ -168,6 +173,7 @@ int run_initialize(const InitializeOptions& options);
 // status, logs and delete read.
 struct SubmitOptions {
   std::string file, mode = "pods", kubectl, context, ns, jobs_root, token, ssh_key;
+  std::vector<std::string> runtime_dirs;  // --runtimes
   double poll_seconds = 2.0;
   int grace_seconds = 30;
   ClusterFlags cluster;

@@ -52,6 +52,7 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
   cmd->add_option("--ssh-key", o.ssh_key, "MPIJob: an OpenSSH private key (FILE.pub beside it) instead of a new one");
   add_cluster_flags(cmd, o.cluster);
   add_max_replicas_flag(cmd, o.max_replicas);
+  add_runtimes_flag(cmd, o.runtime_dirs);
 }
 
 void add_max_replicas_flag(CLI::App* cmd, std::size_t& max_replicas) {
@@ -105,8 +106,9 @@ int run_render(const RenderOptions& o) {
       // --mode jobset: the JobSet Trainer creates, for a cluster with the JobSet controller and no
       // Trainer; --mode pods: the objects JobSet and its Jobs would make (k8s/render.h). Its
       // runtime from this file or the built-in ones (jobs/trainer.h).
-      std::vector<std::string> problems;  // none: only this file's runtimes
-      auto resolved = jobs::resolve_trainjob(*tj, jobs::collect_runtimes(r.documents, {}, problems));
+      std::vector<std::string> problems;
+      auto resolved = jobs::resolve_trainjob(*tj, jobs::collect_runtimes(r.documents, o.runtime_dirs, problems));
+      for (const auto& p : problems) std::cerr << p << "\n";
       auto job = resolved ? jobs::trainjob_as_job(*tj, *resolved) : Result<jobs::TrainingJob>(resolved.status());
       if (!job) {
         std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": "

@@ -126,8 +126,9 @@ class LogFollower {
 }  // namespace
 
 void add_run_command(CLI::App& app, RunOptions& o) {
-  auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch Job on this machine (replicas as processes)");
+  auto* cmd = app.add_subcommand("run", "Run a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob, batch Job or Trainer v2 TrainJob on this machine (replicas as processes)");
   cmd->add_option("file", o.file, "job YAML")->required();
+  add_runtimes_flag(cmd, o.runtime_dirs);
   cmd->add_option("--job-dir", o.job_dir, "state directory (default ~/.ringmaster/jobs/<name>)");
   cmd->add_option("--jobs-root", o.jobs_root, "put the state directory in ROOT/<name> (as status/logs/delete read it)");
   cmd->add_option("--grace-seconds", o.grace_seconds, "SIGTERM, then SIGKILL after this many seconds")
@@ -165,8 +166,16 @@ Result<launcher::RestartBackoff> restart_backoff(const BackoffFlags& f) {
   return launcher::RestartBackoff{ms(f.initial_seconds), ms(f.max_seconds)};
 }
 
+void add_runtimes_flag(CLI::App* command, std::vector<std::string>& dirs) {
+  command->add_option("--runtimes", dirs,
+                      "a directory of TrainingRuntime / ClusterTrainingRuntime YAML files a TrainJob's runtimeRef may "
+                      "name (after the file's own, before the built-in ones); repeatable")
+      ->allow_extra_args(false);  // one DIR per --runtimes, so `--runtimes DIR JOB.yaml` leaves the file
+}
+
 int load_training_job(const std::string& file, jobs::LoadResult& loaded, const char* command,
-                      const jobs::LoadOptions& options, TrainJobObjects* trainjob) {
+                      const jobs::LoadOptions& options, TrainJobObjects* trainjob,
+                      const std::vector<std::string>& runtime_dirs) {
   loaded = jobs::load_file(file, options);
   for (const auto& d : loaded.diagnostics.sorted()) std::cerr << d.to_string() << "\n";
   if (loaded.file_unreadable) return 1;
@@ -181,7 +190,8 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
   });
   if (trainjobs == 1 && runtimes_only) {
     std::vector<std::string> problems;
-    const auto runtimes = jobs::collect_runtimes(loaded.documents, {}, problems);
+    const auto runtimes = jobs::collect_runtimes(loaded.documents, runtime_dirs, problems);
+    for (const auto& p : problems) std::cerr << p << "\n";
     const auto doc = *std::find_if(loaded.documents.begin(), loaded.documents.end(),
                                    [](const auto& d) { return std::holds_alternative<jobs::TrainJob>(d.object); });
     const auto& tj = std::get<jobs::TrainJob>(doc.object);
@@ -229,7 +239,7 @@ int run_run(const RunOptions& o) {
   const int max_replicas = o.max_replicas > 0 ? o.max_replicas : launcher::local_replica_limit(cpus);
   jobs::LoadOptions lo;
   lo.max_replicas = std::max(lo.max_replicas, static_cast<std::size_t>(max_replicas));
-  if (const int rc = load_training_job(o.file, loaded, "run", lo); rc >= 0) return rc;
+  if (const int rc = load_training_job(o.file, loaded, "run", lo, nullptr, o.runtime_dirs); rc >= 0) return rc;
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
   if (job.total_replicas() > max_replicas) {
     std::cerr << fmt::format("{}: job {} has {} replicas; this machine runs at most {} at once ({})\n", o.file,

@@ -146,6 +146,7 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   add_cluster_flags(cmd, o.cluster);
   add_backoff_flags(cmd, o.backoff);
   add_max_replicas_flag(cmd, o.max_replicas);
+  add_runtimes_flag(cmd, o.runtime_dirs);
 }
 
 int run_submit(const SubmitOptions& o) {
@@ -153,7 +154,7 @@ int run_submit(const SubmitOptions& o) {
   jobs::LoadOptions lo;
   lo.max_replicas = o.max_replicas;
   TrainJobObjects trainjob;
-  if (const int rc = load_training_job(o.file, loaded, "submit", lo, &trainjob); rc >= 0) return rc;
+  if (const int rc = load_training_job(o.file, loaded, "submit", lo, &trainjob, o.runtime_dirs); rc >= 0) return rc;
   jobs::TrainingJob job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
   const bool is_trainjob = job.kind == jobs::JobKind::kTrainJob;
   if (o.mode == "jobset" && !is_trainjob) {

@@ -20,9 +20,7 @@ void add_validate_command(CLI::App& app, ValidateOptions& o) {
   cmd->add_flag("--plan", o.plan, "print what each job would start instead of the normalized spec");
   cmd->add_flag("-q,--quiet", o.quiet, "print only problems");
   add_max_replicas_flag(cmd, o.max_replicas);
-  cmd->add_option("--runtimes", o.runtime_dirs,
-                  "a directory of TrainingRuntime / ClusterTrainingRuntime YAML where a TrainJob's runtimeRef is also "
-                  "looked for (after the same files', before the built-in ones); repeatable");
+  add_runtimes_flag(cmd, o.runtime_dirs);
 }
 
 int run_validate(const ValidateOptions& o) {

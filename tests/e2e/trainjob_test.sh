@@ -131,6 +131,12 @@ check "initializer: hf:// fails the TrainJob with a clear reason, and no node st
 check "flux: run refuses it (exit $rc) naming the flux mlPolicy; render takes it" \
   "[ $rc -eq 2 ] && grep -q 'uses the flux mlPolicy, which needs the Flux Framework' $work/flux.out && $bin render $work/flux.yaml >/dev/null 2>&1" || cat "$work/flux.out"
 
+mkdir -p "$work/rt" && cp tests/fixtures/good/trainingruntime-flux.yaml "$work/rt/"
+printf 'apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: fx}\nspec:\n  runtimeRef: {name: flux-distributed}\n' >"$work/fx.yaml"
+"$bin" render --runtimes "$work/rt" "$work/fx.yaml" >"$work/fx.out" 2>&1; rc=$?
+check "--runtimes DIR: a TrainJob whose runtime is only there renders, and run names the flux refusal, not a missing runtime" \
+  "[ $rc -eq 0 ] && grep -q 'hostname: fx-node-0-0' $work/fx.out && $bin run --runtimes $work/rt $work/fx.yaml 2>&1 | grep -q 'uses the flux mlPolicy'" || cat "$work/fx.out"
+
 # --- the mpi mlPolicy: the launcher's mpirun starts ringmaster train on every node's slots -------
 timeout 120 "$bin" run examples/fashion-mnist-mpi-trainjob.yaml --jobs-root "$work/jobs" >"$work/mpi.out" 2>&1; rc=$?
 check "MPI TrainJob: the example succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/mpi.out"
