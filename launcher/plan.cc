@@ -186,7 +186,8 @@ void localize_volumes(const jobs::TrainingJob& job, JobPlan& plan, const std::st
     std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
     for (const auto& [path, here] : mounts) {
       if (path.empty() || path == "/") continue;
-      plan.directories.push_back(here);
+      // Only the job's own volumes are made (private); a hostPath is this machine's, left as it is.
+      if (here.rfind(root.string() + "/", 0) == 0) plan.directories.push_back(here);
       for (auto& a : r.argv) rewrite_path(a, path, here);
       for (auto& [k, v] : r.env) rewrite_path(v, path, here);
       if (r.working_dir == path || r.working_dir.rfind(path + "/", 0) == 0) r.working_dir = here + r.working_dir.substr(path.size());

@@ -436,3 +436,47 @@ TEST_F(RunnerTest, StartupPolicyInOrderWaitsForTheJobBefore) {
             std::string::npos)
       << metrics;
 }
+
+// A TrainJob's volumes here (plan.h): the mount path in the command becomes the hostPath, which is
+// left as it is (not made, not made private), and an emptyDir is the pod's own directory.
+TEST_F(RunnerTest, TrainJobVolumesAreRewrittenToThisMachinesDirectories) {
+  fs::create_directories(dir_ / "host");
+  fs::permissions(dir_ / "host", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                     fs::perms::others_read | fs::perms::others_exec);
+  std::ofstream(dir_ / "host" / "f") << "from the host\n";
+  const std::string yaml = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainingRuntime
+metadata: {name: rt}
+spec:
+  mlPolicy: {numNodes: 1}
+  template:
+    spec:
+      replicatedJobs:
+        - name: node
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: i
+                      command: [sh, -c, 'cat /data/f > /scratch/copy && cat /scratch/copy']
+                      volumeMounts: [{name: host, mountPath: /data}, {name: scratch, mountPath: /scratch}]
+                  volumes: [{name: host, hostPath: {path: HOST}}, {name: scratch, emptyDir: {}}]
+---
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: tj}
+spec:
+  runtimeRef: {name: rt, kind: TrainingRuntime}
+)";
+  std::string y = yaml;
+  y.replace(y.find("HOST"), 4, (dir_ / "host").string());
+  const JobStatus s = run_trainjob(y);
+  EXPECT_EQ(s.phase, "Succeeded") << s.message;
+  EXPECT_EQ(read_file(s.replicas.at(0).log).value(), "from the host\n");
+  EXPECT_TRUE(fs::exists(dir_ / "job" / "volumes" / "tj-node-0-0" / "scratch" / "copy"));
+  EXPECT_EQ(fs::status(dir_ / "host").permissions() & fs::perms::others_read, fs::perms::others_read);
+  EXPECT_EQ(std::find(plan_.directories.begin(), plan_.directories.end(), (dir_ / "host").string()), plan_.directories.end());
+}
