@@ -575,6 +575,9 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
       labels["jobset.sigs.k8s.io/restart-attempt"] = text("0");
       labels["batch.kubernetes.io/job-name"] = text(child_job);
       labels["batch.kubernetes.io/job-completion-index"] = text(std::to_string(index));
+      // Kueue admits plain pods by their queue label (its pod integration): the TrainJob's goes on each.
+      for (const auto& [k, v] : c.job.metadata.labels)
+        if (k.rfind("kueue.x-k8s.io/", 0) == 0) labels[k] = text(v);
       t["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = text(std::to_string(index));
       const std::string name = p.pod_name(c.name, spec.type, i);
       t["spec"]["hostname"] = name;

@@ -35,6 +35,8 @@ check "a TrainJob's pods: JobSet's host names under the subdomain, the completio
   "grep -q 'hostname: fashion-mnist-trainjob-node-0-1' $fixtures/golden/pods-fashion-mnist-trainjob.yaml && grep -q 'subdomain: fashion-mnist-trainjob' $fixtures/golden/pods-fashion-mnist-trainjob.yaml && grep -q \"batch.kubernetes.io/job-completion-index: \\\"1\\\"\" $fixtures/golden/pods-fashion-mnist-trainjob.yaml"
 check "an MPI TrainJob: the ssh Secret and the hostfile of its node pods, as Trainer's mpi plugin writes it" \
   "grep -q 'name: mpi-trainjob-mpi-ssh-auth' $fixtures/golden/pods-trainjob-mpi.yaml && grep -q 'mpi-trainjob-node-0-1.mpi-trainjob slots=2' $fixtures/golden/pods-trainjob-mpi.yaml"
+check "a Kueue TrainJob's pods carry its queue label (Kueue's pod integration admits them by it)" \
+  "[ \$(grep -c 'kueue.x-k8s.io/queue-name: training-queue' $fixtures/golden/pods-trainjob-03-kueue-integration.yaml) -ge 2 ]"
 render tests/fixtures/good/trainjob-05-multi-step.yaml >/dev/null 2>"$work/note"
 check "a multi-step TrainJob's pods render with a note that plain pods cannot wait for the initializers" \
   "grep -q 'note: TrainJob .* waits for .*dependsOn' $work/note" || cat "$work/note"
