@@ -203,6 +203,13 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
                    "`ringmaster render` and `submit --mode crd` take it as it is\n";
       return 2;
     }
+    // trainjob_controller.go skips a TrainJob whose spec.managedBy names another controller (Kueue's
+    // MultiKueue dispatches it to a worker cluster); here ringmaster is the controller asked to run it.
+    if (const std::string managed_by = tj.spec["managedBy"] ? tj.spec["managedBy"].as<std::string>("") : "";
+        !managed_by.empty() && managed_by != "trainer.kubeflow.org/trainjob-controller")
+      std::cerr << file << ": note: TrainJob " << tj.metadata.name << ": spec.managedBy is " << managed_by
+                << ": on a cluster Trainer leaves it to that controller; `ringmaster " << command
+                << "` runs it as Trainer would\n";
     auto job = resolved ? jobs::trainjob_as_job(tj, *resolved) : Result<jobs::TrainingJob>(resolved.status());
     if (!job) {
       std::cerr << file << ": TrainJob " << tj.metadata.name << ": " << job.status().message() << "\n";

@@ -137,6 +137,12 @@ printf 'apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {na
 check "--runtimes DIR: a TrainJob whose runtime is only there renders, and run names the flux refusal, not a missing runtime" \
   "[ $rc -eq 0 ] && grep -q 'hostname: fx-node-0-0' $work/fx.out && $bin run --runtimes $work/rt $work/fx.yaml 2>&1 | grep -q 'uses the flux mlPolicy'" || cat "$work/fx.out"
 
+# --- spec.managedBy another controller (MultiKueue): Trainer would skip it; run says so and runs it
+printf 'apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: mk}\nspec:\n  managedBy: kueue.x-k8s.io/multikueue\n  runtimeRef: {name: torch-distributed}\n  trainer: {numNodes: 1, command: [sh, -c, "echo ran on node $PET_NODE_RANK"]}\n' >"$work/mk.yaml"
+timeout 60 "$bin" run "$work/mk.yaml" --jobs-root "$work/jobs" >"$work/mk.out" 2>&1; rc=$?
+check "managedBy MultiKueue: a note that Trainer would leave it, and it runs here (exit $rc)" \
+  "[ $rc -eq 0 ] && grep -q 'spec.managedBy is kueue.x-k8s.io/multikueue' $work/mk.out && grep -q 'ran on node 0' $work/mk.out" || cat "$work/mk.out"
+
 # --- the mpi mlPolicy: the launcher's mpirun starts ringmaster train on every node's slots -------
 timeout 120 "$bin" run examples/fashion-mnist-mpi-trainjob.yaml --jobs-root "$work/jobs" >"$work/mpi.out" 2>&1; rc=$?
 check "MPI TrainJob: the example succeeds (exit $rc)" "[ $rc -eq 0 ]" || tail -20 "$work/mpi.out"
