@@ -5,6 +5,7 @@
 #include "bench/allreduce_bench.h"
 #include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
+#include "bench/start_bench.h"
 #include "bench/sweep_bench.h"
 #include "bench/gpu_train_bench.h"
 #include "bench/train_bench.h"
@@ -19,10 +20,11 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       "scaling (data-parallel training at 1, 2 and 4 workers), launch (ringmaster run's start and restart "
       "times, an MPIJob vs bare mpirun), ps (parameter-server rounds against loopback TCP, time to accuracy "
       "per mode; its flags: `ringmaster bench ps --help`), sweep (the search algorithms on Branin and "
-      "Hartmann-6: trials to a target regret, suggestion latency)");
-  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch, ps or sweep")
+      "Hartmann-6: trials to a target regret, suggestion latency), start (time and peak RSS of --version, validate "
+      "and train --steps 1, against --peer)");
+  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch, ps, sweep or start")
       ->required()
-      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps", "sweep"}));
+      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps", "sweep", "start"}));
   // `bench ps` is carried out by ringmaster-ps, which parses its own flags: they pass through here.
   cmd->allow_extras();
   o.command = cmd;
@@ -57,6 +59,7 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--train-args", o.train_args, "scaling: extra flags for every worker")->capture_default_str();
   cmd->add_option("--repeats", o.repeats, "launch: repetitions of each measurement")->capture_default_str();
   cmd->add_option("--replicas", o.replicas, "launch: replicas of the start measurement")->capture_default_str();
+  cmd->add_option("--peer", o.peer, "start: another ringmaster binary (e.g. the CPU-only build) to compare with");
   cmd->add_option("--algorithms", o.algorithms, "sweep: search algorithms")->delimiter(',')->capture_default_str();
   cmd->add_option("--functions", o.functions, "sweep: branin, hartmann6")->delimiter(',')->capture_default_str();
   cmd->add_option("--seeds", o.seeds, "sweep: runs per function and algorithm")->capture_default_str();
@@ -89,6 +92,12 @@ int run_bench(const BenchOptions& o) {
     l.repeats = o.repeats;
     l.ranks = 4;
     return bench::run_launch_bench(l, stdout);
+  }
+  if (o.workload == "start") {
+    bench::StartBenchOptions st;
+    st.repeats = o.repeats * 2 + 1;  // short runs: more of them
+    st.peer = o.peer;
+    return bench::run_start_bench(st, stdout);
   }
   if (o.workload == "sweep") {
     bench::SweepBenchOptions s;

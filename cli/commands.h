@@ -113,6 +113,7 @@ struct BenchOptions {
   std::string train_args = "--scale-lr --warmup-epochs 0.5";
   int repeats = 7;    // launch
   int replicas = 8;   // launch
+  std::string peer;   // start: another ringmaster binary to compare with
   std::vector<std::string> algorithms = {"random", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"};  // sweep
   std::vector<std::string> functions = {"branin", "hartmann6"};  // sweep
   int seeds = 20;     // sweep
