@@ -150,6 +150,12 @@ check "... mpirun started 2 ranks of one model (ranks=2) from the local hostfile
   "grep -q 'summary:.*accuracy=0.8[89].*ranks=2' $work/mpi.out && grep -qx 'localhost slots=2' $work/jobs/fashion-mnist-mpi-trainjob/hostfile" ||
   { grep summary "$work/mpi.out"; cat "$work/jobs/fashion-mnist-mpi-trainjob/hostfile"; }
 check "... and the node pods (sshd in the runtime) were not started" "! grep -q 'sshd' $work/mpi.out"
+# Trainer's own deepspeed-distributed runtime (mpi, runLauncherAsNode): the launcher is a node too,
+# so 2 nodes are the launcher and one `node` pod, and the hostfile holds 2 slots.
+printf 'apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: ds}\nspec:\n  runtimeRef: {name: deepspeed-distributed}\n  trainer:\n    numNodes: 2\n    command: [mpirun, -np, "2", ringmaster, train, --strategy=allreduce, --dataset=synthetic, --synthetic-samples=512, --epochs=1]\n' >"$work/ds.yaml"
+timeout 60 "$bin" run "$work/ds.yaml" --jobs-root "$work/jobs" >"$work/ds.out" 2>&1; rc=$?
+check "deepspeed-distributed (built in): mpirun trains 2 ranks from a 2-slot hostfile (exit $rc)" \
+  "[ $rc -eq 0 ] && grep -q 'summary:.*ranks=2' $work/ds.out && grep -qx 'localhost slots=2' $work/jobs/ds/hostfile" || tail -20 "$work/ds.out"
 "$bin" status fashion-mnist-mpi-trainjob --jobs-root "$work/jobs" >"$work/mpi.status" 2>&1
 check "... ringmaster status lists the child Jobs per replicatedJob (the launcher's succeeded)" \
   "grep -q '^REPLICATED JOB' $work/mpi.status && grep -Eq '^launcher +0 +1 +0 +0 +0$' $work/mpi.status" || cat "$work/mpi.status"
