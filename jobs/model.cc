@@ -33,6 +33,10 @@ std::string TrainingJob::JobSetPolicy::pod_name(const std::string& jobset, const
   return dns_label(fmt::format("{}-{}-{}-{}", jobset, type, child, pod));
 }
 
+std::string TrainingJob::JobSetPolicy::child_job_name(const std::string& jobset, const std::string& type, int index) const {
+  return dns_label(fmt::format("{}-{}-{}", jobset, type, child_of(type, index).first));
+}
+
 std::vector<std::pair<std::string, std::string>> TrainingJob::jobset_dependencies(const std::string& type) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (!jobset) return out;

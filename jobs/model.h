@@ -178,6 +178,8 @@ struct TrainingJob {
     // <jobset>-<replicatedJob>-<job index>-<completion index> (DNS-1123 label), under the headless
     // Service `subdomain` (spec.network.subdomain, default the JobSet's name).
     std::string pod_name(const std::string& jobset, const std::string& type, int index) const;
+    // The child Job that pod `index` of replicatedJob `type` belongs to: <jobset>-<type>-<job index>.
+    std::string child_job_name(const std::string& jobset, const std::string& type, int index) const;
     std::string subdomain;
   };
   std::optional<JobSetPolicy> jobset;

@@ -583,7 +583,6 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
   job.run_policy.clean_pod_policy = CleanPodPolicy::kAll;  // a finished JobSet's pods stop
   TrainingJob::JobSetPolicy policy;
   const YAML::Node spec = get(jobset, "spec");
-  int backoff_limit = 0;
   for (const auto& rjob : get(spec, "replicatedJobs")) {
     const std::string name = get(rjob, "name").as<std::string>("");
     const YAML::Node job_spec = get(get(rjob, "template"), "spec");
@@ -596,7 +595,6 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
     // JobSet's webhook defaults a pod template's restartPolicy to OnFailure; a child Job recreates
     // a pod that failed under Never, up to its backoffLimit, so both restart here.
     r.restart_policy = RestartPolicy::kOnFailure;
-    backoff_limit = std::max(backoff_limit, get(job_spec, "backoffLimit").as<int>(6));
     r.template_.labels = ctx.get_string_map(get(get(job_spec, "template"), "metadata"), "labels");
     r.template_.annotations = ctx.get_string_map(get(get(job_spec, "template"), "metadata"), "annotations");
     for (const auto& c : get(pod, "containers")) r.template_.containers.push_back(load_container(ctx, c, name));
@@ -622,7 +620,6 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
       policy.depends_on[name].emplace_back(get(dep, "name").as<std::string>(""), get(dep, "status").as<std::string>("Complete"));
     job.replicas.push_back(std::move(r));
   }
-  job.run_policy.backoff_limit = backoff_limit;
   policy.success_operator = get(get(spec, "successPolicy"), "operator").as<std::string>("All");
   policy.success_targets = ctx.get_string_list(get(spec, "successPolicy"), "targetReplicatedJobs");
   const YAML::Node failure = get(spec, "failurePolicy");

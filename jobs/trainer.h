@@ -101,12 +101,12 @@ std::vector<TrainingRuntime> collect_runtimes(const std::vector<Document>& docum
                                               std::vector<std::string>& problems);
 
 // The resolved JobSet (resolve_trainjob) as a job the local launcher runs and `render --mode pods`
-// renders (kind kTrainJob, with `jobset` set): one
-// replica spec per replicatedJob with replicas x parallelism pods, each pod's container as the
-// template gives it (restartPolicy as JobSet defaults it, OnFailure), the child Jobs' backoffLimit
-// (default 6, as batch/v1) as the run's, the TrainJob's activeDeadlineSeconds, and JobSet's
-// dependsOn, startupPolicy, successPolicy, failurePolicy, network.subdomain, each child Job's
-// podFailurePolicy; on the mpi runtime, slots per node and runLauncherAsNode (the hostfile's).
+// renders (kind kTrainJob, with `jobset` set): one replica spec per replicatedJob with replicas x
+// parallelism pods, each pod's container as the template gives it (restartPolicy as JobSet
+// defaults it, OnFailure), the TrainJob's activeDeadlineSeconds, and in JobSetPolicy JobSet's
+// dependsOn, startupPolicy, successPolicy, failurePolicy, network.subdomain, and each child Job's
+// backoffLimit (default 6, as batch/v1) and podFailurePolicy; on the mpi runtime, slots per node
+// and runLauncherAsNode (the hostfile's). run_policy.backoff_limit stays unset: the child Jobs count.
 Result<TrainingJob> trainjob_as_job(const TrainJob& job, const ResolvedTrainJob& resolved);
 
 }  // namespace ringmaster::jobs

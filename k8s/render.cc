@@ -567,7 +567,7 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
       if (!c.options.client_side)
         t["spec"]["restartPolicy"] = spec.template_.raw["spec"]["restartPolicy"].as<std::string>("OnFailure");
       YAML::Node labels = t["metadata"]["labels"];
-      const std::string child_job = dns_label(fmt::format("{}-{}-{}", c.name, spec.type, child));
+      const std::string child_job = p.child_job_name(c.name, spec.type, i);
       labels["jobset.sigs.k8s.io/jobset-name"] = text(c.name);
       labels["jobset.sigs.k8s.io/replicatedjob-name"] = text(spec.type);
       labels["jobset.sigs.k8s.io/replicatedjob-replicas"] = text(std::to_string(jobs_of_spec));

@@ -189,11 +189,12 @@ void JobRunner::save() {
       trainjob_conditions.push_back({{"type", "Failed"}, {"status", "True"}, {"reason", status_.reason},
                                      {"message", status_.message}});
     j["trainJobConditions"] = trainjob_conditions;
-    j["jobsStatus"] = jobs_status();
-    status_.jobs_status.clear();
-    for (const auto& c : j["jobsStatus"])
-      status_.jobs_status.push_back({c["name"].get<std::string>(), c["ready"].get<int>(), c["succeeded"].get<int>(),
-                                     c["failed"].get<int>(), c["active"].get<int>(), c["suspended"].get<int>()});
+    status_.jobs_status = jobs_status();
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& c : status_.jobs_status)
+      jobs.push_back({{"name", c.replicated_job}, {"ready", c.ready}, {"succeeded", c.succeeded}, {"failed", c.failed},
+                      {"active", c.active}, {"suspended", c.suspended}});
+    j["jobsStatus"] = jobs;
   }
   (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
                           kPrivateFileMode);
@@ -238,7 +239,7 @@ bool JobRunner::start(std::size_t i) {
   return true;
 }
 
-nlohmann::json JobRunner::jobs_status() const {
+std::vector<JobStatus::ChildJobs> JobRunner::jobs_status() const {
   // JobSet's ReplicatedJobStatus counts child Jobs: ready when all its pods run or have succeeded,
   // succeeded when all have, failed when one has failed, active while one runs.
   struct Child {
@@ -253,18 +254,17 @@ nlohmann::json JobRunner::jobs_status() const {
     c.failed += r.phase == "Failed";
     c.suspended += status_.phase == "Suspended";
   }
-  nlohmann::json out = nlohmann::json::array();
+  std::vector<JobStatus::ChildJobs> out;
   for (const auto& spec : job_.replicas) {
-    int ready = 0, succeeded = 0, failed = 0, active = 0, suspended = 0;
+    JobStatus::ChildJobs& j = out.emplace_back();
+    j.replicated_job = spec.type;
     for (const auto& [index, c] : by_job[spec.type]) {
-      succeeded += c.succeeded == c.pods;
-      failed += c.failed > 0;
-      active += c.running > 0 && c.failed == 0;
-      ready += c.running + c.succeeded == c.pods && c.running > 0;
-      suspended += c.suspended > 0;
+      j.succeeded += c.succeeded == c.pods;
+      j.failed += c.failed > 0;
+      j.active += c.running > 0 && c.failed == 0;
+      j.ready += c.running + c.succeeded == c.pods && c.running > 0;
+      j.suspended += c.suspended > 0;
     }
-    out.push_back({{"name", spec.type}, {"ready", ready}, {"succeeded", succeeded}, {"failed", failed},
-                   {"active", active}, {"suspended", suspended}});
   }
   return out;
 }
@@ -370,7 +370,7 @@ void JobRunner::fail_child(std::size_t i, const std::string& reason, const std::
   if (status_.finished()) return;
   const auto& p = *job_.jobset;
   const ReplicaLaunch& r = plan_.replicas[i];
-  const std::string child = fmt::format("{}-{}-{}", plan_.job, r.type, p.child_of(r.type, r.index).first);
+  const std::string child = p.child_job_name(plan_.job, r.type, r.index);
   const std::string what = fmt::format("child Job {} failed ({}: {})", child, reason, message);
   if (!p.has_failure_policy) {
     set_phase("Failed", "FailedJobs",
@@ -421,7 +421,6 @@ void JobRunner::restart_jobset(bool counted, const std::string& reason, const st
     r.phase = "Pending";
     r.backoff = {};
   }
-  restarts_at_jobset_start_ = status_.restarts;
   child_failures_.clear();
   set_phase("Restarting", reason, text);
   start_all();
@@ -524,10 +523,10 @@ void JobRunner::schedule_restart(std::size_t i, const ExitStatus& exit, bool cou
     }
     ++failures;
   }
-  const auto limit = job_.jobset ? std::nullopt : job_.run_policy.backoff_limit;
+  const auto limit = job_.run_policy.backoff_limit;  // none for a TrainJob: its child Jobs count above
   const auto waiting = std::count_if(status_.replicas.begin(), status_.replicas.end(),
                                      [](const ReplicaStatus& x) { return x.backing_off(); });
-  if (limit && status_.restarts - restarts_at_jobset_start_ + waiting >= *limit) {  // restarts decided count, though not yet made
+  if (limit && status_.restarts + waiting >= *limit) {  // restarts decided count, though not yet made
     s.phase = "Failed";
     fail("BackoffLimitExceeded", fmt::format("Job has reached the specified backoff limit ({} restarts); replica "
                                              "{} ended with {}",

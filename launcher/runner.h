@@ -39,8 +39,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "common/clock.h"
 #include "jobs/model.h"
 #include "launcher/plan.h"
@@ -157,7 +155,7 @@ class JobRunner {
  private:
   void start_all();
   bool dependencies_met(std::size_t i) const;  // a TrainJob step's dependsOn
-  nlohmann::json jobs_status() const;          // a TrainJob's jobsStatus
+  std::vector<JobStatus::ChildJobs> jobs_status() const;  // a TrainJob's jobsStatus
   bool start_dependents();                     // starts the waiting steps whose dependencies now hold
   // Polls the running replicas and applies the restart and success rules; true when anything changed.
   bool check_replicas();
@@ -199,7 +197,6 @@ class JobRunner {
   Clock::time_point started_;
   int jobset_restarts_ = 0;          // a TrainJob's JobSet recreated after a failure (failurePolicy)
   int jobset_counted_restarts_ = 0;  // ... of those, the ones that count toward maxRestarts
-  int restarts_at_jobset_start_ = 0;  // status_.restarts when the current JobSet started
   // A TrainJob's pod restarts that count toward each child Job's backoffLimit, by (replicatedJob,
   // job index), since the JobSet (re)started.
   std::map<std::pair<std::string, int>, int> child_failures_;
