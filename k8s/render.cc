@@ -521,16 +521,13 @@ void render_batch(const Context& c, const Out& out) {
 // (jobset v0.12 pkg/controllers/jobset_controller.go, publishNotReadyAddresses); and on the mpi
 // runtime the ssh Secret "<job>-mpi-ssh-auth" (kubernetes.io/ssh-auth) and the hostfile ConfigMap
 // "<job>-mpi-hostfile" (trainer v2.3 plugins/mpi buildSSHAuthSecret, buildHostFileConfigMap);
-// with a podGroupPolicy, Trainer's PodGroup. dependsOn, startupPolicy, successPolicy and failurePolicy need a controller: `submit` is that
-// controller from the client side; `kubectl apply` of these starts every pod at once.
+// with a podGroupPolicy, Trainer's PodGroup. dependsOn, startupPolicy, successPolicy and
+// failurePolicy need a controller: `submit` is that controller from the client side; `kubectl
+// apply` of these starts every pod at once.
 Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out) {
   const auto& p = *c.job.jobset;
-  const std::string ssh_secret = c.name + "-mpi-ssh-auth";
-  bool mpi = false;
-  for (const auto& spec : c.job.replicas)
-    for (const auto& v : spec.template_.raw["spec"]["volumes"])
-      mpi |= v["secret"] && v["secret"]["secretName"] && v["secret"]["secretName"].as<std::string>("") == ssh_secret;
-  if (mpi) {
+  if (p.mpi) {
+    const std::string ssh_secret = c.name + "-mpi-ssh-auth";  // the name the resolved pods mount
     auto keys = ssh_keys(c, o);
     if (!keys) return keys.status();
     YAML::Node secret = object("v1", "Secret", meta(c, ssh_secret));
