@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -76,6 +77,21 @@ Result<std::string> mpi_launcher_program(const std::string& implementation) {
                 "not on PATH; install MPICH (Debian: apt-get install mpich)");
 }
 
+// Replaces each occurrence of `from` in `v` by `to` where the character before it (if any) passes
+// `before` and the one after it (if any) passes `after`: a whole host name, a whole path prefix.
+template <class Before, class After>
+void replace_bounded(std::string& v, const std::string& from, const std::string& to, Before before, After after) {
+  for (std::size_t at = v.find(from); at != std::string::npos; at = v.find(from, at)) {
+    const std::size_t end = at + from.size();
+    if ((at > 0 && !before(v[at - 1])) || (end < v.size() && !after(v[end]))) {
+      at = end;
+      continue;
+    }
+    v.replace(at, from.size(), to);
+    at += to.size();
+  }
+}
+
 // A TrainJob's pods reach each other by their JobSet host names (<pod>.<jobset>) and the trainer
 // port 29500 (Trainer's constants.ContainerTrainerPort); locally every pod is 127.0.0.1, and the
 // job gets a free port of its own for 29500 so that two jobs can run side by side.
@@ -90,17 +106,10 @@ void localize_jobset_addresses(JobPlan& plan, const PlanOptions& o) {
   for (auto& r : plan.replicas)
     for (auto& [k, v] : r.env) {
       for (const auto& h : hosts)
-        for (auto at = v.find(h); at != std::string::npos; at = v.find(h, at)) {
-          const std::size_t end = at + h.size();
-          const bool whole = (at == 0 || !(std::isalnum(static_cast<unsigned char>(v[at - 1])) || v[at - 1] == '-' || v[at - 1] == '.')) &&
-                             (end == v.size() || !(std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '-'));
-          if (!whole) {
-            at = end;
-            continue;
-          }
-          v.replace(at, h.size(), "127.0.0.1");
-          at += 9;
-        }
+        replace_bounded(
+            v, h, "127.0.0.1",
+            [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'); },
+            [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-'); });
       for (auto at = v.find("127.0.0.1:29500"); at != std::string::npos; at = v.find("127.0.0.1:29500", at + 1))
         v.replace(at + 10, 5, port);
       if (v == "29500" && k.size() > 5 && k.compare(k.size() - 5, 5, "_PORT") == 0) v = port;
@@ -133,21 +142,12 @@ void local_initializers(const jobs::TrainingJob& job, JobPlan& plan) {
 }
 
 // A path rewritten from the pod's view to this machine's: `from` (a mountPath) to `to` wherever it
-// is a whole path prefix in `v` (followed by '/', the end, or a separator such as ':' or ' ').
+// is a whole path prefix in `v` (after a separator such as '=', ':' or ' ', and followed by '/', the
+// end, or a separator).
 void rewrite_path(std::string& v, const std::string& from, const std::string& to) {
-  for (std::size_t at = v.find(from); at != std::string::npos; at = v.find(from, at)) {
-    const std::size_t end = at + from.size();
-    const bool starts = at == 0 || v[at - 1] == '=' || v[at - 1] == ':' || v[at - 1] == ' ' || v[at - 1] == ',' ||
-                        v[at - 1] == '\'' || v[at - 1] == '"';
-    const bool whole = end == v.size() || v[end] == '/' || v[end] == ':' || v[end] == ' ' || v[end] == ',' ||
-                       v[end] == '\'' || v[end] == '"' || v[end] == ';';
-    if (!starts || !whole) {
-      at = end;
-      continue;
-    }
-    v.replace(at, from.size(), to);
-    at += to.size();
-  }
+  replace_bounded(
+      v, from, to, [](char c) { return c != '\0' && std::strchr("=: ,'\"", c) != nullptr; },
+      [](char c) { return c != '\0' && std::strchr("/: ,'\";", c) != nullptr; });
 }
 
 // A TrainJob's volumes on this machine (plan.h).
