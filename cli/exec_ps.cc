@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/files.h"
 
 namespace ringmaster::cli {
 namespace {
@@ -18,9 +19,7 @@ std::vector<std::string> g_args;
 void remember_command_line(int argc, char** argv) { g_args.assign(argv, argv + argc); }
 
 int exec_ringmaster_ps() {
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const std::string target = (self.parent_path() / "ringmaster-ps").string();
+  const std::string target = (std::filesystem::path(executable_path()).parent_path() / "ringmaster-ps").string();
   std::vector<char*> argv;
   std::string name = "ringmaster-ps";
   argv.push_back(name.data());

@@ -278,13 +278,13 @@ int run_run(const RunOptions& o) {
   // In a job's image `ringmaster` is on PATH; here the replicas find this very binary first (a
   // PATH the container sets itself is left alone).
   {
-    std::error_code ec;
-    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const std::string self = executable_path();
     const char* path = std::getenv("PATH");
     for (auto& r : plan->replicas) {
       const bool own_path = std::any_of(r.env.begin(), r.env.end(), [](const auto& kv) { return kv.first == "PATH"; });
-      if (!ec && !own_path)
-        r.env.emplace_back("PATH", self.parent_path().string() + (path ? ":" + std::string(path) : std::string()));
+      if (!self.empty() && !own_path)
+        r.env.emplace_back("PATH", std::filesystem::path(self).parent_path().string() +
+                                       (path ? ":" + std::string(path) : std::string()));
     }
   }
   int result_fd = -1;  // foreground: where the launcher child writes the job's result

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/files.h"
 #include "jobs/loader.h"
 #include "sweep/driver.h"
 
@@ -71,8 +72,7 @@ int run_sweep_command(const SweepOptions& o) {
   sweep::SweepOptions so;
   so.dir = dir;
   so.resume = resume;
-  std::error_code ec;
-  so.ringmaster = fs::read_symlink("/proc/self/exe", ec).string();
+  so.ringmaster = executable_path();
   std::printf("experiment %s: %s search, %d trial(s) at a time, in %s\n", e->metadata.name.c_str(),
               e->algorithm.name.c_str(), std::max(1, e->parallel_trial_count), dir.c_str());
   std::fflush(stdout);

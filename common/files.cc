@@ -126,6 +126,12 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
+std::string executable_path() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.string();
+}
+
 Status create_private_directories(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path p = fs::absolute(path).lexically_normal();

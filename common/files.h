@@ -54,4 +54,7 @@ inline constexpr unsigned kPrivateFileMode = 0600;
 // `path` itself 0700 when it exists already (a directory another tool created 0755).
 Status create_private_directories(const std::string& path);
 
+// The running executable's path (/proc/self/exe, resolved); empty when it cannot be read.
+std::string executable_path();
+
 }  // namespace ringmaster

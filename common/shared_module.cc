@@ -11,13 +11,14 @@
 
 #include <fmt/format.h>
 
+#include "common/files.h"
+
 namespace ringmaster {
 namespace {
 
 std::string executable_dir() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : exe.parent_path().string();
+  const std::string exe = executable_path();
+  return exe.empty() ? std::string() : std::filesystem::path(exe).parent_path().string();
 }
 
 std::vector<std::string> candidates(const SharedModuleSpec& spec) {

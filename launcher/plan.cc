@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "jobs/operator_env.h"
 #include "launcher/process.h"
@@ -127,8 +128,7 @@ const char* initializer_output(const jobs::TrainingJob& job, const jobs::Replica
 
 // An initializer step without a command runs ringmaster's own local initializer (plan.h).
 void local_initializers(const jobs::TrainingJob& job, JobPlan& plan) {
-  std::error_code ec;
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string self = executable_path();
   for (auto& r : plan.replicas) {
     const jobs::ReplicaSpec* spec = job.replica(r.type);
     if (spec == nullptr || !r.argv.empty() || r.bookkeeping) continue;
