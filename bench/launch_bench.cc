@@ -155,33 +155,26 @@ int run_launch_bench(const LaunchBenchOptions& o, std::FILE* out) {
 
   std::vector<double> first_ms, all_ms, restart_ms, job_s, bare_s, tj_first_ms, tj_all_ms;
   for (int rep = 0; rep < o.repeats; ++rep) {
-    // Start of N replicas.
-    fresh_scratch();
-    const int64_t t0 = now_ns();
-    if (auto r = run_job(start_file, root / "job-start"); !r) return fail("the 8-replica job", r.status());
-    int64_t first = INT64_MAX, last = 0;
-    for (int i = 0; i < o.replicas; ++i) {
-      const int64_t t = read_stamp(scratch / fmt::format("started.{}", i));
-      if (t < 0) return fail("the 8-replica job", internal_error(fmt::format("replica {} wrote no start time", i)));
-      first = std::min(first, t);
-      last = std::max(last, t);
-    }
-    first_ms.push_back(static_cast<double>(first - t0) / 1e6);
-    all_ms.push_back(static_cast<double>(last - t0) / 1e6);
-    // Start of a TrainJob's nodes.
-    fresh_scratch();
-    const int64_t t1 = now_ns();
-    if (auto r = run_job(trainjob_file, root / "job-trainjob"); !r) return fail("the TrainJob", r.status());
-    first = INT64_MAX;
-    last = 0;
-    for (int i = 0; i < o.trainjob_nodes; ++i) {
-      const int64_t t = read_stamp(scratch / fmt::format("started.{}", i));
-      if (t < 0) return fail("the TrainJob", internal_error(fmt::format("node {} wrote no start time", i)));
-      first = std::min(first, t);
-      last = std::max(last, t);
-    }
-    tj_first_ms.push_back(static_cast<double>(first - t1) / 1e6);
-    tj_all_ms.push_back(static_cast<double>(last - t1) / 1e6);
+    // Start of N replicas, then of a TrainJob's nodes: each writes started.<i> when it runs.
+    auto starts = [&](const fs::path& file, const char* job, int count, std::vector<double>& first_out,
+                      std::vector<double>& all_out) -> Status {
+      fresh_scratch();
+      const int64_t t0 = now_ns();
+      if (auto r = run_job(file, root / job); !r) return r.status();
+      int64_t first = INT64_MAX, last = 0;
+      for (int i = 0; i < count; ++i) {
+        const int64_t t = read_stamp(scratch / fmt::format("started.{}", i));
+        if (t < 0) return internal_error(fmt::format("replica {} wrote no start time", i));
+        first = std::min(first, t);
+        last = std::max(last, t);
+      }
+      first_out.push_back(static_cast<double>(first - t0) / 1e6);
+      all_out.push_back(static_cast<double>(last - t0) / 1e6);
+      return Status::ok();
+    };
+    if (Status s = starts(start_file, "job-start", o.replicas, first_ms, all_ms); !s) return fail("the 8-replica job", s);
+    if (Status s = starts(trainjob_file, "job-trainjob", o.trainjob_nodes, tj_first_ms, tj_all_ms); !s)
+      return fail("the TrainJob", s);
     // One restart.
     fresh_scratch();
     if (auto r = run_job(restart_file, root / "job-restart"); !r) return fail("the restart job", r.status());
