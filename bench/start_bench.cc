@@ -7,12 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <vector>
 
 #include "bench/subprocess.h"
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace ringmaster::bench {
 namespace {
@@ -44,12 +44,6 @@ Result<Sample> measure(const std::vector<std::string>& argv) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return internal_error(fmt::format("`{}` failed (status {})", fmt::join(argv, " "), status));
   return Sample{ms, static_cast<double>(usage.ru_maxrss) / 1024.0};
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace
