@@ -426,25 +426,27 @@ void JobRunner::restart_jobset(bool counted, const std::string& reason, const st
   start_all();
 }
 
-std::string JobRunner::pod_failure_action(std::size_t i, const ExitStatus& exit, int* rule_index) const {
+JobRunner::PodFailureMatch JobRunner::pod_failure_action(std::size_t i, const ExitStatus& exit) const {
   // batch/v1 podFailurePolicy onExitCodes: the first rule whose container and exit code match.
+  PodFailureMatch match;
   const ReplicaLaunch& r = plan_.replicas[i];
   const auto rules = job_.jobset->pod_failure_rules.find(r.type);
-  if (rules == job_.jobset->pod_failure_rules.end()) return "";
+  if (rules == job_.jobset->pod_failure_rules.end()) return match;
   const jobs::ReplicaSpec* spec = job_.replica(r.type);
-  const std::string container =
-      spec != nullptr && spec->primary_container < spec->template_.containers.size() ? spec->template_.containers[spec->primary_container].name : "";
+  if (spec != nullptr && spec->primary_container < spec->template_.containers.size())
+    match.container = spec->template_.containers[spec->primary_container].name;
   const int code = exit.container_code();
   for (std::size_t k = 0; k < rules->second.size(); ++k) {
     const auto& rule = rules->second[k];
-    if (!rule.container.empty() && rule.container != container) continue;
+    if (!rule.container.empty() && rule.container != match.container) continue;
     const bool listed = std::find(rule.codes.begin(), rule.codes.end(), code) != rule.codes.end();
     if (listed == rule.in) {
-      *rule_index = static_cast<int>(k);
-      return rule.action;
+      match.action = rule.action;
+      match.rule = static_cast<int>(k);
+      return match;
     }
   }
-  return "";
+  return match;
 }
 
 std::optional<ExitStatus> JobRunner::reap(std::size_t i) {
@@ -467,18 +469,15 @@ bool JobRunner::check_replicas() {
     const ReplicaLaunch& r = plan_.replicas[i];
     bool counts = true;
     if (job_.jobset && !exit->success()) {
-      int rule = 0;
-      const std::string action = pod_failure_action(i, *exit, &rule);
-      if (action == "FailJob") {
+      const PodFailureMatch match = pod_failure_action(i, *exit);
+      if (match.action == "FailJob") {
         s.phase = "Failed";
-        const jobs::ReplicaSpec* spec = job_.replica(r.type);
         fail_child(i, "PodFailurePolicy",
                    fmt::format("Container {} for pod {} failed with exit code {} matching FailJob rule at index {}",
-                               spec->template_.containers[spec->primary_container].name, r.name,
-                               exit->container_code(), rule));
+                               match.container, r.name, exit->container_code(), match.rule));
         return true;
       }
-      counts = action != "Ignore";
+      counts = match.action != "Ignore";
     }
     if (should_restart(r.restart_policy, *exit)) {
       schedule_restart(i, *exit, counts);

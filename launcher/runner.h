@@ -166,9 +166,15 @@ class JobRunner {
   // The replica ended and its policy restarts it: back off, or fail the job at backoffLimit (a
   // TrainJob: its child Job's backoffLimit; `counts` false for a podFailurePolicy Ignore).
   void schedule_restart(std::size_t i, const ExitStatus& exit, bool counts = true);
-  // A TrainJob's pod ended with a failure: the action of the first podFailurePolicy rule of its
-  // child Job that matches the exit (FailJob, Ignore, Count), or "" when none does.
-  std::string pod_failure_action(std::size_t i, const ExitStatus& exit, int* rule_index) const;
+  // A TrainJob's pod ended with a failure: the first podFailurePolicy rule of its child Job that
+  // matches the exit: its action (FailJob, Ignore, Count; "" when none does), its index, and the
+  // container it judged.
+  struct PodFailureMatch {
+    std::string action;
+    int rule = 0;
+    std::string container;
+  };
+  PodFailureMatch pod_failure_action(std::size_t i, const ExitStatus& exit) const;
   // A TrainJob's child Job (the one replica i belongs to) failed with a batch/v1 Job failure reason:
   // JobSet's failurePolicy decides (jobset v0.12 pkg/controllers/failure_policy.go).
   void fail_child(std::size_t i, const std::string& reason, const std::string& message);
