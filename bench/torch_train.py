@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""The PyTorch eager peer of `ringmaster bench train --device cuda`.
+"""The PyTorch eager peer of `ringmaster bench train` (CPU) and `ringmaster bench train --device cuda`.
 
 Trains the same network as ringmaster's --model spec (mlp:W0-...-Wn or cnn:C1-C2-F, see
 worker/model.h) with the same SGD (momentum 0.9) on Fashion-MNIST normalized as ringmaster does,
 feeding each batch the same way: a shuffled gather on the host into pinned memory, copied to the
 GPU without blocking. Eager mode, no torch.compile, loss.item() never called inside the timed
-loop. Prints one JSON line: {"samples_per_sec": ..., "steps": ..., "seconds": ..., "torch": ...}.
+loop. On the CPU (--device cpu) the caller pins the thread pools: OPENBLAS_NUM_THREADS and
+OMP_NUM_THREADS must be in the environment before torch loads (Debian's torch calls OpenBLAS's own
+pthread pool, which torch.set_num_threads does not reach); --threads sets torch's intra-op pool to
+the same count and is checked against them. Prints one JSON line: {"samples_per_sec": ..., "steps": ..., "seconds": ..., "torch": ...}.
 """
 import argparse
 import gzip
 import json
+import os
 import time
 
 import numpy as np
@@ -43,6 +47,47 @@ def build(spec):
         nn.Flatten(), nn.Linear(c2 * 7 * 7, f), nn.ReLU(), nn.Linear(f, 10))
 
 
+def run_cpu(a):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var) != str(a.threads):
+            raise SystemExit(f"torch_train.py: {var} must be {a.threads} in the environment before torch loads, "
+                             f"found {os.environ.get(var)!r}")
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    x, y = load(a.data_dir)
+    model = build(a.model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(1)
+    hx = torch.empty((a.batch,) + tuple(x.shape[1:]))
+    hy = torch.empty(a.batch, dtype=torch.int64)
+    perm, pos = torch.randperm(x.shape[0], generator=gen), 0
+
+    def step():
+        nonlocal perm, pos
+        if pos + a.batch > x.shape[0]:
+            perm, pos = torch.randperm(x.shape[0], generator=gen), 0
+        idx = perm[pos:pos + a.batch]
+        pos += a.batch
+        torch.index_select(x, 0, idx, out=hx)
+        torch.index_select(y, 0, idx, out=hy)
+        loss = loss_fn(model(hx), hy)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(a.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(a.steps):
+        loss = step()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"samples_per_sec": a.steps * a.batch / seconds, "steps": a.steps, "seconds": seconds,
+                      "final_loss": float(loss), "torch": torch.__version__, "device": "cpu",
+                      "threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="mlp")
@@ -51,7 +96,11 @@ def main():
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--threads", type=int, default=1, help="cpu: intra-op threads (BLAS and OpenMP pinned by the caller)")
     a = p.parse_args()
+    if a.device == "cpu":
+        return run_cpu(a)
     tf32 = a.precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32

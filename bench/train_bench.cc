@@ -21,8 +21,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using worker::GemmCall;
 
-// Times the logged GEMM sequence with bare sgemm: seconds per replay of the whole sequence.
-double replay_gemms(const worker::GemmLog& log, double min_seconds) {
+// Times the logged GEMM sequence with a library's bare sgemm: seconds per replay of the whole sequence.
+double replay_gemms(const worker::GemmLog& log, worker::GemmLibrary library, double min_seconds) {
   using Key = std::tuple<bool, bool, int, int, int>;
   struct Buffers {
     worker::AlignedBuffer a, b, c;
@@ -43,7 +43,8 @@ double replay_gemms(const worker::GemmLog& log, double min_seconds) {
   auto run = [&] {
     for (const GemmCall& g : log) {
       Buffers& buf = buffers[{g.trans_a, g.trans_b, g.m, g.n, g.k}];
-      worker::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, 1.0f, buf.a.data(), buf.b.data(), g.beta, buf.c.data());
+      worker::gemm_with(library, g.trans_a, g.trans_b, g.m, g.n, g.k, 1.0f, buf.a.data(), buf.b.data(), g.beta,
+                        buf.c.data());
     }
   };
   for (int i = 0; i < 3; ++i) run();
@@ -62,7 +63,7 @@ double replay_gemms(const worker::GemmLog& log, double min_seconds) {
 
 int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   const std::string spec = o.models.empty() ? "mlp" : o.models.front();
-  worker::set_blas_threads(o.threads);
+  worker::set_math_threads(o.threads);
   worker::Dataset data;
   auto loaded = worker::load_fashion_mnist(o.data_dir, worker::Split::kTrain);
   if (loaded) {
@@ -106,7 +107,9 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   const auto start = Clock::now();
   for (int64_t i = 0; i < steps; ++i) step();
   const double step_s = std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(steps);
-  const double sgemm_s = replay_gemms(log, is_cnn ? 2.0 : 1.0);
+  const double rss = peak_rss_mib();  // before the replays, whose buffers are the bench's, not training's
+  const double sgemm_s = replay_gemms(log, worker::GemmLibrary::kOneDnn, is_cnn ? 2.0 : 1.0);
+  const double openblas_s = replay_gemms(log, worker::GemmLibrary::kOpenBlas, is_cnn ? 2.0 : 1.0);
   double flops = 0.0;
   for (const GemmCall& g : log) flops += g.flops();
 
@@ -131,11 +134,12 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
                       {"train_gflops", flops / step_s / 1e9},
                       {"sgemm_gflops", flops / sgemm_s / 1e9},
                       {"ratio_to_sgemm", sgemm_s / step_s},
-                      {"peak_rss_mib", peak_rss_mib()},
+                      {"openblas_gflops", flops / openblas_s / 1e9},
+                      {"peak_rss_mib", rss},
                       {"budget_mib", budget},
                       {"budget_parts_mib", {{"data", data_mib}, {"params", model_mib}, {"grads_and_optimizer", state_mib},
                                             {"activations_and_batches", act_mib}}},
-                      {"rss_to_budget", peak_rss_mib() / budget}};
+                      {"rss_to_budget", rss / budget}};
   fmt::print(out, "{}\n", r.dump());
   return 0;
 }

@@ -14,7 +14,7 @@
 #include "worker/blas.h"
 
 int main(int argc, char** argv) {
-  ringmaster::worker::set_blas_threads(1);
+  ringmaster::worker::set_math_threads(1);
   // Messages of megabytes are allocated and freed every step; served from the heap instead of
   // fresh mmaps they cost no page faults (docs/performance.md, parameter server).
   mallopt(M_MMAP_THRESHOLD, 256 << 20);

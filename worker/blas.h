@@ -1,7 +1,15 @@
-// The CPU math ringmaster's layers use: single-precision GEMM through OpenBLAS, plus a log of the
-// GEMM calls a step makes so the benchmark can replay exactly those shapes against bare sgemm.
-// gemm() is thread-safe (OpenBLAS is); set_blas_threads() changes a process-wide OpenBLAS setting
-// and should be called once at start-up.
+// The CPU math ringmaster's layers use: single-precision GEMM, the process's compute-thread count,
+// and a log of the GEMM calls a step makes so the benchmark can replay exactly those shapes.
+//
+// Two libraries sit behind gemm(): oneDNN (Debian's libdnnl 2.6, the library Debian's PyTorch uses
+// for its CPU convolutions) and OpenBLAS. The step uses oneDNN: on the shapes ringmaster's models
+// make its AVX-512 sgemm measured 1.6-2.3x OpenBLAS's (docs/performance.md), and OpenBLAS must run
+// its Haswell (AVX2) kernels here (OPENBLAS_CORETYPE=Haswell: older OpenBLAS miscomputes with its
+// AVX-512 kernels on this processor). OpenBLAS stays as the bench's reference (gemm_with).
+//
+// Threads: set_math_threads(n) is process-wide; oneDNN runs on OpenMP, whose thread count is a
+// per-thread setting, so every computing thread adopts the process's count at its next gemm() or
+// convolution (adopt_math_threads()). gemm() is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -19,16 +27,26 @@ struct GemmCall {
 };
 using GemmLog = std::vector<GemmCall>;
 
+enum class GemmLibrary { kOneDnn, kOpenBlas };
+const char* gemm_library_name(GemmLibrary library);
+
 // C[m x n] = alpha * op(A) * op(B) + beta * C for packed row-major matrices, where op(A) is
 // [m x k] (A is stored [k x m] when trans_a) and op(B) is [k x n] (B stored [n x k] when trans_b).
-// Appends the call to *log when log is not null.
+// Appends the call to *log when log is not null. Runs on oneDNN.
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
           float* c, GemmLog* log = nullptr);
+// The same on a chosen library (the bench compares them).
+void gemm_with(GemmLibrary library, bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+               const float* b, float beta, float* c);
 
-// Sets the number of OpenBLAS threads (default 1 per process: several replicas share a machine);
-// with 1, OpenBLAS's idle thread pool is shut down (main() does so first thing for every command).
-void set_blas_threads(int threads);
-// OpenBLAS's own description of its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... SkylakeX MAX_THREADS=64").
-std::string blas_config();
+// Sets the number of threads both libraries compute with (default 1 per process: several
+// replicas share a machine). With 1, OpenBLAS's idle thread pool is shut down (main() does so first
+// thing for every command) and oneDNN runs on the calling thread.
+void set_math_threads(int threads);
+int math_threads();
+// Makes the calling thread's OpenMP thread count the process's (cheap when it already is).
+void adopt_math_threads();
+// "oneDNN 2.6.3 (OpenMP); OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64".
+std::string math_config();
 
 }  // namespace ringmaster::worker

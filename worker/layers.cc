@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "worker/onednn.h"
+
 namespace ringmaster::worker {
 namespace {
 
@@ -108,6 +110,10 @@ class Relu final : public Layer {
   }
 };
 
+// Convolution on oneDNN's primitives (forward, backward-data, backward-weights), in the layouts
+// oneDNN picks for this processor (format "any": nChw16c activations and blocked weights on
+// AVX-512); the layer's tensors stay NCHW and its parameters OIHW, reordered in and out. One plan
+// per input shape (training and evaluation batches differ), built on first use.
 class Conv2d final : public WeightBiasLayer {
  public:
   Conv2d(int64_t ci, int64_t co, int64_t k, int64_t pad, Init init)
@@ -132,91 +138,121 @@ class Conv2d final : public WeightBiasLayer {
   void forward(const Tensor& in, Tensor& out, Context& ctx) override {
     const Shape os = output_shape(in.shape());
     out.resize(os);
-    const int64_t n = in.dim(0), hw = os[2] * os[3], ckk = ci_ * k_ * k_;
-    col_.resize({ckk, hw});
-    for (int64_t s = 0; s < n; ++s) {
-      im2col(in.data() + s * ci_ * in.dim(2) * in.dim(3), in.dim(2), in.dim(3), os[2], os[3]);
-      float* y = out.data() + s * co_ * hw;
-      gemm(false, false, static_cast<int>(co_), static_cast<int>(hw), static_cast<int>(ckk), 1.0f, w_, col_.data(),
-           0.0f, y, ctx.gemm_log);
-      for (int64_t c = 0; c < co_; ++c)
-        for (int64_t p = 0; p < hw; ++p) y[c * hw + p] += b_[c];
-    }
+    Plan& p = plan(in.shape(), os);
+    log_gemm(ctx, false, false, co_, in.dim(0) * os[2] * os[3], ci_ * k_ * k_);
+    dnnl::stream& s = onednn::stream();
+    dnnl::memory& dst = p.dst.out(out.data());
+    p.fwd.execute(s, {{DNNL_ARG_SRC, p.src.in(in.data())},
+                      {DNNL_ARG_WEIGHTS, p.weights.in(w_)},
+                      {DNNL_ARG_BIAS, p.bias.in(b_)},
+                      {DNNL_ARG_DST, dst}});
+    p.dst.out_done();
   }
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor* grad_in, Context& ctx) override {
-    const int64_t n = in.dim(0), h = in.dim(2), w = in.dim(3), ho = out.dim(2), wo = out.dim(3);
-    const int64_t hw = ho * wo, ckk = ci_ * k_ * k_;
-    col_.resize({ckk, hw});
-    std::fill_n(gb_, co_, 0.0f);
-    if (grad_in != nullptr) {
-      grad_in->resize(in.shape());
-      dcol_.resize({ckk, hw});
-    }
-    for (int64_t s = 0; s < n; ++s) {
-      const float* dy = grad_out.data() + s * co_ * hw;
-      im2col(in.data() + s * ci_ * h * w, h, w, ho, wo);
-      // dW [co, ckk] (+)= dY_s [co, hw] * col^T [hw, ckk]
-      gemm(false, true, static_cast<int>(co_), static_cast<int>(ckk), static_cast<int>(hw), 1.0f, dy, col_.data(),
-           s == 0 ? 0.0f : 1.0f, gw_, ctx.gemm_log);
-      for (int64_t c = 0; c < co_; ++c) {
-        float acc = 0.0f;
-        for (int64_t p = 0; p < hw; ++p) acc += dy[c * hw + p];
-        gb_[c] += acc;
-      }
-      if (grad_in != nullptr) {
-        // dcol [ckk, hw] = W^T [ckk, co] * dY_s [co, hw]
-        gemm(true, false, static_cast<int>(ckk), static_cast<int>(hw), static_cast<int>(co_), 1.0f, w_, dy, 0.0f,
-             dcol_.data(), ctx.gemm_log);
-        col2im(grad_in->data() + s * ci_ * h * w, h, w, ho, wo);
-      }
-    }
+    Plan& p = plan(in.shape(), out.shape());
+    const int64_t pixels = in.dim(0) * out.dim(2) * out.dim(3), ckk = ci_ * k_ * k_;
+    dnnl::stream& s = onednn::stream();
+    if (!p.bwd_weights) make_backward(p);
+    // dW, db. The forward's staged input is this batch's (the layer contract: backward follows
+    // the forward of the same input), so it is reused where the layouts agree.
+    log_gemm(ctx, false, true, co_, ckk, pixels);
+    dnnl::memory& src = p.src_w.staged() && p.src_w.wanted() == p.src.wanted() && p.src.staged()
+                            ? p.src.staging()
+                            : p.src_w.in(in.data());
+    dnnl::memory& dy = p.dy_w.in(grad_out.data());
+    dnnl::memory& dw = p.dweights.out(gw_);
+    p.bwd_weights.execute(s, {{DNNL_ARG_SRC, src},
+                              {DNNL_ARG_DIFF_DST, dy},
+                              {DNNL_ARG_DIFF_WEIGHTS, dw},
+                              {DNNL_ARG_DIFF_BIAS, p.dbias.out(gb_)}});
+    p.dweights.out_done();
+    p.dbias.out_done();
+    if (grad_in == nullptr) return;
+    grad_in->resize(in.shape());
+    log_gemm(ctx, true, false, ckk, pixels, co_);
+    if (!p.bwd_data) make_backward_data(p);
+    dnnl::memory& dy_d = p.dy_d.wanted() == p.dy_w.wanted() && p.dy_w.staged() ? p.dy_w.staging()
+                                                                                  : p.dy_d.in(grad_out.data());
+    dnnl::memory& wd = p.weights_d.wanted() == p.weights.wanted() && p.weights.staged() ? p.weights.staging()
+                                                                                          : p.weights_d.in(w_);
+    dnnl::memory& dx = p.dsrc.out(grad_in->data());
+    p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, dy_d}, {DNNL_ARG_WEIGHTS, wd}, {DNNL_ARG_DIFF_SRC, dx}});
+    p.dsrc.out_done();
   }
 
  private:
-  // col_[(c*k + ky)*k + kx][oy*wo + ox] = x[c][oy + ky - pad][ox + kx - pad] (0 outside).
-  void im2col(const float* x, int64_t h, int64_t w, int64_t ho, int64_t wo) {
-    float* col = col_.data();
-    for (int64_t c = 0; c < ci_; ++c)
-      for (int64_t ky = 0; ky < k_; ++ky)
-        for (int64_t kx = 0; kx < k_; ++kx) {
-          float* row = col + ((c * k_ + ky) * k_ + kx) * ho * wo;
-          for (int64_t oy = 0; oy < ho; ++oy) {
-            const int64_t iy = oy + ky - pad_;
-            float* dst = row + oy * wo;
-            if (iy < 0 || iy >= h) {
-              std::fill_n(dst, wo, 0.0f);
-              continue;
-            }
-            const float* src = x + (c * h + iy) * w;
-            const int64_t lo = std::max<int64_t>(0, pad_ - kx), hi = std::min<int64_t>(wo, w + pad_ - kx);
-            for (int64_t ox = 0; ox < lo; ++ox) dst[ox] = 0.0f;
-            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + kx - pad_];
-            for (int64_t ox = std::max(hi, lo); ox < wo; ++ox) dst[ox] = 0.0f;
-          }
-        }
+  using md = dnnl::memory::desc;
+  using tag = dnnl::memory::format_tag;
+  static constexpr auto f32 = dnnl::memory::data_type::f32;
+
+  struct Plan {
+    Shape input;
+    md src_user, weights_user, bias_user, dst_user;
+    dnnl::convolution_forward::primitive_desc fwd_pd;
+    dnnl::convolution_forward fwd;
+    onednn::Operand src, weights, bias, dst;
+    dnnl::convolution_backward_weights bwd_weights;
+    onednn::Operand src_w, dy_w, dweights, dbias;
+    dnnl::convolution_backward_data bwd_data;
+    onednn::Operand dy_d, weights_d, dsrc;
+  };
+
+  // The bench counts a convolution as the GEMM that im2col would make of it (same FLOPs).
+  static void log_gemm(Context& ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
+    if (ctx.gemm_log != nullptr)
+      ctx.gemm_log->push_back({ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 0.0f});
   }
-  // The adjoint of im2col: scatters dcol_ back into dx (which it first zeroes).
-  void col2im(float* dx, int64_t h, int64_t w, int64_t ho, int64_t wo) {
-    std::fill_n(dx, ci_ * h * w, 0.0f);
-    const float* col = dcol_.data();
-    for (int64_t c = 0; c < ci_; ++c)
-      for (int64_t ky = 0; ky < k_; ++ky)
-        for (int64_t kx = 0; kx < k_; ++kx) {
-          const float* row = col + ((c * k_ + ky) * k_ + kx) * ho * wo;
-          for (int64_t oy = 0; oy < ho; ++oy) {
-            const int64_t iy = oy + ky - pad_;
-            if (iy < 0 || iy >= h) continue;
-            float* dst = dx + (c * h + iy) * w;
-            const float* src = row + oy * wo;
-            const int64_t lo = std::max<int64_t>(0, pad_ - kx), hi = std::min<int64_t>(wo, w + pad_ - kx);
-            for (int64_t ox = lo; ox < hi; ++ox) dst[ox + kx - pad_] += src[ox];
-          }
-        }
+
+  dnnl::memory::dims strides() const { return {1, 1}; }
+  dnnl::memory::dims padding() const { return {pad_, pad_}; }
+
+  Plan& plan(const Shape& in, const Shape& out) {
+    for (auto& p : plans_)
+      if (p->input == in) return *p;
+    auto p = std::make_unique<Plan>();
+    p->input = in;
+    p->src_user = md({in[0], in[1], in[2], in[3]}, f32, tag::nchw);
+    p->weights_user = md({co_, ci_, k_, k_}, f32, tag::oihw);
+    p->bias_user = md({co_}, f32, tag::x);
+    p->dst_user = md({out[0], out[1], out[2], out[3]}, f32, tag::nchw);
+    const dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(p->src_user),
+        any(p->weights_user), p->bias_user, any(p->dst_user), strides(), padding(), padding());
+    p->fwd_pd = dnnl::convolution_forward::primitive_desc(d, onednn::engine());
+    p->fwd = dnnl::convolution_forward(p->fwd_pd);
+    p->src = onednn::Operand(p->src_user, p->fwd_pd.src_desc());
+    p->weights = onednn::Operand(p->weights_user, p->fwd_pd.weights_desc());
+    p->bias = onednn::Operand(p->bias_user, p->fwd_pd.bias_desc());
+    p->dst = onednn::Operand(p->dst_user, p->fwd_pd.dst_desc());
+    plans_.push_back(std::move(p));
+    return *plans_.back();
   }
+  void make_backward(Plan& p) {
+    const dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, any(p.src_user),
+                                                     any(p.weights_user), p.bias_user, any(p.dst_user), strides(),
+                                                     padding(), padding());
+    const dnnl::convolution_backward_weights::primitive_desc pd(d, onednn::engine(), p.fwd_pd);
+    p.bwd_weights = dnnl::convolution_backward_weights(pd);
+    p.src_w = onednn::Operand(p.src_user, pd.src_desc());
+    p.dy_w = onednn::Operand(p.dst_user, pd.diff_dst_desc());
+    p.dweights = onednn::Operand(p.weights_user, pd.diff_weights_desc());
+    p.dbias = onednn::Operand(p.bias_user, pd.diff_bias_desc());
+  }
+  void make_backward_data(Plan& p) {
+    const dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(p.src_user),
+                                                  any(p.weights_user), any(p.dst_user), strides(), padding(),
+                                                  padding());
+    const dnnl::convolution_backward_data::primitive_desc pd(d, onednn::engine(), p.fwd_pd);
+    p.bwd_data = dnnl::convolution_backward_data(pd);
+    p.dy_d = onednn::Operand(p.dst_user, pd.diff_dst_desc());
+    p.weights_d = onednn::Operand(p.weights_user, pd.weights_desc());
+    p.dsrc = onednn::Operand(p.src_user, pd.diff_src_desc());
+  }
+  static md any(const md& plain) { return md(plain.dims(), f32, tag::any); }
 
   int64_t ci_, co_, k_, pad_;
   Init init_;
-  Tensor col_, dcol_;
+  std::vector<std::unique_ptr<Plan>> plans_;
 };
 
 class MaxPool2d final : public Layer {

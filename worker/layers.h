@@ -56,7 +56,7 @@ enum class Init { kHe, kGlorot };
 // y = x W^T + b with W [out, in].
 std::unique_ptr<Layer> make_linear(int64_t in_features, int64_t out_features, Init init);
 std::unique_ptr<Layer> make_relu();
-// 2-D convolution, stride 1, square kernel, zero padding; im2col + GEMM per sample.
+// 2-D convolution, stride 1, square kernel, zero padding, on oneDNN's convolution primitives.
 std::unique_ptr<Layer> make_conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t padding,
                                    Init init);
 // Max pooling with a square window of `size` and stride `size` (floor of H/size).

@@ -223,7 +223,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
   const int world = comm ? comm->size() : ps ? ps->workers() : 1;
   const int rank = comm ? comm->rank() : ps ? ps->worker() : 0;
   const bool leader = rank == 0;
-  set_blas_threads(c.threads);
+  set_math_threads(c.threads);
 
   // Data.
   Dataset train_data, test_data;
