@@ -15,6 +15,8 @@ namespace ringmaster::bench {
 
 std::string self_exe() { return fmt::format("/proc/{}/exe", ::getpid()); }
 
+std::string peer_python() { return ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
+
 Result<std::string> run_capturing(const std::vector<std::string>& argv,
                                   const std::vector<std::pair<std::string, std::string>>& env, bool discard_stderr) {
   CommandSpec spec{argv, env, "", discard_stderr ? CommandSpec::Stderr::kDiscard : CommandSpec::Stderr::kInherit};

@@ -20,6 +20,10 @@ Result<std::string> run_capturing(const std::vector<std::string>& argv,
 // The path of this binary, for running a copy of it as a child.
 std::string self_exe();
 
+// The Python that runs the PyTorch peers: Debian's /usr/bin/python3 (where python3-torch installs)
+// when it exists, else python3 from PATH.
+std::string peer_python();
+
 using Env = std::vector<std::pair<std::string, std::string>>;
 
 // `mpirun` as the benchmarks start it: `ranks` ranks on this host, as root, unbound, and

@@ -63,7 +63,8 @@ double replay_gemms(const worker::GemmLog& log, worker::GemmLibrary library, dou
 
 int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   const std::string spec = o.models.empty() ? "mlp" : o.models.front();
-  worker::set_math_threads(o.threads);
+  const int threads = o.threads.empty() ? 1 : o.threads.front();
+  worker::set_math_threads(threads);
   worker::Dataset data;
   auto loaded = worker::load_fashion_mnist(o.data_dir, worker::Split::kTrain);
   if (loaded) {
@@ -124,7 +125,7 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   const double budget = data_mib + model_mib + state_mib + act_mib;
   nlohmann::json r = {{"model", model.spec()},
                       {"batch", o.batch_size},
-                      {"threads", o.threads},
+                      {"threads", threads},
                       {"steps", steps},
                       {"data", data.name.empty() ? "synthetic" : data.name},
                       {"step_ms", step_s * 1e3},
@@ -144,28 +145,76 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   return 0;
 }
 
+namespace {
+
+// bench/torch_train.py --device cpu at `threads`: samples/s, or 0 with a note in *note.
+double torch_samples_per_sec(const TrainBenchOptions& o, const std::string& model, int threads, std::string* note) {
+  const std::string t = std::to_string(threads);
+  // Both of torch's pools pinned before it loads: Debian's torch computes on OpenBLAS's own pthread
+  // pool (OPENBLAS_NUM_THREADS), its other kernels on OpenMP (OMP_NUM_THREADS); the script also
+  // sets torch.set_num_threads and refuses to run when the two variables disagree with it.
+  const Env env = {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}, {"MKL_NUM_THREADS", t}};
+  const bool cnn = model.starts_with("cnn");
+  auto text = run_capturing({o.python, o.peer_script, "--device", "cpu", "--threads", t, "--model", model,
+                             "--batch", std::to_string(o.batch_size), "--steps", cnn ? "30" : "300", "--warmup",
+                             cnn ? "3" : "20", "--data-dir", o.data_dir},
+                            env, /*discard_stderr=*/false);
+  if (!text) {
+    *note = text.status().message();
+    return 0.0;
+  }
+  try {
+    return nlohmann::json::parse(text->substr(text->rfind('{'))).at("samples_per_sec").get<double>();
+  } catch (const std::exception& e) {
+    *note = std::string("unreadable output: ") + e.what();
+    return 0.0;
+  }
+}
+
+}  // namespace
+
 int run_train_bench(const TrainBenchOptions& o, std::FILE* out) {
   std::vector<nlohmann::json> results;
-  for (const std::string& model : o.models) {
-    auto text = run_capturing({self_exe(), "bench", "train", "--child", "--models", model, "--steps",
-                               std::to_string(o.steps), "--threads", std::to_string(o.threads), "--data-dir",
-                               o.data_dir});
-    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (!text || j.is_discarded()) {
-      fmt::print(stderr, "ringmaster bench train: the run for {} failed: {}\n", model,
-                 text ? "its output is not JSON" : text.status().message());
-      return 1;
+  const bool have_torch = !o.peer_script.empty() && static_cast<bool>(run_capturing({o.python, "-c", "import torch"}, {}, true));
+  for (const int threads : o.threads) {
+    for (const std::string& model : o.models) {
+      auto text = run_capturing({self_exe(), "bench", "train", "--child", "--models", model, "--steps",
+                                 std::to_string(o.steps), "--threads", std::to_string(threads), "--data-dir",
+                                 o.data_dir});
+      auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+      if (!text || j.is_discarded()) {
+        fmt::print(stderr, "ringmaster bench train: the run for {} failed: {}\n", model,
+                   text ? "its output is not JSON" : text.status().message());
+        return 1;
+      }
+      if (have_torch) {
+        std::string note;
+        const double peer = torch_samples_per_sec(o, model, threads, &note);
+        j["torch_samples_per_sec"] = peer;
+        if (peer > 0) j["vs_torch"] = j["samples_per_sec"].get<double>() / peer;
+        if (!note.empty()) j["torch_note"] = note;
+      }
+      results.push_back(j);
     }
-    results.push_back(j);
   }
-  fmt::print(out, "{:<22} {:>6} {:>10} {:>11} {:>10} {:>10} {:>8} {:>9} {:>9}\n", "model", "batch", "step ms",
-             "samples/s", "step GF/s", "sgemm GF/s", "ratio", "RSS MiB", "budget");
-  for (const auto& r : results)
-    fmt::print(out, "{:<22} {:>6} {:>10.3f} {:>11.1f} {:>10.1f} {:>10.1f} {:>8.3f} {:>9.1f} {:>9.1f}\n",
-               r["model"].get<std::string>(), r["batch"].get<int64_t>(), r["step_ms"].get<double>(),
-               r["samples_per_sec"].get<double>(), r["train_gflops"].get<double>(), r["sgemm_gflops"].get<double>(),
-               r["ratio_to_sgemm"].get<double>(), r["peak_rss_mib"].get<double>(), r["budget_mib"].get<double>());
-  nlohmann::json line = {{"bench", "train"}, {"threads", o.threads}, {"results", results}};
+  fmt::print(out, "{:<20} {:>3} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>6} {:>8} {:>7}\n", "model", "thr",
+             "step ms", "samples/s", "PyTorch", "vs torch", "step GF/s", "oneDNN GF", "OpenBLAS", "ratio",
+             "RSS MiB", "budget");
+  for (const auto& r : results) {
+    const double peer = r.value("torch_samples_per_sec", 0.0);
+    fmt::print(out, "{:<20} {:>3} {:>9.3f} {:>10.1f} {:>10} {:>8} {:>9.1f} {:>9.1f} {:>9.1f} {:>6.3f} {:>8.1f} {:>7.1f}\n",
+               r["model"].get<std::string>(), r["threads"].get<int>(), r["step_ms"].get<double>(),
+               r["samples_per_sec"].get<double>(), peer > 0 ? fmt::format("{:.1f}", peer) : "-",
+               peer > 0 ? fmt::format("{:.2f}x", r["vs_torch"].get<double>()) : "-", r["train_gflops"].get<double>(),
+               r["sgemm_gflops"].get<double>(), r["openblas_gflops"].get<double>(), r["ratio_to_sgemm"].get<double>(),
+               r["peak_rss_mib"].get<double>(), r["budget_mib"].get<double>());
+  }
+  if (!have_torch) fmt::print(out, "(no PyTorch column: {} cannot import torch)\n", o.python);
+  for (const auto& failed : results)
+    if (failed.contains("torch_note"))
+      fmt::print(out, "PyTorch peer for {} at {} threads failed: {}\n", failed["model"].get<std::string>(),
+                 failed["threads"].get<int>(), failed["torch_note"].get<std::string>());
+  nlohmann::json line = {{"bench", "train"}, {"math", worker::math_config()}, {"results", results}};
   fmt::print(out, "{}\n", line.dump());
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
 #include "bench/start_bench.h"
+#include "bench/subprocess.h"
 #include "bench/sweep_bench.h"
 #include "bench/gpu_train_bench.h"
 #include "bench/train_bench.h"
@@ -16,7 +17,7 @@ namespace ringmaster::cli {
 void add_bench_command(CLI::App& app, BenchOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "bench",
-      "Run a benchmark: train (training step vs bare OpenBLAS sgemm), allreduce (our backends vs OpenMPI), "
+      "Run a benchmark: train (training step vs PyTorch and bare sgemm, at 1 and 2 threads), allreduce (our backends vs OpenMPI), "
       "scaling (data-parallel training at 1, 2 and 4 workers), launch (ringmaster run's start and restart "
       "times, an MPIJob vs bare mpirun), ps (parameter-server rounds against loopback TCP, time to accuracy "
       "per mode; its flags: `ringmaster bench ps --help`), sweep (the search algorithms on Branin and "
@@ -28,7 +29,9 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   // `bench ps` is carried out by ringmaster-ps, which parses its own flags: they pass through here.
   cmd->allow_extras();
   o.command = cmd;
-  cmd->add_option("--models", o.models, "models to run (mlp specs or cnn specs)")->delimiter(',')->capture_default_str();
+  cmd->add_option("--models", o.models,
+                  "models to run (mlp or cnn specs; default mlp,cnn,cnn:32-64-1024 on the CPU, mlp,cnn on cuda)")
+      ->delimiter(',');
   cmd->add_option("--device", o.device, "train: cpu, or cuda (against PyTorch eager on the same GPU)")
       ->capture_default_str();
   cmd->add_option("--precision", o.precision, "train --device cuda: fp32, tf32 or bf16")->capture_default_str();
@@ -36,7 +39,9 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--share", o.share, "train --device cuda: process counts sharing the GPU (0: none)")
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--steps", o.steps, "timed steps per model (0: a default per model)");
-  cmd->add_option("--threads", o.threads, "OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "train (cpu): compute threads (oneDNN and OpenBLAS; PyTorch pinned alike)")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--data-dir", o.data_dir, "Fashion-MNIST directory (synthetic data when absent)")
       ->capture_default_str();
   cmd->add_flag("--child", o.child, "internal: run one model in this process and print its JSON line")
@@ -109,7 +114,7 @@ int run_bench(const BenchOptions& o) {
   }
   if (o.workload == "scaling") {
     bench::ScalingBenchOptions s;
-    if (!o.models.empty() && o.models != std::vector<std::string>{"mlp", "cnn"}) s.model = o.models.front();
+    if (!o.models.empty()) s.model = o.models.front();
     s.workers = o.workers;
     s.epochs = o.epochs;
     s.batch_size = o.batch_size;
@@ -124,7 +129,8 @@ int run_bench(const BenchOptions& o) {
   }
   if (o.device == "cuda") {
     bench::GpuTrainBenchOptions g;
-    g.models = o.models;
+    if (!o.models.empty()) g.models = o.models;
+    g.python = bench::peer_python();
     g.batches = o.batches;
     g.steps = o.steps;
     g.precision = o.precision;
@@ -139,9 +145,10 @@ int run_bench(const BenchOptions& o) {
     return 2;
   }
   bench::TrainBenchOptions t;
-  t.models = o.models;
+  if (!o.models.empty()) t.models = o.models;
   t.steps = o.steps;
   t.threads = o.threads;
+  t.python = bench::peer_python();
   t.data_dir = o.data_dir;
   if (o.child) return bench::run_train_bench_child(t, stdout);
   return bench::run_train_bench(t, stdout);

@@ -88,13 +88,13 @@ int exec_ringmaster_ps();  // returns only on failure (1, with a message)
 
 struct BenchOptions {
   std::string workload;  // train
-  std::vector<std::string> models = {"mlp", "cnn"};
+  std::vector<std::string> models;    // empty: the workload's default (bench/train_bench.h, gpu_train_bench.h)
   std::string device = "cpu";          // train: cpu, or cuda (bench/gpu_train_bench.h)
   std::string precision = "fp32";      // train --device cuda
   std::vector<int64_t> batches = {128, 1024};  // train --device cuda
   std::vector<int> share = {1, 2, 4};  // train --device cuda: processes sharing the GPU
   int64_t steps = 0;     // 0: a default per model
-  int threads = 1;
+  std::vector<int> threads = {1, 2};  // train (cpu): a run per count
   std::string data_dir = worker::kFashionMnistDir;
   bool child = false;    // internal: run one model and print its JSON line only
   // allreduce
