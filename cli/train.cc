@@ -51,7 +51,7 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
       ->capture_default_str();
   cmd->add_flag("!--no-cuda-graphs", c.cuda_graphs, "--device cuda: launch every kernel of every step (no CUDA graph)");
   cmd->add_option("--gpu", c.gpu, "--device cuda: GPU index (default: the local rank modulo the visible GPUs)");
-  cmd->add_option("--threads", c.threads, "OpenBLAS threads (1 by default: replicas share the machine)")
+  cmd->add_option("--threads", c.threads, "compute threads of oneDNN and OpenBLAS (1 by default: replicas share the machine)")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "initialization, data order and dropout seed")->capture_default_str();
   cmd->add_option("--checkpoint-dir", c.checkpoint_dir, "write checkpoints here (every epoch end and --checkpoint-every)");

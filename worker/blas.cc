@@ -1,10 +1,11 @@
 #include "worker/blas.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <atomic>
 #include <oneapi/dnnl/dnnl.h>
+
+#include "worker/onednn.h"
 
 namespace ringmaster::worker {
 namespace {
@@ -52,7 +53,9 @@ void set_math_threads(int threads) {
   // sched_yield for ~0.1 s before it sleeps: a whole core taken from the launcher's replicas (or
   // this process's peers) at every start. With one thread the pool has nothing to do.
   if (threads <= 1) blas_thread_shutdown_();
-  adopt_math_threads();
+  // oneDNN's OpenMP learns the count on each thread's next oneDNN call (adopt_math_threads), so
+  // that a process which never trains never loads the library.
+  if (onednn::loaded()) adopt_math_threads();
 }
 
 int math_threads() { return g_threads.load(); }
@@ -64,7 +67,9 @@ void adopt_math_threads() {
   thread_local int adopted = 0;
   const int want = g_threads.load(std::memory_order_relaxed);
   if (adopted != want) {
-    omp_set_num_threads(want);
+    // libgomp, loaded with libdnnl (onednn_loader.cc).
+    static const auto set = reinterpret_cast<void (*)(int)>(onednn::symbol("omp_set_num_threads"));
+    set(want);
     adopted = want;
   }
 }

@@ -9,7 +9,8 @@
 //
 // Threads: set_math_threads(n) is process-wide; oneDNN runs on OpenMP, whose thread count is a
 // per-thread setting, so every computing thread adopts the process's count at its next gemm() or
-// convolution (adopt_math_threads()). gemm() is thread-safe.
+// convolution (adopt_math_threads()). gemm() is thread-safe. oneDNN is loaded on first use
+// (worker/onednn_loader.cc), so a process that never computes never maps it.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,8 @@ void gemm_with(GemmLibrary library, bool trans_a, bool trans_b, int m, int n, in
 // thing for every command) and oneDNN runs on the calling thread.
 void set_math_threads(int threads);
 int math_threads();
-// Makes the calling thread's OpenMP thread count the process's (cheap when it already is).
+// Makes the calling thread's OpenMP thread count the process's (cheap when it already is; loads
+// oneDNN and its OpenMP runtime when they are not yet).
 void adopt_math_threads();
 // "oneDNN 2.6.3 (OpenMP); OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64".
 std::string math_config();

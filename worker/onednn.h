@@ -1,11 +1,19 @@
-// oneDNN plumbing shared by the layers that run oneDNN primitives (worker-internal; the layers'
-// users never see it). oneDNN is Debian's libdnnl 2.6 on its OpenMP runtime; see worker/blas.h for
-// why the CPU step uses it and how its thread count is set.
+// oneDNN plumbing shared by worker/blas.cc and the layers that run oneDNN primitives
+// (worker-internal; the layers' users never see it). oneDNN is Debian's libdnnl 2.6 on its OpenMP
+// runtime, loaded on first use; see worker/blas.h for why the CPU step uses it and how its thread
+// count is set.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 namespace ringmaster::worker::onednn {
+
+// The address of a libdnnl function, opening the library on first use (onednn_loader.cc: ringmaster
+// is not linked against it, so processes that never train never map it). Throws
+// std::runtime_error saying what to install when it cannot be loaded.
+void* symbol(const char* name);
+// Whether libdnnl is in this process yet.
+bool loaded();
 
 // The process's CPU engine, and a stream for the calling thread (CPU streams execute in order on
 // the calling thread; execute() returns after the primitive has run).

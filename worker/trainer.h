@@ -62,7 +62,7 @@ struct TrainConfig {
   bool cuda_graphs = true;         // cuda: capture each step in a CUDA graph (a world of one)
   int gpu = -1;                    // cuda: device index; -1: local_rank modulo the visible GPUs
   int local_rank = 0;              // this process's rank on its host (LOCAL_RANK)
-  int threads = 1;  // OpenBLAS threads
+  int threads = 1;  // compute threads (oneDNN and OpenBLAS; worker/blas.h)
   uint64_t seed = 42;
   // Checkpoints
   std::string checkpoint_dir;

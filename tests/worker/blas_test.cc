@@ -8,6 +8,7 @@
 
 #include "worker/blas.h"
 #include "worker/layers.h"
+#include "worker/onednn.h"
 
 using namespace ringmaster::worker;
 
@@ -63,6 +64,7 @@ TEST(Blas, TheThreadCountReachesOpenMpOnEveryComputingThread) {
   // 3: not the core count of a 2-core machine, which a thread that never adopted would report.
   set_math_threads(3);
   EXPECT_EQ(math_threads(), 3);
+  adopt_math_threads();  // loads oneDNN when this test runs alone (the library is loaded on first use)
   EXPECT_EQ(omp_get_max_threads(), 3);
   int seen = 0;
   std::thread([&] {
@@ -133,4 +135,16 @@ TEST(Blas, ConvolutionIsRepeatableAndAgreesAcrossThreadCountsAndBatchSizes) {
   for (int64_t i = 0; i < one.dx.size(); ++i) ASSERT_NEAR(two.dx[i], one.dx[i], 1e-4) << i;
   for (std::size_t i = 0; i < one.dparams.size(); ++i)
     ASSERT_NEAR(two.dparams[i], one.dparams[i], 1e-3 * (1.0 + std::abs(one.dparams[i]))) << i;
+}
+
+TEST(Blas, OneDnnIsLoadedOnlyWhenFirstUsed) {
+  ThreadsGuard guard;
+  // ctest runs each test in its own process; run together with others, one may have loaded it.
+  if (onednn::loaded()) GTEST_SKIP() << "oneDNN was loaded by an earlier test in this process";
+  set_math_threads(2);  // what `train --threads 2` does before it computes
+  EXPECT_FALSE(onednn::loaded());
+  std::vector<float> a(4, 1.0f), c(4);
+  gemm(false, false, 2, 2, 2, 1.0f, a.data(), a.data(), 0.0f, c.data());
+  EXPECT_TRUE(onednn::loaded());
+  EXPECT_EQ(c[0], 2.0f);
 }
