@@ -20,6 +20,7 @@
 #include "common/files.h"
 #include "ps/ps.grpc.pb.h"
 #include "ps/wire.h"
+#include "ps/wire_codec.h"
 #include "worker/optimizer.h"
 
 namespace ringmaster::ps {
@@ -57,9 +58,29 @@ worker::OptimizerConfig optimizer_config(const v1::OptimizerSpec& s) {
   return c;
 }
 
-class Service final : public v1::ParameterServer::Service {
+// The gradients of one push, checked against the layout: per block, its index and its values
+// (in place in the received message where possible; PushView::floats).
+struct PushArgs {
+  uint32_t worker = 0;
+  uint64_t clock = 0;
+  float lr = 0.0f;
+  std::vector<std::pair<std::size_t, std::span<const float>>> grads;
+  std::size_t bytes = 0;
+};
+
+class PsService final : public v1::ParameterServer::Service {
  public:
-  explicit Service(const ServerOptions& o) : o_(o) {}
+  // Pull, Push and PushPull carry the model. They are served as gRPC's "streamed unary" methods
+  // (what the generated WithStreamedUnaryMethod_* do, one request and one answer on the stream) with
+  // gRPC byte buffers as the message type (ps/wire_codec.h): the request arrives as the received
+  // slices and the answer leaves as one slice of ours, so no protobuf parse or serialization copies
+  // the model (gRPC's SerializationTraits<ByteBuffer> pass slices through). On the wire nothing
+  // changes: clients call them as the unary methods of ps.proto. Indices: ps.proto's method order.
+  explicit PsService(const ServerOptions& o) : o_(o) {
+    serve_raw(2, &PsService::pull_raw);       // Pull
+    serve_raw(3, &PsService::push_raw);       // Push
+    serve_raw(4, &PsService::push_pull_raw);  // PushPull
+  }
 
   grpc::Status Register(ServerContext* ctx, const v1::RegisterRequest* req, v1::RegisterResponse* resp) override {
     if (auto s = check_token(ctx); !s.ok()) return s;
@@ -103,22 +124,37 @@ class Service final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Pull(ServerContext* ctx, const v1::PullRequest* req, v1::PullResponse* resp) override {
-    if (auto s = check_worker(ctx, req->worker()); !s.ok()) return s;
+  // The hot path (HotPath's handlers): requests and answers as gRPC byte buffers.
+  grpc::Status pull_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    v1::PullRequest req;
+    if (auto s = parse_small(request, &req); !s.ok()) return reject(s);
+    if (auto s = check_worker(ctx, req.worker()); !s.ok()) return s;
     if (auto s = check_initialized(); !s.ok()) return s;
-    return pull(ctx, req->worker(), req->clock(), resp);
+    return pull(ctx, req.worker(), req.clock(), response);
   }
 
-  grpc::Status Push(ServerContext* ctx, const v1::PushRequest* req, v1::PushResponse* resp) override {
-    if (auto s = push(ctx, *req); !s.ok()) return s;
-    std::lock_guard lock(mu_);
-    resp->set_version(version_);
+  grpc::Status push_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    PushArgs args;
+    auto view = read_push(ctx, request, args);
+    if (!view.ok()) return view;
+    if (auto s = push(ctx, args); !s.ok()) return s;
+    v1::PushResponse resp;
+    {
+      std::lock_guard lock(mu_);
+      resp.set_version(version_);
+    }
+    const std::string bytes = resp.SerializeAsString();
+    grpc::Slice slice(bytes);
+    *response = grpc::ByteBuffer(&slice, 1);
     return grpc::Status::OK;
   }
 
-  grpc::Status PushPull(ServerContext* ctx, const v1::PushRequest* req, v1::PullResponse* resp) override {
-    if (auto s = push(ctx, *req); !s.ok()) return s;
-    return pull(ctx, req->worker(), req->clock() + 1, resp);
+  grpc::Status push_pull_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    PushArgs args;
+    auto view = read_push(ctx, request, args);
+    if (!view.ok()) return view;
+    if (auto s = push(ctx, args); !s.ok()) return s;
+    return pull(ctx, args.worker, args.clock + 1, response);
   }
 
   grpc::Status Barrier(ServerContext* ctx, const v1::BarrierRequest* req, v1::BarrierResponse*) override {
@@ -305,6 +341,68 @@ class Service final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
+  using RawHandler = grpc::Status (PsService::*)(ServerContext*, const grpc::ByteBuffer&, grpc::ByteBuffer*);
+  using RawStream = grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>;
+  void serve_raw(int method, RawHandler handler) {
+    MarkMethodStreamed(method, new grpc::internal::StreamedUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                                   [this, handler](ServerContext* ctx, RawStream* stream) {
+                                     grpc::ByteBuffer request, response;
+                                     if (!stream->Read(&request)) return grpc::Status(StatusCode::INTERNAL, "no request");
+                                     grpc::Status s = (this->*handler)(ctx, request, &response);
+                                     if (s.ok()) stream->Write(response);
+                                     return s;
+                                   }));
+  }
+
+  // A small request (PullRequest) from its byte buffer.
+  template <class Message>
+  static grpc::Status parse_small(const grpc::ByteBuffer& buffer, Message* message) {
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (buffer.Dump(&slices).ok())
+      for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    if (!message->ParseFromString(bytes)) return bad("malformed request");
+    return grpc::Status::OK;
+  }
+
+  // Decodes and checks a push (token, worker, every block exactly once with its length, lr) and
+  // fills args with views of its gradients. Split blocks are gathered into this thread's scratch,
+  // which args refers to until the thread's next push.
+  grpc::Status read_push(ServerContext* ctx, const grpc::ByteBuffer& request, PushArgs& args) {
+    auto view = PushView::decode(request);
+    if (!view) return reject(bad(view.status().message()));
+    if (auto s = check_worker(ctx, view->worker); !s.ok()) return s;
+    if (auto s = check_initialized(); !s.ok()) return s;
+    const auto& grads = view->grads;
+    if (grads.size() != blocks_.size())
+      return reject(bad(fmt::format("grads: expected all {} blocks of this server, found {}", blocks_.size(), grads.size())));
+    if (!std::isfinite(view->lr) || view->lr < 0)
+      return reject(bad(fmt::format("lr: expected >= 0, found {}", view->lr)));
+    thread_local std::vector<std::vector<float>> scratch;
+    thread_local PushView held;  // keeps the received slices (and so the views) alive
+    if (scratch.size() < grads.size()) scratch.resize(grads.size());
+    std::vector<bool> seen(blocks_.size());
+    args.grads.clear();
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      const PushView::Grad& g = grads[i];
+      auto it = index_.find(g.key);
+      if (it == index_.end()) return reject(bad(fmt::format("grads: unknown block key {}", g.key)));
+      if (seen[it->second]) return reject(bad(fmt::format("grads: block {} appears twice", g.key)));
+      seen[it->second] = true;
+      const std::size_t expected = static_cast<std::size_t>(blocks_[it->second]->length) * sizeof(float);
+      if (g.bytes != expected)
+        return reject(bad(fmt::format("grads: block {} has {} bytes, expected {} ({} float32 values)", g.key, g.bytes,
+                                      expected, blocks_[it->second]->length)));
+      args.grads.emplace_back(it->second, PushView::floats(g, scratch[i]));
+    }
+    args.worker = view->worker;
+    args.clock = view->clock;
+    args.lr = view->lr;
+    args.bytes = view->bytes;
+    held = std::move(*view);
+    return grpc::Status::OK;
+  }
+
   // REQUIRES: mu_ held.
   grpc::Status configure(const v1::RegisterRequest& req) {
     if (req.mode() != "async" && req.mode() != "sync" && req.mode() != "ssp")
@@ -392,53 +490,49 @@ class Service final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status push(ServerContext* ctx, const v1::PushRequest& req) {
-    if (auto s = check_worker(ctx, req.worker()); !s.ok()) return s;
-    if (auto s = check_initialized(); !s.ok()) return s;
-    if (auto s = check_tensors(req.grads(), "grads"); !s.ok()) return reject(s);
-    if (!std::isfinite(req.lr()) || req.lr() < 0) return reject(bad(fmt::format("lr: expected >= 0, found {}", req.lr())));
-    const uint32_t w = req.worker();
+  // REQUIRES: req checked by read_push.
+  grpc::Status push(ServerContext* ctx, const PushArgs& req) {
+    const uint32_t w = req.worker;
     std::unique_lock lock(mu_);
-    stats_bytes_in_ += static_cast<uint64_t>(req.ByteSizeLong());
+    stats_bytes_in_ += static_cast<uint64_t>(req.bytes);
     if (config_.mode() != "sync") {
-      if (req.clock() < clocks_[w]) return grpc::Status::OK;  // a retry of a push already applied
+      if (req.clock < clocks_[w]) return grpc::Status::OK;  // a retry of a push already applied
       // Each push is one worker's share of a step: workers() pushes move the parameters about as
       // far as one synchronous step of their mean gradient.
-      const float lr = req.lr() / static_cast<float>(workers());
+      const float lr = req.lr / static_cast<float>(workers());
       lock.unlock();
-      for (const v1::Tensor& g : req.grads()) {
-        BlockState& b = *blocks_[index_.at(g.key())];
+      for (const auto& [block, grads] : req.grads) {
+        BlockState& b = *blocks_[block];
         std::lock_guard block_lock(b.mu);
-        b.opt->step(b.values, as_floats(g.values()), lr);
+        b.opt->step(b.values, grads, lr);
       }
       lock.lock();
-      clocks_[w] = std::max(clocks_[w], req.clock() + 1);
+      clocks_[w] = std::max(clocks_[w], req.clock + 1);
       ++version_;
       ++stats_pushes_;
       cv_.notify_all();
       return grpc::Status::OK;
     }
     // sync: the step's gradients are summed; the last worker's push applies their mean.
-    if (req.clock() < sync_step_ || (req.clock() == sync_step_ && arrived_from_[w])) return grpc::Status::OK;
+    if (req.clock < sync_step_ || (req.clock == sync_step_ && arrived_from_[w])) return grpc::Status::OK;
     // A worker pushes step c only after step c-1 was applied, so a push from beyond the current
     // step with nothing gathered for it means this server restarted from an older snapshot: the
     // steps in between are lost, and the step counter catches up with the workers.
-    if (req.clock() > sync_step_ && arrived_ == 0) {
-      spdlog::warn("sync step {} -> {}: worker {} is ahead of this server's snapshot", sync_step_, req.clock(), w);
-      sync_step_ = req.clock();
+    if (req.clock > sync_step_ && arrived_ == 0) {
+      spdlog::warn("sync step {} -> {}: worker {} is ahead of this server's snapshot", sync_step_, req.clock, w);
+      sync_step_ = req.clock;
     }
-    if (auto s = wait(lock, ctx, [&] { return sync_step_ == req.clock(); },
-                      [&] { return fmt::format("waiting for step {} to be applied before worker {}'s step {}", sync_step_, w, req.clock()); });
+    if (auto s = wait(lock, ctx, [&] { return sync_step_ == req.clock; },
+                      [&] { return fmt::format("waiting for step {} to be applied before worker {}'s step {}", sync_step_, w, req.clock); });
         !s.ok())
       return s;
-    for (const v1::Tensor& g : req.grads()) {
-      BlockState& b = *blocks_[index_.at(g.key())];
+    for (const auto& [block, in] : req.grads) {
+      BlockState& b = *blocks_[block];
       std::lock_guard block_lock(b.mu);
-      const std::span<const float> in = as_floats(g.values());
       for (std::size_t i = 0; i < in.size(); ++i) b.accum[i] += in[i];
     }
     arrived_from_[w] = true;
-    clocks_[w] = req.clock() + 1;
+    clocks_[w] = req.clock + 1;
     ++stats_pushes_;
     if (++arrived_ == workers()) {
       const float mean = 1.0f / static_cast<float>(workers());
@@ -446,7 +540,7 @@ class Service final : public v1::ParameterServer::Service {
         BlockState& b = *bp;
         std::lock_guard block_lock(b.mu);
         for (float& v : b.accum) v *= mean;
-        b.opt->step(b.values, b.accum, req.lr());
+        b.opt->step(b.values, b.accum, req.lr);
         std::fill(b.accum.begin(), b.accum.end(), 0.0f);
       }
       ++version_;
@@ -458,7 +552,9 @@ class Service final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status pull(ServerContext* ctx, uint32_t worker, uint64_t clock, v1::PullResponse* resp) {
+  // Waits as the mode requires, then answers with every block, copied once under its lock.
+  grpc::Status pull(ServerContext* ctx, uint32_t worker, uint64_t clock, grpc::ByteBuffer* response) {
+    uint64_t version = 0;
     {
       std::unique_lock lock(mu_);
       if (config_.mode() == "sync") {
@@ -479,19 +575,20 @@ class Service final : public v1::ParameterServer::Service {
         });
         if (!s.ok()) return s;
       }
-      resp->set_version(version_);
+      version = version_;
     }
-    resp->mutable_blocks()->Reserve(static_cast<int>(blocks_.size()));
+    std::size_t floats = 0;
+    for (const auto& b : blocks_) floats += static_cast<std::size_t>(b->length);
+    PullWriter writer(blocks_.size(), floats);
     for (auto& bp : blocks_) {
       BlockState& b = *bp;
-      v1::Tensor* t = resp->add_blocks();
-      t->set_key(b.key);
       std::lock_guard block_lock(b.mu);
-      t->set_values(to_bytes(b.values));
+      writer.add(b.key, b.values);
     }
+    *response = writer.finish(version);
     std::lock_guard lock(mu_);
     ++stats_pulls_;
-    stats_bytes_out_ += static_cast<uint64_t>(resp->ByteSizeLong());
+    stats_bytes_out_ += static_cast<uint64_t>(writer.bytes());
     return grpc::Status::OK;
   }
 
@@ -574,7 +671,7 @@ class ServerImpl final : public PsServer {
 
  private:
   const ServerOptions o_;
-  Service service_;
+  PsService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::jthread saver_;

@@ -65,6 +65,19 @@ class Reader {
     return true;
   }
   bool skip(std::size_t n) { return copy(nullptr, n); }
+  // The next n bytes as views of the slices they lie in, without copying.
+  bool pieces(std::size_t n, std::vector<std::span<const uint8_t>>& out) {
+    if (n > left_) return false;
+    while (n > 0) {
+      skip_empty();
+      const std::size_t take = std::min(n, slices_[slice_].size() - at_);
+      out.emplace_back(slices_[slice_].begin() + at_, take);
+      advance(take);
+      n -= take;
+    }
+    return true;
+  }
+  std::vector<grpc::Slice> release() { return std::move(slices_); }
 
  private:
   void skip_empty() {
@@ -166,6 +179,103 @@ Status decode_pull(const grpc::ByteBuffer& response, std::span<const Block> bloc
   }
   if (next != blocks.size()) return bad(fmt::format("{} blocks, expected {}", next, blocks.size()));
   return Status::ok();
+}
+
+Result<PushView> PushView::decode(const grpc::ByteBuffer& request) {
+  std::vector<grpc::Slice> slices;
+  if (!request.Dump(&slices).ok()) return invalid_argument("push: unreadable request");
+  PushView v;
+  Reader r(std::move(slices));
+  v.bytes = r.left();
+  const auto bad = [](const std::string& why) { return invalid_argument("push: malformed request: " + why); };
+  while (r.left() > 0) {
+    uint8_t t = 0;
+    uint64_t x = 0;
+    if (!r.byte(t)) return bad("truncated");
+    if (t == tag(1, kVarint)) {
+      if (!r.varint(x)) return bad("worker");
+      v.worker = static_cast<uint32_t>(x);
+    } else if (t == tag(2, kVarint)) {
+      if (!r.varint(v.clock)) return bad("clock");
+    } else if (t == tag(3, kFixed32)) {
+      if (!r.copy(&v.lr, 4)) return bad("lr");
+    } else if (t == tag(4, kDelimited)) {
+      uint64_t length = 0;
+      if (!r.varint(length) || length > r.left()) return bad("a block's length");
+      const std::size_t end = r.left() - length;
+      Grad g;
+      bool got_values = false;
+      while (r.left() > end) {
+        uint8_t ft = 0;
+        if (!r.byte(ft)) return bad("truncated block");
+        if (ft == tag(1, kVarint)) {
+          if (!r.varint(x)) return bad("a block's key");
+          g.key = static_cast<uint32_t>(x);
+        } else if (ft == tag(2, kDelimited)) {
+          if (!r.varint(g.bytes) || g.bytes > r.left() - end || !r.pieces(g.bytes, g.pieces))
+            return bad("a block's values");
+          got_values = true;
+        } else if (!skip_field(r, ft & 7)) {
+          return bad("a block's field");
+        }
+      }
+      if (r.left() != end) return bad("a block overruns its length");
+      if (!got_values) g.bytes = 0;
+      v.grads.push_back(std::move(g));
+    } else if (!skip_field(r, t & 7)) {
+      return bad(fmt::format("field {} truncated", t >> 3));
+    }
+  }
+  v.slices_ = r.release();
+  return v;
+}
+
+std::span<const float> PushView::floats(const Grad& g, std::vector<float>& scratch) {
+  const std::size_t n = g.bytes / sizeof(float);
+  if (g.pieces.size() == 1 && reinterpret_cast<std::uintptr_t>(g.pieces[0].data()) % alignof(float) == 0)
+    return {reinterpret_cast<const float*>(g.pieces[0].data()), n};
+  scratch.resize(n);
+  auto* out = reinterpret_cast<uint8_t*>(scratch.data());
+  for (const auto& p : g.pieces) {
+    std::memcpy(out, p.data(), p.size());
+    out += p.size();
+  }
+  return scratch;
+}
+
+PullWriter::PullWriter(std::size_t blocks, std::size_t floats)
+    // Per block at most: Tensor tag + length (11) + key tag + key (6) + values tag + length (11);
+    // then the version field (11).
+    : slice_(floats * sizeof(float) + blocks * 28 + 16), capacity_(floats * sizeof(float) + blocks * 28 + 16) {
+  data_ = const_cast<uint8_t*>(slice_.begin());  // a fresh slice of ours: writable until sent
+}
+
+void PullWriter::add(uint32_t key, std::span<const float> values) {
+  const uint64_t bytes = values.size_bytes();
+  head_.clear();
+  head_.push_back(static_cast<char>(tag(2, kDelimited)));  // Tensor.values
+  put_varint(head_, bytes);
+  const uint64_t tensor = 1 + varint_size(key) + head_.size() + bytes;
+  std::string outer;
+  outer.push_back(static_cast<char>(tag(1, kDelimited)));  // PullResponse.blocks
+  put_varint(outer, tensor);
+  outer.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
+  put_varint(outer, key);
+  outer += head_;
+  std::memcpy(data_ + used_, outer.data(), outer.size());
+  used_ += outer.size();
+  std::memcpy(data_ + used_, values.data(), bytes);
+  used_ += bytes;
+}
+
+grpc::ByteBuffer PullWriter::finish(uint64_t version) {
+  std::string v;
+  v.push_back(static_cast<char>(tag(2, kVarint)));  // PullResponse.version
+  put_varint(v, version);
+  std::memcpy(data_ + used_, v.data(), v.size());
+  used_ += v.size();
+  grpc::Slice exact = slice_.sub(0, used_);  // a reference to the bytes written, no copy
+  return grpc::ByteBuffer(&exact, 1);
 }
 
 }  // namespace ringmaster::ps

@@ -185,6 +185,67 @@ TEST(PsWire, TheFastPathSpeaksProtobufsWireFormat) {
   EXPECT_FALSE(ps::decode_pull(sliced(bytes), longer, params).is_ok());
 }
 
+// The server's side of the fast path: a protobuf PushRequest arriving in uneven slices is read in
+// place (blocks split across slices are gathered), and the answer it writes is a PullResponse.
+TEST(PsWire, TheServerReadsPushesInPlaceAndWritesPullResponses) {
+  v1::PushRequest push;
+  push.set_worker(3);
+  push.set_clock(12);
+  push.set_lr(0.25f);
+  std::vector<float> a(300), b(5);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i) - 7.5f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = 100.0f + static_cast<float>(i);
+  auto* t = push.add_grads();
+  t->set_key(7);
+  t->set_values(ps::to_bytes(a));
+  t = push.add_grads();
+  t->set_key(1);
+  t->set_values(ps::to_bytes(b));
+  const std::string bytes = push.SerializeAsString();
+  for (const std::size_t cut : {std::size_t{37}, bytes.size()}) {  // many slices; one slice
+    std::vector<grpc::Slice> parts;
+    for (std::size_t at = 0; at < bytes.size(); at += cut)
+      parts.emplace_back(bytes.data() + at, std::min(cut, bytes.size() - at));
+    auto view = ps::PushView::decode(grpc::ByteBuffer(parts.data(), parts.size()));
+    ASSERT_TRUE(view.is_ok()) << view.status().message();
+    EXPECT_EQ(view->worker, 3u);
+    EXPECT_EQ(view->clock, 12u);
+    EXPECT_EQ(view->lr, 0.25f);
+    EXPECT_EQ(view->bytes, bytes.size());
+    ASSERT_EQ(view->grads.size(), 2u);
+    EXPECT_EQ(view->grads[0].key, 7u);
+    EXPECT_EQ(view->grads[1].key, 1u);
+    if (cut == 37) {
+      EXPECT_GT(view->grads[0].pieces.size(), 1u);
+    }
+    std::vector<float> scratch0, scratch1;
+    const auto got_a = ps::PushView::floats(view->grads[0], scratch0);
+    const auto got_b = ps::PushView::floats(view->grads[1], scratch1);
+    EXPECT_EQ(std::vector<float>(got_a.begin(), got_a.end()), a);
+    EXPECT_EQ(std::vector<float>(got_b.begin(), got_b.end()), b);
+  }
+  // Truncated: an error, not a short block.
+  {
+    grpc::Slice cut(bytes.data(), bytes.size() - 5);
+    EXPECT_FALSE(ps::PushView::decode(grpc::ByteBuffer(&cut, 1)).is_ok());
+  }
+  // The answer: one slice that protobuf parses back.
+  ps::PullWriter writer(2, a.size() + b.size());
+  writer.add(7, a);
+  writer.add(1, b);
+  grpc::ByteBuffer answer = writer.finish(41);
+  grpc::Slice flat;
+  ASSERT_TRUE(answer.DumpToSingleSlice(&flat).ok());
+  EXPECT_EQ(flat.size(), writer.bytes());
+  v1::PullResponse pull;
+  ASSERT_TRUE(pull.ParseFromArray(flat.begin(), static_cast<int>(flat.size())));
+  EXPECT_EQ(pull.version(), 41u);
+  ASSERT_EQ(pull.blocks_size(), 2);
+  EXPECT_EQ(pull.blocks(0).key(), 7u);
+  EXPECT_EQ(pull.blocks(0).values(), ps::to_bytes(a));
+  EXPECT_EQ(pull.blocks(1).values(), ps::to_bytes(b));
+}
+
 TEST(PsServerTest, MalformedRequestsAreRefusedAndTheServerGoesOnServing) {
   auto server = start_server();
   ASSERT_TRUE(server);
