@@ -124,7 +124,7 @@ class PsService final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  // The hot path (HotPath's handlers): requests and answers as gRPC byte buffers.
+  // The hot path (serve_raw's handlers): requests and answers as gRPC byte buffers.
   grpc::Status pull_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
     v1::PullRequest req;
     if (auto s = parse_small(request, &req); !s.ok()) return reject(s);
@@ -134,9 +134,9 @@ class PsService final : public v1::ParameterServer::Service {
   }
 
   grpc::Status push_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    PushView view;
     PushArgs args;
-    auto view = read_push(ctx, request, args);
-    if (!view.ok()) return view;
+    if (auto s = read_push(ctx, request, view, args); !s.ok()) return s;
     if (auto s = push(ctx, args); !s.ok()) return s;
     v1::PushResponse resp;
     {
@@ -150,9 +150,9 @@ class PsService final : public v1::ParameterServer::Service {
   }
 
   grpc::Status push_pull_raw(ServerContext* ctx, const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    PushView view;
     PushArgs args;
-    auto view = read_push(ctx, request, args);
-    if (!view.ok()) return view;
+    if (auto s = read_push(ctx, request, view, args); !s.ok()) return s;
     if (auto s = push(ctx, args); !s.ok()) return s;
     return pull(ctx, args.worker, args.clock + 1, response);
   }
@@ -365,10 +365,11 @@ class PsService final : public v1::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  // Decodes and checks a push (token, worker, every block exactly once with its length, lr) and
-  // fills args with views of its gradients. Split blocks are gathered into this thread's scratch,
-  // which args refers to until the thread's next push.
-  grpc::Status read_push(ServerContext* ctx, const grpc::ByteBuffer& request, PushArgs& args) {
+  // Decodes and checks a push (token, worker, every block exactly once with its length, lr) into
+  // *view and fills args with views of its gradients: in *view's slices, or, for a block split
+  // across slices, in this thread's scratch. args is valid while *view lives and until this
+  // thread's next push.
+  grpc::Status read_push(ServerContext* ctx, const grpc::ByteBuffer& request, PushView& out, PushArgs& args) {
     auto view = PushView::decode(request);
     if (!view) return reject(bad(view.status().message()));
     if (auto s = check_worker(ctx, view->worker); !s.ok()) return s;
@@ -378,8 +379,7 @@ class PsService final : public v1::ParameterServer::Service {
       return reject(bad(fmt::format("grads: expected all {} blocks of this server, found {}", blocks_.size(), grads.size())));
     if (!std::isfinite(view->lr) || view->lr < 0)
       return reject(bad(fmt::format("lr: expected >= 0, found {}", view->lr)));
-    thread_local std::vector<std::vector<float>> scratch;
-    thread_local PushView held;  // keeps the received slices (and so the views) alive
+    thread_local std::vector<std::vector<float>> scratch;  // reused: a split block is gathered in place
     if (scratch.size() < grads.size()) scratch.resize(grads.size());
     std::vector<bool> seen(blocks_.size());
     args.grads.clear();
@@ -399,7 +399,8 @@ class PsService final : public v1::ParameterServer::Service {
     args.clock = view->clock;
     args.lr = view->lr;
     args.bytes = view->bytes;
-    held = std::move(*view);
+    // Moving the view moves its slice vector's buffer, not the slices: the spans stay valid.
+    out = std::move(*view);
     return grpc::Status::OK;
   }
 

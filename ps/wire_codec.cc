@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace ringmaster::ps {
 namespace {
@@ -262,6 +263,8 @@ void PullWriter::add(uint32_t key, std::span<const float> values) {
   outer.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
   put_varint(outer, key);
   outer += head_;
+  if (used_ + outer.size() + bytes + 11 > capacity_)  // 11: finish()'s version field
+    throw std::logic_error("PullWriter: more blocks or values than it was sized for");
   std::memcpy(data_ + used_, outer.data(), outer.size());
   used_ += outer.size();
   std::memcpy(data_ + used_, values.data(), bytes);

@@ -66,8 +66,9 @@ class PushView {
   std::vector<grpc::Slice> slices_;
 };
 
-// A PullResponse as one slice of the exact size: add every block (its values are copied into the
-// slice once), then finish().
+// A PullResponse as one slice: add every block (its values are copied into the slice once), then
+// finish(). Sized at construction for `blocks` blocks of `floats` values in all; adding more throws
+// std::logic_error.
 class PullWriter {
  public:
   PullWriter(std::size_t blocks, std::size_t floats);

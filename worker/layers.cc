@@ -113,7 +113,7 @@ class Relu final : public Layer {
 // Convolution on oneDNN's primitives (forward, backward-data, backward-weights), in the layouts
 // oneDNN picks for this processor (format "any": nChw16c activations and blocked weights on
 // AVX-512); the layer's tensors stay NCHW and its parameters OIHW, reordered in and out. One plan
-// per input shape (training and evaluation batches differ), built on first use.
+// per input shape (training and evaluation batches differ), built on first use, a few kept.
 class Conv2d final : public WeightBiasLayer {
  public:
   Conv2d(int64_t ci, int64_t co, int64_t k, int64_t pad, Init init)
@@ -187,6 +187,7 @@ class Conv2d final : public WeightBiasLayer {
 
   struct Plan {
     Shape input;
+    uint64_t last_use = 0;
     md src_user, weights_user, bias_user, dst_user;
     dnnl::convolution_forward::primitive_desc fwd_pd;
     dnnl::convolution_forward fwd;
@@ -206,9 +207,20 @@ class Conv2d final : public WeightBiasLayer {
   dnnl::memory::dims strides() const { return {1, 1}; }
   dnnl::memory::dims padding() const { return {pad_, pad_}; }
 
+  // The plan for this input shape. At most kMaxPlans are kept (the least recently used goes): the
+  // batch size changes (the last batch of an epoch, evaluation, --balance auto re-splitting every
+  // epoch), and each plan holds staging buffers the size of its activations.
+  static constexpr std::size_t kMaxPlans = 4;
   Plan& plan(const Shape& in, const Shape& out) {
-    for (auto& p : plans_)
-      if (p->input == in) return *p;
+    ++uses_;
+    for (auto& existing : plans_)
+      if (existing->input == in) {
+        existing->last_use = uses_;
+        return *existing;
+      }
+    if (plans_.size() >= kMaxPlans)
+      plans_.erase(std::min_element(plans_.begin(), plans_.end(),
+                                    [](const auto& a, const auto& b) { return a->last_use < b->last_use; }));
     auto p = std::make_unique<Plan>();
     p->input = in;
     p->src_user = md({in[0], in[1], in[2], in[3]}, f32, tag::nchw);
@@ -224,6 +236,7 @@ class Conv2d final : public WeightBiasLayer {
     p->weights = onednn::Operand(p->weights_user, p->fwd_pd.weights_desc());
     p->bias = onednn::Operand(p->bias_user, p->fwd_pd.bias_desc());
     p->dst = onednn::Operand(p->dst_user, p->fwd_pd.dst_desc());
+    p->last_use = uses_;
     plans_.push_back(std::move(p));
     return *plans_.back();
   }
@@ -253,6 +266,7 @@ class Conv2d final : public WeightBiasLayer {
   int64_t ci_, co_, k_, pad_;
   Init init_;
   std::vector<std::unique_ptr<Plan>> plans_;
+  uint64_t uses_ = 0;
 };
 
 class MaxPool2d final : public Layer {

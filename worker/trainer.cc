@@ -309,7 +309,7 @@ Result<TrainSummary> run_training(const TrainConfig& c, std::FILE* out, collecti
     }
   }
   if (leader)
-    spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, OpenBLAS threads {}{}",
+    spdlog::info("model {} ({} parameters), {} on {} training samples, {} steps per epoch, compute threads {}{}",
                  model.spec(), model.param_count(), optimizer.name(), train_data.count, steps_per_epoch, c.threads,
                  ps ? fmt::format(", worker {} of {} with {}", rank, world, ps->describe())
                  : world > 1 ? fmt::format(", {} ranks over {} ({} samples each per step)", world, comm->backend(),
