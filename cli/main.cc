@@ -7,12 +7,9 @@
 
 #include "cli/commands.h"
 #include "collectives/mpi.h"
-#include "worker/blas.h"
 
 int main(int argc, char** argv) {
   ringmaster::cli::remember_command_line(argc, argv);
-  // No command wants OpenBLAS's thread pool unless it asks for threads (train/bench --threads).
-  ringmaster::worker::set_math_threads(1);
   CLI::App app{"ringmaster: distributed training orchestrator (Kubeflow jobs, Horovod-style allreduce, Katib sweeps)"};
   app.set_version_flag("--version", std::string("ringmaster ") + RINGMASTER_VERSION);
   app.require_subcommand(1);

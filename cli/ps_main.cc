@@ -11,10 +11,8 @@
 
 #include "bench/ps_bench.h"
 #include "cli/ps_commands.h"
-#include "worker/blas.h"
 
 int main(int argc, char** argv) {
-  ringmaster::worker::set_math_threads(1);
   // Messages of megabytes are allocated and freed every step; served from the heap instead of
   // fresh mmaps they cost no page faults (docs/performance.md, parameter server).
   mallopt(M_MMAP_THRESHOLD, 256 << 20);

@@ -46,9 +46,10 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
-Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode) {
+Result<AtomicFile> AtomicFile::create(const std::string& path, unsigned mode, Durability durability) {
   AtomicFile f;
   f.path_ = path;
+  f.durability_ = durability;
   const std::filesystem::path target(path);
   f.dir_ = target.parent_path().empty() ? "." : target.parent_path().string();
   f.tmp_ = (std::filesystem::path(f.dir_) / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid())))
@@ -78,20 +79,22 @@ Status AtomicFile::append(std::string_view data) {
 }
 
 Status AtomicFile::commit() {
-  if (::fsync(fd_.get()) != 0) return invalid_argument(tmp_ + ": fsync failed: " + errno_text());
+  const bool durable = durability_ == Durability::kDurable;
+  if (durable && ::fsync(fd_.get()) != 0) return invalid_argument(tmp_ + ": fsync failed: " + errno_text());
   fd_ = UniqueFd();
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     Status s = invalid_argument(path_ + ": rename failed: " + errno_text());
     ::unlink(tmp_.c_str());
     return s;
   }
+  if (!durable) return Status::ok();
   UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
   return Status::ok();
 }
 
-Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
-  auto f = AtomicFile::create(path, mode);
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode, Durability durability) {
+  auto f = AtomicFile::create(path, mode, durability);
   if (!f) return f.status();
   if (Status s = f->append(data); !s) return s;
   return f->commit();

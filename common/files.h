@@ -25,12 +25,20 @@ uint32_t crc32_of(std::string_view bytes);
 // `bytes` bytes from /dev/urandom as lower-case hex: job tokens.
 std::string random_hex(std::size_t bytes = 16);
 
+// Whether a replaced file must also survive a power loss (fsync of the file and its directory), or
+// only never be seen torn (rename). kReplaceOnly is for derived state rewritten often and rebuilt on
+// the next run: a job's status snapshots while it runs (its terminal status is durable) and the
+// MPI hostfile; each fsync costs ~0.5 ms here, and a job start wrote eight (docs/performance.md).
+enum class Durability { kDurable, kReplaceOnly };
+
 // A file written in pieces that appears at `path` whole or not at all: the pieces go to a temp
-// file in the same directory, and commit() fsyncs it, renames it over `path` and fsyncs the
-// directory. Destroyed without commit(), it leaves `path` as it was. Movable, one thread.
+// file in the same directory, and commit() renames it over `path`, with kDurable fsyncing the file
+// before and the directory after. Destroyed without commit(), it leaves `path` as it was. Movable,
+// one thread.
 class AtomicFile {
  public:
-  static Result<AtomicFile> create(const std::string& path, unsigned mode = 0644);
+  static Result<AtomicFile> create(const std::string& path, unsigned mode = 0644,
+                                   Durability durability = Durability::kDurable);
   AtomicFile(AtomicFile&&) = default;
   AtomicFile& operator=(AtomicFile&&) = default;
   ~AtomicFile();
@@ -41,11 +49,14 @@ class AtomicFile {
   AtomicFile() = default;
   std::string path_, dir_, tmp_;
   UniqueFd fd_;
+  Durability durability_ = Durability::kDurable;
 };
 
 // Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename over the
-// target, fsync of the directory. The file gets `mode` (before the umask).
-Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode = 0644);
+// target, fsync of the directory (the fsyncs only with kDurable). The file gets `mode` (before the
+// umask).
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode = 0644,
+                         Durability durability = Durability::kDurable);
 
 // The mode of what ringmaster writes about a job (logs, status, events, journals): they can hold
 // secrets (tokens in a replica's output, the job's environment), so only the owner reads them.

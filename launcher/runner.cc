@@ -196,8 +196,10 @@ void JobRunner::save() {
                       {"active", c.active}, {"suspended", c.suspended}});
     j["jobsStatus"] = jobs;
   }
+  // Replaced atomically on every change; made durable once the job has ended (common/files.h).
+  const bool ended = status_.phase == "Succeeded" || status_.phase == "Failed";
   (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
-                          kPrivateFileMode);
+                          kPrivateFileMode, ended ? Durability::kDurable : Durability::kReplaceOnly);
   if (options_.on_change) options_.on_change(status_);
 }
 
@@ -617,7 +619,8 @@ JobStatus JobRunner::run() {
   std::filesystem::remove_all(std::filesystem::path(options_.job_dir) / "logs", ec);
   std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
   (void)create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string());
-  if (!plan_.hostfile_path.empty()) (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile);
+  if (!plan_.hostfile_path.empty())  // rebuilt by every run: only mpirun reads it, while we run
+    (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile, 0644, Durability::kReplaceOnly);
   for (const auto& d : plan_.directories)
     if (Status s = create_private_directories(d); !s) event("Warning", fmt::format("cannot make volume directory {}: {}", d, s.message()));
   for (const auto& [program, target] : plan_.program_shims) {

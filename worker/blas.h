@@ -5,7 +5,8 @@
 // for its CPU convolutions) and OpenBLAS. The step uses oneDNN: on the shapes ringmaster's models
 // make its AVX-512 sgemm measured 1.6-2.3x OpenBLAS's (docs/performance.md), and OpenBLAS must run
 // its Haswell (AVX2) kernels here (OPENBLAS_CORETYPE=Haswell: older OpenBLAS miscomputes with its
-// AVX-512 kernels on this processor). OpenBLAS stays as the bench's reference (gemm_with).
+// AVX-512 kernels on this processor). OpenBLAS stays as the bench's reference (gemm_with), opened
+// (dlopen) by the first call that uses it.
 //
 // Threads: set_math_threads(n) is process-wide; oneDNN runs on OpenMP, whose thread count is a
 // per-thread setting, so every computing thread adopts the process's count at its next gemm() or
@@ -41,14 +42,14 @@ void gemm_with(GemmLibrary library, bool trans_a, bool trans_b, int m, int n, in
                const float* b, float beta, float* c);
 
 // Sets the number of threads both libraries compute with (default 1 per process: several
-// replicas share a machine). With 1, OpenBLAS's idle thread pool is shut down (main() does so first
-// thing for every command) and oneDNN runs on the calling thread.
+// replicas share a machine). With 1, OpenBLAS's idle thread pool is shut down and oneDNN runs on
+// the calling thread. Neither library is loaded by this call.
 void set_math_threads(int threads);
 int math_threads();
 // Makes the calling thread's OpenMP thread count the process's (cheap when it already is; loads
 // oneDNN and its OpenMP runtime when they are not yet).
 void adopt_math_threads();
-// "oneDNN 2.6.3 (OpenMP); OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64".
+// "oneDNN 2.6.3 (OpenMP); OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64" (loads both).
 std::string math_config();
 
 }  // namespace ringmaster::worker

@@ -28,6 +28,18 @@ TEST_F(FilesTest, AtomicWriteReplacesWholeAndLeavesNoTemp) {
   EXPECT_EQ(files, 1);
 }
 
+TEST_F(FilesTest, ReplaceOnlyWriteIsStillWholeWithTheModeAsked) {
+  // Without the fsyncs (a running job's status, the hostfile) the replacement is still a rename.
+  std::string path = (dir_ / "hostfile").string();
+  ASSERT_TRUE(write_file_atomic(path, "a slots=1\n", 0600, Durability::kReplaceOnly));
+  ASSERT_TRUE(write_file_atomic(path, "b slots=2\n", 0600, Durability::kReplaceOnly));
+  EXPECT_EQ(*read_file(path), "b slots=2\n");
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+}
+
 TEST_F(FilesTest, AtomicWriteIntoMissingDirectoryFails) {
   auto s = write_file_atomic((dir_ / "nope" / "x").string(), "x");
   EXPECT_FALSE(s);
