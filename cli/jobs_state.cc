@@ -93,7 +93,8 @@ void note_launcher_gone(const fs::path& dir, nlohmann::json& s) {
   if (s.contains("replicaStatuses") && s["replicaStatuses"].is_object())
     for (auto& [type, c] : s["replicaStatuses"].items()) c["active"] = 0;
   const bool failed_now = s.value("reason", "") == "LauncherGone";
-  (void)write_file_atomic((dir / "status.json").string(), s.dump(2) + "\n", kPrivateFileMode);
+  if (Status w = write_file_atomic((dir / "status.json").string(), s.dump(2) + "\n", kPrivateFileMode); !w)
+    std::cerr << "ringmaster: cannot record that the launcher is gone: " << w.message() << "\n";
   launcher::append_event(dir.string(), failed_now ? "Failed/LauncherGone" : "LauncherGone", message);
 }
 

@@ -343,8 +343,14 @@ int run_run(const RunOptions& o) {
   ro.backoff = *backoff;
   ro.stop_requested = [] { return g_stop_signal.load() != 0; };
   const std::string suspend_path = suspend_file(dir);
-  if (job.run_policy.suspend)  // created suspended, as the operator does; `ringmaster resume` starts it
-    (void)write_file_atomic(suspend_path, "runPolicy.suspend\n");
+  if (job.run_policy.suspend) {  // created suspended, as the operator does; `ringmaster resume` starts it
+    // Without the marker the job would start: that is a failure of the command, not a warning.
+    if (Status s = write_file_atomic(suspend_path, "runPolicy.suspend\n"); !s) {
+      std::cerr << "ringmaster run: the job asks runPolicy.suspend, and its marker cannot be written: " << s.message()
+                << "\n";
+      return 1;
+    }
+  }
   ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
   ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM)";
   // The metrics endpoint renders the latest status on its own thread.

@@ -78,7 +78,9 @@ void write_status(const std::string& dir, const std::string& name, const std::st
     counts[type] = {{"active", c.active}, {"succeeded", c.succeeded}, {"failed", c.failed}};
   j["replicaStatuses"] = counts;
   j["replicas"] = nlohmann::json::array();
-  (void)write_file_atomic((fs::path(dir) / "status.json").string(), j.dump(2) + "\n");
+  // Watching goes on; `ringmaster status` shows the last state that could be written.
+  if (Status w = write_file_atomic((fs::path(dir) / "status.json").string(), j.dump(2) + "\n"); !w)
+    std::cerr << "ringmaster submit: cannot record the job's state: " << w.message() << "\n";
 }
 
 // Watches an object a controller on the cluster runs (crd mode, batch Job) until it has Succeeded
@@ -298,7 +300,13 @@ int run_submit(const SubmitOptions& o) {
   ro.leave_running = true;
   ro.backoff = *backoff;
   const std::string suspend_path = suspend_file(dir);
-  if (job.run_policy.suspend) (void)write_file_atomic(suspend_path, "runPolicy.suspend\n");
+  if (job.run_policy.suspend) {
+    if (Status s = write_file_atomic(suspend_path, "runPolicy.suspend\n"); !s) {
+      std::cerr << "ringmaster submit: the job asks runPolicy.suspend, and its marker cannot be written: "
+                << s.message() << "\n";
+      return 1;
+    }
+  }
   ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
   std::string last_phase;
   ro.on_change = [&](const launcher::JobStatus& s) {

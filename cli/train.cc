@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "common/strings.h"
 #include "cli/commands.h"
 #include "collectives/factory.h"
 
@@ -91,15 +92,12 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
       "--slow-rank",
       [&c](const std::string& v) {
         const auto colon = v.find(':');
-        try {
-          std::size_t used = 0;
-          c.slow_rank = std::stoi(v.substr(0, colon), &used);
-          if (colon == std::string::npos || used != colon) throw std::invalid_argument(v);
-          c.slow_factor = std::stod(v.substr(colon + 1), &used);
-          if (used != v.size() - colon - 1) throw std::invalid_argument(v);
-        } catch (const std::exception&) {
+        const auto rank = colon == std::string::npos ? std::nullopt : parse_int<int>(std::string_view(v).substr(0, colon));
+        const auto factor = colon == std::string::npos ? std::nullopt : parse_double(std::string_view(v).substr(colon + 1));
+        if (!rank || !factor)
           throw CLI::ValidationError("--slow-rank", "expected RANK:FACTOR such as 1:3, found \"" + v + "\"");
-        }
+        c.slow_rank = *rank;
+        c.slow_factor = *factor;
       },
       "testing aid for --balance: rank RANK takes FACTOR times as long for its forward and backward passes "
       "(it sleeps the difference), as a slower device would");

@@ -12,19 +12,19 @@
 #include "collectives/mpi.h"
 #include "collectives/nccl.h"
 #include "collectives/tf_config.h"
+#include "common/strings.h"
 
 namespace ringmaster::collectives {
 namespace {
 
 Result<int> int_var(const Getenv& getenv, const char* name, int lo, int hi) {
   const char* v = getenv(name);
-  int x = 0;
   const std::string s = v ? v : "";
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || x < lo || x > hi)
+  const auto x = parse_int<int>(s);
+  if (!x || *x < lo || *x > hi)
     return invalid_argument(fmt::format("environment variable {}: expected an integer in [{}, {}], found \"{}\"", name,
                                         lo, hi, s));
-  return x;
+  return *x;
 }
 
 // RINGMASTER_DEVICE, else the launcher's local rank variable, else 0.

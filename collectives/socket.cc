@@ -15,6 +15,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/strings.h"
+
 namespace ringmaster::collectives {
 namespace {
 
@@ -53,12 +55,7 @@ Status wait_ready(int fd, short events, Deadline deadline, const std::string& wh
 Result<Endpoint> parse_endpoint(const std::string& text) {
   const auto colon = text.rfind(':');
   int port = -1;
-  if (colon != std::string::npos) {
-    const char* b = text.data() + colon + 1;
-    const char* e = text.data() + text.size();
-    auto [p, ec] = std::from_chars(b, e, port);
-    if (ec != std::errc() || p != e) port = -1;
-  }
+  if (colon != std::string::npos) port = parse_int<int>(std::string_view(text).substr(colon + 1)).value_or(-1);
   if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)
     return invalid_argument(fmt::format("expected host:port, found \"{}\"", text));
   return Endpoint{text.substr(0, colon), port};

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/strings.h"
+
 namespace ringmaster::collectives {
 namespace {
 
@@ -91,7 +93,7 @@ class InMemoryStore final : public Store {
     {
       std::lock_guard lock(mutex_);
       auto it = map_.find(key);
-      if (it != map_.end()) v = std::stoll(it->second);
+      if (it != map_.end()) v = parse_int<int64_t>(it->second).value_or(0);
       v += delta;
       map_[key] = std::to_string(v);
     }
@@ -193,7 +195,7 @@ class TcpServer final : public TcpStoreServer {
         pending_.push_back({c.fd.get(), key, Deadline::after(std::chrono::milliseconds(n))});
     } else if (op == kAdd && r.str(key) && r.num(n)) {
       int64_t v = 0;
-      if (auto it = map_.find(key); it != map_.end()) v = std::strtoll(it->second.c_str(), nullptr, 10);
+      if (auto it = map_.find(key); it != map_.end()) v = parse_int<int64_t>(it->second).value_or(0);
       v += n;
       map_[key] = std::to_string(v);
       reply(c, Writer(kInt).num(v).bytes());

@@ -1,11 +1,13 @@
 // Small string utilities shared by every module. Pure functions; thread-safe.
 #pragma once
 
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/status.h"
@@ -26,9 +28,20 @@ std::string join(std::span<const std::string_view> parts, std::string_view sep);
 std::vector<std::string> split(std::string_view s, char sep);
 bool starts_with(std::string_view s, std::string_view prefix);
 
-// The whole of `s` as a finite double ("1e-3", "-2"); nullopt for anything else (empty, trailing
-// text, inf, nan).
+// The one number parser of ringmaster for flags, YAML values, annotations and text from other
+// programs: the whole of `s` or nothing (nullopt for empty, leading or trailing text, a sign on
+// an unsigned type, out of range). No locale, no exceptions; callers say what they expected.
+// The whole of `s` as a finite double ("1e-3", "-2"); nullopt also for inf and nan.
 std::optional<double> parse_double(std::string_view s);
+// The whole of `s` as an integer of type T ("42", "-3"), in base 10.
+template <class T>
+std::optional<T> parse_int(std::string_view s) {
+  static_assert(std::is_integral_v<T>);
+  T v{};
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
 // A Kubernetes CPU quantity ("2", "1.5", "500m") in cores; kInvalidArgument when it is not one.
 Result<double> parse_cpu_quantity(const std::string& quantity);
 // Any Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity): a non-negative decimal

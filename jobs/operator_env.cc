@@ -10,12 +10,8 @@ namespace {
 
 // nprocPerNode as a number: "auto", "cpu" and "gpu" count 1 (pytorch/envvar.go getNprocPerNodeInt).
 int nproc_per_node_int(const TrainingJob& job) {
-  try {
-    const int n = std::stoi(job.nproc_per_node);
-    return n > 0 ? n : 1;
-  } catch (...) {
-    return 1;
-  }
+  const int n = parse_int<int>(job.nproc_per_node).value_or(1);
+  return n > 0 ? n : 1;
 }
 
 EnvList tf_env(const TrainingJob& job, const std::string& type, int index, const ReplicaAddressing& a) {

@@ -61,11 +61,8 @@ bool is_null(const YAML::Node& node) {
 std::optional<std::int64_t> as_int(const YAML::Node& node) {
   if (!node.IsDefined() || !node.IsScalar() || scalar_type(node) != ScalarType::kInt) return std::nullopt;
   const std::string& s = node.Scalar();
-  const char* b = s.data() + (s[0] == '+' ? 1 : 0);
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(b, s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
+  // YAML 1.2's core schema allows a leading '+'; the typed parser does not.
+  return parse_int<std::int64_t>(std::string_view(s).substr(!s.empty() && s[0] == '+' ? 1 : 0));
 }
 
 std::optional<double> as_number(const YAML::Node& node) {

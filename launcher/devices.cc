@@ -32,14 +32,13 @@ std::vector<Gpu> parse_nvidia_smi(const std::string& csv) {
     auto fields = split(line, ',');
     if (fields.size() < 4) continue;
     Gpu g;
-    try {
-      g.index = std::stoi(trim(fields[0]));
-      g.uuid = trim(fields[1]);
-      g.name = trim(fields[2]);
-      g.memory_mib = std::stoll(trim(fields[3]));
-    } catch (...) {
-      continue;
-    }
+    const auto index = parse_int<int>(trim(fields[0]));
+    const auto memory = parse_int<int64_t>(trim(fields[3]));
+    if (!index || !memory) continue;  // a line nvidia-smi did not mean as a GPU
+    g.index = *index;
+    g.uuid = trim(fields[1]);
+    g.name = trim(fields[2]);
+    g.memory_mib = *memory;
     out.push_back(g);
   }
   return out;

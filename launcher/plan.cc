@@ -221,26 +221,21 @@ Status assign_gpus(const jobs::TrainingJob& job, const std::vector<Gpu>& gpus, J
     const jobs::Container& c = spec.template_.containers[spec.primary_container];
     GpuRequest base;
     if (auto it = c.limits.find("nvidia.com/gpu"); it != c.limits.end()) {
-      try {
-        std::size_t used = 0;
-        base.whole = std::stoi(it->second, &used);
-        if (used != it->second.size() || base.whole < 0) throw std::invalid_argument("");
-      } catch (...) {
+      base.whole = parse_int<int>(it->second).value_or(-1);
+      if (base.whole < 0) {
         return invalid_argument(fmt::format("replica {}: resources.limits[nvidia.com/gpu]: expected a whole number, "
                                             "found \"{}\"",
                                             spec.type, it->second));
       }
     }
     if (auto it = spec.template_.annotations.find("ringmaster.io/gpu-fraction"); it != spec.template_.annotations.end()) {
-      try {
-        std::size_t used = 0;
-        base.fraction = std::stod(it->second, &used);
-        if (used != it->second.size()) throw std::invalid_argument("");
-      } catch (...) {
+      const auto fraction = parse_double(it->second);
+      if (!fraction) {
         return invalid_argument(fmt::format("replica {}: annotation ringmaster.io/gpu-fraction: expected a number in "
                                             "(0, 1), found \"{}\"",
                                             spec.type, it->second));
       }
+      base.fraction = *fraction;
     }
     any |= base.whole > 0 || base.fraction > 0;
     for (int i = 0; i < spec.replicas; ++i) {

@@ -198,8 +198,15 @@ void JobRunner::save() {
   }
   // Replaced atomically on every change; made durable once the job has ended (common/files.h).
   const bool ended = status_.phase == "Succeeded" || status_.phase == "Failed";
-  (void)write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
-                          kPrivateFileMode, ended ? Durability::kDurable : Durability::kReplaceOnly);
+  const Status written =
+      write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
+                        kPrivateFileMode, ended ? Durability::kDurable : Durability::kReplaceOnly);
+  // Reported once per run (the job goes on: status.json is what `ringmaster status` reads).
+  if (!written && !status_write_failed_) {
+    status_write_failed_ = true;
+    fmt::print(stderr, "ringmaster: job {}: cannot write its status: {}\n", plan_.job, written.message());
+    event("Warning", "cannot write status.json: " + written.message());
+  }
   if (options_.on_change) options_.on_change(status_);
 }
 
@@ -618,9 +625,12 @@ JobStatus JobRunner::run() {
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(options_.job_dir) / "logs", ec);
   std::filesystem::remove(std::filesystem::path(options_.job_dir) / "events.log", ec);
-  (void)create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string());
-  if (!plan_.hostfile_path.empty())  // rebuilt by every run: only mpirun reads it, while we run
-    (void)write_file_atomic(plan_.hostfile_path, plan_.hostfile, 0644, Durability::kReplaceOnly);
+  if (Status s = create_private_directories((std::filesystem::path(options_.job_dir) / "logs").string()); !s)
+    event("Warning", "cannot make the logs directory (replica output is lost): " + s.message());
+  // Rebuilt by every run (only mpirun reads it, while we run); without it mpirun cannot place ranks.
+  Status hostfile = Status::ok();
+  if (!plan_.hostfile_path.empty())
+    hostfile = write_file_atomic(plan_.hostfile_path, plan_.hostfile, 0644, Durability::kReplaceOnly);
   for (const auto& d : plan_.directories)
     if (Status s = create_private_directories(d); !s) event("Warning", fmt::format("cannot make volume directory {}: {}", d, s.message()));
   for (const auto& [program, target] : plan_.program_shims) {
@@ -636,7 +646,9 @@ JobStatus JobRunner::run() {
   if (!plan_.cpu_note.empty()) event("CpuLimitsNotApplied", plan_.cpu_note);
   save();
   auto want_suspended = [&] { return options_.suspended && options_.suspended(); };
-  if (want_suspended())
+  if (!hostfile)
+    fail("HostfileNotWritten", fmt::format("cannot write the MPI hostfile {}: {}", plan_.hostfile_path, hostfile.message()));
+  else if (want_suspended())
     set_phase("Suspended", "JobSuspended", "Job suspended");
   else
     start_all();

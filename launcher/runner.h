@@ -199,6 +199,7 @@ class JobRunner {
   RunOptions options_;
   const Clock& clock_;
   JobStatus status_;
+  bool status_write_failed_ = false;  // reported once
   std::vector<int> handles_;  // per replica; -1 when not running
   Clock::time_point started_;
   int jobset_restarts_ = 0;          // a TrainJob's JobSet recreated after a failure (failurePolicy)

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/strings.h"
+
 namespace ringmaster::worker {
 
 std::vector<int64_t> split_proportionally(int64_t total, std::span<const double> weights, int64_t min_each) {
@@ -49,9 +51,8 @@ Result<BalanceSpec> parse_balance(std::string_view text) {
   while (true) {
     const std::size_t comma = rest.find(',');
     const std::string_view item = rest.substr(0, comma);
-    int64_t v = 0;
-    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (ec != std::errc() || end != item.data() + item.size() || v <= 0)
+    const int64_t v = parse_int<int64_t>(item).value_or(0);
+    if (v <= 0)
       return invalid_argument(fmt::format("--balance: expected none, auto or per-rank batch sizes such as 192,64, "
                                           "found \"{}\" (\"{}\" is not a positive integer)",
                                           text, item));

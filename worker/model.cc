@@ -13,9 +13,8 @@ namespace {
 Result<std::vector<int64_t>> parse_widths(const std::string& spec, const std::string& text) {
   std::vector<int64_t> out;
   for (const std::string& part : split(text, '-')) {
-    int64_t v = 0;
-    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
-    if (part.empty() || ec != std::errc() || p != part.data() + part.size() || v <= 0 || v > (1 << 20))
+    const int64_t v = parse_int<int64_t>(part).value_or(0);
+    if (v <= 0 || v > (1 << 20))
       return invalid_argument(fmt::format("--model {}: expected positive integers separated by '-', found {}", spec,
                                           quote(part)));
     out.push_back(v);

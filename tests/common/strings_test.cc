@@ -38,6 +38,17 @@ TEST(Strings, ParseDoubleTakesTheWholeTextAndOnlyFiniteValues) {
     EXPECT_FALSE(ringmaster::parse_double(bad).has_value()) << bad;
 }
 
+TEST(Strings, ParseIntTakesTheWholeTextWithinTheTypesRange) {
+  EXPECT_EQ(ringmaster::parse_int<int>("42"), 42);
+  EXPECT_EQ(ringmaster::parse_int<int>("-3"), -3);
+  EXPECT_EQ(ringmaster::parse_int<int64_t>("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(ringmaster::parse_int<uint16_t>("65535"), 65535);
+  for (const char* bad : {"", "1x", " 1", "1 ", "+1", "0x10", "1.0", "99999999999"})
+    EXPECT_FALSE(ringmaster::parse_int<int>(bad).has_value()) << bad;
+  EXPECT_FALSE(ringmaster::parse_int<uint16_t>("65536").has_value());
+  EXPECT_FALSE(ringmaster::parse_int<unsigned>("-1").has_value());
+}
+
 TEST(Strings, Median) {
   EXPECT_EQ(ringmaster::median({}), 0.0);
   EXPECT_EQ(ringmaster::median({3, 1, 2}), 2.0);

@@ -64,7 +64,7 @@ Result<int64_t> offset_of(const Model& model, const std::string& name, int64_t s
 // The numbers of a canonical spec's arguments ("784-512-256-10"); Model::create has checked them.
 std::vector<int64_t> widths_of(const std::string& args) {
   std::vector<int64_t> out;
-  for (const std::string& part : split(args, '-')) out.push_back(std::stoll(part));
+  for (const std::string& part : split(args, '-')) out.push_back(parse_int<int64_t>(part).value_or(0));
   return out;
 }
 
