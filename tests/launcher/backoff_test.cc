@@ -204,3 +204,30 @@ TEST_F(BackoffTest, ActiveDeadlineCountsOnTheClock) {
   EXPECT_NEAR(s.elapsed_seconds, 90, 0.1);
   EXPECT_EQ(s.replicas[0].phase, "Stopped");
 }
+
+// Issue 24, item 4: a failed state write is not dropped. Without its hostfile mpirun cannot place
+// ranks, so the job fails at once, saying why, and nothing is started.
+TEST_F(BackoffTest, AHostfileThatCannotBeWrittenFailsTheJobBeforeAnyStart) {
+  auto loaded = jobs::load_string(
+      "apiVersion: batch/v1\nkind: Job\nmetadata: {name: b}\nspec:\n  template:\n    spec:\n      restartPolicy: "
+      "Never\n      containers: [{name: main, image: i, command: [x]}]\n",
+      "t.yaml");
+  ASSERT_TRUE(loaded.ok());
+  job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
+  int port = 31000;
+  const std::string unwritable = (dir_ / "no-such-dir" / "hostfile").string();
+  auto plan = plan_job(job_, {"tok", unwritable, [&port] { return ++port; }, 2, {}, {}, {}});
+  ASSERT_TRUE(plan.is_ok());
+  plan->hostfile_path = unwritable;  // as an MPIJob's plan has
+  plan->hostfile = "localhost slots=1\n";
+  ScriptedProcesses p(clock_, [](const std::string&, int) { return ScriptedProcesses::Attempt{0s, 0}; });
+  RunOptions o;
+  o.job_dir = (dir_ / "job").string();
+  o.clock = &clock_;
+  JobRunner runner(job_, std::move(*plan), p, o);
+  const JobStatus s = runner.run();
+  EXPECT_EQ(s.phase, "Failed");
+  EXPECT_EQ(s.reason, "HostfileNotWritten");
+  EXPECT_NE(s.message.find(unwritable), std::string::npos) << s.message;
+  EXPECT_TRUE(p.starts.empty());
+}
