@@ -18,7 +18,7 @@
 #include "collectives/factory.h"
 #include "collectives/mpi.h"
 #include "bench/subprocess.h"
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "common/strings.h"
 
 namespace ringmaster::bench {
@@ -58,21 +58,21 @@ double time_size(Allreduce allreduce, Broadcast broadcast_iters, int64_t bytes, 
 // into buffers of `buffer_bytes` (the message size, so the memory traffic is the allreduce's too).
 // Returns the bytes per second each way of `windows` consecutive 100 ms windows.
 std::vector<double> loopback_windows(std::size_t buffer_bytes, int windows) {
-  auto listener = collectives::listen_tcp("127.0.0.1", 0);
+  auto listener = ringmaster::listen_tcp("127.0.0.1", 0);
   if (!listener) return {};
-  const collectives::Endpoint ep{"127.0.0.1", collectives::local_port(listener->get())};
+  const ringmaster::Endpoint ep{"127.0.0.1", ringmaster::local_port(listener->get())};
   UniqueFd b;
   std::thread acceptor([&] {
-    auto fd = collectives::accept_tcp(listener->get(), Deadline::after(std::chrono::seconds(5)));
+    auto fd = ringmaster::accept_tcp(listener->get(), Deadline::after(std::chrono::seconds(5)));
     if (fd) b = std::move(*fd);
   });
-  auto a = collectives::connect_tcp(ep, Deadline::after(std::chrono::seconds(5)));
+  auto a = ringmaster::connect_tcp(ep, Deadline::after(std::chrono::seconds(5)));
   acceptor.join();
   if (!a || !b.valid()) return {};
   std::atomic<bool> stop{false};
   std::atomic<int64_t> received{0};
   auto pump = [&](int fd) {
-    (void)collectives::set_nonblocking(fd, true);
+    (void)ringmaster::set_nonblocking(fd, true);
     constexpr std::size_t kCall = std::size_t{1} << 20;  // bytes per send/recv call
     std::vector<char> out(std::max(buffer_bytes, kCall), 1), in(std::max(buffer_bytes, kCall), 0);
     std::size_t sent_at = 0, recv_at = 0;  // positions in the buffers, wrapping

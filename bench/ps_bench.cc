@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "bench/subprocess.h"
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "ps/client.h"
 #include "ps/server.h"
 #include "worker/model.h"
@@ -32,11 +32,11 @@ struct TcpLimit {
 
 // Two connected loopback sockets (one per side), tuned as the transports tune theirs.
 std::pair<UniqueFd, UniqueFd> loopback_pair() {
-  auto listener = collectives::listen_tcp("127.0.0.1", 0);
-  const int port = collectives::local_port(listener->get());
+  auto listener = ringmaster::listen_tcp("127.0.0.1", 0);
+  const int port = ringmaster::local_port(listener->get());
   UniqueFd a, b;
-  std::thread accept([&] { b = std::move(*collectives::accept_tcp(listener->get(), Deadline::after(std::chrono::seconds(5)))); });
-  a = std::move(*collectives::connect_tcp({"127.0.0.1", port}, Deadline::after(std::chrono::seconds(5))));
+  std::thread accept([&] { b = std::move(*ringmaster::accept_tcp(listener->get(), Deadline::after(std::chrono::seconds(5)))); });
+  a = std::move(*ringmaster::connect_tcp({"127.0.0.1", port}, Deadline::after(std::chrono::seconds(5))));
   accept.join();
   return {std::move(a), std::move(b)};
 }
@@ -52,12 +52,12 @@ TcpLimit measure_tcp(std::size_t bytes, double seconds) {
     const auto t0 = Clock::now();
     auto pump = [&](int fd, const std::vector<char>& what) {
       while (!stop) {
-        if (!collectives::send_all(fd, what.data(), what.size(), deadline, "peer")) return;
+        if (!ringmaster::send_all(fd, what.data(), what.size(), deadline, "peer")) return;
         moved += static_cast<int64_t>(what.size());
       }
     };
     auto drain = [&](int fd, std::vector<char>& into) {
-      while (collectives::recv_all(fd, into.data(), into.size(), deadline, "peer")) {
+      while (ringmaster::recv_all(fd, into.data(), into.size(), deadline, "peer")) {
       }
     };
     std::thread s1(pump, a.get(), std::cref(up)), s2(pump, b.get(), std::cref(down));
@@ -76,14 +76,14 @@ TcpLimit measure_tcp(std::size_t bytes, double seconds) {
   {
     auto [a, b] = loopback_pair();
     std::thread server([&, fd = b.get()] {
-      while (collectives::recv_all(fd, in_b.data(), bytes, deadline, "client"))
-        if (!collectives::send_all(fd, down.data(), bytes, deadline, "client")) break;
+      while (ringmaster::recv_all(fd, in_b.data(), bytes, deadline, "client"))
+        if (!ringmaster::send_all(fd, down.data(), bytes, deadline, "client")) break;
     });
     int64_t rounds = 0;
     const auto t0 = Clock::now();
     while (since(t0) < seconds) {
-      (void)collectives::send_all(a.get(), up.data(), bytes, deadline, "server");
-      (void)collectives::recv_all(a.get(), in_a.data(), bytes, deadline, "server");
+      (void)ringmaster::send_all(a.get(), up.data(), bytes, deadline, "server");
+      (void)ringmaster::recv_all(a.get(), in_a.data(), bytes, deadline, "server");
       ++rounds;
     }
     const double elapsed = since(t0);

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "common/subprocess.h"
 
 namespace ringmaster::bench {
@@ -38,7 +38,7 @@ std::vector<std::string> mpirun_argv(int ranks) {
 
 std::vector<Result<std::string>> run_local_ranks(const std::vector<std::string>& argv, int ranks, const Env& env) {
   int port = 0;
-  if (auto listener = collectives::listen_tcp("127.0.0.1", 0)) port = collectives::local_port(listener->get());
+  if (auto listener = ringmaster::listen_tcp("127.0.0.1", 0)) port = ringmaster::local_port(listener->get());
   std::vector<Result<std::string>> out(static_cast<std::size_t>(ranks), std::string());
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)

@@ -15,7 +15,7 @@
 #include "common/strings.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::bench {
 namespace {
@@ -132,7 +132,7 @@ RunResult run_one(const TestFunction& f, const std::string& algorithm, uint64_t 
 // Seconds for one suggestion by a fresh suggester after `observed` random trials.
 double latency(const TestFunction& f, const std::string& algorithm, int observed) {
   const sweep::SearchSpace space = space_of(f);
-  worker::Rng rng(12345);
+  Rng rng(12345);
   std::vector<sweep::TrialView> trials;
   for (int i = 0; i < observed; ++i) {
     sweep::TrialView t;

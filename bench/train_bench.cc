@@ -84,7 +84,7 @@ int run_train_bench_child(const TrainBenchOptions& o, std::FILE* out) {
   const bool is_cnn = model.spec().starts_with("cnn");
   const int64_t steps = o.steps > 0 ? o.steps : (is_cnn ? 40 : 400);
   worker::BatchLoader loader(data, {o.batch_size, true, 1, 3});
-  worker::Rng rng(2);
+  Rng rng(2);
   worker::Context ctx{true, &rng, nullptr};
   worker::Tensor grad;
   int64_t epoch = 0;

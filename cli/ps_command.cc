@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "cli/ps_commands.h"
-#include "collectives/tf_config.h"
+#include "common/tf_config.h"
 #include "ps/client.h"
 #include "ps/server.h"
 
@@ -36,7 +36,7 @@ int run_ps(const PsOptions& o) {
   s.port = 2222;
   s.address = "127.0.0.1";  // nothing listens beyond this machine unless told (an address, or a job's TF_CONFIG)
   if (const char* text = std::getenv("TF_CONFIG"); text && *text) {
-    auto tf = collectives::parse_tf_config(text);
+    auto tf = parse_tf_config(text);
     if (!tf) {
       std::fprintf(stderr, "ringmaster ps: %s\n", tf.status().message().c_str());
       return 2;

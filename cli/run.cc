@@ -34,7 +34,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "common/metrics.h"
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
@@ -89,8 +89,8 @@ void detach_from_terminal(const std::string& log) {
 }
 
 int free_port() {
-  auto fd = collectives::listen_tcp("127.0.0.1", 0);
-  return fd ? collectives::local_port(fd->get()) : 0;
+  auto fd = ringmaster::listen_tcp("127.0.0.1", 0);
+  return fd ? ringmaster::local_port(fd->get()) : 0;
 }
 
 // Prints the new complete lines of every replica log, prefixed with the replica's name.

@@ -11,7 +11,7 @@
 
 #include "collectives/mpi.h"
 #include "collectives/nccl.h"
-#include "collectives/tf_config.h"
+#include "common/tf_config.h"
 #include "common/strings.h"
 
 namespace ringmaster::collectives {

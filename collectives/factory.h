@@ -22,7 +22,7 @@
 #include <string>
 
 #include "collectives/communicator.h"
-#include "collectives/socket.h"
+#include "common/socket.h"
 
 namespace ringmaster::collectives {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "common/deadline.h"
 #include "common/status.h"
 

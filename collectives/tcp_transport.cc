@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "collectives/frame.h"
-#include "collectives/socket.h"
+#include "common/socket.h"
 #include "collectives/transport.h"
 #include "collectives/types.h"
 

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <thread>
 
-#include "collectives/socket.h"
+#include "common/socket.h"
 
 namespace ringmaster {
 
@@ -111,7 +111,7 @@ struct MetricsServer::Impl {
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", code, reason, type,
         body.size());
     if (method != "HEAD") response += body;
-    (void)collectives::send_all(conn, response.data(), response.size(), Deadline::after(std::chrono::seconds(2)),
+    (void)ringmaster::send_all(conn, response.data(), response.size(), Deadline::after(std::chrono::seconds(2)),
                                 "a metrics client");
   }
 };
@@ -124,12 +124,12 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
                                         address, port));
   auto impl = std::make_unique<Impl>();
   impl->render = std::move(render);
-  auto listener = collectives::listen_tcp(address, port, 16);
+  auto listener = ringmaster::listen_tcp(address, port, 16);
   if (!listener)
     return Status(StatusCode::kUnavailable,
                   fmt::format("metrics endpoint: cannot listen on {}:{}: {}", address, port, listener.status().message()));
   impl->listener = std::move(*listener);
-  const int bound = collectives::local_port(impl->listener.get());
+  const int bound = ringmaster::local_port(impl->listener.get());
   if (::pipe2(impl->wake, O_CLOEXEC) != 0) return internal_error(std::string("pipe: ") + std::strerror(errno));
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->serve(); });

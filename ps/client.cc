@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "ps/ps.grpc.pb.h"
-#include "collectives/tf_config.h"
+#include "common/tf_config.h"
 #include "ps/wire.h"
 #include "ps/wire_codec.h"
 #include <grpcpp/generic/generic_stub.h>
@@ -283,7 +283,7 @@ Status validate(const ClientOptions& o) {
 
 Result<ClientOptions> client_options_from_tf_config(const std::string& text) {
   const auto bad = [](const std::string& what) { return invalid_argument("environment variable TF_CONFIG: " + what); };
-  auto tf = collectives::parse_tf_config(text);
+  auto tf = parse_tf_config(text);
   if (!tf) return tf.status();
   ClientOptions o;
   auto ps = tf->cluster.find("ps");

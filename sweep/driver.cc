@@ -27,7 +27,7 @@
 #include "sweep/metrics.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::sweep {
 namespace fs = std::filesystem;
@@ -137,7 +137,7 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                         "collectors ringmaster sweep runs), found {}",
                                         mc.kind));
   if (!t.raw_template.empty()) {
-    worker::Rng rng(1);
+    Rng rng(1);
     auto job = render_v1alpha3(e, e.metadata.name + "-check", space.sample(rng));
     if (!job) return job.status();
     if (mc.kind == "File" && t.raw_template.find(mc.file_path) == std::string::npos)

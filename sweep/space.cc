@@ -75,7 +75,7 @@ Result<SearchSpace> SearchSpace::from(const std::vector<jobs::ParameterSpec>& pa
   return space;
 }
 
-Assignment SearchSpace::sample(worker::Rng& rng) const {
+Assignment SearchSpace::sample(Rng& rng) const {
   Assignment out;
   for (const Dimension& d : dims_) {
     std::string value;

@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "jobs/model.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::sweep {
 
@@ -39,7 +39,7 @@ class SearchSpace {
   // mean (min+max)/2 and standard deviation (max-min)/6 (99.7% inside), clipped to [min, max];
   // logNormal: the same in log space. With a step the value snaps to min + k*step. int: uniform
   // over the integers min..max (step-spaced). discrete and categorical: uniform over the list.
-  Assignment sample(worker::Rng& rng) const;
+  Assignment sample(Rng& rng) const;
 
   // Every combination, the first parameter varying slowest (Katib's grid). double needs a step;
   // fails naming the parameter otherwise, or when the grid would exceed max_points.

@@ -11,12 +11,12 @@
 #include <numeric>
 
 #include "common/strings.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::sweep {
 namespace {
 
-using worker::Rng;
+
 constexpr double kPi = 3.14159265358979323846;
 
 double gauss(Rng& rng) { return static_cast<double>(rng.normal()); }

@@ -16,7 +16,7 @@
 #include "common/status.h"
 #include "worker/model.h"
 #include "worker/optimizer.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::worker {
 

@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "worker/balance.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 namespace ringmaster::worker {
 namespace {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "worker/blas.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 #include "worker/tensor.h"
 
 namespace ringmaster::worker {

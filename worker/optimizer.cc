@@ -1,5 +1,7 @@
 #include "worker/optimizer.h"
 
+#include "worker/tensor.h"
+
 #include <fmt/format.h>
 
 #include <cmath>

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "common/status.h"
-#include "worker/tensor.h"
 
 namespace ringmaster::worker {
 

@@ -1,7 +1,7 @@
 // rendezvous_from_env: what each way of starting a job (nothing, PyTorchJob, mpirun) turns into,
 // and clear refusals of bad environments.
 #include "collectives/factory.h"
-#include "collectives/tf_config.h"
+#include "common/tf_config.h"
 
 #include <gtest/gtest.h>
 
@@ -142,15 +142,15 @@ TEST(RendezvousFromEnv, TrainerV2TorchNodeFindsItsPlaceFromPetVariables) {
 }  // namespace ringmaster::collectives
 
 TEST(TfConfigTest, TrainingProcessesAreTheChiefThenTheWorkers) {
-  auto tf = ringmaster::collectives::parse_tf_config(
+  auto tf = ringmaster::parse_tf_config(
       R"({"cluster": {"worker": ["w0:1", "w1:1"], "ps": ["p0:1"], "chief": ["c:1"]}, "task": {"type": "worker", "index": 1}})");
   ASSERT_TRUE(tf.is_ok()) << tf.status().message();
   EXPECT_EQ(tf->training_members(), (std::vector<std::string>{"c:1", "w0:1", "w1:1"}));
   EXPECT_EQ(tf->training_rank(), 2);
   EXPECT_TRUE(tf->is_training_task());
   EXPECT_EQ(tf->cluster.at("ps"), (std::vector<std::string>{"p0:1"}));
-  auto bad = ringmaster::collectives::parse_tf_config(R"({"cluster": {"ps": [7]}, "task": {"type": "ps", "index": 0}})");
+  auto bad = ringmaster::parse_tf_config(R"({"cluster": {"ps": [7]}, "task": {"type": "ps", "index": 0}})");
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("cluster.ps: expected a list of host:port"), std::string::npos);
-  EXPECT_FALSE(ringmaster::collectives::parse_tf_config(R"({"cluster": {}, "task": {"type": "ps", "index": "0"}})").is_ok());
+  EXPECT_FALSE(ringmaster::parse_tf_config(R"({"cluster": {}, "task": {"type": "ps", "index": "0"}})").is_ok());
 }

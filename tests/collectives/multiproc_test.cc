@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "collectives/socket.h"
+#include "common/socket.h"
 
 namespace {
 
@@ -23,8 +23,8 @@ struct Exit {
 };
 
 int free_port() {
-  auto fd = ringmaster::collectives::listen_tcp("127.0.0.1", 0);
-  return ringmaster::collectives::local_port(fd->get());
+  auto fd = ringmaster::listen_tcp("127.0.0.1", 0);
+  return ringmaster::local_port(fd->get());
 }
 
 // Runs argv with extra environment, capturing stderr; kills it after `limit`.

@@ -47,7 +47,7 @@ TEST(SearchSpaceTest, RandomDrawsStayInBoundsAndFollowTheDistribution) {
                                   numeric("m", jobs::ParameterType::kDouble, "0", "1", nullptr, jobs::Distribution::kNormal),
                                   listed("opt", {"sgd", "adam"})});
   ASSERT_TRUE(space.is_ok()) << space.status().message();
-  worker::Rng rng(7);
+  Rng rng(7);
   int below_0_01 = 0, near_middle = 0;
   std::set<std::string> layers, opts;
   for (int i = 0; i < 4000; ++i) {

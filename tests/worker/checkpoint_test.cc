@@ -8,6 +8,7 @@
 #include "worker/checkpoint.h"
 
 using namespace ringmaster::worker;
+using ringmaster::Rng;
 namespace fs = std::filesystem;
 
 namespace {

@@ -10,7 +10,7 @@
 #include "worker/loss.h"
 #include "worker/model.h"
 #include "worker/optimizer.h"
-#include "worker/rng.h"
+#include "common/rng.h"
 
 using namespace ringmaster;
 using namespace ringmaster::worker;

@@ -9,6 +9,7 @@
 #include "worker/loss.h"
 
 using namespace ringmaster::worker;
+using ringmaster::Rng;
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include "worker/optimizer.h"
 
 using namespace ringmaster::worker;
+using ringmaster::Rng;
 
 namespace {
 

@@ -1,9 +1,9 @@
-#include "collectives/tf_config.h"
+#include "common/tf_config.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace ringmaster::collectives {
+namespace ringmaster {
 
 std::vector<std::string> TfConfig::training_members() const {
   std::vector<std::string> members;
@@ -46,4 +46,4 @@ Result<TfConfig> parse_tf_config(std::string_view text) {
   return c;
 }
 
-}  // namespace ringmaster::collectives
+}  // namespace ringmaster

@@ -11,7 +11,7 @@
 #include "common/fd.h"
 #include "common/status.h"
 
-namespace ringmaster::collectives {
+namespace ringmaster {
 
 struct Endpoint {
   std::string host;
@@ -46,4 +46,4 @@ Status send_frame(int fd, const std::string& payload, Deadline deadline, const s
 Result<std::string> recv_frame(int fd, Deadline deadline, const std::string& what,
                                std::size_t max_bytes = 64u << 20);
 
-}  // namespace ringmaster::collectives
+}  // namespace ringmaster

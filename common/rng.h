@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace ringmaster::worker {
+namespace ringmaster {
 
 class Rng {
  public:
@@ -77,4 +77,4 @@ class Rng {
   State s_{};
 };
 
-}  // namespace ringmaster::worker
+}  // namespace ringmaster

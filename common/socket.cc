@@ -1,4 +1,4 @@
-#include "collectives/socket.h"
+#include "common/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include "common/strings.h"
 
-namespace ringmaster::collectives {
+namespace ringmaster {
 namespace {
 
 std::string err() { return std::strerror(errno); }
@@ -199,4 +199,4 @@ Result<std::string> recv_frame(int fd, Deadline deadline, const std::string& wha
   return payload;
 }
 
-}  // namespace ringmaster::collectives
+}  // namespace ringmaster

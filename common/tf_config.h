@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 
-namespace ringmaster::collectives {
+namespace ringmaster {
 
 struct TfConfig {
   std::map<std::string, std::vector<std::string>> cluster;  // replica type -> host:port by index
@@ -30,4 +30,4 @@ struct TfConfig {
 // unparsable JSON, no task.type, a cluster entry that is not a list of host:port strings.
 Result<TfConfig> parse_tf_config(std::string_view text);
 
-}  // namespace ringmaster::collectives
+}  // namespace ringmaster

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The module graph of ringmaster, checked (issue 24, item 2).
+
+The top-level folders are the architecture (docs/architecture.md, "Modules"). This table is the one
+place that says which module may use which: a module's sources may include headers of, and its
+CMake targets may link, only the modules listed for it. cli/, bench/ and tests/ sit on top and may
+use everything. A few arrows are narrowed to named headers and targets (NARROW).
+
+Usage: check_layering.py SOURCE_ROOT      exit 0 when the graph holds, 1 listing every violation.
+"""
+import os
+import re
+import sys
+
+ALLOWED = {
+    "common": set(),
+    "jobs": {"common"},
+    "collectives": {"common"},
+    "worker": {"common", "collectives"},
+    # The parameter server implements worker's ParameterService and applies worker's optimizers.
+    "ps": {"common", "worker"},
+    "launcher": {"common", "jobs"},
+    # kubectl runs through the launcher's Processes seam (docs/architecture.md says why).
+    "k8s": {"common", "jobs", "launcher"},
+    "sweep": {"common", "jobs", "launcher"},
+}
+TOP = {"cli", "bench", "tests", "fuzz", "tools"}
+# (module, used module) -> the headers and CMake targets of the used module that are allowed.
+NARROW = {
+    ("ps", "worker"): {"worker/parameter_service.h", "worker/optimizer.h", "rm_optimizer"},
+}
+# CMake targets -> the module that owns them (anything else, e.g. rm_dnnl, is a third-party wrapper).
+TARGETS = {
+    "rm_common": "common", "rm_metrics": "common", "rm_jobs": "jobs", "rm_collectives": "collectives",
+    "rm_worker": "worker", "rm_optimizer": "worker", "rm_cuda_kernels": "worker", "rm_ps": "ps",
+    "rm_ps_proto": "ps", "rm_launcher": "launcher", "rm_k8s": "k8s", "rm_sweep": "sweep",
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/([^"]+)"', re.M)
+LINK = re.compile(r"target_link_libraries\s*\(([^)]*)\)", re.S)
+
+
+def uses(module, other, what):
+    if other == module or module in TOP:
+        return True
+    if other not in ALLOWED.get(module, set()):
+        return False
+    narrow = NARROW.get((module, other))
+    return narrow is None or what in narrow
+
+
+def check(root):
+    problems = []
+    for module in ALLOWED:
+        base = os.path.join(root, module)
+        for folder, _, files in os.walk(base):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, root)
+                if name.endswith((".h", ".cc", ".cu", ".cuh")):
+                    with open(path, encoding="utf-8") as f:
+                        for m in INCLUDE.finditer(f.read()):
+                            other, header = m.group(1), f"{m.group(1)}/{m.group(2)}"
+                            if other in ALLOWED and not uses(module, other, header):
+                                problems.append(f"{rel}: includes {header}: {describe(module, other)}")
+                elif name == "CMakeLists.txt":
+                    with open(path, encoding="utf-8") as f:
+                        for call in LINK.findall(f.read()):
+                            words = call.split()
+                            for target in [w for w in words[1:] if re.fullmatch(r"rm_[a-z0-9_]+", w)]:
+                                other = TARGETS.get(target)
+                                if other and not uses(module, other, target):
+                                    problems.append(f"{rel}: links {target}: {describe(module, other)}")
+    return problems
+
+
+def describe(module, other):
+    narrow = NARROW.get((module, other))
+    if narrow:
+        return f"{module}/ may use only {', '.join(sorted(narrow))} of {other}/"
+    allowed = ", ".join(sorted(ALLOWED[module])) or "nothing but the standard library and its third-party libraries"
+    return f"{module}/ may depend on {allowed}, not on {other}/"
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    problems = check(sys.argv[1])
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} arrow(s) against the module graph (tests/layering/check_layering.py)")
+        return 1
+    arrows = "; ".join(m + " -> " + (", ".join(sorted(d)) or "-") for m, d in ALLOWED.items())
+    print("module graph holds: " + arrows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
