@@ -12,7 +12,7 @@ namespace ringmaster::worker::onednn {
 // is not linked against it, so processes that never train never map it). Throws
 // std::runtime_error saying what to install when it cannot be loaded.
 void* symbol(const char* name);
-// Whether libdnnl is in this process yet.
+// Whether symbol() has opened libdnnl in this process yet.
 bool loaded();
 
 // The process's CPU engine, and a stream for the calling thread (CPU streams execute in order on

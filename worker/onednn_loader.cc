@@ -9,6 +9,7 @@
 // the two agree). Thread-safe: the library is opened once (a function-local static).
 #include <dlfcn.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -20,6 +21,7 @@ namespace ringmaster::worker::onednn {
 namespace {
 
 constexpr const char* kLibrary = "libdnnl.so.2";
+std::atomic<bool> g_loaded{false};
 
 void* library() {
   static void* const handle = [] {
@@ -30,6 +32,7 @@ void* library() {
                                " could not be loaded (" + (why ? why : "unknown reason") +
                                "); install Debian's libdnnl2 (scripts/install-deps does)");
     }
+    g_loaded.store(true);
     return h;
   }();
   return handle;
@@ -44,7 +47,7 @@ void* symbol(const char* name) {
   return p;
 }
 
-bool loaded() { return ::dlopen(kLibrary, RTLD_NOLOAD | RTLD_LAZY) != nullptr; }
+bool loaded() { return g_loaded.load(); }
 
 }  // namespace ringmaster::worker::onednn
 
