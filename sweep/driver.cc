@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -21,6 +19,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "launcher/process.h"
 #include "sweep/gotemplate.h"
 #include "sweep/journal.h"
 #include "sweep/report.h"
@@ -197,28 +196,6 @@ std::string describe(const TrialRecord& t) {
   return s;
 }
 
-// Starts `argv` with stdout and stderr to `log`; the child dies with this process.
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFileMode);
-  if (fd < 0) return Status(StatusCode::kUnavailable, fmt::format("{}: {}", log, std::strerror(errno)));
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fd);
-  if (pid < 0) return Status(StatusCode::kUnavailable, fmt::format("fork: {}", std::strerror(errno)));
-  return pid;
-}
-
 class Driver {
  public:
   // `metrics`: a parser with nothing fed yet, copied for each trial. `suggester` is null when the
@@ -285,19 +262,15 @@ class Driver {
       // early-stopping rule condemns.
       for (std::size_t k = 0; k < running_.size();) {
         Live& live = running_[k];
-        int status = 0;
-        const pid_t r = ::waitpid(live.pid, &status, WNOHANG);
-        if (r != 0) {
-          const bool ok = r == live.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-          if (Status s = finish(journal, live, ok ? "" : "Failed"); !s) return s;
+        if (const auto exit = processes_->poll(live.handle)) {
+          if (Status s = finish(journal, live, exit->success() ? "" : "Failed"); !s) return s;
           running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
           continue;
         }
         drain(live, false);
         if (median_stop_ && median_stop_->should_stop(losses(live.parser.values(e_.objective.objective_metric_name)),
                                                       completed_series())) {
-          ::kill(live.pid, SIGTERM);
-          ::waitpid(live.pid, &status, 0);
+          stop(live);
           if (Status s = finish(journal, live, "EarlyStopped"); !s) return s;
           running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(k));
           continue;
@@ -306,9 +279,7 @@ class Driver {
       }
       if (auto end = ending(running_.empty()); end) {
         for (Live& live : running_) {  // Katib deletes the trials still running
-          ::kill(live.pid, SIGTERM);
-          int status = 0;
-          ::waitpid(live.pid, &status, 0);
+          stop(live);
           TrialRecord& t = result_.trials[live.trial];
           t.status = "Killed";
           if (Status s = journal.append({{"event", "trial_finished"}, {"trial", t.name}, {"status", "Killed"}}); !s) return s;
@@ -349,7 +320,8 @@ class Driver {
         if (!live) return live.status();
         running_.push_back(std::move(*live));
       }
-      std::this_thread::sleep_for(std::chrono::duration<double>(o_.poll_seconds));
+      // Wakes at a trial's exit (the launcher's pidfds) or after the polling interval.
+      processes_->wait(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(o_.poll_seconds)));
     }
   }
 
@@ -357,7 +329,7 @@ class Driver {
   // A running trial: its process and what has been read of its metrics so far.
   struct Live {
     std::size_t trial = 0;
-    pid_t pid = -1;
+    int handle = -1;  // in processes_
     MetricsParser parser;
     std::string source;  // the file its metrics are read from
     std::uint64_t offset = 0;
@@ -473,11 +445,23 @@ class Driver {
     em << *job;
     if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
     event(fmt::format("trial {} started: {}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note)));
-    auto pid = spawn({o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()},
-                     (dir / "output.log").string());
-    if (!pid) return pid.status();
-    live.pid = *pid;
+    // A trial that starts again (after a resume) writes a fresh log: the launcher appends.
+    const std::string log = (dir / "output.log").string();
+    fs::remove(log, ec);
+    launcher::ProcessSpec spec;
+    spec.argv = {o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()};
+    spec.log_path = log;
+    spec.name = t.name;
+    auto handle = processes_->start(spec);
+    if (!handle) return handle.status();
+    live.handle = *handle;
     return live;
+  }
+
+  // Asks a trial's `ringmaster run` to stop (it stops its replicas) and waits for it to end.
+  void stop(Live& live) {
+    processes_->signal(live.handle, SIGTERM);
+    while (!processes_->poll(live.handle)) processes_->wait(std::chrono::milliseconds(50));
   }
 
   // Feeds the parser the complete lines written since the last call (and, at the end, the rest).
@@ -572,6 +556,8 @@ class Driver {
   bool tty_;
   std::deque<std::string> recent_;
   SweepResult result_;
+  // Trials are started, watched and stopped through the launcher's process seam, as replicas are.
+  std::unique_ptr<launcher::Processes> processes_ = launcher::real_processes();
   std::vector<Live> running_;
   int next_index_ = 0;
   bool exhausted_ = false;  // the algorithm has nothing more to suggest
