@@ -58,8 +58,14 @@ for _ in $(seq 100); do
 done
 kill -9 $driver
 wait $driver 2>/dev/null
-sleep 0.5
-check "no trial outlives the killed driver" "! pgrep -f 'run $work/resume/trials' >/dev/null && ! pgrep -f 'sleep 1; echo accuracy' >/dev/null"
+# The driver's death reaches each trial through a chain of supervisors (driver -> supervisor ->
+# ringmaster run -> supervisor -> replica), each a parent-death signal: give a loaded machine time.
+for _ in $(seq 50); do
+  pgrep -f "run $work/resume/trials" >/dev/null || pgrep -f 'sleep 1; echo accuracy' >/dev/null || break
+  sleep 0.1
+done
+check "no trial outlives the killed driver" \
+  "! pgrep -af 'run $work/resume/trials' && ! pgrep -af 'sleep 1; echo accuracy'"
 finished_before=$(grep -c trial_finished "$work/resume/journal.jsonl")
 grep trial_finished "$work/resume/journal.jsonl" | sort >"$work/before.txt"
 ringmaster sweep --resume "$work/resume" >"$work/resume2.out" 2>&1; rc=$?
