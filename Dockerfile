@@ -5,7 +5,9 @@
 #   docker build -t ringmaster:0.1.0 .
 #
 # The runtime stage installs exactly the Debian packages that own the shared libraries the two
-# binaries link (worked out in the build stage with ldd and dpkg -S), plus OpenMPI and OpenSSH.
+# binaries link (worked out in the build stage with ldd and dpkg -S), plus OpenMPI and OpenSSH,
+# plus the two libraries ringmaster opens only when it uses them, which ldd cannot see: oneDNN
+# (libdnnl2, the CPU training step) and OpenBLAS (libopenblas0, the bench's reference).
 # CUDA: see docs/kubernetes.md (build on an nvidia/cuda devel base; CMake finds nvcc there).
 # Not built or run in this repository's CI (no container runtime there); see docs/kubernetes.md.
 
@@ -15,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config git ca-certificates \
       libyaml-cpp-dev libyaml-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev \
       libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
-      libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev libeigen3-dev \
+      libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev zlib1g-dev libeigen3-dev \
       libgtest-dev libgmock-dev libbenchmark-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -30,7 +32,7 @@ FROM debian:12-slim
 ARG DEBIAN_FRONTEND=noninteractive
 COPY --from=build /runtime-packages /runtime-packages
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      $(cat /runtime-packages) libopenblas0 openmpi-bin openssh-server openssh-client dataset-fashion-mnist \
+      $(cat /runtime-packages) libopenblas0 libdnnl2 openmpi-bin openssh-server openssh-client dataset-fashion-mnist \
       python3-xgboost \
     && rm -rf /var/lib/apt/lists/* /runtime-packages \
     && useradd --create-home --uid 1000 --shell /bin/bash ringmaster \
