@@ -103,20 +103,25 @@ bool skip_field(Reader& r, uint8_t wire) {
   }
 }
 
+// Everything of a repeated Tensor field `field` but its values: the field's tag and length, the
+// key, and the values' tag and length (PushRequest.grads is field 4, PullResponse.blocks field 1).
+std::string tensor_header(int field, uint32_t key, uint64_t bytes) {
+  const uint64_t tensor = 1 + varint_size(key) + 1 + varint_size(bytes) + bytes;
+  std::string h;
+  h.push_back(static_cast<char>(tag(field, kDelimited)));
+  put_varint(h, tensor);
+  h.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
+  put_varint(h, key);
+  h.push_back(static_cast<char>(tag(2, kDelimited)));  // Tensor.values
+  put_varint(h, bytes);
+  return h;
+}
+
 }  // namespace
 
 PushEncoder::PushEncoder(std::vector<Block> blocks) : blocks_(std::move(blocks)) {
   for (const Block& b : blocks_) {
-    const uint64_t bytes = static_cast<uint64_t>(b.length) * sizeof(float);
-    const uint64_t tensor = 1 + varint_size(b.key) + 1 + varint_size(bytes) + bytes;
-    std::string h;
-    h.push_back(static_cast<char>(tag(4, kDelimited)));  // PushRequest.grads
-    put_varint(h, tensor);
-    h.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
-    put_varint(h, b.key);
-    h.push_back(static_cast<char>(tag(2, kDelimited)));  // Tensor.values
-    put_varint(h, bytes);
-    block_headers_.push_back(std::move(h));
+    block_headers_.push_back(tensor_header(4, b.key, static_cast<uint64_t>(b.length) * sizeof(float)));  // grads
   }
 }
 
@@ -253,20 +258,11 @@ PullWriter::PullWriter(std::size_t blocks, std::size_t floats)
 
 void PullWriter::add(uint32_t key, std::span<const float> values) {
   const uint64_t bytes = values.size_bytes();
-  head_.clear();
-  head_.push_back(static_cast<char>(tag(2, kDelimited)));  // Tensor.values
-  put_varint(head_, bytes);
-  const uint64_t tensor = 1 + varint_size(key) + head_.size() + bytes;
-  std::string outer;
-  outer.push_back(static_cast<char>(tag(1, kDelimited)));  // PullResponse.blocks
-  put_varint(outer, tensor);
-  outer.push_back(static_cast<char>(tag(1, kVarint)));  // Tensor.key
-  put_varint(outer, key);
-  outer += head_;
-  if (used_ + outer.size() + bytes + 11 > capacity_)  // 11: finish()'s version field
+  const std::string header = tensor_header(1, key, bytes);  // PullResponse.blocks
+  if (used_ + header.size() + bytes + 11 > capacity_)  // 11: finish()'s version field
     throw std::logic_error("PullWriter: more blocks or values than it was sized for");
-  std::memcpy(data_ + used_, outer.data(), outer.size());
-  used_ += outer.size();
+  std::memcpy(data_ + used_, header.data(), header.size());
+  used_ += header.size();
   std::memcpy(data_ + used_, values.data(), bytes);
   used_ += bytes;
 }

@@ -77,7 +77,6 @@ class PullWriter {
   std::size_t bytes() const { return used_; }
 
  private:
-  std::string head_;  // scratch for headers
   grpc::Slice slice_;
   uint8_t* data_ = nullptr;
   std::size_t used_ = 0, capacity_ = 0;
