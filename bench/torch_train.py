@@ -47,6 +47,35 @@ def build(spec):
         nn.Flatten(), nn.Linear(c2 * 7 * 7, f), nn.ReLU(), nn.Linear(f, 10))
 
 
+class Shuffled:
+    """Index batches over n samples as ringmaster's loader draws them: a fresh permutation each
+    epoch, full batches only."""
+
+    def __init__(self, n, batch, seed=1):
+        self.n, self.batch = n, batch
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm, self.pos = torch.randperm(n, generator=self.gen), 0
+
+    def next(self):
+        if self.pos + self.batch > self.n:
+            self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        idx = self.perm[self.pos:self.pos + self.batch]
+        self.pos += self.batch
+        return idx
+
+
+def timed(step, warmup, steps, sync=lambda: None):
+    """Runs step(i) warmup times, then times `steps` more: (seconds, the last loss)."""
+    for i in range(warmup):
+        step(i)
+    sync()
+    start = time.perf_counter()
+    for i in range(steps):
+        loss = step(i)
+    sync()
+    return time.perf_counter() - start, loss
+
+
 def run_cpu(a):
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var) != str(a.threads):
@@ -58,17 +87,12 @@ def run_cpu(a):
     model = build(a.model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(1)
     hx = torch.empty((a.batch,) + tuple(x.shape[1:]))
     hy = torch.empty(a.batch, dtype=torch.int64)
-    perm, pos = torch.randperm(x.shape[0], generator=gen), 0
+    batches = Shuffled(x.shape[0], a.batch)
 
-    def step():
-        nonlocal perm, pos
-        if pos + a.batch > x.shape[0]:
-            perm, pos = torch.randperm(x.shape[0], generator=gen), 0
-        idx = perm[pos:pos + a.batch]
-        pos += a.batch
+    def step(_):
+        idx = batches.next()
         torch.index_select(x, 0, idx, out=hx)
         torch.index_select(y, 0, idx, out=hy)
         loss = loss_fn(model(hx), hy)
@@ -77,12 +101,7 @@ def run_cpu(a):
         opt.step()
         return loss
 
-    for _ in range(a.warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(a.steps):
-        loss = step()
-    seconds = time.perf_counter() - start
+    seconds, loss = timed(step, a.warmup, a.steps)
     print(json.dumps({"samples_per_sec": a.steps * a.batch / seconds, "steps": a.steps, "seconds": seconds,
                       "final_loss": float(loss), "torch": torch.__version__, "device": "cpu",
                       "threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}))
@@ -113,16 +132,10 @@ def main():
     staging = [(torch.empty((a.batch,) + tuple(x.shape[1:])).pin_memory(),
                 torch.empty(a.batch, dtype=torch.int64).pin_memory()) for _ in range(2)]
     copied = [torch.cuda.Event(), torch.cuda.Event()]  # a slot's copy to the GPU has run
-    gen = torch.Generator().manual_seed(1)
-    perm = torch.randperm(x.shape[0], generator=gen)
-    pos = 0
+    batches = Shuffled(x.shape[0], a.batch)
 
     def step(i):
-        nonlocal perm, pos
-        if pos + a.batch > x.shape[0]:
-            perm, pos = torch.randperm(x.shape[0], generator=gen), 0
-        idx = perm[pos:pos + a.batch]
-        pos += a.batch
+        idx = batches.next()
         hx, hy = staging[i % 2]
         copied[i % 2].synchronize()  # the copy of two steps ago may still read this pinned slot
         torch.index_select(x, 0, idx, out=hx)
@@ -136,14 +149,7 @@ def main():
         opt.step()
         return loss
 
-    for i in range(a.warmup):
-        step(i)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for i in range(a.steps):
-        loss = step(i)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds, loss = timed(step, a.warmup, a.steps, torch.cuda.synchronize)
     print(json.dumps({"samples_per_sec": a.steps * a.batch / seconds, "steps": a.steps, "seconds": seconds,
                       "final_loss": float(loss), "torch": torch.__version__,
                       "device": torch.cuda.get_device_name(0)}))
