@@ -197,10 +197,9 @@ void JobRunner::save() {
     j["jobsStatus"] = jobs;
   }
   // Replaced atomically on every change; made durable once the job has ended (common/files.h).
-  const bool ended = status_.phase == "Succeeded" || status_.phase == "Failed";
   const Status written =
       write_file_atomic((std::filesystem::path(options_.job_dir) / "status.json").string(), j.dump(2) + "\n",
-                        kPrivateFileMode, ended ? Durability::kDurable : Durability::kReplaceOnly);
+                        kPrivateFileMode, status_.finished() ? Durability::kDurable : Durability::kReplaceOnly);
   // Reported once per run (the job goes on: status.json is what `ringmaster status` reads).
   if (!written && !status_write_failed_) {
     status_write_failed_ = true;
