@@ -75,19 +75,14 @@ void measure_peer(const GpuTrainBenchOptions& o, Row& row, int64_t steps) {
   // bundle of our libraries on a lent machine, scripts/gpu-bundle).
   Env env;
   if (const char* p = std::getenv("RINGMASTER_PEER_LD_LIBRARY_PATH")) env.emplace_back("LD_LIBRARY_PATH", p);
-  auto out = run_capturing({o.python, o.peer_script, "--model", row.model, "--batch", std::to_string(row.batch),
-                            "--steps", std::to_string(steps), "--precision", o.precision, "--data-dir", o.data_dir},
-                           env, /*discard_stderr=*/false);
-  if (!out) {
-    row.torch_note = out.status().message();
-    return;
-  }
-  try {
-    const std::string line = out->substr(out->rfind('{'));
-    row.torch_samples_per_sec = nlohmann::json::parse(line).at("samples_per_sec").get<double>();
-  } catch (const std::exception& e) {
-    row.torch_note = std::string("unreadable output: ") + e.what();
-  }
+  auto rate = run_peer_samples_per_sec({o.python, o.peer_script, "--model", row.model, "--batch",
+                                        std::to_string(row.batch), "--steps", std::to_string(steps), "--precision",
+                                        o.precision, "--data-dir", o.data_dir},
+                                       env);
+  if (rate)
+    row.torch_samples_per_sec = *rate;
+  else
+    row.torch_note = rate.status().message();
 }
 
 // Aggregate samples/s of `procs` processes training the CNN for one epoch on GPU 0.

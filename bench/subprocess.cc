@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,16 @@
 namespace ringmaster::bench {
 
 std::string self_exe() { return fmt::format("/proc/{}/exe", ::getpid()); }
+
+Result<double> run_peer_samples_per_sec(const std::vector<std::string>& argv, const Env& env) {
+  auto text = run_capturing(argv, env, /*discard_stderr=*/false);
+  if (!text) return text.status();
+  try {
+    return nlohmann::json::parse(text->substr(text->rfind('{'))).at("samples_per_sec").get<double>();
+  } catch (const std::exception& e) {
+    return internal_error(std::string("unreadable output: ") + e.what());
+  }
+}
 
 std::string peer_python() { return ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
 

@@ -26,6 +26,10 @@ std::string peer_python();
 
 using Env = std::vector<std::pair<std::string, std::string>>;
 
+// Runs a peer benchmark (bench/torch_train.py) and reads samples_per_sec from the JSON line it
+// prints last: the rate, or why not (the child's failure, or "unreadable output: ...").
+Result<double> run_peer_samples_per_sec(const std::vector<std::string>& argv, const Env& env);
+
 // `mpirun` as the benchmarks start it: `ranks` ranks on this host, as root, unbound, and
 // oversubscribed only when there are more ranks than cores (an oversubscribed OpenMPI yields while
 // it polls, which slows it down). Append mpirun options and the program.

@@ -155,20 +155,12 @@ double torch_samples_per_sec(const TrainBenchOptions& o, const std::string& mode
   // sets torch.set_num_threads and refuses to run when the two variables disagree with it.
   const Env env = {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}, {"MKL_NUM_THREADS", t}};
   const bool cnn = model.starts_with("cnn");
-  auto text = run_capturing({o.python, o.peer_script, "--device", "cpu", "--threads", t, "--model", model,
-                             "--batch", std::to_string(o.batch_size), "--steps", cnn ? "30" : "300", "--warmup",
-                             cnn ? "3" : "20", "--data-dir", o.data_dir},
-                            env, /*discard_stderr=*/false);
-  if (!text) {
-    *note = text.status().message();
-    return 0.0;
-  }
-  try {
-    return nlohmann::json::parse(text->substr(text->rfind('{'))).at("samples_per_sec").get<double>();
-  } catch (const std::exception& e) {
-    *note = std::string("unreadable output: ") + e.what();
-    return 0.0;
-  }
+  auto rate = run_peer_samples_per_sec({o.python, o.peer_script, "--device", "cpu", "--threads", t, "--model", model,
+                                        "--batch", std::to_string(o.batch_size), "--steps", cnn ? "30" : "300",
+                                        "--warmup", cnn ? "3" : "20", "--data-dir", o.data_dir},
+                                       env);
+  if (!rate) *note = rate.status().message();
+  return rate ? *rate : 0.0;
 }
 
 }  // namespace
