@@ -33,8 +33,10 @@ Result<Row> measure_ours(const std::string& spec, int64_t batch, int64_t steps, 
   worker::OptimizerConfig oc;
   auto opt = worker::make_optimizer(oc, (*model)->param_count());
   if (!opt) return opt.status();
+  auto arithmetic = worker::parse_precision(precision);
+  if (!arithmetic) return arithmetic.status();
   worker::DeviceConfig dc;
-  dc.precision = precision;
+  dc.precision = *arithmetic;
   auto engine = worker::make_cuda_engine(**model, oc, dc, nullptr);
   if (!engine) return engine.status();
   if (Status s = (*engine)->upload(**model, **opt); !s) return s;
@@ -64,7 +66,7 @@ Result<Row> measure_ours(const std::string& spec, int64_t batch, int64_t steps, 
   double flops = 0.0;
   for (const auto& g : log) flops += g.flops();
   row.gemm_tflops = flops * static_cast<double>(steps) / seconds / 1e12;
-  auto gemm_s = worker::cuda_gemm_seconds(log, precision, 0, 50);
+  auto gemm_s = worker::cuda_gemm_seconds(log, *arithmetic, 0, 50);
   if (!gemm_s) return gemm_s.status();
   row.cublas_tflops = flops / *gemm_s / 1e12;
   return row;

@@ -53,20 +53,26 @@ struct RenderOptions {
 void add_render_command(CLI::App& app, RenderOptions& options);
 int run_render(const RenderOptions& options);
 
+// --strategy: one process, data-parallel ranks (allreduce) or parameter servers.
+enum class Strategy { kLocal, kAllreduce, kPs };
+
 struct TrainOptions {
   worker::TrainConfig config;
-  std::string strategy = "local";  // local | allreduce | ps
+  Strategy strategy = Strategy::kLocal;
   std::string collectives;         // allreduce backend; empty: RINGMASTER_COLLECTIVES, else auto
   double collective_timeout = 0;   // seconds; 0: RINGMASTER_TIMEOUT_SECONDS, else 60
   int64_t bucket_kib = worker::kDefaultBucketBytes / 1024;
   // --strategy ps (carried out by ringmaster-ps, see ps.h)
   std::vector<std::string> ps_hosts;  // empty: from TF_CONFIG
   int worker_index = -1, num_workers = -1;
-  std::string ps_mode = "async";  // async | sync | ssp
+  std::string ps_mode = "async";  // async | sync | ssp: parsed by ringmaster-ps (ps/mode.h), which carries --strategy ps out
   int staleness = 0;
   double ps_timeout = 30.0, ps_reconnect = 60.0;
 };
 void add_train_command(CLI::App& app, TrainOptions& options);
+// The TrainConfig a replica runs: the flags', with what its environment adds (a job's replica
+// prints lines, not a bar; its GPU follows RINGMASTER_DEVICE or the local rank).
+worker::TrainConfig replica_train_config(const TrainOptions& options);
 // `ps_training` runs --strategy ps: in `ringmaster` it hands the command line to ringmaster-ps,
 // which passes run_ps_training.
 int run_train(const TrainOptions& options, int (*ps_training)(const TrainOptions&));

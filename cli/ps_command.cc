@@ -129,7 +129,12 @@ int run_ps_training(const TrainOptions& o) {
     if (o.worker_index >= 0) c.worker = o.worker_index;
     if (o.num_workers >= 0) c.workers = o.num_workers;
   }
-  c.mode = o.ps_mode;
+  auto mode = ps::parse_mode(o.ps_mode);
+  if (!mode) {
+    std::fprintf(stderr, "ringmaster train: %s\n", mode.status().message().c_str());
+    return 2;
+  }
+  c.mode = *mode;
   c.staleness = o.staleness;
   c.timeout_seconds = o.ps_timeout;
   c.reconnect_seconds = o.ps_reconnect;
@@ -138,8 +143,7 @@ int run_ps_training(const TrainOptions& o) {
     std::fprintf(stderr, "ringmaster train: %s\n", s.message().c_str());
     return 2;
   }
-  worker::TrainConfig config = o.config;
-  if (config.progress == "auto" && std::getenv("RINGMASTER_JOB_NAME")) config.progress = "lines";
+  const worker::TrainConfig config = replica_train_config(o);
   auto client = ps::make_client(c);
   auto r = worker::run_training(config, stdout, nullptr, client.get());
   if (!r) {

@@ -1,4 +1,5 @@
 // `ringmaster train`: flags -> worker::TrainConfig -> worker::run_training.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -12,6 +13,37 @@
 #include "collectives/factory.h"
 
 namespace ringmaster::cli {
+namespace {
+
+// A flag whose value is parsed once, here, into its typed setting: `parse` (a worker::parse_*)
+// names the flag in its error, which CLI11 reports as a usage error (exit 2).
+template <typename T, typename Parse>
+CLI::Option* add_typed_option(CLI::App* cmd, const std::string& flag, T& target, Parse parse,
+                              std::string_view default_text, const std::string& help) {
+  return cmd
+      ->add_option_function<std::string>(
+          flag,
+          [&target, parse, flag](const std::string& v) {
+            auto parsed = parse(v);
+            if (!parsed) {
+              std::string message = parsed.status().message();
+              if (message.starts_with(flag + ": ")) message.erase(0, flag.size() + 2);
+              throw CLI::ValidationError(flag, message);
+            }
+            target = *parsed;
+          },
+          help)
+      ->default_str(std::string(default_text));
+}
+
+Result<Strategy> parse_strategy(std::string_view text) {
+  if (text == "local") return Strategy::kLocal;
+  if (text == "allreduce") return Strategy::kAllreduce;
+  if (text == "ps") return Strategy::kPs;
+  return invalid_argument(fmt::format("--strategy: expected local, allreduce or ps, found \"{}\"", text));
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& app, TrainOptions& o) {
   CLI::App* cmd = app.add_subcommand("train", "Train a model on Fashion-MNIST (or synthetic data) on this process");
@@ -22,7 +54,8 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--model", c.model, "mlp, mlp:784-512-256-10, cnn or cnn:C1-C2-F")->capture_default_str();
   cmd->add_option("--dropout", c.dropout, "dropout probability after hidden fully connected layers")
       ->capture_default_str();
-  cmd->add_option("--dataset", c.dataset, "fashion-mnist or synthetic")->capture_default_str();
+  add_typed_option(cmd, "--dataset", c.dataset, worker::parse_data_source, worker::name_of(c.dataset),
+                   "fashion-mnist or synthetic");
   cmd->add_option("--data-dir", c.data_dir, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   cmd->add_option("--train-limit", c.train_limit, "use only the first N training samples (0: all)");
   cmd->add_option("--test-limit", c.test_limit, "evaluate on the first N test samples (0: all)");
@@ -47,9 +80,10 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--lr-step-epochs", c.lr_step_epochs, "step schedule: multiply by --lr-gamma every N epochs");
   cmd->add_option("--lr-gamma", c.lr_gamma, "step schedule factor")->capture_default_str();
   cmd->add_option("--min-lr", c.min_lr, "cosine schedule floor")->capture_default_str();
-  cmd->add_option("--device", c.device, "cpu, or cuda (a GPU; an error where there is none)")->capture_default_str();
-  cmd->add_option("--precision", c.precision, "--device cuda GEMMs: fp32, tf32 or bf16 (float32 accumulation)")
-      ->capture_default_str();
+  add_typed_option(cmd, "--device", c.device, worker::parse_device, worker::name_of(c.device),
+                   "cpu, or cuda (a GPU; an error where there is none)");
+  add_typed_option(cmd, "--precision", c.precision, worker::parse_precision, worker::name_of(c.precision),
+                   "--device cuda GEMMs: fp32, tf32 or bf16 (float32 accumulation)");
   cmd->add_flag("!--no-cuda-graphs", c.cuda_graphs, "--device cuda: launch every kernel of every step (no CUDA graph)");
   cmd->add_option("--gpu", c.gpu, "--device cuda: GPU index (default: the local rank modulo the visible GPUs)");
   cmd->add_option("--threads", c.threads, "compute threads of oneDNN and OpenBLAS (1 by default: replicas share the machine)")
@@ -67,12 +101,12 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
                   "serve Prometheus metrics (samples/s, step, allreduce and data wait time, loss) on PORT + rank; "
                   "0 picks a free port (logged)");
   cmd->add_option("--metrics-address", c.metrics_address, "address of the metrics endpoint")->capture_default_str();
-  cmd->add_option("--progress", c.progress, "auto (a bar on a terminal), bar or lines")->capture_default_str();
+  add_typed_option(cmd, "--progress", c.progress, worker::parse_progress, worker::name_of(c.progress),
+                   "auto (a bar on a terminal), bar or lines");
   cmd->add_flag("!--no-eval", c.evaluate, "skip evaluation on the test set");
-  cmd->add_option("--strategy", o.strategy,
-                  "local, allreduce (data-parallel over the ranks that mpirun, a PyTorchJob or `ringmaster run` "
-                  "started) or ps")
-      ->capture_default_str();
+  add_typed_option(cmd, "--strategy", o.strategy, parse_strategy, "local",
+                   "local, allreduce (data-parallel over the ranks that mpirun, a PyTorchJob or `ringmaster run` "
+                   "started) or ps");
   cmd->add_option("--collectives", o.collectives,
                   "allreduce backend: auto (shm when all ranks share this host, else tcp), tcp, shm, mpi or nccl "
                   "(default: $RINGMASTER_COLLECTIVES, else auto)");
@@ -81,11 +115,10 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
                   "$RINGMASTER_TIMEOUT_SECONDS, else 60)");
   cmd->add_option("--bucket-kib", o.bucket_kib, "gradient bucket size: allreduces start as backward fills each")
       ->capture_default_str();
-  cmd->add_option("--balance", c.balance,
+  add_typed_option(cmd, "--balance", c.balance, worker::parse_balance, worker::name_of(c.balance),
                   "per-rank batch sizes: none (--batch-size on every rank), auto (in proportion to each rank's "
                   "measured speed, after --balance-warmup-steps and after every epoch) or B0,B1,... adding up to "
-                  "ranks x --batch-size; the update is the same as with equal batches")
-      ->capture_default_str();
+                  "ranks x --batch-size; the update is the same as with equal batches");
   cmd->add_option("--balance-warmup-steps", c.balance_warmup_steps, "steps measured before --balance auto first decides")
       ->capture_default_str();
   cmd->add_option_function<std::string>(
@@ -125,26 +158,27 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
 }
 
-int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
-  if (o.strategy != "local" && o.strategy != "allreduce" && o.strategy != "ps") {
-    std::fprintf(stderr, "ringmaster train: --strategy: expected local, allreduce or ps, found \"%s\"\n",
-                 o.strategy.c_str());
-    return 2;
-  }
-  if (o.strategy == "ps") return ps_training(o);
+worker::TrainConfig replica_train_config(const TrainOptions& o) {
   worker::TrainConfig config = o.config;
   config.bucket_bytes = o.bucket_kib * 1024;
   // A replica of a `ringmaster run` job writes to a log (mpirun's pseudo-terminal included): no
   // bar redrawn in place there.
-  if (config.progress == "auto" && std::getenv("RINGMASTER_JOB_NAME")) config.progress = "lines";
+  if (config.progress == worker::Progress::kAuto && std::getenv("RINGMASTER_JOB_NAME"))
+    config.progress = worker::Progress::kLines;
   // The GPU of this process, when --gpu does not say: RINGMASTER_DEVICE, else the local rank.
   for (const char* name : {"RINGMASTER_DEVICE", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
-    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
-      config.local_rank = std::atoi(v);
+    if (const std::optional<int> v = parse_int<int>(std::getenv(name) ? std::getenv(name) : "")) {
+      config.local_rank = *v;
       break;
     }
+  return config;
+}
+
+int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
+  if (o.strategy == Strategy::kPs) return ps_training(o);
+  const worker::TrainConfig config = replica_train_config(o);
   std::unique_ptr<collectives::Communicator> comm;
-  if (o.strategy == "allreduce") {
+  if (o.strategy == Strategy::kAllreduce) {
     auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });
     if (!rendezvous) {
       std::fprintf(stderr, "ringmaster train: %s\n", rendezvous.status().message().c_str());

@@ -338,6 +338,264 @@ ObjectMeta load_object_meta(LoadContext& ctx, const YAML::Node& doc) {
   return m;
 }
 
+// TFJob: training-operator's tfjob defaults and webhook (at most one Chief or Master, of one replica).
+void load_tfjob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  KindRules rules{JobKind::kTFJob, "tfReplicaSpecs", {"Chief", "Master", "PS", "Worker", "Evaluator"},
+                  {"Always", "OnFailure", "Never", "ExitCode"}, "tensorflow", true, true};
+  load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
+  job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  auto sp = ctx.get_enum(spec, "successPolicy", path + ".successPolicy", {"", "AllWorkers"});
+  job.success_policy = sp.value_or("");
+  if (!get(spec, "successPolicy").IsDefined()) nspec["successPolicy"] = "";
+  int chiefs = 0;
+  for (const auto& r : job.replicas) {
+    if (r.type != "Chief" && r.type != "Master") continue;
+    ++chiefs;
+    if (r.replicas > 1) {
+      ctx.error(get(get(get(spec, "tfReplicaSpecs"), r.type), "replicas"), path + ".tfReplicaSpecs." + r.type + ".replicas",
+                "expected at most 1 replica for " + r.type + ", found " + std::to_string(r.replicas));
+    }
+  }
+  if (chiefs > 1) {
+    ctx.error(get(spec, "tfReplicaSpecs"), path + ".tfReplicaSpecs",
+              "expected at most one of Chief and Master, found both");
+  }
+}
+
+// PyTorchJob: one Master, elasticPolicy and nprocPerNode as training-operator's pytorch webhook checks them.
+void load_pytorchjob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                     TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  KindRules rules{JobKind::kPyTorchJob, "pytorchReplicaSpecs", {"Master", "Worker"},
+                  {"Always", "OnFailure", "Never", "ExitCode"}, "pytorch", true, true};
+  load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
+  if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
+    ctx.error(get(get(get(spec, "pytorchReplicaSpecs"), "Master"), "replicas"),
+              path + ".pytorchReplicaSpecs.Master.replicas", "expected 1, found " + std::to_string(m->replicas));
+  }
+  job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  YAML::Node ep = get(spec, "elasticPolicy");
+  auto nproc = ctx.get_string(spec, "nprocPerNode");
+  if (ep.IsDefined() && ep.IsMap()) {
+    ElasticPolicy e;
+    std::string epath = path + ".elasticPolicy";
+    load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], epath, job, e);
+    e.rdzv_backend = ctx.get_string(ep, "rdzvBackend").value_or("");
+    e.rdzv_host = ctx.get_string(ep, "rdzvHost");
+    e.rdzv_id = ctx.get_string(ep, "rdzvId");
+    e.rdzv_port = ctx.get_int32(ep, "rdzvPort", epath + ".rdzvPort", 1);
+    e.n_proc_per_node = ctx.get_int32(ep, "nProcPerNode", epath + ".nProcPerNode", 1);
+    e.standalone = ctx.get_bool(ep, "standalone").value_or(false);
+    YAML::Node conf = get(ep, "rdzvConf");
+    if (conf.IsDefined() && conf.IsSequence())
+      for (auto it = conf.begin(); it != conf.end(); ++it)
+        e.rdzv_conf.emplace_back(ctx.get_string(*it, "key").value_or(""), ctx.get_string(*it, "value").value_or(""));
+    if (e.min_replicas && e.max_replicas && *e.min_replicas > *e.max_replicas) {
+      ctx.error(get(ep, "minReplicas"), epath + ".minReplicas",
+                "expected at most maxReplicas (" + std::to_string(*e.max_replicas) + "), found " +
+                    std::to_string(*e.min_replicas));
+    }
+    if (!job.replica("Worker") && !job.replicas.empty()) {
+      // webhooks/pytorch validateSpec
+      ctx.error(get(spec, "pytorchReplicaSpecs"), path + ".pytorchReplicaSpecs.Worker",
+                "expected a Worker replica spec (an elasticPolicy needs Workers), found none");
+    }
+    if (!nproc && get(ep, "nProcPerNode").IsDefined()) {
+      ctx.warning(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
+                  "deprecated: use spec.nprocPerNode instead");
+    }
+    if (nproc && get(ep, "nProcPerNode").IsDefined()) {
+      ctx.error(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
+                "expected only spec.nprocPerNode (elasticPolicy.nProcPerNode is deprecated), found both");
+    }
+    job.elastic_policy = e;
+  }
+  if (nproc) {
+    static const std::regex re("auto|cpu|gpu|[1-9][0-9]*");
+    if (!std::regex_match(*nproc, re)) {
+      ctx.error(get(spec, "nprocPerNode"), path + ".nprocPerNode",
+                "expected auto, cpu, gpu or a positive integer, found " + quote(*nproc));
+    }
+    job.nproc_per_node = *nproc;
+  } else if (!(ep.IsDefined() && get(ep, "nProcPerNode").IsDefined())) {
+    nspec["nprocPerNode"] = "auto";
+  }
+}
+
+void load_jaxjob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                 TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  // training-operator v1.9 jax_defaults.go (replicas 1, restartPolicy Never, port jaxjob-port 6666
+  // on container jax, cleanPodPolicy None) and webhooks/jax (Worker only, a container named jax).
+  KindRules rules{JobKind::kJAXJob, "jaxReplicaSpecs", {"Worker"}, {"Always", "OnFailure", "Never", "ExitCode"},
+                  "jax", true, true};
+  load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
+  job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+}
+
+void load_xgboostjob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                     TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  // training-operator v1.9 xgboost_defaults.go (replicas 1, restartPolicy Never, port
+  // xgboostjob-port 9999 on container xgboost, cleanPodPolicy None) and webhooks/xgboost (Master and
+  // Worker, a container named xgboost, exactly one Master).
+  KindRules rules{JobKind::kXGBoostJob, "xgbReplicaSpecs", {"Master", "Worker"},
+                  {"Always", "OnFailure", "Never", "ExitCode"}, "xgboost", true, true};
+  load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
+  const std::string rpath = path + ".xgbReplicaSpecs";
+  if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
+    ctx.error(get(get(get(spec, "xgbReplicaSpecs"), "Master"), "replicas"), rpath + ".Master.replicas",
+              "expected 1, found " + std::to_string(m->replicas));
+  } else if (!m && !job.replicas.empty()) {
+    ctx.error(get(spec, "xgbReplicaSpecs"), rpath + ".Master", "expected a Master replica spec, found none");
+  }
+  job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+}
+
+void load_paddlejob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                    TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  // training-operator v1.9 paddlepaddle_defautls.go (replicas 1, restartPolicy OnFailure, port
+  // master 36543 on container paddle, cleanPodPolicy None, elasticPolicy min/max from each other or
+  // the Workers) and webhooks/paddlepaddle (Master and Worker, a container named paddle).
+  KindRules rules{JobKind::kPaddleJob, "paddleReplicaSpecs", {"Master", "Worker"},
+                  {"Always", "OnFailure", "Never", "ExitCode"}, "paddle", true, true};
+  load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
+  job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  if (YAML::Node ep = get(spec, "elasticPolicy"); ep.IsDefined() && ep.IsMap()) {
+    ElasticPolicy e;
+    load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], path + ".elasticPolicy", job, e);
+    job.elastic_policy = e;
+  }
+}
+
+// MPIJob v2beta1 (mpi-operator) and v1 / v1alpha2 (training-operator): one Launcher, Workers, slots.
+void load_mpijob(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                 TrainingJob& job, bool in_trial, const std::string& api_version) {
+  job.kind = JobKind::kMPIJob;
+  bool v2 = api_version == "kubeflow.org/v2beta1";
+  bool v1 = api_version == "kubeflow.org/v1";
+  KindRules rules{JobKind::kMPIJob, "mpiReplicaSpecs", {"Launcher", "Worker"}, {"Never", "OnFailure"}, "", false,
+                  false};
+  load_replica_specs(ctx, spec, nspec, path, rules, job, [&](const std::string& type, ReplicaSpec& r, bool hr, bool hp) {
+    if (!hr) r.replicas = type == "Launcher" ? 1 : 0;
+    if (!hp) r.restart_policy = (v2 && type == "Launcher") ? RestartPolicy::kOnFailure : RestartPolicy::kNever;
+  });
+  std::string rpath = path + ".mpiReplicaSpecs";
+  const ReplicaSpec* launcher = job.replica("Launcher");
+  if (!launcher && get(spec, "mpiReplicaSpecs").IsMap() && get(spec, "mpiReplicaSpecs").size() > 0) {
+    ctx.error(get(spec, "mpiReplicaSpecs"), rpath + ".Launcher", "expected a Launcher replica spec, found none");
+  } else if (launcher && launcher->replicas != 1) {
+    ctx.error(get(get(get(spec, "mpiReplicaSpecs"), "Launcher"), "replicas"), rpath + ".Launcher.replicas",
+              "expected 1, found " + std::to_string(launcher->replicas));
+  }
+  if (const ReplicaSpec* w = job.replica("Worker"); w && w->replicas < 1 && get(get(get(spec, "mpiReplicaSpecs"), "Worker"), "replicas").IsDefined()) {
+    ctx.error(get(get(get(spec, "mpiReplicaSpecs"), "Worker"), "replicas"), rpath + ".Worker.replicas",
+              "expected at least 1, found " + std::to_string(w->replicas));
+  }
+  if (auto s = ctx.get_int32(spec, "slotsPerWorker", path + ".slotsPerWorker", 0)) {
+    job.slots_per_worker = *s;
+  } else if (!get(spec, "slotsPerWorker").IsDefined()) {
+    nspec["slotsPerWorker"] = 1;
+  }
+  if (v2) {
+    job.run_launcher_as_worker = ctx.get_bool(spec, "runLauncherAsWorker").value_or(false);
+    if (!get(spec, "runLauncherAsWorker").IsDefined()) nspec["runLauncherAsWorker"] = false;
+    if (auto impl = ctx.get_enum(spec, "mpiImplementation", path + ".mpiImplementation", {"OpenMPI", "Intel", "MPICH"})) {
+      job.mpi_implementation = *impl;
+    } else if (!get(spec, "mpiImplementation").IsDefined()) {
+      nspec["mpiImplementation"] = "OpenMPI";
+    }
+    job.ssh_auth_mount_path = ctx.get_string(spec, "sshAuthMountPath").value_or("/root/.ssh");
+    if (!get(spec, "sshAuthMountPath").IsDefined()) nspec["sshAuthMountPath"] = "/root/.ssh";
+    if (auto p = ctx.get_enum(spec, "launcherCreationPolicy", path + ".launcherCreationPolicy", {"AtStartup", "WaitForWorkersReady"})) {
+      job.launcher_creation_policy = *p;
+    } else if (!get(spec, "launcherCreationPolicy").IsDefined()) {
+      nspec["launcherCreationPolicy"] = "AtStartup";
+    }
+    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
+  } else {
+    // v1 (training-operator) and v1alpha2 keep cleanPodPolicy (deprecated in v1) and mainContainer in spec.
+    auto legacy = ctx.get_enum(spec, "cleanPodPolicy", path + ".cleanPodPolicy", {"None", "Running", "All"});
+    if (v1) {
+      job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", legacy);
+    } else {
+      // v1alpha2: the run policy fields sit directly in spec.
+      YAML::Node tmp(YAML::NodeType::Map);
+      job.run_policy = load_run_policy(ctx, spec, tmp, path, std::nullopt);
+      if (!legacy) nspec["cleanPodPolicy"] = "None";
+    }
+    if (v1 && !legacy) nspec["cleanPodPolicy"] = "None";
+    std::string main = ctx.get_string(spec, "mainContainer").value_or("");
+    if (!main.empty()) {
+      for (auto& r : job.replicas) {
+        auto& cs = r.template_.containers;
+        auto it = std::find_if(cs.begin(), cs.end(), [&](const Container& c) { return c.name == main; });
+        if (it != cs.end()) r.primary_container = static_cast<std::size_t>(it - cs.begin());
+      }
+    }
+  }
+  if (!in_trial && !job.metadata.name.empty()) {
+    const ReplicaSpec* w = job.replica("Worker");
+    int n = (w && w->replicas > 0) ? w->replicas : 1;
+    std::string host = job.metadata.name + "-worker-" + std::to_string(n - 1);
+    if (!is_dns1123_label(host)) {
+      ctx.error(get(get(doc, "metadata"), "name"), "metadata.name",
+                "expected a name that keeps the worker host names valid DNS-1123 labels (at most 63 characters, "
+                "lower-case letters, digits and '-'), found " + quote(job.metadata.name) + ", which gives " + quote(host));
+    }
+  } else if (!in_trial) {
+    check_name(ctx, doc, job, in_trial);
+  }
+}
+
+// batch/v1 Job: parallelism replicas of one template, as the Job controller runs them.
+void load_batch_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node spec, YAML::Node nspec, const std::string& path,
+                    TrainingJob& job, bool in_trial, const std::string& /*api_version*/) {
+  job.kind = JobKind::kBatchJob;
+  if (!in_trial) check_name(ctx, doc, job, in_trial);
+  YAML::Node tmpl = get(spec, "template");
+  ReplicaSpec r;
+  r.type = "Job";
+  auto parallelism = ctx.get_int32(spec, "parallelism", path + ".parallelism", 0);
+  auto completions = ctx.get_int32(spec, "completions", path + ".completions", 0);
+  r.replicas = parallelism.value_or(1);
+  check_replica_count(ctx, get(spec, "parallelism"), path + ".parallelism", r.replicas);
+  job.completions = completions.value_or(r.replicas);
+  if (!parallelism) nspec["parallelism"] = r.replicas;
+  if (!completions) nspec["completions"] = job.completions;
+  job.run_policy.backoff_limit = ctx.get_int32(spec, "backoffLimit", path + ".backoffLimit", 0);
+  if (!job.run_policy.backoff_limit) {
+    job.run_policy.backoff_limit = 6;
+    nspec["backoffLimit"] = 6;
+  }
+  if (auto v = ctx.get_int(spec, "activeDeadlineSeconds")) {
+    if (*v <= 0) {
+      ctx.error(get(spec, "activeDeadlineSeconds"), path + ".activeDeadlineSeconds",
+                "expected a positive number of seconds, found " + std::to_string(*v));
+    } else {
+      job.run_policy.active_deadline_seconds = *v;
+    }
+  }
+  job.run_policy.ttl_seconds_after_finished =
+      ctx.get_int32(spec, "ttlSecondsAfterFinished", path + ".ttlSecondsAfterFinished", 0);
+  job.run_policy.suspend = ctx.get_bool(spec, "suspend").value_or(false);
+  // Kubernetes requires a Job's pods to say restartPolicy Never or OnFailure.
+  YAML::Node pod_spec = get(tmpl, "spec");
+  auto rp = ctx.get_enum(pod_spec, "restartPolicy", path + ".template.spec.restartPolicy", {"Never", "OnFailure", "Always"});
+  if (!rp && !get(pod_spec, "restartPolicy").IsDefined() && pod_spec.IsDefined()) {
+    ctx.error(pod_spec, path + ".template.spec.restartPolicy", "expected Never or OnFailure, found none");
+  } else if (rp && *rp == "Always") {
+    ctx.error(get(pod_spec, "restartPolicy"), path + ".template.spec.restartPolicy",
+              "expected Never or OnFailure (a Job's pods may not restart Always), found \"Always\"");
+  }
+  r.restart_policy = parse_restart(rp.value_or("Never"));
+  KindRules rules{JobKind::kBatchJob, "", {"Job"}, {}, "", false, false};
+  if (!tmpl.IsDefined() || is_null(tmpl)) {
+    ctx.error(spec, path + ".template", "expected a pod template, found none");
+  } else {
+    r.template_ = load_template(ctx, tmpl, nspec["template"], path + ".template", rules, "Job", r.primary_container);
+  }
+  job.replicas.push_back(std::move(r));
+}
+
 std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                              const std::string& api_version, const std::string& kind, bool in_trial) {
   TrainingJob job;
@@ -352,240 +610,13 @@ std::optional<TrainingJob> load_training_job(LoadContext& ctx, const YAML::Node&
   const std::string path = "spec";
   int errors_before = ctx.diags.error_count();
 
-  if (kind == "TFJob") {
-    KindRules rules{JobKind::kTFJob, "tfReplicaSpecs", {"Chief", "Master", "PS", "Worker", "Evaluator"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "tensorflow", true, true};
-    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
-    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-    auto sp = ctx.get_enum(spec, "successPolicy", path + ".successPolicy", {"", "AllWorkers"});
-    job.success_policy = sp.value_or("");
-    if (!get(spec, "successPolicy").IsDefined()) nspec["successPolicy"] = "";
-    int chiefs = 0;
-    for (const auto& r : job.replicas) {
-      if (r.type != "Chief" && r.type != "Master") continue;
-      ++chiefs;
-      if (r.replicas > 1) {
-        ctx.error(get(get(get(spec, "tfReplicaSpecs"), r.type), "replicas"), path + ".tfReplicaSpecs." + r.type + ".replicas",
-                  "expected at most 1 replica for " + r.type + ", found " + std::to_string(r.replicas));
-      }
-    }
-    if (chiefs > 1) {
-      ctx.error(get(spec, "tfReplicaSpecs"), path + ".tfReplicaSpecs",
-                "expected at most one of Chief and Master, found both");
-    }
-  } else if (kind == "PyTorchJob") {
-    KindRules rules{JobKind::kPyTorchJob, "pytorchReplicaSpecs", {"Master", "Worker"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "pytorch", true, true};
-    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
-    if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
-      ctx.error(get(get(get(spec, "pytorchReplicaSpecs"), "Master"), "replicas"),
-                path + ".pytorchReplicaSpecs.Master.replicas", "expected 1, found " + std::to_string(m->replicas));
-    }
-    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-    YAML::Node ep = get(spec, "elasticPolicy");
-    auto nproc = ctx.get_string(spec, "nprocPerNode");
-    if (ep.IsDefined() && ep.IsMap()) {
-      ElasticPolicy e;
-      std::string epath = path + ".elasticPolicy";
-      load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], epath, job, e);
-      e.rdzv_backend = ctx.get_string(ep, "rdzvBackend").value_or("");
-      e.rdzv_host = ctx.get_string(ep, "rdzvHost");
-      e.rdzv_id = ctx.get_string(ep, "rdzvId");
-      e.rdzv_port = ctx.get_int32(ep, "rdzvPort", epath + ".rdzvPort", 1);
-      e.n_proc_per_node = ctx.get_int32(ep, "nProcPerNode", epath + ".nProcPerNode", 1);
-      e.standalone = ctx.get_bool(ep, "standalone").value_or(false);
-      YAML::Node conf = get(ep, "rdzvConf");
-      if (conf.IsDefined() && conf.IsSequence())
-        for (auto it = conf.begin(); it != conf.end(); ++it)
-          e.rdzv_conf.emplace_back(ctx.get_string(*it, "key").value_or(""), ctx.get_string(*it, "value").value_or(""));
-      if (e.min_replicas && e.max_replicas && *e.min_replicas > *e.max_replicas) {
-        ctx.error(get(ep, "minReplicas"), epath + ".minReplicas",
-                  "expected at most maxReplicas (" + std::to_string(*e.max_replicas) + "), found " +
-                      std::to_string(*e.min_replicas));
-      }
-      if (!job.replica("Worker") && !job.replicas.empty()) {
-        // webhooks/pytorch validateSpec
-        ctx.error(get(spec, "pytorchReplicaSpecs"), path + ".pytorchReplicaSpecs.Worker",
-                  "expected a Worker replica spec (an elasticPolicy needs Workers), found none");
-      }
-      if (!nproc && get(ep, "nProcPerNode").IsDefined()) {
-        ctx.warning(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
-                    "deprecated: use spec.nprocPerNode instead");
-      }
-      if (nproc && get(ep, "nProcPerNode").IsDefined()) {
-        ctx.error(get(ep, "nProcPerNode"), epath + ".nProcPerNode",
-                  "expected only spec.nprocPerNode (elasticPolicy.nProcPerNode is deprecated), found both");
-      }
-      job.elastic_policy = e;
-    }
-    if (nproc) {
-      static const std::regex re("auto|cpu|gpu|[1-9][0-9]*");
-      if (!std::regex_match(*nproc, re)) {
-        ctx.error(get(spec, "nprocPerNode"), path + ".nprocPerNode",
-                  "expected auto, cpu, gpu or a positive integer, found " + quote(*nproc));
-      }
-      job.nproc_per_node = *nproc;
-    } else if (!(ep.IsDefined() && get(ep, "nProcPerNode").IsDefined())) {
-      nspec["nprocPerNode"] = "auto";
-    }
-  } else if (kind == "JAXJob") {
-    // training-operator v1.9 jax_defaults.go (replicas 1, restartPolicy Never, port jaxjob-port 6666
-    // on container jax, cleanPodPolicy None) and webhooks/jax (Worker only, a container named jax).
-    KindRules rules{JobKind::kJAXJob, "jaxReplicaSpecs", {"Worker"}, {"Always", "OnFailure", "Never", "ExitCode"},
-                    "jax", true, true};
-    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
-    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-  } else if (kind == "XGBoostJob") {
-    // training-operator v1.9 xgboost_defaults.go (replicas 1, restartPolicy Never, port
-    // xgboostjob-port 9999 on container xgboost, cleanPodPolicy None) and webhooks/xgboost (Master and
-    // Worker, a container named xgboost, exactly one Master).
-    KindRules rules{JobKind::kXGBoostJob, "xgbReplicaSpecs", {"Master", "Worker"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "xgboost", true, true};
-    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kNever, job, in_trial);
-    const std::string rpath = path + ".xgbReplicaSpecs";
-    if (const ReplicaSpec* m = job.replica("Master"); m && m->replicas != 1) {
-      ctx.error(get(get(get(spec, "xgbReplicaSpecs"), "Master"), "replicas"), rpath + ".Master.replicas",
-                "expected 1, found " + std::to_string(m->replicas));
-    } else if (!m && !job.replicas.empty()) {
-      ctx.error(get(spec, "xgbReplicaSpecs"), rpath + ".Master", "expected a Master replica spec, found none");
-    }
-    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-  } else if (kind == "PaddleJob") {
-    // training-operator v1.9 paddlepaddle_defautls.go (replicas 1, restartPolicy OnFailure, port
-    // master 36543 on container paddle, cleanPodPolicy None, elasticPolicy min/max from each other or
-    // the Workers) and webhooks/paddlepaddle (Master and Worker, a container named paddle).
-    KindRules rules{JobKind::kPaddleJob, "paddleReplicaSpecs", {"Master", "Worker"},
-                    {"Always", "OnFailure", "Never", "ExitCode"}, "paddle", true, true};
-    load_v1_kind(ctx, doc, spec, nspec, path, rules, RestartPolicy::kOnFailure, job, in_trial);
-    job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-    if (YAML::Node ep = get(spec, "elasticPolicy"); ep.IsDefined() && ep.IsMap()) {
-      ElasticPolicy e;
-      load_elastic_bounds(ctx, ep, nspec["elasticPolicy"], path + ".elasticPolicy", job, e);
-      job.elastic_policy = e;
-    }
-  } else if (kind == "MPIJob") {
-    job.kind = JobKind::kMPIJob;
-    bool v2 = api_version == "kubeflow.org/v2beta1";
-    bool v1 = api_version == "kubeflow.org/v1";
-    KindRules rules{JobKind::kMPIJob, "mpiReplicaSpecs", {"Launcher", "Worker"}, {"Never", "OnFailure"}, "", false,
-                    false};
-    load_replica_specs(ctx, spec, nspec, path, rules, job, [&](const std::string& type, ReplicaSpec& r, bool hr, bool hp) {
-      if (!hr) r.replicas = type == "Launcher" ? 1 : 0;
-      if (!hp) r.restart_policy = (v2 && type == "Launcher") ? RestartPolicy::kOnFailure : RestartPolicy::kNever;
-    });
-    std::string rpath = path + ".mpiReplicaSpecs";
-    const ReplicaSpec* launcher = job.replica("Launcher");
-    if (!launcher && get(spec, "mpiReplicaSpecs").IsMap() && get(spec, "mpiReplicaSpecs").size() > 0) {
-      ctx.error(get(spec, "mpiReplicaSpecs"), rpath + ".Launcher", "expected a Launcher replica spec, found none");
-    } else if (launcher && launcher->replicas != 1) {
-      ctx.error(get(get(get(spec, "mpiReplicaSpecs"), "Launcher"), "replicas"), rpath + ".Launcher.replicas",
-                "expected 1, found " + std::to_string(launcher->replicas));
-    }
-    if (const ReplicaSpec* w = job.replica("Worker"); w && w->replicas < 1 && get(get(get(spec, "mpiReplicaSpecs"), "Worker"), "replicas").IsDefined()) {
-      ctx.error(get(get(get(spec, "mpiReplicaSpecs"), "Worker"), "replicas"), rpath + ".Worker.replicas",
-                "expected at least 1, found " + std::to_string(w->replicas));
-    }
-    if (auto s = ctx.get_int32(spec, "slotsPerWorker", path + ".slotsPerWorker", 0)) {
-      job.slots_per_worker = *s;
-    } else if (!get(spec, "slotsPerWorker").IsDefined()) {
-      nspec["slotsPerWorker"] = 1;
-    }
-    if (v2) {
-      job.run_launcher_as_worker = ctx.get_bool(spec, "runLauncherAsWorker").value_or(false);
-      if (!get(spec, "runLauncherAsWorker").IsDefined()) nspec["runLauncherAsWorker"] = false;
-      if (auto impl = ctx.get_enum(spec, "mpiImplementation", path + ".mpiImplementation", {"OpenMPI", "Intel", "MPICH"})) {
-        job.mpi_implementation = *impl;
-      } else if (!get(spec, "mpiImplementation").IsDefined()) {
-        nspec["mpiImplementation"] = "OpenMPI";
-      }
-      job.ssh_auth_mount_path = ctx.get_string(spec, "sshAuthMountPath").value_or("/root/.ssh");
-      if (!get(spec, "sshAuthMountPath").IsDefined()) nspec["sshAuthMountPath"] = "/root/.ssh";
-      if (auto p = ctx.get_enum(spec, "launcherCreationPolicy", path + ".launcherCreationPolicy", {"AtStartup", "WaitForWorkersReady"})) {
-        job.launcher_creation_policy = *p;
-      } else if (!get(spec, "launcherCreationPolicy").IsDefined()) {
-        nspec["launcherCreationPolicy"] = "AtStartup";
-      }
-      job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", std::nullopt);
-    } else {
-      // v1 (training-operator) and v1alpha2 keep cleanPodPolicy (deprecated in v1) and mainContainer in spec.
-      auto legacy = ctx.get_enum(spec, "cleanPodPolicy", path + ".cleanPodPolicy", {"None", "Running", "All"});
-      if (v1) {
-        job.run_policy = load_run_policy(ctx, get(spec, "runPolicy"), nspec["runPolicy"], path + ".runPolicy", legacy);
-      } else {
-        // v1alpha2: the run policy fields sit directly in spec.
-        YAML::Node tmp(YAML::NodeType::Map);
-        job.run_policy = load_run_policy(ctx, spec, tmp, path, std::nullopt);
-        if (!legacy) nspec["cleanPodPolicy"] = "None";
-      }
-      if (v1 && !legacy) nspec["cleanPodPolicy"] = "None";
-      std::string main = ctx.get_string(spec, "mainContainer").value_or("");
-      if (!main.empty()) {
-        for (auto& r : job.replicas) {
-          auto& cs = r.template_.containers;
-          auto it = std::find_if(cs.begin(), cs.end(), [&](const Container& c) { return c.name == main; });
-          if (it != cs.end()) r.primary_container = static_cast<std::size_t>(it - cs.begin());
-        }
-      }
-    }
-    if (!in_trial && !job.metadata.name.empty()) {
-      const ReplicaSpec* w = job.replica("Worker");
-      int n = (w && w->replicas > 0) ? w->replicas : 1;
-      std::string host = job.metadata.name + "-worker-" + std::to_string(n - 1);
-      if (!is_dns1123_label(host)) {
-        ctx.error(get(get(doc, "metadata"), "name"), "metadata.name",
-                  "expected a name that keeps the worker host names valid DNS-1123 labels (at most 63 characters, "
-                  "lower-case letters, digits and '-'), found " + quote(job.metadata.name) + ", which gives " + quote(host));
-      }
-    } else if (!in_trial) {
-      check_name(ctx, doc, job, in_trial);
-    }
-  } else if (kind == "Job") {
-    job.kind = JobKind::kBatchJob;
-    if (!in_trial) check_name(ctx, doc, job, in_trial);
-    YAML::Node tmpl = get(spec, "template");
-    ReplicaSpec r;
-    r.type = "Job";
-    auto parallelism = ctx.get_int32(spec, "parallelism", path + ".parallelism", 0);
-    auto completions = ctx.get_int32(spec, "completions", path + ".completions", 0);
-    r.replicas = parallelism.value_or(1);
-    check_replica_count(ctx, get(spec, "parallelism"), path + ".parallelism", r.replicas);
-    job.completions = completions.value_or(r.replicas);
-    if (!parallelism) nspec["parallelism"] = r.replicas;
-    if (!completions) nspec["completions"] = job.completions;
-    job.run_policy.backoff_limit = ctx.get_int32(spec, "backoffLimit", path + ".backoffLimit", 0);
-    if (!job.run_policy.backoff_limit) {
-      job.run_policy.backoff_limit = 6;
-      nspec["backoffLimit"] = 6;
-    }
-    if (auto v = ctx.get_int(spec, "activeDeadlineSeconds")) {
-      if (*v <= 0) {
-        ctx.error(get(spec, "activeDeadlineSeconds"), path + ".activeDeadlineSeconds",
-                  "expected a positive number of seconds, found " + std::to_string(*v));
-      } else {
-        job.run_policy.active_deadline_seconds = *v;
-      }
-    }
-    job.run_policy.ttl_seconds_after_finished =
-        ctx.get_int32(spec, "ttlSecondsAfterFinished", path + ".ttlSecondsAfterFinished", 0);
-    job.run_policy.suspend = ctx.get_bool(spec, "suspend").value_or(false);
-    // Kubernetes requires a Job's pods to say restartPolicy Never or OnFailure.
-    YAML::Node pod_spec = get(tmpl, "spec");
-    auto rp = ctx.get_enum(pod_spec, "restartPolicy", path + ".template.spec.restartPolicy", {"Never", "OnFailure", "Always"});
-    if (!rp && !get(pod_spec, "restartPolicy").IsDefined() && pod_spec.IsDefined()) {
-      ctx.error(pod_spec, path + ".template.spec.restartPolicy", "expected Never or OnFailure, found none");
-    } else if (rp && *rp == "Always") {
-      ctx.error(get(pod_spec, "restartPolicy"), path + ".template.spec.restartPolicy",
-                "expected Never or OnFailure (a Job's pods may not restart Always), found \"Always\"");
-    }
-    r.restart_policy = parse_restart(rp.value_or("Never"));
-    KindRules rules{JobKind::kBatchJob, "", {"Job"}, {}, "", false, false};
-    if (!tmpl.IsDefined() || is_null(tmpl)) {
-      ctx.error(spec, path + ".template", "expected a pod template, found none");
-    } else {
-      r.template_ = load_template(ctx, tmpl, nspec["template"], path + ".template", rules, "Job", r.primary_container);
-    }
-    job.replicas.push_back(std::move(r));
-  }
+  using KindLoader = void (*)(LoadContext&, const YAML::Node&, YAML::Node, YAML::Node, const std::string&, TrainingJob&,
+                              bool, const std::string&);
+  static const std::map<std::string, KindLoader, std::less<>> kLoaders = {
+      {"TFJob", load_tfjob},         {"PyTorchJob", load_pytorchjob}, {"JAXJob", load_jaxjob},
+      {"XGBoostJob", load_xgboostjob}, {"PaddleJob", load_paddlejob}, {"MPIJob", load_mpijob},
+      {"Job", load_batch_job}};
+  if (auto it = kLoaders.find(kind); it != kLoaders.end()) it->second(ctx, doc, spec, nspec, path, job, in_trial, api_version);
   if (ctx.diags.error_count() > errors_before) return std::nullopt;
   return job;
 }

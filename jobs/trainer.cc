@@ -329,66 +329,76 @@ Status validate_jobset_policies(const YAML::Node& spec, const std::string& where
   return Status::ok();
 }
 
-Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
-  const YAML::Node trainer = get(job.spec, "trainer");
-  const YAML::Node ml = get(runtime.spec, "mlPolicy");
-  const YAML::Node mpi = get(ml, "mpi");
-  // Trainer's webhook (the plugins' Validate; constants.TorchRunReservedEnvNames,
-  // XGBoostReservedEnvNames, MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
+namespace {
+
+// Trainer's webhook (the plugins' Validate; constants.TorchRunReservedEnvNames,
+// XGBoostReservedEnvNames, MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
+Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime) {
   static const std::map<std::string, std::set<std::string>> reserved = {
       {"torch", {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}},
       {"xgboost", {"DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"}},
       {"mpi", {"OMPI_MCA_orte_default_hostfile", "OMPI_MCA_plm_rsh_args", "OMPI_MCA_orte_keep_fqdn_hostnames",
                "OMPI_MCA_orte_set_default_slots"}}};
-  if (auto it = reserved.find(runtime.framework); it != reserved.end() && get(trainer, "env").IsSequence()) {
-    std::vector<std::string> bad;
-    for (const auto& e : get(trainer, "env"))
-      if (it->second.count(e["name"].as<std::string>(""))) bad.push_back(e["name"].as<std::string>(""));
-    if (!bad.empty())
-      return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env: must not set what the {} runtime injects, "
-                                          "found {}",
-                                          job.file, job.metadata.name, runtime.framework, join(bad, ", ")));
-  }
-  const YAML::Node templ = get(runtime.spec, "template");
-  YAML::Node spec = YAML::Clone(get(templ, "spec"));
-  if (!spec["replicatedJobs"].IsSequence())
-    return invalid_argument(fmt::format("{}: spec.template.spec.replicatedJobs: expected the JobSet's replicated jobs, found none",
-                                        describe(runtime)));
-  if (Status st = apply_runtime_patches(job, spec); !st) return st;
-  const bool launcher_as_node = get(mpi, "runLauncherAsNode").as<bool>(false);
-  const YAML::Node trainer_nodes = get(trainer, "numNodes");
-  // newRuntimeInfo: each replicatedJob's pod count is its parallelism, the trainer step's the
-  // mlPolicy's numNodes; the plugins then apply trainer.numNodes (MPI: to the `node` job, one fewer
-  // when the launcher is a node too); SyncParallelCount writes the counts back.
-  int trainer_count = 1;
-  std::vector<YAML::Node> jobs;
-  for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) jobs.push_back(spec["replicatedJobs"][i]);
-  for (auto& rjob : jobs) {
+  const YAML::Node trainer = get(job.spec, "trainer");
+  auto it = reserved.find(runtime.framework);
+  if (it == reserved.end() || !get(trainer, "env").IsSequence()) return Status::ok();
+  std::vector<std::string> bad;
+  for (const auto& e : get(trainer, "env"))
+    if (it->second.count(e["name"].as<std::string>(""))) bad.push_back(e["name"].as<std::string>(""));
+  if (bad.empty()) return Status::ok();
+  return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env: must not set what the {} runtime injects, "
+                                      "found {}",
+                                      job.file, job.metadata.name, runtime.framework, join(bad, ", ")));
+}
+
+// The JobSet's replicated jobs as the resolution goes through them, and what it learns.
+struct Resolution {
+  const TrainJob& job;
+  const TrainingRuntime& runtime;
+  YAML::Node trainer, ml, mpi;  // spec.trainer, the runtime's mlPolicy and its mpi part
+  bool launcher_as_node = false;
+  std::vector<YAML::Node> jobs;  // spec.replicatedJobs
+  int trainer_count = 1;         // pods of the trainer step
+  YAML::Node trainer_container, resources;
+  YAML::Node launcher_pod;  // MPI: the trainer step's pod spec
+};
+
+// newRuntimeInfo: each replicatedJob's pod count is its parallelism, the trainer step's the
+// mlPolicy's numNodes; the plugins then apply trainer.numNodes (MPI: to the `node` job, one fewer
+// when the launcher is a node too); SyncParallelCount writes the counts back.
+void set_pod_counts(Resolution& r) {
+  // numNodes: null is unset, as Kubernetes reads a null field (a fuzzer's find: `numNodes: &3`).
+  const YAML::Node trainer_nodes = get(r.trainer, "numNodes");
+  const bool nodes_given = trainer_nodes.IsDefined() && !trainer_nodes.IsNull();
+  const int nodes = nodes_given ? trainer_nodes.as<int>(1) : 1;
+  for (auto& rjob : r.jobs) {
     YAML::Node t = rjob["template"];
     const bool is_trainer = ancestor_of(rjob) == "trainer";
     int count = get(get(t, "spec"), "parallelism").as<int>(1);
-    if (is_trainer && ml.IsDefined()) count = get(ml, "numNodes").as<int>(1);
-    if (trainer_nodes.IsDefined()) {
-      if (runtime.framework == "mpi") {
-        if (rjob["name"].as<std::string>("") == kNode)
-          count = launcher_as_node ? std::max(trainer_nodes.as<int>() - 1, 1) : trainer_nodes.as<int>();
+    if (is_trainer && r.ml.IsDefined()) count = get(r.ml, "numNodes").as<int>(1);
+    if (nodes_given) {
+      if (r.runtime.framework == "mpi") {
+        if (rjob["name"].as<std::string>("") == kNode) count = r.launcher_as_node ? std::max(nodes - 1, 1) : nodes;
       } else if (is_trainer) {
-        count = trainer_nodes.as<int>();
+        count = nodes;
       }
     }
-    if (is_trainer) trainer_count = count;
+    if (is_trainer) r.trainer_count = count;
     t["spec"]["parallelism"] = count;
     t["spec"]["completions"] = count;
   }
-  // builder.go Initializer: the dataset and model initializer steps run once; their containers of
-  // the same name get STORAGE_URI and the TrainJob's env for them, and its secretRef as envFrom.
-  for (auto& rjob : jobs) {
+}
+
+// builder.go Initializer: the dataset and model initializer steps run once; their containers of
+// the same name get STORAGE_URI and the TrainJob's env for them, and its secretRef as envFrom.
+void apply_initializers(Resolution& r) {
+  for (auto& rjob : r.jobs) {
     YAML::Node t = rjob["template"];
     const std::string ancestor = ancestor_of(rjob);
     const char* which = ancestor == "dataset-initializer" ? "dataset" : ancestor == "model-initializer" ? "model" : nullptr;
     if (which == nullptr) continue;
     rjob["replicas"] = 1;
-    const YAML::Node init = get(get(job.spec, "initializer"), which);
+    const YAML::Node init = get(get(r.job.spec, "initializer"), which);
     if (!init.IsDefined()) continue;
     YAML::Node containers = t["spec"]["template"]["spec"]["containers"];
     for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
@@ -403,148 +413,163 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
       }
     }
   }
-  // builder.go Trainer: the trainer step runs once; its `node` container takes the TrainJob's
-  // image, command and args, and (also the MPI `node` job when the launcher is a node) its env.
-  YAML::Node trainer_container, resources;
-  YAML::Node launcher_pod;                  // MPI: the trainer step's pod spec
-  for (auto& rjob : jobs) {
+}
+
+// The trainer step's `node` container takes the TrainJob's image, command, args and resources.
+void configure_trainer_container(Resolution& r, YAML::Node c) {
+  r.trainer_container.reset(c);
+  const YAML::Node& trainer = r.trainer;
+  if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
+  if (get(trainer, "command").IsDefined()) c["command"] = YAML::Clone(get(trainer, "command"));
+  if (get(trainer, "args").IsDefined()) c["args"] = YAML::Clone(get(trainer, "args"));
+  // newRuntimeInfo: resourcesPerNode merged over the runtime's (MergeResourceRequirements).
+  for (const char* part : {"limits", "requests"})
+    for (auto kv : get(get(trainer, "resourcesPerNode"), part))
+      c["resources"][part][kv.first.as<std::string>()] = YAML::Clone(YAML::Node(kv.second));
+  r.resources.reset(get(c, "resources"));
+}
+
+// builder.go Trainer: the trainer step runs once; its `node` container is the TrainJob's, and
+// (also the MPI `node` job when the launcher is a node) takes its env.
+Status apply_trainer(Resolution& r) {
+  for (auto& rjob : r.jobs) {
     YAML::Node t = rjob["template"];
     const bool is_trainer = ancestor_of(rjob) == "trainer";
-    const bool env_target = is_trainer || (launcher_as_node && rjob["name"].as<std::string>("") == kNode);
+    const bool env_target = is_trainer || (r.launcher_as_node && rjob["name"].as<std::string>("") == kNode);
     if (is_trainer) {
       rjob["replicas"] = 1;
-      launcher_pod.reset(t["spec"]["template"]["spec"]);
+      r.launcher_pod.reset(t["spec"]["template"]["spec"]);
     }
     YAML::Node containers = t["spec"]["template"]["spec"]["containers"];
     for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
       YAML::Node c = containers[k];
       if (c["name"].as<std::string>("") != kNode) continue;
-      if (is_trainer) {
-        trainer_container.reset(c);
-        if (get(trainer, "image").IsDefined()) c["image"] = YAML::Clone(get(trainer, "image"));
-        if (get(trainer, "command").IsDefined()) c["command"] = YAML::Clone(get(trainer, "command"));
-        if (get(trainer, "args").IsDefined()) c["args"] = YAML::Clone(get(trainer, "args"));
-        // newRuntimeInfo: resourcesPerNode merged over the runtime's (MergeResourceRequirements).
-        for (const char* part : {"limits", "requests"})
-          for (auto kv : get(get(trainer, "resourcesPerNode"), part))
-            c["resources"][part][kv.first.as<std::string>()] = YAML::Clone(YAML::Node(kv.second));
-        resources.reset(get(c, "resources"));
-      }
-      if (env_target && get(trainer, "env").IsSequence())
-        for (const auto& e : get(trainer, "env")) upsert_env(c, YAML::Clone(e));
+      if (is_trainer) configure_trainer_container(r, c);
+      if (env_target && get(r.trainer, "env").IsSequence())
+        for (const auto& e : get(r.trainer, "env")) upsert_env(c, YAML::Clone(e));
     }
   }
-  if (trainer.IsDefined() && !trainer_container)
+  if (r.trainer.IsDefined() && !r.trainer_container)
     return invalid_argument(fmt::format("{}: expected a replicatedJob labelled {}: trainer with a container named node, "
                                         "which spec.trainer configures; found none",
-                                        describe(runtime), kAncestorLabel));
-  auto rank_from_index = [](const std::string& name) {
-    YAML::Node v;
-    v["name"] = name;
-    v["valueFrom"]["fieldRef"]["fieldPath"] = kCompletionIndexField;
-    return v;
-  };
-  auto add_trainer_port = [&] {
-    bool has_port = false;
-    for (const auto& p : trainer_container["ports"]) has_port |= p["containerPort"].as<int>(0) == kTrainerPort;
-    if (has_port) return;
-    YAML::Node port;
-    port["containerPort"] = kTrainerPort;
-    trainer_container["ports"].push_back(port);
-  };
+                                        describe(r.runtime), kAncestorLabel));
+  return Status::ok();
+}
+
+YAML::Node rank_from_index(const std::string& name) {
+  YAML::Node v;
+  v["name"] = name;
+  v["valueFrom"]["fieldRef"]["fieldPath"] = kCompletionIndexField;
+  return v;
+}
+
+// torch.go, xgboost.go and jax.go EnforceMLPolicy: the rendezvous env of the trainer container,
+// and the trainer port.
+void enforce_framework_env(Resolution& r) {
+  YAML::Node c = r.trainer_container;
   // <job>-node-0-0.<job>: the first trainer pod's host name under the JobSet's subdomain.
-  const std::string first_node = fmt::format("{}-{}-0-0.{}", job.metadata.name, kNode, job.metadata.name);
-  const int gpus = gpus_per_node(resources);
-  if (trainer_container && runtime.framework == "torch") {  // torch.go EnforceMLPolicy
-    std::string nproc = get(trainer, "numProcPerNode").IsDefined() ? get(trainer, "numProcPerNode").as<std::string>() : "auto";
-    if (nproc == "auto" && gpus == 0) nproc = std::to_string(std::max(1, cpus_per_node(resources)));
-    upsert_env(trainer_container, env_value("PET_NNODES", std::to_string(trainer_count)));
-    upsert_env(trainer_container, env_value("PET_NPROC_PER_NODE", nproc));
-    upsert_env(trainer_container, rank_from_index("PET_NODE_RANK"));
-    upsert_env(trainer_container, env_value("PET_MASTER_ADDR", first_node));
-    upsert_env(trainer_container, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
-    add_trainer_port();
-  } else if (trainer_container && runtime.framework == "xgboost") {  // xgboost.go EnforceMLPolicy
-    upsert_env(trainer_container, env_value("DMLC_TRACKER_URI", first_node));
-    upsert_env(trainer_container, env_value("DMLC_TRACKER_PORT", std::to_string(kTrainerPort)));
-    upsert_env(trainer_container, rank_from_index("DMLC_TASK_ID"));
-    upsert_env(trainer_container, env_value("DMLC_NUM_WORKER", std::to_string(trainer_count * std::max(1, gpus))));
-    add_trainer_port();
-  } else if (trainer_container && runtime.framework == "jax") {  // jax.go EnforceMLPolicy
-    upsert_env(trainer_container, env_value("JAX_NUM_PROCESSES", std::to_string(trainer_count)));
-    upsert_env(trainer_container, rank_from_index("JAX_PROCESS_ID"));
-    upsert_env(trainer_container, env_value("JAX_COORDINATOR_ADDRESS", fmt::format("{}:{}", first_node, kTrainerPort)));
-    add_trainer_port();
-  } else if (runtime.framework == "mpi") {  // mpi.go EnforceMLPolicy (OpenMPI, the one it supports)
-    const std::string impl = get(mpi, "mpiImplementation").as<std::string>("OpenMPI");
-    if (impl != "OpenMPI")
-      return invalid_argument(fmt::format("{}: spec.mlPolicy.mpi.mpiImplementation: Trainer v2.3 supports OpenMPI only, "
-                                          "found {}",
-                                          describe(runtime), impl));
-    int slots = get(mpi, "numProcPerNode").as<int>(1);
-    if (get(trainer, "numProcPerNode").IsDefined()) slots = get(trainer, "numProcPerNode").as<int>(slots);
-    else if (slots == 1 && gpus > 1) slots = gpus;
-    const std::string ssh_path = get(mpi, "sshAuthMountPath").as<std::string>("/root/.ssh");
-    auto volume_mount = [](YAML::Node c, const std::string& name, const std::string& path) {
-      for (const auto& m : c["volumeMounts"])
-        if (m["name"].as<std::string>("") == name) return;
-      YAML::Node m;
-      m["name"] = name;
-      m["mountPath"] = path;
-      c["volumeMounts"].push_back(m);
-    };
-    for (auto& rjob : jobs) {
-      const std::string name = rjob["name"].as<std::string>("");
-      YAML::Node pod = rjob["template"]["spec"]["template"]["spec"];
-      const bool launcher = pod == launcher_pod;
-      if (name != kNode && !launcher) continue;
-      YAML::Node ssh;
-      ssh["name"] = "mpi-ssh-auth";
-      ssh["secret"]["secretName"] = job.metadata.name + "-mpi-ssh-auth";
-      ssh["secret"]["defaultMode"] = 0400;
-      for (const auto& [key, path, mode] : {std::tuple{"ssh-privatekey", "id_rsa", 0640}, std::tuple{"ssh-publickey", "id_rsa.pub", 0644},
-                                            std::tuple{"ssh-publickey", "authorized_keys", 0644}}) {
-        YAML::Node item;
-        item["key"] = key;
-        item["path"] = path;
-        item["mode"] = mode;
-        ssh["secret"]["items"].push_back(item);
-      }
-      pod["volumes"].push_back(ssh);
-      if (launcher) {
-        YAML::Node hostfile;
-        hostfile["name"] = "mpi-hostfile";
-        hostfile["configMap"]["name"] = job.metadata.name + "-mpi-hostfile";
-        YAML::Node item;
-        item["key"] = "hostfile";
-        item["path"] = "hostfile";
-        item["mode"] = 0444;
-        hostfile["configMap"]["items"].push_back(item);
-        pod["volumes"].push_back(hostfile);
-      }
-      YAML::Node containers = pod["containers"];
-      for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
-        YAML::Node c = containers[k];
-        if (c["name"].as<std::string>("") != kNode) continue;
-        volume_mount(c, "mpi-ssh-auth", ssh_path);
-        if (!launcher) continue;
-        volume_mount(c, "mpi-hostfile", "/etc/mpi");
-        upsert_env(c, env_value("OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"));
-        upsert_env(c, env_value("OMPI_MCA_orte_keep_fqdn_hostnames", "true"));
-        upsert_env(c, env_value("OMPI_MCA_orte_set_default_slots", std::to_string(slots)));
-        upsert_env(c, env_value("OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"));
-      }
+  const std::string first_node = fmt::format("{}-{}-0-0.{}", r.job.metadata.name, kNode, r.job.metadata.name);
+  const int gpus = gpus_per_node(r.resources);
+  const std::string& framework = r.runtime.framework;
+  if (framework == "torch") {
+    std::string nproc =
+        get(r.trainer, "numProcPerNode").IsDefined() ? get(r.trainer, "numProcPerNode").as<std::string>() : "auto";
+    if (nproc == "auto" && gpus == 0) nproc = std::to_string(std::max(1, cpus_per_node(r.resources)));
+    upsert_env(c, env_value("PET_NNODES", std::to_string(r.trainer_count)));
+    upsert_env(c, env_value("PET_NPROC_PER_NODE", nproc));
+    upsert_env(c, rank_from_index("PET_NODE_RANK"));
+    upsert_env(c, env_value("PET_MASTER_ADDR", first_node));
+    upsert_env(c, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
+  } else if (framework == "xgboost") {
+    upsert_env(c, env_value("DMLC_TRACKER_URI", first_node));
+    upsert_env(c, env_value("DMLC_TRACKER_PORT", std::to_string(kTrainerPort)));
+    upsert_env(c, rank_from_index("DMLC_TASK_ID"));
+    upsert_env(c, env_value("DMLC_NUM_WORKER", std::to_string(r.trainer_count * std::max(1, gpus))));
+  } else if (framework == "jax") {
+    upsert_env(c, env_value("JAX_NUM_PROCESSES", std::to_string(r.trainer_count)));
+    upsert_env(c, rank_from_index("JAX_PROCESS_ID"));
+    upsert_env(c, env_value("JAX_COORDINATOR_ADDRESS", fmt::format("{}:{}", first_node, kTrainerPort)));
+  } else {
+    return;
+  }
+  bool has_port = false;
+  for (const auto& p : c["ports"]) has_port |= p["containerPort"].as<int>(0) == kTrainerPort;
+  if (has_port) return;
+  YAML::Node port;
+  port["containerPort"] = kTrainerPort;
+  c["ports"].push_back(port);
+}
+
+// A secret or config map volume of `items` (key, path, mode).
+YAML::Node projected_volume(const char* name, const char* source, const std::string& object,
+                            std::initializer_list<std::tuple<const char*, const char*, int>> items) {
+  YAML::Node v;
+  v["name"] = name;
+  v[source][std::string(source) == "secret" ? "secretName" : "name"] = object;
+  if (std::string(source) == "secret") v[source]["defaultMode"] = 0400;
+  for (const auto& [key, path, mode] : items) {
+    YAML::Node item;
+    item["key"] = key;
+    item["path"] = path;
+    item["mode"] = mode;
+    v[source]["items"].push_back(item);
+  }
+  return v;
+}
+
+void add_volume_mount(YAML::Node c, const std::string& name, const std::string& path) {
+  for (const auto& m : c["volumeMounts"])
+    if (m["name"].as<std::string>("") == name) return;
+  YAML::Node m;
+  m["name"] = name;
+  m["mountPath"] = path;
+  c["volumeMounts"].push_back(m);
+}
+
+// mpi.go EnforceMLPolicy (OpenMPI, the one it supports): the ssh keys on every node and the
+// launcher, the hostfile and OpenMPI's env on the launcher.
+Status enforce_mpi(Resolution& r) {
+  const std::string impl = get(r.mpi, "mpiImplementation").as<std::string>("OpenMPI");
+  if (impl != "OpenMPI")
+    return invalid_argument(fmt::format("{}: spec.mlPolicy.mpi.mpiImplementation: Trainer v2.3 supports OpenMPI only, "
+                                        "found {}",
+                                        describe(r.runtime), impl));
+  const int gpus = gpus_per_node(r.resources);
+  int slots = get(r.mpi, "numProcPerNode").as<int>(1);
+  if (get(r.trainer, "numProcPerNode").IsDefined()) slots = get(r.trainer, "numProcPerNode").as<int>(slots);
+  else if (slots == 1 && gpus > 1) slots = gpus;
+  const std::string ssh_path = get(r.mpi, "sshAuthMountPath").as<std::string>("/root/.ssh");
+  const std::string& name = r.job.metadata.name;
+  for (auto& rjob : r.jobs) {
+    YAML::Node pod = rjob["template"]["spec"]["template"]["spec"];
+    const bool launcher = pod == r.launcher_pod;
+    if (rjob["name"].as<std::string>("") != kNode && !launcher) continue;
+    pod["volumes"].push_back(projected_volume("mpi-ssh-auth", "secret", name + "-mpi-ssh-auth",
+                                              {{"ssh-privatekey", "id_rsa", 0640},
+                                               {"ssh-publickey", "id_rsa.pub", 0644},
+                                               {"ssh-publickey", "authorized_keys", 0644}}));
+    if (launcher)
+      pod["volumes"].push_back(
+          projected_volume("mpi-hostfile", "configMap", name + "-mpi-hostfile", {{"hostfile", "hostfile", 0444}}));
+    YAML::Node containers = pod["containers"];
+    for (std::size_t k = 0; containers.IsSequence() && k < containers.size(); ++k) {
+      YAML::Node c = containers[k];
+      if (c["name"].as<std::string>("") != kNode) continue;
+      add_volume_mount(c, "mpi-ssh-auth", ssh_path);
+      if (!launcher) continue;
+      add_volume_mount(c, "mpi-hostfile", "/etc/mpi");
+      upsert_env(c, env_value("OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile"));
+      upsert_env(c, env_value("OMPI_MCA_orte_keep_fqdn_hostnames", "true"));
+      upsert_env(c, env_value("OMPI_MCA_orte_set_default_slots", std::to_string(slots)));
+      upsert_env(c, env_value("OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10"));
     }
   }
-  // plugins/volcano and plugins/coscheduling EnforcePodGroupPolicy: every pod names the TrainJob's
-  // PodGroup (jobset builder PodAnnotations / PodLabels).
-  const YAML::Node pgp = get(runtime.spec, "podGroupPolicy");
-  for (auto& rjob : jobs) {
-    YAML::Node meta = rjob["template"]["spec"]["template"]["metadata"];
-    if (get(pgp, "volcano").IsDefined()) meta["annotations"]["scheduling.k8s.io/group-name"] = job.metadata.name;
-    if (get(pgp, "coscheduling").IsDefined()) meta["labels"]["scheduling.x-k8s.io/pod-group"] = job.metadata.name;
-  }
-  if (Status st = validate_jobset_policies(spec, describe(runtime)); !st) return st;
+  return Status::ok();
+}
+
+// The JobSet object around the resolved spec: the runtime template's and the runtimePatches'
+// labels and annotations, Kueue's queue label, suspend.
+YAML::Node jobset_object(const TrainJob& job, const YAML::Node& templ, YAML::Node spec) {
   YAML::Node js;
   js["apiVersion"] = "jobset.x-k8s.io/v1alpha2";
   js["kind"] = "JobSet";
@@ -565,6 +590,40 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   if (job.suspend) spec["suspend"] = true;
   js["spec"] = spec;
   return js;
+}
+
+}  // namespace
+
+Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
+  if (Status st = check_reserved_env(job, runtime); !st) return st;
+  const YAML::Node templ = get(runtime.spec, "template");
+  YAML::Node spec = YAML::Clone(get(templ, "spec"));
+  if (!spec["replicatedJobs"].IsSequence())
+    return invalid_argument(fmt::format("{}: spec.template.spec.replicatedJobs: expected the JobSet's replicated jobs, found none",
+                                        describe(runtime)));
+  if (Status st = apply_runtime_patches(job, spec); !st) return st;
+  Resolution r{job, runtime, get(job.spec, "trainer"), get(runtime.spec, "mlPolicy"), {}, false, {}, 1, {}, {}, {}};
+  r.mpi = get(r.ml, "mpi");
+  r.launcher_as_node = get(r.mpi, "runLauncherAsNode").as<bool>(false);
+  for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) r.jobs.push_back(spec["replicatedJobs"][i]);
+  set_pod_counts(r);
+  apply_initializers(r);
+  if (Status st = apply_trainer(r); !st) return st;
+  if (runtime.framework == "mpi") {
+    if (Status st = enforce_mpi(r); !st) return st;
+  } else if (r.trainer_container) {
+    enforce_framework_env(r);
+  }
+  // plugins/volcano and plugins/coscheduling EnforcePodGroupPolicy: every pod names the TrainJob's
+  // PodGroup (jobset builder PodAnnotations / PodLabels).
+  const YAML::Node pgp = get(runtime.spec, "podGroupPolicy");
+  for (auto& rjob : r.jobs) {
+    YAML::Node meta = rjob["template"]["spec"]["template"]["metadata"];
+    if (get(pgp, "volcano").IsDefined()) meta["annotations"]["scheduling.k8s.io/group-name"] = job.metadata.name;
+    if (get(pgp, "coscheduling").IsDefined()) meta["labels"]["scheduling.x-k8s.io/pod-group"] = job.metadata.name;
+  }
+  if (Status st = validate_jobset_policies(spec, describe(runtime)); !st) return st;
+  return jobset_object(job, templ, spec);
 }
 
 Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& resolved) {

@@ -67,8 +67,8 @@ class Client final : public worker::ParameterService {
   int workers() const override { return o_.workers; }
   std::string describe() const override {
     return fmt::format("{} parameter server{} ({}), {} mode{}", o_.servers.size(), o_.servers.size() == 1 ? "" : "s",
-                       fmt::join(o_.servers, ", "), o_.mode,
-                       o_.mode == "ssp" ? fmt::format(" with staleness {}", o_.staleness) : "");
+                       fmt::join(o_.servers, ", "), name_of(o_.mode),
+                       o_.mode == Mode::kSsp ? fmt::format(" with staleness {}", o_.staleness) : "");
   }
 
   Result<int64_t> start(std::span<float> params, std::span<const worker::ParamInfo> tensors,
@@ -188,7 +188,7 @@ class Client final : public worker::ParameterService {
       spec->set_length(static_cast<uint64_t>(b.length));
     }
     *req.mutable_optimizer() = optimizer_;
-    req.set_mode(o_.mode);
+    req.set_mode(std::string(name_of(o_.mode)));
     req.set_staleness(static_cast<uint32_t>(o_.staleness));
     const auto give_up = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o_.reconnect_seconds * 1000));
     auto pause = std::chrono::milliseconds(50);
@@ -272,8 +272,6 @@ Status validate(const ClientOptions& o) {
   if (o.servers.empty()) return invalid_argument("--ps-hosts: expected at least one host:port, found none");
   for (const auto& s : o.servers)
     if (s.find(':') == std::string::npos) return invalid_argument(fmt::format("--ps-hosts: expected host:port, found \"{}\"", s));
-  if (o.mode != "async" && o.mode != "sync" && o.mode != "ssp")
-    return invalid_argument(fmt::format("--ps-mode: expected async, sync or ssp, found \"{}\"", o.mode));
   if (o.staleness < 0) return invalid_argument(fmt::format("--staleness: expected >= 0, found {}", o.staleness));
   if (o.workers < 1 || o.worker < 0 || o.worker >= o.workers)
     return invalid_argument(fmt::format("--worker-index: expected 0 to {}, found {}", o.workers - 1, o.worker));

@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "ps/layout.h"
+#include "ps/mode.h"
 #include "worker/parameter_service.h"
 
 namespace ringmaster::ps {
@@ -19,14 +20,14 @@ struct ClientOptions {
   std::vector<std::string> servers;  // host:port, in server index order
   int worker = 0, workers = 1;
   std::string token;
-  std::string mode = "async";  // async | sync | ssp
+  Mode mode = Mode::kAsync;
   int staleness = 0;           // ssp
   double timeout_seconds = 30.0;    // every RPC's deadline
   double reconnect_seconds = 60.0;  // how long a server may stay unreachable
   int64_t max_block_floats = kDefaultMaxBlockFloats;
 };
 
-// Checks the options (mode, indices, addresses) with messages naming the flag.
+// Checks the options (indices, addresses) with messages naming the flag.
 Status validate(const ClientOptions& options);
 
 // Reads the parameter servers and this worker's index from TF_CONFIG (a TFJob replica): the chief

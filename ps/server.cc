@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/files.h"
+#include "ps/mode.h"
 #include "ps/ps.grpc.pb.h"
 #include "ps/wire.h"
 #include "ps/wire_codec.h"
@@ -406,8 +407,8 @@ class PsService final : public v1::ParameterServer::Service {
 
   // REQUIRES: mu_ held.
   grpc::Status configure(const v1::RegisterRequest& req) {
-    if (req.mode() != "async" && req.mode() != "sync" && req.mode() != "ssp")
-      return bad(fmt::format("mode: expected async, sync or ssp, found \"{}\"", req.mode()));
+    auto mode = parse_mode(req.mode(), "mode");
+    if (!mode) return bad(mode.status().message());
     if (req.blocks_size() == 0 || static_cast<uint32_t>(req.blocks_size()) > kMaxBlocks)
       return bad(fmt::format("blocks: expected 1 to {}, found {}", kMaxBlocks, req.blocks_size()));
     const uint64_t max_floats = static_cast<uint64_t>(o_.max_message_bytes) / sizeof(float);
@@ -433,7 +434,7 @@ class PsService final : public v1::ParameterServer::Service {
       auto opt = worker::make_optimizer(oc, b->length);
       if (!opt) return bad("optimizer: " + opt.status().message());
       b->opt = std::move(*opt);
-      if (req.mode() == "sync") b->accum.assign(spec.length(), 0.0f);
+      if (*mode == Mode::kSync) b->accum.assign(spec.length(), 0.0f);
       blocks.push_back(std::move(b));
     }
     blocks_ = std::move(blocks);
@@ -441,12 +442,13 @@ class PsService final : public v1::ParameterServer::Service {
     for (std::size_t i = 0; i < blocks_.size(); ++i) index_[blocks_[i]->key] = i;
     config_ = req;
     config_.set_worker(0);
+    mode_ = *mode;
     registered_.assign(req.workers(), false);
     clocks_.assign(req.workers(), 0);
     arrived_from_.assign(req.workers(), false);
     configured_ = true;
     spdlog::info("configured: {} workers, {} mode{}, {} blocks ({:.2f} MiB), optimizer {}", req.workers(), req.mode(),
-                 req.mode() == "ssp" ? fmt::format(" (staleness {})", req.staleness()) : "", blocks_.size(),
+                 mode_ == Mode::kSsp ? fmt::format(" (staleness {})", req.staleness()) : "", blocks_.size(),
                  static_cast<double>(total * sizeof(float)) / (1 << 20), oc.name);
     return grpc::Status::OK;
   }
@@ -496,7 +498,7 @@ class PsService final : public v1::ParameterServer::Service {
     const uint32_t w = req.worker;
     std::unique_lock lock(mu_);
     stats_bytes_in_ += static_cast<uint64_t>(req.bytes);
-    if (config_.mode() != "sync") {
+    if (mode_ != Mode::kSync) {
       if (req.clock < clocks_[w]) return grpc::Status::OK;  // a retry of a push already applied
       // Each push is one worker's share of a step: workers() pushes move the parameters about as
       // far as one synchronous step of their mean gradient.
@@ -558,7 +560,7 @@ class PsService final : public v1::ParameterServer::Service {
     uint64_t version = 0;
     {
       std::unique_lock lock(mu_);
-      if (config_.mode() == "sync") {
+      if (mode_ == Mode::kSync) {
         auto s = wait(lock, ctx, [&] { return sync_step_ >= clock; }, [&] {
           std::vector<uint32_t> missing;
           for (uint32_t i = 0; i < workers(); ++i)
@@ -567,7 +569,7 @@ class PsService final : public v1::ParameterServer::Service {
                              fmt::join(missing, ","));
         });
         if (!s.ok()) return s;
-      } else if (config_.mode() == "ssp") {
+      } else if (mode_ == Mode::kSsp) {
         const uint64_t k = config_.staleness();
         auto slowest = [&] { return *std::min_element(clocks_.begin(), clocks_.end()); };
         auto s = wait(lock, ctx, [&] { return slowest() + k >= clock; }, [&] {
@@ -599,6 +601,7 @@ class PsService final : public v1::ParameterServer::Service {
   std::condition_variable cv_;
   bool configured_ = false, initialized_ = false, stopping_ = false;
   v1::RegisterRequest config_;
+  Mode mode_ = Mode::kAsync;  // config_.mode(), parsed
   // Fixed once configured_ (configure runs once), so handlers read them after checking it.
   std::vector<std::unique_ptr<BlockState>> blocks_;
   std::unordered_map<uint32_t, std::size_t> index_;

@@ -94,4 +94,13 @@ Result<std::optional<std::vector<int64_t>>> Balancer::decide(collectives::Commun
 
 std::string join_batches(std::span<const int64_t> batches) { return fmt::format("{}", fmt::join(batches, ",")); }
 
+std::string name_of(const BalanceSpec& spec) {
+  switch (spec.kind) {
+    case BalanceSpec::Kind::kNone: return "none";
+    case BalanceSpec::Kind::kAuto: return "auto";
+    case BalanceSpec::Kind::kFixed: return join_batches(spec.batches);
+  }
+  return "none";
+}
+
 }  // namespace ringmaster::worker

@@ -30,6 +30,7 @@ struct BalanceSpec {
   std::vector<int64_t> batches;  // kFixed
 };
 Result<BalanceSpec> parse_balance(std::string_view text);
+std::string name_of(const BalanceSpec& spec);  // as parse_balance reads it: "none", "auto", "192,64"
 
 // The measuring side of --balance auto. Every rank records its compute time per step (forward,
 // backward, without waiting for the allreduce or for data); decide() is a collective that every

@@ -67,6 +67,51 @@ std::string encode_checkpoint(const Model& model, Optimizer& optimizer, const Tr
   return out;
 }
 
+namespace {
+
+// Whether the metadata's model spec, parameter names and shapes and optimizer are this run's.
+// Throws nlohmann::json::exception for a missing field or a wrong type (the caller reports it).
+Status check_written_for(const nlohmann::json& meta, const std::string& path, const Model& model,
+                         const Optimizer& optimizer) {
+  const std::string spec = meta.at("model").get<std::string>();
+  if (spec != model.spec())
+    return invalid_argument(fmt::format("{}: written for model {}, but this run trains {}", path, spec, model.spec()));
+  const auto& params = meta.at("params");
+  const auto& infos = model.param_infos();
+  if (params.size() != infos.size())
+    return invalid_argument(fmt::format("{}: has {} parameter tensors, the model has {}", path, params.size(),
+                                        infos.size()));
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    const Shape shape = params[i].at("shape").get<Shape>();
+    const std::string name = params[i].at("name").get<std::string>();
+    if (name != infos[i].name || shape != infos[i].shape)
+      return invalid_argument(fmt::format("{}: parameter {} is {} {}, the model expects {} {}", path, i, name,
+                                          shape_string(shape), infos[i].name, shape_string(infos[i].shape)));
+  }
+  const std::string opt = meta.at("optimizer").get<std::string>();
+  if (opt != optimizer.name())
+    return invalid_argument(fmt::format("{}: holds {} optimizer state, but this run uses --optimizer {}", path, opt,
+                                        optimizer.name()));
+  return Status::ok();
+}
+
+// Where training stood. Throws as check_written_for does.
+TrainState read_position(const nlohmann::json& meta) {
+  TrainState next;
+  next.epoch = meta.at("epoch").get<int64_t>();
+  next.batch_in_epoch = meta.at("batch_in_epoch").get<int64_t>();
+  next.global_step = meta.at("global_step").get<int64_t>();
+  next.seed = meta.at("seed").get<uint64_t>();
+  next.rng = meta.at("rng").get<Rng::State>();
+  next.epoch_loss_sum = meta.at("epoch_loss_sum").get<double>();
+  next.epoch_samples = meta.at("epoch_samples").get<int64_t>();
+  next.epoch_correct = meta.at("epoch_correct").get<int64_t>();
+  next.best_accuracy = meta.at("best_accuracy").get<double>();
+  return next;
+}
+
+}  // namespace
+
 Status decode_checkpoint(std::string_view bytes, const std::string& path, Model& model, Optimizer& optimizer,
                          TrainState& state) {
   auto fail = [&](const std::string& msg) { return data_loss(path + ": " + msg); };
@@ -89,25 +134,7 @@ Status decode_checkpoint(std::string_view bytes, const std::string& path, Model&
     if (meta.at("format_version").get<int>() != kFormatVersion)
       return fail(fmt::format("format version {} is not supported (expected {})", meta.at("format_version").dump(),
                               kFormatVersion));
-    const std::string spec = meta.at("model").get<std::string>();
-    if (spec != model.spec())
-      return invalid_argument(fmt::format("{}: written for model {}, but this run trains {}", path, spec, model.spec()));
-    const auto& params = meta.at("params");
-    const auto& infos = model.param_infos();
-    if (params.size() != infos.size())
-      return invalid_argument(fmt::format("{}: has {} parameter tensors, the model has {}", path, params.size(),
-                                          infos.size()));
-    for (std::size_t i = 0; i < infos.size(); ++i) {
-      const Shape shape = params[i].at("shape").get<Shape>();
-      const std::string name = params[i].at("name").get<std::string>();
-      if (name != infos[i].name || shape != infos[i].shape)
-        return invalid_argument(fmt::format("{}: parameter {} is {} {}, the model expects {} {}", path, i, name,
-                                            shape_string(shape), infos[i].name, shape_string(infos[i].shape)));
-    }
-    const std::string opt = meta.at("optimizer").get<std::string>();
-    if (opt != optimizer.name())
-      return invalid_argument(fmt::format("{}: holds {} optimizer state, but this run uses --optimizer {}", path, opt,
-                                          optimizer.name()));
+    if (Status s = check_written_for(meta, path, model, optimizer); !s) return s;
     auto opt_state = optimizer.state();
     const auto& buffers = meta.at("buffers");
     if (buffers.size() != 1 + opt_state.size())
@@ -124,16 +151,7 @@ Status decode_checkpoint(std::string_view bytes, const std::string& path, Model&
     }
     if (offset != body.size())
       return fail(fmt::format("expected {} bytes before the checksum, found {}", offset, body.size()));
-    TrainState next;
-    next.epoch = meta.at("epoch").get<int64_t>();
-    next.batch_in_epoch = meta.at("batch_in_epoch").get<int64_t>();
-    next.global_step = meta.at("global_step").get<int64_t>();
-    next.seed = meta.at("seed").get<uint64_t>();
-    next.rng = meta.at("rng").get<Rng::State>();
-    next.epoch_loss_sum = meta.at("epoch_loss_sum").get<double>();
-    next.epoch_samples = meta.at("epoch_samples").get<int64_t>();
-    next.epoch_correct = meta.at("epoch_correct").get<int64_t>();
-    next.best_accuracy = meta.at("best_accuracy").get<double>();
+    const TrainState next = read_position(meta);
     const auto opt_steps = meta.at("optimizer_steps").get<int64_t>();
     if (next.epoch < 0 || next.batch_in_epoch < 0 || next.global_step < 0 || opt_steps < 0)
       return fail("negative epoch, batch or step in metadata");

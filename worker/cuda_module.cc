@@ -44,7 +44,7 @@ Result<std::unique_ptr<DeviceEngine>> make_cuda_engine(const Model& model, const
   return (*a)->make_engine(model, optimizer, config, comm);
 }
 
-Result<double> cuda_gemm_seconds(const GemmLog& log, const std::string& precision, int device, int repeats) {
+Result<double> cuda_gemm_seconds(const GemmLog& log, Precision precision, int device, int repeats) {
   auto a = api();
   if (!a) return a.status();
   return (*a)->gemm_seconds(log, precision, device, repeats);

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "collectives/communicator.h"
 #include "common/status.h"
@@ -33,10 +34,15 @@
 
 namespace ringmaster::worker {
 
+// GEMM arithmetic on the GPU: fp32 (IEEE float32), tf32 (tensor cores, 10-bit mantissa inputs) or
+// bf16 (bfloat16 inputs, float32 accumulation). Weights, activations and updates stay float32.
+enum class Precision { kFp32, kTf32, kBf16 };
+// "fp32" | "tf32" | "bf16"; fails with kInvalidArgument naming --precision.
+Result<Precision> parse_precision(std::string_view text);
+std::string_view name_of(Precision precision);
+
 struct DeviceConfig {
-  // GEMM arithmetic: fp32 (IEEE float32), tf32 (tensor cores, 10-bit mantissa inputs) or bf16
-  // (bfloat16 inputs, float32 accumulation). Weights, activations and updates stay float32.
-  std::string precision = "fp32";
+  Precision precision = Precision::kFp32;
   bool graphs = true;     // capture each step in a CUDA graph (a world of one)
   int device = -1;        // GPU index; -1: the local rank modulo the visible GPUs
   int local_rank = 0;     // for device -1
@@ -91,6 +97,6 @@ Result<std::unique_ptr<DeviceEngine>> make_cuda_engine(const Model& model, const
 
 // Times `log`'s GEMMs with bare cuBLAS on the engine's precision, `repeats` times after a warm-up;
 // seconds per pass. For the benchmark's achieved-versus-peak figure.
-Result<double> cuda_gemm_seconds(const GemmLog& log, const std::string& precision, int device, int repeats);
+Result<double> cuda_gemm_seconds(const GemmLog& log, Precision precision, int device, int repeats);
 
 }  // namespace ringmaster::worker

@@ -11,8 +11,9 @@
 namespace ringmaster::worker {
 namespace {
 
-void require(bool ok, const std::string& layer, const Shape& input, const std::string& expected) {
-  if (!ok) throw std::invalid_argument(layer + ": expected input " + expected + ", found " + shape_string(input));
+Status require(bool ok, const std::string& layer, const Shape& input, const std::string& expected) {
+  if (ok) return Status::ok();
+  return invalid_argument(layer + ": expected input " + expected + ", found " + shape_string(input));
 }
 
 void init_uniform(std::span<float> w, float bound, Rng& rng) {
@@ -45,10 +46,10 @@ class Linear final : public WeightBiasLayer {
   std::string describe() const override {
     return "Linear(" + std::to_string(in_) + "->" + std::to_string(out_) + ")";
   }
-  Shape output_shape(const Shape& input) const override {
-    require(input.size() == 2 && input[1] == in_, describe(), input, "[N, " + std::to_string(in_) + "]");
-    return {input[0], out_};
+  Status accepts(const Shape& input) const override {
+    return require(input.size() == 2 && input[1] == in_, describe(), input, "[N, " + std::to_string(in_) + "]");
   }
+  Shape output_shape(const Shape& input) const override { return {input[0], out_}; }
   std::vector<ParamSpec> param_specs() const override { return {{"weight", {out_, in_}}, {"bias", {out_}}}; }
   void init(Rng& rng) override {
     init_uniform({w_, static_cast<std::size_t>(in_ * out_)}, init_bound(init_, in_, out_), rng);
@@ -89,6 +90,7 @@ class Linear final : public WeightBiasLayer {
 class Relu final : public Layer {
  public:
   std::string describe() const override { return "ReLU"; }
+  Status accepts(const Shape&) const override { return Status::ok(); }
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& in, Tensor& out, Context&) override {
     out.resize(in.shape());
@@ -122,9 +124,11 @@ class Conv2d final : public WeightBiasLayer {
     return "Conv2d(" + std::to_string(ci_) + "->" + std::to_string(co_) + ", " + std::to_string(k_) + "x" +
            std::to_string(k_) + ", pad " + std::to_string(pad_) + ")";
   }
+  Status accepts(const Shape& input) const override {
+    return require(input.size() == 4 && input[1] == ci_ && input[2] + 2 * pad_ >= k_ && input[3] + 2 * pad_ >= k_,
+                   describe(), input, "[N, " + std::to_string(ci_) + ", H, W] with H, W >= kernel - 2*padding");
+  }
   Shape output_shape(const Shape& input) const override {
-    require(input.size() == 4 && input[1] == ci_ && input[2] + 2 * pad_ >= k_ && input[3] + 2 * pad_ >= k_,
-            describe(), input, "[N, " + std::to_string(ci_) + ", H, W] with H, W >= kernel - 2*padding");
     return {input[0], co_, input[2] + 2 * pad_ - k_ + 1, input[3] + 2 * pad_ - k_ + 1};
   }
   std::vector<ParamSpec> param_specs() const override {
@@ -273,9 +277,11 @@ class MaxPool2d final : public Layer {
  public:
   explicit MaxPool2d(int64_t size) : size_(size) {}
   std::string describe() const override { return "MaxPool2d(" + std::to_string(size_) + ")"; }
+  Status accepts(const Shape& input) const override {
+    return require(input.size() == 4 && input[2] >= size_ && input[3] >= size_, describe(), input,
+                   "[N, C, H, W] with H, W >= " + std::to_string(size_));
+  }
   Shape output_shape(const Shape& input) const override {
-    require(input.size() == 4 && input[2] >= size_ && input[3] >= size_, describe(), input,
-            "[N, C, H, W] with H, W >= " + std::to_string(size_));
     return {input[0], input[1], input[2] / size_, input[3] / size_};
   }
   void forward(const Tensor& in, Tensor& out, Context&) override {
@@ -351,8 +357,8 @@ class MaxPool2d final : public Layer {
 class Flatten final : public Layer {
  public:
   std::string describe() const override { return "Flatten"; }
+  Status accepts(const Shape& input) const override { return require(!input.empty(), describe(), input, "[N, ...]"); }
   Shape output_shape(const Shape& input) const override {
-    require(!input.empty(), describe(), input, "[N, ...]");
     int64_t f = 1;
     for (std::size_t i = 1; i < input.size(); ++i) f *= input[i];
     return {input[0], f};
@@ -374,6 +380,7 @@ class Dropout final : public Layer {
     if (!(p >= 0.0f && p < 1.0f)) throw std::invalid_argument("Dropout: p must be in [0, 1), found " + std::to_string(p));
   }
   std::string describe() const override { return "Dropout(" + std::to_string(p_).substr(0, 4) + ")"; }
+  Status accepts(const Shape&) const override { return Status::ok(); }
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& in, Tensor& out, Context& ctx) override {
     out.resize(in.shape());

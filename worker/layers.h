@@ -16,6 +16,7 @@
 
 #include "worker/blas.h"
 #include "common/rng.h"
+#include "common/status.h"
 #include "worker/tensor.h"
 
 namespace ringmaster::worker {
@@ -37,8 +38,10 @@ class Layer {
   virtual ~Layer() = default;
   // "Linear(784->512)"
   virtual std::string describe() const = 0;
-  // Output shape for an input shape whose first dimension is the batch. Throws
-  // std::invalid_argument when the input shape does not fit the layer.
+  // Whether an input shape (its first dimension the batch) fits the layer; kInvalidArgument
+  // naming the layer, what it expected and what it found.
+  virtual Status accepts(const Shape& input) const = 0;
+  // The output shape. REQUIRES: accepts(input).
   virtual Shape output_shape(const Shape& input) const = 0;
   virtual std::vector<ParamSpec> param_specs() const { return {}; }
   // Binds storage for each ParamSpec, in order. Called once by the Model before use.

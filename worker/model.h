@@ -69,6 +69,12 @@ class Model {
 
  private:
   Model() = default;
+  Result<std::string> add_mlp(const std::string& spec, const std::string& args, int64_t features, int64_t num_classes,
+                              float dropout);
+  Result<std::string> add_cnn(const std::string& spec, const std::string& args, int64_t num_classes, float dropout);
+  void add(std::string name, std::unique_ptr<Layer> layer);
+  Status lay_out();
+
   std::string spec_;
   Shape sample_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;

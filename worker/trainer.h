@@ -14,100 +14,92 @@
 // in place during the epoch. --metrics-file appends the same records as JSON lines.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <span>
-#include <string>
 #include <vector>
 
 #include "collectives/communicator.h"
+#include "common/rng.h"
 #include "common/status.h"
+#include "worker/balance.h"
+#include "worker/checkpoint.h"
 #include "worker/dataset.h"
+#include "worker/layers.h"
+#include "worker/model.h"
 #include "worker/optimizer.h"
 #include "worker/parameter_service.h"
+#include "worker/step_backend.h"
+#include "worker/train_config.h"
+#include "worker/train_summary.h"
 
 namespace ringmaster::worker {
 
-// Measured with `ringmaster bench scaling` (docs/performance.md).
-inline constexpr int64_t kDefaultBucketBytes = 1 << 20;
+class RunReporter;
 
-struct TrainConfig {
-  // Model
-  std::string model = "mlp";
-  float dropout = 0.0f;
-  // Data
-  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic
-  std::string data_dir = kFashionMnistDir;
-  int64_t train_limit = 0;  // > 0: use only the first N training samples
-  int64_t test_limit = 0;   // > 0: evaluate on the first N test samples
-  int64_t synthetic_samples = 60000;
-  // Length
-  int64_t epochs = 10;
-  int64_t steps = 0;  // > 0: stop after this many global steps instead
-  // > 0: leave this process after global step N (with a checkpoint) without changing the run's
-  // length or schedule; a later --resume continues as if never interrupted.
-  int64_t stop_at_step = 0;
-  int64_t batch_size = 128;
-  // Optimization
-  OptimizerConfig optimizer;
-  double lr = 0.0;  // 0: the optimizer's default (sgd 0.05, adam 0.001)
-  std::string lr_schedule = "cosine";
-  double warmup_epochs = 0.0;
-  double lr_step_epochs = 0.0;
-  double lr_gamma = 0.1;
-  double min_lr = 0.0;
-  // Machine
-  std::string device = "cpu";      // cpu | cuda (device.h; never a silent fallback to the CPU)
-  std::string precision = "fp32";  // cuda GEMMs: fp32 | tf32 | bf16
-  bool cuda_graphs = true;         // cuda: capture each step in a CUDA graph (a world of one)
-  int gpu = -1;                    // cuda: device index; -1: local_rank modulo the visible GPUs
-  int local_rank = 0;              // this process's rank on its host (LOCAL_RANK)
-  int threads = 1;  // compute threads (oneDNN and OpenBLAS; worker/blas.h)
-  uint64_t seed = 42;
-  // Checkpoints
-  std::string checkpoint_dir;
-  int64_t checkpoint_every = 0;  // steps; 0: only at epoch ends and at the end
-  int keep_checkpoints = 3;
-  bool resume = false;
-  // Data-parallel (with a communicator of more than one rank; see run_training)
-  int64_t bucket_bytes = kDefaultBucketBytes;  // gradient bucket size (gradient_sync.h)
-  bool scale_lr = false;  // multiply the learning rate by the number of ranks (use with warm-up)
-  // Per-rank batch sizes (balance.h): "none" (--batch-size each), "auto" (by each rank's measured
-  // compute speed, after balance_warmup_steps and again after every epoch), or "B0,B1,..." adding
-  // up to ranks x batch_size. The update is the uniform one whatever the split.
-  std::string balance = "none";
-  int64_t balance_warmup_steps = 20;
-  // Testing aid standing in for a slower device: rank slow_rank sleeps (slow_factor - 1) times its
-  // forward + backward time every step.
-  int slow_rank = -1;
-  double slow_factor = 1.0;
-  // Reporting
-  std::string metrics_file;
-  std::string timeline;             // Chrome trace of every rank's steps (timeline.h), written by rank 0
-  int metrics_port = -1;            // Prometheus endpoint: -1 none, 0 a free port, else PORT + rank
-  std::string metrics_address = "127.0.0.1";
-  bool evaluate = true;
-  std::string progress = "auto";  // auto | bar | lines
-};
+// The run, in three parts:
+//   prepare()  data, model, optimizer, schedule and the starting state (fresh, resumed from
+//              --checkpoint-dir, broadcast from rank 0 or pulled from the parameter servers, as
+//              the step backend settles it), the per-rank split (--balance) and the reporter;
+//   run()      epochs of steps, each taken by the StepBackend (step_backend.h), each epoch ended by
+//              its figures over all ranks, an evaluation, the replicas' check and a checkpoint;
+//   finish()   the timeline, the device's parameters back on the host, the summary.
+// run_training below is the three in order. Not thread-safe; one Trainer per run.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm, ParameterService* ps);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
-// Checks ranges and combinations; messages name the flag, what was expected and what was found.
-Status validate(const TrainConfig& config);
+  Status prepare();
+  Status run();
+  Result<TrainSummary> finish();
 
-struct TrainSummary {
-  int64_t epochs_completed = 0;
-  int64_t global_step = 0;
-  double loss = 0.0;       // last epoch's training loss
-  double accuracy = 0.0;   // last evaluation's test accuracy
-  double test_loss = 0.0;
-  double best_accuracy = 0.0;
-  double wall_seconds = 0.0;
-  double samples_per_second = 0.0;  // training steps only (all ranks; with parameter servers this worker's)
-  int world_size = 1;
-  // Per training step, averaged: waiting for the next batch, waiting for the gradient allreduce
-  // (with parameter servers: the push and pull), and everything else (forward, backward, optimizer).
-  double data_wait_ms = 0.0, allreduce_wait_ms = 0.0, compute_ms = 0.0;
-  std::string resumed_from;         // checkpoint path, when resumed
-  std::vector<int64_t> rank_batches;  // the final per-rank batch sizes (data-parallel)
+ private:
+  Status load_data();
+  Status build_model();
+  Status settle_start();
+  void log_start() const;
+  Status plan_balance();
+  Status open_loaders_and_reporter();
+  Status run_epoch();
+  Status take_step(const Batch& batch, std::chrono::steady_clock::time_point wait_start,
+                   std::chrono::steady_clock::time_point data_ready);
+  Status end_step(const Batch& batch, const LossResult& loss);
+  Status fold_device_sums();
+  Status end_epoch();
+  Status evaluate_and_check(std::optional<uint64_t>& checksum);
+  Status checkpoint();
+  Status rebalance();
+
+  const TrainConfig config_;
+  std::FILE* out_;
+  collectives::Communicator* comm_;
+  ParameterService* ps_;
+  int world_ = 1, rank_ = 0;
+  bool leader_ = true, evaluating_ = false;
+  std::chrono::steady_clock::time_point start_;
+  Dataset train_data_, test_data_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  int64_t steps_per_epoch_ = 0, max_steps_ = 0, run_until_ = 0;
+  LrSchedule schedule_;
+  TrainState state_;
+  TrainSummary summary_;
+  std::unique_ptr<StepBackend> backend_;
+  std::unique_ptr<RunReporter> reporter_;
+  std::unique_ptr<BatchLoader> loader_, test_loader_;
+  std::vector<int64_t> rank_batches_;  // empty: --batch-size on every rank
+  std::unique_ptr<Balancer> balancer_;
+  Rng dropout_rng_;
+  Context ctx_{true, &dropout_rng_, nullptr};
+  double lr_ = 0.0, train_seconds_ = 0.0;
+  int64_t trained_samples_ = 0;  // all ranks
+  EvalSums eval_;
 };
 
 // Runs training to the end. Fails with a Status naming the cause: bad configuration, a missing

@@ -91,6 +91,20 @@ TEST(TrainJob, TorchRuntimeGivesTheJobSetTrainerBuilds) {
   EXPECT_EQ(node["resources"]["requests"]["cpu"].as<std::string>(), "2500m");
 }
 
+TEST(TrainJob, ANullNumNodesIsUnsetAndTheRuntimesCountHolds) {
+  // Found by the fuzzer (tests/fuzz/regressions/trainjob-numnodes-null-anchor.yaml: `numNodes: &3`,
+  // an anchor on a null): resolving threw yaml-cpp's bad conversion.
+  std::string yaml = kTrainJob;
+  yaml.replace(yaml.find("numNodes: 2"), 11, "numNodes: &3");
+  auto docs = load(yaml);
+  const auto& tj = std::get<TrainJob>(docs[0].object);
+  auto runtime = find_runtime(tj, {});
+  ASSERT_TRUE(runtime.is_ok()) << runtime.status().message();
+  auto js = resolve_jobset(tj, *runtime);
+  ASSERT_TRUE(js.is_ok()) << js.status().message();
+  EXPECT_EQ((*js)["spec"]["replicatedJobs"][0]["template"]["spec"]["parallelism"].as<int>(), 1);
+}
+
 TEST(TrainJob, ARuntimeInTheFileComesBeforeTheBuiltInOne) {
   auto docs = load(std::string(kTrainJob) + R"(---
 apiVersion: trainer.kubeflow.org/v1alpha1

@@ -441,12 +441,12 @@ class PsTrainingTest : public ScratchFixture {
   static worker::TrainConfig small() {
     worker::TrainConfig c;
     c.model = "mlp:784-32-10";
-    c.dataset = "synthetic";
+    c.dataset = worker::DataSource::kSynthetic;
     c.synthetic_samples = 512;
     c.test_limit = 100;
     c.epochs = 2;
     c.batch_size = 32;
-    c.progress = "lines";
+    c.progress = worker::Progress::kLines;
     return c;
   }
   // Trains with `workers` threads against `servers` in-process servers; returns worker 0's summary.
@@ -468,7 +468,7 @@ class PsTrainingTest : public ScratchFixture {
         o.worker = w;
         o.workers = workers;
         o.token = kToken;
-        o.mode = mode;
+        o.mode = *ps::parse_mode(mode);
         o.timeout_seconds = 20;
         auto client = ps::make_client(o);
         auto r = worker::run_training(c, sink_, nullptr, client.get());

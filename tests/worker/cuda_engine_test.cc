@@ -184,12 +184,12 @@ TEST(CudaEngine, Tf32AndBf16WithinTolerance) {
   // 2^-11, truncated by the tensor cores) times about sqrt(batch). Measured on an H200
   // (2026-11-30): mlp bf16 0.030, tf32 0.012. The lower bounds check that the reduced precision
   // is really used (fp32 lands near 1e-6).
-  dc.precision = "bf16";
+  dc.precision = Precision::kBf16;
   EXPECT_LT(compare("cnn:8-16-32", oc, dc, {32}, 1), 2e-2);
   const double bf16 = compare("mlp", oc, dc, {128}, 1);
   EXPECT_LT(bf16, 6e-2);
   EXPECT_GT(bf16, 1e-3);
-  dc.precision = "tf32";
+  dc.precision = Precision::kTf32;
   const double tf32 = compare("mlp", oc, dc, {128}, 1);
   EXPECT_LT(tf32, 3e-2);
   EXPECT_GT(tf32, 1e-4);
@@ -243,17 +243,20 @@ TEST(CudaEngine, DropoutIsSeededAndApplied) {
   EXPECT_GT(relative_error(a, none), 0.05);  // dropping half the hidden units changes the gradients
 }
 
-TEST(CudaEngine, BadPrecisionAndDeviceAreRefused) {
+TEST(CudaEngine, BadPrecisionIsRefusedWhereItIsParsed) {
+  auto p = parse_precision("fp8");
+  ASSERT_FALSE(p.is_ok());
+  EXPECT_NE(p.status().message().find("--precision: expected fp32, tf32 or bf16, found \"fp8\""), std::string::npos);
+  EXPECT_EQ(*parse_precision("bf16"), Precision::kBf16);
+  EXPECT_EQ(name_of(Precision::kTf32), "tf32");
+}
+
+TEST(CudaEngine, BadDeviceIsRefused) {
   REQUIRE_GPU();
   auto m = Model::create("mlp", {1, 28, 28}, 10);
   DeviceConfig dc;
-  dc.precision = "fp8";
-  auto e = make_cuda_engine(**m, {}, dc, nullptr);
-  ASSERT_FALSE(e.is_ok());
-  EXPECT_NE(e.status().message().find("--precision"), std::string::npos);
-  dc.precision = "fp32";
   dc.device = 4096;
-  e = make_cuda_engine(**m, {}, dc, nullptr);
+  auto e = make_cuda_engine(**m, {}, dc, nullptr);
   ASSERT_FALSE(e.is_ok());
   EXPECT_NE(e.status().message().find("--gpu"), std::string::npos);
 }

@@ -30,12 +30,12 @@ class DataParallelTest : public ScratchFixture {
   static TrainConfig small() {
     TrainConfig c;
     c.model = "mlp:784-32-10";
-    c.dataset = "synthetic";
+    c.dataset = DataSource::kSynthetic;
     c.synthetic_samples = 512;  // a multiple of every global batch below: no padded samples
     c.test_limit = 100;
     c.epochs = 2;
     c.batch_size = 32;
-    c.progress = "lines";
+    c.progress = Progress::kLines;
     c.bucket_bytes = 16 * 1024;  // several buckets for this small model
     return c;
   }
@@ -102,7 +102,7 @@ TEST_F(DataParallelTest, UnequalBatchesTrainTheWeightsOfEqualOnes) {
   // 48 + 16 samples per step on two ranks: the gradients are weighted 3/4 and 1/4, so the update
   // is the one of a single rank with batch 64 over the same blocks of the permutation.
   TrainConfig split = small();
-  split.balance = "48,16";
+  split.balance = *parse_balance("48,16");
   split.checkpoint_dir = (dir_ / "split").string();
   const TrainSummary s2 = run_ranks(2, split);
   EXPECT_EQ(s2.rank_batches, (std::vector<int64_t>{48, 16}));
@@ -122,7 +122,7 @@ TEST_F(DataParallelTest, BalanceAutoGivesTheSlowRankLessWorkAndKeepsTheUpdate) {
   TrainConfig c = small();
   c.model = "mlp:784-256-10";  // enough compute per step for the sleep to be measurable
   c.epochs = 3;
-  c.balance = "auto";
+  c.balance = *parse_balance("auto");
   c.balance_warmup_steps = 4;
   c.slow_rank = 1;
   c.slow_factor = 4.0;
@@ -143,14 +143,13 @@ TEST_F(DataParallelTest, BalanceAutoGivesTheSlowRankLessWorkAndKeepsTheUpdate) {
 
 TEST_F(DataParallelTest, BalanceRejectsASplitThatDoesNotFitTheRanks) {
   TrainConfig c = small();
-  c.balance = "40,16";  // 56, not 2 x 32
+  c.balance = *parse_balance("40,16");  // 56, not 2 x 32
   collectives::testing::run_ranks(2, [&](collectives::Communicator& comm) {
     auto r = run_training(c, sink_, &comm);
     ASSERT_FALSE(r.is_ok());
     EXPECT_NE(r.status().message().find("adding up to 64"), std::string::npos) << r.status().message();
   });
-  c.balance = "48,x";
-  EXPECT_FALSE(validate(c).is_ok());
+  EXPECT_FALSE(parse_balance("48,x").is_ok());
 }
 
 TEST_F(DataParallelTest, ReplicasAreBitIdenticalAfterEveryEpochEvenWithDropout) {

@@ -203,7 +203,8 @@ TEST(Layers, Conv2dForwardMatchesDirectFloat64Convolution) {
 
 TEST(Layers, LinearRejectsWrongInputShape) {
   auto layer = make_linear(4, 2, Init::kGlorot);
-  EXPECT_THROW(layer->output_shape({3, 5}), std::invalid_argument);
+  EXPECT_EQ(layer->accepts({3, 5}).message(), "Linear(4->2): expected input [N, 4], found [3, 5]");
+  EXPECT_TRUE(layer->accepts({3, 4}).is_ok());
   EXPECT_EQ(layer->output_shape({3, 4}), (Shape{3, 2}));
 }
 

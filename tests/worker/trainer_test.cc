@@ -26,12 +26,12 @@ class TrainerTest : public ScratchFixture {
       c.train_limit = 640;
       c.test_limit = 200;
     } else {
-      c.dataset = "synthetic";
+      c.dataset = DataSource::kSynthetic;
       c.synthetic_samples = 640;
       c.test_limit = 200;
     }
     c.batch_size = 64;
-    c.progress = "lines";
+    c.progress = Progress::kLines;
     return c;
   }
   std::string last_checkpoint(const fs::path& dir) {
@@ -176,9 +176,15 @@ TEST_F(TrainerTest, ConfigurationErrorsNameTheFlag) {
   c = small();
   c.resume = true;
   EXPECT_EQ(validate(c).message(), "--resume: needs --checkpoint-dir, found none");
+  // Enumerated settings are parsed once, where the flag is read.
+  EXPECT_EQ(parse_data_source("imagenet").status().message(),
+            "--dataset: expected fashion-mnist or synthetic, found \"imagenet\"");
+  EXPECT_EQ(parse_device("tpu").status().message(), "--device: expected cpu or cuda, found \"tpu\"");
+  EXPECT_EQ(parse_progress("fancy").status().message(), "--progress: expected auto, bar or lines, found \"fancy\"");
+  EXPECT_EQ(name_of(*parse_progress("lines")), "lines");
   c = small();
-  c.dataset = "imagenet";
-  EXPECT_EQ(validate(c).message(), "--dataset: expected fashion-mnist or synthetic, found \"imagenet\"");
+  c.precision = Precision::kBf16;
+  EXPECT_EQ(validate(c).message(), "--precision bf16: only with --device cuda (the CPU path is float32)");
   c = small();
   c.lr_schedule = "step";
   auto r = run_training(c, sink_);

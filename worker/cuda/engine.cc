@@ -28,15 +28,6 @@ using cuda::DeviceAllocator;
 using cuda::DeviceBuffer;
 using cuda::StepScalars;
 
-enum class Precision { kFp32, kTf32, kBf16 };
-
-Result<Precision> parse_precision(const std::string& s) {
-  if (s == "fp32") return Precision::kFp32;
-  if (s == "tf32") return Precision::kTf32;
-  if (s == "bf16") return Precision::kBf16;
-  return invalid_argument(fmt::format("--precision: expected fp32, tf32 or bf16, found \"{}\"", s));
-}
-
 // One step of the network. Flatten is no step: NCHW is already [n, c*h*w] in memory.
 struct Op {
   enum class Kind { kLinear, kConv, kPool, kDropout } kind = Kind::kLinear;
@@ -236,8 +227,7 @@ class CudaEngine final : public DeviceEngine {
   }
 
   std::string describe() const override {
-    static const char* names[] = {"fp32", "tf32", "bf16"};
-    return fmt::format("{}, {}, {}{}", device_name_, names[static_cast<int>(precision_)],
+    return fmt::format("{}, {}, {}{}", device_name_, name_of(precision_),
                        use_graphs() ? "CUDA graphs" : "eager launches",
                        sync_ ? ", gradients over NCCL (device buckets)"
                        : host_sync_ ? ", gradients through pinned host memory"
@@ -682,22 +672,18 @@ Result<int> device_count() {
 
 Result<std::unique_ptr<DeviceEngine>> make_engine(const Model& model, const OptimizerConfig& optimizer,
                                                   const DeviceConfig& config, collectives::Communicator* comm) {
-  auto precision = parse_precision(config.precision);
-  if (!precision) return precision.status();
   auto count = device_count();
   if (!count) return count.status();
   int device = config.device;
   if (device >= *count)
     return invalid_argument(fmt::format("--gpu: expected a device index from 0 to {}, found {}", *count - 1, device));
   if (device < 0) device = std::max(0, config.local_rank) % *count;
-  auto engine = std::make_unique<CudaEngine>(device, *precision, optimizer, config);
+  auto engine = std::make_unique<CudaEngine>(device, config.precision, optimizer, config);
   if (Status s = engine->init(model, comm); !s) return s.with_context(fmt::format("setting up GPU {}", device));
   return std::unique_ptr<DeviceEngine>(std::move(engine));
 }
 
-Result<double> gemm_seconds(const GemmLog& log, const std::string& precision_name, int device, int repeats) {
-  auto precision = parse_precision(precision_name);
-  if (!precision) return precision.status();
+Result<double> gemm_seconds(const GemmLog& log, Precision precision, int device, int repeats) {
   if (log.empty()) return invalid_argument("cuda_gemm_seconds: no GEMMs to time");
   RM_CUDA_TRY(cudaSetDevice(device));
   DeviceAllocator alloc(device);
@@ -715,13 +701,13 @@ Result<double> gemm_seconds(const GemmLog& log, const std::string& precision_nam
   cublasHandle_t h = nullptr;
   RM_CUDA_TRY(cublasCreate(&h));
   std::unique_ptr<cublasContext, decltype(&cublasDestroy)> guard(h, &cublasDestroy);
-  RM_CUDA_TRY(cublasSetMathMode(h, *precision == Precision::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  RM_CUDA_TRY(cublasSetMathMode(h, precision == Precision::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   const float one = 1.0f, zero = 0.0f;
   auto pass = [&]() -> Status {
     for (const GemmCall& g : log) {
       const cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
       const int lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
-      if (*precision == Precision::kBf16) {
+      if (precision == Precision::kBf16) {
         // bfloat16 operands as the engine feeds them (the conversion is not timed here)
         RM_CUDA_TRY(cublasGemmEx(h, opb, opa, g.n, g.m, g.k, &one, b->get(), CUDA_R_16BF, ldb, a->get(), CUDA_R_16BF,
                                  lda, &zero, c->get(), CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

@@ -10,14 +10,14 @@
 
 namespace ringmaster::worker::cuda {
 
-inline constexpr int kModuleAbi = 1;
+inline constexpr int kModuleAbi = 2;
 
 struct EngineApi {
   int abi = kModuleAbi;
   Result<int> (*device_count)();
   Result<std::unique_ptr<DeviceEngine>> (*make_engine)(const Model&, const OptimizerConfig&, const DeviceConfig&,
                                                        collectives::Communicator*);
-  Result<double> (*gemm_seconds)(const GemmLog&, const std::string&, int, int);
+  Result<double> (*gemm_seconds)(const GemmLog&, Precision, int, int);
 };
 
 }  // namespace ringmaster::worker::cuda

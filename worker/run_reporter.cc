@@ -1,0 +1,225 @@
+#include "worker/run_reporter.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "common/process_stats.h"
+
+namespace ringmaster::worker {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// What --metrics-port serves, updated by the training thread and read per scrape.
+class RunReporter::LiveMetrics {
+ public:
+  explicit LiveMetrics(int rank) : rank_(std::to_string(rank)) {}
+  void step(int64_t samples, double step_s, double compute_s, double wait_s, double data_s, double loss) {
+    std::lock_guard lock(mu_);
+    samples_ += samples;
+    ++steps_;
+    step_s_ += step_s, compute_s_ += compute_s, wait_s_ += wait_s, data_s_ += data_s;
+    loss_ = loss;
+  }
+  void epoch(int64_t epoch, double samples_per_second, double test_accuracy) {
+    std::lock_guard lock(mu_);
+    epoch_ = epoch, sps_ = samples_per_second, accuracy_ = test_accuracy;
+  }
+  std::string render() const {
+    std::lock_guard lock(mu_);
+    PrometheusText t;
+    const PrometheusText::Labels l = {{"rank", rank_}};
+    auto one = [&](const char* name, const char* type, const char* help, double v) {
+      t.family(name, type, help);
+      t.sample(name, l, v);
+    };
+    one("ringmaster_train_samples_total", "counter", "Training samples this rank has processed", static_cast<double>(samples_));
+    one("ringmaster_train_steps_total", "counter", "Optimizer steps this rank has taken", static_cast<double>(steps_));
+    one("ringmaster_train_samples_per_second", "gauge", "Training throughput of all ranks over the last epoch", sps_);
+    one("ringmaster_train_step_seconds_sum", "counter", "Seconds in training steps", step_s_);
+    one("ringmaster_train_compute_seconds_sum", "counter", "Seconds in forward, backward and the optimizer", compute_s_);
+    one("ringmaster_train_allreduce_wait_seconds_sum", "counter", "Seconds blocked on the gradient allreduce", wait_s_);
+    one("ringmaster_train_data_wait_seconds_sum", "counter", "Seconds waiting for the next batch", data_s_);
+    one("ringmaster_train_loss", "gauge", "Training loss of the last step (this rank's batch)", loss_);
+    one("ringmaster_train_epoch", "gauge", "Epochs completed", static_cast<double>(epoch_));
+    one("ringmaster_train_test_accuracy", "gauge", "Test accuracy after the last epoch", accuracy_);
+    return t.str();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string rank_;
+  int64_t samples_ = 0, steps_ = 0, epoch_ = 0;                            // GUARDED_BY(mu_)
+  double step_s_ = 0, compute_s_ = 0, wait_s_ = 0, data_s_ = 0, loss_ = 0;  // GUARDED_BY(mu_)
+  double sps_ = 0, accuracy_ = 0;                                          // GUARDED_BY(mu_)
+};
+
+// Appends JSON lines and makes each durable before training goes on.
+class RunReporter::MetricsFile {
+ public:
+  Status open(const std::string& path) {
+    file_ = std::fopen(path.c_str(), "a");
+    if (!file_) return invalid_argument(fmt::format("--metrics-file {}: cannot open for appending", path));
+    return Status::ok();
+  }
+  ~MetricsFile() {
+    if (file_) std::fclose(file_);
+  }
+  void write(const nlohmann::json& record) {
+    const std::string line = record.dump() + "\n";
+    std::fwrite(line.data(), 1, line.size(), file_);
+    std::fflush(file_);
+    ::fsync(::fileno(file_));
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+RunReporter::RunReporter(const TrainConfig& config, std::FILE* out, int rank, int world, TimePoint start)
+    : config_(config),
+      out_(out),
+      rank_(rank),
+      world_(world),
+      leader_(rank == 0),
+      bar_(leader_ && (config.progress == Progress::kBar ||
+                       (config.progress == Progress::kAuto && ::isatty(::fileno(out))))),
+      start_(start) {}
+
+RunReporter::~RunReporter() = default;
+
+Status RunReporter::open() {
+  if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(rank_, start_);
+  if (config_.metrics_port >= 0) {
+    live_ = std::make_unique<LiveMetrics>(rank_);
+    const int port = config_.metrics_port > 0 ? config_.metrics_port + rank_ : 0;
+    auto server = MetricsServer::start(config_.metrics_address, port, [this] { return live_->render(); });
+    if (!server) return server.status().with_context(fmt::format("--metrics-port (rank {} listens on {})", rank_, port));
+    server_ = std::move(*server);
+    spdlog::info("rank {}: metrics at http://{}:{}/metrics", rank_, config_.metrics_address, server_->port());
+  }
+  if (leader_ && !config_.metrics_file.empty()) {
+    file_ = std::make_unique<MetricsFile>();
+    if (Status s = file_->open(config_.metrics_file); !s) return s;
+  }
+  return Status::ok();
+}
+
+double RunReporter::seconds_since(TimePoint t) const {
+  return std::chrono::duration<double>(SteadyClock::now() - t).count();
+}
+
+void RunReporter::begin_epoch() {
+  epoch_start_ = SteadyClock::now();
+  last_draw_ = epoch_start_ - std::chrono::seconds(1);  // draw the bar at the first step
+  epoch_trained_ = 0;
+}
+
+void RunReporter::step(const StepRecord& r, const TrainState& state, int64_t steps_per_epoch) {
+  ++timed_steps_;
+  epoch_trained_ += r.samples;
+  if (timeline_) trace(r, state.global_step);
+  if (live_) {
+    auto sec = [](SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); };
+    const double wait = sec(r.synced - r.backward_done);
+    live_->step(r.samples, sec(r.done - r.wait_start), sec(r.done - r.data_ready) - wait, wait,
+                sec(r.data_ready - r.wait_start), r.on_device ? last_epoch_loss_ : r.loss.loss);
+  }
+  if (bar_ && !r.on_device && seconds_since(last_draw_) > 0.1) draw_bar(state, steps_per_epoch);
+}
+
+void RunReporter::trace(const StepRecord& r, int64_t step_number) {
+  const std::string step = fmt::format("\"step\":{}", step_number);
+  if (r.on_device) {
+    timeline_->span(Timeline::Row::kCompute, "step (enqueued)", r.data_ready, r.done, step);
+    return;
+  }
+  timeline_->span(Timeline::Row::kData, "next batch", r.wait_start, r.data_ready, step);
+  timeline_->span(Timeline::Row::kCompute, "forward", r.data_ready, r.forward_done, step);
+  timeline_->span(Timeline::Row::kCompute, "backward", r.forward_done, r.backward_done, step);
+  if (r.wait_name) timeline_->span(Timeline::Row::kWait, r.wait_name, r.backward_done, r.synced, step);
+  int k = 0;
+  for (const auto& bt : r.buckets)
+    timeline_->span(Timeline::Row::kAllreduce, "bucket", bt.start, bt.end,
+                    fmt::format("{},\"bucket\":{},\"bytes\":{}", step, k++, bt.bytes));
+  timeline_->span(Timeline::Row::kCompute, "optimizer", r.synced, r.done, step);
+}
+
+void RunReporter::draw_bar(const TrainState& state, int64_t steps_per_epoch) {
+  last_draw_ = SteadyClock::now();
+  const int width = 30;
+  const auto done = static_cast<int>(width * state.batch_in_epoch / steps_per_epoch);
+  fmt::print(out_, "\repoch {} [{}{}] {}/{} loss {:.4f} {:.0f} samples/s\033[K", state.epoch + 1,
+             std::string(static_cast<std::size_t>(done), '='), std::string(static_cast<std::size_t>(width - done), ' '),
+             state.batch_in_epoch, steps_per_epoch, state.epoch_loss_sum / static_cast<double>(state.epoch_samples),
+             static_cast<double>(epoch_trained_ * world_) / seconds_since(epoch_start_));
+  std::fflush(out_);
+}
+
+double RunReporter::end_epoch_timing() {
+  const double seconds = seconds_since(epoch_start_);
+  if (bar_) fmt::print(out_, "\r\033[K");
+  return seconds;
+}
+
+void RunReporter::epoch(const EpochReport& e) {
+  last_epoch_loss_ = e.loss;
+  if (live_) live_->epoch(e.epoch - (e.complete ? 0 : 1), e.samples_per_second, e.eval.accuracy());
+  if (!leader_) return;
+  std::string line = fmt::format("epoch={} step={} loss={:.4f}", e.epoch, e.step, e.loss);
+  if (config_.evaluate) line += fmt::format(" accuracy={:.4f} test_loss={:.4f}", e.eval.accuracy(), e.eval.loss());
+  line += fmt::format(" train_accuracy={:.4f} lr={:.6g} samples_per_sec={:.1f}", e.train_accuracy, e.lr,
+                      e.samples_per_second);
+  fmt::print(out_, "{}\n", line);
+  std::fflush(out_);
+  if (!file_) return;
+  nlohmann::json record = {{"epoch", e.epoch}, {"step", e.step}, {"loss", e.loss},
+                           {"train_accuracy", e.train_accuracy}, {"lr", e.lr}, {"samples_per_sec", e.samples_per_second},
+                           {"elapsed_sec", seconds_since(start_)}};
+  if (config_.evaluate) record["accuracy"] = e.eval.accuracy(), record["test_loss"] = e.eval.loss();
+  if (e.checksum) record["param_checksum"] = fmt::format("{:016x}", *e.checksum), record["ranks"] = e.world;
+  file_->write(record);
+}
+
+Status RunReporter::write_timeline(collectives::Communicator* comm) {
+  if (!timeline_ || !(comm || leader_)) return Status::ok();
+  if (Status s = timeline_->write(config_.timeline, comm); !s)
+    return s.with_context("writing --timeline " + config_.timeline);
+  if (leader_)
+    spdlog::info("timeline: {} events per rank{} in {}", timeline_->events(), world_ > 1 ? " (rank 0)" : "",
+                 config_.timeline);
+  return Status::ok();
+}
+
+void RunReporter::fill_step_times(TrainSummary& summary, std::chrono::nanoseconds wait, double train_seconds) const {
+  if (timed_steps_ == 0) return;
+  const double steps = static_cast<double>(timed_steps_);
+  summary.allreduce_wait_ms = std::chrono::duration<double, std::milli>(wait).count() / steps;
+  summary.data_wait_ms = std::chrono::duration<double, std::milli>(data_wait_).count() / steps;
+  summary.compute_ms = std::max(0.0, train_seconds * 1e3 / steps - summary.data_wait_ms - summary.allreduce_wait_ms);
+}
+
+void RunReporter::summary(const TrainSummary& s, const std::string& model_spec, int64_t epochs,
+                          const char* wait_name, const std::string& note, const std::string& batches) {
+  if (!leader_) return;
+  const double rss = peak_rss_mib();
+  fmt::print(out_,
+             "summary: model={} epochs={} steps={} accuracy={:.4f} best_accuracy={:.4f} test_loss={:.4f} "
+             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={}\n",
+             model_spec, epochs, s.global_step, s.accuracy, s.best_accuracy, s.test_loss, s.wall_seconds,
+             s.samples_per_second, rss, s.world_size);
+  fmt::print(out_, "step time: compute={:.2f}ms {}={:.2f}ms data_wait={:.2f}ms{}{}\n", s.compute_ms, wait_name,
+             s.allreduce_wait_ms, s.data_wait_ms, note, batches.empty() ? std::string() : " rank_batches=" + batches);
+  std::fflush(out_);
+  if (!file_) return;
+  file_->write({{"summary", true}, {"model", model_spec}, {"epochs", epochs}, {"steps", s.global_step},
+                {"accuracy", s.accuracy}, {"best_accuracy", s.best_accuracy}, {"test_loss", s.test_loss},
+                {"wall_sec", s.wall_seconds}, {"samples_per_sec", s.samples_per_second}, {"peak_rss_mib", rss},
+                {"ranks", s.world_size}, {"compute_ms", s.compute_ms}, {"allreduce_wait_ms", s.allreduce_wait_ms},
+                {"data_wait_ms", s.data_wait_ms}});
+}
+
+}  // namespace ringmaster::worker
