@@ -31,6 +31,7 @@
 #include "cli/commands.h"
 #include "common/files.h"
 #include "jobs/emit.h"
+#include "jobs/yaml_tree.h"
 #include "k8s/cluster.h"
 #include "k8s/render.h"
 #include "launcher/runner.h"
@@ -198,8 +199,8 @@ int run_submit(const SubmitOptions& o) {
     // namespace); the JobSet is Trainer's.
     std::vector<YAML::Node> sources = {loaded.documents[0].normalized};
     if (is_trainjob) sources = o.mode == "jobset" ? std::vector<YAML::Node>{trainjob.jobset} : trainjob.crd;
-    if (is_trainjob && o.mode == "jobset" && job.jobset->pod_group.IsDefined() && !job.jobset->pod_group.IsNull())
-      sources.push_back(job.jobset->pod_group);
+    if (is_trainjob && o.mode == "jobset" && job.jobset->pod_group.present())
+      sources.push_back(jobs::yaml(job.jobset->pod_group));
     for (const auto& source : sources) {
       YAML::Node object = YAML::Clone(source);
       if (object["kind"].as<std::string>("") != "ClusterTrainingRuntime") object["metadata"]["namespace"] = job.metadata.namespace_;
@@ -247,8 +248,8 @@ int run_submit(const SubmitOptions& o) {
       kinds.push_back(k);
   if (job.run_policy.scheduling_policy && o.mode == "pods")
     kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
-  if (is_trainjob && o.mode == "pods" && job.jobset->pod_group.IsDefined() && !job.jobset->pod_group.IsNull())
-    kinds.push_back(job.jobset->pod_group["apiVersion"].as<std::string>("").rfind("scheduling.volcano.sh", 0) == 0
+  if (is_trainjob && o.mode == "pods" && job.jobset->pod_group.present())
+    kinds.push_back(jobs::yaml(job.jobset->pod_group)["apiVersion"].as<std::string>("").rfind("scheduling.volcano.sh", 0) == 0
                         ? "podgroups.scheduling.volcano.sh"
                         : "podgroups.scheduling.x-k8s.io");
   where["kinds"] = kinds;

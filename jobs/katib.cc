@@ -13,6 +13,7 @@
 #include "jobs/kinds.h"
 #include "jobs/load_context.h"
 #include "jobs/schema.h"
+#include "jobs/yaml_tree.h"
 
 namespace ringmaster::jobs {
 
@@ -405,7 +406,7 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
     return;
   }
   if (!trial_spec.IsMap()) return;  // reported by the schema check
-  t.trial_spec = trial_spec;
+  t.trial_spec = tree(trial_spec);
 
   // Both directions of the substitution contract.
   std::set<std::string> used;

@@ -17,6 +17,8 @@ ObjectMeta load_object_meta(LoadContext& ctx, const YAML::Node& doc);
 // A container of a pod template: name, image, command, args, workingDir, env (values and value
 // sources), ports (checked: 1-65535) and resource limits/requests; `path` names it in messages.
 Container load_container(LoadContext& ctx, const YAML::Node& container, const std::string& path);
+// A pod spec's volumes (where their files are, for a local run).
+std::vector<Volume> load_volumes(LoadContext& ctx, const YAML::Node& pod_spec);
 
 // TFJob, PyTorchJob, MPIJob (any version) and batch/v1 Job. in_trial: the object is a Katib trial
 // template, whose metadata.name Katib fills in.

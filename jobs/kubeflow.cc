@@ -8,6 +8,7 @@
 
 #include "common/strings.h"
 #include "jobs/kinds.h"
+#include "jobs/yaml_tree.h"
 #include "jobs/load_context.h"
 #include "jobs/operator_env.h"
 
@@ -111,7 +112,8 @@ PodTemplate load_template(LoadContext& ctx, const YAML::Node& tmpl, YAML::Node n
       norm_tmpl["spec"]["containers"][primary]["ports"].push_back(port);
     }
   }
-  out.raw = norm_tmpl;
+  out.volumes = load_volumes(ctx, spec);
+  out.raw = tree(norm_tmpl);
   return out;
 }
 
@@ -325,6 +327,28 @@ Container load_container(LoadContext& ctx, const YAML::Node& c, const std::strin
   YAML::Node res = get(c, "resources");
   out.limits = ctx.get_string_map(res, "limits");
   out.requests = ctx.get_string_map(res, "requests");
+  for (const auto& m : get(c, "volumeMounts"))
+    out.volume_mounts.push_back({ctx.get_string(m, "name").value_or(""), ctx.get_string(m, "mountPath").value_or(""),
+                                 ctx.get_string(m, "subPath").value_or("")});
+  return out;
+}
+
+std::vector<Volume> load_volumes(LoadContext& ctx, const YAML::Node& pod_spec) {
+  std::vector<Volume> out;
+  for (const auto& v : get(pod_spec, "volumes")) {
+    Volume volume;
+    volume.name = ctx.get_string(v, "name").value_or("");
+    if (get(v, "hostPath").IsDefined()) {
+      volume.source = Volume::Source::kHostPath;
+      volume.host_path = ctx.get_string(get(v, "hostPath"), "path").value_or("");
+    } else if (get(v, "emptyDir").IsDefined()) {
+      volume.source = Volume::Source::kEmptyDir;
+    } else if (get(v, "configMap").IsDefined() || get(v, "secret").IsDefined() || get(v, "projected").IsDefined() ||
+               get(v, "downwardAPI").IsDefined()) {
+      volume.source = Volume::Source::kObject;
+    }
+    out.push_back(std::move(volume));
+  }
   return out;
 }
 

@@ -3,17 +3,18 @@
 // it has been loaded, defaulted and validated (jobs/loader.h makes these). Every field here is final:
 // defaults are applied, replica types are in canonical case, enums are checked. The launcher, the
 // Kubernetes renderer and the sweep driver consume these structs and never look at YAML again, except
-// through `raw` nodes kept for faithful re-rendering of pod templates and trial specs.
+// through the opaque Trees (tree.h) kept for faithful re-rendering of pod templates, PodGroups and
+// trial specs, which only k8s/ and sweep/ open (yaml_tree.h). No yaml-cpp type appears here.
 // Plain value types; not thread-safe to mutate concurrently.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "jobs/tree.h"
 
 namespace ringmaster::jobs {
 
@@ -51,6 +52,24 @@ struct ContainerPort {
   int port = 0;
 };
 
+// A container's volumeMounts entry.
+struct VolumeMount {
+  std::string name, mount_path, sub_path;
+};
+
+// A pod's volume, as far as a run on this machine cares where its files are.
+struct Volume {
+  enum class Source {
+    kShared,    // a persistentVolumeClaim, or no source: one directory for the job's pods
+    kHostPath,  // host_path itself
+    kEmptyDir,  // one directory per pod
+    kObject,    // configMap, secret, projected, downwardAPI: written by Kubernetes, not a directory here
+  };
+  std::string name;
+  Source source = Source::kShared;
+  std::string host_path;
+};
+
 struct Container {
   std::string name;
   std::string image;
@@ -61,13 +80,15 @@ struct Container {
   std::vector<ContainerPort> ports;
   std::map<std::string, std::string> limits;    // e.g. {"nvidia.com/gpu": "1", "cpu": "2"}
   std::map<std::string, std::string> requests;
+  std::vector<VolumeMount> volume_mounts;
 };
 
 struct PodTemplate {
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
   std::vector<Container> containers;
-  YAML::Node raw;  // the whole normalized template, for rendering to Kubernetes
+  std::vector<Volume> volumes;
+  Tree raw;  // the whole normalized template, for rendering to Kubernetes
 };
 
 struct ReplicaSpec {
@@ -170,7 +191,7 @@ struct TrainingJob {
     // model-initializer, trainer), where it has one.
     std::map<std::string, std::string> ancestors;
     // A runtime's podGroupPolicy: the PodGroup to create with the pods (ResolvedTrainJob::pod_group).
-    YAML::Node pod_group;
+    Tree pod_group;
     // Pod `index` of replicatedJob `type` (counted over all its child Jobs) as (child Job index,
     // pod index within that Job: its completion index).
     std::pair<int, int> child_of(const std::string& type, int index) const;
@@ -241,7 +262,7 @@ struct TrialParameter {
 struct TrialTemplate {
   std::string primary_container_name;
   std::vector<TrialParameter> trial_parameters;
-  YAML::Node trial_spec;       // v1beta1: the job to run per trial, with ${trialParameters.x} left in
+  Tree trial_spec;             // v1beta1: the job to run per trial, with ${trialParameters.x} left in
   std::string raw_template;    // v1alpha3: goTemplate.rawTemplate (Go template text)
   std::string success_condition, failure_condition;
   std::map<std::string, std::string> primary_pod_labels;

@@ -4,6 +4,7 @@
 
 #include "common/strings.h"
 #include "jobs/emit.h"
+#include "jobs/yaml_tree.h"
 
 namespace ringmaster::jobs {
 
@@ -72,9 +73,10 @@ std::string plan_experiment(const Experiment& e) {
     out += fmt::format("  parameter {:<16} {:<11} {} {}\n", p.name, parameter_type_name(p.type), space,
                        fs.list.empty() ? distribution_name(fs.distribution) : "");
   }
-  if (e.trial_template.trial_spec.IsDefined() && e.trial_template.trial_spec.IsMap()) {
-    out += fmt::format("  trial job: {} {} (metrics from {} of container {})\n",
-                       e.trial_template.trial_spec["apiVersion"].Scalar(), e.trial_template.trial_spec["kind"].Scalar(),
+  if (e.trial_template.trial_spec.is_map()) {
+    const YAML::Node trial = yaml(e.trial_template.trial_spec);
+    out += fmt::format("  trial job: {} {} (metrics from {} of container {})\n", trial["apiVersion"].Scalar(),
+                       trial["kind"].Scalar(),
                        e.metrics_collector.kind, e.trial_template.primary_container_name);
   } else if (!e.trial_template.raw_template.empty()) {
     out += fmt::format("  trial job: goTemplate rawTemplate ({} bytes; metrics from {})\n",

@@ -14,6 +14,7 @@
 #include "jobs/load_context.h"
 #include "jobs/loader.h"
 #include "jobs/yaml_util.h"
+#include "jobs/yaml_tree.h"
 
 namespace ringmaster::jobs {
 namespace {
@@ -662,7 +663,8 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
                                           tj.metadata.name, name));
     for (std::size_t k = 0; k < r.template_.containers.size(); ++k)
       if (r.template_.containers[k].name == kNode) r.primary_container = k;
-    r.template_.raw = YAML::Clone(get(job_spec, "template"));
+    r.template_.volumes = load_volumes(ctx, pod);
+    r.template_.raw = tree(YAML::Clone(get(job_spec, "template")));
     policy.backoff_limits[name] = get(job_spec, "backoffLimit").as<int>(6);
     if (const std::string ancestor = ancestor_of(rjob); !ancestor.empty()) policy.ancestors[name] = ancestor;
     for (const auto& rule : get(get(job_spec, "podFailurePolicy"), "rules")) {
@@ -695,7 +697,7 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
     policy.failure_rules.push_back(std::move(fr));
   }
   policy.subdomain = get(get(spec, "network"), "subdomain").as<std::string>(tj.metadata.name);
-  if (resolved.pod_group.IsDefined() && !resolved.pod_group.IsNull()) policy.pod_group = YAML::Clone(resolved.pod_group);
+  if (resolved.pod_group.IsDefined() && !resolved.pod_group.IsNull()) policy.pod_group = tree(YAML::Clone(resolved.pod_group));
   if (resolved.runtime.framework == "mpi") {
     // The hostfile's entries (mpi.go buildHostFileConfigMap): every `node` pod, and the launcher's
     // when it runs as a node, with the slots the launcher was told (OMPI_MCA_orte_set_default_slots).

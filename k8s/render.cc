@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "jobs/emit.h"
 #include "jobs/operator_env.h"
+#include "jobs/yaml_tree.h"
 
 namespace ringmaster::k8s {
 namespace fs = std::filesystem;
@@ -178,7 +179,7 @@ const char* restart_policy(jobs::RestartPolicy p) {
 // The pod template of a replica with the job's labels, the token and the restart policy.
 YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int index, bool role_master) {
   YAML::Node t;
-  t["metadata"] = YAML::Clone(spec.template_.raw["metadata"]);
+  t["metadata"] = YAML::Clone(jobs::yaml(spec.template_.raw)["metadata"]);
   if (!t["metadata"].IsMap()) t["metadata"] = YAML::Node(YAML::NodeType::Map);
   t["metadata"].remove("name");
   t["metadata"].remove("namespace");
@@ -188,7 +189,7 @@ YAML::Node pod_template(const Context& c, const jobs::ReplicaSpec& spec, int ind
   if (index >= 0) t["metadata"]["labels"][std::string(kGroup) + "replica-index"] = text(std::to_string(index));
   if (role_master) t["metadata"]["labels"][std::string(kGroup) + "job-role"] = "master";
   t["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
-  t["spec"] = YAML::Clone(spec.template_.raw["spec"]);
+  t["spec"] = YAML::Clone(jobs::yaml(spec.template_.raw)["spec"]);
   t["spec"]["restartPolicy"] = c.options.client_side ? "Never" : restart_policy(spec.restart_policy);
   for (auto container : t["spec"]["containers"]) add_token(c, container);
   share_gpu(c, spec, t);
@@ -546,8 +547,8 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
     cm["data"]["hostfile"] = text(hostfile);
     out.push_back(cm);
   }
-  if (p.pod_group.IsDefined() && !p.pod_group.IsNull()) {  // Trainer's podGroupPolicy (jobs/trainer.h)
-    YAML::Node pg = YAML::Clone(p.pod_group);
+  if (p.pod_group.present()) {  // Trainer's podGroupPolicy (jobs/trainer.h)
+    YAML::Node pg = YAML::Clone(jobs::yaml(p.pod_group));
     YAML::Node m = meta(c, c.name);
     for (auto kv : m) pg["metadata"][kv.first.as<std::string>()] = kv.second;
     out.push_back(pg);
@@ -562,7 +563,7 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
       YAML::Node t = pod_template(c, spec, i, false);
       // The template's own restartPolicy (Never under a podFailurePolicy), else JobSet's default.
       if (!c.options.client_side)
-        t["spec"]["restartPolicy"] = spec.template_.raw["spec"]["restartPolicy"].as<std::string>("OnFailure");
+        t["spec"]["restartPolicy"] = jobs::yaml(spec.template_.raw)["spec"]["restartPolicy"].as<std::string>("OnFailure");
       YAML::Node labels = t["metadata"]["labels"];
       const std::string child_job = p.child_job_name(c.name, spec.type, i);
       labels["jobset.sigs.k8s.io/jobset-name"] = text(c.name);

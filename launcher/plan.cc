@@ -157,23 +157,21 @@ void localize_volumes(const jobs::TrainingJob& job, JobPlan& plan, const std::st
   for (auto& r : plan.replicas) {
     const jobs::ReplicaSpec* spec = job.replica(r.type);
     if (spec == nullptr || r.bookkeeping) continue;
-    const YAML::Node pod = spec->template_.raw["spec"];
     std::map<std::string, std::string> volumes;  // name -> directory here
-    for (const auto& v : pod["volumes"]) {
-      const std::string name = v["name"].as<std::string>("");
-      if (v["hostPath"]) volumes[name] = v["hostPath"]["path"].as<std::string>("");
-      else if (v["emptyDir"]) volumes[name] = (root / r.name / name).string();
-      else if (!v["configMap"] && !v["secret"] && !v["projected"] && !v["downwardAPI"]) volumes[name] = (root / name).string();
+    for (const jobs::Volume& v : spec->template_.volumes) {
+      using Source = jobs::Volume::Source;
+      if (v.source == Source::kHostPath) volumes[v.name] = v.host_path;
+      else if (v.source == Source::kEmptyDir) volumes[v.name] = (root / r.name / v.name).string();
+      else if (v.source == Source::kShared) volumes[v.name] = (root / v.name).string();
     }
     std::vector<std::pair<std::string, std::string>> mounts;  // mountPath -> directory here, longest first
-    const YAML::Node containers = pod["containers"];
-    if (containers.IsSequence() && spec->primary_container < containers.size())
-      for (const auto& m : containers[spec->primary_container]["volumeMounts"]) {
-        auto it = volumes.find(m["name"].as<std::string>(""));
+    const auto& containers = spec->template_.containers;
+    if (spec->primary_container < containers.size())
+      for (const jobs::VolumeMount& m : containers[spec->primary_container].volume_mounts) {
+        auto it = volumes.find(m.name);
         if (it == volumes.end() || it->second.empty()) continue;
-        const std::string sub = m["subPath"].as<std::string>("");
-        const std::string here = sub.empty() ? it->second : (fs::path(it->second) / sub).string();
-        mounts.emplace_back(m["mountPath"].as<std::string>(""), here);
+        const std::string here = m.sub_path.empty() ? it->second : (fs::path(it->second) / m.sub_path).string();
+        mounts.emplace_back(m.mount_path, here);
       }
     // An initializer's output with no volume under it is the pod's own filesystem.
     if (const char* output = initializer_output(job, *spec)) {

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "jobs/yaml_tree.h"
 #include "launcher/process.h"
 #include "sweep/gotemplate.h"
 #include "sweep/journal.h"
@@ -146,12 +147,12 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           mc.file_path));
     return Status::ok();
   }
-  if (mc.kind == "File" && t.trial_spec.IsMap() && !mentions(t.trial_spec, mc.file_path))
+  if (mc.kind == "File" && t.trial_spec.is_map() && !mentions(jobs::yaml(t.trial_spec), mc.file_path))
     return invalid_argument(fmt::format("spec.metricsCollectorSpec.source.fileSystemPath.path: expected {} to appear "
                                         "in spec.trialTemplate.trialSpec (each local trial writes its own copy, at a "
                                         "path the driver puts in its place), found it nowhere",
                                         mc.file_path));
-  if (!t.trial_spec.IsDefined() || !t.trial_spec.IsMap())
+  if (!t.trial_spec.is_map())
     return invalid_argument("spec.trialTemplate.trialSpec: expected the job to run per trial, found none");
   std::set<std::string> names;
   for (const auto& d : space.dimensions()) names.insert(d.name);
@@ -165,7 +166,7 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           i, p.name, p.reference));
   }
   std::set<std::string> used;
-  placeholders(t.trial_spec, used);
+  placeholders(jobs::yaml(t.trial_spec), used);
   for (const auto& u : used)
     if (!declared.count(u))
       return invalid_argument(fmt::format("spec.trialTemplate.trialSpec: ${{trialParameters.{}}} is used but not "
@@ -404,7 +405,7 @@ class Driver {
       for (const auto& p : e_.trial_template.trial_parameters)
         for (const auto& [k, v] : t.assignment)
           if (k == p.reference) values[p.name] = v;
-      job = YAML::Clone(e_.trial_template.trial_spec);
+      job = YAML::Clone(jobs::yaml(e_.trial_template.trial_spec));
       substitute(job, values, t.name);
     }
     job["metadata"]["name"] = t.name;

@@ -35,6 +35,11 @@ TARGETS = {
     "rm_worker": "worker", "rm_optimizer": "worker", "rm_cuda_kernels": "worker", "rm_ps": "ps",
     "rm_ps_proto": "ps", "rm_launcher": "launcher", "rm_k8s": "k8s", "rm_sweep": "sweep",
 }
+# Headers of these modules must not reach yaml-cpp through their includes, however indirectly: the
+# typed job model (jobs/model.h) is what they read, and YAML stays in jobs/, k8s/ and the .cc files
+# that write trial jobs (issue 24).
+YAML_FREE = {"launcher", "sweep"}
+SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/([^"]+)"', re.M)
 LINK = re.compile(r"target_link_libraries\s*\(([^)]*)\)", re.S)
 
@@ -73,6 +78,44 @@ def check(root):
     return problems
 
 
+def yaml_reach(root):
+    """Headers of YAML_FREE modules whose includes reach <yaml-cpp/...>, with the chain."""
+    includes = {}  # header (relative) -> (project headers, reaches yaml-cpp directly)
+    for folder, _, files in os.walk(root):
+        if any(part.startswith(".") or part.startswith("build") for part in os.path.relpath(folder, root).split(os.sep)):
+            continue
+        for name in files:
+            if name.endswith(".h"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    text = f.read()
+                rel = os.path.relpath(path, root)
+                local = [f"{m.group(1)}/{m.group(2)}" for m in INCLUDE.finditer(text)]
+                direct = any(m.group(1).startswith("yaml-cpp/") for m in SYSTEM_INCLUDE.finditer(text))
+                includes[rel] = (local, direct)
+
+    def chain(header, seen):
+        if header in seen or header not in includes:
+            return None
+        seen.add(header)
+        local, direct = includes[header]
+        if direct:
+            return [header, "<yaml-cpp>"]
+        for h in local:
+            rest = chain(h, seen)
+            if rest:
+                return [header] + rest
+        return None
+
+    problems = []
+    for header in sorted(includes):
+        if header.split(os.sep)[0] in YAML_FREE:
+            c = chain(header, set())
+            if c:
+                problems.append(f"{header}: reaches yaml-cpp ({' -> '.join(c)}); read the typed model (jobs/model.h)")
+    return problems
+
+
 def describe(module, other):
     narrow = NARROW.get((module, other))
     if narrow:
@@ -85,7 +128,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    problems = check(sys.argv[1])
+    problems = check(sys.argv[1]) + yaml_reach(sys.argv[1])
     for p in problems:
         print(p)
     if problems:
