@@ -10,6 +10,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "common/subprocess.h"
 #include "common/strings.h"
 
 namespace ringmaster::launcher {
@@ -47,14 +48,12 @@ std::vector<Gpu> parse_nvidia_smi(const std::string& csv) {
 std::vector<Gpu> detect_gpus() {
   // Without the NVIDIA driver there is no GPU to ask nvidia-smi about (and a shell saved per run).
   if (::access("/dev/nvidiactl", F_OK) != 0 && ::access("/proc/driver/nvidia", F_OK) != 0) return {};
-  std::FILE* p = ::popen("nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits 2>/dev/null",
-                         "r");
-  if (!p) return {};
-  std::string text;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) text += buf;
-  ::pclose(p);
-  return parse_nvidia_smi(text);
+  CommandSpec nvidia_smi;
+  nvidia_smi.argv = {"nvidia-smi", "--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader,nounits"};
+  nvidia_smi.stderr_mode = CommandSpec::Stderr::kDiscard;
+  auto r = run_command(nvidia_smi);
+  if (!r || !r->ok()) return {};
+  return parse_nvidia_smi(r->out);
 }
 
 Result<std::vector<GpuAssignment>> place_gpus(const std::vector<GpuRequest>& requests, const std::vector<Gpu>& gpus) {

@@ -1,5 +1,7 @@
-// The operators' semantics with real processes (small sh scripts): restart policies, backoffLimit,
-// activeDeadlineSeconds, success policies, gang start, stopping; and the state files.
+// The runner with real processes (small sh scripts): logs and state files, exit codes and signals
+// as the OS reports them, restart policies and backoffLimit end to end, a binary that does not
+// exist, TrainJob step ordering. The time-dependent semantics (deadlines, back-off, suspension,
+// clean-pod policy, stops) run on a fake clock in runner_semantics_test.cc.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -200,72 +202,6 @@ spec:
   EXPECT_NE(s.message.find("exit code 3"), std::string::npos) << s.message;
 }
 
-TEST_F(RunnerTest, ActiveDeadlineFailsTheJobAndStopsEverything) {
-  const auto start = std::chrono::steady_clock::now();
-  JobStatus s = run(batch("sleep 30", "Never", "  activeDeadlineSeconds: 1\n"));
-  EXPECT_EQ(s.phase, "Failed");
-  EXPECT_EQ(s.reason, "DeadlineExceeded");
-  EXPECT_EQ(s.message, "Job was active longer than specified deadline");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
-  EXPECT_EQ(s.replicas[0].phase, "Stopped");
-}
-
-TEST_F(RunnerTest, TfJobSucceedsWithItsChiefAndStopsTheParameterServers) {
-  const char* tf = R"(apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata: {name: tfc}
-spec:
-  runPolicy: {cleanPodPolicy: Running}
-  tfReplicaSpecs:
-    Chief:
-      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 0.2; test -n "$TF_CONFIG"']}]}}
-    PS:
-      replicas: 2
-      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'sleep 30']}]}}
-)";
-  JobStatus s = run(tf);
-  EXPECT_EQ(s.phase, "Succeeded") << s.message;
-  for (const auto& r : s.replicas)
-    if (r.type == "PS") {
-      EXPECT_EQ(r.phase, "Stopped");
-    }
-}
-
-TEST_F(RunnerTest, CleanPodPolicyNoneLeavesReplicasRunningUntilTheyEndOrAreStopped) {
-  // The chief succeeds at once; one PS ends by itself 0.5 s later (and is not restarted although its
-  // policy says OnFailure: the job has finished), the other runs until the stop request.
-  const char* tf = R"Y(apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata: {name: tfn}
-spec:
-  runPolicy: {cleanPodPolicy: None}
-  tfReplicaSpecs:
-    Chief:
-      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'exit 0']}]}}
-    PS:
-      replicas: 2
-      restartPolicy: OnFailure
-      template: {spec: {containers: [{name: tensorflow, image: i, command: [sh, -c, 'if [ "$(echo $TF_CONFIG | grep -c index..0)" = 1 ]; then sleep 0.5; exit 3; fi; sleep 30']}]}}
-)Y";
-  std::atomic<bool> ps0_ended_while_job_succeeded{false};
-  const auto start = std::chrono::steady_clock::now();
-  JobStatus s = run(tf, [&] {
-    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) return false;
-    auto st = status_file();
-    ps0_ended_while_job_succeeded = st["phase"] == "Succeeded" && st["replicas"][1]["phase"] == "Failed" &&
-                                    st["replicas"][2]["phase"] == "Running";
-    return true;
-  });
-  EXPECT_EQ(s.phase, "Succeeded") << s.message;
-  EXPECT_TRUE(ps0_ended_while_job_succeeded);
-  EXPECT_EQ(s.restarts, 0);
-  EXPECT_EQ(s.replicas[1].phase, "Failed");
-  EXPECT_EQ(s.replicas[2].phase, "Stopped");
-  EXPECT_EQ(s.left_running, (std::vector<std::string>{"tfn-ps-0", "tfn-ps-1"}));
-  const std::string events = read_file((dir_ / "job" / "events.log").string()).value();
-  EXPECT_NE(events.find("CleanPodPolicy None: tfn-ps-0, tfn-ps-1 left running"), std::string::npos) << events;
-}
-
 TEST_F(RunnerTest, GangStartFailureFailsTheJobCleanly) {
   const char* tf = R"(apiVersion: kubeflow.org/v1
 kind: TFJob
@@ -284,53 +220,6 @@ spec:
       << s.message;
   EXPECT_EQ(s.replicas[0].phase, "Stopped");  // the PS that did start was stopped
   EXPECT_TRUE(s.left_running.empty());  // under the default cleanPodPolicy None too: the gang never ran
-}
-
-TEST_F(RunnerTest, StopRequestFailsTheJobWithTheReason) {
-  std::atomic<int> ticks{0};
-  JobStatus s = run(batch("sleep 30", "OnFailure"), [&] { return ++ticks > 20; });
-  EXPECT_EQ(s.phase, "Failed");
-  EXPECT_EQ(s.reason, "Stopped");
-  EXPECT_EQ(s.replicas[0].phase, "Stopped");
-}
-
-TEST_F(RunnerTest, SuspendStopsTheReplicasAndResumeStartsThemAgain) {
-  // Each start of the replica appends a line; it runs 1.5 s. Suspended from 0.3 s to 0.8 s, so the
-  // first run is cut short and a second one completes at about 2.3 s: after the 2 s deadline counted
-  // from the start, before it counted from the resume (2.8 s), which is what Kubernetes does.
-  const auto start = std::chrono::steady_clock::now();
-  auto since = [start] { return std::chrono::steady_clock::now() - start; };
-  std::atomic<bool> saw_suspended_without_process{false};
-  const fs::path started = dir_ / "starts";
-  const JobStatus s = run(
-      batch("echo start >> starts; sleep 1.5", "Never", "  activeDeadlineSeconds: 2\n"), {},
-      [&] {
-        const bool want = since() > std::chrono::milliseconds(300) && since() < std::chrono::milliseconds(800);
-        if (want && since() > std::chrono::milliseconds(650)) {
-          // By now the replica was stopped: its status says so.
-          auto st = status_file();
-          if (st["phase"] == "Suspended" && st["replicas"][0]["phase"] == "Pending") saw_suspended_without_process = true;
-        }
-        return want;
-      });
-  EXPECT_EQ(s.phase, "Succeeded") << s.reason << ": " << s.message;
-  EXPECT_TRUE(saw_suspended_without_process);
-  EXPECT_EQ(s.restarts, 0);  // a suspension is not a restart, and restartPolicy Never did not fail the job
-  std::ifstream in(started);
-  int starts = 0;
-  for (std::string line; std::getline(in, line);) ++starts;
-  EXPECT_EQ(starts, 2);
-  EXPECT_NE(std::find(s.conditions.begin(), s.conditions.end(), "Suspended"), s.conditions.end());
-}
-
-TEST_F(RunnerTest, RunPolicySuspendStartsNothingUntilResumed) {
-  std::atomic<int> polls{0};
-  const JobStatus s = run(batch("echo ran > ran", "Never"), [&] { return polls.load() > 40; },
-                          [&] { return ++polls < 1000; });  // never resumed within the test
-  EXPECT_EQ(s.phase, "Failed");
-  EXPECT_EQ(s.reason, "Stopped");
-  EXPECT_FALSE(fs::exists(dir_ / "ran"));
-  EXPECT_EQ(s.conditions.at(1), "Suspended");
 }
 
 // Issue 21 item 3: an elastic PyTorchJob without a Master succeeds once any Worker has (pytorch
