@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -205,6 +206,11 @@ int run_status(const StateOptions& options);
 // `ringmaster suspend|resume JOB`: asks the job's launcher through the file suspend_file(job_dir).
 int run_suspend(const StateOptions& options, bool suspend);
 std::string suspend_file(const std::string& job_dir);
+// A job created suspended (runPolicy.suspend) starts nothing until resumed: its marker is written
+// here. Failing to write it fails the command (without it the job would start).
+Status mark_suspended_if_asked(const jobs::TrainingJob& job, const std::string& job_dir);
+// The runner's RunOptions::suspended for the job in job_dir: whether its marker exists.
+std::function<bool()> suspended_check(const std::string& job_dir);
 int run_logs(const StateOptions& options);
 int run_delete(const StateOptions& options);
 

@@ -304,6 +304,17 @@ int run_logs(const StateOptions& o) {
 
 std::string suspend_file(const std::string& job_dir) { return (fs::path(job_dir) / "suspend").string(); }
 
+Status mark_suspended_if_asked(const jobs::TrainingJob& job, const std::string& job_dir) {
+  if (!job.run_policy.suspend) return Status::ok();  // created suspended, as the operator does
+  if (Status s = write_file_atomic(suspend_file(job_dir), "runPolicy.suspend\n"); !s)
+    return s.with_context("the job asks runPolicy.suspend, and its marker cannot be written");
+  return Status::ok();
+}
+
+std::function<bool()> suspended_check(const std::string& job_dir) {
+  return [path = suspend_file(job_dir)] { return ::access(path.c_str(), F_OK) == 0; };
+}
+
 int run_suspend(const StateOptions& o, bool suspend) {
   const char* verb = suspend ? "suspend" : "resume";
   const fs::path dir = jobs_root(o.root) / o.job;

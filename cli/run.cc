@@ -240,6 +240,179 @@ int load_training_job(const std::string& file, jobs::LoadResult& loaded, const c
   return -1;
 }
 
+namespace {
+
+// Exit code 2 when the job has more replicas than this machine runs at once, naming the limit.
+bool refuse_if_too_big(const RunOptions& o, const jobs::TrainingJob& job, int cpus, int max_replicas) {
+  if (job.total_replicas() <= max_replicas) return false;
+  std::cerr << fmt::format("{}: job {} has {} replicas; this machine runs at most {} at once ({})\n", o.file,
+                           job.metadata.name, job.total_replicas(), max_replicas,
+                           o.max_replicas > 0 ? "--max-replicas"
+                                              : fmt::format("16 per CPU on {} CPUs, within the process and open-file "
+                                                            "limits; --max-replicas changes it",
+                                                            cpus));
+  return true;
+}
+
+// In a job's image `ringmaster` is on PATH; here the replicas find this very binary first (a PATH
+// the container sets itself is left alone).
+void put_this_binary_on_path(launcher::JobPlan& plan) {
+  const std::string self = executable_path();
+  if (self.empty()) return;
+  const char* path = std::getenv("PATH");
+  for (auto& r : plan.replicas) {
+    const bool own_path = std::any_of(r.env.begin(), r.env.end(), [](const auto& kv) { return kv.first == "PATH"; });
+    if (!own_path)
+      r.env.emplace_back("PATH", std::filesystem::path(self).parent_path().string() +
+                                     (path ? ":" + std::string(path) : std::string()));
+  }
+}
+
+// Splits the command into the process that answers the shell and the launcher that runs the job.
+// -d: the launcher goes on in a child of its own session (no terminal to lose), writing what it
+// would print to <job dir>/launcher.log; the command returns once the job has a status. Otherwise
+// the launcher is a child that ends with the command and writes the job's result on *result_fd.
+// Returns the command's exit code in the process that answers the shell, nullopt in the launcher.
+std::optional<int> fork_launcher(const RunOptions& o, const std::string& name, const std::string& dir,
+                                 int& result_fd) {
+  std::fflush(nullptr);
+  if (o.detach) {
+    const pid_t child = ::fork();
+    if (child < 0) {
+      std::cerr << "ringmaster run -d: fork: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    if (child == 0) {
+      detach_from_terminal((std::filesystem::path(dir) / "launcher.log").string());
+      return std::nullopt;
+    }
+    const auto status_path = std::filesystem::path(dir) / "status.json";
+    for (int i = 0; i < 200 && !std::filesystem::exists(status_path); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::cout << "job " << name << " started in the background (launcher pid " << child << "); state in " << dir
+              << "\nfollow it with `ringmaster logs " << name << " -f`, stop it with `ringmaster delete " << name
+              << "`\n";
+    return 0;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::cerr << "ringmaster run: pipe: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) {
+    std::cerr << "ringmaster run: fork: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  if (child > 0) {
+    ::close(fds[1]);
+    return await_launcher(child, fds[0]);
+  }
+  ::close(fds[0]);
+  result_fd = fds[1];
+  // While attached, the launcher ends with the command (a sweep driver killing its trial, say).
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) return 1;
+  return std::nullopt;
+}
+
+// What the launcher tells its terminal while the job runs: phase changes, replicas left running,
+// the replicas' logs, the summary, and (attached) the result through the pipe; and what the
+// metrics endpoint serves.
+class LauncherConsole {
+ public:
+  LauncherConsole(const jobs::TrainingJob& job, std::string dir, int result_fd)
+      : name_(job.metadata.name), dir_(std::move(dir)), result_fd_(result_fd), logs_(::isatty(1)) {}
+
+  Status serve_metrics(const RunOptions& o) {
+    if (o.metrics_port < 0) return Status::ok();
+    auto server = MetricsServer::start(o.metrics_address, o.metrics_port, [this] {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      return launcher::job_metrics_text(snapshot_);
+    });
+    if (!server) return server.status();
+    metrics_ = std::move(*server);
+    fmt::print(stderr, "ringmaster: metrics at http://{}:{}/metrics\n", o.metrics_address, metrics_->port());
+    return Status::ok();
+  }
+
+  void wire(launcher::RunOptions& ro) {
+    ro.on_change = [this](const launcher::JobStatus& s) { changed(s); };
+    ro.on_tick = [this] {
+      if (latest_ && !detached_) logs_.follow(*latest_);
+    };
+    ro.on_finished_leaving_running = [this](const launcher::JobStatus& s) { detach_leaving_running(s); };
+  }
+
+  int finish(const launcher::JobStatus& final_status) {
+    if (!detached_) logs_.follow(final_status);
+    summary(final_status);
+    std::fflush(nullptr);
+    const int code = final_status.phase == "Succeeded" ? 0 : 1;
+    tell_result(code, false);
+    return code;
+  }
+
+ private:
+  void changed(const launcher::JobStatus& s) {
+    latest_ = &s;
+    if (metrics_) {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      snapshot_ = s;
+    }
+    if (s.phase != last_phase_) {
+      fmt::print(stderr, "ringmaster: job {} {}{}{}\n", name_, s.phase, s.reason.empty() ? "" : " (" + s.reason + ")",
+                 s.message.empty() ? "" : ": " + s.message);
+      last_phase_ = s.phase;
+    }
+    if (!s.left_running.empty() && !told_left_running_) {
+      fmt::print(stderr, "ringmaster: cleanPodPolicy None leaves {} running, as the operator would\n",
+                 join(s.left_running, ", "));
+      told_left_running_ = true;
+    }
+  }
+  // The job finished with replicas left running (cleanPodPolicy None): the command returns, a
+  // detached launcher watches them.
+  void detach_leaving_running(const launcher::JobStatus& s) {
+    if (result_fd_ < 0) return;  // -d: already in the background
+    logs_.follow(s);
+    fmt::print(stderr,
+               "ringmaster: a detached launcher (pid {}) watches the replica(s) left running until they end; see them "
+               "with `ringmaster status {}` and `ringmaster logs {} -f`, stop them with `ringmaster delete {}`\n",
+               ::getpid(), name_, name_, name_);
+    summary(s);
+    detach_from_terminal((std::filesystem::path(dir_) / "launcher.log").string());
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    detached_ = true;
+    tell_result(s.phase == "Succeeded" ? 0 : 1, true);
+  }
+  void summary(const launcher::JobStatus& s) const {
+    std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", name_.c_str(),
+                 s.phase.c_str(), s.elapsed_seconds, s.restarts, dir_.c_str());
+  }
+  void tell_result(int code, bool detaching) {
+    if (result_fd_ < 0) return;
+    const unsigned char byte = static_cast<unsigned char>(code | (detaching ? 0x80 : 0));
+    if (::write(result_fd_, &byte, 1) != 1)
+      std::fprintf(stderr, "ringmaster: telling the command the job's result: %s\n", std::strerror(errno));
+    ::close(result_fd_);
+    result_fd_ = -1;
+  }
+
+  const std::string name_, dir_;
+  int result_fd_;
+  LogFollower logs_;
+  std::mutex snapshot_mu_;
+  launcher::JobStatus snapshot_;  // GUARDED_BY(snapshot_mu_): the endpoint renders it on its thread
+  std::unique_ptr<MetricsServer> metrics_;
+  const launcher::JobStatus* latest_ = nullptr;
+  std::string last_phase_;
+  bool told_left_running_ = false, detached_ = false;
+};
+
+}  // namespace
+
 int run_run(const RunOptions& o) {
   jobs::LoadResult loaded;
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -248,15 +421,7 @@ int run_run(const RunOptions& o) {
   lo.max_replicas = std::max(lo.max_replicas, static_cast<std::size_t>(max_replicas));
   if (const int rc = load_training_job(o.file, loaded, "run", lo, nullptr, o.runtime_dirs); rc >= 0) return rc;
   const auto& job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
-  if (job.total_replicas() > max_replicas) {
-    std::cerr << fmt::format("{}: job {} has {} replicas; this machine runs at most {} at once ({})\n", o.file,
-                             job.metadata.name, job.total_replicas(), max_replicas,
-                             o.max_replicas > 0 ? "--max-replicas"
-                                                : fmt::format("16 per CPU on {} CPUs, within the process and open-file "
-                                                              "limits; --max-replicas changes it",
-                                                              cpus));
-    return 2;
-  }
+  if (refuse_if_too_big(o, job, cpus, max_replicas)) return 2;
   auto backoff = restart_backoff(o.backoff);
   if (!backoff) {
     std::cerr << "ringmaster run: " << backoff.status().message() << "\n";
@@ -275,156 +440,34 @@ int run_run(const RunOptions& o) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;
   }
-  // In a job's image `ringmaster` is on PATH; here the replicas find this very binary first (a
-  // PATH the container sets itself is left alone).
-  {
-    const std::string self = executable_path();
-    const char* path = std::getenv("PATH");
-    for (auto& r : plan->replicas) {
-      const bool own_path = std::any_of(r.env.begin(), r.env.end(), [](const auto& kv) { return kv.first == "PATH"; });
-      if (!self.empty() && !own_path)
-        r.env.emplace_back("PATH", std::filesystem::path(self).parent_path().string() +
-                                       (path ? ":" + std::string(path) : std::string()));
-    }
-  }
-  int result_fd = -1;  // foreground: where the launcher child writes the job's result
-  if (o.detach) {
-    // The launcher goes on in a child of its own session (no terminal to lose), writing what it
-    // would print to <job dir>/launcher.log; this process returns once the job has a status.
-    std::fflush(nullptr);
-    const pid_t child = ::fork();
-    if (child < 0) {
-      std::cerr << "ringmaster run -d: fork: " << std::strerror(errno) << "\n";
-      return 1;
-    }
-    if (child > 0) {
-      const auto status_path = std::filesystem::path(dir) / "status.json";
-      for (int i = 0; i < 200 && !std::filesystem::exists(status_path); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      std::cout << "job " << job.metadata.name << " started in the background (launcher pid " << child
-                << "); state in " << dir << "\n"
-                << "follow it with `ringmaster logs " << job.metadata.name << " -f`, stop it with `ringmaster delete "
-                << job.metadata.name << "`\n";
-      return 0;
-    }
-    detach_from_terminal((std::filesystem::path(dir) / "launcher.log").string());
-  } else {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      std::cerr << "ringmaster run: pipe: " << std::strerror(errno) << "\n";
-      return 1;
-    }
-    std::fflush(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
-    if (child < 0) {
-      std::cerr << "ringmaster run: fork: " << std::strerror(errno) << "\n";
-      return 1;
-    }
-    if (child > 0) {
-      ::close(fds[1]);
-      return await_launcher(child, fds[0]);
-    }
-    ::close(fds[0]);
-    result_fd = fds[1];
-    // While attached, the launcher ends with the command (a sweep driver killing its trial, say).
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) return 1;
-  }
+  put_this_binary_on_path(*plan);
+  int result_fd = -1;  // foreground: where the launcher writes the job's result
+  if (const std::optional<int> rc = fork_launcher(o, job.metadata.name, dir, result_fd)) return *rc;
+  // The launcher from here on.
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  auto processes = launcher::real_processes();
-  LogFollower logs(::isatty(1));
+  if (Status s = mark_suspended_if_asked(job, dir); !s) {
+    std::cerr << "ringmaster run: " << s.message() << "\n";
+    return 1;
+  }
+  LauncherConsole console(job, dir, result_fd);
+  if (Status s = console.serve_metrics(o); !s) {
+    std::cerr << "ringmaster run: " << s.message() << "\n";
+    return 1;
+  }
   launcher::RunOptions ro;
   ro.job_dir = dir;
   ro.grace = std::chrono::seconds(o.grace_seconds);
   ro.backoff = *backoff;
   ro.stop_requested = [] { return g_stop_signal.load() != 0; };
-  const std::string suspend_path = suspend_file(dir);
-  if (job.run_policy.suspend) {  // created suspended, as the operator does; `ringmaster resume` starts it
-    // Without the marker the job would start: that is a failure of the command, not a warning.
-    if (Status s = write_file_atomic(suspend_path, "runPolicy.suspend\n"); !s) {
-      std::cerr << "ringmaster run: the job asks runPolicy.suspend, and its marker cannot be written: " << s.message()
-                << "\n";
-      return 1;
-    }
-  }
-  ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
   ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM)";
-  // The metrics endpoint renders the latest status on its own thread.
-  std::mutex snapshot_mu;
-  launcher::JobStatus snapshot;
-  std::unique_ptr<MetricsServer> metrics;
-  if (o.metrics_port >= 0) {
-    auto server = MetricsServer::start(o.metrics_address, o.metrics_port, [&] {
-      std::lock_guard<std::mutex> lock(snapshot_mu);
-      return launcher::job_metrics_text(snapshot);
-    });
-    if (!server) {
-      std::cerr << "ringmaster run: " << server.status().message() << "\n";
-      return 1;
-    }
-    metrics = std::move(*server);
-    fmt::print(stderr, "ringmaster: metrics at http://{}:{}/metrics\n", o.metrics_address, metrics->port());
-  }
-  const launcher::JobStatus* latest = nullptr;
-  std::string last_phase;
-  bool told_left_running = false;
-  ro.on_change = [&](const launcher::JobStatus& s) {
-    latest = &s;
-    if (metrics) {
-      std::lock_guard<std::mutex> lock(snapshot_mu);
-      snapshot = s;
-    }
-    if (s.phase != last_phase) {
-      fmt::print(stderr, "ringmaster: job {} {}{}{}\n", job.metadata.name, s.phase,
-                 s.reason.empty() ? "" : " (" + s.reason + ")", s.message.empty() ? "" : ": " + s.message);
-      last_phase = s.phase;
-    }
-    if (!s.left_running.empty() && !told_left_running) {
-      fmt::print(stderr, "ringmaster: cleanPodPolicy None leaves {} running, as the operator would\n",
-                 join(s.left_running, ", "));
-      told_left_running = true;
-    }
-  };
-  bool detached = false;
-  ro.on_tick = [&] {
-    if (latest && !detached) logs.follow(*latest);
-  };
-  auto summary = [&](const launcher::JobStatus& s) {
-    std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", job.metadata.name.c_str(),
-                 s.phase.c_str(), s.elapsed_seconds, s.restarts, dir.c_str());
-  };
-  auto tell_result = [&](int code, bool detaching) {
-    if (result_fd < 0) return;
-    const unsigned char byte = static_cast<unsigned char>(code | (detaching ? 0x80 : 0));
-    (void)!::write(result_fd, &byte, 1);
-    ::close(result_fd);
-    result_fd = -1;
-  };
-  ro.on_finished_leaving_running = [&](const launcher::JobStatus& s) {
-    if (result_fd < 0) return;  // -d: already in the background
-    logs.follow(s);
-    fmt::print(stderr,
-               "ringmaster: a detached launcher (pid {}) watches the replica(s) left running until they end; see them "
-               "with `ringmaster status {}` and `ringmaster logs {} -f`, stop them with `ringmaster delete {}`\n",
-               ::getpid(), job.metadata.name, job.metadata.name, job.metadata.name);
-    summary(s);
-    detach_from_terminal((std::filesystem::path(dir) / "launcher.log").string());
-    ::prctl(PR_SET_PDEATHSIG, 0);
-    detached = true;
-    tell_result(s.phase == "Succeeded" ? 0 : 1, true);
-  };
+  ro.suspended = suspended_check(dir);
+  console.wire(ro);
+  auto processes = launcher::real_processes();
   launcher::JobRunner runner(job, std::move(*plan), *processes, ro);
-  const launcher::JobStatus final_status = runner.run();
-  if (!detached) logs.follow(final_status);
-  summary(final_status);
-  std::fflush(nullptr);
-  const int code = final_status.phase == "Succeeded" ? 0 : 1;
-  tell_result(code, false);
-  return code;
+  return console.finish(runner.run());
 }
 
 }  // namespace ringmaster::cli

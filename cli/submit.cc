@@ -152,6 +152,180 @@ void add_submit_command(CLI::App& app, SubmitOptions& o) {
   add_runtimes_flag(cmd, o.runtime_dirs);
 }
 
+namespace {
+
+// --mode jobset is for TrainJobs; --namespace must not contradict the job's own.
+bool refuse_mode_or_namespace(const SubmitOptions& o, jobs::TrainingJob& job) {
+  if (o.mode == "jobset" && job.kind != jobs::JobKind::kTrainJob) {
+    std::cerr << o.file << ": --mode jobset submits Trainer v2 TrainJobs; this is a " << jobs::job_kind_name(job.kind)
+              << "\n";
+    return true;
+  }
+  if (o.ns.empty()) return false;
+  if (job.metadata.namespace_ != "default" && job.metadata.namespace_ != o.ns) {
+    std::cerr << o.file << ": metadata.namespace: the job names namespace " << job.metadata.namespace_
+              << " but --namespace says " << o.ns << "\n";
+    return true;
+  }
+  job.metadata.namespace_ = o.ns;
+  return false;
+}
+
+k8s::KubectlConfig kubectl_config(const SubmitOptions& o, const jobs::TrainingJob& job) {
+  k8s::KubectlConfig kc;
+  const char* env_kubectl = std::getenv("RINGMASTER_KUBECTL");
+  kc.binary = !o.kubectl.empty() ? o.kubectl : env_kubectl && *env_kubectl ? env_kubectl : "kubectl";
+  kc.context = o.context;
+  kc.ns = job.metadata.namespace_;
+  return kc;
+}
+
+// --mode crd or jobset: the objects the operator (or Trainer) takes. A TrainJob goes with the
+// TrainingRuntimes of its file (a ClusterTrainingRuntime has no namespace); the JobSet is Trainer's.
+std::vector<YAML::Node> operator_objects(const SubmitOptions& o, const jobs::LoadResult& loaded,
+                                         const TrainJobObjects& trainjob, const jobs::TrainingJob& job) {
+  const bool is_trainjob = job.kind == jobs::JobKind::kTrainJob;
+  std::vector<YAML::Node> sources = {loaded.documents[0].normalized};
+  if (is_trainjob) sources = o.mode == "jobset" ? std::vector<YAML::Node>{trainjob.jobset} : trainjob.crd;
+  if (is_trainjob && o.mode == "jobset" && job.jobset->pod_group.present())
+    sources.push_back(jobs::yaml(job.jobset->pod_group));
+  std::vector<YAML::Node> objects;
+  for (const auto& source : sources) {
+    YAML::Node object = YAML::Clone(source);
+    if (object["kind"].as<std::string>("") != "ClusterTrainingRuntime") object["metadata"]["namespace"] = job.metadata.namespace_;
+    objects.push_back(object);
+  }
+  return objects;
+}
+
+// --mode pods: the rendered objects; without an operator, the pods are set apart for the runner
+// (`cluster`) and the rest applied. Exit code, or -1 to go on.
+int rendered_objects(const SubmitOptions& o, const jobs::TrainingJob& job, bool operator_runs,
+                     std::vector<YAML::Node>& objects, std::optional<k8s::ClusterJob>& cluster) {
+  k8s::RenderOptions ro;
+  ro.token = o.token;
+  ro.client_side = true;
+  apply_cluster_flags(o.cluster, ro);
+  if (Status s = k8s::load_ssh_key(o.ssh_key, ro); !s) {
+    std::cerr << "ringmaster submit: " << s.message() << "\n";
+    return 2;
+  }
+  auto rendered = k8s::render_job(job, ro);
+  if (!rendered) {
+    std::cerr << "ringmaster submit: " << o.file << ": " << rendered.status().message() << "\n";
+    return 1;
+  }
+  objects = *rendered;
+  if (operator_runs) return -1;
+  auto c = k8s::cluster_job(job, objects);
+  if (!c) {
+    std::cerr << "ringmaster submit: " << o.file << ": " << c.status().message() << "\n";
+    return 1;
+  }
+  cluster = std::move(*c);
+  // Not `objects = cluster->others`: assigning a YAML::Node overwrites the node it refers to, and
+  // these are the same nodes.
+  std::vector<YAML::Node> others = cluster->others;
+  objects.swap(others);
+  return -1;
+}
+
+// How status, logs and delete reach the job again (<job dir>/cluster.json): kubectl, the object
+// or the pods, and every kind of object the job made.
+nlohmann::json cluster_record(const SubmitOptions& o, const jobs::TrainingJob& job, const k8s::KubectlConfig& kc,
+                              bool operator_runs) {
+  const std::string resource = !operator_runs         ? std::string()
+                               : o.mode == "jobset" ? std::string("jobsets.jobset.x-k8s.io")
+                                                    : crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob);
+  const std::string& name = job.metadata.name;
+  nlohmann::json where = {{"kubectl", kc.binary},  {"context", kc.context},
+                          {"namespace", kc.ns},    {"mode", operator_runs ? "operator" : "pods"},
+                          {"job", name},           {"selector", k8s::job_selector(name)},
+                          {"resource", resource}};
+  nlohmann::json kinds = nlohmann::json::array({"pods", "services", "configmaps", "secrets", "jobs.batch"});
+  if (job.kind == jobs::JobKind::kMPIJob && job.api_version == "kubeflow.org/v1alpha2" && o.mode == "pods")
+    for (const char* k : {"serviceaccounts", "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"})
+      kinds.push_back(k);
+  if (job.run_policy.scheduling_policy && o.mode == "pods")
+    kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
+  if (job.kind == jobs::JobKind::kTrainJob && o.mode == "pods" && job.jobset->pod_group.present())
+    kinds.push_back(jobs::yaml(job.jobset->pod_group)["apiVersion"].as<std::string>("").rfind("scheduling.volcano.sh", 0) == 0
+                        ? "podgroups.scheduling.volcano.sh"
+                        : "podgroups.scheduling.x-k8s.io");
+  where["kinds"] = kinds;
+  return where;
+}
+
+// kubectl apply; a failure is the job's status. Exit code, or -1 to go on.
+int apply_objects(const k8s::Kubectl& kubectl, const std::vector<YAML::Node>& objects, const jobs::TrainingJob& job,
+                  const std::string& dir, bool operator_runs) {
+  if (objects.empty()) return -1;
+  const std::string& name = job.metadata.name;
+  auto applied = kubectl.call(fmt::format("applying {} {}'s {}", jobs::job_kind_name(job.kind), name,
+                                          operator_runs ? "objects" : "Secrets, ConfigMap and Services"),
+                              {"apply", "-f", "-"}, k8s::to_documents(objects));
+  if (!applied) {
+    std::cerr << "ringmaster submit: " << applied.status().message() << "\n";
+    launcher::append_event(dir, "KubectlFailed", applied.status().message());
+    k8s::ObjectState failed;
+    failed.phase = "Failed";
+    failed.reason = "KubectlFailed";
+    failed.message = applied.status().message();
+    failed.conditions = {"Failed"};
+    write_status(dir, name, jobs::job_kind_name(job.kind), failed, std::chrono::steady_clock::now());
+    return 1;
+  }
+  std::cerr << *applied;
+  return -1;
+}
+
+// --mode pods without an operator: the launcher's runner over the cluster's pods.
+int run_pods(const SubmitOptions& o, const jobs::TrainingJob& job, const k8s::Kubectl& kubectl,
+             const k8s::KubectlConfig& kc, const std::string& dir, k8s::ClusterJob& cluster,
+             const launcher::RestartBackoff& backoff) {
+  const std::string& name = job.metadata.name;
+  k8s::ClusterPods pods(kubectl, name, cluster.pods,
+                        [&](const std::string& reason, const std::string& message) {
+                          launcher::append_event(dir, reason, message);
+                          fmt::print(stderr, "ringmaster: {}: {}\n", reason, message);
+                        },
+                        std::chrono::seconds(o.grace_seconds));
+  launcher::RunOptions ro;
+  ro.job_dir = dir;
+  ro.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(o.poll_seconds * 1000));
+  // The pods get their own grace period from `kubectl delete`; ours covers the listing after it.
+  ro.grace = std::chrono::seconds(o.grace_seconds) + 2 * ro.poll_interval;
+  ro.stop_requested = [] { return g_stop.load() != 0; };
+  ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM); its pods were deleted";
+  ro.leave_running = true;
+  ro.backoff = backoff;
+  if (Status s = mark_suspended_if_asked(job, dir); !s) {
+    std::cerr << "ringmaster submit: " << s.message() << "\n";
+    return 1;
+  }
+  ro.suspended = suspended_check(dir);
+  std::string last_phase;
+  ro.on_change = [&](const launcher::JobStatus& s) {
+    if (s.phase == last_phase) return;
+    print_phase(name, s.phase, s.reason, s.message);
+    last_phase = s.phase;
+  };
+  fmt::print(stderr, "ringmaster: {} {}: {} pods in namespace {}{}\n", jobs::job_kind_name(job.kind), name,
+             cluster.plan.replicas.size(), kc.ns, kc.context.empty() ? "" : " (context " + kc.context + ")");
+  launcher::JobRunner runner(job, std::move(cluster.plan), pods, ro);
+  const launcher::JobStatus final_status = runner.run();
+  std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", name.c_str(),
+               final_status.phase.c_str(), final_status.elapsed_seconds, final_status.restarts, dir.c_str());
+  if (!final_status.left_running.empty())
+    fmt::print(stderr,
+               "ringmaster: cleanPodPolicy None leaves {} running on the cluster, as the operator would; "
+               "`ringmaster delete {}` removes them and the job's other objects\n",
+               fmt::join(final_status.left_running, ", "), name);
+  return final_status.phase == "Succeeded" ? 0 : 1;
+}
+
+}  // namespace
+
 int run_submit(const SubmitOptions& o) {
   jobs::LoadResult loaded;
   jobs::LoadOptions lo;
@@ -159,27 +333,9 @@ int run_submit(const SubmitOptions& o) {
   TrainJobObjects trainjob;
   if (const int rc = load_training_job(o.file, loaded, "submit", lo, &trainjob, o.runtime_dirs); rc >= 0) return rc;
   jobs::TrainingJob job = std::get<jobs::TrainingJob>(loaded.documents[0].object);
-  const bool is_trainjob = job.kind == jobs::JobKind::kTrainJob;
-  if (o.mode == "jobset" && !is_trainjob) {
-    std::cerr << o.file << ": --mode jobset submits Trainer v2 TrainJobs; this is a " << jobs::job_kind_name(job.kind)
-              << "\n";
-    return 2;
-  }
-  if (!o.ns.empty()) {
-    if (job.metadata.namespace_ != "default" && job.metadata.namespace_ != o.ns) {
-      std::cerr << o.file << ": metadata.namespace: the job names namespace " << job.metadata.namespace_
-                << " but --namespace says " << o.ns << "\n";
-      return 2;
-    }
-    job.metadata.namespace_ = o.ns;
-  }
-  k8s::KubectlConfig kc;
-  const char* env_kubectl = std::getenv("RINGMASTER_KUBECTL");
-  kc.binary = !o.kubectl.empty() ? o.kubectl : env_kubectl && *env_kubectl ? env_kubectl : "kubectl";
-  kc.context = o.context;
-  kc.ns = job.metadata.namespace_;
+  if (refuse_mode_or_namespace(o, job)) return 2;
+  const k8s::KubectlConfig kc = kubectl_config(o, job);
   const k8s::Kubectl kubectl(kc);
-
   auto backoff = restart_backoff(o.backoff);
   if (!backoff) {
     std::cerr << "ringmaster submit: " << backoff.status().message() << "\n";
@@ -194,65 +350,9 @@ int run_submit(const SubmitOptions& o) {
   const bool operator_runs = o.mode != "pods" || job.kind == jobs::JobKind::kBatchJob;
   std::vector<YAML::Node> objects;
   std::optional<k8s::ClusterJob> cluster;
-  if (o.mode == "crd" || o.mode == "jobset") {
-    // A TrainJob goes with the TrainingRuntimes of its file (a ClusterTrainingRuntime has no
-    // namespace); the JobSet is Trainer's.
-    std::vector<YAML::Node> sources = {loaded.documents[0].normalized};
-    if (is_trainjob) sources = o.mode == "jobset" ? std::vector<YAML::Node>{trainjob.jobset} : trainjob.crd;
-    if (is_trainjob && o.mode == "jobset" && job.jobset->pod_group.present())
-      sources.push_back(jobs::yaml(job.jobset->pod_group));
-    for (const auto& source : sources) {
-      YAML::Node object = YAML::Clone(source);
-      if (object["kind"].as<std::string>("") != "ClusterTrainingRuntime") object["metadata"]["namespace"] = job.metadata.namespace_;
-      objects.push_back(object);
-    }
-  } else {
-    k8s::RenderOptions ro;
-    ro.token = o.token;
-    ro.client_side = true;
-    apply_cluster_flags(o.cluster, ro);
-    if (Status s = k8s::load_ssh_key(o.ssh_key, ro); !s) {
-      std::cerr << "ringmaster submit: " << s.message() << "\n";
-      return 2;
-    }
-    auto rendered = k8s::render_job(job, ro);
-    if (!rendered) {
-      std::cerr << "ringmaster submit: " << o.file << ": " << rendered.status().message() << "\n";
-      return 1;
-    }
-    objects = *rendered;
-    if (!operator_runs) {
-      auto c = k8s::cluster_job(job, objects);
-      if (!c) {
-        std::cerr << "ringmaster submit: " << o.file << ": " << c.status().message() << "\n";
-        return 1;
-      }
-      cluster = std::move(*c);
-      // Not `objects = cluster->others`: assigning a YAML::Node overwrites the node it refers
-      // to, and these are the same nodes.
-      std::vector<YAML::Node> others = cluster->others;
-      objects.swap(others);
-    }
-  }
-  const std::string resource = !operator_runs    ? std::string()
-                               : o.mode == "jobset" ? std::string("jobsets.jobset.x-k8s.io")
-                                                    : crd_resource(o.mode == "crd" ? job.kind : jobs::JobKind::kBatchJob);
-  // How status, logs and delete reach the job again.
-  nlohmann::json where = {{"kubectl", kc.binary},  {"context", kc.context},
-                          {"namespace", kc.ns},    {"mode", operator_runs ? "operator" : "pods"},
-                          {"job", name},           {"selector", k8s::job_selector(name)},
-                          {"resource", resource}};
-  nlohmann::json kinds = nlohmann::json::array({"pods", "services", "configmaps", "secrets", "jobs.batch"});
-  if (job.kind == jobs::JobKind::kMPIJob && job.api_version == "kubeflow.org/v1alpha2" && o.mode == "pods")
-    for (const char* k : {"serviceaccounts", "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"})
-      kinds.push_back(k);
-  if (job.run_policy.scheduling_policy && o.mode == "pods")
-    kinds.push_back(o.cluster.gang_scheduler == "volcano" ? "podgroups.scheduling.volcano.sh" : "podgroups.scheduling.x-k8s.io");
-  if (is_trainjob && o.mode == "pods" && job.jobset->pod_group.present())
-    kinds.push_back(jobs::yaml(job.jobset->pod_group)["apiVersion"].as<std::string>("").rfind("scheduling.volcano.sh", 0) == 0
-                        ? "podgroups.scheduling.volcano.sh"
-                        : "podgroups.scheduling.x-k8s.io");
-  where["kinds"] = kinds;
+  if (o.mode == "crd" || o.mode == "jobset") objects = operator_objects(o, loaded, trainjob, job);
+  else if (const int rc = rendered_objects(o, job, operator_runs, objects, cluster); rc >= 0) return rc;
+  const nlohmann::json where = cluster_record(o, job, kc, operator_runs);
   if (Status s = write_file_atomic((fs::path(dir) / "cluster.json").string(), where.dump(2) + "\n"); !s) {
     std::cerr << "ringmaster submit: " << s.message() << "\n";
     return 1;
@@ -261,72 +361,14 @@ int run_submit(const SubmitOptions& o) {
   sa.sa_handler = on_stop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-
-  if (!objects.empty()) {
-    auto applied = kubectl.call(fmt::format("applying {} {}'s {}", jobs::job_kind_name(job.kind), name,
-                                            operator_runs ? "objects" : "Secrets, ConfigMap and Services"),
-                                {"apply", "-f", "-"}, k8s::to_documents(objects));
-    if (!applied) {
-      std::cerr << "ringmaster submit: " << applied.status().message() << "\n";
-      launcher::append_event(dir, "KubectlFailed", applied.status().message());
-      k8s::ObjectState failed;
-      failed.phase = "Failed";
-      failed.reason = "KubectlFailed";
-      failed.message = applied.status().message();
-      failed.conditions = {"Failed"};
-      write_status(dir, name, jobs::job_kind_name(job.kind), failed, std::chrono::steady_clock::now());
-      return 1;
-    }
-    std::cerr << *applied;
-  }
+  if (const int rc = apply_objects(kubectl, objects, job, dir, operator_runs); rc >= 0) return rc;
   if (operator_runs) {
+    const std::string resource = where["resource"];
     fmt::print(stderr, "ringmaster: {} {} submitted to namespace {}; watching {}\n", jobs::job_kind_name(job.kind),
                name, kc.ns, resource);
     return watch_object(kubectl, resource, k8s::dns_label(name), jobs::job_kind_name(job.kind), dir, o.poll_seconds);
   }
-
-  k8s::ClusterPods pods(kubectl, name, cluster->pods,
-                        [&](const std::string& reason, const std::string& message) {
-                          launcher::append_event(dir, reason, message);
-                          fmt::print(stderr, "ringmaster: {}: {}\n", reason, message);
-                        },
-                        std::chrono::seconds(o.grace_seconds));
-  launcher::RunOptions ro;
-  ro.job_dir = dir;
-  ro.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(o.poll_seconds * 1000));
-  // The pods get their own grace period from `kubectl delete`; ours covers the listing after it.
-  ro.grace = std::chrono::seconds(o.grace_seconds) + 2 * ro.poll_interval;
-  ro.stop_requested = [] { return g_stop.load() != 0; };
-  ro.stop_reason = "stopped by a signal (Ctrl-C or SIGTERM); its pods were deleted";
-  ro.leave_running = true;
-  ro.backoff = *backoff;
-  const std::string suspend_path = suspend_file(dir);
-  if (job.run_policy.suspend) {
-    if (Status s = write_file_atomic(suspend_path, "runPolicy.suspend\n"); !s) {
-      std::cerr << "ringmaster submit: the job asks runPolicy.suspend, and its marker cannot be written: "
-                << s.message() << "\n";
-      return 1;
-    }
-  }
-  ro.suspended = [suspend_path] { return ::access(suspend_path.c_str(), F_OK) == 0; };
-  std::string last_phase;
-  ro.on_change = [&](const launcher::JobStatus& s) {
-    if (s.phase == last_phase) return;
-    print_phase(name, s.phase, s.reason, s.message);
-    last_phase = s.phase;
-  };
-  fmt::print(stderr, "ringmaster: {} {}: {} pods in namespace {}{}\n", jobs::job_kind_name(job.kind), name,
-             cluster->plan.replicas.size(), kc.ns, kc.context.empty() ? "" : " (context " + kc.context + ")");
-  launcher::JobRunner runner(job, std::move(cluster->plan), pods, ro);
-  const launcher::JobStatus final_status = runner.run();
-  std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", name.c_str(),
-               final_status.phase.c_str(), final_status.elapsed_seconds, final_status.restarts, dir.c_str());
-  if (!final_status.left_running.empty())
-    fmt::print(stderr,
-               "ringmaster: cleanPodPolicy None leaves {} running on the cluster, as the operator would; "
-               "`ringmaster delete {}` removes them and the job's other objects\n",
-               fmt::join(final_status.left_running, ", "), name);
-  return final_status.phase == "Succeeded" ? 0 : 1;
+  return run_pods(o, job, kubectl, kc, dir, *cluster, *backoff);
 }
 
 }  // namespace ringmaster::cli

@@ -336,79 +336,53 @@ void load_metrics_collector(LoadContext& ctx, const YAML::Node& spec, YAML::Node
   }
 }
 
-void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Experiment& exp) {
-  YAML::Node tt = get(spec, "trialTemplate");
-  const std::string tpath = "spec.trialTemplate";
-  if (!tt.IsDefined() || !tt.IsMap()) {
-    if (!tt.IsDefined() || is_null(tt)) ctx.error(spec, tpath, "expected a trial template, found none");
-    return;
-  }
+// spec.trialTemplate.trialParameters: each a name and a reference to an experiment parameter (or
+// a ${trialSpec.*} meta reference). Returns the names declared, at their nodes.
+std::map<std::string, YAML::Node> load_trial_parameters(LoadContext& ctx, const YAML::Node& tt, const std::string& tpath,
+                                                        Experiment& exp) {
   TrialTemplate& t = exp.trial_template;
-  t.primary_container_name = ctx.get_string(tt, "primaryContainerName").value_or("");
-  if (t.primary_container_name.empty()) {
-    ctx.error(tt, tpath + ".primaryContainerName", "expected the name of the training container, found none");
-  }
-  t.retain = ctx.get_bool(tt, "retain").value_or(false);
-  t.primary_pod_labels = ctx.get_string_map(tt, "primaryPodLabels");
-  t.success_condition = ctx.get_string(tt, "successCondition").value_or("");
-  t.failure_condition = ctx.get_string(tt, "failureCondition").value_or("");
-
   std::set<std::string> experiment_params;
   for (const auto& p : exp.parameters) experiment_params.insert(p.name);
   std::map<std::string, YAML::Node> declared;
   YAML::Node tps = get(tt, "trialParameters");
   if (!tps.IsDefined() || !tps.IsSequence()) {
     if (!tps.IsDefined() || is_null(tps)) ctx.error(tt, tpath + ".trialParameters", "expected the trial parameters, found none");
-  } else {
-    std::set<std::string> refs;
-    std::size_t i = 0;
-    for (auto it = tps.begin(); it != tps.end(); ++it, ++i) {
-      TrialParameter p{ctx.get_string(*it, "name").value_or(""), ctx.get_string(*it, "description").value_or(""),
-                       ctx.get_string(*it, "reference").value_or("")};
-      std::string path = index_path(tpath + ".trialParameters", i);
-      if (p.name.empty() || p.reference.empty() || p.name.find_first_of("{}") != std::string::npos) {
-        ctx.error(*it, path, "expected a name (without '{' or '}') and a reference, found " +
-                                 std::string(p.name.empty() ? "no name" : p.reference.empty() ? "no reference" : "name " + quote(p.name)));
-        continue;
-      }
-      if (declared.count(p.name)) {
-        ctx.error(get(*it, "name"), path + ".name", "expected unique trial parameter names, found " + quote(p.name) + " twice");
-        continue;
-      }
-      if (!refs.insert(p.reference).second) {
-        ctx.error(get(*it, "reference"), path + ".reference", "expected unique references, found " + quote(p.reference) + " twice");
-      }
-      if (!experiment_params.empty() && !experiment_params.count(p.reference) && !is_meta_reference(p.reference)) {
-        std::vector<std::string_view> names(experiment_params.begin(), experiment_params.end());
-        std::string msg = "expected the name of a parameter in spec.parameters (" + join(names, ", ") + "), found " + quote(p.reference);
-        if (auto best = closest_match(p.reference, names)) msg += " (did you mean " + quote(*best) + "?)";
-        ctx.error(get(*it, "reference"), path + ".reference", msg);
-      }
-      declared.emplace(p.name, get(*it, "name"));
-      t.trial_parameters.push_back(std::move(p));
+    return declared;
+  }
+  std::set<std::string> refs;
+  std::size_t i = 0;
+  for (auto it = tps.begin(); it != tps.end(); ++it, ++i) {
+    TrialParameter p{ctx.get_string(*it, "name").value_or(""), ctx.get_string(*it, "description").value_or(""),
+                     ctx.get_string(*it, "reference").value_or("")};
+    std::string path = index_path(tpath + ".trialParameters", i);
+    if (p.name.empty() || p.reference.empty() || p.name.find_first_of("{}") != std::string::npos) {
+      ctx.error(*it, path, "expected a name (without '{' or '}') and a reference, found " +
+                               std::string(p.name.empty() ? "no name" : p.reference.empty() ? "no reference" : "name " + quote(p.name)));
+      continue;
     }
-  }
-
-  YAML::Node trial_spec = get(tt, "trialSpec");
-  YAML::Node config_map = get(tt, "configMap");
-  if (!trial_spec.IsDefined() && !config_map.IsDefined()) {
-    ctx.error(tt, tpath + ".trialSpec", "expected trialSpec (the job to run per trial) or configMap, found neither");
-    return;
-  }
-  if (trial_spec.IsDefined() && config_map.IsDefined()) {
-    ctx.error(config_map, tpath + ".configMap", "expected only one of trialSpec and configMap, found both");
-    return;
-  }
-  if (config_map.IsDefined()) {
-    for (const char* key : {"configMapName", "configMapNamespace", "templatePath"}) {
-      if (!ctx.get_string(config_map, key)) ctx.error(config_map, tpath + ".configMap." + key, "expected a value, found none");
+    if (declared.count(p.name)) {
+      ctx.error(get(*it, "name"), path + ".name", "expected unique trial parameter names, found " + quote(p.name) + " twice");
+      continue;
     }
-    return;
+    if (!refs.insert(p.reference).second) {
+      ctx.error(get(*it, "reference"), path + ".reference", "expected unique references, found " + quote(p.reference) + " twice");
+    }
+    if (!experiment_params.empty() && !experiment_params.count(p.reference) && !is_meta_reference(p.reference)) {
+      std::vector<std::string_view> names(experiment_params.begin(), experiment_params.end());
+      std::string msg = "expected the name of a parameter in spec.parameters (" + join(names, ", ") + "), found " + quote(p.reference);
+      if (auto best = closest_match(p.reference, names)) msg += " (did you mean " + quote(*best) + "?)";
+      ctx.error(get(*it, "reference"), path + ".reference", msg);
+    }
+    declared.emplace(p.name, get(*it, "name"));
+    t.trial_parameters.push_back(std::move(p));
   }
-  if (!trial_spec.IsMap()) return;  // reported by the schema check
-  t.trial_spec = tree(trial_spec);
+  return declared;
+}
 
-  // Both directions of the substitution contract.
+// Both directions of the substitution contract: every ${trialParameters.x} in the trial job is
+// declared, and every declared trial parameter is used.
+void check_placeholders(LoadContext& ctx, const YAML::Node& trial_spec, const std::string& tpath,
+                        const std::map<std::string, YAML::Node>& declared) {
   std::set<std::string> used;
   for_each_placeholder(trial_spec, [&](const YAML::Node& at, const std::string& name) {
     if (!used.insert(name).second) return;
@@ -428,13 +402,16 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
                     ".trialSpec, found no use");
     }
   }
+}
 
-  // The trial job itself: its own schema and webhook rules, placeholders standing for any value.
+// The trial job itself: its own schema and webhook rules, placeholders standing for any value.
+// Returns its kind, or nullopt (reported) when it is not a job Katib runs.
+std::optional<std::string> check_trial_job(LoadContext& ctx, const YAML::Node& trial_spec, const std::string& tpath) {
   auto api = ctx.get_string(trial_spec, "apiVersion");
   auto kind = ctx.get_string(trial_spec, "kind");
   if (!api || !kind) {
     ctx.error(trial_spec, tpath + ".trialSpec", "expected apiVersion and kind, found " + std::string(!api ? "no apiVersion" : "no kind"));
-    return;
+    return std::nullopt;
   }
   YAML::Node meta = get(trial_spec, "metadata");
   for (const char* key : {"name", "namespace"}) {
@@ -456,7 +433,7 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
               "kubeflow.org/v2beta1 MPIJob (Katib's default trial resources) or trainer.kubeflow.org/v1alpha1 "
               "TrainJob, found " +
                   *api + " " + *kind);
-    return;
+    return std::nullopt;
   }
   SchemaCheckOptions so{ctx.options.strict, true};
   check_schema(trial_spec, *root, tpath + ".trialSpec", ctx.file, so, ctx.diags);
@@ -467,10 +444,16 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
     (void)load_train_job(inner, trial_spec, scratch, *api, /*in_trial=*/true);
   else
     (void)load_training_job(inner, trial_spec, scratch, *api, *kind, /*in_trial=*/true);
+  return *kind;
+}
 
+// Katib's defaults that depend on the trial job's kind: success and failure conditions, the
+// primary pod's labels.
+void default_by_trial_kind(TrialTemplate& t, YAML::Node nspec, const std::string& kind) {
   // Katib v0.19 constants.go: a TrainJob succeeds and fails by the Complete and Failed conditions,
   // as a batch Job does; its primary pod is node 0 of the trainer's replicatedJob.
-  bool is_job = *kind == "Job" || is_trainjob;
+  const bool is_trainjob = kind == "TrainJob";
+  const bool is_job = kind == "Job" || is_trainjob;
   if (t.success_condition.empty()) {
     t.success_condition = std::string(is_job ? kJobSuccess : kKubeflowSuccess);
     nspec["trialTemplate"]["successCondition"] = t.success_condition;
@@ -491,6 +474,48 @@ void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML:
     t.primary_pod_labels = {{"training.kubeflow.org/job-role", "master"}};
     nspec["trialTemplate"]["primaryPodLabels"]["training.kubeflow.org/job-role"] = "master";
   }
+}
+
+void load_trial_template_v1beta1(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Experiment& exp) {
+  YAML::Node tt = get(spec, "trialTemplate");
+  const std::string tpath = "spec.trialTemplate";
+  if (!tt.IsDefined() || !tt.IsMap()) {
+    if (!tt.IsDefined() || is_null(tt)) ctx.error(spec, tpath, "expected a trial template, found none");
+    return;
+  }
+  TrialTemplate& t = exp.trial_template;
+  t.primary_container_name = ctx.get_string(tt, "primaryContainerName").value_or("");
+  if (t.primary_container_name.empty()) {
+    ctx.error(tt, tpath + ".primaryContainerName", "expected the name of the training container, found none");
+  }
+  t.retain = ctx.get_bool(tt, "retain").value_or(false);
+  t.primary_pod_labels = ctx.get_string_map(tt, "primaryPodLabels");
+  t.success_condition = ctx.get_string(tt, "successCondition").value_or("");
+  t.failure_condition = ctx.get_string(tt, "failureCondition").value_or("");
+
+  const std::map<std::string, YAML::Node> declared = load_trial_parameters(ctx, tt, tpath, exp);
+
+  YAML::Node trial_spec = get(tt, "trialSpec");
+  YAML::Node config_map = get(tt, "configMap");
+  if (!trial_spec.IsDefined() && !config_map.IsDefined()) {
+    ctx.error(tt, tpath + ".trialSpec", "expected trialSpec (the job to run per trial) or configMap, found neither");
+    return;
+  }
+  if (trial_spec.IsDefined() && config_map.IsDefined()) {
+    ctx.error(config_map, tpath + ".configMap", "expected only one of trialSpec and configMap, found both");
+    return;
+  }
+  if (config_map.IsDefined()) {
+    for (const char* key : {"configMapName", "configMapNamespace", "templatePath"}) {
+      if (!ctx.get_string(config_map, key)) ctx.error(config_map, tpath + ".configMap." + key, "expected a value, found none");
+    }
+    return;
+  }
+  if (!trial_spec.IsMap()) return;  // reported by the schema check
+  t.trial_spec = tree(trial_spec);
+
+  check_placeholders(ctx, trial_spec, tpath, declared);
+  if (auto kind = check_trial_job(ctx, trial_spec, tpath)) default_by_trial_kind(t, nspec, *kind);
 }
 
 // v1alpha3: goTemplate.rawTemplate is Go template text rendered per trial; it cannot be parsed as YAML

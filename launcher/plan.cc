@@ -318,11 +318,10 @@ int local_replica_limit(int cpus) {
   return static_cast<int>(std::max<long long>(1, limit));
 }
 
-Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
-  JobPlan plan;
-  plan.job = job.metadata.name;
-  plan.token = o.token;
-  // The processes, with their containers' own settings.
+namespace {
+
+// One process per replica, with its container's command, working directory and env.
+Status add_replicas(const jobs::TrainingJob& job, JobPlan& plan) {
   for (const auto& spec : job.replicas) {
     if (spec.template_.containers.empty())
       return invalid_argument(fmt::format("replica {}: expected a container, found none", spec.type));
@@ -357,85 +356,111 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
       plan.replicas.push_back(std::move(r));
     }
   }
-  // What the operator injects.
-  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob || job.kind == JobKind::kJAXJob ||
-      job.kind == JobKind::kXGBoostJob || job.kind == JobKind::kPaddleJob) {
-    // jobs/operator_env.h decides what each replica gets; here every replica is on 127.0.0.1 with
-    // a free port of its own.
-    std::map<std::pair<std::string, int>, int> ports;
-    jobs::ReplicaAddressing local;
-    local.host = [](const std::string&, int, bool) { return std::string("127.0.0.1"); };
-    local.port = [&](const std::string& type, int index) {
-      auto [it, fresh] = ports.try_emplace({type, index}, 0);
-      if (fresh) it->second = o.free_port();
-      return it->second;
-    };
-    for (auto& r : plan.replicas) {
-      auto env = jobs::operator_env(job, r.type, r.index, local);
-      if (!env) return env.status();
-      for (const auto& v : *env) {
-        if (v.field_path.empty()) {
-          set(r, v.name, v.value);
-          continue;
-        }
-        auto value = local_field(v.field_path, job, r, v.name);
-        if (!value) return value.status();
-        set(r, v.name, *value);
+  return Status::ok();
+}
+
+// TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob: what the training operator injects.
+Status add_kubeflow_env(const jobs::TrainingJob& job, const PlanOptions& o, JobPlan& plan) {
+  // jobs/operator_env.h decides what each replica gets; here every replica is on 127.0.0.1 with
+  // a free port of its own.
+  std::map<std::pair<std::string, int>, int> ports;
+  jobs::ReplicaAddressing local;
+  local.host = [](const std::string&, int, bool) { return std::string("127.0.0.1"); };
+  local.port = [&](const std::string& type, int index) {
+    auto [it, fresh] = ports.try_emplace({type, index}, 0);
+    if (fresh) it->second = o.free_port();
+    return it->second;
+  };
+  for (auto& r : plan.replicas) {
+    auto env = jobs::operator_env(job, r.type, r.index, local);
+    if (!env) return env.status();
+    for (const auto& v : *env) {
+      if (v.field_path.empty()) {
+        set(r, v.name, v.value);
+        continue;
       }
+      auto value = local_field(v.field_path, job, r, v.name);
+      if (!value) return value.status();
+      set(r, v.name, *value);
     }
-  } else if (job.kind == JobKind::kMPIJob) {
-    const jobs::ReplicaSpec* workers = job.replica("Worker");
-    const int worker_count = workers ? workers->replicas : 0;
-    int slots = worker_count * job.slots_per_worker;
-    if (job.run_launcher_as_worker) slots += job.slots_per_worker;
-    if (slots == 0) slots = job.slots_per_worker;  // a launcher-only job runs its ranks on this host
-    // Every rank runs on this host: one hostfile line with all the slots, in the format of the
-    // job's mpiImplementation (jobs/operator_env.h).
-    plan.hostfile_path = o.hostfile_path;
-    plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
-    std::string mpi_bin;  // Intel, MPICH: where `mpirun`/`mpiexec` name that implementation's launcher
-    if (job.mpi_implementation != "OpenMPI") {
-      auto launcher = mpi_launcher_program(job.mpi_implementation);
-      if (!launcher) return launcher.status();
-      mpi_bin = (std::filesystem::path(o.hostfile_path).parent_path() / "mpi-bin").string();
-      plan.program_shims = {{mpi_bin + "/mpirun", *launcher}, {mpi_bin + "/mpiexec", *launcher}};
-    }
-    for (auto& r : plan.replicas) {
-      for (const auto& v : jobs::mpi_env(job, r.type, o.hostfile_path)) set(r, v.name, v.value);
-      if (r.type == "Launcher") {
-        if (!mpi_bin.empty()) {
-          const char* path = std::getenv("PATH");
-          set(r, "PATH", mpi_bin + ":" + (path != nullptr ? path : "/usr/bin:/bin"));
-        } else {
-          // Locally the job may run as root and on fewer cores than slots, which mpirun refuses by default.
-          set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
-          set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-          if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
-        }
+  }
+  return Status::ok();
+}
+
+// MPIJob: one hostfile line with every slot (every rank runs on this host), the launcher's env;
+// the workers are bookkeeping (mpirun starts the ranks).
+Status add_mpijob(const jobs::TrainingJob& job, const PlanOptions& o, JobPlan& plan) {
+  const jobs::ReplicaSpec* workers = job.replica("Worker");
+  const int worker_count = workers ? workers->replicas : 0;
+  int slots = worker_count * job.slots_per_worker;
+  if (job.run_launcher_as_worker) slots += job.slots_per_worker;
+  if (slots == 0) slots = job.slots_per_worker;  // a launcher-only job runs its ranks on this host
+  // Every rank runs on this host: one hostfile line with all the slots, in the format of the
+  // job's mpiImplementation (jobs/operator_env.h).
+  plan.hostfile_path = o.hostfile_path;
+  plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
+  std::string mpi_bin;  // Intel, MPICH: where `mpirun`/`mpiexec` name that implementation's launcher
+  if (job.mpi_implementation != "OpenMPI") {
+    auto launcher = mpi_launcher_program(job.mpi_implementation);
+    if (!launcher) return launcher.status();
+    mpi_bin = (std::filesystem::path(o.hostfile_path).parent_path() / "mpi-bin").string();
+    plan.program_shims = {{mpi_bin + "/mpirun", *launcher}, {mpi_bin + "/mpiexec", *launcher}};
+  }
+  for (auto& r : plan.replicas) {
+    for (const auto& v : jobs::mpi_env(job, r.type, o.hostfile_path)) set(r, v.name, v.value);
+    if (r.type == "Launcher") {
+      if (!mpi_bin.empty()) {
+        const char* path = std::getenv("PATH");
+        set(r, "PATH", mpi_bin + ":" + (path != nullptr ? path : "/usr/bin:/bin"));
       } else {
-        r.bookkeeping = true;  // mpirun starts the ranks on this host
-      }
-    }
-  } else if (job.jobset && job.jobset->mpi) {
-    // A TrainJob on the mpi runtime (Trainer v2.3 plugins/mpi): the launcher's mpirun reads the
-    // hostfile at /etc/mpi and reaches the `node` pods by ssh. Here every rank runs on this host,
-    // so the hostfile is one local line with every node's slots, the launcher reads it from the job
-    // directory, and the node pods (sshd in the runtimes) are bookkeeping, as an MPIJob's workers.
-    int nodes = 0;
-    for (const auto& r : plan.replicas) nodes += r.type == "node" || (r.type == "launcher" && job.run_launcher_as_worker);
-    const int slots = std::max(1, nodes) * job.slots_per_worker;
-    plan.hostfile_path = o.hostfile_path;
-    plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
-    for (auto& r : plan.replicas) {
-      if (r.type == "node") {
-        r.bookkeeping = true;
-      } else if (r.type == "launcher") {
-        set(r, "OMPI_MCA_orte_default_hostfile", o.hostfile_path);
+        // Locally the job may run as root and on fewer cores than slots, which mpirun refuses by default.
         set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
         set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
       }
+    } else {
+      r.bookkeeping = true;  // mpirun starts the ranks on this host
     }
+  }
+  return Status::ok();
+}
+
+// A TrainJob on the mpi runtime (Trainer v2.3 plugins/mpi): the launcher's mpirun reads the
+// hostfile at /etc/mpi and reaches the `node` pods by ssh. Here every rank runs on this host, so
+// the hostfile is one local line with every node's slots, the launcher reads it from the job
+// directory, and the node pods (sshd in the runtimes) are bookkeeping, as an MPIJob's workers.
+void add_trainjob_mpi(const jobs::TrainingJob& job, const PlanOptions& o, JobPlan& plan) {
+  int nodes = 0;
+  for (const auto& r : plan.replicas) nodes += r.type == "node" || (r.type == "launcher" && job.run_launcher_as_worker);
+  const int slots = std::max(1, nodes) * job.slots_per_worker;
+  plan.hostfile_path = o.hostfile_path;
+  plan.hostfile = jobs::mpi_hostfile_line(job, "localhost", slots);
+  for (auto& r : plan.replicas) {
+    if (r.type == "node") {
+      r.bookkeeping = true;
+    } else if (r.type == "launcher") {
+      set(r, "OMPI_MCA_orte_default_hostfile", o.hostfile_path);
+      set(r, "OMPI_ALLOW_RUN_AS_ROOT", "1");
+      set(r, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+      if (slots > o.cpus) set(r, "OMPI_MCA_rmaps_base_oversubscribe", "1");
+    }
+  }
+}
+
+}  // namespace
+
+Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
+  JobPlan plan;
+  plan.job = job.metadata.name;
+  plan.token = o.token;
+  if (Status s = add_replicas(job, plan); !s) return s;
+  if (job.kind == JobKind::kTFJob || job.kind == JobKind::kPyTorchJob || job.kind == JobKind::kJAXJob ||
+      job.kind == JobKind::kXGBoostJob || job.kind == JobKind::kPaddleJob) {
+    if (Status s = add_kubeflow_env(job, o, plan); !s) return s;
+  } else if (job.kind == JobKind::kMPIJob) {
+    if (Status s = add_mpijob(job, o, plan); !s) return s;
+  } else if (job.jobset && job.jobset->mpi) {
+    add_trainjob_mpi(job, o, plan);
   }
   if (job.jobset) localize_jobset_addresses(plan, o);
   if (auto s = assign_gpus(job, o.gpus, plan); !s) return s;

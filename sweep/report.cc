@@ -90,17 +90,17 @@ std::string circle(const TrialRecord& t, double cx, double cy, const std::string
                      escape(t.name), format_double(*t.objective), cx, cy, colour(t.status), escape(metric), escape(t.status));
 }
 
-}  // namespace
+// What every part of the report shares: the experiment, its trials, the objective.
+struct ReportData {
+  const SweepResult& r;
+  const jobs::Experiment& e;
+  std::string metric;
+  bool maximize = false;
+  std::vector<const TrialRecord*> scored;  // trials with an objective value
+  std::vector<double> objectives;          // theirs, in order
+};
 
-std::string render_report(const SweepResult& r, const jobs::Experiment& e) {
-  const std::string metric = e.objective.objective_metric_name;
-  const bool maximize = e.objective.type == jobs::ObjectiveType::kMaximize;
-  std::vector<const TrialRecord*> scored;
-  for (const auto& t : r.trials)
-    if (t.objective) scored.push_back(&t);
-  std::vector<double> objectives;
-  for (const auto* t : scored) objectives.push_back(*t->objective);
-
+std::string page_head(const jobs::Experiment& e) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += fmt::format("<title>Experiment {}</title>\n", escape(e.metadata.name));
@@ -118,6 +118,16 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { 
 </head>
 <body>
 )";
+  return h;
+}
+
+// The title, the counts by status, how the experiment ended and the best trial.
+std::string summary_section(const ReportData& d) {
+  const SweepResult& r = d.r;
+  const jobs::Experiment& e = d.e;
+  const std::string& metric = d.metric;
+  const bool maximize = d.maximize;
+  std::string h;
   h += fmt::format("<h1>Experiment {}</h1>\n", escape(e.metadata.name));
   int counts[4] = {0, 0, 0, 0};
   for (const auto& t : r.trials) {
@@ -138,73 +148,89 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { 
     h += fmt::format("<p class=\"best\" id=\"best-trial\">Best trial <b>{}</b>: {}={} with {}</p>\n", escape(b.name), escape(metric),
                      format_double(*b.objective), params);
   }
+  return h;
+}
 
-  // The objective per trial, and the best so far.
+// The objective per trial, and the best so far.
+std::string objective_chart(const ReportData& d) {
+  const SweepResult& r = d.r;
+  const std::string& metric = d.metric;
+  const bool maximize = d.maximize;
+  std::string h;
   h += fmt::format("<h2>{} per trial</h2>\n<div class=\"legend\"><span><i class=\"dot\" style=\"background:#2b6cb0\"></i>succeeded</span>"
                    "<span><i class=\"dot\" style=\"background:#dd6b20\"></i>early stopped</span><span style=\"color:#38a169\">&#8212; best so far</span></div>\n",
                    escape(metric));
-  {
-    const Scale x{0.5, static_cast<double>(std::max<std::size_t>(1, r.trials.size())) + 0.5, kLeft, kWidth - kRight - 0.0};
-    const Scale y = fit(objectives, kHeight - kBottom - 8, kTop + 8);
-    h += fmt::format("<svg id=\"objective-per-trial\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">", kWidth, kHeight);
-    h += axes(x, y, "trial", metric, 2);
-    std::string line;
-    std::optional<double> best;
-    for (std::size_t i = 0; i < r.trials.size(); ++i) {
-      const auto& t = r.trials[i];
-      if (!t.objective) continue;
-      const double px = x(static_cast<double>(i + 1));
-      if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
-      if ((t.status == "Succeeded" || t.status == "EarlyStopped") && (!best || (maximize ? *t.objective > *best : *t.objective < *best)))
-        best = *t.objective;
-      if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
-    }
-    if (!line.empty()) h += fmt::format("<polyline class=\"best-so-far\" points=\"{}\"/>", line.substr(1));
-    for (std::size_t i = 0; i < r.trials.size(); ++i)
-      if (r.trials[i].objective) h += circle(r.trials[i], x(static_cast<double>(i + 1)), y(*r.trials[i].objective), metric);
-    h += "</svg>\n";
+  const Scale x{0.5, static_cast<double>(std::max<std::size_t>(1, r.trials.size())) + 0.5, kLeft, kWidth - kRight - 0.0};
+  const Scale y = fit(d.objectives, kHeight - kBottom - 8, kTop + 8);
+  h += fmt::format("<svg id=\"objective-per-trial\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">", kWidth, kHeight);
+  h += axes(x, y, "trial", metric, 2);
+  std::string line;
+  std::optional<double> best;
+  for (std::size_t i = 0; i < r.trials.size(); ++i) {
+    const auto& t = r.trials[i];
+    if (!t.objective) continue;
+    const double px = x(static_cast<double>(i + 1));
+    if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
+    if ((t.status == "Succeeded" || t.status == "EarlyStopped") && (!best || (maximize ? *t.objective > *best : *t.objective < *best)))
+      best = *t.objective;
+    if (best) line += fmt::format(" {:.1f},{:.1f}", px, y(*best));
   }
+  if (!line.empty()) h += fmt::format("<polyline class=\"best-so-far\" points=\"{}\"/>", line.substr(1));
+  for (std::size_t i = 0; i < r.trials.size(); ++i)
+    if (r.trials[i].objective) h += circle(r.trials[i], x(static_cast<double>(i + 1)), y(*r.trials[i].objective), metric);
+  h += "</svg>\n";
+  return h;
+}
 
-  // Each parameter against the objective.
-  for (std::size_t p = 0; p < e.parameters.size(); ++p) {
-    const auto& spec = e.parameters[p];
-    h += fmt::format("<h2>{} against {}</h2>\n", escape(spec.name), escape(metric));
-    const bool listed = spec.type == jobs::ParameterType::kCategorical || spec.type == jobs::ParameterType::kDiscrete;
-    const Scale y = fit(objectives, kHeight - kBottom - 8, kTop + 8);
-    h += fmt::format("<svg id=\"parameter-{0}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{1}\" height=\"{2}\" viewBox=\"0 0 {1} {2}\">",
-                     escape(spec.name), kWidth, kHeight);
-    auto value_of = [&](const TrialRecord& t) -> std::string {
-      for (const auto& [k, v] : t.assignment)
-        if (k == spec.name) return v;
-      return "";
-    };
-    if (listed) {
-      const auto& values = spec.feasible_space.list;
-      const Scale x{0, static_cast<double>(std::max<std::size_t>(1, values.size())), kLeft, kWidth - kRight - 0.0};
-      h += axes(x, y, spec.name, metric, 0);
-      for (std::size_t k = 0; k < values.size(); ++k)
-        h += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", x(k + 0.5), kHeight - kBottom + 16,
-                         escape(values[k]));
-      for (const auto* t : scored) {
-        const auto it = std::find(values.begin(), values.end(), value_of(*t));
-        if (it == values.end()) continue;
-        h += circle(*t, x(static_cast<double>(it - values.begin()) + 0.5), y(*t->objective), metric);
-      }
-    } else {
-      std::vector<double> xs;
-      for (const auto* t : scored)
-        if (auto v = parse_double(value_of(*t))) xs.push_back(*v);
-      const bool log = spec.feasible_space.distribution == jobs::Distribution::kLogUniform ||
-                       spec.feasible_space.distribution == jobs::Distribution::kLogNormal;
-      const Scale x = fit(xs, kLeft + 8, kWidth - kRight - 8, log);
-      h += axes(x, y, spec.name + (x.log ? " (log scale)" : ""), metric);
-      for (const auto* t : scored)
-        if (auto v = parse_double(value_of(*t))) h += circle(*t, x(*v), y(*t->objective), metric);
+// One parameter against the objective: categories along the axis, or numbers (log scale where
+// the parameter's distribution is).
+std::string parameter_chart(const ReportData& d, const jobs::ParameterSpec& spec) {
+  const std::string& metric = d.metric;
+  const auto& scored = d.scored;
+  const auto& objectives = d.objectives;
+  std::string h;
+  h += fmt::format("<h2>{} against {}</h2>\n", escape(spec.name), escape(metric));
+  const bool listed = spec.type == jobs::ParameterType::kCategorical || spec.type == jobs::ParameterType::kDiscrete;
+  const Scale y = fit(objectives, kHeight - kBottom - 8, kTop + 8);
+  h += fmt::format("<svg id=\"parameter-{0}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{1}\" height=\"{2}\" viewBox=\"0 0 {1} {2}\">",
+                   escape(spec.name), kWidth, kHeight);
+  auto value_of = [&](const TrialRecord& t) -> std::string {
+    for (const auto& [k, v] : t.assignment)
+      if (k == spec.name) return v;
+    return "";
+  };
+  if (listed) {
+    const auto& values = spec.feasible_space.list;
+    const Scale x{0, static_cast<double>(std::max<std::size_t>(1, values.size())), kLeft, kWidth - kRight - 0.0};
+    h += axes(x, y, spec.name, metric, 0);
+    for (std::size_t k = 0; k < values.size(); ++k)
+      h += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", x(k + 0.5), kHeight - kBottom + 16,
+                       escape(values[k]));
+    for (const auto* t : scored) {
+      const auto it = std::find(values.begin(), values.end(), value_of(*t));
+      if (it == values.end()) continue;
+      h += circle(*t, x(static_cast<double>(it - values.begin()) + 0.5), y(*t->objective), metric);
     }
-    h += "</svg>\n";
+  } else {
+    std::vector<double> xs;
+    for (const auto* t : scored)
+      if (auto v = parse_double(value_of(*t))) xs.push_back(*v);
+    const bool log = spec.feasible_space.distribution == jobs::Distribution::kLogUniform ||
+                     spec.feasible_space.distribution == jobs::Distribution::kLogNormal;
+    const Scale x = fit(xs, kLeft + 8, kWidth - kRight - 8, log);
+    h += axes(x, y, spec.name + (x.log ? " (log scale)" : ""), metric);
+    for (const auto* t : scored)
+      if (auto v = parse_double(value_of(*t))) h += circle(*t, x(*v), y(*t->objective), metric);
   }
+  h += "</svg>\n";
+  return h;
+}
 
-  // The table.
+std::string trial_table(const ReportData& d) {
+  const SweepResult& r = d.r;
+  const jobs::Experiment& e = d.e;
+  const std::string& metric = d.metric;
+  std::string h;
   h += "<h2>Trials</h2>\n<table id=\"trials\">\n<tr><th>trial</th><th>status</th>";
   h += fmt::format("<th>{}</th>", escape(metric));
   for (const auto& spec : e.parameters) h += fmt::format("<th>{}</th>", escape(spec.name));
@@ -216,6 +242,19 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { 
     for (const auto& [k, v] : t.assignment) h += fmt::format("<td class=\"num\">{}</td>", escape(v));
     h += "</tr>\n";
   }
+  return h;
+}
+
+}  // namespace
+
+std::string render_report(const SweepResult& r, const jobs::Experiment& e) {
+  ReportData d{r, e, e.objective.objective_metric_name, e.objective.type == jobs::ObjectiveType::kMaximize, {}, {}};
+  for (const auto& t : r.trials)
+    if (t.objective) d.scored.push_back(&t);
+  for (const auto* t : d.scored) d.objectives.push_back(*t->objective);
+  std::string h = page_head(e) + summary_section(d) + objective_chart(d);
+  for (const auto& spec : e.parameters) h += parameter_chart(d, spec);
+  h += trial_table(d);
   h += "</table>\n</body>\n</html>\n";
   return h;
 }

@@ -270,7 +270,7 @@ TEST(CudaEngine, GemmTimingRuns) {
   ASSERT_TRUE((*engine)->train_step(make_batch(128, {1, 28, 28}, 10, 1), 1.0f, 0.01f, 0).is_ok());
   const GemmLog log = (*engine)->gemm_log(128);
   EXPECT_EQ(log.size(), 8u);  // 3 forward, 3 weight gradients, 2 input gradients
-  auto t = cuda_gemm_seconds(log, "fp32", 0, 5);
+  auto t = cuda_gemm_seconds(log, Precision::kFp32, 0, 5);
   ASSERT_TRUE(t.is_ok()) << t.status().message();
   EXPECT_GT(*t, 0.0);
 }
