@@ -43,14 +43,8 @@ Result<Strategy> parse_strategy(std::string_view text) {
   return invalid_argument(fmt::format("--strategy: expected local, allreduce or ps, found \"{}\"", text));
 }
 
-}  // namespace
-
-void add_train_command(CLI::App& app, TrainOptions& o) {
-  CLI::App* cmd = app.add_subcommand("train", "Train a model on Fashion-MNIST (or synthetic data) on this process");
-  // As with argparse, a flag given twice takes its last value, so a trial template or a wrapper
-  // script can append overrides to a command.
-  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  worker::TrainConfig& c = o.config;
+// --model, --dropout and the data set.
+void add_model_and_data_flags(CLI::App* cmd, worker::TrainConfig& c) {
   cmd->add_option("--model", c.model, "mlp, mlp:784-512-256-10, cnn or cnn:C1-C2-F")->capture_default_str();
   cmd->add_option("--dropout", c.dropout, "dropout probability after hidden fully connected layers")
       ->capture_default_str();
@@ -61,6 +55,10 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--test-limit", c.test_limit, "evaluate on the first N test samples (0: all)");
   cmd->add_option("--synthetic-samples", c.synthetic_samples, "training samples of --dataset synthetic")
       ->capture_default_str();
+}
+
+// The run's length, the optimizer and the learning-rate schedule.
+void add_schedule_flags(CLI::App* cmd, worker::TrainConfig& c) {
   cmd->add_option("--epochs", c.epochs, "epochs to train")->capture_default_str();
   cmd->add_option("--steps", c.steps, "stop after this many optimizer steps in total (overrides --epochs)");
   cmd->add_option("--stop-at-step", c.stop_at_step,
@@ -80,6 +78,10 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   cmd->add_option("--lr-step-epochs", c.lr_step_epochs, "step schedule: multiply by --lr-gamma every N epochs");
   cmd->add_option("--lr-gamma", c.lr_gamma, "step schedule factor")->capture_default_str();
   cmd->add_option("--min-lr", c.min_lr, "cosine schedule floor")->capture_default_str();
+}
+
+// Device, threads, seed, checkpoints and what the run reports.
+void add_machine_and_output_flags(CLI::App* cmd, worker::TrainConfig& c) {
   add_typed_option(cmd, "--device", c.device, worker::parse_device, worker::name_of(c.device),
                    "cpu, or cuda (a GPU; an error where there is none)");
   add_typed_option(cmd, "--precision", c.precision, worker::parse_precision, worker::name_of(c.precision),
@@ -104,6 +106,11 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
   add_typed_option(cmd, "--progress", c.progress, worker::parse_progress, worker::name_of(c.progress),
                    "auto (a bar on a terminal), bar or lines");
   cmd->add_flag("!--no-eval", c.evaluate, "skip evaluation on the test set");
+}
+
+// How the replicas train together: allreduce (backend, buckets, --balance) or parameter servers.
+void add_distribution_flags(CLI::App* cmd, TrainOptions& o) {
+  worker::TrainConfig& c = o.config;
   add_typed_option(cmd, "--strategy", o.strategy, parse_strategy, "local",
                    "local, allreduce (data-parallel over the ranks that mpirun, a PyTorchJob or `ringmaster run` "
                    "started) or ps");
@@ -156,6 +163,20 @@ void add_train_command(CLI::App& app, TrainOptions& o) {
       ->capture_default_str()
       ->group(ps);
   cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, TrainOptions& o) {
+  CLI::App* cmd = app.add_subcommand("train", "Train a model on Fashion-MNIST (or synthetic data) on this process");
+  // As with argparse, a flag given twice takes its last value, so a trial template or a wrapper
+  // script can append overrides to a command.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  worker::TrainConfig& c = o.config;
+  add_model_and_data_flags(cmd, c);
+  add_schedule_flags(cmd, c);
+  add_machine_and_output_flags(cmd, c);
+  add_distribution_flags(cmd, o);
 }
 
 worker::TrainConfig replica_train_config(const TrainOptions& o) {
