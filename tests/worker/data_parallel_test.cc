@@ -150,6 +150,13 @@ TEST_F(DataParallelTest, BalanceRejectsASplitThatDoesNotFitTheRanks) {
     EXPECT_NE(r.status().message().find("adding up to 64"), std::string::npos) << r.status().message();
   });
   EXPECT_FALSE(parse_balance("48,x").is_ok());
+  // The GPU backend does not split batches yet: it refuses --balance over several ranks itself.
+  c.device = Device::kCuda;
+  collectives::testing::run_ranks(2, [&](collectives::Communicator& comm) {
+    auto r = run_training(c, sink_, &comm);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().message(), "--balance 40,16: not supported with --device cuda yet");
+  });
 }
 
 TEST_F(DataParallelTest, ReplicasAreBitIdenticalAfterEveryEpochEvenWithDropout) {

@@ -191,3 +191,54 @@ TEST_F(TrainerTest, ConfigurationErrorsNameTheFlag) {
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().message(), "--lr-step-epochs: expected > 0 with --lr-schedule step, found 0");
 }
+
+namespace {
+
+// A parameter service that is never reached: the backends' refusals come before any call.
+class UnreachableService final : public ParameterService {
+ public:
+  int worker() const override { return 0; }
+  int workers() const override { return 2; }
+  std::string describe() const override { return "none"; }
+  ringmaster::Result<int64_t> start(std::span<float>, std::span<const ParamInfo>, const OptimizerConfig&) override {
+    return ringmaster::internal_error("not reachable");
+  }
+  ringmaster::Status push_pull(std::span<const float>, float, int64_t, std::span<float>) override {
+    return ringmaster::internal_error("not reachable");
+  }
+};
+
+}  // namespace
+
+// Issue 24: what a step backend cannot run is its own answer (StepBackend::check), given before
+// any data, device or server is touched; the loop has no special cases for it.
+TEST(StepBackends, EachRefusesWhatItCannotRunAndSaysWhyBalanceIsIdle) {
+  auto model = Model::create("mlp:784-16-10", {1, 28, 28}, 10);
+  ASSERT_TRUE(model.is_ok());
+  auto optimizer = make_optimizer({}, (*model)->param_count());
+  ASSERT_TRUE(optimizer.is_ok());
+  TrainConfig c;
+  c.device = Device::kCuda;
+  c.slow_rank = 1;
+  c.slow_factor = 2.0;
+  auto b = make_step_backend(c, **model, **optimizer, nullptr, nullptr);
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_EQ(b.status().message(), "--slow-rank: not supported with --device cuda");
+  c.slow_rank = -1;
+  UnreachableService ps;
+  b = make_step_backend(c, **model, **optimizer, nullptr, &ps);
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_EQ(b.status().message(), "--device cuda: --strategy ps is not supported on the GPU yet; use allreduce");
+  // A CUDA backend is made without a GPU (the engine comes at start(), with CUDA's own error).
+  b = make_step_backend(c, **model, **optimizer, nullptr, nullptr);
+  ASSERT_TRUE(b.is_ok()) << b.status().message();
+  c.device = Device::kCpu;
+  b = make_step_backend(c, **model, **optimizer, nullptr, &ps);
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ((*b)->unbalanced_because(), "not used with parameter servers (every worker pushes at its own pace)");
+  EXPECT_STREQ((*b)->wait_name(), "push_pull");
+  b = make_step_backend(c, **model, **optimizer, nullptr, nullptr);
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ((*b)->unbalanced_because(), "one rank, nothing to balance");
+  EXPECT_STREQ((*b)->wait_name(), "allreduce_wait");
+}
