@@ -1,0 +1,174 @@
+// Elastic membership (worker/elastic.h, issue 25): workers as threads meeting over one in-memory
+// store, connected by real TCP communicators; a worker "dies" by dropping its group (its sockets
+// close, as a killed process's do).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "collectives/store.h"
+#include "worker/elastic.h"
+
+using namespace ringmaster;
+using namespace ringmaster::worker;
+using namespace std::chrono_literals;
+
+namespace {
+
+ElasticOptions options(int min, int max) {
+  ElasticOptions o;
+  o.min_workers = min;
+  o.max_workers = max;
+  o.settle = 150ms;
+  o.wait_for_min = 2s;
+  o.communicator.timeout = 5s;
+  o.token = "tok";
+  o.job = "elastic-test";
+  return o;
+}
+
+// The sum of every member's rank over the group's communicator: size*(size-1)/2 when all is well,
+// -1 when the collective failed.
+int64_t rank_sum(collectives::Communicator& comm) {
+  int64_t v = comm.rank();
+  if (Status s = comm.allreduce(&v, &v, 1, collectives::DataType::kInt64, collectives::ReduceOp::kSum); !s) return -1;
+  return v;
+}
+
+}  // namespace
+
+TEST(Elastic, RangeIsParsedOnce) {
+  EXPECT_EQ(*parse_elastic_range("2:4"), (std::pair{2, 4}));
+  EXPECT_EQ(*parse_elastic_range("3"), (std::pair{3, 3}));
+  EXPECT_EQ(parse_elastic_range("4:2").status().message(),
+            "--elastic: expected MIN:MAX with 1 <= MIN <= MAX (or one count), found \"4:2\"");
+  EXPECT_FALSE(parse_elastic_range("0:2").is_ok());
+}
+
+TEST(Elastic, WorkersThatArriveTogetherFormOneGeneration) {
+  auto store = collectives::make_in_memory_store();
+  std::vector<std::thread> workers;
+  std::vector<int> ranks(4, -1);
+  std::vector<int64_t> sums(4, -1);
+  for (int w = 0; w < 4; ++w)
+    workers.emplace_back([&, w] {
+      ElasticGroup group(*store, "w" + std::to_string(w), options(2, 4));
+      auto comm = group.join();
+      ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+      ranks[w] = (*comm)->rank();
+      sums[w] = rank_sum(**comm);
+      EXPECT_EQ(group.generation(), 0);
+      EXPECT_EQ(group.members().size(), 4u);
+    });
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()), (std::set<int>{0, 1, 2, 3}));
+  for (int64_t s : sums) EXPECT_EQ(s, 6);
+}
+
+TEST(Elastic, SurvivorsOfAFailedMemberFormTheNextGeneration) {
+  auto store = collectives::make_in_memory_store();
+  std::atomic<int> formed{0};
+  std::vector<std::thread> workers;
+  std::vector<std::vector<std::string>> members_after(3);
+  for (int w = 0; w < 3; ++w)
+    workers.emplace_back([&, w] {
+      ElasticGroup group(*store, "w" + std::to_string(w), options(2, 3));
+      auto comm = group.join();
+      ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+      ASSERT_EQ(rank_sum(**comm), 3);
+      ++formed;
+      if (w == 2) return;  // dies: its sockets close with the group
+      while (formed < 3) std::this_thread::yield();
+      auto failed = rank_sum(**comm);  // a ring through the dead worker
+      ASSERT_EQ(failed, -1);
+      group.abandon();
+      comm = group.join();
+      ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+      EXPECT_EQ(group.generation(), 1);
+      EXPECT_EQ((*comm)->size(), 2);
+      EXPECT_EQ(rank_sum(**comm), 1);
+      members_after[static_cast<std::size_t>(w)] = group.members();
+    });
+  for (auto& t : workers) t.join();
+  const std::set<std::string> survivors(members_after[0].begin(), members_after[0].end());
+  EXPECT_EQ(survivors, (std::set<std::string>{"w0", "w1"}));
+  EXPECT_EQ(members_after[0], members_after[1]);
+}
+
+TEST(Elastic, AWorkerThatArrivesLateJoinsAtTheMembersNextCheck) {
+  auto store = collectives::make_in_memory_store();
+  std::atomic<bool> first_formed{false};
+  std::vector<int> final_size(3, 0);
+  auto member = [&](int w) {
+    ElasticGroup group(*store, "w" + std::to_string(w), options(2, 3));
+    auto comm = group.join();
+    ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+    first_formed = true;
+    EXPECT_EQ((*comm)->size(), 2);
+    // Training, with a commit point every iteration: a waiting worker makes everyone move on.
+    for (int step = 0; step < 2000; ++step) {
+      auto waiting = group.joiner_waiting();
+      ASSERT_TRUE(waiting.is_ok()) << waiting.status().message();
+      if (!*waiting) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+      group.abandon();
+      comm = group.join();
+      ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+      break;
+    }
+    final_size[static_cast<std::size_t>(w)] = (*comm)->size();
+    EXPECT_EQ(rank_sum(**comm), 3);
+  };
+  std::thread a(member, 0), b(member, 1);
+  while (!first_formed) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(200ms);  // generation 0 closed with two
+  std::thread late([&] {
+    ElasticGroup group(*store, "w2", options(2, 3));
+    auto comm = group.join();
+    ASSERT_TRUE(comm.is_ok()) << comm.status().message();
+    EXPECT_EQ(group.generation(), 1);
+    final_size[2] = (*comm)->size();
+    EXPECT_EQ(rank_sum(**comm), 3);
+  });
+  a.join(), b.join(), late.join();
+  EXPECT_EQ(final_size, (std::vector<int>{3, 3, 3}));
+}
+
+TEST(Elastic, BelowMinTheSurvivorWaitsThenFailsNamingWhoIsMissing) {
+  auto store = collectives::make_in_memory_store();
+  std::atomic<int> formed{0};
+  std::atomic<bool> gone{false};
+  std::string message;
+  std::thread dead([&] {
+    {
+      ElasticGroup group(*store, "pod-b", options(2, 2));
+      EXPECT_TRUE(group.join().is_ok());
+      ++formed;
+      while (formed < 2) std::this_thread::yield();
+    }  // its sockets close here
+    gone = true;
+  });
+  std::thread survivor([&] {
+    auto o = options(2, 2);
+    o.wait_for_min = 300ms;
+    ElasticGroup group(*store, "pod-a", o);
+    auto comm = group.join();
+    ASSERT_TRUE(comm.is_ok());
+    ++formed;
+    while (!gone) std::this_thread::yield();
+    ASSERT_EQ(rank_sum(**comm), -1);
+    group.abandon();
+    const auto start = std::chrono::steady_clock::now();
+    auto again = group.join();
+    ASSERT_FALSE(again.is_ok());
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+    message = again.status().message();
+  });
+  survivor.join();
+  dead.join();
+  EXPECT_NE(message.find("1 of at least 2 workers"), std::string::npos) << message;
+  EXPECT_NE(message.find("missing from the last generation: pod-b"), std::string::npos) << message;
+}
