@@ -63,6 +63,7 @@ class ElasticGroup {
   Result<bool> joiner_waiting();
 
   int generation() const { return generation_; }
+  const ElasticOptions& options() const { return options_; }
   const std::vector<std::string>& members() const { return members_; }  // by rank
 
  private:

@@ -108,6 +108,15 @@ Status RunReporter::open() {
   return Status::ok();
 }
 
+void RunReporter::rebind(int rank, int world) {
+  rank_ = rank, world_ = world, leader_ = rank == 0;
+  if (leader_ && !file_ && !config_.metrics_file.empty()) {
+    auto file = std::make_unique<MetricsFile>();
+    if (Status s = file->open(config_.metrics_file); !s) spdlog::warn("{}", s.message());
+    else file_ = std::move(file);
+  }
+}
+
 double RunReporter::seconds_since(TimePoint t) const {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
 }

@@ -49,6 +49,9 @@ class RunReporter {
   // Opens what the configuration asks for: the metrics endpoint, the metrics file (rank 0), the
   // timeline. Fails naming the flag.
   Status open();
+  // After an elastic membership change: this worker's new rank and the group's size (the new
+  // rank 0 prints the lines and opens --metrics-file).
+  void rebind(int rank, int world);
 
   void begin_epoch();
   // Time the training thread waited for a batch (also the wait that found the epoch's end).
@@ -81,8 +84,9 @@ class RunReporter {
 
   const TrainConfig& config_;
   std::FILE* out_;
-  const int rank_, world_;
-  const bool leader_, bar_;
+  int rank_, world_;
+  bool leader_;
+  const bool bar_;
   const TimePoint start_;
   std::unique_ptr<LiveMetrics> live_;
   std::unique_ptr<MetricsServer> server_;

@@ -251,28 +251,30 @@ EvalSums evaluate_on_host(Model& model, BatchLoader& loader) {
   return e;
 }
 
-Status broadcast_start(collectives::Communicator& comm, Model& model, Optimizer& optimizer, TrainState& state) {
+Status broadcast_state(collectives::Communicator& comm, int root, const std::string& encoded, Model& model,
+                       Optimizer& optimizer, TrainState& state) {
   using collectives::DataType;
-  std::string bytes;
-  int64_t length = 0;
-  if (comm.rank() == 0) {
-    bytes = encode_checkpoint(model, optimizer, state);
-    length = static_cast<int64_t>(bytes.size());
-  }
-  if (Status s = comm.broadcast(&length, 1, DataType::kInt64, 0); !s)
-    return s.with_context("sending rank 0's initial state");
+  int64_t length = comm.rank() == root ? static_cast<int64_t>(encoded.size()) : 0;
+  if (Status s = comm.broadcast(&length, 1, DataType::kInt64, root); !s)
+    return s.with_context(fmt::format("sending rank {}'s state", root));
   std::vector<int64_t> words(static_cast<std::size_t>((length + 7) / 8));
-  if (comm.rank() == 0 && length > 0) std::memcpy(words.data(), bytes.data(), bytes.size());
-  if (Status s = comm.broadcast(words.data(), words.size(), DataType::kInt64, 0); !s)
-    return s.with_context("sending rank 0's initial state");
-  if (comm.rank() == 0) return Status::ok();
+  if (comm.rank() == root && length > 0) std::memcpy(words.data(), encoded.data(), encoded.size());
+  if (Status s = comm.broadcast(words.data(), words.size(), DataType::kInt64, root); !s)
+    return s.with_context(fmt::format("sending rank {}'s state", root));
+  if (comm.rank() == root) return Status::ok();
   const std::string_view received(reinterpret_cast<const char*>(words.data()), static_cast<std::size_t>(length));
-  if (Status s = decode_checkpoint(received, "rank 0's initial state", model, optimizer, state); !s) return s;
+  if (Status s = decode_checkpoint(received, fmt::format("rank {}'s state", root), model, optimizer, state); !s)
+    return s;
   // This rank's share of the epoch in progress starts now, with its own dropout stream.
   state.epoch_loss_sum = 0.0;
   state.epoch_samples = state.epoch_correct = 0;
   derive_rank_stream(state, comm.rank());
   return Status::ok();
+}
+
+Status broadcast_start(collectives::Communicator& comm, Model& model, Optimizer& optimizer, TrainState& state) {
+  const std::string encoded = comm.rank() == 0 ? encode_checkpoint(model, optimizer, state) : std::string();
+  return broadcast_state(comm, 0, encoded, model, optimizer, state);
 }
 
 Result<std::unique_ptr<StepBackend>> make_step_backend(const TrainConfig& config, Model& model, Optimizer& optimizer,

@@ -100,5 +100,8 @@ Result<std::unique_ptr<StepBackend>> make_step_backend(const TrainConfig& config
 // checkpoint (so the receiving side checks it exactly as it checks a file); the other ranks then
 // start their share of the epoch in progress with empty sums and their own dropout stream.
 Status broadcast_start(collectives::Communicator& comm, Model& model, Optimizer& optimizer, TrainState& state);
+// The same from rank `root`, whose state is `encoded` (an encoded checkpoint; ignored elsewhere).
+Status broadcast_state(collectives::Communicator& comm, int root, const std::string& encoded, Model& model,
+                       Optimizer& optimizer, TrainState& state);
 
 }  // namespace ringmaster::worker

@@ -75,6 +75,10 @@ Status validate(const TrainConfig& c) {
     return invalid_argument(fmt::format("--bucket-kib: expected >= 1, found {} bytes", c.bucket_bytes));
   if (c.balance_warmup_steps < 1)
     return invalid_argument(fmt::format("--balance-warmup-steps: expected >= 1, found {}", c.balance_warmup_steps));
+  if (c.commit_every < 1)
+    return invalid_argument(fmt::format("--commit-every: expected >= 1, found {}", c.commit_every));
+  if (c.max_restarts < 0)
+    return invalid_argument(fmt::format("--max-restarts: expected >= 0, found {}", c.max_restarts));
   if (!(c.slow_factor >= 1.0) || !std::isfinite(c.slow_factor))
     return invalid_argument(fmt::format("--slow-rank: expected a factor >= 1, found {}", c.slow_factor));
   if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "worker/blas.h"
+#include "worker/elastic.h"
 #include "worker/run_reporter.h"
 
 namespace ringmaster::worker {
@@ -45,8 +46,9 @@ Result<uint64_t> check_replicas_agree(collectives::Communicator& comm, std::span
   return h;
 }
 
-Trainer::Trainer(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm, ParameterService* ps)
-    : config_(config), out_(out), comm_(comm), ps_(ps) {
+Trainer::Trainer(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm, ParameterService* ps,
+                 ElasticGroup* elastic)
+    : config_(config), out_(out), comm_(comm), ps_(ps), elastic_(elastic) {
   world_ = comm ? comm->size() : ps ? ps->workers() : 1;
   rank_ = comm ? comm->rank() : ps ? ps->worker() : 0;
   leader_ = rank_ == 0;
@@ -61,12 +63,20 @@ Status Trainer::prepare() {
   if (Status s = validate(config_); !s) return s;
   start_ = SteadyClock::now();
   set_math_threads(config_.threads);
+  if (elastic_) {
+    if (comm_ || ps_ || config_.device != Device::kCpu || config_.balance.kind != BalanceSpec::Kind::kNone)
+      return invalid_argument("--elastic: trains on the CPU over its own group (not with --strategy ps, --device cuda "
+                              "or --balance yet)");
+    if (Status s = join_generation(); !s) return s;
+  }
   if (Status s = load_data(); !s) return s;
   if (Status s = build_model(); !s) return s;
   if (Status s = settle_start(); !s) return s;
   log_start();
   if (Status s = plan_balance(); !s) return s;
-  return open_loaders_and_reporter();
+  if (Status s = open_loaders(); !s) return s;
+  reporter_ = std::make_unique<RunReporter>(config_, out_, rank_, world_, start_);
+  return reporter_->open();
 }
 
 Status Trainer::load_data() {
@@ -100,8 +110,13 @@ Status Trainer::build_model() {
   if (!backend) return backend.status();
   backend_ = std::move(*backend);
 
-  const int64_t shard_samples = (train_data_.count + world_ - 1) / world_;  // padded, as the loader
-  steps_per_epoch_ = (shard_samples + c.batch_size - 1) / c.batch_size;
+  if (elastic_) {  // one global batch of batch_size x MAX, split over the members (open_loaders)
+    const int64_t global_batch = c.batch_size * elastic_->options().max_workers;
+    steps_per_epoch_ = (train_data_.count + global_batch - 1) / global_batch;
+  } else {
+    const int64_t shard_samples = (train_data_.count + world_ - 1) / world_;  // padded, as the loader
+    steps_per_epoch_ = (shard_samples + c.batch_size - 1) / c.batch_size;
+  }
   max_steps_ = c.steps > 0 ? c.steps : c.epochs * steps_per_epoch_;
   run_until_ = c.stop_at_step > 0 ? std::min(max_steps_, c.stop_at_step) : max_steps_;
   schedule_.kind = c.lr_schedule;
@@ -139,6 +154,7 @@ Status Trainer::settle_start() {
       summary_.resumed_from = r->path;
     }
   }
+  if (elastic_) return adopt_generation();
   if (Status s = backend_->start(state_, steps_per_epoch_); !s) return s;
   dropout_rng_.set_state(state_.rng);
   return Status::ok();
@@ -182,24 +198,37 @@ Status Trainer::plan_balance() {
   return Status::ok();
 }
 
-Status Trainer::open_loaders_and_reporter() {
+Status Trainer::open_loaders() {
   const TrainConfig& c = config_;
   // The data order is a function of the run's seed and the epoch, so a resumed run replays it;
   // each rank reads its shard of it.
-  loader_ = std::make_unique<BatchLoader>(train_data_,
-                                          BatchLoader::Options{c.batch_size, true, state_.seed, 3, rank_, world_, true});
-  loader_->set_shard_batches(rank_batches_);
+  BatchLoader::Options o{c.batch_size, true, state_.seed, 3, rank_, world_, true};
+  std::vector<int64_t> shares = rank_batches_;
+  if (elastic_) {
+    // Elastic: every step is the same global batch whatever the membership, split evenly over the
+    // members, so a change keeps the update and the position in the epoch (balance.h).
+    const int64_t global_batch = c.batch_size * elastic_->options().max_workers;
+    if (world_ == 1) o.batch_size = global_batch;
+    else shares = split_proportionally(global_batch, std::vector<double>(static_cast<std::size_t>(world_), 1.0));
+  }
+  loader_ = std::make_unique<BatchLoader>(train_data_, o);
+  loader_->set_shard_batches(shares);
   if (leader_ && !rank_batches_.empty()) spdlog::info("per-rank batch sizes {}", join_batches(rank_batches_));
   if (evaluating_)
     test_loader_ = std::make_unique<BatchLoader>(
         test_data_, BatchLoader::Options{c.batch_size, false, 0, 3, ps_ ? 0 : rank_, ps_ ? 1 : world_, false});
-  reporter_ = std::make_unique<RunReporter>(c, out_, rank_, world_, start_);
-  return reporter_->open();
+  return Status::ok();
 }
 
 Status Trainer::run() {
-  while (state_.global_step < run_until_)
-    if (Status s = run_epoch(); !s) return s;
+  while (state_.global_step < run_until_) {
+    Status s = run_epoch();
+    if (s) continue;
+    // A lost or hung member (elastic): the survivors meet again and go on from the last commit.
+    const bool membership = s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+    if (!elastic_ || !membership) return s;
+    if (Status r = recover(s); !r) return r;
+  }
   return Status::ok();
 }
 
@@ -215,6 +244,9 @@ Status Trainer::run_epoch() {
     if (b == nullptr) break;
     if (Status s = take_step(*b, wait_start, data_ready); !s) return s;
   }
+  // Elastic, --stop-at-step before the end: this worker leaves the group here, as a preempted one
+  // does, without the epoch's collectives (the others go on without it).
+  if (elastic_ && state_.global_step == run_until_ && run_until_ < max_steps_) return Status::ok();
   return end_epoch();
 }
 
@@ -228,6 +260,8 @@ Status Trainer::take_step(const Batch& b, SteadyClock::time_point wait_start, St
   if (balancer_) balancer_->record(record.samples, record.compute_seconds());
   if (Status s = end_step(b, record.loss); !s) return s;  // on the device the loss is added at the epoch's end
   reporter_->step(record, state_, steps_per_epoch_);
+  if (elastic_ && state_.global_step % config_.commit_every == 0)
+    if (Status s = commit(); !s) return s;
   if (balancer_ && balancer_->decisions() == 0 && balancer_->recorded_steps() >= config_.balance_warmup_steps) {
     // The end of the warm-up: the new split starts with the epoch's next batch.
     if (Status s = rebalance(); !s) return s;
@@ -345,6 +379,79 @@ Status Trainer::rebalance() {
   return Status::ok();
 }
 
+Status Trainer::join_generation() {
+  auto comm = elastic_->join();
+  if (!comm) return comm.status();
+  comm_ = *comm;
+  world_ = comm_->size();
+  rank_ = comm_->rank();
+  leader_ = rank_ == 0;
+  evaluating_ = config_.evaluate;
+  if (reporter_) reporter_->rebind(rank_, world_);
+  spdlog::info("elastic: generation {}: {} member(s) ({}), rank {} here", elastic_->generation(), world_,
+               fmt::join(elastic_->members(), ", "), rank_);
+  return Status::ok();
+}
+
+// Every member takes the state of the member with the newest commit (the lowest rank of those):
+// survivors roll back to it, a new member starts from it. In the first generation nobody has
+// committed and rank 0's state (fresh or resumed from disk) is sent, as broadcast_start does.
+Status Trainer::adopt_generation() {
+  std::vector<int64_t> steps(static_cast<std::size_t>(world_));
+  if (Status s = comm_->allgather(&committed_step_, steps.data(), 1, collectives::DataType::kInt64); !s)
+    return s.with_context("elastic: comparing commits");
+  const int donor = static_cast<int>(std::max_element(steps.begin(), steps.end()) - steps.begin());
+  std::string encoded;
+  if (rank_ == donor && committed_.empty()) {
+    state_.rng = dropout_rng_.state();
+    encoded = encode_checkpoint(*model_, *optimizer_, state_);
+  } else if (rank_ == donor) {
+    encoded = committed_;
+    if (Status s = decode_checkpoint(encoded, "the last commit", *model_, *optimizer_, state_); !s) return s;
+  }
+  if (Status s = broadcast_state(*comm_, donor, encoded, *model_, *optimizer_, state_); !s) return s;
+  dropout_rng_.set_state(state_.rng);
+  committed_ = rank_ == donor ? std::move(encoded) : encode_checkpoint(*model_, *optimizer_, state_);
+  committed_step_ = state_.global_step;
+  return Status::ok();
+}
+
+// The state in memory, every --commit-every steps; then whether a worker waits to join (the
+// members then move to the next generation together, losing nothing).
+Status Trainer::commit() {
+  state_.rng = dropout_rng_.state();
+  committed_ = encode_checkpoint(*model_, *optimizer_, state_);
+  committed_step_ = state_.global_step;
+  auto waiting = elastic_->joiner_waiting();
+  if (!waiting) return waiting.status();
+  if (*waiting) return Status(StatusCode::kUnavailable, "a worker waits to join the group");
+  return Status::ok();
+}
+
+Status Trainer::recover(const Status& cause) {
+  const auto began = SteadyClock::now();
+  const int previous = elastic_->generation();
+  const int64_t lost = state_.global_step - committed_step_;
+  if (++restarts_ > config_.max_restarts)
+    return cause.with_context(
+        fmt::format("elastic: membership change {} is more than --max-restarts {}", restarts_, config_.max_restarts));
+  spdlog::warn("elastic: generation {} ends ({}); going back {} step(s) to the commit at step {}", previous,
+               cause.message(), lost, committed_step_);
+  backend_.reset();  // it holds the old communicator
+  elastic_->abandon();
+  comm_ = nullptr;
+  if (Status s = join_generation(); !s) return s.with_context("elastic: after " + cause.message());
+  auto backend = make_step_backend(config_, *model_, *optimizer_, world_ > 1 ? comm_ : nullptr, nullptr);
+  if (!backend) return backend.status();
+  backend_ = std::move(*backend);
+  if (Status s = open_loaders(); !s) return s;
+  if (Status s = adopt_generation(); !s) return s;
+  spdlog::info("elastic: training again at step {} in generation {} with {} member(s), {:.0f} ms after the change",
+               state_.global_step, elastic_->generation(), world_,
+               std::chrono::duration<double, std::milli>(SteadyClock::now() - began).count());
+  return Status::ok();
+}
+
 Result<TrainSummary> Trainer::finish() {
   if (Status s = reporter_->write_timeline(comm_); !s) return s;
   if (Status s = backend_->finish(); !s) return s;
@@ -368,8 +475,8 @@ Result<TrainSummary> Trainer::finish() {
 }
 
 Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm,
-                                  ParameterService* ps) {
-  Trainer trainer(config, out, comm, ps);
+                                  ParameterService* ps, ElasticGroup* elastic) {
+  Trainer trainer(config, out, comm, ps, elastic);
   if (Status s = trainer.prepare(); !s) return s;
   if (Status s = trainer.run(); !s) return s;
   return trainer.finish();

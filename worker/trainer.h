@@ -39,6 +39,7 @@
 namespace ringmaster::worker {
 
 class RunReporter;
+class ElasticGroup;
 
 // The run, in three parts:
 //   prepare()  data, model, optimizer, schedule and the starting state (fresh, resumed from
@@ -50,7 +51,9 @@ class RunReporter;
 // run_training below is the three in order. Not thread-safe; one Trainer per run.
 class Trainer {
  public:
-  Trainer(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm, ParameterService* ps);
+  // elastic: the group this worker trains in (comm then comes from it and must be null).
+  Trainer(const TrainConfig& config, std::FILE* out, collectives::Communicator* comm, ParameterService* ps,
+          ElasticGroup* elastic = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -65,7 +68,13 @@ class Trainer {
   Status settle_start();
   void log_start() const;
   Status plan_balance();
-  Status open_loaders_and_reporter();
+  Status open_loaders();
+  // Elastic: joins the group's next generation, and takes its state from the member with the
+  // newest commit (rolling back to it); commits; recovers from a lost member.
+  Status join_generation();
+  Status adopt_generation();
+  Status commit();
+  Status recover(const Status& cause);
   Status run_epoch();
   Status take_step(const Batch& batch, std::chrono::steady_clock::time_point wait_start,
                    std::chrono::steady_clock::time_point data_ready);
@@ -80,6 +89,10 @@ class Trainer {
   std::FILE* out_;
   collectives::Communicator* comm_;
   ParameterService* ps_;
+  ElasticGroup* elastic_;
+  std::string committed_;           // elastic: the last commit (an encoded checkpoint)
+  int64_t committed_step_ = -1;     // its global step; -1: none yet
+  int restarts_ = 0;                // membership changes so far
   int world_ = 1, rank_ = 0;
   bool leader_ = true, evaluating_ = false;
   std::chrono::steady_clock::time_point start_;
@@ -118,8 +131,14 @@ class Trainer {
 // optimizer: each worker trains on its shard (DistributedSampler over the service's workers),
 // pushes its gradients and trains on the parameters it gets back. Worker 0 evaluates on the whole
 // test set, prints and checkpoints; a restarted worker continues from the steps it had pushed.
+//
+// With an ElasticGroup (elastic.h) instead, the ranks are the group's current generation: every
+// --commit-every steps each keeps its state in memory; when a member is lost (a failed collective)
+// or a worker waits to join, the members meet in the next generation, take the newest commit and
+// go on with the same global batch (--batch-size x MAX) split over however many they are.
 Result<TrainSummary> run_training(const TrainConfig& config, std::FILE* out,
-                                  collectives::Communicator* comm = nullptr, ParameterService* ps = nullptr);
+                                  collectives::Communicator* comm = nullptr, ParameterService* ps = nullptr,
+                                  ElasticGroup* elastic = nullptr);
 
 // Fails (kInternal, naming the ranks and checksums) unless `params` is bit-identical on every
 // rank of `comm`. Returns this rank's checksum (FNV-1a over the bytes).

@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "collectives/store.h"
+#include "common/deadline.h"
 #include "worker/elastic.h"
+#include "worker/trainer.h"
 
 using namespace ringmaster;
 using namespace ringmaster::worker;
@@ -171,4 +173,100 @@ TEST(Elastic, BelowMinTheSurvivorWaitsThenFailsNamingWhoIsMissing) {
   dead.join();
   EXPECT_NE(message.find("1 of at least 2 workers"), std::string::npos) << message;
   EXPECT_NE(message.find("missing from the last generation: pod-b"), std::string::npos) << message;
+}
+
+// The train loop in an elastic group: workers are threads running run_training, each with its own
+// ElasticGroup over one store.
+namespace {
+
+TrainConfig small_training() {
+  TrainConfig c;
+  c.model = "mlp:784-32-10";
+  c.dataset = DataSource::kSynthetic;
+  c.synthetic_samples = 1536;
+  c.test_limit = 300;
+  c.epochs = 3;
+  c.batch_size = 32;  // a global batch of 96 with MAX 3: 16 steps per epoch
+  c.progress = Progress::kLines;
+  c.commit_every = 4;
+  return c;
+}
+
+struct Outcome {
+  bool ok = false;
+  std::string error;
+  TrainSummary summary;
+};
+
+// Runs `configs.size()` workers; the last `late` of them start once the first generation has
+// closed without them.
+std::vector<Outcome> train_elastic(const std::vector<TrainConfig>& configs, const ElasticOptions& o,
+                                   std::size_t late = 0) {
+  auto store = collectives::make_in_memory_store();
+  std::vector<Outcome> out(configs.size());
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < configs.size(); ++w)
+    workers.emplace_back([&, w] {
+      if (w + late >= configs.size()) {
+        ASSERT_TRUE(store->get("elastic/g0/world", Deadline::after(10s)).is_ok());
+      }
+      std::FILE* sink = std::fopen("/dev/null", "w");
+      {
+        ElasticGroup group(*store, "w" + std::to_string(w), o);
+        auto r = run_training(configs[w], sink, nullptr, nullptr, &group);
+        out[w].ok = r.is_ok();
+        if (r) out[w].summary = *r;
+        else out[w].error = r.status().message();
+      }  // the group's sockets close with it, as a process's do
+      std::fclose(sink);
+    });
+  for (auto& t : workers) t.join();
+  return out;
+}
+
+}  // namespace
+
+TEST(ElasticTraining, AnUndisturbedGroupTrainsLikeDataParallelTraining) {
+  const TrainConfig c = small_training();
+  auto out = train_elastic({c, c, c}, options(2, 3));
+  for (const auto& o : out) {
+    ASSERT_TRUE(o.ok) << o.error;
+    EXPECT_EQ(o.summary.epochs_completed, 3);
+    EXPECT_EQ(o.summary.global_step, 48);
+  }
+  EXPECT_GT(out[0].summary.accuracy, 0.5);  // synthetic, 10 classes: chance is 0.1
+}
+
+TEST(ElasticTraining, AWorkerThatLeavesMidRunLeavesTheOthersTrainingToTheEnd) {
+  const TrainConfig c = small_training();
+  const auto undisturbed = train_elastic({c, c, c}, options(2, 3));
+  ASSERT_TRUE(undisturbed[0].ok) << undisturbed[0].error;
+  TrainConfig leaving = c;
+  leaving.stop_at_step = 22;  // between commits (20 and 24), in the second epoch
+  auto out = train_elastic({c, c, leaving}, options(2, 3));
+  ASSERT_TRUE(out[2].ok) << out[2].error;
+  EXPECT_EQ(out[2].summary.global_step, 22);
+  for (int w : {0, 1}) {
+    ASSERT_TRUE(out[w].ok) << "worker " << w << ": " << out[w].error;
+    // Same length as the undisturbed run (the replicas were checked bit-identical after every epoch).
+    EXPECT_EQ(out[w].summary.epochs_completed, 3);
+    EXPECT_EQ(out[w].summary.global_step, 48);
+    EXPECT_EQ(out[w].summary.world_size, 2);
+  }
+  // The same global batches in the same order: the update is the undisturbed one, up to the order
+  // of the sums.
+  EXPECT_NEAR(out[0].summary.accuracy, undisturbed[0].summary.accuracy, 0.02);
+  EXPECT_EQ(out[0].summary.accuracy, out[1].summary.accuracy);
+}
+
+TEST(ElasticTraining, AWorkerThatArrivesLateJoinsAndTrains) {
+  TrainConfig c = small_training();
+  c.epochs = 12;  // long enough for the third worker to arrive while the first two train
+  auto out = train_elastic({c, c, c}, options(2, 3), /*late=*/1);
+  for (int w : {0, 1, 2}) {
+    ASSERT_TRUE(out[w].ok) << "worker " << w << ": " << out[w].error;
+    EXPECT_EQ(out[w].summary.global_step, 192);
+  }
+  EXPECT_EQ(out[2].summary.world_size, 3);
+  EXPECT_EQ(out[0].summary.accuracy, out[2].summary.accuracy);
 }
