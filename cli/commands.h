@@ -69,6 +69,9 @@ struct TrainOptions {
   std::string ps_mode = "async";  // async | sync | ssp: parsed by ringmaster-ps (ps/mode.h), which carries --strategy ps out
   int staleness = 0;
   double ps_timeout = 30.0, ps_reconnect = 60.0;
+  // --elastic MIN:MAX (empty: a fixed world); the rendezvous store from RINGMASTER_RDZV_ENDPOINT.
+  std::string elastic;
+  double elastic_timeout = 60.0;  // seconds a group may stay below MIN
 };
 void add_train_command(CLI::App& app, TrainOptions& options);
 // The TrainConfig a replica runs: the flags', with what its environment adds (a job's replica
@@ -170,6 +173,14 @@ void add_runtimes_flag(CLI::App* command, std::vector<std::string>& dirs);
 void add_max_replicas_flag(CLI::App* command, std::size_t& max_replicas);
 
 // `ringmaster initialize`: a TrainJob initializer's storageUri brought in locally (initialize.cc).
+// `ringmaster rendezvous`: an elastic job's rendezvous store (cli/rendezvous.cc).
+struct RendezvousOptions {
+  std::string host = "127.0.0.1", job = "ringmaster";
+  int port = 29400;
+};
+void add_rendezvous_command(CLI::App& app, RendezvousOptions& options);
+int run_rendezvous(const RendezvousOptions& options);
+
 struct InitializeOptions {
   std::string storage_uri, output;
 };

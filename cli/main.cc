@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   ringmaster::cli::add_bench_command(app, bench);
   ringmaster::cli::SweepOptions sweep;
   ringmaster::cli::add_sweep_command(app, sweep);
+  ringmaster::cli::RendezvousOptions rendezvous;
+  ringmaster::cli::add_rendezvous_command(app, rendezvous);
   ringmaster::cli::InitializeOptions initialize;
   ringmaster::cli::add_initialize_command(app, initialize);
   // Carried out by ringmaster-ps (commands.h): its flags are parsed there.
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("run")) return ringmaster::cli::run_run(run);
     if (app.got_subcommand("submit")) return ringmaster::cli::run_submit(submit);
     if (app.got_subcommand("initialize")) return ringmaster::cli::run_initialize(initialize);
+    if (app.got_subcommand("rendezvous")) return ringmaster::cli::run_rendezvous(rendezvous);
     if (app.got_subcommand("status")) return ringmaster::cli::run_status(state);
     if (app.got_subcommand("logs")) return ringmaster::cli::run_logs(state);
     if (app.got_subcommand("delete")) return ringmaster::cli::run_delete(state);

@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <chrono>
 #include <cstdlib>
@@ -11,6 +13,9 @@
 #include "common/strings.h"
 #include "cli/commands.h"
 #include "collectives/factory.h"
+#include "collectives/store.h"
+#include "common/deadline.h"
+#include "worker/elastic.h"
 
 namespace ringmaster::cli {
 namespace {
@@ -163,6 +168,21 @@ void add_distribution_flags(CLI::App* cmd, TrainOptions& o) {
       ->capture_default_str()
       ->group(ps);
   cmd->add_flag("--scale-lr", c.scale_lr, "multiply the learning rate by the number of ranks (with --warmup-epochs)");
+  const char* elastic = "Elastic (--elastic MIN:MAX, docs/elastic.md)";
+  cmd->add_option("--elastic", o.elastic,
+                  "train in an elastic group of MIN to MAX workers meeting at RINGMASTER_RDZV_ENDPOINT (`ringmaster "
+                  "rendezvous`): a lost worker or a new one changes the group without stopping it")
+      ->group(elastic);
+  cmd->add_option("--elastic-timeout", o.elastic_timeout,
+                  "elastic: seconds the group may stay below MIN (waiting for workers to come back) before it fails")
+      ->capture_default_str()
+      ->group(elastic);
+  cmd->add_option("--commit-every", c.commit_every, "elastic: keep the state in memory every N steps (what a change rolls back to)")
+      ->capture_default_str()
+      ->group(elastic);
+  cmd->add_option("--max-restarts", c.max_restarts, "elastic: membership changes allowed, as torchrun counts them")
+      ->capture_default_str()
+      ->group(elastic);
 }
 
 }  // namespace
@@ -195,9 +215,58 @@ worker::TrainConfig replica_train_config(const TrainOptions& o) {
   return config;
 }
 
+namespace {
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "ringmaster train: %s\n", message.c_str());
+  return code;
+}
+
+// --elastic MIN:MAX: the worker joins the group at the job's rendezvous store (docs/elastic.md).
+int run_elastic_training(const worker::TrainConfig& config, const TrainOptions& o) {
+  auto range = worker::parse_elastic_range(o.elastic);
+  if (!range) return fail(2, range.status().message());
+  if (o.strategy != Strategy::kAllreduce) return fail(2, "--elastic: expected --strategy allreduce");
+  if (std::getenv("OMPI_COMM_WORLD_SIZE"))
+    return fail(2, "--elastic: mpirun fixed this world (OMPI_COMM_WORLD_SIZE is set); start elastic workers without "
+                   "mpirun, each with RINGMASTER_RDZV_ENDPOINT");
+  const char* endpoint = std::getenv("RINGMASTER_RDZV_ENDPOINT");
+  const char* token = std::getenv("RINGMASTER_JOB_TOKEN");
+  if (endpoint == nullptr || *endpoint == '\0')
+    return fail(2, "--elastic: expected RINGMASTER_RDZV_ENDPOINT (host:port of the job's `ringmaster rendezvous`), "
+                   "found none");
+  if (token == nullptr || *token == '\0') return fail(2, "--elastic: expected RINGMASTER_JOB_TOKEN, found none");
+  auto where = parse_endpoint(endpoint);
+  if (!where) return fail(2, "RINGMASTER_RDZV_ENDPOINT: " + where.status().message());
+  worker::ElasticOptions eo;
+  eo.min_workers = range->first;
+  eo.max_workers = range->second;
+  eo.token = token;
+  if (!(o.elastic_timeout > 0)) return fail(2, fmt::format("--elastic-timeout: expected seconds > 0, found {}", o.elastic_timeout));
+  eo.wait_for_min = std::chrono::milliseconds(static_cast<int64_t>(o.elastic_timeout * 1000));
+  if (const char* job = std::getenv("RINGMASTER_JOB_NAME"); job && *job) eo.job = job;
+  if (o.collective_timeout > 0)
+    eo.communicator.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
+  auto bind = collectives::local_address_towards(where->host);
+  if (!bind) return fail(1, bind.status().message());
+  eo.bind_host = *bind;
+  auto store = collectives::connect_tcp_store(*where, {eo.token, eo.job, 0, 0},
+                                              Deadline::after(eo.communicator.timeout));
+  if (!store) return fail(1, "joining the rendezvous: " + store.status().message());
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  worker::ElasticGroup group(**store, fmt::format("{}:{}", host, ::getpid()), eo);
+  auto r = worker::run_training(config, stdout, nullptr, nullptr, &group);
+  if (!r) return fail(r.status().code() == StatusCode::kInvalidArgument ? 2 : 1, r.status().message());
+  return 0;
+}
+
+}  // namespace
+
 int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
   if (o.strategy == Strategy::kPs) return ps_training(o);
   const worker::TrainConfig config = replica_train_config(o);
+  if (!o.elastic.empty()) return run_elastic_training(config, o);
   std::unique_ptr<collectives::Communicator> comm;
   if (o.strategy == Strategy::kAllreduce) {
     auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });

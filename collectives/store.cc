@@ -158,10 +158,17 @@ class TcpServer final : public TcpStoreServer {
                           id_.job, port_);
       else if (job != id_.job)
         why = fmt::format("refused: this store serves job \"{}\", not \"{}\"", id_.job, job);
+      else if (world != id_.world_size && (world == 0 || id_.world_size == 0))
+        why = id_.world_size == 0
+                  ? fmt::format("refused: job \"{}\" is elastic (its workers join with --elastic), and a rank of a "
+                                "fixed world of {} asked to join",
+                                id_.job, world)
+                  : fmt::format("refused: an elastic worker asked to join job \"{}\", whose world is fixed at {}",
+                                id_.job, id_.world_size);
       else if (world != id_.world_size)
         why = fmt::format("refused: rank {} joined with world size {}, but job \"{}\" has world size {}", rank, world,
                           id_.job, id_.world_size);
-      else if (rank < 0 || rank >= world)
+      else if (world > 0 && (rank < 0 || rank >= world))
         why = fmt::format("refused: rank {} is outside the world of size {}", rank, world);
       if (!why.empty()) {
         reply(c, Writer(kErr).str(why).bytes());

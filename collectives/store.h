@@ -38,7 +38,7 @@ std::unique_ptr<Store> make_in_memory_store();
 struct StoreIdentity {
   std::string token;   // shared secret of the job (RINGMASTER_JOB_TOKEN)
   std::string job;     // job name, for messages
-  int world_size = 1;
+  int world_size = 1;  // 0: an elastic job's store (worker/elastic.h), which any of its workers joins
   int rank = 0;        // clients only
 };
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Elastic training with real processes (issue 25): three `ringmaster train --elastic 2:3` workers
+# meet at a `ringmaster rendezvous`; one is killed with -9 mid-run (a non-leader, then in a second
+# run the leader itself) and the other two finish every epoch, their replicas checked bit-identical
+# after every epoch; below MIN the survivor fails naming who is missing. Clear refusals for --elastic
+# without a rendezvous and under mpirun.
+# Usage: elastic_test.sh RINGMASTER_BINARY
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+source "$(dirname "$0")/../lib.sh"
+make_workdir
+export RINGMASTER_JOB_TOKEN=elastic-test-token RINGMASTER_JOB_NAME=el
+train=(train --strategy allreduce --model mlp:784-32-10 --dataset synthetic --synthetic-samples 6144 --test-limit 500
+       --batch-size 32 --commit-every 4 --progress lines --collective-timeout 10)
+
+# Starts the rendezvous; sets $rdzv (its pid) and RINGMASTER_RDZV_ENDPOINT.
+start_rendezvous() {
+  "$bin" rendezvous --port 0 --job el >"$work/rdzv.out" 2>&1 &
+  rdzv=$!
+  for _ in $(seq 100); do grep -q '^rendezvous for' "$work/rdzv.out" && break; sleep 0.05; done
+  export RINGMASTER_RDZV_ENDPOINT=$(sed -n 's/^rendezvous for elastic job el at \(.*\)$/\1/p' "$work/rdzv.out")
+}
+# Worker i's log is $work/$1-$i.out; its pid pids[i].
+start_workers() {
+  local run=$1 range=$2 epochs=$3
+  pids=()
+  for i in 0 1 2; do
+    "$bin" "${train[@]}" --elastic "$range" --epochs "$epochs" >"$work/$run-$i.out" 2>&1 &
+    pids+=($!)
+  done
+}
+# The worker printing the epoch lines (rank 0 of the first generation).
+leader_of() { for i in 0 1 2; do grep -q '^epoch=1 ' "$work/$1-$i.out" && { echo "$i"; return; }; done; }
+# Kills worker $2 of run $1 with -9 and waits for the other two: ok=1 when both exited 0.
+kill_one() {
+  local run=$1 victim=$2 i
+  ok=1
+  kill -9 "${pids[$victim]}"
+  for i in 0 1 2; do
+    [ "$i" = "$victim" ] && continue
+    wait "${pids[$i]}" || { ok=0; echo "worker $i failed:"; tail -5 "$work/$run-$i.out"; }
+  done
+  wait "${pids[$victim]}" 2>/dev/null
+}
+wait_for_epoch() {
+  for _ in $(seq 600); do grep -q "^epoch=$2 " "$work/$1"-*.out && return 0; sleep 0.05; done
+  return 1
+}
+
+# --- a non-leader killed with -9 --------------------------------------------------------------
+start_rendezvous
+start_workers kill-other 2:3 12
+wait_for_epoch kill-other 1
+leader=$(leader_of kill-other)
+kill_one kill-other $(( (leader + 1) % 3 ))
+check "a worker killed with -9: the other two finish" "[ $ok -eq 1 ]"
+# Ranks are the order of arrival in each generation: rank 0 of the second may be either survivor.
+check "the summary has every epoch, with 2 ranks at the end" \
+  "grep -h '^summary: ' $work/kill-other-*.out | grep -q 'epochs=12 .* ranks=2'"
+check "the change is logged with its cause and what it cost" \
+  "grep -q 'elastic: generation 0 ends (.*closed by the peer' $work/kill-other-$leader.out &&
+   grep -q 'elastic: training again at step [0-9]* in generation 1 with 2 member(s)' $work/kill-other-$leader.out"
+kill "$rdzv"; wait "$rdzv" 2>/dev/null
+
+# --- the leader killed with -9: the next rank 0 reports ---------------------------------------
+start_rendezvous
+start_workers kill-leader 2:3 12
+wait_for_epoch kill-leader 2
+kill_one kill-leader "$(leader_of kill-leader)"
+check "the leader killed with -9: the other two finish" "[ $ok -eq 1 ]"
+check "a survivor, now rank 0, prints the last epochs and the summary" \
+  "grep -h '^summary: ' $work/kill-leader-*.out | grep -q 'epochs=12 .* ranks=2'"
+kill "$rdzv"; wait "$rdzv" 2>/dev/null
+
+# --- below MIN: the survivor waits, then names who is missing ---------------------------------
+start_rendezvous
+"$bin" "${train[@]}" --elastic 2:2 --elastic-timeout 2 --epochs 200 >"$work/min-0.out" 2>&1 &
+a=$!
+"$bin" "${train[@]}" --elastic 2:2 --elastic-timeout 2 --epochs 200 >"$work/min-1.out" 2>&1 &
+b=$!
+wait_for_epoch min 1
+survivor_log=$work/min-0.out
+if [ "$(leader_of min)" = 1 ]; then t=$a; a=$b; b=$t; survivor_log=$work/min-1.out; fi  # kill the one that is not rank 0
+kill -9 "$b"; wait "$b" 2>/dev/null
+wait "$a"; rc=$?
+check "below MIN the survivor fails (exit 1) naming the worker that is gone" \
+  "[ $rc -eq 1 ] && grep -q '1 of at least 2 workers after .*missing from the last generation: .*:$b' $survivor_log" ||
+  tail -3 "$survivor_log"
+kill "$rdzv"; wait "$rdzv" 2>/dev/null
+
+# --- clear refusals ------------------------------------------------------------------------------
+out=$(env -u RINGMASTER_RDZV_ENDPOINT "$bin" "${train[@]}" --elastic 2:3 2>&1); rc=$?
+check "--elastic without a rendezvous says what it needs" \
+  "[ $rc -eq 2 ] && grep -q 'expected RINGMASTER_RDZV_ENDPOINT' <<<\"\$out\""
+out=$(OMPI_COMM_WORLD_SIZE=2 "$bin" "${train[@]}" --elastic 2:3 2>&1); rc=$?
+check "--elastic under mpirun is refused: mpirun fixes the world" "[ $rc -eq 2 ] && grep -q 'mpirun fixed this world' <<<\"\$out\""
+exit $fail
