@@ -72,6 +72,7 @@ struct TrainOptions {
   // --elastic MIN:MAX (empty: a fixed world); the rendezvous store from RINGMASTER_RDZV_ENDPOINT.
   std::string elastic;
   double elastic_timeout = 60.0;  // seconds a group may stay below MIN
+  int max_restarts = -1;          // -1: PET_MAX_RESTARTS, else TrainConfig's default
 };
 void add_train_command(CLI::App& app, TrainOptions& options);
 // The TrainConfig a replica runs: the flags', with what its environment adds (a job's replica

@@ -35,6 +35,7 @@
 #include "common/strings.h"
 #include "common/metrics.h"
 #include "common/socket.h"
+#include "collectives/store.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
@@ -317,6 +318,24 @@ std::optional<int> fork_launcher(const RunOptions& o, const std::string& name, c
   return std::nullopt;
 }
 
+// An elastic PyTorchJob's workers meet at PET_RDZV_ENDPOINT (jobs/operator_env.cc puts it on
+// worker 0's address): locally the launcher serves that store, so it outlives every worker
+// (docs/elastic.md). Null when the job is not elastic or names a rendezvous host of its own.
+Result<std::unique_ptr<collectives::TcpStoreServer>> serve_elastic_rendezvous(const jobs::TrainingJob& job,
+                                                                              const launcher::JobPlan& plan) {
+  if (!job.elastic_policy || job.elastic_policy->rdzv_host) return std::unique_ptr<collectives::TcpStoreServer>();
+  for (const auto& r : plan.replicas)
+    for (const auto& [name, value] : r.env) {
+      if (name != "PET_RDZV_ENDPOINT") continue;
+      auto where = parse_endpoint(value);
+      if (!where) return where.status().with_context("PET_RDZV_ENDPOINT");
+      auto server = collectives::TcpStoreServer::start(where->host, where->port, {plan.token, plan.job, 0, 0});
+      if (!server) return server.status().with_context("serving the elastic rendezvous at " + value);
+      return server;
+    }
+  return std::unique_ptr<collectives::TcpStoreServer>();
+}
+
 // What the launcher tells its terminal while the job runs: phase changes, replicas left running,
 // the replicas' logs, the summary, and (attached) the result through the pipe; and what the
 // metrics endpoint serves.
@@ -450,6 +469,11 @@ int run_run(const RunOptions& o) {
   sigaction(SIGTERM, &sa, nullptr);
   if (Status s = mark_suspended_if_asked(job, dir); !s) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
+    return 1;
+  }
+  auto rendezvous = serve_elastic_rendezvous(job, *plan);
+  if (!rendezvous) {
+    std::cerr << "ringmaster run: " << rendezvous.status().message() << "\n";
     return 1;
   }
   LauncherConsole console(job, dir, result_fd);

@@ -180,8 +180,8 @@ void add_distribution_flags(CLI::App* cmd, TrainOptions& o) {
   cmd->add_option("--commit-every", c.commit_every, "elastic: keep the state in memory every N steps (what a change rolls back to)")
       ->capture_default_str()
       ->group(elastic);
-  cmd->add_option("--max-restarts", c.max_restarts, "elastic: membership changes allowed, as torchrun counts them")
-      ->capture_default_str()
+  cmd->add_option("--max-restarts", o.max_restarts,
+                  "elastic: membership changes allowed, as torchrun counts them (default: PET_MAX_RESTARTS, else 10)")
       ->group(elastic);
 }
 
@@ -222,29 +222,46 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
+// The environment's string, or "" when unset.
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
 // --elastic MIN:MAX: the worker joins the group at the job's rendezvous store (docs/elastic.md).
-int run_elastic_training(const worker::TrainConfig& config, const TrainOptions& o) {
-  auto range = worker::parse_elastic_range(o.elastic);
+// A PyTorchJob with an elasticPolicy (or a TrainJob) says the same as torchrun reads it:
+// PET_NNODES=MIN:MAX, PET_RDZV_ENDPOINT, PET_MAX_RESTARTS.
+int run_elastic_training(worker::TrainConfig config, const TrainOptions& o) {
+  const std::string range_text = o.elastic.empty() ? env_or_empty("PET_NNODES") : o.elastic;
+  auto range = worker::parse_elastic_range(range_text);
   if (!range) return fail(2, range.status().message());
   if (o.strategy != Strategy::kAllreduce) return fail(2, "--elastic: expected --strategy allreduce");
   if (std::getenv("OMPI_COMM_WORLD_SIZE"))
     return fail(2, "--elastic: mpirun fixed this world (OMPI_COMM_WORLD_SIZE is set); start elastic workers without "
                    "mpirun, each with RINGMASTER_RDZV_ENDPOINT");
-  const char* endpoint = std::getenv("RINGMASTER_RDZV_ENDPOINT");
-  const char* token = std::getenv("RINGMASTER_JOB_TOKEN");
-  if (endpoint == nullptr || *endpoint == '\0')
-    return fail(2, "--elastic: expected RINGMASTER_RDZV_ENDPOINT (host:port of the job's `ringmaster rendezvous`), "
-                   "found none");
-  if (token == nullptr || *token == '\0') return fail(2, "--elastic: expected RINGMASTER_JOB_TOKEN, found none");
+  std::string endpoint = env_or_empty("RINGMASTER_RDZV_ENDPOINT");
+  if (endpoint.empty()) endpoint = env_or_empty("PET_RDZV_ENDPOINT");
+  const std::string token = env_or_empty("RINGMASTER_JOB_TOKEN");
+  if (endpoint.empty())
+    return fail(2, "--elastic: expected RINGMASTER_RDZV_ENDPOINT or PET_RDZV_ENDPOINT (host:port of the job's "
+                   "`ringmaster rendezvous`; `ringmaster run` serves it for an elastic PyTorchJob), found none");
+  if (token.empty()) return fail(2, "--elastic: expected RINGMASTER_JOB_TOKEN, found none");
   auto where = parse_endpoint(endpoint);
-  if (!where) return fail(2, "RINGMASTER_RDZV_ENDPOINT: " + where.status().message());
+  if (!where) return fail(2, "rendezvous endpoint " + endpoint + ": " + where.status().message());
+  if (o.max_restarts >= 0) {
+    config.max_restarts = o.max_restarts;
+  } else if (const std::string pet = env_or_empty("PET_MAX_RESTARTS"); !pet.empty()) {
+    const auto v = parse_int<int>(pet);
+    if (!v || *v < 0) return fail(2, "PET_MAX_RESTARTS: expected a count >= 0, found \"" + pet + "\"");
+    config.max_restarts = *v;
+  }
   worker::ElasticOptions eo;
   eo.min_workers = range->first;
   eo.max_workers = range->second;
   eo.token = token;
   if (!(o.elastic_timeout > 0)) return fail(2, fmt::format("--elastic-timeout: expected seconds > 0, found {}", o.elastic_timeout));
   eo.wait_for_min = std::chrono::milliseconds(static_cast<int64_t>(o.elastic_timeout * 1000));
-  if (const char* job = std::getenv("RINGMASTER_JOB_NAME"); job && *job) eo.job = job;
+  if (const std::string job = env_or_empty("RINGMASTER_JOB_NAME"); !job.empty()) eo.job = job;
   if (o.collective_timeout > 0)
     eo.communicator.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
   auto bind = collectives::local_address_towards(where->host);
@@ -266,7 +283,9 @@ int run_elastic_training(const worker::TrainConfig& config, const TrainOptions& 
 int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
   if (o.strategy == Strategy::kPs) return ps_training(o);
   const worker::TrainConfig config = replica_train_config(o);
-  if (!o.elastic.empty()) return run_elastic_training(config, o);
+  // Elastic by flag, or as torchrun reads a PyTorchJob's elasticPolicy: PET_NNODES=MIN:MAX.
+  if (!o.elastic.empty() || (o.strategy == Strategy::kAllreduce && env_or_empty("PET_NNODES").find(':') != std::string::npos))
+    return run_elastic_training(config, o);
   std::unique_ptr<collectives::Communicator> comm;
   if (o.strategy == Strategy::kAllreduce) {
     auto rendezvous = collectives::rendezvous_from_env([](const char* k) { return std::getenv(k); });
