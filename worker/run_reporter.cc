@@ -28,6 +28,10 @@ class RunReporter::LiveMetrics {
     std::lock_guard lock(mu_);
     epoch_ = epoch, sps_ = samples_per_second, accuracy_ = test_accuracy;
   }
+  void membership(int generation, int members, int64_t lost_steps, double seconds) {
+    std::lock_guard lock(mu_);
+    generation_ = generation, members_ = members, lost_steps_ += lost_steps, recovery_s_ += seconds, ++changes_;
+  }
   std::string render() const {
     std::lock_guard lock(mu_);
     PrometheusText t;
@@ -46,6 +50,16 @@ class RunReporter::LiveMetrics {
     one("ringmaster_train_loss", "gauge", "Training loss of the last step (this rank's batch)", loss_);
     one("ringmaster_train_epoch", "gauge", "Epochs completed", static_cast<double>(epoch_));
     one("ringmaster_train_test_accuracy", "gauge", "Test accuracy after the last epoch", accuracy_);
+    if (changes_ > 0) {
+      one("ringmaster_train_elastic_generation", "gauge", "The elastic group's current generation", generation_);
+      one("ringmaster_train_elastic_members", "gauge", "Members of the current generation", members_);
+      one("ringmaster_train_elastic_changes_total", "counter", "Membership changes this worker went through",
+          static_cast<double>(changes_));
+      one("ringmaster_train_elastic_lost_steps_total", "counter", "Steps rolled back to a commit",
+          static_cast<double>(lost_steps_));
+      one("ringmaster_train_elastic_recovery_seconds_sum", "counter", "Seconds from a change to training again",
+          recovery_s_);
+    }
     return t.str();
   }
 
@@ -55,6 +69,9 @@ class RunReporter::LiveMetrics {
   int64_t samples_ = 0, steps_ = 0, epoch_ = 0;                            // GUARDED_BY(mu_)
   double step_s_ = 0, compute_s_ = 0, wait_s_ = 0, data_s_ = 0, loss_ = 0;  // GUARDED_BY(mu_)
   double sps_ = 0, accuracy_ = 0;                                          // GUARDED_BY(mu_)
+  int generation_ = 0, members_ = 0;                                       // GUARDED_BY(mu_)
+  int64_t changes_ = 0, lost_steps_ = 0;                                   // GUARDED_BY(mu_)
+  double recovery_s_ = 0;                                                  // GUARDED_BY(mu_)
 };
 
 // Appends JSON lines and makes each durable before training goes on.
@@ -191,6 +208,19 @@ void RunReporter::epoch(const EpochReport& e) {
   if (config_.evaluate) record["accuracy"] = e.eval.accuracy(), record["test_loss"] = e.eval.loss();
   if (e.checksum) record["param_checksum"] = fmt::format("{:016x}", *e.checksum), record["ranks"] = e.world;
   file_->write(record);
+}
+
+void RunReporter::membership_change(int generation, int members, int64_t lost_steps, TimePoint began,
+                                    TimePoint ended, const std::string& cause) {
+  const double seconds = std::chrono::duration<double>(ended - began).count();
+  if (live_) live_->membership(generation, members, lost_steps, seconds);
+  if (timeline_)
+    timeline_->span(Timeline::Row::kWait, "membership change", began, ended,
+                    fmt::format("\"generation\":{},\"members\":{},\"lost_steps\":{}", generation, members, lost_steps));
+  if (leader_ && file_)
+    file_->write({{"membership_change", true}, {"generation", generation}, {"members", members},
+                  {"lost_steps", lost_steps}, {"recovery_sec", seconds}, {"cause", cause},
+                  {"elapsed_sec", seconds_since(start_)}});
 }
 
 Status RunReporter::write_timeline(collectives::Communicator* comm) {

@@ -64,6 +64,12 @@ class RunReporter {
   double end_epoch_timing();
   void epoch(const EpochReport& report);
 
+  // An elastic membership change, once training goes on: the new generation and its size, the
+  // steps rolled back, when the change began and ended, why. In the gauges, the timeline and
+  // (rank 0) the metrics file.
+  void membership_change(int generation, int members, int64_t lost_steps, TimePoint began, TimePoint ended,
+                         const std::string& cause);
+
   // Rank 0 gathers and writes --timeline (every rank of `comm` calls it).
   Status write_timeline(collectives::Communicator* comm);
 

@@ -446,9 +446,11 @@ Status Trainer::recover(const Status& cause) {
   backend_ = std::move(*backend);
   if (Status s = open_loaders(); !s) return s;
   if (Status s = adopt_generation(); !s) return s;
+  const auto ended = SteadyClock::now();
   spdlog::info("elastic: training again at step {} in generation {} with {} member(s), {:.0f} ms after the change",
                state_.global_step, elastic_->generation(), world_,
-               std::chrono::duration<double, std::milli>(SteadyClock::now() - began).count());
+               std::chrono::duration<double, std::milli>(ended - began).count());
+  reporter_->membership_change(elastic_->generation(), world_, lost, began, ended, cause.message());
   return Status::ok();
 }
 

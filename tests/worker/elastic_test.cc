@@ -3,7 +3,11 @@
 // close, as a killed process's do).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -241,9 +245,13 @@ TEST(ElasticTraining, AWorkerThatLeavesMidRunLeavesTheOthersTrainingToTheEnd) {
   const TrainConfig c = small_training();
   const auto undisturbed = train_elastic({c, c, c}, options(2, 3));
   ASSERT_TRUE(undisturbed[0].ok) << undisturbed[0].error;
+  const std::string metrics = std::filesystem::temp_directory_path() / ("rm_elastic_" + std::to_string(::getpid()) + ".jsonl");
+  std::filesystem::remove(metrics);
+  TrainConfig staying = c;
+  staying.metrics_file = metrics;
   TrainConfig leaving = c;
   leaving.stop_at_step = 22;  // between commits (20 and 24), in the second epoch
-  auto out = train_elastic({c, c, leaving}, options(2, 3));
+  auto out = train_elastic({staying, staying, leaving}, options(2, 3));
   ASSERT_TRUE(out[2].ok) << out[2].error;
   EXPECT_EQ(out[2].summary.global_step, 22);
   for (int w : {0, 1}) {
@@ -257,6 +265,15 @@ TEST(ElasticTraining, AWorkerThatLeavesMidRunLeavesTheOthersTrainingToTheEnd) {
   // of the sums.
   EXPECT_NEAR(out[0].summary.accuracy, undisturbed[0].summary.accuracy, 0.02);
   EXPECT_EQ(out[0].summary.accuracy, out[1].summary.accuracy);
+  // The change is on record with what it cost: two steps past the commit at step 20.
+  std::ifstream in(metrics);
+  std::string line, change;
+  while (std::getline(in, line))
+    if (line.find("\"membership_change\":true") != std::string::npos) change = line;
+  EXPECT_NE(change.find("\"generation\":1"), std::string::npos) << change;
+  EXPECT_NE(change.find("\"lost_steps\":2"), std::string::npos) << change;
+  EXPECT_NE(change.find("\"members\":2"), std::string::npos) << change;
+  std::filesystem::remove(metrics);
 }
 
 TEST(ElasticTraining, AWorkerThatArrivesLateJoinsAndTrains) {
