@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "bench/allreduce_bench.h"
+#include "bench/elastic_bench.h"
 #include "bench/launch_bench.h"
 #include "bench/scaling_bench.h"
 #include "bench/start_bench.h"
@@ -22,10 +23,11 @@ void add_bench_command(CLI::App& app, BenchOptions& o) {
       "times, an MPIJob vs bare mpirun), ps (parameter-server rounds against loopback TCP, time to accuracy "
       "per mode; its flags: `ringmaster bench ps --help`), sweep (the search algorithms on Branin and "
       "Hartmann-6: trials to a target regret, suggestion latency), start (time and peak RSS of --version, validate "
-      "and train --steps 1, against --peer)");
-  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch, ps, sweep or start")
+      "and train --steps 1, against --peer), elastic (kill -9 during elastic training against restart from a "
+      "checkpoint: recovery time, time lost, accuracy)");
+  cmd->add_option("workload", o.workload, "train, allreduce, scaling, launch, ps, sweep, start or elastic")
       ->required()
-      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps", "sweep", "start"}));
+      ->check(CLI::IsMember({"train", "allreduce", "scaling", "launch", "ps", "sweep", "start", "elastic"}));
   // `bench ps` is carried out by ringmaster-ps, which parses its own flags: they pass through here.
   cmd->allow_extras();
   o.command = cmd;
@@ -90,6 +92,12 @@ int run_bench(const BenchOptions& o) {
     a.seconds_per_size = o.seconds_per_size;
     if (!o.rank_of.empty()) return bench::run_allreduce_bench_rank(a, o.rank_of, stdout);
     return bench::run_allreduce_bench(a, stdout);
+  }
+  if (o.workload == "elastic") {
+    bench::ElasticBenchOptions e;
+    e.data_dir = o.data_dir;
+    e.epochs = o.epochs == 4 ? 3 : o.epochs;  // --epochs' default is the scaling bench's
+    return bench::run_elastic_bench(e, stdout);
   }
   if (o.workload == "launch") {
     bench::LaunchBenchOptions l;

@@ -78,7 +78,7 @@ Result<int64_t> ElasticGroup::settle(int g, int64_t slot) {
       std::vector<std::string> missing;
       for (const auto& m : members_)
         if (m != id_) missing.push_back(m);
-      return Status(StatusCode::kUnavailable,
+      return Status(StatusCode::kFailedPrecondition,
                     fmt::format("elastic generation {}: {} of at least {} workers after {} s{}", g, *count,
                                 options_.min_workers, options_.wait_for_min.count() / 1000,
                                 missing.empty() ? std::string()
@@ -132,7 +132,7 @@ Status ElasticGroup::wait_for_generation_after(int g) {
     if (!newest) return newest.status();
     if (*newest > g) return Status::ok();
     if (deadline.expired())
-      return Status(StatusCode::kDeadlineExceeded,
+      return Status(StatusCode::kFailedPrecondition,
                     fmt::format("elastic: {} waited {} s for the members of generation {} to take it in", id_,
                                 options_.wait_for_min.count() / 1000, g));
     std::this_thread::sleep_for(options_.poll);

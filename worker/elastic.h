@@ -15,7 +15,9 @@
 //   elastic/g<g>/next          who opens g+1 (add 1: the first)
 //   elastic/g<g>/tcp/<rank>    the members' addresses for the communicator
 // A generation closes when MAX workers arrived, or when at least MIN did and no one else arrived
-// for `settle`. Below MIN for `wait_for_min`, joining fails naming who is missing.
+// for `settle`. Below MIN for `wait_for_min`, joining fails (kFailedPrecondition) naming who is
+// missing. A lost member shows as kUnavailable or kDeadlineExceeded from a collective (or from
+// connecting a generation): is_membership_failure() says which errors mean "meet again".
 //
 // One thread drives an ElasticGroup.
 #pragma once
@@ -42,6 +44,12 @@ struct ElasticOptions {
   collectives::CommunicatorOptions communicator;     // per-call timeout: how soon a hung peer is noticed
   std::string token, job = "ringmaster";             // the job's identity on the store and the mesh
 };
+
+// Whether `s` is a member lost (a failed collective or connection), after which the others meet
+// again, rather than an error of the training itself.
+inline bool is_membership_failure(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+}
 
 // "MIN:MAX" or "N" (MIN = MAX = N); kInvalidArgument naming --elastic otherwise.
 Result<std::pair<int, int>> parse_elastic_range(std::string_view text);

@@ -154,7 +154,10 @@ Status Trainer::settle_start() {
       summary_.resumed_from = r->path;
     }
   }
-  if (elastic_) return adopt_generation();
+  if (elastic_) {
+    Status s = adopt_generation();
+    return s || !is_membership_failure(s) ? s : recover(s);  // a member lost before the first step
+  }
   if (Status s = backend_->start(state_, steps_per_epoch_); !s) return s;
   dropout_rng_.set_state(state_.rng);
   return Status::ok();
@@ -225,8 +228,7 @@ Status Trainer::run() {
     Status s = run_epoch();
     if (s) continue;
     // A lost or hung member (elastic): the survivors meet again and go on from the last commit.
-    const bool membership = s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
-    if (!elastic_ || !membership) return s;
+    if (!elastic_ || !is_membership_failure(s)) return s;
     if (Status r = recover(s); !r) return r;
   }
   return Status::ok();
@@ -428,29 +430,36 @@ Status Trainer::commit() {
   return Status::ok();
 }
 
-Status Trainer::recover(const Status& cause) {
+Status Trainer::recover(Status cause) {
   const auto began = SteadyClock::now();
-  const int previous = elastic_->generation();
-  const int64_t lost = state_.global_step - committed_step_;
-  if (++restarts_ > config_.max_restarts)
-    return cause.with_context(
-        fmt::format("elastic: membership change {} is more than --max-restarts {}", restarts_, config_.max_restarts));
-  spdlog::warn("elastic: generation {} ends ({}); going back {} step(s) to the commit at step {}", previous,
-               cause.message(), lost, committed_step_);
-  backend_.reset();  // it holds the old communicator
-  elastic_->abandon();
-  comm_ = nullptr;
-  if (Status s = join_generation(); !s) return s.with_context("elastic: after " + cause.message());
-  auto backend = make_step_backend(config_, *model_, *optimizer_, world_ > 1 ? comm_ : nullptr, nullptr);
-  if (!backend) return backend.status();
-  backend_ = std::move(*backend);
-  if (Status s = open_loaders(); !s) return s;
-  if (Status s = adopt_generation(); !s) return s;
+  const int64_t lost = committed_step_ >= 0 ? state_.global_step - committed_step_ : 0;
+  for (;;) {  // until a generation forms and adopts a commit; a member lost meanwhile starts it over
+    if (++restarts_ > config_.max_restarts)
+      return cause.with_context(fmt::format("elastic: membership change {} is more than --max-restarts {}", restarts_,
+                                            config_.max_restarts));
+    spdlog::warn("elastic: generation {} ends ({}); going back {} step(s) to the commit at step {}",
+                 elastic_->generation(), cause.message(), lost, committed_step_);
+    backend_.reset();  // it holds the old communicator
+    elastic_->abandon();
+    comm_ = nullptr;
+    Status s = join_generation();
+    if (s) {
+      auto backend = make_step_backend(config_, *model_, *optimizer_, world_ > 1 ? comm_ : nullptr, nullptr);
+      if (!backend) return backend.status();
+      backend_ = std::move(*backend);
+      if (loader_)
+        if (Status l = open_loaders(); !l) return l;
+      s = adopt_generation();
+    }
+    if (s) break;
+    if (!is_membership_failure(s)) return s.with_context("elastic: after " + cause.message());
+    cause = s;
+  }
   const auto ended = SteadyClock::now();
   spdlog::info("elastic: training again at step {} in generation {} with {} member(s), {:.0f} ms after the change",
                state_.global_step, elastic_->generation(), world_,
                std::chrono::duration<double, std::milli>(ended - began).count());
-  reporter_->membership_change(elastic_->generation(), world_, lost, began, ended, cause.message());
+  if (reporter_) reporter_->membership_change(elastic_->generation(), world_, lost, began, ended, cause.message());
   return Status::ok();
 }
 

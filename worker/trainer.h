@@ -74,7 +74,7 @@ class Trainer {
   Status join_generation();
   Status adopt_generation();
   Status commit();
-  Status recover(const Status& cause);
+  Status recover(Status cause);
   Status run_epoch();
   Status take_step(const Batch& batch, std::chrono::steady_clock::time_point wait_start,
                    std::chrono::steady_clock::time_point data_ready);
