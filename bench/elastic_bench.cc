@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -245,11 +246,16 @@ RunFigures run_restart(const ElasticBenchOptions& o, const std::string& dir, boo
                  {"RANK", std::to_string(r)}};
       if (Status s = fleet.start(argv, env); !s) return f.error = s.message(), f;
     }
+    // Each attempt trains kill_interval_seconds before its kill (counted from rank 0's "model ..."
+    // line, once the ranks have met): killed while they meet, the others would wait out the
+    // rendezvous timeout, which is not what this compares.
     bool killed = false;
+    std::optional<SteadyClock::time_point> training;
     while (fleet.alive() > 0) {
       if (Status s = fleet.poll(killed); !s) return f.error = s.message(), f;
-      if (disturbed && !killed && f.kills < o.kills &&
-          seconds_since(start) >= o.first_kill_seconds + f.kills * o.kill_interval_seconds) {
+      if (!training && text_of(fleet.logs().front()).find("steps per epoch") != std::string::npos)
+        training = SteadyClock::now();
+      if (disturbed && !killed && f.kills < o.kills && training && seconds_since(*training) >= o.kill_interval_seconds) {
         fleet.kill_one(rng);  // the others fail their collective and exit
         ++f.kills;
         killed = true;

@@ -4,8 +4,9 @@
 //   elastic      `ringmaster train --elastic 2:W` at a `ringmaster rendezvous`; a killed worker is
 //                started again at once (as the launcher does) and joins at the next commit
 //   restart      fixed-world data-parallel training with checkpoints every `checkpoint_every`
-//                steps; a kill fails every rank, and all are started again with --resume (what
-//                the training operator does with OnFailure)
+//                steps; a kill (kill_interval_seconds after each start has begun training) fails
+//                every rank, and all are started again with --resume (what the training operator
+//                does with OnFailure)
 //   and each undisturbed, for the wall time a disturbed run is measured against.
 // Reported: time lost (disturbed minus undisturbed wall time), the elastic recoveries (from the
 // failure to training again, p50 and max, as the survivors log it), the steps rolled back, the
@@ -21,7 +22,7 @@ namespace ringmaster::bench {
 struct ElasticBenchOptions {
   int workers = 4;
   int kills = 10;
-  int64_t epochs = 3;
+  int64_t epochs = 8;
   int64_t batch_size = 64;        // per worker
   int64_t commit_every = 20;      // elastic
   int64_t checkpoint_every = 20;  // restart
