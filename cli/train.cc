@@ -274,6 +274,10 @@ int run_elastic_training(worker::TrainConfig config, const TrainOptions& o) {
   ::gethostname(host, sizeof host - 1);
   worker::ElasticGroup group(**store, fmt::format("{}:{}", host, ::getpid()), eo);
   auto r = worker::run_training(config, stdout, nullptr, nullptr, &group);
+  if (!r && group.group_finished()) {
+    spdlog::info("the elastic group finished training before this worker joined; nothing left to do");
+    return 0;
+  }
   if (!r) return fail(r.status().code() == StatusCode::kInvalidArgument ? 2 : 1, r.status().message());
   return 0;
 }

@@ -125,9 +125,19 @@ Result<collectives::Communicator*> ElasticGroup::join() {
   }
 }
 
+void ElasticGroup::mark_finished() {
+  if (Status s = store_.set("elastic/finished", "1"); !s) spdlog::warn("elastic: {}", s.message());
+}
+
+bool ElasticGroup::group_finished() const {
+  return store_.get("elastic/finished", Deadline::after(std::chrono::milliseconds(0))).is_ok();
+}
+
 Status ElasticGroup::wait_for_generation_after(int g) {
   const Deadline deadline = Deadline::after(options_.wait_for_min);
   for (;;) {
+    if (group_finished())
+      return Status(StatusCode::kAborted, fmt::format("elastic: the group finished training before {} could join", id_));
     auto newest = store_.add("elastic/generation", 0);
     if (!newest) return newest.status();
     if (*newest > g) return Status::ok();

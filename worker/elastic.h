@@ -70,6 +70,11 @@ class ElasticGroup {
   // member should abandon and join again). Fails as a collective fails.
   Result<bool> joiner_waiting();
 
+  // The group trained to the end (a member says so when it has): a worker still waiting to join
+  // stops waiting (join() fails with kAborted) and group_finished() is true.
+  void mark_finished();
+  bool group_finished() const;
+
   int generation() const { return generation_; }
   const ElasticOptions& options() const { return options_; }
   const std::vector<std::string>& members() const { return members_; }  // by rank

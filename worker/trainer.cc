@@ -464,6 +464,7 @@ Status Trainer::recover(Status cause) {
 }
 
 Result<TrainSummary> Trainer::finish() {
+  if (elastic_ && state_.global_step >= max_steps_) elastic_->mark_finished();  // a joiner has nothing to wait for
   if (Status s = reporter_->write_timeline(comm_); !s) return s;
   if (Status s = backend_->finish(); !s) return s;
   TrainSummary& summary = summary_;

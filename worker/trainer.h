@@ -48,6 +48,8 @@ class ElasticGroup;
 //   run()      epochs of steps, each taken by the StepBackend (step_backend.h), each epoch ended by
 //              its figures over all ranks, an evaluation, the replicas' check and a checkpoint;
 //   finish()   the timeline, the device's parameters back on the host, the summary.
+// With an ElasticGroup the ranks are its current generation, and run() also commits the state in
+// memory and recovers from membership changes (docs/elastic.md).
 // run_training below is the three in order. Not thread-safe; one Trainer per run.
 class Trainer {
  public:

@@ -287,3 +287,19 @@ TEST(ElasticTraining, AWorkerThatArrivesLateJoinsAndTrains) {
   EXPECT_EQ(out[2].summary.world_size, 3);
   EXPECT_EQ(out[0].summary.accuracy, out[2].summary.accuracy);
 }
+
+TEST(Elastic, AWorkerThatArrivesAfterTheGroupFinishedStopsWaiting) {
+  auto store = collectives::make_in_memory_store();
+  {
+    ElasticGroup a(*store, "a", options(1, 1));
+    ASSERT_TRUE(a.join().is_ok());
+    a.mark_finished();
+  }
+  ElasticGroup late(*store, "late", options(1, 1));
+  const auto start = std::chrono::steady_clock::now();
+  auto comm = late.join();  // generation 0 closed with one: late for it
+  ASSERT_FALSE(comm.is_ok());
+  EXPECT_EQ(comm.status().code(), StatusCode::kAborted);
+  EXPECT_TRUE(late.group_finished());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // not the 2 s wait_for_min
+}
