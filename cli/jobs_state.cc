@@ -197,6 +197,14 @@ int run_status(const StateOptions& o) {
                  r.value("phase", "") == "CrashLoopBackOff"
                      ? fmt::format(" (back-off {}s, restarts at {})", r.value("backoffSeconds", 0.0), r.value("restartAt", "?"))
                      : "");
+    // An elastic job's group as its launcher last read it from the rendezvous (cli/run.cc).
+    if (auto e = read_file((root / o.job / "elastic.json").string()); e && launcher_alive(*s)) {
+      const auto m = nlohmann::json::parse(*e, nullptr, false);
+      if (m.is_object() && m.contains("members"))
+        fmt::print("\nelastic: generation {}{}, {} member(s): {}\n", m.value("generation", 0),
+                   m.value("forming", false) ? " (forming)" : "", m["members"].size(),
+                   join(m["members"].get<std::vector<std::string>>(), ", "));
+    }
     if (s->contains("leftRunning") && launcher_alive(*s))
       fmt::print("\ncleanPodPolicy None left {} running; a detached launcher (pid {}) watches them until they end "
                  "(`ringmaster delete {}` stops them)\n",

@@ -10,6 +10,7 @@
 // the supervisors die with the process that forked them (PR_SET_PDEATHSIG), so the process that
 // outlives the command must be the one that started them.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -36,6 +37,8 @@
 #include "common/metrics.h"
 #include "common/socket.h"
 #include "collectives/store.h"
+#include "common/deadline.h"
+#include "worker/elastic.h"
 #include "jobs/loader.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
@@ -356,10 +359,15 @@ class LauncherConsole {
     return Status::ok();
   }
 
+  // Elastic: the group's membership, read from the rendezvous store, goes to <job dir>/elastic.json
+  // (what `ringmaster status` shows) whenever it changes.
+  void watch_membership(std::unique_ptr<collectives::Store> store) { rendezvous_ = std::move(store); }
+
   void wire(launcher::RunOptions& ro) {
     ro.on_change = [this](const launcher::JobStatus& s) { changed(s); };
     ro.on_tick = [this] {
       if (latest_ && !detached_) logs_.follow(*latest_);
+      if (rendezvous_) note_membership();
     };
     ro.on_finished_leaving_running = [this](const launcher::JobStatus& s) { detach_leaving_running(s); };
   }
@@ -406,6 +414,20 @@ class LauncherConsole {
     detached_ = true;
     tell_result(s.phase == "Succeeded" ? 0 : 1, true);
   }
+  void note_membership() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_membership_read_) return;
+    next_membership_read_ = now + std::chrono::milliseconds(500);
+    auto m = worker::read_membership(*rendezvous_);
+    if (!m) return;  // the store answers again at the next tick, or the job is over
+    const nlohmann::json j = {{"generation", m->generation}, {"forming", m->forming}, {"members", m->members}};
+    if (j == membership_) return;
+    membership_ = j;
+    if (Status s = write_file_atomic((std::filesystem::path(dir_) / "elastic.json").string(), j.dump(2) + "\n", 0644,
+                                     Durability::kReplaceOnly);
+        !s)
+      fmt::print(stderr, "ringmaster: writing the elastic membership: {}\n", s.message());
+  }
   void summary(const launcher::JobStatus& s) const {
     std::fprintf(stderr, "ringmaster: job %s %s after %.1f s, %d restarts; state in %s\n", name_.c_str(),
                  s.phase.c_str(), s.elapsed_seconds, s.restarts, dir_.c_str());
@@ -428,6 +450,9 @@ class LauncherConsole {
   const launcher::JobStatus* latest_ = nullptr;
   std::string last_phase_;
   bool told_left_running_ = false, detached_ = false;
+  std::unique_ptr<collectives::Store> rendezvous_;  // elastic: a client of the launcher's rendezvous
+  std::chrono::steady_clock::time_point next_membership_read_{};
+  nlohmann::json membership_;
 };
 
 }  // namespace
@@ -477,6 +502,15 @@ int run_run(const RunOptions& o) {
     return 1;
   }
   LauncherConsole console(job, dir, result_fd);
+  if (*rendezvous) {
+    auto client = collectives::connect_tcp_store({"127.0.0.1", (*rendezvous)->port()}, {plan->token, plan->job, 0, 0},
+                                                 Deadline::after(std::chrono::seconds(5)));
+    if (!client) {
+      std::cerr << "ringmaster run: reading the elastic rendezvous: " << client.status().message() << "\n";
+      return 1;
+    }
+    console.watch_membership(std::move(*client));
+  }
   if (Status s = console.serve_metrics(o); !s) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
     return 1;

@@ -15,6 +15,12 @@ namespace ringmaster::worker {
 
 using SteadyClock = std::chrono::steady_clock;
 
+namespace {
+constexpr const char* kGenerationKey = "elastic/generation";  // the newest generation
+// The store's key for `what` of generation g (the layout is in elastic.h).
+std::string generation_key(int64_t g, std::string_view what) { return fmt::format("elastic/g{}/{}", g, what); }
+}  // namespace
+
 Result<std::pair<int, int>> parse_elastic_range(std::string_view text) {
   const auto colon = text.find(':');
   const auto min = parse_int<int>(text.substr(0, colon));
@@ -25,28 +31,47 @@ Result<std::pair<int, int>> parse_elastic_range(std::string_view text) {
   return std::pair{*min, *max};
 }
 
+Result<Membership> read_membership(collectives::Store& store) {
+  Membership m;
+  auto g = store.add(kGenerationKey, 0);
+  if (!g) return g.status();
+  m.generation = static_cast<int>(*g);
+  const auto now = Deadline::after(std::chrono::milliseconds(0));
+  auto world = store.get(generation_key(*g, "world"), now);
+  int64_t size = world ? parse_int<int64_t>(*world).value_or(0) : 0;
+  if (!world) {
+    m.forming = true;
+    auto count = store.add(generation_key(*g, "count"), 0);
+    if (!count) return count.status();
+    size = *count;
+  }
+  for (int64_t r = 0; r < size; ++r)
+    if (auto id = store.get(generation_key(*g, fmt::format("id/{}", r)), now)) m.members.push_back(*id);
+  return m;
+}
+
 ElasticGroup::ElasticGroup(collectives::Store& store, std::string id, ElasticOptions options)
     : store_(store), id_(std::move(id)), options_(std::move(options)) {}
 
 ElasticGroup::~ElasticGroup() = default;
 
-std::string ElasticGroup::key(int g, const std::string& what) const { return fmt::format("elastic/g{}/{}", g, what); }
+std::string ElasticGroup::key(int g, const std::string& what) const { return generation_key(g, what); }
 
 // The generation to join: the newest, or (when this worker was in the newest) the next one,
 // opened by the first worker that asks for it.
 Result<int> ElasticGroup::open_generation() {
-  auto newest = store_.add("elastic/generation", 0);
+  auto newest = store_.add(kGenerationKey, 0);
   if (!newest) return newest.status().with_context("reading the elastic generation");
   if (*newest > generation_) return static_cast<int>(*newest);
   auto first = store_.add(key(generation_, "next"), 1);
   if (!first) return first.status();
   if (*first == 1) {
-    auto opened = store_.add("elastic/generation", 1);
+    auto opened = store_.add(kGenerationKey, 1);
     if (!opened) return opened.status();
     return static_cast<int>(*opened);
   }
   if (Status s = wait_for_generation_after(generation_); !s) return s;
-  newest = store_.add("elastic/generation", 0);
+  newest = store_.add(kGenerationKey, 0);
   if (!newest) return newest.status();
   return static_cast<int>(*newest);
 }
@@ -138,7 +163,7 @@ Status ElasticGroup::wait_for_generation_after(int g) {
   for (;;) {
     if (group_finished())
       return Status(StatusCode::kAborted, fmt::format("elastic: the group finished training before {} could join", id_));
-    auto newest = store_.add("elastic/generation", 0);
+    auto newest = store_.add(kGenerationKey, 0);
     if (!newest) return newest.status();
     if (*newest > g) return Status::ok();
     if (deadline.expired())
@@ -154,10 +179,10 @@ void ElasticGroup::abandon() {
   // Opens the next generation now, so members that are not yet in a collective with this worker
   // find it without waiting for their own failure.
   // Best effort: a store that cannot be reached now fails the join() that follows, with its reason.
-  auto newest = store_.add("elastic/generation", 0);
+  auto newest = store_.add(kGenerationKey, 0);
   if (newest && *newest == generation_) {
     if (auto first = store_.add(key(generation_, "next"), 1); first && *first == 1)
-      if (auto opened = store_.add("elastic/generation", 1); !opened)
+      if (auto opened = store_.add(kGenerationKey, 1); !opened)
         spdlog::warn("elastic: opening generation {}: {}", generation_ + 1, opened.status().message());
   }
 }

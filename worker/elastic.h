@@ -54,6 +54,15 @@ inline bool is_membership_failure(const Status& s) {
 // "MIN:MAX" or "N" (MIN = MAX = N); kInvalidArgument naming --elastic otherwise.
 Result<std::pair<int, int>> parse_elastic_range(std::string_view text);
 
+// Who is in the group now, as the store says: the newest generation and its members by rank
+// (forming: it has not closed yet, and these are the workers that arrived so far).
+struct Membership {
+  int generation = -1;
+  bool forming = false;
+  std::vector<std::string> members;
+};
+Result<Membership> read_membership(collectives::Store& store);
+
 class ElasticGroup {
  public:
   // `id` names this worker in messages and in the store (a host name and pid, a pod name).

@@ -106,6 +106,10 @@ m = re.search(r"generation 0: \d+ member\(s\) \((.*)\), rank (\d+) here", open(s
 print(m.group(1).split(", ")[int(m.group(2))].split(":")[-1] if m else "")
 PY
 )
+  sleep 0.6  # the launcher reads the membership every 0.5 s
+  status=$("$bin" status fashion-mnist-elastic --jobs-root "$work/jobs" 2>&1)
+  check "ringmaster status shows the group's membership" \
+    "grep -q 'elastic: generation 0, 3 member(s): ' <<<\"\$status\"" || echo "$status" | tail -3
   [ -n "$victim" ] && kill -9 "$victim"
   wait "$run"; rc=$?
   check "an elastic PyTorchJob under ringmaster run: a worker killed with -9, the job succeeds" \

@@ -70,6 +70,12 @@ TEST(Elastic, WorkersThatArriveTogetherFormOneGeneration) {
   for (auto& t : workers) t.join();
   EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()), (std::set<int>{0, 1, 2, 3}));
   for (int64_t s : sums) EXPECT_EQ(s, 6);
+  // What `ringmaster status` shows, read from the store.
+  auto m = read_membership(*store);
+  ASSERT_TRUE(m.is_ok());
+  EXPECT_EQ(m->generation, 0);
+  EXPECT_FALSE(m->forming);
+  EXPECT_EQ(std::set<std::string>(m->members.begin(), m->members.end()), (std::set<std::string>{"w0", "w1", "w2", "w3"}));
 }
 
 TEST(Elastic, SurvivorsOfAFailedMemberFormTheNextGeneration) {
