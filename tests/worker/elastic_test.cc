@@ -309,3 +309,17 @@ TEST(Elastic, AWorkerThatArrivesAfterTheGroupFinishedStopsWaiting) {
   EXPECT_TRUE(late.group_finished());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // not the 2 s wait_for_min
 }
+
+TEST(ElasticTraining, TwoWorkersLeavingAtOnceLeaveTheOtherTwoTraining) {
+  TrainConfig c = small_training();
+  c.batch_size = 24;  // a global batch of 96 with MAX 4, as the other tests
+  TrainConfig leaving = c;
+  leaving.stop_at_step = 18;
+  auto out = train_elastic({c, leaving, c, leaving}, options(2, 4));
+  for (int w : {0, 2}) {
+    ASSERT_TRUE(out[w].ok) << "worker " << w << ": " << out[w].error;
+    EXPECT_EQ(out[w].summary.global_step, 48);
+    EXPECT_EQ(out[w].summary.world_size, 2);
+  }
+  EXPECT_EQ(out[0].summary.accuracy, out[2].summary.accuracy);
+}
