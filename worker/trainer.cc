@@ -464,8 +464,11 @@ Status Trainer::recover(Status cause) {
 }
 
 Result<TrainSummary> Trainer::finish() {
-  if (elastic_ && state_.global_step >= max_steps_) elastic_->mark_finished();  // a joiner has nothing to wait for
-  if (Status s = reporter_->write_timeline(comm_); !s) return s;
+  const bool left_early = elastic_ && state_.global_step < max_steps_;  // --stop-at-step in a group
+  if (elastic_ && !left_early) elastic_->mark_finished();  // a joiner has nothing to wait for
+  // The timeline is gathered over the ranks; a worker that left its group has none to gather with.
+  if (!left_early)
+    if (Status s = reporter_->write_timeline(comm_); !s) return s;
   if (Status s = backend_->finish(); !s) return s;
   TrainSummary& summary = summary_;
   summary.global_step = state_.global_step;
