@@ -121,7 +121,8 @@ Status Trainer::build_model() {
   run_until_ = c.stop_at_step > 0 ? std::min(max_steps_, c.stop_at_step) : max_steps_;
   schedule_.kind = c.lr_schedule;
   schedule_.base_lr = c.lr > 0.0 ? c.lr : (c.optimizer.name == "adam" ? 0.001 : 0.05);
-  if (c.scale_lr) schedule_.base_lr *= world_;
+  // --scale-lr: by the global batch over --batch-size (elastic: MAX, whatever the membership now).
+  if (c.scale_lr) schedule_.base_lr *= elastic_ ? elastic_->options().max_workers : world_;
   const auto epochs_to_steps = [&](double epochs) {
     return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch_)));
   };
