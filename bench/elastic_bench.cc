@@ -222,11 +222,6 @@ RunFigures run_elastic(const ElasticBenchOptions& o, const std::string& dir, boo
   return f;
 }
 
-int free_port() {
-  auto fd = listen_tcp("127.0.0.1", 0);
-  return fd ? local_port(fd->get()) : 0;
-}
-
 RunFigures run_restart(const ElasticBenchOptions& o, const std::string& dir, bool disturbed) {
   RunFigures f;
   fs::create_directories(dir);
@@ -239,7 +234,7 @@ RunFigures run_restart(const ElasticBenchOptions& o, const std::string& dir, boo
   for (bool done = false; !done;) {
     Fleet fleet(fmt::format("{}/attempt{}", dir, f.restarts));
     fs::create_directories(fmt::format("{}/attempt{}", dir, f.restarts));
-    const int port = free_port();
+    const int port = free_loopback_port();
     for (int r = 0; r < o.workers; ++r) {
       Env env = {{"RINGMASTER_JOB_TOKEN", "bench-token"}, {"MASTER_ADDR", "127.0.0.1"},
                  {"MASTER_PORT", std::to_string(port)}, {"WORLD_SIZE", std::to_string(o.workers)},

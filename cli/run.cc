@@ -92,11 +92,6 @@ void detach_from_terminal(const std::string& log) {
   ::setsid();
 }
 
-int free_port() {
-  auto fd = ringmaster::listen_tcp("127.0.0.1", 0);
-  return fd ? ringmaster::local_port(fd->get()) : 0;
-}
-
 // Prints the new complete lines of every replica log, prefixed with the replica's name.
 class LogFollower {
  public:
@@ -478,8 +473,8 @@ int run_run(const RunOptions& o) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(), free_port,
-                                       cpus, launcher::detect_gpus(), launcher::allowed_cpus(), dir});
+  auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(),
+                                       free_loopback_port, cpus, launcher::detect_gpus(), launcher::allowed_cpus(), dir});
   if (!plan) {
     std::cerr << o.file << ": " << plan.status().message() << "\n";
     return 2;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/strings.h"
@@ -222,6 +223,12 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
+// --collective-timeout; nullopt: the communicator's default (the flag's 0).
+std::optional<std::chrono::milliseconds> collective_timeout(const TrainOptions& o) {
+  if (o.collective_timeout <= 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
+}
+
 // The environment's string, or "" when unset.
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -262,8 +269,7 @@ int run_elastic_training(worker::TrainConfig config, const TrainOptions& o) {
   if (!(o.elastic_timeout > 0)) return fail(2, fmt::format("--elastic-timeout: expected seconds > 0, found {}", o.elastic_timeout));
   eo.wait_for_min = std::chrono::milliseconds(static_cast<int64_t>(o.elastic_timeout * 1000));
   if (const std::string job = env_or_empty("RINGMASTER_JOB_NAME"); !job.empty()) eo.job = job;
-  if (o.collective_timeout > 0)
-    eo.communicator.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
+  if (auto t = collective_timeout(o)) eo.communicator.timeout = *t;
   auto bind = collectives::local_address_towards(where->host);
   if (!bind) return fail(1, bind.status().message());
   eo.bind_host = *bind;
@@ -287,6 +293,11 @@ int run_elastic_training(worker::TrainConfig config, const TrainOptions& o) {
 int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
   if (o.strategy == Strategy::kPs) return ps_training(o);
   const worker::TrainConfig config = replica_train_config(o);
+  if (o.collective_timeout < 0) {
+    std::fprintf(stderr, "ringmaster train: --collective-timeout: expected seconds >= 0, found %g\n",
+                 o.collective_timeout);
+    return 2;
+  }
   // Elastic by flag, or as torchrun reads a PyTorchJob's elasticPolicy: PET_NNODES=MIN:MAX.
   if (!o.elastic.empty() || (o.strategy == Strategy::kAllreduce && env_or_empty("PET_NNODES").find(':') != std::string::npos))
     return run_elastic_training(config, o);
@@ -304,13 +315,7 @@ int run_train(const TrainOptions& o, int (*ps_training)(const TrainOptions&)) {
       }
       rendezvous->backend = o.collectives;
     }
-    if (o.collective_timeout < 0) {
-      std::fprintf(stderr, "ringmaster train: --collective-timeout: expected seconds >= 0, found %g\n",
-                   o.collective_timeout);
-      return 2;
-    }
-    if (o.collective_timeout > 0)
-      rendezvous->options.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout * 1000));
+    if (auto t = collective_timeout(o)) rendezvous->options.timeout = *t;
     if (rendezvous->world_size == 1) {
       // A world of one is plain local training, as a Horovod program run without horovodrun.
       spdlog::info("--strategy=allreduce with a world of one process: training locally");

@@ -87,6 +87,11 @@ int local_port(int fd) {
   return ntohs(a.sin_port);
 }
 
+int free_loopback_port() {
+  auto fd = listen_tcp("127.0.0.1", 0);
+  return fd ? local_port(fd->get()) : 0;
+}
+
 Result<UniqueFd> connect_tcp(const Endpoint& to, Deadline deadline) {
   auto addr = resolve(to.host, to.port);
   if (!addr) return addr.status();

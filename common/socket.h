@@ -26,6 +26,9 @@ Result<Endpoint> parse_endpoint(const std::string& text);
 Result<UniqueFd> listen_tcp(const std::string& host, int port, int backlog = 128);
 // The port a socket is bound to.
 int local_port(int fd);
+// A TCP port that was free on 127.0.0.1 a moment ago (0 when none could be had); another process
+// may take it before the caller binds it, as with every port chosen this way.
+int free_loopback_port();
 
 // Connects, retrying refused connections until the deadline (the listener may not be up yet).
 Result<UniqueFd> connect_tcp(const Endpoint& to, Deadline deadline);

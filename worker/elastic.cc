@@ -57,19 +57,22 @@ ElasticGroup::~ElasticGroup() = default;
 
 std::string ElasticGroup::key(int g, const std::string& what) const { return generation_key(g, what); }
 
-// The generation to join: the newest, or (when this worker was in the newest) the next one,
-// opened by the first worker that asks for it.
-Result<int> ElasticGroup::open_generation() {
+// Opens generation_ + 1 unless a newer one exists: the first worker to claim "next" moves the
+// counter. Returns the newest generation then (still generation_ while another worker opens it).
+Result<int64_t> ElasticGroup::open_next() {
   auto newest = store_.add(kGenerationKey, 0);
-  if (!newest) return newest.status().with_context("reading the elastic generation");
-  if (*newest > generation_) return static_cast<int>(*newest);
+  if (!newest || *newest > generation_) return newest;
   auto first = store_.add(key(generation_, "next"), 1);
   if (!first) return first.status();
-  if (*first == 1) {
-    auto opened = store_.add(kGenerationKey, 1);
-    if (!opened) return opened.status();
-    return static_cast<int>(*opened);
-  }
+  if (*first != 1) return newest;
+  return store_.add(kGenerationKey, 1);
+}
+
+// The generation to join: the newest, or (when this worker was in the newest) the next one.
+Result<int> ElasticGroup::open_generation() {
+  auto newest = open_next();
+  if (!newest) return newest.status().with_context("reading the elastic generation");
+  if (*newest > generation_) return static_cast<int>(*newest);
   if (Status s = wait_for_generation_after(generation_); !s) return s;
   newest = store_.add(kGenerationKey, 0);
   if (!newest) return newest.status();
@@ -179,12 +182,8 @@ void ElasticGroup::abandon() {
   // Opens the next generation now, so members that are not yet in a collective with this worker
   // find it without waiting for their own failure.
   // Best effort: a store that cannot be reached now fails the join() that follows, with its reason.
-  auto newest = store_.add(kGenerationKey, 0);
-  if (newest && *newest == generation_) {
-    if (auto first = store_.add(key(generation_, "next"), 1); first && *first == 1)
-      if (auto opened = store_.add(kGenerationKey, 1); !opened)
-        spdlog::warn("elastic: opening generation {}: {}", generation_ + 1, opened.status().message());
-  }
+  if (auto opened = open_next(); !opened)
+    spdlog::warn("elastic: opening generation {}: {}", generation_ + 1, opened.status().message());
 }
 
 Result<bool> ElasticGroup::joiner_waiting() {

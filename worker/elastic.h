@@ -89,6 +89,7 @@ class ElasticGroup {
   const std::vector<std::string>& members() const { return members_; }  // by rank
 
  private:
+  Result<int64_t> open_next();
   Result<int> open_generation();
   Result<int64_t> settle(int g, int64_t slot);
   Status wait_for_generation_after(int g);

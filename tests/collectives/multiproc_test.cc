@@ -22,11 +22,6 @@ struct Exit {
   std::string stderr_text;
 };
 
-int free_port() {
-  auto fd = ringmaster::listen_tcp("127.0.0.1", 0);
-  return ringmaster::local_port(fd->get());
-}
-
 // Runs argv with extra environment, capturing stderr; kills it after `limit`.
 struct Child {
   pid_t pid = -1;
@@ -73,7 +68,7 @@ Exit finish(Child c, std::chrono::seconds limit) {
 
 std::vector<Exit> run_world(int n, const std::vector<std::string>& args, const std::string& backend = "tcp",
                             std::chrono::seconds limit = std::chrono::seconds(60)) {
-  const int port = free_port();
+  const int port = ringmaster::free_loopback_port();
   std::vector<Child> children;
   for (int r = 0; r < n; ++r) {
     std::vector<std::string> argv = {RANK_BINARY};
@@ -122,7 +117,7 @@ TEST_P(Backends, MismatchedCountIsAnErrorOnEveryRank) {
 INSTANTIATE_TEST_SUITE_P(MultiProcess, Backends, ::testing::Values("tcp", "shm", "auto"));
 
 TEST(MultiProcess, WrongTokenCannotJoin) {
-  const int port = free_port();
+  const int port = ringmaster::free_loopback_port();
   auto good = spawn({RANK_BINARY, "verify"}, {"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
                                               "MASTER_PORT=" + std::to_string(port), "RINGMASTER_JOB_TOKEN=right",
                                               "RINGMASTER_TIMEOUT_SECONDS=3"});
