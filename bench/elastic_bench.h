@@ -8,9 +8,10 @@
 //                every rank, and all are started again with --resume (what the training operator
 //                does with OnFailure)
 //   and each undisturbed, for the wall time a disturbed run is measured against.
-// Reported: time lost (disturbed minus undisturbed wall time), the elastic recoveries (from the
-// failure to training again, p50 and max, as the survivors log it), the steps rolled back, the
-// final accuracy. Prints a table and one JSON line.
+// Reported: time lost (disturbed minus undisturbed wall time; for elastic also accounted from the
+// workers' logs, and the larger of the two is compared), the elastic recoveries (from the failure
+// to training again, p50 and max, as the survivors log it), the steps rolled back, the final
+// accuracy. Prints a table and one JSON line.
 #pragma once
 
 #include <cstdint>

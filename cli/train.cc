@@ -178,7 +178,7 @@ void add_distribution_flags(CLI::App* cmd, TrainOptions& o) {
                   "elastic: seconds the group may stay below MIN (waiting for workers to come back) before it fails")
       ->capture_default_str()
       ->group(elastic);
-  cmd->add_option("--commit-every", c.commit_every, "elastic: keep the state in memory every N steps (what a change rolls back to)")
+  cmd->add_option("--commit-every", c.commit_every, "elastic: every N steps the members check for a worker waiting to join (it joins there)")
       ->capture_default_str()
       ->group(elastic);
   cmd->add_option("--max-restarts", o.max_restarts,

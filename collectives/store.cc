@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -18,8 +19,8 @@ namespace ringmaster::collectives {
 namespace {
 
 // ---- wire format: op byte, then u32-length strings and i64 integers, all little-endian ----
-enum Op : char { kHello = 'H', kSet = 'S', kGet = 'G', kAdd = 'A', kOk = 'O', kValue = 'V', kInt = 'I', kErr = 'E',
-                 kTimeout = 'T' };
+enum Op : char { kHello = 'H', kSet = 'S', kGet = 'G', kAdd = 'A', kHold = 'L', kRelease = 'R', kOk = 'O',
+                 kValue = 'V', kInt = 'I', kErr = 'E', kTimeout = 'T' };
 
 class Writer {
  public:
@@ -71,6 +72,15 @@ bool same_token(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// The integer at key in map plus delta, stored back and returned (0 when absent).
+int64_t add_to(std::map<std::string, std::string>& map, const std::string& key, int64_t delta) {
+  int64_t v = 0;
+  if (auto it = map.find(key); it != map.end()) v = parse_int<int64_t>(it->second).value_or(0);
+  v += delta;
+  map[key] = std::to_string(v);
+  return v;
+}
+
 // ---- in-memory store ----
 class InMemoryStore final : public Store {
  public:
@@ -92,13 +102,21 @@ class InMemoryStore final : public Store {
     int64_t v = 0;
     {
       std::lock_guard lock(mutex_);
-      auto it = map_.find(key);
-      if (it != map_.end()) v = parse_int<int64_t>(it->second).value_or(0);
-      v += delta;
-      map_[key] = std::to_string(v);
+      v = add_to(map_, key, delta);
     }
     cv_.notify_all();
     return v;
+  }
+  Result<std::unique_ptr<Hold>> hold(const std::string& key) override {
+    // Threads of one process: the Hold's destructor is the only way a holder goes away.
+    struct Counted final : Hold {
+      Counted(InMemoryStore& store, std::string key) : store_(store), key_(std::move(key)) {}
+      ~Counted() override { (void)store_.add(key_, -1); }
+      InMemoryStore& store_;
+      std::string key_;
+    };
+    if (auto v = add(key, 1); !v) return v.status();
+    return std::unique_ptr<Hold>(std::make_unique<Counted>(*this, key));
   }
 
  private:
@@ -106,6 +124,7 @@ class InMemoryStore final : public Store {
   std::condition_variable cv_;
   std::map<std::string, std::string> map_;  // GUARDED_BY(mutex_)
 };
+
 
 // ---- TCP server ----
 class TcpServer final : public TcpStoreServer {
@@ -128,6 +147,7 @@ class TcpServer final : public TcpStoreServer {
     UniqueFd fd;
     bool joined = false;
     std::string who = "an unidentified peer";
+    std::vector<std::string> held;  // keys this client counts itself in (Store::hold), one entry per hold
   };
   struct PendingGet {
     int fd;
@@ -201,11 +221,16 @@ class TcpServer final : public TcpStoreServer {
       else
         pending_.push_back({c.fd.get(), key, Deadline::after(std::chrono::milliseconds(n))});
     } else if (op == kAdd && r.str(key) && r.num(n)) {
-      int64_t v = 0;
-      if (auto it = map_.find(key); it != map_.end()) v = parse_int<int64_t>(it->second).value_or(0);
-      v += n;
-      map_[key] = std::to_string(v);
-      reply(c, Writer(kInt).num(v).bytes());
+      reply(c, Writer(kInt).num(add_to(map_, key, n)).bytes());
+    } else if (op == kHold && r.str(key)) {
+      c.held.push_back(key);
+      reply(c, Writer(kInt).num(add_to(map_, key, 1)).bytes());
+    } else if (op == kRelease && r.str(key)) {
+      if (auto it = std::find(c.held.begin(), c.held.end(), key); it != c.held.end()) {
+        c.held.erase(it);
+        add_to(map_, key, -1);
+      }
+      reply(c, Writer(kOk).bytes());
     } else {
       reply(c, Writer(kErr).str("malformed request").bytes());
       c.fd.reset();
@@ -250,6 +275,9 @@ class TcpServer final : public TcpStoreServer {
   }
 
   void drop(int fd) {
+    // A client gone (closed, killed, dropped for misbehaving) no longer counts where it held.
+    if (auto it = clients_.find(fd); it != clients_.end())
+      for (const auto& key : it->second.held) add_to(map_, key, -1);
     clients_.erase(fd);
     std::erase_if(pending_, [fd](const PendingGet& p) { return p.fd == fd; });
   }
@@ -296,6 +324,18 @@ class TcpClient final : public Store {
     int64_t v = 0;
     if (rd.op() == kInt && rd.num(v)) return v;
     return data_loss(fmt::format("unexpected reply from the store at {}", server_));
+  }
+  Result<std::unique_ptr<Hold>> hold(const std::string& key) override {
+    struct Held final : Hold {
+      Held(TcpClient& client, std::string key) : client_(client), key_(std::move(key)) {}
+      // Best effort: when the store cannot be told, closing the connection releases it too.
+      ~Held() override { (void)client_.call(Writer(kRelease).str(key_), Deadline::after(std::chrono::seconds(1))); }
+      TcpClient& client_;
+      std::string key_;
+    };
+    auto r = call(Writer(kHold).str(key), Deadline::after(std::chrono::seconds(30)));
+    if (!r) return r.status();
+    return std::unique_ptr<Hold>(std::make_unique<Held>(*this, key));
   }
 
   Result<std::string> call(const Writer& request, Deadline deadline) {

@@ -1,7 +1,8 @@
 // Rendezvous stores: how ranks find each other (Gloo's rendezvous/store.h, torch's TCPStore).
 //
 // A Store is a key-value map shared by the ranks of one job: set() publishes, get() waits until a
-// key exists (or the deadline passes), add() is an atomic counter. InMemoryStore serves ranks that
+// key exists (or the deadline passes), add() is an atomic counter, hold() a counter of the clients
+// alive (ZooKeeper's ephemeral nodes, etcd's leases, without a heartbeat). InMemoryStore serves ranks that
 // are threads of one process (tests); TcpStoreServer, run by rank 0 at MASTER_ADDR:MASTER_PORT,
 // serves TcpStoreClients in other processes and hosts.
 //
@@ -30,6 +31,15 @@ class Store {
   virtual Result<std::string> get(const std::string& key, Deadline deadline) = 0;
   // Adds delta to the integer at key (0 when absent) and returns the new value.
   virtual Result<int64_t> add(const std::string& key, int64_t delta) = 0;
+
+  // Counts its caller at key while it lives: adds 1 now and takes it back when the returned Hold is
+  // destroyed or, for a TCP client, when the connection closes (the process was killed). The key
+  // reads with add(key, 0). The Hold must not outlive this Store.
+  class Hold {
+   public:
+    virtual ~Hold() = default;
+  };
+  virtual Result<std::unique_ptr<Hold>> hold(const std::string& key) = 0;
 };
 
 std::unique_ptr<Store> make_in_memory_store();

@@ -17,6 +17,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 constexpr const char* kGenerationKey = "elastic/generation";  // the newest generation
+constexpr const char* kLiveKey = "elastic/live";              // workers alive (Store::hold)
 // The store's key for `what` of generation g (the layout is in elastic.h).
 std::string generation_key(int64_t g, std::string_view what) { return fmt::format("elastic/g{}/{}", g, what); }
 }  // namespace
@@ -79,8 +80,10 @@ Result<int> ElasticGroup::open_generation() {
   return static_cast<int>(*newest);
 }
 
-// Waits until generation g closes and returns its size: MAX arrivals, or MIN and `settle` without
-// a new one. The first worker to see it closable writes the size; every worker reads that one.
+// Waits until generation g closes and returns its size: MAX arrivals, or MIN and every live worker
+// (elastic/live), or MIN and `settle` without a new one (a live worker that does not come: hung).
+// Generation 0 does not count live workers: the job's workers are still starting and connecting.
+// The first worker to see it closable writes the size; every worker reads that one.
 Result<int64_t> ElasticGroup::settle(int g, int64_t slot) {
   const auto start = SteadyClock::now();
   int64_t last_count = -1;
@@ -90,10 +93,13 @@ Result<int64_t> ElasticGroup::settle(int g, int64_t slot) {
       return parse_int<int64_t>(*world).value_or(0);
     auto count = store_.add(key(g, "count"), 0);
     if (!count) return count.status();
+    auto live = store_.add(kLiveKey, 0);
+    if (!live) return live.status();
     const auto now = SteadyClock::now();
     if (*count != last_count) last_count = *count, last_change = now;
     const bool closable = *count >= options_.max_workers ||
-                          (*count >= options_.min_workers && now - last_change >= options_.settle);
+                          (*count >= options_.min_workers &&
+                           ((g > 0 && *count >= *live) || now - last_change >= options_.settle));
     if (closable) {
       auto closer = store_.add(key(g, "closer"), 1);
       if (!closer) return closer.status();
@@ -119,6 +125,11 @@ Result<int64_t> ElasticGroup::settle(int g, int64_t slot) {
 
 Result<collectives::Communicator*> ElasticGroup::join() {
   comm_.reset();
+  if (!alive_) {
+    auto held = store_.hold(kLiveKey);
+    if (!held) return held.status().with_context("elastic: counting this worker in");
+    alive_ = std::move(*held);
+  }
   for (;;) {
     auto g = open_generation();
     if (!g) return g.status();

@@ -8,14 +8,18 @@
 //
 // Store keys, generation g:
 //   elastic/generation         the newest generation (a counter: add 0 reads it)
+//   elastic/live               workers alive: each holds it from its first join (Store::hold), and
+//                              the store lets go when the worker's connection closes
+//   elastic/finished           set when a member trained to the end
 //   elastic/g<g>/count         workers that arrived (add 1: the arrival order is the rank)
 //   elastic/g<g>/id/<slot>     who arrived in that slot
 //   elastic/g<g>/world         the members, decided once by the first worker to close the generation
 //   elastic/g<g>/late          workers that arrived after it closed and wait for the next
 //   elastic/g<g>/next          who opens g+1 (add 1: the first)
 //   elastic/g<g>/tcp/<rank>    the members' addresses for the communicator
-// A generation closes when MAX workers arrived, or when at least MIN did and no one else arrived
-// for `settle`. Below MIN for `wait_for_min`, joining fails (kFailedPrecondition) naming who is
+// A generation closes when MAX workers arrived, or when at least MIN did and they are every worker
+// alive (not generation 0, while the job's workers are still starting), or (a live worker that hangs and does not come) at least MIN and no one else arrived for
+// `settle`. Below MIN for `wait_for_min`, joining fails (kFailedPrecondition) naming who is
 // missing. A lost member shows as kUnavailable or kDeadlineExceeded from a collective (or from
 // connecting a generation): is_membership_failure() says which errors mean "meet again".
 //
@@ -37,7 +41,7 @@ namespace ringmaster::worker {
 struct ElasticOptions {
   int min_workers = 1;
   int max_workers = 1;
-  std::chrono::milliseconds settle{300};             // quiet time before a generation closes above MIN
+  std::chrono::milliseconds settle{300};  // quiet time before a generation closes above MIN without a live worker
   std::chrono::milliseconds wait_for_min{60'000};   // how long a generation may stay below MIN
   std::chrono::milliseconds poll{10};                // store polling while waiting
   std::string bind_host = "127.0.0.1";               // where this worker listens for its peers
@@ -101,6 +105,7 @@ class ElasticGroup {
   int generation_ = -1;  // the last one joined
   std::vector<std::string> members_;
   std::unique_ptr<collectives::Communicator> comm_;
+  std::unique_ptr<collectives::Store::Hold> alive_;  // counts this worker in elastic/live from its first join
 };
 
 }  // namespace ringmaster::worker

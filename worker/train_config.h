@@ -78,9 +78,9 @@ struct TrainConfig {
   // up to ranks x batch_size. The update is the uniform one whatever the split.
   BalanceSpec balance;
   int64_t balance_warmup_steps = 20;
-  // Elastic training (with an ElasticGroup; elastic.h): the ranks keep their state in memory every
-  // commit_every steps and roll back to it when the membership changes; at most max_restarts
-  // membership changes, as torchrun counts them.
+  // Elastic training (with an ElasticGroup; elastic.h): every commit_every steps the members agree
+  // whether a worker waits to join; a change goes on from the newest step a member completed; at
+  // most max_restarts membership changes, as torchrun counts them.
   int64_t commit_every = 20;
   int max_restarts = 10;
   // Testing aid standing in for a slower device: rank slow_rank sleeps (slow_factor - 1) times its

@@ -67,9 +67,12 @@ Status Trainer::prepare() {
     if (comm_ || ps_ || config_.device != Device::kCpu || config_.balance.kind != BalanceSpec::Kind::kNone)
       return invalid_argument("--elastic: trains on the CPU over its own group (not with --strategy ps, --device cuda "
                               "or --balance yet)");
-    if (Status s = join_generation(); !s) return s;
   }
   if (Status s = load_data(); !s) return s;
+  // Elastic: a worker joins once its data is loaded, so a restarted one does not hold up a
+  // generation while it reads it.
+  if (elastic_)
+    if (Status s = join_generation(); !s) return s;
   if (Status s = build_model(); !s) return s;
   if (Status s = settle_start(); !s) return s;
   log_start();
@@ -277,6 +280,7 @@ Status Trainer::take_step(const Batch& b, SteadyClock::time_point wait_start, St
 Status Trainer::end_step(const Batch& b, const LossResult& loss) {
   const auto n = static_cast<int64_t>(b.labels.size());
   ++state_.global_step;
+  state_.rng = dropout_rng_.state();  // the state as of this step (elastic: what a change goes on from)
   state_.batch_in_epoch = b.index + 1;
   state_.epoch_loss_sum += loss.loss * static_cast<double>(n);
   state_.epoch_samples += n;
@@ -396,36 +400,48 @@ Status Trainer::join_generation() {
   return Status::ok();
 }
 
-// Every member takes the state of the member with the newest commit (the lowest rank of those):
-// survivors roll back to it, a new member starts from it. In the first generation nobody has
-// committed and rank 0's state (fresh or resumed from disk) is sent, as broadcast_start does.
+// Every member takes the state of the member that completed the most steps (the lowest rank of
+// those). Data-parallel replicas are identical after every completed step, so that state is the
+// group's newest consistent one and nothing older is kept: a member that failed inside step s+1's
+// allreduce is at s, one whose allreduce completed before the peer died is at s+1, and all go on
+// from s+1. A new member takes it whole. The first generation takes rank 0's (fresh or resumed from
+// disk), as broadcast_start does.
 Status Trainer::adopt_generation() {
   std::vector<int64_t> steps(static_cast<std::size_t>(world_));
-  if (Status s = comm_->allgather(&committed_step_, steps.data(), 1, collectives::DataType::kInt64); !s)
-    return s.with_context("elastic: comparing commits");
+  if (Status s = comm_->allgather(&state_.global_step, steps.data(), 1, collectives::DataType::kInt64); !s)
+    return s.with_context("elastic: comparing steps");
   const int donor = static_cast<int>(std::max_element(steps.begin(), steps.end()) - steps.begin());
+  // The epoch's training sums of the members that trained in the group (each holds its share; a
+  // lost member's goes with it), so the epoch line goes on counting them; rank 0 holds the total.
+  std::array<double, 3> sums = {0.0, 0.0, 0.0};
+  if (in_group_ || rank_ == donor)
+    sums = {state_.epoch_loss_sum, static_cast<double>(state_.epoch_samples), static_cast<double>(state_.epoch_correct)};
+  if (Status s = sum_over_ranks(comm_, sums, "elastic: summing the epoch's training metrics"); !s) return s;
   std::string encoded;
-  if (rank_ == donor && committed_.empty()) {
-    state_.rng = dropout_rng_.state();
-    encoded = encode_checkpoint(*model_, *optimizer_, state_);
-  } else if (rank_ == donor) {
-    encoded = committed_;
-    if (Status s = decode_checkpoint(encoded, "the last commit", *model_, *optimizer_, state_); !s) return s;
-  }
+  if (rank_ == donor) encoded = encode_checkpoint(*model_, *optimizer_, state_);
   if (Status s = broadcast_state(*comm_, donor, encoded, *model_, *optimizer_, state_); !s) return s;
+  if (world_ > 1) {  // every member holds the donor's replica, bit for bit, before it trains on
+    auto agreed = check_replicas_agree(*comm_, model_->params());
+    if (!agreed) return agreed.status().with_context(fmt::format("elastic generation {}", elastic_->generation()));
+    spdlog::info("elastic: generation {} starts at step {} from rank {}'s state; replicas agree (checksum {:016x})",
+                 elastic_->generation(), state_.global_step, donor, *agreed);
+  }
+  state_.epoch_loss_sum = leader_ ? sums[0] : 0.0;
+  state_.epoch_samples = leader_ ? static_cast<int64_t>(sums[1]) : 0;
+  state_.epoch_correct = leader_ ? static_cast<int64_t>(sums[2]) : 0;
   dropout_rng_.set_state(state_.rng);
-  committed_ = rank_ == donor ? std::move(encoded) : encode_checkpoint(*model_, *optimizer_, state_);
-  committed_step_ = state_.global_step;
+  in_group_ = true;
   return Status::ok();
 }
 
-// The state in memory, every --commit-every steps; then whether a worker waits to join (the
-// members then move to the next generation together, losing nothing).
+// A commit point, every --commit-every steps: the members agree whether a worker waits to join
+// (then they move to the next generation together, losing nothing). The state itself needs no
+// copy (adopt_generation).
 Status Trainer::commit() {
-  state_.rng = dropout_rng_.state();
-  committed_ = encode_checkpoint(*model_, *optimizer_, state_);
-  committed_step_ = state_.global_step;
+  const auto began = SteadyClock::now();
   auto waiting = elastic_->joiner_waiting();
+  ++commits_;
+  commit_seconds_ += seconds_since(began);
   if (!waiting) return waiting.status();
   if (*waiting) return Status(StatusCode::kUnavailable, "a worker waits to join the group");
   return Status::ok();
@@ -433,13 +449,13 @@ Status Trainer::commit() {
 
 Status Trainer::recover(Status cause) {
   const auto began = SteadyClock::now();
-  const int64_t lost = committed_step_ >= 0 ? state_.global_step - committed_step_ : 0;
-  for (;;) {  // until a generation forms and adopts a commit; a member lost meanwhile starts it over
+  const int64_t before = state_.global_step;
+  for (;;) {  // until a generation forms and adopts a state; a member lost meanwhile starts it over
     if (++restarts_ > config_.max_restarts)
       return cause.with_context(fmt::format("elastic: membership change {} is more than --max-restarts {}", restarts_,
                                             config_.max_restarts));
-    spdlog::warn("elastic: generation {} ends ({}); going back {} step(s) to the commit at step {}",
-                 elastic_->generation(), cause.message(), lost, committed_step_);
+    spdlog::warn("elastic: generation {} ends ({}) at step {}; meeting again", elastic_->generation(), cause.message(),
+                 state_.global_step);
     backend_.reset();  // it holds the old communicator
     elastic_->abandon();
     comm_ = nullptr;
@@ -457,9 +473,11 @@ Status Trainer::recover(Status cause) {
     cause = s;
   }
   const auto ended = SteadyClock::now();
-  spdlog::info("elastic: training again at step {} in generation {} with {} member(s), {:.0f} ms after the change",
+  const int64_t lost = std::max<int64_t>(0, before - state_.global_step);
+  spdlog::info("elastic: training again at step {} in generation {} with {} member(s), {:.0f} ms after the change, "
+               "{} step(s) rolled back",
                state_.global_step, elastic_->generation(), world_,
-               std::chrono::duration<double, std::milli>(ended - began).count());
+               std::chrono::duration<double, std::milli>(ended - began).count(), lost);
   if (reporter_) reporter_->membership_change(elastic_->generation(), world_, lost, began, ended, cause.message());
   return Status::ok();
 }
@@ -467,6 +485,10 @@ Status Trainer::recover(Status cause) {
 Result<TrainSummary> Trainer::finish() {
   const bool left_early = elastic_ && state_.global_step < max_steps_;  // --stop-at-step in a group
   if (elastic_ && !left_early) elastic_->mark_finished();  // a joiner has nothing to wait for
+  if (elastic_ && commits_ > 0 && train_seconds_ > 0)  // what --commit-every costs (docs/elastic.md)
+    spdlog::info("elastic: {} commit(s) every {} steps, {:.2f} ms each, {:.1f}% of the training time", commits_,
+                 config_.commit_every, 1e3 * commit_seconds_ / static_cast<double>(commits_),
+                 100.0 * commit_seconds_ / train_seconds_);
   // The timeline is gathered over the ranks; a worker that left its group has none to gather with.
   if (!left_early)
     if (Status s = reporter_->write_timeline(comm_); !s) return s;

@@ -71,8 +71,8 @@ class Trainer {
   void log_start() const;
   Status plan_balance();
   Status open_loaders();
-  // Elastic: joins the group's next generation, and takes its state from the member with the
-  // newest commit (rolling back to it); commits; recovers from a lost member.
+  // Elastic: joins the group's next generation and takes the state of the member that completed
+  // the most steps; checks for joiners at commit points; recovers from a lost member.
   Status join_generation();
   Status adopt_generation();
   Status commit();
@@ -92,9 +92,10 @@ class Trainer {
   collectives::Communicator* comm_;
   ParameterService* ps_;
   ElasticGroup* elastic_;
-  std::string committed_;           // elastic: the last commit (an encoded checkpoint)
-  int64_t committed_step_ = -1;     // its global step; -1: none yet
+  bool in_group_ = false;           // elastic: adopted a generation's state at least once
   int restarts_ = 0;                // membership changes so far
+  int64_t commits_ = 0;             // elastic: commits made, and the time they took
+  double commit_seconds_ = 0.0;
   int world_ = 1, rank_ = 0;
   bool leader_ = true, evaluating_ = false;
   std::chrono::steady_clock::time_point start_;

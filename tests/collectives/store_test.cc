@@ -1,6 +1,10 @@
 // Rendezvous stores: set/get/add semantics, waiting with deadlines, and who may join a TCP store.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "collectives/store.h"
@@ -61,6 +65,29 @@ void exercise(Store& a, Store& b) {
   for (auto& t : adders) t.join();
   EXPECT_EQ(a.add("counter", 0).value(), 200);
   EXPECT_EQ(b.add("counter", -200).value(), 0);
+  // hold counts its holder until the Hold goes.
+  auto held_a = a.hold("live");
+  ASSERT_TRUE(held_a.is_ok()) << held_a.status().message();
+  {
+    auto held_b = b.hold("live");
+    ASSERT_TRUE(held_b.is_ok());
+    EXPECT_EQ(a.add("live", 0).value(), 2);
+  }
+  EXPECT_EQ(b.add("live", 0).value(), 1);
+  held_a->reset();
+  EXPECT_EQ(b.add("live", 0).value(), 0);
+}
+
+// Polls key on store until it reads `want` or 5 s pass; returns the last value read.
+int64_t wait_for_count(Store& store, const std::string& key, int64_t want) {
+  const Deadline deadline = Deadline::after(5s);
+  int64_t v = -1;
+  for (;;) {
+    auto r = store.add(key, 0);
+    v = r ? *r : -1;
+    if (v == want || deadline.expired()) return v;
+    std::this_thread::sleep_for(5ms);
+  }
 }
 
 }  // namespace
@@ -77,6 +104,36 @@ TEST(TcpStore, SetGetWaitAddAcrossClients) {
   ASSERT_TRUE(a.is_ok()) << a.status().message();
   ASSERT_TRUE(b.is_ok()) << b.status().message();
   exercise(**a, **b);
+}
+
+TEST(TcpStore, AKilledHolderIsNoLongerCounted) {
+  // A process that holds a key and is killed with SIGKILL: its connection closes, and the server
+  // takes its count back (what elastic/live relies on, worker/elastic.h).
+  Served srv = serve(0);
+  auto us = connect_tcp_store(srv.at, ident(0, 0), Deadline::after(5s));
+  ASSERT_TRUE(us.is_ok()) << us.status().message();
+  auto ours = (*us)->hold("live");
+  ASSERT_TRUE(ours.is_ok());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto them = connect_tcp_store(srv.at, ident(0, 0), Deadline::after(5s));
+    if (!them) ::_exit(1);
+    auto theirs = (*them)->hold("live");
+    if (!theirs) ::_exit(1);
+    [[maybe_unused]] auto n = ::write(ready[1], "x", 1);
+    for (;;) ::pause();
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  EXPECT_EQ((*us)->add("live", 0).value(), 2);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(wait_for_count(**us, "live", 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
 }
 
 TEST(TcpStore, ClientWaitsForAServerThatStartsLater) {
