@@ -2,7 +2,8 @@
 # Elastic training with real processes (issue 25): three `ringmaster train --elastic 2:3` workers
 # meet at a `ringmaster rendezvous`; one is killed with -9 mid-run (a non-leader, then in a second
 # run the leader itself) and the other two finish every epoch, their replicas checked bit-identical
-# after every epoch; below MIN the survivor fails naming who is missing. Clear refusals for --elastic
+# after every epoch and every change; two of four killed at once; below MIN the survivor fails
+# naming who is missing. Clear refusals for --elastic
 # without a rendezvous and under mpirun.
 # Usage: elastic_test.sh RINGMASTER_BINARY
 set -u
@@ -20,17 +21,24 @@ start_rendezvous() {
   for _ in $(seq 100); do grep -q '^rendezvous for' "$work/rdzv.out" && break; sleep 0.05; done
   export RINGMASTER_RDZV_ENDPOINT=$(sed -n 's/^rendezvous for elastic job el at \(.*\)$/\1/p' "$work/rdzv.out")
 }
-# Worker i's log is $work/$1-$i.out; its pid pids[i].
+# Worker i's log is $work/$1-$i.out; its pid pids[i]. $4: how many (3).
 start_workers() {
-  local run=$1 range=$2 epochs=$3
+  local run=$1 range=$2 epochs=$3 n=${4:-3}
   pids=()
-  for i in 0 1 2; do
+  for i in $(seq 0 $((n - 1))); do
     "$bin" "${train[@]}" --elastic "$range" --epochs "$epochs" >"$work/$run-$i.out" 2>&1 &
     pids+=($!)
   done
 }
 # The worker printing the epoch lines (rank 0 of the first generation).
-leader_of() { for i in 0 1 2; do grep -q '^epoch=1 ' "$work/$1-$i.out" && { echo "$i"; return; }; done; }
+leader_of() { for i in 0 1 2 3; do grep -q '^epoch=1 ' "$work/$1-$i.out" 2>/dev/null && { echo "$i"; return; }; done; }
+# Whether every worker of run $1 that adopted generation $2 logged the same replica checksum.
+replicas_agree() {
+  local sums
+  sums=$(grep -ho "elastic: generation $2 starts at step [0-9]* from rank [0-9]*'s state; replicas agree (checksum [0-9a-f]*)" \
+         "$work/$1"-*.out | sed 's/.*checksum //' | sort -u)
+  [ -n "$sums" ] && [ "$(wc -l <<<"$sums")" -eq 1 ]
+}
 # Kills worker $2 of run $1 with -9 and waits for the other two: ok=1 when both exited 0.
 kill_one() {
   local run=$1 victim=$2 i
@@ -59,7 +67,25 @@ check "the summary has every epoch, with 2 ranks at the end" \
   "grep -h '^summary: ' $work/kill-other-*.out | grep -q 'epochs=12 .* ranks=2'"
 check "the change is logged with its cause and what it cost" \
   "grep -q 'elastic: generation 0 ends (.*connection to rank [0-9] lost' $work/kill-other-$leader.out &&
-   grep -q 'elastic: training again at step [0-9]* in generation 1 with 2 member(s)' $work/kill-other-$leader.out"
+   grep -q 'elastic: training again at step [0-9]* in generation 1 with 2 member(s), [0-9]* ms after the change, 0 step(s) rolled back' $work/kill-other-$leader.out"
+check "... both survivors hold the same replica in generation 1, bit for bit" "replicas_agree kill-other 1"
+kill "$rdzv"; wait "$rdzv" 2>/dev/null
+
+# --- two of four killed with -9 at once -----------------------------------------------------------
+start_rendezvous
+start_workers kill-two 2:4 12 4
+wait_for_epoch kill-two 1
+leader=$(leader_of kill-two)
+kill -9 "${pids[$(( (leader + 1) % 4 ))]}" "${pids[$(( (leader + 2) % 4 ))]}"
+ok=1
+for i in 0 1 2 3; do
+  [ "$i" = "$(( (leader + 1) % 4 ))" ] || [ "$i" = "$(( (leader + 2) % 4 ))" ] && { wait "${pids[$i]}" 2>/dev/null; continue; }
+  wait "${pids[$i]}" || { ok=0; echo "worker $i failed:"; tail -5 "$work/kill-two-$i.out"; }
+done
+check "two of four killed at once: the other two finish every epoch" \
+  "[ $ok -eq 1 ] && grep -h '^summary: ' $work/kill-two-*.out | grep -q 'epochs=12 .* ranks=2'"
+check "... and hold the same replica after the change" \
+  "replicas_agree kill-two \$(grep -ho 'generation [0-9]* starts at step' $work/kill-two-*.out | sort -u | tail -1 | cut -d' ' -f2)"
 kill "$rdzv"; wait "$rdzv" 2>/dev/null
 
 # --- the leader killed with -9: the next rank 0 reports ---------------------------------------
