@@ -40,6 +40,7 @@
 #include "common/deadline.h"
 #include "worker/elastic.h"
 #include "jobs/loader.h"
+#include "jobs/operator_env.h"
 #include "launcher/plan.h"
 #include "launcher/runner.h"
 
@@ -316,12 +317,14 @@ std::optional<int> fork_launcher(const RunOptions& o, const std::string& name, c
   return std::nullopt;
 }
 
-// An elastic PyTorchJob's workers meet at PET_RDZV_ENDPOINT (jobs/operator_env.cc puts it on
-// worker 0's address): locally the launcher serves that store, so it outlives every worker
-// (docs/elastic.md). Null when the job is not elastic or names a rendezvous host of its own.
+// An elastic job's workers meet at PET_RDZV_ENDPOINT (worker 0's address for a PyTorchJob, the
+// first node's for a TrainJob): locally the launcher serves that store, so it outlives every
+// worker (docs/elastic.md). Null when ringmaster does not serve it
+// (jobs::ringmaster_serves_rendezvous: not elastic, a rendezvous host of the user's, or torchrun
+// workers, whose worker 0 hosts their own).
 Result<std::unique_ptr<collectives::TcpStoreServer>> serve_elastic_rendezvous(const jobs::TrainingJob& job,
                                                                               const launcher::JobPlan& plan) {
-  if (!job.elastic_policy || job.elastic_policy->rdzv_host) return std::unique_ptr<collectives::TcpStoreServer>();
+  if (!jobs::ringmaster_serves_rendezvous(job)) return std::unique_ptr<collectives::TcpStoreServer>();
   for (const auto& r : plan.replicas)
     for (const auto& [name, value] : r.env) {
       if (name != "PET_RDZV_ENDPOINT") continue;

@@ -142,6 +142,21 @@ std::string dns_label(const std::string& name) {
   return fmt::format("{}-{:08x}", head, h);
 }
 
+bool ringmaster_serves_rendezvous(const TrainingJob& job) {
+  if (!job.elastic_policy || job.elastic_policy->rdzv_host) return false;
+  const ReplicaSpec* worker = job.replica("Worker");
+  if (!worker) worker = job.replica("node");  // a TrainJob's trainer nodes
+  if (!worker || worker->template_.containers.empty()) return false;
+  const Container& c = worker->template_.containers[worker->primary_container];
+  const auto& argv = c.command.empty() ? c.args : c.command;
+  if (argv.empty()) return false;
+  const std::string& program = argv.front();
+  const auto slash = program.rfind('/');
+  return (slash == std::string::npos ? program : program.substr(slash + 1)) == "ringmaster";
+}
+
+std::string rendezvous_name(const TrainingJob& job) { return dns_label(job.metadata.name + "-rendezvous"); }
+
 std::string replica_name(const std::string& job, const std::string& type, int index) {
   return dns_label(fmt::format("{}-{}-{}", job, to_lower(type), index));
 }

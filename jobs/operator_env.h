@@ -100,6 +100,17 @@ std::string mpi_hostfile_line(const TrainingJob& job, const std::string& host, i
 // finds the hostfile (/etc/mpi/hostfile in a pod).
 EnvList mpi_env(const TrainingJob& job, const std::string& type, const std::string& hostfile);
 
+// Whether ringmaster serves an elastic job's rendezvous (docs/elastic.md): its workers run
+// `ringmaster train` (the primary container's command, or its args when the image's entrypoint
+// runs, starts with ringmaster) and elasticPolicy.rdzvHost names no store of the user's. Then the
+// store must outlive every worker: `ringmaster run` serves it at PET_RDZV_ENDPOINT itself, and
+// `render` adds the Pod and Service rendezvous_name() running `ringmaster rendezvous` and points
+// PET_RDZV_ENDPOINT there. Other programs (torchrun) keep the operator's arrangement: worker 0's
+// agent hosts its c10d store.
+bool ringmaster_serves_rendezvous(const TrainingJob& job);
+std::string rendezvous_name(const TrainingJob& job);  // "<job>-rendezvous"
+constexpr int kRendezvousPort = 29400;                // torchrun's c10d default, unless rdzvPort
+
 // The variables the operator adds to replica (type, index), in the operator's order. Fails only
 // where the operator fails (an elastic job without Workers and without min/max replicas).
 Result<EnvList> operator_env(const TrainingJob& job, const std::string& type, int index,

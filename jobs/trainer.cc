@@ -332,6 +332,30 @@ Status validate_jobset_policies(const YAML::Node& spec, const std::string& where
 
 namespace {
 
+// ringmaster's elastic TrainJob (docs/elastic.md). Trainer v2.3 has none: trainjob_types.go leaves
+// "dynamic num of nodes ... `--nnodes=1:4`" as a TODO on numNodes, and its webhook reserves
+// PET_NNODES. Here spec.trainer.env PET_NNODES "MIN:MAX" on a torch runtime asks for one, in the
+// form torchrun reads; it is the only reserved variable a TrainJob may set, and only so.
+// std::nullopt when the TrainJob is not elastic; an error naming the field when the range is bad.
+Result<std::optional<std::pair<int, int>>> elastic_nodes(const TrainJob& job, const TrainingRuntime& runtime) {
+  const YAML::Node env = get(get(job.spec, "trainer"), "env");
+  if (runtime.framework != "torch" || !env.IsSequence()) return std::optional<std::pair<int, int>>();
+  for (const auto& e : env) {
+    if (e["name"].as<std::string>("") != "PET_NNODES") continue;
+    const std::string value = e["value"].as<std::string>("");
+    const auto colon = value.find(':');
+    if (colon == std::string::npos) return std::optional<std::pair<int, int>>();  // the webhook refuses it
+    const auto min = parse_int<int>(std::string_view(value).substr(0, colon));
+    const auto max = parse_int<int>(std::string_view(value).substr(colon + 1));
+    if (!min || !max || *min < 1 || *max < *min)
+      return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env PET_NNODES: expected MIN:MAX with 1 <= "
+                                          "MIN <= MAX (an elastic TrainJob), found \"{}\"",
+                                          job.file, job.metadata.name, value));
+    return std::optional<std::pair<int, int>>(std::pair{*min, *max});
+  }
+  return std::optional<std::pair<int, int>>();
+}
+
 // Trainer's webhook (the plugins' Validate; constants.TorchRunReservedEnvNames,
 // XGBoostReservedEnvNames, MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
 Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime) {
@@ -343,9 +367,13 @@ Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime) {
   const YAML::Node trainer = get(job.spec, "trainer");
   auto it = reserved.find(runtime.framework);
   if (it == reserved.end() || !get(trainer, "env").IsSequence()) return Status::ok();
+  auto elastic = elastic_nodes(job, runtime);
+  if (!elastic) return elastic.status();
   std::vector<std::string> bad;
-  for (const auto& e : get(trainer, "env"))
-    if (it->second.count(e["name"].as<std::string>(""))) bad.push_back(e["name"].as<std::string>(""));
+  for (const auto& e : get(trainer, "env")) {
+    const std::string name = e["name"].as<std::string>("");
+    if (it->second.count(name) && !(name == "PET_NNODES" && *elastic)) bad.push_back(name);
+  }
   if (bad.empty()) return Status::ok();
   return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env: must not set what the {} runtime injects, "
                                       "found {}",
@@ -362,6 +390,7 @@ struct Resolution {
   int trainer_count = 1;         // pods of the trainer step
   YAML::Node trainer_container, resources;
   YAML::Node launcher_pod;  // MPI: the trainer step's pod spec
+  std::optional<std::pair<int, int>> elastic = {};  // PET_NNODES MIN:MAX (elastic_nodes)
 };
 
 // newRuntimeInfo: each replicatedJob's pod count is its parallelism, the trainer step's the
@@ -476,11 +505,15 @@ void enforce_framework_env(Resolution& r) {
     std::string nproc =
         get(r.trainer, "numProcPerNode").IsDefined() ? get(r.trainer, "numProcPerNode").as<std::string>() : "auto";
     if (nproc == "auto" && gpus == 0) nproc = std::to_string(std::max(1, cpus_per_node(r.resources)));
-    upsert_env(c, env_value("PET_NNODES", std::to_string(r.trainer_count)));
+    upsert_env(c, env_value("PET_NNODES", r.elastic ? fmt::format("{}:{}", r.elastic->first, r.elastic->second)
+                                                    : std::to_string(r.trainer_count)));
     upsert_env(c, env_value("PET_NPROC_PER_NODE", nproc));
     upsert_env(c, rank_from_index("PET_NODE_RANK"));
     upsert_env(c, env_value("PET_MASTER_ADDR", first_node));
     upsert_env(c, env_value("PET_MASTER_PORT", std::to_string(kTrainerPort)));
+    // Elastic: the rendezvous at the first node's trainer port, where torchrun's agent there hosts
+    // its c10d store (ringmaster's own is served by `run` and `render`: operator_env.h).
+    if (r.elastic) upsert_env(c, env_value("PET_RDZV_ENDPOINT", fmt::format("{}:{}", first_node, kTrainerPort)));
   } else if (framework == "xgboost") {
     upsert_env(c, env_value("DMLC_TRACKER_URI", first_node));
     upsert_env(c, env_value("DMLC_TRACKER_PORT", std::to_string(kTrainerPort)));
@@ -608,6 +641,12 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   r.launcher_as_node = get(r.mpi, "runLauncherAsNode").as<bool>(false);
   for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) r.jobs.push_back(spec["replicatedJobs"][i]);
   set_pod_counts(r);
+  r.elastic = *elastic_nodes(job, runtime);  // checked by check_reserved_env
+  if (r.elastic && (r.trainer_count < r.elastic->first || r.trainer_count > r.elastic->second))
+    return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.numNodes: an elastic TrainJob (PET_NNODES={}:{}) "
+                                        "starts between {} and {} nodes, found {}",
+                                        job.file, job.metadata.name, r.elastic->first, r.elastic->second,
+                                        r.elastic->first, r.elastic->second, r.trainer_count));
   apply_initializers(r);
   if (Status st = apply_trainer(r); !st) return st;
   if (runtime.framework == "mpi") {
@@ -708,6 +747,16 @@ Result<TrainingJob> trainjob_as_job(const TrainJob& tj, const ResolvedTrainJob& 
       for (const auto& c : r.template_.containers)
         for (const auto& e : c.env)
           if (e.name == "OMPI_MCA_orte_set_default_slots") job.slots_per_worker = std::max(1, std::atoi(e.value.c_str()));
+  }
+  // An elastic TrainJob (elastic_nodes): what the launcher needs of an elasticPolicy, with
+  // PET_MAX_RESTARTS when the trainer env sets it.
+  if (auto elastic = elastic_nodes(tj, resolved.runtime); elastic && *elastic) {
+    ElasticPolicy e;
+    e.min_replicas = (*elastic)->first;
+    e.max_replicas = (*elastic)->second;
+    for (const auto& v : get(get(tj.spec, "trainer"), "env"))
+      if (v["name"].as<std::string>("") == "PET_MAX_RESTARTS") e.max_restarts = parse_int<int>(v["value"].as<std::string>(""));
+    job.elastic_policy = e;
   }
   policy.startup_in_order = get(get(spec, "startupPolicy"), "startupPolicyOrder").as<std::string>("AnyOrder") == "InOrder";
   job.jobset = std::move(policy);

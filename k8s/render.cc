@@ -242,6 +242,46 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
   return s;
 }
 
+// An elastic job whose workers run ringmaster (jobs::ringmaster_serves_rendezvous): its store as a
+// Pod and Service of its own, so that it outlives every worker; the workers' PET_RDZV_ENDPOINT
+// points there. The Pod runs `ringmaster rendezvous` in the workers' image, listening on every
+// address of the pod (the Service's), and checks the job token. Its store lives in its memory: if
+// this Pod is lost, the group fails at its next change and the job restarts under its policy.
+std::string rendezvous_endpoint(const Context& c) {
+  const auto& e = *c.job.elastic_policy;
+  return fmt::format("{}:{}", jobs::rendezvous_name(c.job), e.rdzv_port ? *e.rdzv_port : jobs::kRendezvousPort);
+}
+
+void render_rendezvous(const Context& c, const jobs::ReplicaSpec& workers, const Out& out) {
+  const auto& e = *c.job.elastic_policy;
+  const int port = e.rdzv_port ? *e.rdzv_port : jobs::kRendezvousPort;
+  const std::string name = jobs::rendezvous_name(c.job);
+  YAML::Node pod = object("v1", "Pod", meta(c, name));
+  pod["metadata"]["labels"][std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  pod["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "rendezvous";
+  pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
+  YAML::Node container;
+  container["name"] = "rendezvous";
+  container["image"] = workers.template_.containers[workers.primary_container].image;
+  for (const std::string& arg : {std::string("ringmaster"), std::string("rendezvous"), std::string("--host"),
+                                 std::string("0.0.0.0"), std::string("--port"), std::to_string(port),
+                                 std::string("--job"), c.job.metadata.name})
+    container["command"].push_back(text(arg));
+  YAML::Node p;
+  p["name"] = "rendezvous";
+  p["containerPort"] = port;
+  p["protocol"] = "TCP";
+  container["ports"].push_back(p);
+  add_token(c, container);
+  pod["spec"]["containers"].push_back(container);
+  pod["spec"]["restartPolicy"] = c.options.client_side ? "Never" : "Always";
+  out.push_back(pod);
+  YAML::Node selector;
+  selector[std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
+  selector[std::string(kGroup) + "replica-type"] = "rendezvous";
+  out.push_back(headless_service(c, name, selector, "rendezvous", port));
+}
+
 // TFJob, PyTorchJob, JAXJob, XGBoostJob and PaddleJob: a Pod and a headless Service per replica, with what the operator injects
 // (jobs/operator_env.h) addressed by pod and Service names.
 Status render_replicas(const Context& c, const Out& out) {
@@ -257,6 +297,8 @@ Status render_replicas(const Context& c, const Out& out) {
     return spec ? port_of(*spec, port_name, default_port) : default_port;
   };
   const bool has_chief = c.job.replica("Chief") || c.job.replica("Master");
+  const bool own_rendezvous = jobs::ringmaster_serves_rendezvous(c.job);
+  if (own_rendezvous) render_rendezvous(c, *c.job.replica("Worker"), out);
   for (const auto& spec : c.job.replicas) {
     for (int i = 0; i < spec.replicas; ++i) {
       const std::string name = jobs::replica_name(c.name, spec.type, i);
@@ -270,6 +312,7 @@ Status render_replicas(const Context& c, const Out& out) {
       auto env = jobs::operator_env(c.job, spec.type, i, cluster);
       if (!env) return env.status();
       add_env(container, *env);
+      if (own_rendezvous) add_env(container, {{"PET_RDZV_ENDPOINT", rendezvous_endpoint(c)}});
       out.push_back(pod_from(c, name, t));
       out.push_back(headless_service(c, name, selector_of(c, spec.type, i), port_name, port));
     }
@@ -556,6 +599,8 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
   YAML::Node selector;
   selector["jobset.sigs.k8s.io/jobset-name"] = text(c.name);
   out.push_back(headless_service(c, p.subdomain, selector, "", 0));
+  const bool own_rendezvous = jobs::ringmaster_serves_rendezvous(c.job);
+  if (own_rendezvous) render_rendezvous(c, *c.job.replica("node"), out);
   for (const auto& spec : c.job.replicas) {
     const auto jobs_of_spec = spec.replicas / std::max(1, p.pods_per_job.count(spec.type) ? p.pods_per_job.at(spec.type) : 1);
     for (int i = 0; i < spec.replicas; ++i) {
@@ -580,6 +625,8 @@ Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out)
       const std::string name = p.pod_name(c.name, spec.type, i);
       t["spec"]["hostname"] = name;
       t["spec"]["subdomain"] = p.subdomain;
+      if (own_rendezvous && spec.type == "node")
+        add_env(t["spec"]["containers"][spec.primary_container], {{"PET_RDZV_ENDPOINT", rendezvous_endpoint(c)}});
       out.push_back(pod_from(c, name, t));
     }
   }

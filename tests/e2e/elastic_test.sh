@@ -114,36 +114,44 @@ check "below MIN the survivor fails (exit 1) naming the worker that is gone" \
   tail -3 "$survivor_log"
 kill "$rdzv"; wait "$rdzv" 2>/dev/null
 
-# --- under `ringmaster run`: the elastic PyTorchJob example, a worker killed with -9 -----------------
-# The launcher serves the rendezvous at PET_RDZV_ENDPOINT and restarts the worker (OnFailure); the
-# other two go on from their commit, and the restarted one joins at their next commit.
-if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  export PATH="$(dirname "$bin"):$PATH"
-  unset RINGMASTER_RDZV_ENDPOINT RINGMASTER_JOB_TOKEN RINGMASTER_JOB_NAME
+# --- under `ringmaster run`: the elastic examples, a worker killed with -9 ------------------------
+# The launcher serves the rendezvous at PET_RDZV_ENDPOINT and restarts the worker (PyTorchJob:
+# OnFailure; TrainJob: its Job recreates the pod); the other two go on, and the restarted one joins
+# at their next commit point.
+# run_and_kill EXAMPLE JOB VICTIM_LOG_PREFIX LABEL: runs the example, kills the victim's process.
+run_and_kill() {
+  local example=$1 job=$2 victim_prefix=$3 label=$4 run rc victim status logs
   # Restarted at once (the kubelet would wait 10 s first), so it is back while the others train.
-  "$bin" run examples/elastic-pytorchjob.yaml --jobs-root "$work/jobs" --restart-backoff-seconds 0 >"$work/run.out" 2>&1 &
+  "$bin" run "$example" --jobs-root "$work/jobs" --restart-backoff-seconds 0 >"$work/$job.out" 2>&1 &
   run=$!
-  logs=$work/jobs/fashion-mnist-elastic/logs
-  for _ in $(seq 1200); do grep -q '^epoch=1 ' "$logs"/*-0.log 2>/dev/null && break; sleep 0.05; done
-  # Worker 1's process: its member id (host:pid) at its rank in generation 0.
-  victim=$(/usr/bin/python3 - "$logs/fashion-mnist-elastic-worker-1-0.log" <<'PY'
+  logs=$work/jobs/$job/logs
+  for _ in $(seq 1200); do grep -q '^epoch=1 ' "$logs"/*.log 2>/dev/null && break; sleep 0.05; done
+  # The victim's process: its member id (host:pid) at its rank in generation 0.
+  victim=$(/usr/bin/python3 - "$logs/$victim_prefix-0.log" <<'PY'
 import re, sys
 m = re.search(r"generation 0: \d+ member\(s\) \((.*)\), rank (\d+) here", open(sys.argv[1]).read())
 print(m.group(1).split(", ")[int(m.group(2))].split(":")[-1] if m else "")
 PY
 )
   sleep 0.6  # the launcher reads the membership every 0.5 s
-  status=$("$bin" status fashion-mnist-elastic --jobs-root "$work/jobs" 2>&1)
-  check "ringmaster status shows the group's membership" \
+  status=$("$bin" status "$job" --jobs-root "$work/jobs" 2>&1)
+  check "$label: ringmaster status shows the group's membership" \
     "grep -q 'elastic: generation 0, 3 member(s): ' <<<\"\$status\"" || echo "$status" | tail -3
   [ -n "$victim" ] && kill -9 "$victim"
   wait "$run"; rc=$?
-  check "an elastic PyTorchJob under ringmaster run: a worker killed with -9, the job succeeds" \
-    "[ -n '$victim' ] && [ $rc -eq 0 ]" || tail -5 "$work/run.out"
+  check "$label under ringmaster run: a worker killed with -9, the job succeeds" \
+    "[ -n '$victim' ] && [ $rc -eq 0 ]" || tail -5 "$work/$job.out"
   check "... the killed worker was restarted and joined the group again" \
-    "[ -f $logs/fashion-mnist-elastic-worker-1-1.log ] &&
-     grep -q 'elastic: generation [1-9][0-9]*: 3 member(s)' $logs/fashion-mnist-elastic-worker-1-1.log"
+    "[ -f $logs/$victim_prefix-1.log ] &&
+     grep -q 'elastic: generation [1-9][0-9]*: 3 member(s)' $logs/$victim_prefix-1.log"
   check "... and the group finished every epoch" "grep -h '^summary: ' $logs/*.log | grep -q 'epochs=4 .*ranks=3'"
+}
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  export PATH="$(dirname "$bin"):$PATH"
+  unset RINGMASTER_RDZV_ENDPOINT RINGMASTER_JOB_TOKEN RINGMASTER_JOB_NAME
+  run_and_kill examples/elastic-pytorchjob.yaml fashion-mnist-elastic fashion-mnist-elastic-worker-1 "an elastic PyTorchJob"
+  run_and_kill examples/elastic-trainjob.yaml fashion-mnist-elastic-trainjob fashion-mnist-elastic-trainjob-node-0-1 \
+    "an elastic TrainJob (PET_NNODES=2:3)"
 fi
 
 # --- clear refusals ------------------------------------------------------------------------------

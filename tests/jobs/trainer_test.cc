@@ -3,7 +3,10 @@
 // Trainer v2.3's default runtimes), and the JobSet Trainer builds from the two (torch mlPolicy).
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "jobs/loader.h"
+#include "jobs/operator_env.h"
 #include "jobs/trainer.h"
 
 using namespace ringmaster;
@@ -151,6 +154,50 @@ TEST(TrainJob, ReservedEnvNamesAreRefusedAsTrainersWebhookDoes) {
   EXPECT_NE(js.status().message().find("spec.trainer.env: must not set what the torch runtime injects, found PET_NNODES"),
             std::string::npos)
       << js.status().message();
+}
+
+// ringmaster's elastic TrainJob (docs/elastic.md): PET_NNODES "MIN:MAX" is the one reserved
+// variable a TrainJob may set, and only in that form.
+TEST(TrainJob, PetNNodesMinMaxMakesAnElasticTrainJob) {
+  auto with_env = [](const std::string& nnodes, int nodes) {
+    std::string y = kTrainJob;
+    const std::string extra = "{name: EXTRA, value: \"1\"}";
+    y.replace(y.find(extra), extra.size(),
+              "{name: PET_NNODES, value: \"" + nnodes + "\"}, {name: PET_MAX_RESTARTS, value: \"7\"}");
+    y.replace(y.find("numNodes: 2"), 11, "numNodes: " + std::to_string(nodes));
+    return y;
+  };
+  auto docs = load(with_env("2:4", 3));
+  const auto& tj = std::get<TrainJob>(docs[0].object);
+  auto resolved = resolve_trainjob(tj, {});
+  ASSERT_TRUE(resolved.is_ok()) << resolved.status().message();
+  for (const auto& rj : resolved->jobset["spec"]["replicatedJobs"]) {
+    if (rj["name"].as<std::string>() != "node") continue;
+    EXPECT_EQ(rj["replicas"].as<int>() * rj["template"]["spec"]["parallelism"].as<int>(), 3);
+    const YAML::Node c = rj["template"]["spec"]["template"]["spec"]["containers"][0];
+    EXPECT_EQ(env_of(c, "PET_NNODES"), "2:4");
+    EXPECT_EQ(env_of(c, "PET_RDZV_ENDPOINT"), "tj-node-0-0.tj:29500");
+    EXPECT_EQ(env_of(c, "PET_MASTER_ADDR"), "tj-node-0-0.tj");
+  }
+  auto job = trainjob_as_job(tj, *resolved);
+  ASSERT_TRUE(job.is_ok()) << job.status().message();
+  ASSERT_TRUE(job->elastic_policy.has_value());
+  EXPECT_EQ(job->elastic_policy->min_replicas, 2);
+  EXPECT_EQ(job->elastic_policy->max_replicas, 4);
+  EXPECT_EQ(job->elastic_policy->max_restarts, 7);
+  EXPECT_TRUE(ringmaster_serves_rendezvous(*job)) << "its nodes run ringmaster train";
+
+  for (const auto& [nnodes, nodes, expected] :
+       {std::tuple{std::string("3:2"), 2, std::string("spec.trainer.env PET_NNODES: expected MIN:MAX with 1 <= MIN <= MAX "
+                                                      "(an elastic TrainJob), found \"3:2\"")},
+        std::tuple{std::string("2:3"), 5, std::string("spec.trainer.numNodes: an elastic TrainJob (PET_NNODES=2:3) starts "
+                                                      "between 2 and 3 nodes, found 5")}}) {
+    auto bad_docs = load(with_env(nnodes, nodes));
+    const auto& bad = std::get<TrainJob>(bad_docs[0].object);
+    auto r = resolve_trainjob(bad, {});
+    ASSERT_FALSE(r.is_ok()) << nnodes;
+    EXPECT_NE(r.status().message().find(expected), std::string::npos) << r.status().message();
+  }
 }
 
 namespace {

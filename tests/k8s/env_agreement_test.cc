@@ -10,6 +10,7 @@
 #include <set>
 
 #include "jobs/loader.h"
+#include "jobs/operator_env.h"
 #include "k8s/render.h"
 #include "launcher/plan.h"
 
@@ -27,7 +28,10 @@ bool ours(const std::string& name) {
 }
 
 std::string blank_addresses(std::string v) {
-  static const std::regex svc(R"([a-z0-9-]+\.[a-z0-9-]+\.svc)"), local(R"(127\.0\.0\.1)"), port(R"(HOST:[0-9]+)");
+  // A Service's DNS name, or the rendezvous Service render adds for an elastic job (locally the
+  // launcher serves it at 127.0.0.1).
+  static const std::regex svc(R"([a-z0-9-]+\.[a-z0-9-]+\.svc|^[a-z0-9-]+-rendezvous(?=:))"), local(R"(127\.0\.0\.1)"),
+      port(R"(HOST:[0-9]+)");
   v = std::regex_replace(v, svc, "HOST");
   v = std::regex_replace(v, local, "HOST");
   return std::regex_replace(v, port, "HOST:PORT");
@@ -63,6 +67,8 @@ std::pair<std::map<std::string, Env>, std::map<std::string, Env>> both(const job
   for (const auto& obj : *objects) {
     const std::string kind = obj["kind"].as<std::string>();
     if (kind != "Pod" && kind != "Job") continue;
+    // An elastic job's rendezvous Pod is not a replica (locally the launcher serves it).
+    if (obj["metadata"]["labels"]["training.kubeflow.org/replica-type"].as<std::string>("") == "rendezvous") continue;
     // An MPIJob's launcher is a batch Job "<job>-launcher"; locally it is replica Launcher 0.
     const std::string name = obj["metadata"]["name"].as<std::string>() + (kind == "Job" ? "-0" : "");
     const YAML::Node pod_spec = kind == "Job" ? obj["spec"]["template"]["spec"] : obj["spec"];
@@ -185,8 +191,58 @@ spec:
     if (obj["kind"].as<std::string>() == "Pod" && obj["metadata"]["name"].as<std::string>() == "el-worker-2")
       for (const auto& e : obj["spec"]["containers"][0]["env"])
         if (e["value"]) env[e["name"].as<std::string>()] = e["value"].as<std::string>();
-  EXPECT_EQ(env["PET_RDZV_ENDPOINT"], "el-worker-0:23456");
+  EXPECT_EQ(env["PET_RDZV_ENDPOINT"], "el-worker-0:23456") << "another program (torchrun) hosts it on worker 0";
   EXPECT_EQ(env["PET_RDZV_BACKEND"], "c10d");
   EXPECT_EQ(env["PET_NNODES"], "2:4");
   EXPECT_EQ(env["PET_MAX_RESTARTS"], "3");
+}
+
+// Workers that run ringmaster meet at a rendezvous that outlives each of them: render adds its Pod
+// and Service, and points PET_RDZV_ENDPOINT there (jobs::ringmaster_serves_rendezvous).
+TEST(EnvAgreement, AnElasticJobOfRingmasterWorkersGetsARendezvousPod) {
+  auto loaded = jobs::load_string(R"(apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: el}
+spec:
+  elasticPolicy: {minReplicas: 2, maxReplicas: 3}
+  pytorchReplicaSpecs:
+    Worker:
+      replicas: 3
+      template: {spec: {containers: [{name: pytorch, image: img:1, command: [/usr/bin/ringmaster, train]}]}}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const auto& job = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
+  EXPECT_TRUE(jobs::ringmaster_serves_rendezvous(job));
+  k8s::RenderOptions o;
+  o.token = "tok";
+  auto objects = k8s::render_job(job, o);
+  ASSERT_TRUE(objects.is_ok());
+  int rendezvous_objects = 0;
+  for (const auto& obj : *objects) {
+    const std::string name = obj["metadata"]["name"].as<std::string>();
+    if (name == "el-rendezvous") {
+      ++rendezvous_objects;
+      if (obj["kind"].as<std::string>() == "Pod") {
+        const YAML::Node c = obj["spec"]["containers"][0];
+        EXPECT_EQ(c["image"].as<std::string>(), "img:1");
+        EXPECT_EQ(c["command"][1].as<std::string>(), "rendezvous");
+        EXPECT_EQ(c["command"][3].as<std::string>(), "0.0.0.0");
+        EXPECT_EQ(c["command"][5].as<std::string>(), "29400");
+      } else {
+        EXPECT_EQ(obj["spec"]["ports"][0]["port"].as<int>(), 29400);
+      }
+    }
+    if (name == "el-worker-2" && obj["kind"].as<std::string>() == "Pod")
+      for (const auto& e : obj["spec"]["containers"][0]["env"])
+        if (e["name"].as<std::string>() == "PET_RDZV_ENDPOINT") {
+          EXPECT_EQ(e["value"].as<std::string>(), "el-rendezvous:29400");
+        }
+  }
+  EXPECT_EQ(rendezvous_objects, 2) << "a Pod and a Service";
+  expect_agreement(job, "elastic, ringmaster workers");
+  // With a store of the user's (rdzvHost), none.
+  jobs::TrainingJob own = job;
+  own.elastic_policy->rdzv_host = "rdzv.example";
+  EXPECT_FALSE(jobs::ringmaster_serves_rendezvous(own));
 }
