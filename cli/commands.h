@@ -13,6 +13,7 @@
 #include "jobs/loader.h"
 #include "launcher/runner.h"
 #include "worker/trainer.h"
+#include "launcher/job_dir.h"
 
 namespace ringmaster::k8s {
 struct RenderOptions;
@@ -96,6 +97,10 @@ int run_sweep_command(const SweepOptions& options);
 // with the same arguments. Remember the command line first.
 void remember_command_line(int argc, char** argv);
 int exec_ringmaster_ps();  // returns only on failure (1, with a message)
+// `ringmaster dashboard` runs in ringmaster-dashboard, which links cpp-httplib (and through it
+// OpenSSL, whose loading alone would slow every other command's start: common/metrics.h).
+// Returns only on failure, as exec_ringmaster_ps.
+int exec_companion(const std::string& name, const std::string& why);
 
 struct BenchOptions {
   std::string workload;  // train
@@ -208,8 +213,7 @@ struct StateOptions {
   bool follow = false;
 };
 void add_state_commands(CLI::App& app, StateOptions& options);
-// Where job directories live: `root` when given (--jobs-root), else ~/.ringmaster/jobs.
-std::filesystem::path jobs_root(const std::string& root);
+using launcher::jobs_root;  // launcher/job_dir.h
 // Makes `dir` ready for a new run of a job: created if missing, emptied when it holds a previous
 // run's state (a new run starts clean, as a new pod does). Refuses a directory whose job is still
 // running, and a non-empty directory that is not a job directory (no status.json).
@@ -217,7 +221,6 @@ Status prepare_job_dir(const std::string& dir);
 int run_status(const StateOptions& options);
 // `ringmaster suspend|resume JOB`: asks the job's launcher through the file suspend_file(job_dir).
 int run_suspend(const StateOptions& options, bool suspend);
-std::string suspend_file(const std::string& job_dir);
 // A job created suspended (runPolicy.suspend) starts nothing until resumed: its marker is written
 // here. Failing to write it fails the command (without it the job would start).
 Status mark_suspended_if_asked(const jobs::TrainingJob& job, const std::string& job_dir);

@@ -21,6 +21,7 @@
 #include "common/strings.h"
 #include "k8s/kubectl.h"
 #include "k8s/render.h"
+#include "launcher/job_dir.h"
 #include "launcher/runner.h"
 
 namespace ringmaster::cli {
@@ -110,12 +111,6 @@ std::string counts(const nlohmann::json& s) {
 }
 
 }  // namespace
-
-fs::path jobs_root(const std::string& root) {
-  if (!root.empty()) return root;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : ".") / ".ringmaster" / "jobs";
-}
 
 Status prepare_job_dir(const std::string& dir) {
   std::error_code ec;
@@ -310,17 +305,16 @@ int run_logs(const StateOptions& o) {
   }
 }
 
-std::string suspend_file(const std::string& job_dir) { return (fs::path(job_dir) / "suspend").string(); }
 
 Status mark_suspended_if_asked(const jobs::TrainingJob& job, const std::string& job_dir) {
   if (!job.run_policy.suspend) return Status::ok();  // created suspended, as the operator does
-  if (Status s = write_file_atomic(suspend_file(job_dir), "runPolicy.suspend\n"); !s)
+  if (Status s = write_file_atomic(launcher::suspend_file(job_dir), "runPolicy.suspend\n"); !s)
     return s.with_context("the job asks runPolicy.suspend, and its marker cannot be written");
   return Status::ok();
 }
 
 std::function<bool()> suspended_check(const std::string& job_dir) {
-  return [path = suspend_file(job_dir)] { return ::access(path.c_str(), F_OK) == 0; };
+  return [path = launcher::suspend_file(job_dir)] { return ::access(path.c_str(), F_OK) == 0; };
 }
 
 int run_suspend(const StateOptions& o, bool suspend) {
@@ -339,12 +333,12 @@ int run_suspend(const StateOptions& o, bool suspend) {
   // The launcher polls for this file: present means "keep the job suspended".
   std::error_code ec;
   if (suspend) {
-    if (Status w = write_file_atomic(suspend_file(dir.string()), "suspended by `ringmaster suspend`\n"); !w) {
+    if (Status w = write_file_atomic(launcher::suspend_file(dir.string()), "suspended by `ringmaster suspend`\n"); !w) {
       std::cerr << "ringmaster suspend: " << w.message() << "\n";
       return 1;
     }
   } else {
-    fs::remove(suspend_file(dir.string()), ec);
+    fs::remove(launcher::suspend_file(dir.string()), ec);
   }
   for (int i = 0; i < 600; ++i) {  // until the launcher has acted (its grace period at most, usually ms)
     auto now = load_status(dir);

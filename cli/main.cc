@@ -41,6 +41,12 @@ int main(int argc, char** argv) {
   ps->allow_extras();
   ps->prefix_command();
   ps->set_help_flag();
+  // Carried out by ringmaster-dashboard (commands.h).
+  CLI::App* dashboard =
+      app.add_subcommand("dashboard", "Serve jobs and their logs to a browser (see `ringmaster dashboard --help`)");
+  dashboard->allow_extras();
+  dashboard->prefix_command();
+  dashboard->set_help_flag();
 
   if (const int rc = ringmaster::cli::parse_command_line(app, argc, argv, log_level, "ringmaster"); rc >= 0) return rc;
   try {
@@ -48,6 +54,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("render")) return ringmaster::cli::run_render(render);
     if (app.got_subcommand("sweep")) return ringmaster::cli::run_sweep_command(sweep);
     if (app.got_subcommand("ps")) return ringmaster::cli::exec_ringmaster_ps();
+    if (app.got_subcommand("dashboard")) return ringmaster::cli::exec_companion("ringmaster-dashboard", "the dashboard");
     if (app.got_subcommand("train")) {
       const int rc = ringmaster::cli::run_train(train, [](const ringmaster::cli::TrainOptions&) {
         return ringmaster::cli::exec_ringmaster_ps();

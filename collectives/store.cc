@@ -65,13 +65,6 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-bool same_token(const std::string& a, const std::string& b) {
-  // Constant time in the length of b, so timing does not reveal a prefix.
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>(b[i] ^ (i < a.size() ? a[i] : 0));
-  return diff == 0;
-}
-
 // The integer at key in map plus delta, stored back and returned (0 when absent).
 int64_t add_to(std::map<std::string, std::string>& map, const std::string& key, int64_t delta) {
   int64_t v = 0;
@@ -172,7 +165,7 @@ class TcpServer final : public TcpStoreServer {
         return;
       }
       std::string why;
-      if (!same_token(token, id_.token))
+      if (!same_secret(token, id_.token))
         why = fmt::format("refused: the job token does not match the one of job \"{}\" served at port {} (another job "
                           "on the same MASTER_PORT, or a stray connection)",
                           id_.job, port_);

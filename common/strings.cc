@@ -179,4 +179,11 @@ Result<double> parse_cpu_quantity(const std::string& q) {
   return invalid_argument(fmt::format("expected a CPU quantity such as \"2\", \"1.5\" or \"500m\", found \"{}\"", q));
 }
 
+bool same_secret(std::string_view sent, std::string_view expected) {
+  unsigned char diff = sent.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    diff |= static_cast<unsigned char>(expected[i] ^ (i < sent.size() ? sent[i] : 0));
+  return diff == 0;
+}
+
 }  // namespace ringmaster

@@ -22,6 +22,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 std::optional<std::string> closest_match(std::string_view word, std::span<const std::string_view> candidates);
 
 bool iequals(std::string_view a, std::string_view b);
+// Whether a secret someone sent equals the expected one, in time that depends only on the
+// expected one's length (so timing does not reveal a matching prefix).
+bool same_secret(std::string_view sent, std::string_view expected);
 std::string to_lower(std::string_view s);
 std::string join(std::span<const std::string> parts, std::string_view sep);
 std::string join(std::span<const std::string_view> parts, std::string_view sep);

@@ -1,0 +1,44 @@
+// ringmaster-dashboard: `ringmaster dashboard` (cli/commands.h says why it is a binary of its own).
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "dashboard/server.h"
+#include "launcher/job_dir.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringmaster-dashboard: jobs and their logs in a browser"};
+  app.set_version_flag("--version", std::string("ringmaster-dashboard ") + RINGMASTER_VERSION);
+  app.require_subcommand(1);
+  std::string root;
+  ringmaster::dashboard::ServerOptions o;
+  CLI::App* d = app.add_subcommand("dashboard", "Serve the jobs under the jobs root to a browser (docs/dashboard.md)");
+  d->add_option("--address", o.address, "address to listen on (loopback unless told otherwise)")->capture_default_str();
+  d->add_option("--port", o.port, "port (0: a free one)")->capture_default_str();
+  d->add_option("--jobs-root", root, "where job directories live (default ~/.ringmaster/jobs)");
+  d->add_option("--token", o.token, "the access token (default: a random one, printed in the URL)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad flag: 2, as every ringmaster command
+  }
+  o.jobs_root = ringmaster::launcher::jobs_root(root).string();
+  // Stops at SIGINT or SIGTERM: block them here and wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  auto server = ringmaster::dashboard::Server::start(o);
+  if (!server) {
+    std::cerr << "ringmaster dashboard: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::printf("dashboard of %s at %s\n", o.jobs_root.c_str(), (*server)->url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  return 0;
+}

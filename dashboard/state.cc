@@ -1,0 +1,142 @@
+#include "dashboard/state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/files.h"
+#include "launcher/job_dir.h"
+
+namespace ringmaster::dashboard {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kMaxEvents = 500;
+
+Result<nlohmann::json> read_status(const fs::path& dir) {
+  auto text = read_file((dir / "status.json").string());
+  if (!text) return not_found(fmt::format("no job {} (no status.json in {})", dir.filename().string(), dir.string()));
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  // status.json is replaced atomically, so a parse failure is a damaged file, not a half-written one.
+  if (j.is_discarded() || !j.is_object()) return data_loss(fmt::format("{}/status.json: not a JSON object", dir.string()));
+  return j;
+}
+
+// events.log lines "2026-11-30T23:22:01Z text", the last kMaxEvents.
+nlohmann::json read_events(const fs::path& dir) {
+  std::ifstream in(dir / "events.log");
+  std::deque<nlohmann::json> events;
+  for (std::string line; std::getline(in, line);) {
+    const auto space = line.find(' ');
+    events.push_back({{"time", line.substr(0, space)}, {"text", space == std::string::npos ? "" : line.substr(space + 1)}});
+    if (events.size() > kMaxEvents) events.pop_front();
+  }
+  return nlohmann::json(std::vector<nlohmann::json>(events.begin(), events.end()));
+}
+
+// s[key] when it is an object or array, else an empty one (a job still being written may lack it).
+nlohmann::json member(const nlohmann::json& s, const char* key) {
+  auto it = s.find(key);
+  return it != s.end() && (it->is_object() || it->is_array()) ? *it : nlohmann::json::object();
+}
+
+Result<fs::path> job_dir(const std::string& jobs_root, const std::string& job) {
+  if (!valid_name(job)) return not_found(fmt::format("no job \"{}\"", job));
+  const fs::path dir = fs::path(jobs_root) / job;
+  if (!fs::exists(dir / "status.json")) return not_found(fmt::format("no job {} under {}", job, jobs_root));
+  return dir;
+}
+
+}  // namespace
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 253 || name.find("..") != std::string::npos) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'; });
+}
+
+nlohmann::json list_jobs(const std::string& jobs_root) {
+  std::vector<nlohmann::json> jobs;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(jobs_root, ec)) {
+    if (!entry.is_directory() || !valid_name(entry.path().filename().string())) continue;
+    auto s = read_status(entry.path());
+    if (!s) continue;
+    nlohmann::json counts = {{"active", 0}, {"succeeded", 0}, {"failed", 0}};
+    int restarts = 0;
+    const nlohmann::json statuses = member(*s, "replicaStatuses");
+    for (const auto& [type, c] : statuses.items())
+      for (const char* k : {"active", "succeeded", "failed"})
+        if (c.is_object()) counts[k] = counts[k].get<int>() + c.value(k, 0);
+    for (const auto& r : member(*s, "replicas"))
+      if (r.is_object()) restarts += r.value("restarts", 0);
+    const nlohmann::json events = read_events(entry.path());
+    jobs.push_back({{"name", entry.path().filename().string()},
+                    {"kind", s->value("kind", "")},
+                    {"phase", s->value("phase", "")},
+                    {"replicas", counts},
+                    {"restarts", restarts},
+                    {"start", events.empty() ? "" : events.front().value("time", "")},
+                    {"seconds", s->value("elapsedSeconds", 0.0)},
+                    {"message", s->value("message", "")}});
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.value("start", ""), a.value("name", "")) > std::pair(b.value("start", ""), b.value("name", ""));
+  });
+  return jobs;
+}
+
+Result<nlohmann::json> job_detail(const std::string& jobs_root, const std::string& job) {
+  auto dir = job_dir(jobs_root, job);
+  if (!dir) return dir.status();
+  auto s = read_status(*dir);
+  if (!s) return s.status();
+  (*s)["events"] = read_events(*dir);
+  (*s)["suspended"] = fs::exists(launcher::suspend_file(dir->string()));
+  return *s;
+}
+
+Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string& job, const std::string& replica,
+                                std::size_t max_bytes) {
+  auto dir = job_dir(jobs_root, job);
+  if (!dir) return dir.status();
+  auto s = read_status(*dir);
+  if (!s) return s.status();
+  std::string path;
+  for (const auto& r : member(*s, "replicas"))
+    if (r.is_object() && r.value("name", "") == replica) path = r.value("log", "");
+  if (path.empty()) return not_found(fmt::format("job {} has no replica {}", job, replica));
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const auto size = in ? static_cast<std::size_t>(in.tellg()) : 0;
+  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  std::string text(size - from, '\0');
+  if (in) {
+    in.seekg(static_cast<std::streamoff>(from));
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  if (from > 0)  // start at a whole line
+    if (const auto nl = text.find('\n'); nl != std::string::npos) text.erase(0, nl + 1);
+  return nlohmann::json{{"replica", replica}, {"size", size}, {"text", text}};
+}
+
+Status set_suspended(const std::string& jobs_root, const std::string& job, bool suspended) {
+  auto dir = job_dir(jobs_root, job);
+  if (!dir) return dir.status();
+  auto s = read_status(*dir);
+  if (!s) return s.status();
+  const std::string phase = s->value("phase", "");
+  if (phase == "Succeeded" || phase == "Failed")
+    return Status(StatusCode::kFailedPrecondition, fmt::format("job {} has finished ({})", job, phase));
+  const std::string file = launcher::suspend_file(dir->string());
+  if (suspended) return write_file_atomic(file, "suspended from the dashboard\n");
+  std::error_code ec;
+  fs::remove(file, ec);
+  return Status::ok();
+}
+
+}  // namespace ringmaster::dashboard

@@ -1,0 +1,165 @@
+// The dashboard's JSON API (dashboard/server.h) over a jobs root the test writes as `ringmaster
+// run` does, read by a real HTTP client: the shapes, 404s, a status.json replaced while it is
+// read, the token and the Origin check of the actions.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "common/files.h"
+#include "dashboard/server.h"
+
+using namespace ringmaster;
+namespace fs = std::filesystem;
+
+namespace {
+
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("rm_dashboard_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    auto s = dashboard::Server::start({"127.0.0.1", 0, root_.string(), "secret-token"});
+    ASSERT_TRUE(s.is_ok()) << s.status().message();
+    server_ = std::move(*s);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(root_);
+  }
+  // A job directory as `ringmaster run` leaves it: status.json, events.log, a replica's log.
+  void write_job(const std::string& name, const std::string& phase, int restarts = 0) {
+    const fs::path dir = root_ / name;
+    fs::create_directories(dir / "logs");
+    const std::string log = (dir / "logs" / (name + "-worker-0-0.log")).string();
+    ASSERT_TRUE(write_file_atomic(log, "epoch=1 loss=0.5\nepoch=2 loss=0.4\n"));
+    nlohmann::json s = {{"job", name},
+                        {"kind", "PyTorchJob"},
+                        {"phase", phase},
+                        {"conditions", {"Created", "Running"}},
+                        {"elapsedSeconds", 3.5},
+                        {"replicaStatuses", {{"Worker", {{"active", 1}, {"succeeded", 0}, {"failed", 0}}}}},
+                        {"replicas", {{{"name", name + "-worker-0"}, {"type", "Worker"}, {"index", 0}, {"restarts", restarts},
+                                       {"phase", "Running"}, {"log", log}}}}};
+    ASSERT_TRUE(write_file_atomic((dir / "status.json").string(), s.dump()));
+    ASSERT_TRUE(write_file_atomic((dir / "events.log").string(),
+                                  "2026-11-30T10:00:00Z Created PyTorchJob " + name + "\n2026-11-30T10:00:01Z Running\n"));
+  }
+  nlohmann::json get_json(const std::string& path, int expected_status = 200) {
+    auto r = client_->Get(path);
+    EXPECT_TRUE(r) << path;
+    if (!r) return {};
+    EXPECT_EQ(r->status, expected_status) << path << ": " << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << path;
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  fs::path root_;
+  std::unique_ptr<dashboard::Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+}  // namespace
+
+TEST_F(DashboardTest, NoJobsIsAnEmptyList) {
+  EXPECT_EQ(get_json("/api/jobs"), nlohmann::json::array());
+  EXPECT_EQ(server_->url(), "http://127.0.0.1:" + std::to_string(server_->port()) + "/?token=secret-token");
+}
+
+TEST_F(DashboardTest, JobsListAndDetailHaveTheirShapes) {
+  write_job("train-a", "Running", 2);
+  fs::create_directories(root_ / "not-a-job");  // no status.json: left out
+  const auto jobs = get_json("/api/jobs");
+  ASSERT_EQ(jobs.size(), 1u) << jobs;
+  EXPECT_EQ(jobs[0]["name"], "train-a");
+  EXPECT_EQ(jobs[0]["kind"], "PyTorchJob");
+  EXPECT_EQ(jobs[0]["phase"], "Running");
+  EXPECT_EQ(jobs[0]["replicas"], (nlohmann::json{{"active", 1}, {"succeeded", 0}, {"failed", 0}}));
+  EXPECT_EQ(jobs[0]["restarts"], 2);
+  EXPECT_EQ(jobs[0]["start"], "2026-11-30T10:00:00Z");
+  EXPECT_EQ(jobs[0]["seconds"], 3.5);
+  const auto job = get_json("/api/jobs/train-a");
+  EXPECT_EQ(job["phase"], "Running");
+  ASSERT_EQ(job["events"].size(), 2u);
+  EXPECT_EQ(job["events"][1], (nlohmann::json{{"time", "2026-11-30T10:00:01Z"}, {"text", "Running"}}));
+  EXPECT_EQ(job["suspended"], false);
+  EXPECT_EQ(job["replicas"][0]["name"], "train-a-worker-0");
+}
+
+TEST_F(DashboardTest, UnknownJobsReplicasAndPagesAre404WithAMessage) {
+  write_job("train-a", "Running");
+  EXPECT_EQ(get_json("/api/jobs/nope", 404)["error"], "no job nope under " + root_.string());
+  EXPECT_EQ(get_json("/api/jobs/..", 404)["error"], "no job \"..\"");
+  EXPECT_EQ(get_json("/api/jobs/train-a/logs/train-a-worker-9", 404)["error"], "job train-a has no replica train-a-worker-9");
+  EXPECT_EQ(get_json("/api/nothing", 404)["error"], "GET /api/nothing: no such page");
+  EXPECT_EQ(get_json("/api/jobs/train-a/logs/train-a-worker-0?bytes=x", 400)["error"],
+            "bytes: expected a count of bytes, found \"x\"");
+}
+
+TEST_F(DashboardTest, ALogTailIsItsLastWholeLines) {
+  write_job("train-a", "Running");
+  const auto all = get_json("/api/jobs/train-a/logs/train-a-worker-0");
+  EXPECT_EQ(all["text"], "epoch=1 loss=0.5\nepoch=2 loss=0.4\n");
+  EXPECT_EQ(all["size"], 34);
+  const auto tail = get_json("/api/jobs/train-a/logs/train-a-worker-0?bytes=20");
+  EXPECT_EQ(tail["text"], "epoch=2 loss=0.4\n") << "a cut line is left out";
+}
+
+TEST_F(DashboardTest, AJobDirectoryBeingRewrittenIsReadWhole) {
+  write_job("train-a", "Running");
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {  // the launcher replaces status.json as the job goes on
+    for (int i = 0; i < 400 && !stop; ++i) write_job("train-a", i % 2 ? "Running" : "Restarting", i);
+  });
+  for (int i = 0; i < 100; ++i) {
+    const auto j = get_json("/api/jobs/train-a");
+    ASSERT_TRUE(j.is_object());
+    ASSERT_TRUE(j["phase"] == "Running" || j["phase"] == "Restarting") << j;
+    ASSERT_EQ(get_json("/api/jobs").size(), 1u);
+  }
+  stop = true;
+  writer.join();
+}
+
+TEST_F(DashboardTest, ActionsNeedTheTokenAndTheSameOrigin) {
+  write_job("train-a", "Running");
+  const fs::path suspend = root_ / "train-a" / "suspend";
+  auto r = client_->Post("/api/jobs/train-a/suspend");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_NE(r->body.find("expected the dashboard's token"), std::string::npos) << r->body;
+  r = client_->Post("/api/jobs/train-a/suspend", {{"Authorization", "Bearer wrong"}}, "", "application/json");
+  EXPECT_EQ(r->status, 401);
+  const std::string own = "http://127.0.0.1:" + std::to_string(server_->port());
+  r = client_->Post("/api/jobs/train-a/suspend",
+                    {{"Authorization", "Bearer secret-token"}, {"Origin", "http://elsewhere.example"}}, "", "application/json");
+  EXPECT_EQ(r->status, 403) << "a page of another site posting here";
+  EXPECT_FALSE(fs::exists(suspend));
+  r = client_->Post("/api/jobs/train-a/suspend", {{"Authorization", "Bearer secret-token"}, {"Origin", own}}, "",
+                    "application/json");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(fs::exists(suspend)) << "the launcher keeps a job suspended while this file exists";
+  EXPECT_EQ(get_json("/api/jobs/train-a")["suspended"], true);
+  r = client_->Post("/api/jobs/train-a/resume?token=secret-token");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(fs::exists(suspend));
+  write_job("done", "Succeeded");
+  r = client_->Post("/api/jobs/done/suspend?token=secret-token");
+  EXPECT_EQ(r->status, 409);
+  EXPECT_NE(r->body.find("job done has finished (Succeeded)"), std::string::npos) << r->body;
+}
+
+TEST_F(DashboardTest, ThePrintedUrlSetsTheTokenCookie) {
+  auto r = client_->Get("/api/jobs?token=secret-token");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Set-Cookie"), "ringmaster_token=secret-token; HttpOnly; SameSite=Strict; Path=/");
+  r = client_->Post("/api/jobs/x/suspend", {{"Cookie", "a=b; ringmaster_token=secret-token"}}, "", "application/json");
+  EXPECT_EQ(r->status, 404) << "past the token check: no job x";
+}
