@@ -93,13 +93,15 @@ Result<int64_t> ElasticGroup::settle(int g, int64_t slot) {
       return parse_int<int64_t>(*world).value_or(0);
     auto count = store_.add(key(g, "count"), 0);
     if (!count) return count.status();
-    auto live = store_.add(kLiveKey, 0);
-    if (!live) return live.status();
     const auto now = SteadyClock::now();
     if (*count != last_count) last_count = *count, last_change = now;
-    const bool closable = *count >= options_.max_workers ||
-                          (*count >= options_.min_workers &&
-                           ((g > 0 && *count >= *live) || now - last_change >= options_.settle));
+    bool closable = *count >= options_.max_workers ||
+                    (*count >= options_.min_workers && now - last_change >= options_.settle);
+    if (!closable && g > 0 && *count >= options_.min_workers) {  // every live worker here?
+      auto live = store_.add(kLiveKey, 0);
+      if (!live) return live.status();
+      closable = *count >= *live;
+    }
     if (closable) {
       auto closer = store_.add(key(g, "closer"), 1);
       if (!closer) return closer.status();

@@ -400,21 +400,29 @@ Status Trainer::join_generation() {
   return Status::ok();
 }
 
-// Every member takes the state of the member that completed the most steps (the lowest rank of
-// those). Data-parallel replicas are identical after every completed step, so that state is the
-// group's newest consistent one and nothing older is kept: a member that failed inside step s+1's
-// allreduce is at s, one whose allreduce completed before the peer died is at s+1, and all go on
-// from s+1. A new member takes it whole. The first generation takes rank 0's (fresh or resumed from
-// disk), as broadcast_start does.
+// Every member takes the state of the member furthest along: the most steps completed, then (at an
+// epoch's end) the epoch closed, then the lowest rank. Data-parallel replicas are identical after
+// every completed step, so that state is the group's newest consistent one and nothing older is
+// kept: a member that failed inside step s+1's allreduce is at s, one whose allreduce completed
+// before the peer died is at s+1, and all go on from s+1. A new member takes it whole. The first
+// generation takes rank 0's (fresh or resumed from disk), as broadcast_start does.
 Status Trainer::adopt_generation() {
-  std::vector<int64_t> steps(static_cast<std::size_t>(world_));
-  if (Status s = comm_->allgather(&state_.global_step, steps.data(), 1, collectives::DataType::kInt64); !s)
+  std::vector<int64_t> positions(2 * static_cast<std::size_t>(world_));  // (step, epoch) per rank
+  const std::array<int64_t, 2> mine = {state_.global_step, state_.epoch};
+  if (Status s = comm_->allgather(mine.data(), positions.data(), 2, collectives::DataType::kInt64); !s)
     return s.with_context("elastic: comparing steps");
-  const int donor = static_cast<int>(std::max_element(steps.begin(), steps.end()) - steps.begin());
-  // The epoch's training sums of the members that trained in the group (each holds its share; a
-  // lost member's goes with it), so the epoch line goes on counting them; rank 0 holds the total.
+  const auto position = [&](int r) {
+    const auto i = 2 * static_cast<std::size_t>(r);
+    return std::pair(positions[i], positions[i + 1]);
+  };
+  int donor = 0;
+  for (int r = 1; r < world_; ++r)
+    if (position(r) > position(donor)) donor = r;
+  // The epoch's training sums of the members that trained in the group in the donor's epoch (each
+  // holds its share; a lost member's goes with it), so the epoch line goes on counting them; rank 0
+  // holds the total.
   std::array<double, 3> sums = {0.0, 0.0, 0.0};
-  if (in_group_ || rank_ == donor)
+  if ((in_group_ && state_.epoch == position(donor).second) || rank_ == donor)
     sums = {state_.epoch_loss_sum, static_cast<double>(state_.epoch_samples), static_cast<double>(state_.epoch_correct)};
   if (Status s = sum_over_ranks(comm_, sums, "elastic: summing the epoch's training metrics"); !s) return s;
   std::string encoded;
