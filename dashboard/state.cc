@@ -26,22 +26,36 @@ Result<nlohmann::json> read_status(const fs::path& dir) {
   return j;
 }
 
-// events.log lines "2026-11-30T23:22:01Z text", the last kMaxEvents.
+// An events.log line "2026-11-30T23:22:01Z text" as {time, text}.
+nlohmann::json event_of(const std::string& line) {
+  const auto space = line.find(' ');
+  return {{"time", line.substr(0, space)}, {"text", space == std::string::npos ? "" : line.substr(space + 1)}};
+}
+
+// events.log's last kMaxEvents events.
 nlohmann::json read_events(const fs::path& dir) {
   std::ifstream in(dir / "events.log");
   std::deque<nlohmann::json> events;
   for (std::string line; std::getline(in, line);) {
-    const auto space = line.find(' ');
-    events.push_back({{"time", line.substr(0, space)}, {"text", space == std::string::npos ? "" : line.substr(space + 1)}});
+    events.push_back(event_of(line));
     if (events.size() > kMaxEvents) events.pop_front();
   }
   return nlohmann::json(std::vector<nlohmann::json>(events.begin(), events.end()));
 }
 
-// s[key] when it is an object or array, else an empty one (a job still being written may lack it).
-nlohmann::json member(const nlohmann::json& s, const char* key) {
+// When the job started: its first event's time ("" before it has one). Reads one line.
+std::string start_time(const fs::path& dir) {
+  std::ifstream in(dir / "events.log");
+  std::string line;
+  return std::getline(in, line) ? event_of(line).value("time", "") : "";
+}
+
+// s[key] when it is an object or array, else an empty object (a job still being written may lack
+// it): either way something to iterate.
+const nlohmann::json& member(const nlohmann::json& s, const char* key) {
+  static const nlohmann::json empty = nlohmann::json::object();
   auto it = s.find(key);
-  return it != s.end() && (it->is_object() || it->is_array()) ? *it : nlohmann::json::object();
+  return it != s.end() && (it->is_object() || it->is_array()) ? *it : empty;
 }
 
 Result<fs::path> job_dir(const std::string& jobs_root, const std::string& job) {
@@ -68,19 +82,17 @@ nlohmann::json list_jobs(const std::string& jobs_root) {
     if (!s) continue;
     nlohmann::json counts = {{"active", 0}, {"succeeded", 0}, {"failed", 0}};
     int restarts = 0;
-    const nlohmann::json statuses = member(*s, "replicaStatuses");
-    for (const auto& [type, c] : statuses.items())
+    for (const auto& [type, c] : member(*s, "replicaStatuses").items())
       for (const char* k : {"active", "succeeded", "failed"})
         if (c.is_object()) counts[k] = counts[k].get<int>() + c.value(k, 0);
     for (const auto& r : member(*s, "replicas"))
       if (r.is_object()) restarts += r.value("restarts", 0);
-    const nlohmann::json events = read_events(entry.path());
     jobs.push_back({{"name", entry.path().filename().string()},
                     {"kind", s->value("kind", "")},
                     {"phase", s->value("phase", "")},
                     {"replicas", counts},
                     {"restarts", restarts},
-                    {"start", events.empty() ? "" : events.front().value("time", "")},
+                    {"start", start_time(entry.path())},
                     {"seconds", s->value("elapsedSeconds", 0.0)},
                     {"message", s->value("message", "")}});
   }

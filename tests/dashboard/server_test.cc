@@ -93,6 +93,17 @@ TEST_F(DashboardTest, JobsListAndDetailHaveTheirShapes) {
   EXPECT_EQ(job["replicas"][0]["name"], "train-a-worker-0");
 }
 
+TEST_F(DashboardTest, ALongEventLogKeepsItsStartAndShowsItsLast500Events) {
+  write_job("train-a", "Running");
+  std::string events = "2026-11-30T09:00:00Z Created PyTorchJob train-a\n";
+  for (int i = 1; i < 600; ++i) events += "2026-11-30T10:00:00Z Restarting replica (" + std::to_string(i) + ")\n";
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "events.log").string(), events));
+  EXPECT_EQ(get_json("/api/jobs")[0]["start"], "2026-11-30T09:00:00Z");
+  const auto job = get_json("/api/jobs/train-a");
+  ASSERT_EQ(job["events"].size(), 500u);
+  EXPECT_EQ(job["events"][499]["text"], "Restarting replica (599)");
+}
+
 TEST_F(DashboardTest, UnknownJobsReplicasAndPagesAre404WithAMessage) {
   write_job("train-a", "Running");
   EXPECT_EQ(get_json("/api/jobs/nope", 404)["error"], "no job nope under " + root_.string());
