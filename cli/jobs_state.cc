@@ -305,7 +305,6 @@ int run_logs(const StateOptions& o) {
   }
 }
 
-
 Status mark_suspended_if_asked(const jobs::TrainingJob& job, const std::string& job_dir) {
   if (!job.run_policy.suspend) return Status::ok();  // created suspended, as the operator does
   if (Status s = write_file_atomic(launcher::suspend_file(job_dir), "runPolicy.suspend\n"); !s)

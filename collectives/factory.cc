@@ -34,8 +34,6 @@ Result<int> device_var(const Getenv& getenv, const char* local_rank) {
   return 0;
 }
 
-bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
-
 // Rank 0 serves the store at MASTER_ADDR:MASTER_PORT (on loopback only when the master is
 // loopback); every rank, rank 0 too, joins it as a client.
 Status join_store(const RendezvousConfig& c, const StoreIdentity& id, Deadline deadline,

@@ -118,7 +118,6 @@ class InMemoryStore final : public Store {
   std::map<std::string, std::string> map_;  // GUARDED_BY(mutex_)
 };
 
-
 // ---- TCP server ----
 class TcpServer final : public TcpStoreServer {
  public:

@@ -52,6 +52,8 @@ Status wait_ready(int fd, short events, Deadline deadline, const std::string& wh
 
 }  // namespace
 
+bool is_loopback(std::string_view host) { return host == "localhost" || host.starts_with("127."); }
+
 Result<Endpoint> parse_endpoint(const std::string& text) {
   const auto colon = text.rfind(':');
   int port = -1;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/deadline.h"
 #include "common/fd.h"
@@ -18,6 +19,10 @@ struct Endpoint {
   int port = 0;
   std::string to_string() const { return host + ":" + std::to_string(port); }
 };
+
+// Whether host names this machine's loopback: "localhost" or 127.0.0.0/8 (the sockets here are
+// IPv4; any other name, ::1 too, counts as reachable from elsewhere).
+bool is_loopback(std::string_view host);
 
 // Parses "host:port". Fails with kInvalidArgument naming what it found.
 Result<Endpoint> parse_endpoint(const std::string& text);

@@ -186,4 +186,12 @@ bool same_secret(std::string_view sent, std::string_view expected) {
   return diff == 0;
 }
 
+std::optional<std::pair<int, int>> parse_min_max(std::string_view s) {
+  const auto colon = s.find(':');
+  const auto min = parse_int<int>(s.substr(0, colon));
+  const auto max = colon == std::string_view::npos ? min : parse_int<int>(s.substr(colon + 1));
+  if (!min || !max || *min < 1 || *max < *min) return std::nullopt;
+  return std::pair{*min, *max};
+}
+
 }  // namespace ringmaster

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -34,6 +35,9 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // The one number parser of ringmaster for flags, YAML values, annotations and text from other
 // programs: the whole of `s` or nothing (nullopt for empty, leading or trailing text, a sign on
 // an unsigned type, out of range). No locale, no exceptions; callers say what they expected.
+// "MIN:MAX" with 1 <= MIN <= MAX, or one count N (N:N): an elastic group's size as torchrun's
+// --nnodes and PET_NNODES write it. nullopt for anything else.
+std::optional<std::pair<int, int>> parse_min_max(std::string_view s);
 // The whole of `s` as a finite double ("1e-3", "-2"); nullopt also for inf and nan.
 std::optional<double> parse_double(std::string_view s);
 // The whole of `s` as an integer of type T ("42", "-3"), in base 10.

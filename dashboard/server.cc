@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/socket.h"
 #include "common/strings.h"
 #include "dashboard/state.h"
 
@@ -14,10 +15,6 @@ namespace ringmaster::dashboard {
 namespace {
 
 constexpr std::size_t kMaxLogBytes = 1 << 20;
-
-bool loopback(const std::string& address) {
-  return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
-}
 
 void reply(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -77,7 +74,7 @@ class HttpServer final : public Server {
   httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
     const bool post = req.method == "POST";
     const bool has_token = same_secret(token_of(req), o_.token);
-    if ((post || !loopback(o_.address)) && !has_token) {
+    if ((post || !is_loopback(o_.address)) && !has_token) {
       reply(res, 401, {{"error", "expected the dashboard's token (the ?token= of the URL it printed), found "
                                  + std::string(token_of(req).empty() ? "none" : "another")}});
       return httplib::Server::HandlerResponse::Handled;

@@ -157,6 +157,10 @@ bool ringmaster_serves_rendezvous(const TrainingJob& job) {
 
 std::string rendezvous_name(const TrainingJob& job) { return dns_label(job.metadata.name + "-rendezvous"); }
 
+int rendezvous_port(const TrainingJob& job) {
+  return job.elastic_policy && job.elastic_policy->rdzv_port ? *job.elastic_policy->rdzv_port : 29400;
+}
+
 std::string replica_name(const std::string& job, const std::string& type, int index) {
   return dns_label(fmt::format("{}-{}-{}", job, to_lower(type), index));
 }

@@ -109,7 +109,7 @@ EnvList mpi_env(const TrainingJob& job, const std::string& type, const std::stri
 // agent hosts its c10d store.
 bool ringmaster_serves_rendezvous(const TrainingJob& job);
 std::string rendezvous_name(const TrainingJob& job);  // "<job>-rendezvous"
-constexpr int kRendezvousPort = 29400;                // torchrun's c10d default, unless rdzvPort
+int rendezvous_port(const TrainingJob& job);          // elasticPolicy.rdzvPort, else 29400 (torchrun's c10d default)
 
 // The variables the operator adds to replica (type, index), in the operator's order. Fails only
 // where the operator fails (an elastic job without Workers and without min/max replicas).

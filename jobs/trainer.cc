@@ -343,22 +343,21 @@ Result<std::optional<std::pair<int, int>>> elastic_nodes(const TrainJob& job, co
   for (const auto& e : env) {
     if (e["name"].as<std::string>("") != "PET_NNODES") continue;
     const std::string value = e["value"].as<std::string>("");
-    const auto colon = value.find(':');
-    if (colon == std::string::npos) return std::optional<std::pair<int, int>>();  // the webhook refuses it
-    const auto min = parse_int<int>(std::string_view(value).substr(0, colon));
-    const auto max = parse_int<int>(std::string_view(value).substr(colon + 1));
-    if (!min || !max || *min < 1 || *max < *min)
+    if (value.find(':') == std::string::npos) return std::optional<std::pair<int, int>>();  // the webhook refuses it
+    const auto range = parse_min_max(value);
+    if (!range)
       return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env PET_NNODES: expected MIN:MAX with 1 <= "
                                           "MIN <= MAX (an elastic TrainJob), found \"{}\"",
                                           job.file, job.metadata.name, value));
-    return std::optional<std::pair<int, int>>(std::pair{*min, *max});
+    return range;
   }
   return std::optional<std::pair<int, int>>();
 }
 
 // Trainer's webhook (the plugins' Validate; constants.TorchRunReservedEnvNames,
 // XGBoostReservedEnvNames, MPIReservedEnvNames): what the mlPolicy injects may not be set by hand.
-Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime) {
+Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime,
+                          const std::optional<std::pair<int, int>>& elastic) {
   static const std::map<std::string, std::set<std::string>> reserved = {
       {"torch", {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}},
       {"xgboost", {"DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"}},
@@ -367,12 +366,10 @@ Status check_reserved_env(const TrainJob& job, const TrainingRuntime& runtime) {
   const YAML::Node trainer = get(job.spec, "trainer");
   auto it = reserved.find(runtime.framework);
   if (it == reserved.end() || !get(trainer, "env").IsSequence()) return Status::ok();
-  auto elastic = elastic_nodes(job, runtime);
-  if (!elastic) return elastic.status();
   std::vector<std::string> bad;
   for (const auto& e : get(trainer, "env")) {
     const std::string name = e["name"].as<std::string>("");
-    if (it->second.count(name) && !(name == "PET_NNODES" && *elastic)) bad.push_back(name);
+    if (it->second.count(name) && !(name == "PET_NNODES" && elastic)) bad.push_back(name);
   }
   if (bad.empty()) return Status::ok();
   return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.env: must not set what the {} runtime injects, "
@@ -629,7 +626,9 @@ YAML::Node jobset_object(const TrainJob& job, const YAML::Node& templ, YAML::Nod
 }  // namespace
 
 Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& runtime) {
-  if (Status st = check_reserved_env(job, runtime); !st) return st;
+  auto elastic = elastic_nodes(job, runtime);
+  if (!elastic) return elastic.status();
+  if (Status st = check_reserved_env(job, runtime, *elastic); !st) return st;
   const YAML::Node templ = get(runtime.spec, "template");
   YAML::Node spec = YAML::Clone(get(templ, "spec"));
   if (!spec["replicatedJobs"].IsSequence())
@@ -641,7 +640,7 @@ Result<YAML::Node> resolve_jobset(const TrainJob& job, const TrainingRuntime& ru
   r.launcher_as_node = get(r.mpi, "runLauncherAsNode").as<bool>(false);
   for (std::size_t i = 0; i < spec["replicatedJobs"].size(); ++i) r.jobs.push_back(spec["replicatedJobs"][i]);
   set_pod_counts(r);
-  r.elastic = *elastic_nodes(job, runtime);  // checked by check_reserved_env
+  r.elastic = *elastic;
   if (r.elastic && (r.trainer_count < r.elastic->first || r.trainer_count > r.elastic->second))
     return invalid_argument(fmt::format("{}: TrainJob {}: spec.trainer.numNodes: an elastic TrainJob (PET_NNODES={}:{}) "
                                         "starts between {} and {} nodes, found {}",

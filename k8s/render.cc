@@ -248,18 +248,15 @@ YAML::Node selector_of(const Context& c, const std::string& type, int index) {
 // address of the pod (the Service's), and checks the job token. Its store lives in its memory: if
 // this Pod is lost, the group fails at its next change and the job restarts under its policy.
 std::string rendezvous_endpoint(const Context& c) {
-  const auto& e = *c.job.elastic_policy;
-  return fmt::format("{}:{}", jobs::rendezvous_name(c.job), e.rdzv_port ? *e.rdzv_port : jobs::kRendezvousPort);
+  return fmt::format("{}:{}", jobs::rendezvous_name(c.job), jobs::rendezvous_port(c.job));
 }
 
 void render_rendezvous(const Context& c, const jobs::ReplicaSpec& workers, const Out& out) {
-  const auto& e = *c.job.elastic_policy;
-  const int port = e.rdzv_port ? *e.rdzv_port : jobs::kRendezvousPort;
+  const int port = jobs::rendezvous_port(c.job);
   const std::string name = jobs::rendezvous_name(c.job);
+  YAML::Node selector = selector_of(c, "rendezvous", -1);
   YAML::Node pod = object("v1", "Pod", meta(c, name));
-  pod["metadata"]["labels"][std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
-  pod["metadata"]["labels"][std::string(kGroup) + "replica-type"] = "rendezvous";
-  pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "ringmaster";
+  for (auto kv : selector) pod["metadata"]["labels"][kv.first.as<std::string>()] = kv.second;
   YAML::Node container;
   container["name"] = "rendezvous";
   container["image"] = workers.template_.containers[workers.primary_container].image;
@@ -276,9 +273,6 @@ void render_rendezvous(const Context& c, const jobs::ReplicaSpec& workers, const
   pod["spec"]["containers"].push_back(container);
   pod["spec"]["restartPolicy"] = c.options.client_side ? "Never" : "Always";
   out.push_back(pod);
-  YAML::Node selector;
-  selector[std::string(kGroup) + "job-name"] = text(dns_label(c.job.metadata.name));
-  selector[std::string(kGroup) + "replica-type"] = "rendezvous";
   out.push_back(headless_service(c, name, selector, "rendezvous", port));
 }
 

@@ -23,13 +23,9 @@ std::string generation_key(int64_t g, std::string_view what) { return fmt::forma
 }  // namespace
 
 Result<std::pair<int, int>> parse_elastic_range(std::string_view text) {
-  const auto colon = text.find(':');
-  const auto min = parse_int<int>(text.substr(0, colon));
-  const auto max = colon == std::string_view::npos ? min : parse_int<int>(text.substr(colon + 1));
-  if (!min || !max || *min < 1 || *max < *min)
-    return invalid_argument(
-        fmt::format("--elastic: expected MIN:MAX with 1 <= MIN <= MAX (or one count), found \"{}\"", text));
-  return std::pair{*min, *max};
+  if (auto range = parse_min_max(text)) return *range;
+  return invalid_argument(
+      fmt::format("--elastic: expected MIN:MAX with 1 <= MIN <= MAX (or one count), found \"{}\"", text));
 }
 
 Result<Membership> read_membership(collectives::Store& store) {
