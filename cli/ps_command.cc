@@ -1,12 +1,12 @@
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
 #include "cli/ps_commands.h"
+#include "common/stop_signals.h"
 #include "common/tf_config.h"
 #include "ps/client.h"
 #include "ps/server.h"
@@ -85,13 +85,7 @@ int run_ps(const PsOptions& o) {
     return 2;
   }
   s.max_message_bytes = o.max_message_mib << 20;
-  // SIGTERM (the launcher's stop, a pod's deletion) and SIGINT end the server cleanly: blocked here,
-  // before gRPC starts its threads, and taken with sigwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  StopSignals stop;  // before gRPC starts its threads
   auto server = ps::PsServer::start(s);
   if (!server) {
     std::fprintf(stderr, "ringmaster ps: %s\n", server.status().message().c_str());
@@ -100,9 +94,8 @@ int run_ps(const PsOptions& o) {
   spdlog::info("parameter server {} listening on {}:{}{}", s.index, s.address, (*server)->port(),
                s.checkpoint_dir.empty() ? "" : ", checkpoints in " + s.checkpoint_dir);
   std::fflush(stdout);
-  int got = 0;
-  sigwait(&signals, &got);
-  spdlog::info("parameter server {}: {} received, saving and stopping", s.index, got == SIGTERM ? "SIGTERM" : "SIGINT");
+  const int got = stop.wait();
+  spdlog::info("parameter server {}: {} received, saving and stopping", s.index, StopSignals::name(got));
   (*server)->shutdown();
   return 0;
 }

@@ -1,8 +1,8 @@
 // `ringmaster rendezvous`: the store an elastic job's workers meet in (worker/elastic.h), served by
 // a process of its own so that it outlives any worker (torchrun's standalone c10d store and etcd
-// play this part). The launcher will start it for an elastic job; it can be started by hand.
+// play this part). `render` runs it as an elastic job's rendezvous Pod (`ringmaster run` serves the
+// same store in its own process); it can be started by hand.
 #include <fmt/format.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "collectives/store.h"
+#include "common/stop_signals.h"
 
 namespace ringmaster::cli {
 
@@ -29,12 +30,7 @@ int run_rendezvous(const RendezvousOptions& o) {
                          "have too), found none\n");
     return 2;
   }
-  // SIGTERM and SIGINT are taken with sigwait, blocked before the server's thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  StopSignals stop;  // before the server's thread starts
   auto server = collectives::TcpStoreServer::start(o.host, o.port, {token, o.job, /*world_size=*/0, 0});
   if (!server) {
     std::fprintf(stderr, "ringmaster rendezvous: %s\n", server.status().message().c_str());
@@ -42,9 +38,8 @@ int run_rendezvous(const RendezvousOptions& o) {
   }
   fmt::print("rendezvous for elastic job {} at {}:{}\n", o.job, o.host, (*server)->port());
   std::fflush(stdout);
-  int got = 0;
-  sigwait(&signals, &got);
-  spdlog::info("rendezvous for {}: {} received, stopping", o.job, got == SIGTERM ? "SIGTERM" : "SIGINT");
+  const int got = stop.wait();
+  spdlog::info("rendezvous for {}: {} received, stopping", o.job, StopSignals::name(got));
   return 0;
 }
 

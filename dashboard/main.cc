@@ -1,10 +1,10 @@
 // ringmaster-dashboard: `ringmaster dashboard` (cli/commands.h says why it is a binary of its own).
 #include <CLI/CLI.hpp>
-#include <signal.h>
 
 #include <cstdio>
 #include <iostream>
 
+#include "common/stop_signals.h"
 #include "dashboard/server.h"
 #include "launcher/job_dir.h"
 
@@ -25,12 +25,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad flag: 2, as every ringmaster command
   }
   o.jobs_root = ringmaster::launcher::jobs_root(root).string();
-  // Stops at SIGINT or SIGTERM: block them here and wait for one.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  ringmaster::StopSignals stop;  // before the server's threads start
   auto server = ringmaster::dashboard::Server::start(o);
   if (!server) {
     std::cerr << "ringmaster dashboard: " << server.status().message() << "\n";
@@ -38,7 +33,6 @@ int main(int argc, char** argv) {
   }
   std::printf("dashboard of %s at %s\n", o.jobs_root.c_str(), (*server)->url().c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  stop.wait();
   return 0;
 }
