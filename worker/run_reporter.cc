@@ -55,7 +55,7 @@ class RunReporter::LiveMetrics {
       one("ringmaster_train_elastic_members", "gauge", "Members of the current generation", members_);
       one("ringmaster_train_elastic_changes_total", "counter", "Membership changes this worker went through",
           static_cast<double>(changes_));
-      one("ringmaster_train_elastic_lost_steps_total", "counter", "Steps rolled back to a commit",
+      one("ringmaster_train_elastic_lost_steps_total", "counter", "Steps the group went back at membership changes",
           static_cast<double>(lost_steps_));
       one("ringmaster_train_elastic_recovery_seconds_sum", "counter", "Seconds from a change to training again",
           recovery_s_);

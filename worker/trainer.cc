@@ -231,7 +231,7 @@ Status Trainer::run() {
   while (state_.global_step < run_until_) {
     Status s = run_epoch();
     if (s) continue;
-    // A lost or hung member (elastic): the survivors meet again and go on from the last commit.
+    // A lost or hung member (elastic): the survivors meet again and go on from the newest step one completed.
     if (!elastic_ || !is_membership_failure(s)) return s;
     if (Status r = recover(s); !r) return r;
   }
