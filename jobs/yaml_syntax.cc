@@ -17,6 +17,30 @@ std::optional<YamlSyntaxError> risky_plain_scalar(const yaml_event_t& e) {
                          "a tagged plain scalar spans several lines; quote the value or put it on one line"};
 }
 
+// yaml-cpp 0.7 takes every character up to a blank or a flow indicator into an anchor's or an
+// alias's name; libyaml (and Kubernetes' go-yaml) end the name at the first character that is not a
+// letter, digit, '-' or '_'. So `&k?ind",` is anchor k and then `?ind",` to libyaml, while yaml-cpp
+// reads one long name and then loops forever, growing memory (found by the fuzzer, kept in
+// tests/fuzz/regressions/). A name followed at once by another character is refused.
+std::optional<YamlSyntaxError> risky_anchor(const yaml_event_t& e, std::string_view text) {
+  const yaml_char_t* name = e.type == YAML_ALIAS_EVENT            ? e.data.alias.anchor
+                            : e.type == YAML_SCALAR_EVENT         ? e.data.scalar.anchor
+                            : e.type == YAML_MAPPING_START_EVENT  ? e.data.mapping_start.anchor
+                            : e.type == YAML_SEQUENCE_START_EVENT ? e.data.sequence_start.anchor
+                                                                  : nullptr;
+  if (name == nullptr) return std::nullopt;
+  const std::string anchor = std::string(e.type == YAML_ALIAS_EVENT ? "*" : "&") + reinterpret_cast<const char*>(name);
+  const auto at = text.find(anchor, e.start_mark.index);
+  if (at == std::string_view::npos || at + anchor.size() >= text.size()) return std::nullopt;
+  const char next = text[at + anchor.size()];
+  if (next == ' ' || next == '\t' || next == '\n' || next == '\r' || next == ',' || next == ']' || next == '}' ||
+      next == '[' || next == '{')
+    return std::nullopt;
+  return YamlSyntaxError{{static_cast<int>(e.start_mark.line) + 1, static_cast<int>(e.start_mark.column) + 1},
+                         "expected a space or a line break after " + anchor + ", found '" + std::string(1, next) +
+                             "' (an anchor's or alias's name is letters, digits, '-' and '_')"};
+}
+
 }  // namespace
 
 std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text, std::size_t max_depth) {
@@ -34,7 +58,9 @@ std::optional<YamlSyntaxError> check_yaml_syntax(std::string_view text, std::siz
       error = YamlSyntaxError{{static_cast<int>(m.line) + 1, static_cast<int>(m.column) + 1}, msg};
       break;
     }
-    if (auto risky = risky_plain_scalar(event)) {
+    auto risky = risky_plain_scalar(event);
+    if (!risky) risky = risky_anchor(event, text);
+    if (risky) {
       yaml_event_delete(&event);
       error = risky;
       break;

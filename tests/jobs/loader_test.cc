@@ -394,6 +394,22 @@ TEST(Limits, YamlCppHangOnTaggedMultilinePlainScalarIsRejected) {
   EXPECT_EQ(messages(load("c c\n\"lp\",2\n")).find("syntax error"), std::string::npos);
 }
 
+TEST(Limits, AnAnchorNameRunningIntoAnotherCharacterIsRejected) {
+  // Found by the fuzzer: libyaml reads `&k?ind",` as anchor k and then `?ind",`; yaml-cpp 0.7 takes
+  // the whole as the anchor's name and loops forever. Refused before yaml-cpp parses it.
+  auto r = load_file(std::string(RINGMASTER_SOURCE_DIR) + "/tests/fuzz/regressions/yaml-cpp-hang-anchor-name-question-mark.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(messages(r).find(":1:1: error: expected valid YAML, found a syntax error: expected a space or a line break "
+                             "after &k, found '?' (an anchor's or alias's name is letters, digits, '-' and '_')"),
+            std::string::npos)
+      << messages(r);
+  EXPECT_NE(messages(load("a: &x 1\nb: *x:\n")).find("after *x, found ':'"), std::string::npos);
+  // Anchors and aliases as job files use them load as usual.
+  for (const char* ok : {"a: &x {k: 1}\nb: *x\n", "a: &x 1\nb: [*x, *x]\nc: {d: *x}\n", "base: &b\n  k: 1\nm:\n  <<: *b\n",
+                         "a: &x-y_1 [1]\n", "- &x 1\n- *x\n"})
+    EXPECT_EQ(messages(load(ok)).find("syntax error"), std::string::npos) << ok << messages(load(ok));
+}
+
 TEST(Limits, LoneCarriageReturnIsALineBreakForBothParsers) {
   // Found by the fuzzer: libyaml ends the comment at the lone CR, yaml-cpp 0.7 did not and looped
   // forever on the rest. Line breaks are normalized first, so both read a scalar document.
