@@ -476,6 +476,8 @@ int run_run(const RunOptions& o) {
     std::cerr << "ringmaster run: " << s.message() << "\n";
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
+  std::error_code ec;  // where the replicas write their metrics (RINGMASTER_METRICS_FILE), for the dashboard
+  std::filesystem::create_directories(launcher::metrics_dir(dir), ec);
   auto plan = launcher::plan_job(job, {random_hex(16), (std::filesystem::path(dir) / "hostfile").string(),
                                        free_loopback_port, cpus, launcher::detect_gpus(), launcher::allowed_cpus(), dir});
   if (!plan) {

@@ -207,6 +207,9 @@ worker::TrainConfig replica_train_config(const TrainOptions& o) {
   // bar redrawn in place there.
   if (config.progress == worker::Progress::kAuto && std::getenv("RINGMASTER_JOB_NAME"))
     config.progress = worker::Progress::kLines;
+  // ... and its metrics go where the launcher says (launcher/job_dir.h), for the dashboard.
+  if (const char* file = std::getenv("RINGMASTER_METRICS_FILE"); config.metrics_file.empty() && file)
+    config.metrics_file = file;
   // The GPU of this process, when --gpu does not say: RINGMASTER_DEVICE, else the local rank.
   for (const char* name : {"RINGMASTER_DEVICE", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
     if (const std::optional<int> v = parse_int<int>(std::getenv(name) ? std::getenv(name) : "")) {

@@ -2,8 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
+#include "common/files.h"
 #include "common/stop_signals.h"
 #include "dashboard/server.h"
 #include "launcher/job_dir.h"
@@ -19,12 +21,14 @@ int main(int argc, char** argv) {
   d->add_option("--port", o.port, "port (0: a free one)")->capture_default_str();
   d->add_option("--jobs-root", root, "where job directories live (default ~/.ringmaster/jobs)");
   d->add_option("--token", o.token, "the access token (default: a random one, printed in the URL)");
+  d->add_option("--web-dir", o.web_dir, "the pages' files (default: web/ next to this binary, where the build puts them)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad flag: 2, as every ringmaster command
   }
   o.jobs_root = ringmaster::launcher::jobs_root(root).string();
+  if (o.web_dir.empty()) o.web_dir = (std::filesystem::path(ringmaster::executable_path()).parent_path() / "web").string();
   ringmaster::StopSignals stop;  // before the server's threads start
   auto server = ringmaster::dashboard::Server::start(o);
   if (!server) {

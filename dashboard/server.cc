@@ -4,6 +4,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/files.h"
@@ -15,6 +18,8 @@ namespace ringmaster::dashboard {
 namespace {
 
 constexpr std::size_t kMaxLogBytes = 1 << 20;
+constexpr std::uintmax_t kStreamBacklog = 16 * 1024;  // what a log stream starts with
+constexpr std::size_t kStreamChunk = 256 * 1024;      // read per step of a stream
 
 void reply(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -48,9 +53,12 @@ class HttpServer final : public Server {
  public:
   explicit HttpServer(ServerOptions o) : o_(std::move(o)) {
     if (o_.token.empty()) o_.token = random_hex(12);
+    // Each log stream holds a thread while its page is open.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
     routes();
   }
   ~HttpServer() override {
+    stopping_ = true;  // log streams end
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -112,11 +120,35 @@ class HttpServer final : public Server {
       auto j = log_tail(o_.jobs_root, req.matches[1], req.matches[2], bytes);
       j ? reply(res, 200, *j) : fail(res, j.status());
     });
+    server_.Get(R"(/api/jobs/([^/]+)/logs/([^/]+)/stream)", [this](const httplib::Request& req, httplib::Response& res) {
+      auto path = log_path(o_.jobs_root, req.matches[1], req.matches[2]);
+      if (!path) return fail(res, path.status());
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(*path, ec);
+      auto offset = std::make_shared<std::uintmax_t>(ec || size < kStreamBacklog ? 0 : size - kStreamBacklog);
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider("text/event-stream", [this, file = *path, offset](std::size_t, httplib::DataSink& sink) {
+        return follow(file, *offset, sink);
+      });
+    });
+    server_.Get(R"(/api/jobs/([^/]+)/metrics)", [this](const httplib::Request& req, httplib::Response& res) {
+      auto j = job_metrics(o_.jobs_root, req.matches[1]);
+      j ? reply(res, 200, *j) : fail(res, j.status());
+    });
     server_.Post(R"(/api/jobs/([^/]+)/(suspend|resume))", [this](const httplib::Request& req, httplib::Response& res) {
       const bool suspend = req.matches[2] == "suspend";
       Status s = set_suspended(o_.jobs_root, req.matches[1], suspend);
       s ? reply(res, 200, {{"job", std::string(req.matches[1])}, {"suspended", suspend}}) : fail(res, s);
     });
+    if (!o_.web_dir.empty() && std::filesystem::exists(std::filesystem::path(o_.web_dir) / "uPlot.iife.min.js")) {
+      server_.set_mount_point("/", o_.web_dir);
+    } else {
+      server_.Get("/", [this](const httplib::Request&, httplib::Response& res) {
+        reply(res, 503, {{"error", fmt::format("the dashboard's pages are not installed (expected them and uPlot in {}): "
+                                               "run scripts/install-deps, then build again",
+                                               o_.web_dir.empty() ? "a web directory" : o_.web_dir)}});
+      });
+    }
     server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (res.body.empty()) reply(res, res.status, {{"error", fmt::format("{} {}: no such page", req.method, req.path)}});
     });
@@ -132,7 +164,33 @@ class HttpServer final : public Server {
     });
   }
 
+  // One step of a log stream: the complete lines written since `offset` as events, then a pause.
+  // false ends the stream (the client went away, or the server stops).
+  bool follow(const std::string& file, std::uintmax_t& offset, httplib::DataSink& sink) {
+    if (stopping_ || !sink.is_writable()) return false;
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(offset));
+    std::string chunk(kStreamChunk, '\0');
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    chunk.resize(static_cast<std::size_t>(in.gcount()));
+    const auto end = chunk.rfind('\n');
+    if (end == std::string::npos) {  // nothing whole yet: a comment keeps the connection checked
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      return sink.write(": idle\n\n", 8);
+    }
+    std::string events;
+    std::size_t start = 0;
+    for (std::size_t nl; start <= end && (nl = chunk.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = chunk.substr(start, nl - start);
+      std::erase(line, '\r');  // a carriage return would end the event's line early
+      events += "data: " + line + "\n\n";
+    }
+    offset += end + 1;
+    return sink.write(events.data(), events.size());
+  }
+
   ServerOptions o_;
+  std::atomic<bool> stopping_{false};
   httplib::Server server_;
   int port_ = -1;
   std::thread thread_;

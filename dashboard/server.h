@@ -4,7 +4,11 @@
 //   GET  /api/jobs                          every job (state.h list_jobs)
 //   GET  /api/jobs/JOB                      its status, conditions, replicas, events
 //   GET  /api/jobs/JOB/logs/REPLICA?bytes=N the last N bytes of a replica's log (at most 1 MiB)
+//   GET  /api/jobs/JOB/logs/REPLICA/stream  the log's last 16 KiB, then each new line as it is
+//                                           written: server-sent events, one "data:" per line
+//   GET  /api/jobs/JOB/metrics              the replicas' training metrics (state.h job_metrics)
 //   POST /api/jobs/JOB/suspend | resume     as `ringmaster suspend|resume`
+//   GET  /, /app.js, ...                    the pages (web_dir: web/ and uPlot, copied by the build)
 // Errors are {"error": "..."} with 400, 401, 403, 404 or 409.
 //
 // Access, as Jupyter's: the server has a token (printed in its URL). Listening on loopback, GETs
@@ -25,6 +29,7 @@ struct ServerOptions {
   int port = 8265;        // 0: a free one
   std::string jobs_root;  // where `ringmaster run` writes job directories
   std::string token;      // empty: 24 random hex digits
+  std::string web_dir;    // the pages' files; empty or missing: "/" says they are not installed
 };
 
 class Server {

@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxEvents = 500;
+constexpr std::size_t kMaxRecords = 10000;  // per metrics file
 
 Result<nlohmann::json> read_status(const fs::path& dir) {
   auto text = read_file((dir / "status.json").string());
@@ -112,17 +113,45 @@ Result<nlohmann::json> job_detail(const std::string& jobs_root, const std::strin
   return *s;
 }
 
-Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string& job, const std::string& replica,
-                                std::size_t max_bytes) {
+Result<std::string> log_path(const std::string& jobs_root, const std::string& job, const std::string& replica) {
   auto dir = job_dir(jobs_root, job);
   if (!dir) return dir.status();
   auto s = read_status(*dir);
   if (!s) return s.status();
-  std::string path;
   for (const auto& r : member(*s, "replicas"))
-    if (r.is_object() && r.value("name", "") == replica) path = r.value("log", "");
-  if (path.empty()) return not_found(fmt::format("job {} has no replica {}", job, replica));
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (r.is_object() && r.value("name", "") == replica && !r.value("log", "").empty()) return r.value("log", "");
+  return not_found(fmt::format("job {} has no replica {}", job, replica));
+}
+
+Result<nlohmann::json> job_metrics(const std::string& jobs_root, const std::string& job) {
+  auto dir = job_dir(jobs_root, job);
+  if (!dir) return dir.status();
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(launcher::metrics_dir(dir->string()), ec))
+    if (entry.path().extension() == ".jsonl") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  nlohmann::json records = nlohmann::json::array();
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    std::deque<nlohmann::json> mine;
+    for (std::string line; std::getline(in, line);) {
+      auto record = nlohmann::json::parse(line, nullptr, false);
+      if (record.is_discarded() || !record.is_object()) continue;  // a line still being written
+      record["replica"] = file.stem().string();
+      mine.push_back(std::move(record));
+      if (mine.size() > kMaxRecords) mine.pop_front();
+    }
+    for (auto& r : mine) records.push_back(std::move(r));
+  }
+  return records;
+}
+
+Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string& job, const std::string& replica,
+                                std::size_t max_bytes) {
+  auto path = log_path(jobs_root, job, replica);
+  if (!path) return path.status();
+  std::ifstream in(*path, std::ios::binary | std::ios::ate);
   const auto size = in ? static_cast<std::size_t>(in.tellg()) : 0;
   const std::size_t from = size > max_bytes ? size - max_bytes : 0;
   std::string text(size - from, '\0');

@@ -32,6 +32,15 @@ Result<nlohmann::json> job_detail(const std::string& jobs_root, const std::strin
 Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string& job, const std::string& replica,
                                 std::size_t max_bytes);
 
+// The training metrics the job's replicas wrote (launcher/job_dir.h metrics_file: `ringmaster
+// train`'s per-epoch records, membership changes, summary), each with "replica" added, in each
+// file's order, at most the last 10000 records of each. An unknown job is kNotFound; a job whose
+// replicas wrote none has [].
+Result<nlohmann::json> job_metrics(const std::string& jobs_root, const std::string& job);
+
+// Where replica's log is (for following it as it grows). kNotFound as log_tail.
+Result<std::string> log_path(const std::string& jobs_root, const std::string& job, const std::string& replica);
+
 // Suspends or resumes the job as `ringmaster suspend|resume` does (the launcher polls the suspend
 // file). kNotFound for an unknown job; kFailedPrecondition for a finished one.
 Status set_suspended(const std::string& jobs_root, const std::string& job, bool suspended);

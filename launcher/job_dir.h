@@ -21,4 +21,14 @@ inline std::string suspend_file(const std::string& job_dir) {
   return (std::filesystem::path(job_dir) / "suspend").string();
 }
 
+// Where replica `replica` of a job writes its training metrics (JSON lines, `ringmaster train`'s
+// --metrics-file): the launcher gives each replica this path as RINGMASTER_METRICS_FILE, and the
+// dashboard reads every file of metrics_dir().
+inline std::string metrics_dir(const std::string& job_dir) {
+  return (std::filesystem::path(job_dir) / "metrics").string();
+}
+inline std::string metrics_file(const std::string& job_dir, const std::string& replica) {
+  return (std::filesystem::path(metrics_dir(job_dir)) / (replica + ".jsonl")).string();
+}
+
 }  // namespace ringmaster::launcher

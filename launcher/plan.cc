@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "jobs/operator_env.h"
+#include "launcher/job_dir.h"
 #include "launcher/process.h"
 
 namespace ringmaster::launcher {
@@ -473,6 +474,7 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
                                           to_lower(r.type), r.index));
     set(r, "RINGMASTER_JOB_NAME", plan.job);
     set(r, "RINGMASTER_JOB_TOKEN", plan.token);
+    if (!o.job_dir.empty()) set(r, "RINGMASTER_METRICS_FILE", metrics_file(o.job_dir, r.name));
     expand_refs(r);
   }
   if (job.jobset && !o.job_dir.empty()) localize_volumes(job, plan, o.job_dir);

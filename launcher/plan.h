@@ -67,7 +67,8 @@ struct PlanOptions {
   int cpus = 1;                      // cores on this machine (oversubscription for MPI)
   std::vector<Gpu> gpus;             // this machine's GPUs (detect_gpus())
   std::vector<int> allowed_cpus;     // the CPUs replicas may be pinned to (allowed_cpus()); empty: no pinning
-  std::string job_dir;               // the job directory (a TrainJob's volumes live under it); empty: none
+  std::string job_dir;               // the job directory (a TrainJob's volumes and every replica's
+                                     // RINGMASTER_METRICS_FILE live under it); empty: none
 };
 
 // Fails with kInvalidArgument naming the replica and the field when something cannot run locally

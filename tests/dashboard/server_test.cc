@@ -25,7 +25,7 @@ class DashboardTest : public ::testing::Test {
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
-    auto s = dashboard::Server::start({"127.0.0.1", 0, root_.string(), "secret-token"});
+    auto s = dashboard::Server::start({"127.0.0.1", 0, root_.string(), "secret-token", ""});
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     server_ = std::move(*s);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());

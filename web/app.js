@@ -1,0 +1,153 @@
+// ringmaster dashboard: the jobs list (#/) and a job (#/jobs/NAME) over the JSON API of
+// dashboard/server.h. Curves are drawn by uPlot; a replica's log follows over server-sent events.
+"use strict";
+
+const main = document.getElementById("main");
+let refresh = null;       // the page's periodic reload (2 s)
+let logStream = null;     // the EventSource of the log being followed
+let charts = [];
+
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) k === "class" ? (e.className = v) : e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+};
+const api = async (path, options) => {
+  const r = await fetch(path, options);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+};
+const seconds = (s) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
+
+function leave() {
+  clearInterval(refresh);
+  if (logStream) logStream.close();
+  logStream = null;
+  charts.forEach((c) => c.destroy());
+  charts = [];
+}
+
+// ---- the jobs list ----
+async function showJobs() {
+  document.getElementById("where").textContent = "jobs";
+  const filter = el("select", { id: "phase" }, el("option", { value: "" }, "every phase"));
+  for (const p of ["Running", "Succeeded", "Failed", "Suspended", "Restarting", "Created"]) filter.append(el("option", { value: p }, p));
+  const table = el("table", { id: "jobs" });
+  main.replaceChildren(el("p", {}, "Phase: ", filter), table);
+  const draw = async () => {
+    const jobs = await api("/api/jobs");
+    const rows = jobs.filter((j) => !filter.value || j.phase === filter.value).map((j) =>
+      el("tr", { "data-job": j.name },
+        el("td", {}, el("a", { href: `#/jobs/${j.name}` }, j.name)), el("td", {}, j.kind),
+        el("td", { class: `phase-${j.phase}` }, j.phase),
+        el("td", {}, `${j.replicas.active} / ${j.replicas.succeeded} / ${j.replicas.failed}`),
+        el("td", {}, j.restarts), el("td", {}, j.start), el("td", {}, seconds(j.seconds))));
+    table.replaceChildren(el("tr", {}, ...["job", "kind", "phase", "active / succeeded / failed", "restarts", "started", "duration"].map((h) => el("th", {}, h))), ...rows);
+    if (!rows.length) table.append(el("tr", {}, el("td", { class: "muted", colspan: 7 }, jobs.length ? "no job in this phase" : "no jobs yet: ringmaster run JOB.yaml")));
+  };
+  filter.onchange = draw;
+  await draw();
+  refresh = setInterval(() => draw().catch(() => {}), 2000);
+}
+
+// ---- a job ----
+const series = [
+  ["loss", "training loss"], ["train_accuracy", "training accuracy"], ["accuracy", "test accuracy"],
+  ["samples_per_sec", "samples/s"], ["lr", "learning rate"],
+];
+
+function drawCurves(box, records) {
+  const epochs = records.filter((r) => r.epoch !== undefined && r.step !== undefined);
+  const key = JSON.stringify(epochs.map((r) => [r.replica, r.step]));
+  if (box.dataset.key === key) return;  // nothing new
+  box.dataset.key = key;
+  charts.forEach((c) => c.destroy());
+  charts = [];
+  box.replaceChildren();
+  if (!epochs.length) {
+    box.append(el("p", { class: "muted" }, "no metrics yet (ringmaster train writes one record per epoch)"));
+    return;
+  }
+  const steps = epochs.map((r) => r.step);
+  for (const [field, title] of series) {
+    if (!epochs.some((r) => typeof r[field] === "number")) continue;
+    const div = el("div", { class: "chart", "data-series": field, "data-points": steps.length });
+    box.append(div);
+    const short = (u, splits) => splits.map((v) => (v === 0 ? "0" : Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toPrecision(3)));
+    charts.push(new uPlot({ title, width: 360, height: 200, scales: { x: { time: false } },
+      axes: [{}, { size: 64, values: short }],
+      series: [{ label: "step" }, { label: title, stroke: "#1565c0", points: { size: 6 } }] },
+      [steps, epochs.map((r) => r[field] ?? null)], div));
+  }
+}
+
+function followLog(job, replica, pre) {
+  if (logStream) logStream.close();
+  pre.textContent = "";
+  logStream = new EventSource(`/api/jobs/${job}/logs/${replica}/stream`);
+  logStream.onmessage = (e) => {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.append(e.data + "\n");
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  };
+}
+
+async function act(job, verb) {
+  if (!confirm(`${verb} job ${job}?`)) return;
+  try {
+    await api(`/api/jobs/${job}/${verb}`, { method: "POST" });
+  } catch (e) {
+    alert(`${verb}: ${e.message}`);
+  }
+}
+
+async function showJob(name) {
+  document.getElementById("where").textContent = `/ ${name}`;
+  const head = el("div", { id: "head" });
+  const actions = el("p", {},
+    el("button", { id: "suspend" }, "Suspend"), el("button", { id: "resume" }, "Resume"));
+  actions.querySelector("#suspend").onclick = () => act(name, "suspend");
+  actions.querySelector("#resume").onclick = () => act(name, "resume");
+  const replicas = el("table", { id: "replicas" });
+  const curves = el("div", { class: "charts", id: "curves" });
+  const events = el("ol", { class: "events", id: "events" });
+  const picker = el("select", { id: "replica" });
+  const log = el("pre", { class: "log", id: "log" });
+  main.replaceChildren(head, actions, el("h3", {}, "Training curves"), curves, el("h3", {}, "Replicas"), replicas,
+    el("h3", {}, "Log "), picker, log, el("h3", {}, "Events"), events);
+  picker.onchange = () => followLog(name, picker.value, log);
+  const draw = async () => {
+    const [job, metrics] = await Promise.all([api(`/api/jobs/${name}`), api(`/api/jobs/${name}/metrics`)]);
+    head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${job.phase}`, id: "phase" }, job.phase)),
+      el("p", {}, `${job.kind}${job.elapsedSeconds ? ` · ${seconds(job.elapsedSeconds)}` : ""} · conditions: `,
+        el("span", { id: "conditions" }, (job.conditions || []).join(" → ")), job.suspended ? " · suspended" : "",
+        job.message ? ` · ${job.message}` : ""));
+    replicas.replaceChildren(el("tr", {}, ...["replica", "phase", "restarts", "last exit", "CPUs"].map((h) => el("th", {}, h))),
+      ...(job.replicas || []).map((r) => el("tr", {}, el("td", {}, r.name), el("td", { class: `phase-${r.phase}` }, r.phase),
+        el("td", {}, r.restarts ?? 0), el("td", {}, r.lastExit ?? ""),
+        el("td", {}, Array.isArray(r.cpus) ? r.cpus.join(",") : "not pinned"))));
+    events.replaceChildren(...(job.events || []).map((e) => el("li", {}, `${e.time} ${e.text}`)));
+    const names = (job.replicas || []).map((r) => r.name);
+    if (picker.options.length !== names.length) {
+      picker.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+      if (names.length) followLog(name, names[0], log);
+    }
+    drawCurves(curves, metrics);
+  };
+  await draw();
+  refresh = setInterval(() => draw().catch(() => {}), 2000);
+}
+
+async function route() {
+  leave();
+  const m = location.hash.match(/^#\/jobs\/([a-z0-9.-]+)$/);
+  try {
+    await (m ? showJob(m[1]) : showJobs());
+  } catch (e) {
+    main.replaceChildren(el("p", { class: "phase-Failed" }, e.message));
+  }
+}
+window.addEventListener("hashchange", route);
+route();
