@@ -111,11 +111,10 @@ class HttpServer final : public Server {
     server_.Get(R"(/api/jobs/([^/]+)/logs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       std::size_t bytes = 64 * 1024;
       if (req.has_param("bytes")) {
-        try {
-          bytes = std::min<std::size_t>(std::stoul(req.get_param_value("bytes")), kMaxLogBytes);
-        } catch (const std::exception&) {
+        const auto asked = parse_int<std::size_t>(req.get_param_value("bytes"));
+        if (!asked)
           return fail(res, invalid_argument("bytes: expected a count of bytes, found \"" + req.get_param_value("bytes") + "\""));
-        }
+        bytes = std::min(*asked, kMaxLogBytes);
       }
       auto j = log_tail(o_.jobs_root, req.matches[1], req.matches[2], bytes);
       j ? reply(res, 200, *j) : fail(res, j.status());

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/files.h"
@@ -121,6 +122,37 @@ TEST_F(DashboardTest, ALogTailIsItsLastWholeLines) {
   EXPECT_EQ(all["size"], 34);
   const auto tail = get_json("/api/jobs/train-a/logs/train-a-worker-0?bytes=20");
   EXPECT_EQ(tail["text"], "epoch=2 loss=0.4\n") << "a cut line is left out";
+}
+
+TEST_F(DashboardTest, ALogStreamSendsTheTailThenEachNewLine) {
+  write_job("train-a", "Running");
+  const fs::path log = root_ / "train-a" / "logs" / "train-a-worker-0-0.log";
+  std::string received;
+  std::thread writer([&] {  // the replica writes on while the stream is open
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ofstream(log, std::ios::app) << "epoch=3 loss=0.3\r\n";
+  });
+  client_->set_read_timeout(10, 0);
+  auto r = client_->Get("/api/jobs/train-a/logs/train-a-worker-0/stream", [&](const char* data, std::size_t n) {
+    received.append(data, n);
+    return received.find("epoch=3") == std::string::npos;  // stop once the new line came
+  });
+  writer.join();
+  EXPECT_TRUE(received.starts_with("data: epoch=1 loss=0.5\n\ndata: epoch=2 loss=0.4\n\n")) << received;
+  EXPECT_NE(received.find("data: epoch=3 loss=0.3\n\n"), std::string::npos) << "a CR is left out: " << received;
+  EXPECT_EQ(get_json("/api/jobs/train-a/logs/train-a-worker-9/stream", 404)["error"], "job train-a has no replica train-a-worker-9");
+}
+
+TEST_F(DashboardTest, MetricsAreTheReplicasRecordsWithTheirReplica) {
+  write_job("train-a", "Running");
+  EXPECT_EQ(get_json("/api/jobs/train-a/metrics"), nlohmann::json::array()) << "none written yet";
+  fs::create_directories(root_ / "train-a" / "metrics");
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "metrics" / "train-a-master-0.jsonl").string(),
+                                "{\"epoch\":1,\"step\":10,\"loss\":0.5}\n{\"epoch\":2,\"step\":20,\"loss\":0.25}\n{\"epo"));
+  const auto m = get_json("/api/jobs/train-a/metrics");
+  ASSERT_EQ(m.size(), 2u) << "a line still being written is left out: " << m;
+  EXPECT_EQ(m[1], (nlohmann::json{{"epoch", 2}, {"step", 20}, {"loss", 0.25}, {"replica", "train-a-master-0"}}));
+  EXPECT_EQ(get_json("/api/jobs/nope/metrics", 404)["error"], "no job nope under " + root_.string());
 }
 
 TEST_F(DashboardTest, AJobDirectoryBeingRewrittenIsReadWhole) {
