@@ -6,6 +6,7 @@ const main = document.getElementById("main");
 let refresh = null;       // the page's periodic reload (2 s)
 let logStream = null;     // the EventSource of the log being followed
 let charts = [];
+let shown = 0;            // which page is on screen (route() counts); a page left while it loads stops there
 
 const el = (tag, attrs = {}, ...children) => {
   const e = document.createElement(tag);
@@ -48,8 +49,9 @@ async function showJobs() {
     if (!rows.length) table.append(el("tr", {}, el("td", { class: "muted", colspan: 7 }, jobs.length ? "no job in this phase" : "no jobs yet: ringmaster run JOB.yaml")));
   };
   filter.onchange = draw;
+  const mine = shown;
   await draw();
-  refresh = setInterval(() => draw().catch(() => {}), 2000);
+  if (mine === shown) refresh = setInterval(() => draw().catch(() => {}), 2000);
 }
 
 // ---- a job ----
@@ -136,12 +138,14 @@ async function showJob(name) {
     }
     drawCurves(curves, metrics);
   };
+  const mine = shown;
   await draw();
-  refresh = setInterval(() => draw().catch(() => {}), 2000);
+  if (mine === shown) refresh = setInterval(() => draw().catch(() => {}), 2000);
 }
 
 async function route() {
   leave();
+  shown++;
   const m = location.hash.match(/^#\/jobs\/([a-z0-9.-]+)$/);
   try {
     await (m ? showJob(m[1]) : showJobs());
