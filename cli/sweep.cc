@@ -56,10 +56,7 @@ int run_sweep_command(const SweepOptions& o) {
   }
   auto e = load_experiment(file);
   if (!e) return 2;
-  if (dir.empty()) {
-    const char* home = std::getenv("HOME");
-    dir = (fs::path(home && *home ? home : ".") / ".ringmaster" / "experiments" / e->metadata.name).string();
-  }
+  if (dir.empty()) dir = (fs::path(sweep::experiments_root()) / e->metadata.name).string();
   if (status) {
     auto r = sweep::read_sweep(dir, *e);
     if (!r) {

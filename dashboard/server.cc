@@ -13,6 +13,7 @@
 #include "common/socket.h"
 #include "common/strings.h"
 #include "dashboard/state.h"
+#include "dashboard/sweeps.h"
 
 namespace ringmaster::dashboard {
 namespace {
@@ -132,6 +133,13 @@ class HttpServer final : public Server {
     });
     server_.Get(R"(/api/jobs/([^/]+)/metrics)", [this](const httplib::Request& req, httplib::Response& res) {
       auto j = job_metrics(o_.jobs_root, req.matches[1]);
+      j ? reply(res, 200, *j) : fail(res, j.status());
+    });
+    server_.Get("/api/sweeps", [this](const httplib::Request&, httplib::Response& res) {
+      reply(res, 200, list_sweeps(o_.experiments_root));
+    });
+    server_.Get(R"(/api/sweeps/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      auto j = sweep_detail(o_.experiments_root, req.matches[1]);
       j ? reply(res, 200, *j) : fail(res, j.status());
     });
     server_.Post(R"(/api/jobs/([^/]+)/(suspend|resume))", [this](const httplib::Request& req, httplib::Response& res) {

@@ -8,6 +8,8 @@
 //                                           written: server-sent events, one "data:" per line
 //   GET  /api/jobs/JOB/metrics              the replicas' training metrics (state.h job_metrics)
 //   POST /api/jobs/JOB/suspend | resume     as `ringmaster suspend|resume`
+//   GET  /api/sweeps                        every experiment `ringmaster sweep` ran (sweeps.h)
+//   GET  /api/sweeps/NAME                   one, with its trials
 //   GET  /, /app.js, ...                    the pages (web_dir: web/ and uPlot, copied by the build)
 // Errors are {"error": "..."} with 400, 401, 403, 404 or 409.
 //
@@ -28,6 +30,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 8265;        // 0: a free one
   std::string jobs_root;  // where `ringmaster run` writes job directories
+  std::string experiments_root;  // where `ringmaster sweep` writes experiment directories
   std::string token;      // empty: 24 random hex digits
   std::string web_dir;    // the pages' files; empty or missing: "/" says they are not installed
 };

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "jobs/loader.h"
 #include "jobs/yaml_tree.h"
 #include "launcher/process.h"
 #include "sweep/gotemplate.h"
@@ -605,6 +607,24 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (records->empty())
     if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
   return driver.run(*journal);
+}
+
+std::string experiments_root(const std::string& root) {
+  if (!root.empty()) return root;
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : ".") / ".ringmaster" / "experiments").string();
+}
+
+Result<jobs::Experiment> load_experiment_dir(const std::string& dir) {
+  const std::string file = (fs::path(dir) / "experiment.yaml").string();
+  auto loaded = jobs::load_file(file);
+  if (!loaded.ok()) {
+    const auto diags = loaded.diagnostics.sorted();
+    return invalid_argument(diags.empty() ? file + ": cannot be loaded" : diags.front().to_string());
+  }
+  for (const auto& doc : loaded.documents)
+    if (const auto* e = std::get_if<jobs::Experiment>(&doc.object)) return *e;
+  return invalid_argument(file + ": expected a Katib Experiment (kubeflow.org/v1beta1), found none");
 }
 
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e) {

@@ -50,6 +50,13 @@ struct SweepResult {
 Result<SweepResult> run_sweep(const jobs::Experiment& experiment, const std::string& experiment_file,
                               const SweepOptions& options, std::FILE* out);
 
+// Where experiment directories live: `root` when given, else ~/.ringmaster/experiments (an
+// experiment's default directory is <that>/<its name>).
+std::string experiments_root(const std::string& root = "");
+
+// The Experiment an experiment directory holds (DIR/experiment.yaml, copied there by run_sweep).
+Result<jobs::Experiment> load_experiment_dir(const std::string& dir);
+
 // The state recorded in DIR's journal (for `ringmaster sweep status DIR`).
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& experiment);
 

@@ -143,12 +143,88 @@ async function showJob(name) {
   if (mine === shown) refresh = setInterval(() => draw().catch(() => {}), 2000);
 }
 
+// ---- sweeps ----
+async function showSweeps() {
+  document.getElementById("where").textContent = "sweeps";
+  const table = el("table", { id: "sweeps" });
+  main.replaceChildren(table);
+  const draw = async () => {
+    const sweeps = await api("/api/sweeps");
+    table.replaceChildren(el("tr", {}, ...["experiment", "algorithm", "state", "trials", "best trial", "objective"].map((h) => el("th", {}, h))),
+      ...sweeps.map((x) => el("tr", { "data-sweep": x.name },
+        el("td", {}, el("a", { href: `#/sweeps/${x.name}` }, x.name)), el("td", {}, x.algorithm),
+        el("td", { class: `phase-${x.state}` }, x.state + (x.reason ? ` (${x.reason})` : "")), el("td", {}, x.trialCount),
+        el("td", {}, x.best ? x.best.trial : "-"),
+        el("td", {}, x.best ? `${x.objective.metric} = ${x.best.value}` : "-"))));
+    if (!sweeps.length) table.append(el("tr", {}, el("td", { class: "muted", colspan: 6 }, "no experiments yet: ringmaster sweep EXPERIMENT.yaml")));
+  };
+  const mine = shown;
+  await draw();
+  if (mine === shown) refresh = setInterval(() => draw().catch(() => {}), 2000);
+}
+
+// The objective of every finished trial, by trial index; and each trial's reported values, the
+// ones medianstop stopped dashed in orange.
+function drawSweepCharts(box, x) {
+  const key = JSON.stringify(x.trials.map((t) => [t.status, t.series.length]));
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  charts.forEach((c) => c.destroy());
+  charts = [];
+  box.replaceChildren();
+  const done = x.trials.filter((t) => typeof t.objective === "number");
+  const over = el("div", { class: "chart", id: "objective", "data-points": done.length });
+  box.append(over);
+  charts.push(new uPlot({ title: `${x.objective.metric} by trial (${x.objective.type})`, width: 420, height: 220,
+    scales: { x: { time: false } }, series: [{ label: "trial" }, { label: x.objective.metric, stroke: "#1565c0", width: 0, points: { size: 8 } }] },
+    [done.map((t) => t.index), done.map((t) => t.objective)], over));
+  const withSeries = x.trials.filter((t) => t.series.length);
+  if (!withSeries.length) return;
+  const longest = Math.max(...withSeries.map((t) => t.series.length));
+  const curves = el("div", { class: "chart", id: "trial-curves", "data-trials": withSeries.length });
+  box.append(curves);
+  charts.push(new uPlot({ title: `each trial's ${x.objective.metric} as reported`, width: 420, height: 220,
+    scales: { x: { time: false } },
+    series: [{ label: "report" }, ...withSeries.map((t) => ({ label: t.name, stroke: t.status === "EarlyStopped" ? "#ef6c00" : "#1565c0",
+      dash: t.status === "EarlyStopped" ? [6, 4] : undefined }))] },
+    [Array.from({ length: longest }, (_, i) => i + 1), ...withSeries.map((t) => Array.from({ length: longest }, (_, i) => t.series[i] ?? null))],
+    curves));
+}
+
+async function showSweep(name) {
+  document.getElementById("where").textContent = `/ sweeps / ${name}`;
+  const head = el("div", { id: "head" });
+  const plots = el("div", { class: "charts", id: "sweep-charts" });
+  const trials = el("table", { id: "trials" });
+  const settings = el("table", { id: "settings" });
+  main.replaceChildren(head, plots, el("h3", {}, "Trials"), trials, el("h3", {}, "Algorithm"), settings);
+  const draw = async () => {
+    const x = await api(`/api/sweeps/${name}`);
+    head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${x.state}`, id: "state" }, x.state)),
+      el("p", {}, `${x.algorithm} search · ${x.objective.type} ${x.objective.metric}` +
+        (x.objective.goal !== undefined ? ` (goal ${x.objective.goal})` : "") + ` · best: `,
+        el("b", { id: "best" }, x.best ? `${x.best.trial} (${x.best.value})` : "none yet")));
+    trials.replaceChildren(el("tr", {}, ...["trial", "status", x.objective.metric, ...x.parameters, "note"].map((h) => el("th", {}, h))),
+      ...x.trials.map((t) => el("tr", { "data-trial": t.name, class: x.best && x.best.trial === t.name ? "best" : "" },
+        el("td", {}, t.name), el("td", { class: `phase-${t.status}` }, t.status), el("td", {}, t.objective ?? "-"),
+        ...x.parameters.map((p) => el("td", {}, t.assignment[p] ?? "")), el("td", {}, t.note))));
+    const rows = [["algorithm", x.algorithm], ...x.settings.map((s) => [s.name, s.value])];
+    if (x.earlyStopping) rows.push(["early stopping", x.earlyStopping.algorithm], ...x.earlyStopping.settings.map((s) => [s.name, s.value]));
+    settings.replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
+    drawSweepCharts(plots, x);
+  };
+  const mine = shown;
+  await draw();
+  if (mine === shown) refresh = setInterval(() => draw().catch(() => {}), 2000);
+}
+
 async function route() {
   leave();
   shown++;
-  const m = location.hash.match(/^#\/jobs\/([a-z0-9.-]+)$/);
+  const job = location.hash.match(/^#\/jobs\/([a-z0-9.-]+)$/);
+  const sweep = location.hash.match(/^#\/sweeps\/([a-z0-9.-]+)$/);
   try {
-    await (m ? showJob(m[1]) : showJobs());
+    await (job ? showJob(job[1]) : sweep ? showSweep(sweep[1]) : location.hash === "#/sweeps" ? showSweeps() : showJobs());
   } catch (e) {
     main.replaceChildren(el("p", { class: "phase-Failed" }, e.message));
   }

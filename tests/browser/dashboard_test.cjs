@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core), against a real
 // `ringmaster run` job (issue 26): the jobs list shows it; its training curve gains a point when an
 // epoch ends; the log tail shows a replica's new line; Suspend then Resume from the page change the
-// job's phase. With SCREENSHOTS=DIR, the pages' screenshots are written there.
+// job's phase; the sweep page shows the best trial and its plots. With SCREENSHOTS=DIR, the pages'
+// screenshots are written there.
 // Usage: node dashboard_test.cjs DASHBOARD_URL JOB   (tests/cli/dashboard_browser_test.sh runs it)
 "use strict";
 const path = require("path");
@@ -47,6 +48,17 @@ const within = async (ms, probe) => {  // polls probe() until it is true or ms p
   check("Suspend from the page suspends the job", await within(20000, async () => (await phase()) === "Suspended"));
   await page.click("#resume");
   check("Resume from the page runs it again", await within(20000, async () => (await phase()) === "Running"));
+  await page.goto(`${base}/#/sweeps`);
+  check("the sweeps list shows the experiment",
+    await within(10000, async () => (await page.locator('tr[data-sweep="random-search"]').count()) === 1));
+  await page.goto(`${base}/#/sweeps/random-search`);
+  check("the sweep page shows the best trial",
+    await within(10000, async () => (await page.locator("#best").textContent({ timeout: 500 })).startsWith("random-search-b")));
+  check("... the objective of every trial, and each trial's curve",
+    await within(10000, async () => Number(await page.locator("#objective").getAttribute("data-points", { timeout: 500 })) === 3 &&
+      Number(await page.locator("#trial-curves").getAttribute("data-trials", { timeout: 500 })) === 3));
+  check("... and medianstop's decision", (await page.locator('tr[data-trial="random-search-c"]').textContent()).includes("EarlyStopped"));
+  if (process.env.SCREENSHOTS) await page.screenshot({ path: path.join(process.env.SCREENSHOTS, "dashboard-sweep.png"), fullPage: true });
   await browser.close();
   process.exit(failures ? 1 : 0);
 })().catch((e) => {

@@ -15,7 +15,21 @@ export PATH="$(dirname "$bin"):$PATH"
 "$bin" run tests/fixtures/run/dashboard-train-job.yaml --jobs-root "$work/jobs" --restart-backoff-seconds 0 \
   >"$work/run.out" 2>&1 &
 run=$!
-"$bin" dashboard --port 0 --jobs-root "$work/jobs" >"$work/dash.out" 2>&1 &
+# An experiment directory as `ringmaster sweep` leaves it (the Experiment and its journal), with
+# one trial that medianstop stopped.
+mkdir -p "$work/experiments/random-search"
+cp examples/random-search-experiment.yaml "$work/experiments/random-search/experiment.yaml"
+cat >"$work/experiments/random-search/journal.jsonl" <<'JSONL'
+{"event":"experiment_created","name":"random-search"}
+{"event":"trial_created","trial":"random-search-a","index":0,"assignment":[["lr","0.01"],["momentum","0.5"],["hidden","64"]]}
+{"event":"trial_created","trial":"random-search-b","index":1,"assignment":[["lr","0.05"],["momentum","0.9"],["hidden","128"]]}
+{"event":"trial_created","trial":"random-search-c","index":2,"assignment":[["lr","0.2"],["momentum","0.7"],["hidden","32"]]}
+{"event":"trial_finished","trial":"random-search-a","status":"Succeeded","objective":0.86,"metrics":{"accuracy":0.86},"series":[0.71,0.8,0.86]}
+{"event":"trial_finished","trial":"random-search-b","status":"Succeeded","objective":0.88,"metrics":{"accuracy":0.88},"series":[0.75,0.84,0.88]}
+{"event":"trial_finished","trial":"random-search-c","status":"EarlyStopped","objective":0.41,"metrics":{"accuracy":0.41},"series":[0.35,0.41]}
+{"event":"experiment_finished","condition":"Succeeded","reason":"ExperimentMaxTrialsReached"}
+JSONL
+"$bin" dashboard --port 0 --jobs-root "$work/jobs" --experiments-root "$work/experiments" >"$work/dash.out" 2>&1 &
 dash=$!
 for _ in $(seq 100); do grep -q '^dashboard of ' "$work/dash.out" && break; sleep 0.05; done
 url=$(sed -n 's/^dashboard of .* at \(.*\)$/\1/p' "$work/dash.out")

@@ -26,7 +26,12 @@ class DashboardTest : public ::testing::Test {
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
-    auto s = dashboard::Server::start({"127.0.0.1", 0, root_.string(), "secret-token", ""});
+    dashboard::ServerOptions o;
+    o.port = 0;
+    o.jobs_root = root_.string();
+    o.experiments_root = (root_ / "experiments").string();  // not a job: it has no status.json
+    o.token = "secret-token";
+    auto s = dashboard::Server::start(o);
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     server_ = std::move(*s);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
@@ -153,6 +158,43 @@ TEST_F(DashboardTest, MetricsAreTheReplicasRecordsWithTheirReplica) {
   ASSERT_EQ(m.size(), 2u) << "a line still being written is left out: " << m;
   EXPECT_EQ(m[1], (nlohmann::json{{"epoch", 2}, {"step", 20}, {"loss", 0.25}, {"replica", "train-a-master-0"}}));
   EXPECT_EQ(get_json("/api/jobs/nope/metrics", 404)["error"], "no job nope under " + root_.string());
+}
+
+TEST_F(DashboardTest, SweepsShowTheirStateBestTrialAndTrials) {
+  EXPECT_EQ(get_json("/api/sweeps"), nlohmann::json::array()) << "no experiments yet";
+  // An experiment directory as `ringmaster sweep` leaves it: the Experiment and its journal.
+  const fs::path dir = root_ / "experiments" / "random-search";
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(RINGMASTER_SOURCE_DIR) / "examples" / "random-search-experiment.yaml", dir / "experiment.yaml");
+  const std::string journal =
+      R"({"event":"experiment_created","name":"random-search"})" "\n"
+      R"({"event":"trial_created","trial":"random-search-a","index":0,"assignment":[["lr","0.01"],["momentum","0.5"]]})" "\n"
+      R"({"event":"trial_created","trial":"random-search-b","index":1,"assignment":[["lr","0.05"],["momentum","0.9"]]})" "\n"
+      R"({"event":"trial_finished","trial":"random-search-a","status":"Succeeded","objective":0.81,"metrics":{"accuracy":0.81},"series":[0.7,0.81]})" "\n"
+      R"({"event":"trial_finished","trial":"random-search-b","status":"EarlyStopped","objective":0.42,"metrics":{"accuracy":0.42},"series":[0.42]})" "\n";
+  ASSERT_TRUE(write_file_atomic((dir / "journal.jsonl").string(), journal));
+  const auto sweeps = get_json("/api/sweeps");
+  ASSERT_EQ(sweeps.size(), 1u) << sweeps;
+  EXPECT_EQ(sweeps[0]["name"], "random-search");
+  EXPECT_EQ(sweeps[0]["algorithm"], "random");
+  EXPECT_EQ(sweeps[0]["state"], "Running") << "no experiment_finished yet";
+  EXPECT_EQ(sweeps[0]["trialCount"], 2);
+  EXPECT_EQ(sweeps[0]["best"], (nlohmann::json{{"trial", "random-search-a"}, {"value", 0.81}}));
+  EXPECT_EQ(sweeps[0]["objective"], (nlohmann::json{{"type", "maximize"}, {"metric", "accuracy"}, {"goal", 0.9}}));
+  const auto detail = get_json("/api/sweeps/random-search");
+  ASSERT_EQ(detail["trials"].size(), 2u);
+  EXPECT_EQ(detail["trials"][1]["status"], "EarlyStopped") << "medianstop's decision";
+  EXPECT_EQ(detail["trials"][0]["assignment"], (nlohmann::json{{"lr", "0.01"}, {"momentum", "0.5"}}));
+  EXPECT_EQ(detail["trials"][0]["series"], (nlohmann::json{0.7, 0.81}));
+  EXPECT_EQ(detail["parameters"], (nlohmann::json{"lr", "momentum", "hidden"}));
+  EXPECT_EQ(detail["earlyStopping"]["algorithm"], "medianstop");
+  EXPECT_EQ(detail["settings"][0]["name"], "random_state");
+  EXPECT_EQ(get_json("/api/sweeps/nope", 404)["error"], "no experiment nope under " + (root_ / "experiments").string());
+  // It ends: the journal's last record says how.
+  std::ofstream(dir / "journal.jsonl", std::ios::app)
+      << R"({"event":"experiment_finished","condition":"Succeeded","reason":"ExperimentMaxTrialsReached"})" << "\n";
+  EXPECT_EQ(get_json("/api/sweeps")[0]["state"], "Succeeded");
+  EXPECT_EQ(get_json("/api/sweeps")[0]["reason"], "ExperimentMaxTrialsReached");
 }
 
 TEST_F(DashboardTest, AJobDirectoryBeingRewrittenIsReadWhole) {

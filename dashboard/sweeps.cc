@@ -1,0 +1,84 @@
+#include "dashboard/sweeps.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "dashboard/state.h"
+#include "sweep/driver.h"
+
+namespace ringmaster::dashboard {
+namespace fs = std::filesystem;
+namespace {
+
+nlohmann::json settings_of(const jobs::AlgorithmSpec& a) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [k, v] : a.settings) out.push_back({{"name", k}, {"value", v}});
+  return out;
+}
+
+// What list_sweeps gives for one experiment.
+nlohmann::json summary_of(const std::string& name, const jobs::Experiment& e, const sweep::SweepResult& r) {
+  nlohmann::json best = nullptr;
+  if (r.best) best = {{"trial", r.trials[*r.best].name}, {"value", *r.trials[*r.best].objective}};
+  nlohmann::json objective = {{"type", e.objective.type == jobs::ObjectiveType::kMinimize ? "minimize" : "maximize"},
+                              {"metric", e.objective.objective_metric_name}};
+  if (e.objective.goal) objective["goal"] = *e.objective.goal;
+  return {{"name", name},
+          {"algorithm", e.algorithm.name},
+          {"objective", objective},
+          {"state", r.condition.empty() ? "Running" : r.condition},
+          {"reason", r.reason},
+          {"trialCount", r.trials.size()},
+          {"best", best}};
+}
+
+}  // namespace
+
+nlohmann::json list_sweeps(const std::string& experiments_root) {
+  std::vector<nlohmann::json> sweeps;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(experiments_root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !valid_name(name)) continue;
+    auto e = sweep::load_experiment_dir(entry.path().string());
+    if (!e) continue;
+    auto r = sweep::read_sweep(entry.path().string(), *e);
+    if (r) sweeps.push_back(summary_of(name, *e, *r));
+  }
+  std::sort(sweeps.begin(), sweeps.end(), [](const auto& a, const auto& b) { return a["name"] < b["name"]; });
+  return sweeps;
+}
+
+Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const std::string& name) {
+  const fs::path dir = fs::path(experiments_root) / name;
+  if (!valid_name(name) || !fs::exists(dir / "experiment.yaml"))
+    return not_found(fmt::format("no experiment {} under {}", name, experiments_root));
+  auto e = sweep::load_experiment_dir(dir.string());
+  if (!e) return e.status();
+  auto r = sweep::read_sweep(dir.string(), *e);
+  if (!r) return r.status();
+  nlohmann::json out = summary_of(name, *e, *r);
+  out["parameters"] = nlohmann::json::array();
+  for (const auto& p : e->parameters) out["parameters"].push_back(p.name);
+  out["settings"] = settings_of(e->algorithm);
+  if (e->early_stopping) out["earlyStopping"] = {{"algorithm", e->early_stopping->name}, {"settings", settings_of(*e->early_stopping)}};
+  out["trials"] = nlohmann::json::array();
+  for (const auto& t : r->trials) {
+    nlohmann::json assignment = nlohmann::json::object(), metrics = nlohmann::json::object();
+    for (const auto& [k, v] : t.assignment) assignment[k] = v;
+    for (const auto& [k, v] : t.metrics) metrics[k] = v;
+    out["trials"].push_back({{"name", t.name},
+                                  {"index", t.index},
+                                  {"status", t.status},
+                                  {"objective", t.objective ? nlohmann::json(*t.objective) : nlohmann::json(nullptr)},
+                                  {"assignment", assignment},
+                                  {"metrics", metrics},
+                                  {"series", t.series},
+                                  {"note", t.note}});
+  }
+  return out;
+}
+
+}  // namespace ringmaster::dashboard
