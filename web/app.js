@@ -114,10 +114,11 @@ async function showJob(name) {
   actions.querySelector("#resume").onclick = () => act(name, "resume");
   const replicas = el("table", { id: "replicas" });
   const curves = el("div", { class: "charts", id: "curves" });
+  const split = el("p", { id: "split", class: "muted" });
   const events = el("ol", { class: "events", id: "events" });
   const picker = el("select", { id: "replica" });
   const log = el("pre", { class: "log", id: "log" });
-  main.replaceChildren(head, actions, el("h3", {}, "Training curves"), curves, el("h3", {}, "Replicas"), replicas,
+  main.replaceChildren(head, actions, el("h3", {}, "Training curves"), curves, split, el("h3", {}, "Replicas"), replicas,
     el("h3", {}, "Log "), picker, log, el("h3", {}, "Events"), events);
   picker.onchange = () => followLog(name, picker.value, log);
   const draw = async () => {
@@ -137,6 +138,11 @@ async function showJob(name) {
       if (names.length) followLog(name, names[0], log);
     }
     drawCurves(curves, metrics);
+    const summary = metrics.filter((r) => r.summary).pop();  // written when training ends
+    split.textContent = summary && typeof summary.compute_ms === "number"
+      ? `time per step over the run: compute ${summary.compute_ms.toFixed(2)} ms, waiting for the allreduce ` +
+        `${summary.allreduce_wait_ms.toFixed(2)} ms, waiting for data ${summary.data_wait_ms.toFixed(2)} ms`
+      : "";
   };
   const mine = shown;
   await draw();
