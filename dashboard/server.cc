@@ -147,11 +147,13 @@ class HttpServer final : public Server {
       Status s = set_suspended(o_.jobs_root, req.matches[1], suspend);
       s ? reply(res, 200, {{"job", std::string(req.matches[1])}, {"suspended", suspend}}) : fail(res, s);
     });
-    if (!o_.web_dir.empty() && std::filesystem::exists(std::filesystem::path(o_.web_dir) / "uPlot.iife.min.js")) {
+    const std::filesystem::path web(o_.web_dir);
+    if (!o_.web_dir.empty() && std::filesystem::exists(web / "uPlot.iife.min.js") &&
+        std::filesystem::exists(web / "echarts.min.js")) {
       server_.set_mount_point("/", o_.web_dir);
     } else {
       server_.Get("/", [this](const httplib::Request&, httplib::Response& res) {
-        reply(res, 503, {{"error", fmt::format("the dashboard's pages are not installed (expected them and uPlot in {}): "
+        reply(res, 503, {{"error", fmt::format("the dashboard's pages are not installed (expected them, uPlot and ECharts in {}): "
                                                "run scripts/install-deps, then build again",
                                                o_.web_dir.empty() ? "a web directory" : o_.web_dir)}});
       });

@@ -10,7 +10,7 @@
 //   POST /api/jobs/JOB/suspend | resume     as `ringmaster suspend|resume`
 //   GET  /api/sweeps                        every experiment `ringmaster sweep` ran (sweeps.h)
 //   GET  /api/sweeps/NAME                   one, with its trials
-//   GET  /, /app.js, ...                    the pages (web_dir: web/ and uPlot, copied by the build)
+//   GET  /, /app.js, ...                    the pages (web_dir: web/, uPlot and ECharts, copied by the build)
 // Errors are {"error": "..."} with 400, 401, 403, 404 or 409.
 //
 // Access, as Jupyter's: the server has a token (printed in its URL). Listening on loopback, GETs

@@ -6,6 +6,7 @@ const main = document.getElementById("main");
 let refresh = null;       // the page's periodic reload (2 s)
 let logStream = null;     // the EventSource of the log being followed
 let charts = [];
+let parallel = null;      // the sweep page's ECharts chart
 let shown = 0;            // which page is on screen (route() counts); a page left while it loads stops there
 
 const el = (tag, attrs = {}, ...children) => {
@@ -24,6 +25,8 @@ const seconds = (s) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${
 
 function leave() {
   clearInterval(refresh);
+  if (parallel) parallel.dispose();
+  parallel = null;
   if (logStream) logStream.close();
   logStream = null;
   charts.forEach((c) => c.destroy());
@@ -184,6 +187,7 @@ function drawSweepCharts(box, x) {
   charts.push(new uPlot({ title: `${x.objective.metric} by trial (${x.objective.type})`, width: 420, height: 220,
     scales: { x: { time: false } }, series: [{ label: "trial" }, { label: x.objective.metric, stroke: "#1565c0", width: 0, points: { size: 8 } }] },
     [done.map((t) => t.index), done.map((t) => t.objective)], over));
+  box.append(parallelCoordinates(x, done));
   const withSeries = x.trials.filter((t) => t.series.length);
   if (!withSeries.length) return;
   const longest = Math.max(...withSeries.map((t) => t.series.length));
@@ -195,6 +199,31 @@ function drawSweepCharts(box, x) {
       dash: t.status === "EarlyStopped" ? [6, 4] : undefined }))] },
     [Array.from({ length: longest }, (_, i) => i + 1), ...withSeries.map((t) => Array.from({ length: longest }, (_, i) => t.series[i] ?? null))],
     curves));
+}
+
+// Parameters against the objective, one line per finished trial (ECharts' parallel series): a
+// numeric parameter gets a value axis, any other a category axis of the values tried.
+function parallelCoordinates(x, done) {
+  const div = el("div", { class: "chart", id: "parallel", "data-lines": done.length });
+  if (parallel) parallel.dispose();
+  parallel = echarts.init(div, null, { renderer: "svg", width: 640, height: 260 });
+  const numeric = (p) => done.every((t) => t.assignment[p] !== undefined && !isNaN(Number(t.assignment[p])));
+  const axes = x.parameters.map((p, i) => numeric(p)
+    ? { dim: i, name: p, type: "value", scale: true }
+    : { dim: i, name: p, type: "category", data: [...new Set(done.map((t) => t.assignment[p]))] });
+  axes.push({ dim: x.parameters.length, name: x.objective.metric, type: "value", scale: true });
+  const values = done.map((t) => t.objective);
+  parallel.setOption({
+    animation: false,
+    title: { text: "parameters against the objective", left: "center", textStyle: { fontSize: 14 } },
+    parallel: { top: 70, bottom: 30, left: 40, right: 60 },
+    parallelAxis: axes,
+    visualMap: { show: false, min: Math.min(...values), max: Math.max(...values), dimension: x.parameters.length,
+      inRange: { color: x.objective.type === "maximize" ? ["#ef6c00", "#1565c0"] : ["#1565c0", "#ef6c00"] } },
+    series: [{ type: "parallel", lineStyle: { width: 2, opacity: 0.8 },
+      data: done.map((t) => [...x.parameters.map((p) => (numeric(p) ? Number(t.assignment[p]) : t.assignment[p])), t.objective]) }],
+  });
+  return div;
 }
 
 async function showSweep(name) {

@@ -57,6 +57,9 @@ const within = async (ms, probe) => {  // polls probe() until it is true or ms p
   check("... the objective of every trial, and each trial's curve",
     await within(10000, async () => Number(await page.locator("#objective").getAttribute("data-points", { timeout: 500 })) === 3 &&
       Number(await page.locator("#trial-curves").getAttribute("data-trials", { timeout: 500 })) === 3));
+  check("... the parallel coordinates of parameters against the objective, a line per trial",
+    Number(await page.locator("#parallel").getAttribute("data-lines")) === 3 &&
+      (await page.locator("#parallel svg path").count()) >= 3);
   check("... and medianstop's decision", (await page.locator('tr[data-trial="random-search-c"]').textContent()).includes("EarlyStopped"));
   if (process.env.SCREENSHOTS) await page.screenshot({ path: path.join(process.env.SCREENSHOTS, "dashboard-sweep.png"), fullPage: true });
   await browser.close();

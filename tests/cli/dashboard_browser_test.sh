@@ -6,7 +6,8 @@
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 source "$(dirname "$0")/../lib.sh"
-for need in /usr/bin/chromium web/node_modules/playwright-core/package.json "$(dirname "$bin")/web/uPlot.iife.min.js"; do
+for need in /usr/bin/chromium web/node_modules/playwright-core/package.json "$(dirname "$bin")/web/uPlot.iife.min.js" \
+            "$(dirname "$bin")/web/echarts.min.js"; do
   [ -e "$need" ] || { echo "SKIP: $need is not installed (scripts/install-deps installs it)"; exit 77; }
 done
 command -v node >/dev/null || { echo "SKIP: no node to drive the browser"; exit 77; }
