@@ -27,6 +27,8 @@
 namespace ringmaster::cli {
 namespace fs = std::filesystem;
 namespace {
+using launcher::finished_phase;
+using launcher::launcher_alive;
 
 Result<nlohmann::json> load_status(const fs::path& dir) {
   auto text = read_file((dir / "status.json").string());
@@ -34,26 +36,6 @@ Result<nlohmann::json> load_status(const fs::path& dir) {
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return data_loss(fmt::format("{}: not valid JSON", (dir / "status.json").string()));
   return j;
-}
-
-// The launcher that wrote `s` still runs: its pid exists and started when status.json says (pids
-// are reused; their start times are not).
-bool launcher_running(const nlohmann::json& s) {
-  const int pid = s.value("launcherPid", 0);
-  if (pid <= 0) return false;
-  const auto ticks = process_start_ticks(pid);
-  if (!ticks) return false;
-  const auto it = s.find("launcherStartTicks");
-  return it == s.end() || !it->is_number_unsigned() || it->get<unsigned long long>() == *ticks;
-}
-
-bool finished_phase(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
-
-// The job has a launcher at work: it has not finished, or it has and watches replicas that
-// cleanPodPolicy None left running.
-bool launcher_alive(const nlohmann::json& s) {
-  if (finished_phase(s.value("phase", "")) && !s.contains("leftRunning")) return false;
-  return launcher_running(s);
 }
 
 // cluster.json, for a job `ringmaster submit` sent to a cluster: how to reach it again.

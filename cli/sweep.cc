@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common/files.h"
@@ -16,8 +18,8 @@ void add_sweep_command(CLI::App& app, SweepOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "sweep",
       "Run a Katib Experiment locally: trials are jobs run by `ringmaster run`, parallelTrialCount at a time "
-      "(`ringmaster sweep status DIR` shows one)");
-  cmd->add_option("args", o.args, "EXPERIMENT.yaml, or: status DIR");
+      "(`ringmaster sweep status DIR` shows one, `ringmaster sweep stop DIR` stops one)");
+  cmd->add_option("args", o.args, "EXPERIMENT.yaml, or: status DIR, or: stop DIR");
   cmd->add_option("--dir", o.dir, "the experiment directory (default ~/.ringmaster/experiments/<name>)");
   cmd->add_option("--resume", o.resume, "continue the experiment in DIR (after the driver was stopped or killed)");
 }
@@ -35,6 +37,21 @@ std::optional<jobs::Experiment> load_experiment(const std::string& file) {
   return std::nullopt;
 }
 
+// `ringmaster sweep stop DIR`: asks its driver to stop and waits until it has (its trials stopped).
+int stop_sweep(const std::string& dir) {
+  if (Status s = sweep::request_stop(dir); !s) {
+    std::cerr << "ringmaster sweep stop: " << s.message() << "\n";
+    return 1;
+  }
+  for (int i = 0; i < 1200 && sweep::driver_running(dir); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (sweep::driver_running(dir)) {
+    std::cerr << "ringmaster sweep stop: the driver of " << dir << " has not stopped within 60 s\n";
+    return 1;
+  }
+  std::cout << "stopped the experiment in " << dir << " (`ringmaster sweep --resume " << dir << "` goes on)\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_sweep_command(const SweepOptions& o) {
@@ -48,10 +65,12 @@ int run_sweep_command(const SweepOptions& o) {
     dir = o.args[1];
     file = (fs::path(dir) / "experiment.yaml").string();
     status = true;
+  } else if (o.args.size() == 2 && o.args[0] == "stop") {
+    return stop_sweep(o.args[1]);
   } else if (o.args.size() == 1) {
     file = o.args[0];
   } else {
-    std::cerr << "ringmaster sweep: expected EXPERIMENT.yaml, `--resume DIR` or `status DIR`\n";
+    std::cerr << "ringmaster sweep: expected EXPERIMENT.yaml, `--resume DIR`, `status DIR` or `stop DIR`\n";
     return 2;
   }
   auto e = load_experiment(file);
@@ -79,7 +98,8 @@ int run_sweep_command(const SweepOptions& o) {
     return r.status().code() == StatusCode::kInvalidArgument || r.status().code() == StatusCode::kAlreadyExists ? 2 : 1;
   }
   sweep::print_table(*r, *e, stdout);
-  return r->condition == "Succeeded" ? 0 : 1;
+  if (r->stopped) std::printf("continue it with `ringmaster sweep --resume %s`\n", dir.c_str());
+  return r->condition == "Succeeded" || r->stopped ? 0 : 1;
 }
 
 }  // namespace ringmaster::cli

@@ -102,6 +102,10 @@ void add_machine_and_output_flags(CLI::App* cmd, worker::TrainConfig& c) {
   cmd->add_option("--keep-checkpoints", c.keep_checkpoints, "checkpoints to keep")->capture_default_str();
   cmd->add_flag("--resume", c.resume, "continue from the newest usable checkpoint in --checkpoint-dir, if any");
   cmd->add_option("--metrics-file", c.metrics_file, "append per-epoch metrics as JSON lines");
+  cmd->add_option("--metrics-step-seconds", c.metrics_step_seconds,
+                  "also append, every this many seconds, a record of the steps since the last one (loss, "
+                  "samples/s, compute / allreduce / data-wait ms per step)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--timeline", c.timeline,
                   "write a Chrome trace (chrome://tracing, Perfetto) of every rank's data wait, compute and "
                   "gradient allreduce per step to FILE (rank 0 writes it)");
@@ -208,8 +212,14 @@ worker::TrainConfig replica_train_config(const TrainOptions& o) {
   if (config.progress == worker::Progress::kAuto && std::getenv("RINGMASTER_JOB_NAME"))
     config.progress = worker::Progress::kLines;
   // ... and its metrics go where the launcher says (launcher/job_dir.h), for the dashboard.
-  if (const char* file = std::getenv("RINGMASTER_METRICS_FILE"); config.metrics_file.empty() && file)
+  // The launcher asks for per-step records too; a --metrics-file given by hand keeps its records
+  // (a Katib File collector may read it) as they were.
+  if (const char* file = std::getenv("RINGMASTER_METRICS_FILE"); config.metrics_file.empty() && file) {
     config.metrics_file = file;
+    const char* every = std::getenv("RINGMASTER_METRICS_STEP_SECONDS");
+    if (const auto s = parse_double(every ? every : ""); s && *s > 0 && config.metrics_step_seconds == 0)
+      config.metrics_step_seconds = *s;
+  }
   // The GPU of this process, when --gpu does not say: RINGMASTER_DEVICE, else the local rank.
   for (const char* name : {"RINGMASTER_DEVICE", "LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
     if (const std::optional<int> v = parse_int<int>(std::getenv(name) ? std::getenv(name) : "")) {

@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   }
   o.jobs_root = ringmaster::launcher::jobs_root(root).string();
   o.experiments_root = ringmaster::sweep::experiments_root(sweeps);
-  if (o.web_dir.empty()) o.web_dir = (std::filesystem::path(ringmaster::executable_path()).parent_path() / "web").string();
+  const std::filesystem::path here = std::filesystem::path(ringmaster::executable_path()).parent_path();
+  if (o.web_dir.empty()) o.web_dir = (here / "web").string();
+  o.ringmaster = (here / "ringmaster").string();  // they are built and installed side by side
   ringmaster::StopSignals stop;  // before the server's threads start
   auto server = ringmaster::dashboard::Server::start(o);
   if (!server) {

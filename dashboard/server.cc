@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/socket.h"
 #include "common/strings.h"
+#include "common/subprocess.h"
 #include "dashboard/state.h"
 #include "dashboard/sweeps.h"
 
@@ -147,6 +148,30 @@ class HttpServer final : public Server {
       Status s = set_suspended(o_.jobs_root, req.matches[1], suspend);
       s ? reply(res, 200, {{"job", std::string(req.matches[1])}, {"suspended", suspend}}) : fail(res, s);
     });
+    server_.Get(R"(/api/jobs/([^/]+)/timeline/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      auto path = timeline_path(o_.jobs_root, req.matches[1], req.matches[2]);
+      if (!path) return fail(res, path.status());
+      serve_file(*path, fmt::format("{}-{}-timeline.json", std::string(req.matches[1]), std::string(req.matches[2])), res);
+    });
+    server_.Post(R"(/api/jobs/([^/]+)/delete)", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string job = req.matches[1];
+      if (auto j = job_detail(o_.jobs_root, job); !j) return fail(res, j.status());
+      // `ringmaster delete`'s rule, as it is: stop the launcher, the cluster's objects, the directory.
+      CommandSpec spec;
+      spec.argv = {o_.ringmaster, "delete", job, "--jobs-root", o_.jobs_root};
+      auto r = run_command(spec);
+      if (!r) return fail(res, r.status());
+      if (!r->ok()) {
+        std::string err = r->err;
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+        return reply(res, 500, {{"error", fmt::format("ringmaster delete {} (exit {}): {}", job, r->exit_code, err)}});
+      }
+      reply(res, 200, {{"job", job}, {"deleted", true}});
+    });
+    server_.Post(R"(/api/sweeps/([^/]+)/stop)", [this](const httplib::Request& req, httplib::Response& res) {
+      Status s = stop_sweep(o_.experiments_root, req.matches[1]);
+      s ? reply(res, 200, {{"experiment", std::string(req.matches[1])}, {"stopping", true}}) : fail(res, s);
+    });
     const std::filesystem::path web(o_.web_dir);
     if (!o_.web_dir.empty() && std::filesystem::exists(web / "uPlot.iife.min.js") &&
         std::filesystem::exists(web / "echarts.min.js")) {
@@ -196,6 +221,23 @@ class HttpServer final : public Server {
     }
     offset += end + 1;
     return sink.write(events.data(), events.size());
+  }
+
+  // A file of any size, read as it is sent, offered for download as `name`.
+  static void serve_file(const std::string& path, const std::string& name, httplib::Response& res) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return fail(res, not_found(fmt::format("{}: {}", path, ec.message())));
+    auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
+    res.set_header("Content-Disposition", fmt::format("attachment; filename=\"{}\"", name));
+    res.set_content_provider(static_cast<std::size_t>(size), "application/json",
+                             [in](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               std::string chunk(std::min<std::size_t>(length, kStreamChunk), '\0');
+                               in->seekg(static_cast<std::streamoff>(offset));
+                               in->read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+                               const auto n = static_cast<std::size_t>(in->gcount());
+                               return n > 0 && sink.write(chunk.data(), n);
+                             });
   }
 
   ServerOptions o_;

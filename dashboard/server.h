@@ -7,9 +7,12 @@
 //   GET  /api/jobs/JOB/logs/REPLICA/stream  the log's last 16 KiB, then each new line as it is
 //                                           written: server-sent events, one "data:" per line
 //   GET  /api/jobs/JOB/metrics              the replicas' training metrics (state.h job_metrics)
+//   GET  /api/jobs/JOB/timeline/REPLICA     the Chrome trace it wrote with --timeline (Perfetto opens it)
 //   POST /api/jobs/JOB/suspend | resume     as `ringmaster suspend|resume`
+//   POST /api/jobs/JOB/delete               as `ringmaster delete` (which it runs)
 //   GET  /api/sweeps                        every experiment `ringmaster sweep` ran (sweeps.h)
 //   GET  /api/sweeps/NAME                   one, with its trials
+//   POST /api/sweeps/NAME/stop              as `ringmaster sweep stop` (409: no driver runs it)
 //   GET  /, /app.js, ...                    the pages (web_dir: web/, uPlot and ECharts, copied by the build)
 // Errors are {"error": "..."} with 400, 401, 403, 404 or 409.
 //
@@ -33,6 +36,7 @@ struct ServerOptions {
   std::string experiments_root;  // where `ringmaster sweep` writes experiment directories
   std::string token;      // empty: 24 random hex digits
   std::string web_dir;    // the pages' files; empty or missing: "/" says they are not installed
+  std::string ringmaster = "ringmaster";  // the binary whose `delete` deletes a job
 };
 
 class Server {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,10 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxEvents = 500;
-constexpr std::size_t kMaxRecords = 10000;  // per metrics file
+constexpr std::size_t kMaxRecords = 10000;     // per metrics file
+constexpr std::size_t kMaxStepRecords = 1000;  // per metrics file, as served
+
+bool is_step_record(const nlohmann::json& r) { return r.contains("window_steps"); }
 
 Result<nlohmann::json> read_status(const fs::path& dir) {
   auto text = read_file((dir / "status.json").string());
@@ -49,6 +53,17 @@ std::string start_time(const fs::path& dir) {
   std::ifstream in(dir / "events.log");
   std::string line;
   return std::getline(in, line) ? event_of(line).value("time", "") : "";
+}
+
+// How long the job has run: status.json's elapsedSeconds, written at the launcher's last change,
+// plus the time since then while its launcher still runs it.
+double seconds_of(const nlohmann::json& s, const fs::path& dir) {
+  double seconds = s.value("elapsedSeconds", 0.0);
+  std::error_code ec;
+  const auto written = fs::last_write_time(dir / "status.json", ec);
+  if (!ec && !launcher::finished_phase(s.value("phase", "")) && launcher::launcher_running(s))
+    seconds += std::max(0.0, std::chrono::duration<double>(fs::file_time_type::clock::now() - written).count());
+  return seconds;
 }
 
 // s[key] when it is an object or array, else an empty object (a job still being written may lack
@@ -94,7 +109,8 @@ nlohmann::json list_jobs(const std::string& jobs_root) {
                     {"replicas", counts},
                     {"restarts", restarts},
                     {"start", start_time(entry.path())},
-                    {"seconds", s->value("elapsedSeconds", 0.0)},
+                    {"seconds", seconds_of(*s, entry.path())},
+                    {"launcherAlive", launcher::launcher_alive(*s)},
                     {"message", s->value("message", "")}});
   }
   std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) {
@@ -110,6 +126,8 @@ Result<nlohmann::json> job_detail(const std::string& jobs_root, const std::strin
   if (!s) return s.status();
   (*s)["events"] = read_events(*dir);
   (*s)["suspended"] = fs::exists(launcher::suspend_file(dir->string()));
+  (*s)["elapsedSeconds"] = seconds_of(*s, *dir);
+  (*s)["launcherAlive"] = launcher::launcher_alive(*s);
   return *s;
 }
 
@@ -142,9 +160,32 @@ Result<nlohmann::json> job_metrics(const std::string& jobs_root, const std::stri
       mine.push_back(std::move(record));
       if (mine.size() > kMaxRecords) mine.pop_front();
     }
-    for (auto& r : mine) records.push_back(std::move(r));
+    // Step records (one a second) thinned to at most kMaxStepRecords, evenly, keeping the last.
+    const auto steps = static_cast<std::size_t>(std::count_if(mine.begin(), mine.end(), is_step_record));
+    const std::size_t stride = (steps + kMaxStepRecords - 1) / kMaxStepRecords;
+    std::size_t k = 0;
+    for (auto& r : mine)
+      if (!is_step_record(r) || stride <= 1 || (steps - ++k) % stride == 0) records.push_back(std::move(r));
   }
   return records;
+}
+
+Result<std::string> timeline_path(const std::string& jobs_root, const std::string& job, const std::string& replica) {
+  auto dir = job_dir(jobs_root, job);
+  if (!dir) return dir.status();
+  if (!valid_name(replica)) return not_found(fmt::format("job {} has no replica \"{}\"", job, replica));
+  std::ifstream in(launcher::metrics_file(dir->string(), replica));
+  std::string path;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"timeline\"") == std::string::npos) continue;
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_object() && record.contains("timeline") && record["timeline"].is_string()) path = record["timeline"];
+  }
+  std::error_code ec;
+  if (path.empty() || !fs::is_regular_file(path, ec))
+    return not_found(fmt::format("replica {} of job {} has written no --timeline{}", replica, job,
+                                 path.empty() ? "" : " (" + path + " is gone)"));
+  return path;
 }
 
 Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string& job, const std::string& replica,

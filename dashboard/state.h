@@ -19,12 +19,14 @@ namespace ringmaster::dashboard {
 bool valid_name(const std::string& name);
 
 // Every job under `jobs_root`, newest first: {name, kind, phase, replicas: {active, succeeded,
-// failed}, restarts, start (the first event's time, ISO 8601), seconds, message}. A directory
-// without a readable status.json is left out.
+// failed}, restarts, start (the first event's time, ISO 8601), seconds (counting on while the job
+// runs), launcherAlive (a launcher still runs it), message}. A directory without a readable
+// status.json is left out.
 nlohmann::json list_jobs(const std::string& jobs_root);
 
-// One job: its status.json as written, plus "events" (events.log as {time, text} lines, the
-// last 500) and "suspended" (whether the suspend file is present). kNotFound names the job.
+// One job: its status.json as written (each replica with its CPUs and GPUs when placed), plus
+// "events" (events.log as {time, text} lines, the last 500), "suspended" (whether the suspend file
+// is present) and "launcherAlive"; its elapsedSeconds count on while it runs. kNotFound names the job.
 Result<nlohmann::json> job_detail(const std::string& jobs_root, const std::string& job);
 
 // The last `max_bytes` of replica's log (whole lines), and its size: {replica, size, text}.
@@ -33,10 +35,14 @@ Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string&
                                 std::size_t max_bytes);
 
 // The training metrics the job's replicas wrote (launcher/job_dir.h metrics_file: `ringmaster
-// train`'s per-epoch records, membership changes, summary), each with "replica" added, in each
-// file's order, at most the last 10000 records of each. An unknown job is kNotFound; a job whose
-// replicas wrote none has [].
+// train`'s per-epoch records, its per-second step records, membership changes, summary), each
+// with "replica" added, in each file's order: at most the last 10000 records of each, its step
+// records thinned evenly to 1000. An unknown job is kNotFound; a job whose replicas wrote none has [].
 Result<nlohmann::json> job_metrics(const std::string& jobs_root, const std::string& job);
+
+// The Chrome trace replica wrote with --timeline (the path its metrics file announces). kNotFound
+// when it wrote none, or the file is gone.
+Result<std::string> timeline_path(const std::string& jobs_root, const std::string& job, const std::string& replica);
 
 // Where replica's log is (for following it as it grows). kNotFound as log_tail.
 Result<std::string> log_path(const std::string& jobs_root, const std::string& job, const std::string& replica);

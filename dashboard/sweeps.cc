@@ -19,7 +19,16 @@ nlohmann::json settings_of(const jobs::AlgorithmSpec& a) {
 }
 
 // What list_sweeps gives for one experiment.
-nlohmann::json summary_of(const std::string& name, const jobs::Experiment& e, const sweep::SweepResult& r) {
+// Running while a driver holds it; Stopped on request; Interrupted when its driver went away
+// without a word (killed): both go on with `ringmaster sweep --resume DIR`.
+std::string state_of(const fs::path& dir, const sweep::SweepResult& r) {
+  if (!r.condition.empty()) return r.condition;
+  if (sweep::driver_running(dir.string())) return "Running";
+  return r.stopped ? "Stopped" : "Interrupted";
+}
+
+nlohmann::json summary_of(const fs::path& dir, const jobs::Experiment& e, const sweep::SweepResult& r) {
+  const std::string name = dir.filename().string();
   nlohmann::json best = nullptr;
   if (r.best) best = {{"trial", r.trials[*r.best].name}, {"value", *r.trials[*r.best].objective}};
   nlohmann::json objective = {{"type", e.objective.type == jobs::ObjectiveType::kMinimize ? "minimize" : "maximize"},
@@ -28,7 +37,7 @@ nlohmann::json summary_of(const std::string& name, const jobs::Experiment& e, co
   return {{"name", name},
           {"algorithm", e.algorithm.name},
           {"objective", objective},
-          {"state", r.condition.empty() ? "Running" : r.condition},
+          {"state", state_of(dir, r)},
           {"reason", r.reason},
           {"trialCount", r.trials.size()},
           {"best", best}};
@@ -45,7 +54,7 @@ nlohmann::json list_sweeps(const std::string& experiments_root) {
     auto e = sweep::load_experiment_dir(entry.path().string());
     if (!e) continue;
     auto r = sweep::read_sweep(entry.path().string(), *e);
-    if (r) sweeps.push_back(summary_of(name, *e, *r));
+    if (r) sweeps.push_back(summary_of(entry.path(), *e, *r));
   }
   std::sort(sweeps.begin(), sweeps.end(), [](const auto& a, const auto& b) { return a["name"] < b["name"]; });
   return sweeps;
@@ -59,7 +68,7 @@ Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const s
   if (!e) return e.status();
   auto r = sweep::read_sweep(dir.string(), *e);
   if (!r) return r.status();
-  nlohmann::json out = summary_of(name, *e, *r);
+  nlohmann::json out = summary_of(dir, *e, *r);
   out["parameters"] = nlohmann::json::array();
   for (const auto& p : e->parameters) out["parameters"].push_back(p.name);
   out["settings"] = settings_of(e->algorithm);
@@ -79,6 +88,13 @@ Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const s
                                   {"note", t.note}});
   }
   return out;
+}
+
+Status stop_sweep(const std::string& experiments_root, const std::string& name) {
+  const fs::path dir = fs::path(experiments_root) / name;
+  if (!valid_name(name) || !fs::exists(dir / "experiment.yaml"))
+    return not_found(fmt::format("no experiment {} under {}", name, experiments_root));
+  return sweep::request_stop(dir.string());
 }
 
 }  // namespace ringmaster::dashboard

@@ -2,9 +2,13 @@
 // writes the rest: status.json, events.log, logs/; docs/architecture.md).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include "common/process_stats.h"
 
 namespace ringmaster::launcher {
 
@@ -24,11 +28,35 @@ inline std::string suspend_file(const std::string& job_dir) {
 // Where replica `replica` of a job writes its training metrics (JSON lines, `ringmaster train`'s
 // --metrics-file): the launcher gives each replica this path as RINGMASTER_METRICS_FILE, and the
 // dashboard reads every file of metrics_dir().
+// ... and, as RINGMASTER_METRICS_STEP_SECONDS, how often a replica adds a record of its latest
+// steps (`ringmaster train --metrics-step-seconds`) for the dashboard's per-step curves.
+inline constexpr const char* kMetricsStepSeconds = "1";
 inline std::string metrics_dir(const std::string& job_dir) {
   return (std::filesystem::path(job_dir) / "metrics").string();
 }
 inline std::string metrics_file(const std::string& job_dir, const std::string& replica) {
   return (std::filesystem::path(metrics_dir(job_dir)) / (replica + ".jsonl")).string();
+}
+
+// Whether a job in this phase (status.json's "phase") has ended.
+inline bool finished_phase(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
+
+// The launcher that wrote status.json `s` still runs: its pid exists and started when the file
+// says (pids are reused; their start times are not).
+inline bool launcher_running(const nlohmann::json& s) {
+  const int pid = s.value("launcherPid", 0);
+  if (pid <= 0) return false;
+  const auto ticks = process_start_ticks(pid);
+  if (!ticks) return false;
+  const auto it = s.find("launcherStartTicks");
+  return it == s.end() || !it->is_number_unsigned() || it->get<unsigned long long>() == *ticks;
+}
+
+// The job has a launcher at work: it has not finished, or it has and watches replicas that
+// cleanPodPolicy None left running.
+inline bool launcher_alive(const nlohmann::json& s) {
+  if (finished_phase(s.value("phase", "")) && !s.contains("leftRunning")) return false;
+  return launcher_running(s);
 }
 
 }  // namespace ringmaster::launcher

@@ -474,7 +474,10 @@ Result<JobPlan> plan_job(const jobs::TrainingJob& job, const PlanOptions& o) {
                                           to_lower(r.type), r.index));
     set(r, "RINGMASTER_JOB_NAME", plan.job);
     set(r, "RINGMASTER_JOB_TOKEN", plan.token);
-    if (!o.job_dir.empty()) set(r, "RINGMASTER_METRICS_FILE", metrics_file(o.job_dir, r.name));
+    if (!o.job_dir.empty()) {
+      set(r, "RINGMASTER_METRICS_FILE", metrics_file(o.job_dir, r.name));
+      set(r, "RINGMASTER_METRICS_STEP_SECONDS", kMetricsStepSeconds);
+    }
     expand_refs(r);
   }
   if (job.jobset && !o.job_dir.empty()) localize_volumes(job, plan, o.job_dir);

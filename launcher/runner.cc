@@ -62,6 +62,10 @@ JobRunner::JobRunner(const jobs::TrainingJob& job, JobPlan plan, Processes& proc
     s.index = r.index;
     s.bookkeeping = r.bookkeeping;
     s.cpus = cpu_list_string(r.cpus);
+    for (const auto& [k, v] : r.env)  // the last value is the one the replica sees
+      if (k == "CUDA_VISIBLE_DEVICES") s.gpus = v;
+    for (const auto& [k, v] : r.env)
+      if (k == "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE" && s.gpus) *s.gpus += " (" + v + "% of the SMs)";
     status_.replicas.push_back(s);
   }
   handles_.assign(plan_.replicas.size(), -1);
@@ -166,6 +170,7 @@ void JobRunner::save() {
     nlohmann::json rj = {{"name", r.name}, {"type", r.type}, {"index", r.index}, {"phase", r.phase},
                          {"restarts", r.restarts}, {"log", r.log}, {"bookkeeping", r.bookkeeping}};
     if (!r.cpus.empty()) rj["cpus"] = r.cpus;
+    if (r.gpus) rj["gpus"] = *r.gpus;
     if (r.last_exit) rj["lastExit"] = r.last_exit->describe();
     if (r.backoff.count() > 0) rj["backoffSeconds"] = std::chrono::duration<double>(r.backoff).count();
     if (r.backing_off()) {

@@ -70,6 +70,9 @@ struct ReplicaStatus {
   std::string log;  // current log file
   bool bookkeeping = false;
   std::string cpus;  // the CPUs it is pinned to ("0-1"); empty: not pinned
+  // The GPUs it sees (its CUDA_VISIBLE_DEVICES: "0,1", "" for none), with its share when several
+  // replicas share one (" (25% of the SMs)"); unset when its environment does not say.
+  std::optional<std::string> gpus;
   // Back-off: the delay of the last restart (zero before the first), when the replica last started,
   // and, while it is CrashLoopBackOff, when it starts again.
   Clock::duration backoff{};

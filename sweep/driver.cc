@@ -199,6 +199,10 @@ std::string describe(const TrialRecord& t) {
   return s;
 }
 
+// Present: the driver stops (request_stop). Held (flock) by the driver running the experiment.
+std::string stop_file(const std::string& dir) { return (fs::path(dir) / "stop").string(); }
+std::string lock_file(const std::string& dir) { return (fs::path(dir) / "driver.lock").string(); }
+
 class Driver {
  public:
   // `metrics`: a parser with nothing fed yet, copied for each trial. `suggester` is null when the
@@ -242,6 +246,12 @@ class Driver {
       } else if (event == "experiment_finished") {
         result_.condition = r.value("condition", "");
         result_.reason = r.value("reason", "");
+      } else if (event == "experiment_stopped") {
+        result_.stopped = true;
+        for (auto& t : result_.trials)
+          if (t.status == "Running") t.status = "Stopped";
+      } else if (event == "experiment_resumed") {
+        result_.stopped = false;
       }
     }
     update_best();
@@ -254,13 +264,21 @@ class Driver {
       fmt::print(out_, "experiment {} already ended: {} ({})\n", e_.metadata.name, result_.condition, result_.reason);
       return result_;
     }
+    if (result_.stopped) {
+      if (Status s = journal.append({{"event", "experiment_resumed"}}); !s) return s;
+      result_.stopped = false;
+    }
     // Trials that were running when the driver stopped run again, first.
     std::deque<std::size_t> again;
     for (std::size_t i = 0; i < result_.trials.size(); ++i)
-      if (result_.trials[i].status == "Running") again.push_back(i);
+      if (auto& t = result_.trials[i]; t.status == "Running" || t.status == "Stopped") {
+        t.status = "Running";
+        again.push_back(i);
+      }
     if (!again.empty()) event(fmt::format("resuming: {} trial(s) that were running start again", again.size()));
     const int parallel = std::max(1, e_.parallel_trial_count);
     while (true) {
+      if (::access(stop_file(o_.dir).c_str(), F_OK) == 0) return stop_here(journal);
       // Reap the trials that ended; read what the others reported and stop the ones the
       // early-stopping rule condemns.
       for (std::size_t k = 0; k < running_.size();) {
@@ -338,6 +356,22 @@ class Driver {
     std::uint64_t offset = 0;
     std::string partial;  // a line not ended yet
   };
+
+  // request_stop: the running trials stop (to run again on --resume), and the driver returns.
+  Result<SweepResult> stop_here(Journal& journal) {
+    for (Live& live : running_) {
+      stop(live);
+      result_.trials[live.trial].status = "Stopped";
+    }
+    running_.clear();
+    if (Status s = journal.append({{"event", "experiment_stopped"}}); !s) return s;
+    std::error_code ec;
+    fs::remove(stop_file(o_.dir), ec);
+    result_.stopped = true;
+    event(fmt::format("experiment stopped on request: `ringmaster sweep --resume {}` goes on", o_.dir));
+    write_report();
+    return result_;
+  }
 
   bool can_create() const { return !exhausted_ && !(e_.max_trial_count && next_index_ >= *e_.max_trial_count); }
 
@@ -598,6 +632,18 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
     if (!text) return text.status();
     if (Status s = write_file_atomic((dir / "experiment.yaml").string(), *text); !s) return s;
   }
+  // One driver per experiment. A POSIX record lock: the kernel drops it with a killed driver, and,
+  // unlike flock(), the trials' forked supervisors do not inherit it (they can outlive the driver
+  // by a moment).
+  UniqueFd lock(::open(lock_file(o.dir).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  struct flock whole = {};
+  whole.l_type = F_WRLCK;
+  whole.l_whence = SEEK_SET;
+  if (!lock.valid() || ::fcntl(lock.get(), F_SETLK, &whole) != 0)
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("{}: another `ringmaster sweep` runs this experiment now (it holds {})", o.dir,
+                              lock_file(o.dir)));
+  std::filesystem::remove(stop_file(o.dir), ec);  // a request for an earlier driver
   auto records = Journal::read(journal_path);
   if (!records) return records.status();
   auto journal = Journal::open(journal_path);
@@ -607,6 +653,23 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (records->empty())
     if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
   return driver.run(*journal);
+}
+
+bool driver_running(const std::string& dir) {
+  UniqueFd fd(::open(lock_file(dir).c_str(), O_RDONLY | O_CLOEXEC));
+  struct flock probe = {};
+  probe.l_type = F_RDLCK;  // conflicts with the driver's write lock (another process's only)
+  probe.l_whence = SEEK_SET;
+  return fd.valid() && ::fcntl(fd.get(), F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+}
+
+Status request_stop(const std::string& dir) {
+  if (!driver_running(dir))
+    return Status(StatusCode::kFailedPrecondition,
+                  fmt::format("no `ringmaster sweep` runs the experiment in {} now (it has ended, stopped or been "
+                              "killed: `ringmaster sweep --resume {}` goes on)",
+                              dir, dir));
+  return write_file_atomic(stop_file(dir), "stop requested\n");
 }
 
 std::string experiments_root(const std::string& root) {
@@ -650,6 +713,7 @@ void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out
                describe(b));
   }
   if (!r.condition.empty()) fmt::print(out, "experiment {}: {} ({})\n", e.metadata.name, r.condition, r.reason);
+  else if (r.stopped) fmt::print(out, "experiment {}: stopped before it ended\n", e.metadata.name);
 }
 
 }  // namespace ringmaster::sweep

@@ -7,6 +7,11 @@
 // Nothing is lost: every event goes to DIR/journal.jsonl (fsynced) before the driver goes on; the
 // experiment file is copied to DIR. `--resume DIR` after the driver was killed (even with SIGKILL:
 // its trials die with it) keeps every finished trial and runs again the ones that were running.
+//
+// Stopping: request_stop(DIR) (`ringmaster sweep stop DIR`, the dashboard's Stop) asks the driver
+// to stop the trials running, record "experiment_stopped" and return; `--resume DIR` goes on,
+// running those trials again. One driver at a time holds an experiment (a POSIX record lock on
+// DIR/driver.lock).
 #pragma once
 
 #include <cstdio>
@@ -30,7 +35,9 @@ struct TrialRecord {
   std::string name;
   int index = 0;
   std::vector<std::pair<std::string, std::string>> assignment;
-  std::string status = "Running";  // Running, Succeeded, Failed, MetricsUnavailable, EarlyStopped, Killed
+  // Running, Succeeded, Failed, MetricsUnavailable, EarlyStopped, Killed; Stopped: running when the
+  // experiment was stopped (it runs again on --resume)
+  std::string status = "Running";
   std::optional<double> objective;
   std::vector<std::pair<std::string, double>> metrics;
   std::string note;  // what the algorithm said of it (hyperband's bracket and rung)
@@ -42,6 +49,7 @@ struct SweepResult {
   std::string reason;     // ExperimentGoalReached, ExperimentMaxTrialsReached, ExperimentSuggestionEndReached, ExperimentFailed
   std::vector<TrialRecord> trials;
   std::optional<std::size_t> best;  // index into trials
+  bool stopped = false;  // stopped (request_stop) before it ended: condition is empty
 };
 
 // Runs (or resumes) the experiment, printing a line per trial event to `out`. Fails for an
@@ -59,6 +67,14 @@ Result<jobs::Experiment> load_experiment_dir(const std::string& dir);
 
 // The state recorded in DIR's journal (for `ringmaster sweep status DIR`).
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& experiment);
+
+// Whether a `ringmaster sweep` in another process runs the experiment in `dir` now (it holds the
+// lock on DIR/driver.lock).
+bool driver_running(const std::string& dir);
+
+// Asks the driver running the experiment in `dir` to stop (it does within its polling interval,
+// once it has stopped its running trials). kFailedPrecondition when no driver runs it.
+Status request_stop(const std::string& dir);
 
 // Prints the trials table and the best trial.
 void print_table(const SweepResult& result, const jobs::Experiment& experiment, std::FILE* out);

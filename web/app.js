@@ -21,6 +21,8 @@ const api = async (path, options) => {
   if (!r.ok) throw new Error(body.error || r.statusText);
   return body;
 };
+const finished = (phase) => phase === "Succeeded" || phase === "Failed";
+const orphaned = (j) => !finished(j.phase) && j.launcherAlive === false;  // its launcher was killed
 const seconds = (s) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
 
 function leave() {
@@ -45,7 +47,7 @@ async function showJobs() {
     const rows = jobs.filter((j) => !filter.value || j.phase === filter.value).map((j) =>
       el("tr", { "data-job": j.name },
         el("td", {}, el("a", { href: `#/jobs/${j.name}` }, j.name)), el("td", {}, j.kind),
-        el("td", { class: `phase-${j.phase}` }, j.phase),
+        el("td", { class: `phase-${j.phase}`, title: orphaned(j) ? "no launcher runs it now" : "" }, j.phase + (orphaned(j) ? "?" : "")),
         el("td", {}, `${j.replicas.active} / ${j.replicas.succeeded} / ${j.replicas.failed}`),
         el("td", {}, j.restarts), el("td", {}, j.start), el("td", {}, seconds(j.seconds))));
     table.replaceChildren(el("tr", {}, ...["job", "kind", "phase", "active / succeeded / failed", "restarts", "started", "duration"].map((h) => el("th", {}, h))), ...rows);
@@ -63,29 +65,72 @@ const series = [
   ["samples_per_sec", "samples/s"], ["lr", "learning rate"],
 ];
 
+const isStep = (r) => r.window_steps !== undefined;  // a record of the last second's steps
+
+// One chart per series: the per-step records as a line (loss, samples/s), the per-epoch ones as
+// points; then the step time split into compute, allreduce wait and data wait, per step.
 function drawCurves(box, records) {
   const epochs = records.filter((r) => r.epoch !== undefined && r.step !== undefined);
-  const key = JSON.stringify(epochs.map((r) => [r.replica, r.step]));
+  const steps = records.filter(isStep);
+  const key = JSON.stringify([epochs.map((r) => [r.replica, r.step]), steps.map((r) => [r.replica, r.step])]);
   if (box.dataset.key === key) return;  // nothing new
   box.dataset.key = key;
   charts.forEach((c) => c.destroy());
   charts = [];
   box.replaceChildren();
-  if (!epochs.length) {
-    box.append(el("p", { class: "muted" }, "no metrics yet (ringmaster train writes one record per epoch)"));
+  if (!epochs.length && !steps.length) {
+    box.append(el("p", { class: "muted" }, "no metrics yet (ringmaster train writes a record a second and one per epoch)"));
     return;
   }
-  const steps = epochs.map((r) => r.step);
+  const short = (u, splits) => splits.map((v) => (v === 0 ? "0" : Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toPrecision(3)));
+  const chart = (div, title, lines, data) => charts.push(new uPlot({ title, width: 360, height: 200, scales: { x: { time: false } },
+    axes: [{}, { size: 64, values: short }], series: [{ label: "step" }, ...lines] }, data, div));
   for (const [field, title] of series) {
-    if (!epochs.some((r) => typeof r[field] === "number")) continue;
-    const div = el("div", { class: "chart", "data-series": field, "data-points": steps.length });
+    const perEpoch = epochs.filter((r) => typeof r[field] === "number");
+    const perStep = steps.filter((r) => typeof r[field] === "number");
+    if (!perEpoch.length && !perStep.length) continue;
+    const div = el("div", { class: "chart", "data-series": field, "data-points": perEpoch.length, "data-steps": perStep.length });
     box.append(div);
-    const short = (u, splits) => splits.map((v) => (v === 0 ? "0" : Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toPrecision(3)));
-    charts.push(new uPlot({ title, width: 360, height: 200, scales: { x: { time: false } },
-      axes: [{}, { size: 64, values: short }],
-      series: [{ label: "step" }, { label: title, stroke: "#1565c0", points: { size: 6 } }] },
-      [steps, epochs.map((r) => r[field] ?? null)], div));
+    // uPlot wants one x array: every step either kind has, each series null where it has none.
+    const xs = [...new Set([...perStep, ...perEpoch].map((r) => r.step))].sort((a, b) => a - b);
+    const at = (rows) => { const m = new Map(rows.map((r) => [r.step, r[field]])); return xs.map((x) => m.get(x) ?? null); };
+    const lines = [], data = [xs];
+    if (perStep.length) {
+      lines.push({ label: "each second", stroke: "#90a4ae", width: 1, spanGaps: true, points: { show: false } });
+      data.push(at(perStep));
+    }
+    if (perEpoch.length) {
+      lines.push({ label: "each epoch", stroke: "#1565c0", width: perStep.length ? 0 : 2, points: { size: 7 }, spanGaps: true });
+      data.push(at(perEpoch));
+    }
+    chart(div, title, lines, data);
   }
+  const timed = steps.filter((r) => typeof r.compute_ms === "number");
+  if (timed.length) {
+    const div = el("div", { class: "chart", id: "split-chart", "data-steps": timed.length });
+    box.append(div);
+    chart(div, "ms per step", [
+      { label: "compute", stroke: "#1565c0" }, { label: "allreduce wait", stroke: "#ef6c00" }, { label: "data wait", stroke: "#2e7d32" }],
+      [timed.map((r) => r.step), timed.map((r) => r.compute_ms), timed.map((r) => r.allreduce_wait_ms), timed.map((r) => r.data_wait_ms)]);
+  }
+}
+
+// Perfetto's documented way in (perfetto.dev/docs/visualization/deep-linking-to-perfetto-ui):
+// open ui.perfetto.dev, PING it until it answers PONG, then post the trace's bytes.
+async function openInPerfetto(url, title) {
+  const origin = "https://ui.perfetto.dev";
+  const win = window.open(origin);
+  if (!win) return alert("the browser blocked the Perfetto window: allow pop-ups, or download the trace and open it there");
+  const buffer = await (await fetch(url)).arrayBuffer();
+  const ping = setInterval(() => win.postMessage("PING", origin), 100);
+  const onMessage = (e) => {
+    if (e.source !== win || e.data !== "PONG") return;
+    clearInterval(ping);
+    window.removeEventListener("message", onMessage);
+    win.postMessage({ perfetto: { buffer, title, fileName: `${title}.json` } }, origin);
+  };
+  window.addEventListener("message", onMessage);
+  setTimeout(() => clearInterval(ping), 60000);  // offline: give up
 }
 
 function followLog(job, replica, pre) {
@@ -99,12 +144,15 @@ function followLog(job, replica, pre) {
   };
 }
 
-async function act(job, verb) {
-  if (!confirm(`${verb} job ${job}?`)) return;
+// An action with confirmation: POST /api/{what}/{name}/{verb}. true when it was done.
+async function act(what, name, verb, question) {
+  if (!confirm(question || `${verb} ${what === "jobs" ? "job" : "experiment"} ${name}?`)) return false;
   try {
-    await api(`/api/jobs/${job}/${verb}`, { method: "POST" });
+    await api(`/api/${what}/${name}/${verb}`, { method: "POST" });
+    return true;
   } catch (e) {
     alert(`${verb}: ${e.message}`);
+    return false;
   }
 }
 
@@ -112,28 +160,34 @@ async function showJob(name) {
   document.getElementById("where").textContent = `/ ${name}`;
   const head = el("div", { id: "head" });
   const actions = el("p", {},
-    el("button", { id: "suspend" }, "Suspend"), el("button", { id: "resume" }, "Resume"));
-  actions.querySelector("#suspend").onclick = () => act(name, "suspend");
-  actions.querySelector("#resume").onclick = () => act(name, "resume");
+    el("button", { id: "suspend" }, "Suspend"), el("button", { id: "resume" }, "Resume"), el("button", { id: "delete", class: "danger" }, "Delete"));
+  actions.querySelector("#suspend").onclick = () => act("jobs", name, "suspend");
+  actions.querySelector("#resume").onclick = () => act("jobs", name, "resume");
+  actions.querySelector("#delete").onclick = async () => {
+    if (await act("jobs", name, "delete", `delete job ${name}? Its replicas are stopped and its directory (logs, metrics) removed.`))
+      location.hash = "#/";
+  };
+  const traces = el("p", { id: "traces" });
   const replicas = el("table", { id: "replicas" });
   const curves = el("div", { class: "charts", id: "curves" });
   const split = el("p", { id: "split", class: "muted" });
   const events = el("ol", { class: "events", id: "events" });
   const picker = el("select", { id: "replica" });
   const log = el("pre", { class: "log", id: "log" });
-  main.replaceChildren(head, actions, el("h3", {}, "Training curves"), curves, split, el("h3", {}, "Replicas"), replicas,
+  main.replaceChildren(head, actions, el("h3", {}, "Training curves"), curves, split, traces, el("h3", {}, "Replicas"), replicas,
     el("h3", {}, "Log "), picker, log, el("h3", {}, "Events"), events);
   picker.onchange = () => followLog(name, picker.value, log);
   const draw = async () => {
     const [job, metrics] = await Promise.all([api(`/api/jobs/${name}`), api(`/api/jobs/${name}/metrics`)]);
-    head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${job.phase}`, id: "phase" }, job.phase)),
+    head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${job.phase}`, id: "phase" }, job.phase + (orphaned(job) ? "?" : ""))),
       el("p", {}, `${job.kind}${job.elapsedSeconds ? ` · ${seconds(job.elapsedSeconds)}` : ""} · conditions: `,
         el("span", { id: "conditions" }, (job.conditions || []).join(" → ")), job.suspended ? " · suspended" : "",
         job.message ? ` · ${job.message}` : ""));
-    replicas.replaceChildren(el("tr", {}, ...["replica", "phase", "restarts", "last exit", "CPUs"].map((h) => el("th", {}, h))),
-      ...(job.replicas || []).map((r) => el("tr", {}, el("td", {}, r.name), el("td", { class: `phase-${r.phase}` }, r.phase),
+    replicas.replaceChildren(el("tr", {}, ...["replica", "phase", "restarts", "last exit", "CPUs", "GPUs"].map((h) => el("th", {}, h))),
+      ...(job.replicas || []).map((r) => el("tr", { "data-replica": r.name }, el("td", {}, r.name), el("td", { class: `phase-${r.phase}` }, r.phase),
         el("td", {}, r.restarts ?? 0), el("td", {}, r.lastExit ?? ""),
-        el("td", {}, Array.isArray(r.cpus) ? r.cpus.join(",") : "not pinned"))));
+        el("td", {}, Array.isArray(r.cpus) ? r.cpus.join(",") : "not pinned"),
+        el("td", { class: "gpus" }, r.gpus === undefined ? "-" : r.gpus === "" ? "none" : r.gpus))));
     events.replaceChildren(...(job.events || []).map((e) => el("li", {}, `${e.time} ${e.text}`)));
     const names = (job.replicas || []).map((r) => r.name);
     if (picker.options.length !== names.length) {
@@ -141,11 +195,24 @@ async function showJob(name) {
       if (names.length) followLog(name, names[0], log);
     }
     drawCurves(curves, metrics);
-    const summary = metrics.filter((r) => r.summary).pop();  // written when training ends
-    split.textContent = summary && typeof summary.compute_ms === "number"
-      ? `time per step over the run: compute ${summary.compute_ms.toFixed(2)} ms, waiting for the allreduce ` +
-        `${summary.allreduce_wait_ms.toFixed(2)} ms, waiting for data ${summary.data_wait_ms.toFixed(2)} ms`
+    // The run's split once training ends (the summary), else the last second's.
+    const summary = metrics.filter((r) => r.summary).pop();
+    const latest = metrics.filter((r) => isStep(r) && typeof r.compute_ms === "number").pop();
+    const shownSplit = summary && typeof summary.compute_ms === "number" ? summary : latest;
+    split.textContent = shownSplit
+      ? `time per step ${shownSplit === summary ? "over the run" : `now (step ${latest.step})`}: compute ${shownSplit.compute_ms.toFixed(2)} ms, ` +
+        `waiting for the allreduce ${shownSplit.allreduce_wait_ms.toFixed(2)} ms, waiting for data ${shownSplit.data_wait_ms.toFixed(2)} ms`
       : "";
+    const timelines = metrics.filter((r) => typeof r.timeline === "string");
+    if (traces.dataset.key !== JSON.stringify(timelines)) {
+      traces.dataset.key = JSON.stringify(timelines);
+      traces.replaceChildren(...timelines.flatMap((t) => {
+        const url = `/api/jobs/${name}/timeline/${t.replica}`;
+        const open = el("button", { class: "perfetto" }, "Open in Perfetto");
+        open.onclick = () => openInPerfetto(url, `${name} ${t.replica}`);
+        return [`step timeline of ${t.replica}: `, el("a", { href: url, class: "trace" }, "download (Chrome trace JSON)"), " ", open];
+      }));
+    }
   };
   const mine = shown;
   await draw();
@@ -232,9 +299,13 @@ async function showSweep(name) {
   const plots = el("div", { class: "charts", id: "sweep-charts" });
   const trials = el("table", { id: "trials" });
   const settings = el("table", { id: "settings" });
-  main.replaceChildren(head, plots, el("h3", {}, "Trials"), trials, el("h3", {}, "Algorithm"), settings);
+  const stop = el("button", { id: "stop", class: "danger" }, "Stop");
+  stop.onclick = () => act("sweeps", name, "stop",
+    `stop experiment ${name}? Its running trials are stopped; \`ringmaster sweep --resume\` goes on later.`);
+  main.replaceChildren(head, el("p", {}, stop), plots, el("h3", {}, "Trials"), trials, el("h3", {}, "Algorithm"), settings);
   const draw = async () => {
     const x = await api(`/api/sweeps/${name}`);
+    stop.disabled = x.state !== "Running";
     head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${x.state}`, id: "state" }, x.state)),
       el("p", {}, `${x.algorithm} search · ${x.objective.type} ${x.objective.metric}` +
         (x.objective.goal !== undefined ? ` (goal ${x.objective.goal})` : "") + ` · best: `,

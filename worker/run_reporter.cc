@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "common/process_stats.h"
@@ -85,11 +86,12 @@ class RunReporter::MetricsFile {
   ~MetricsFile() {
     if (file_) std::fclose(file_);
   }
-  void write(const nlohmann::json& record) {
+  // `durable`: fsynced (an epoch's, the summary); else only flushed (a step record, every second).
+  void write(const nlohmann::json& record, bool durable = true) {
     const std::string line = record.dump() + "\n";
     std::fwrite(line.data(), 1, line.size(), file_);
     std::fflush(file_);
-    ::fsync(::fileno(file_));
+    if (durable) ::fsync(::fileno(file_));
   }
 
  private:
@@ -140,6 +142,7 @@ double RunReporter::seconds_since(TimePoint t) const {
 
 void RunReporter::begin_epoch() {
   epoch_start_ = SteadyClock::now();
+  window_ = Window{};  // a window spans no evaluation
   last_draw_ = epoch_start_ - std::chrono::seconds(1);  // draw the bar at the first step
   epoch_trained_ = 0;
 }
@@ -155,6 +158,36 @@ void RunReporter::step(const StepRecord& r, const TrainState& state, int64_t ste
                 sec(r.data_ready - r.wait_start), r.on_device ? last_epoch_loss_ : r.loss.loss);
   }
   if (bar_ && !r.on_device && seconds_since(last_draw_) > 0.1) draw_bar(state, steps_per_epoch);
+  if (file_ && config_.metrics_step_seconds > 0) window_step(r, state, steps_per_epoch);
+}
+
+void RunReporter::window_step(const StepRecord& r, const TrainState& state, int64_t steps_per_epoch) {
+  auto sec = [](SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); };
+  Window& w = window_;
+  if (w.steps == 0) w.start = r.wait_start;
+  ++w.steps;
+  w.samples += r.samples;
+  if (!r.on_device) {  // on a device the step's figures are its enqueueing's: only counts then
+    const double wait = sec(r.synced - r.backward_done);
+    w.wait_s += wait, w.data_s += sec(r.data_ready - r.wait_start), w.compute_s += sec(r.done - r.data_ready) - wait;
+    w.loss += r.loss.loss, ++w.losses;
+  }
+  const double seconds = sec(r.done - w.start);
+  if (seconds < config_.metrics_step_seconds) return;
+  const double n = static_cast<double>(w.steps);
+  nlohmann::json record = {
+      {"step", state.global_step}, {"window_steps", w.steps},
+      {"epoch_progress", static_cast<double>(state.epoch) +
+                             (steps_per_epoch > 0 ? static_cast<double>(state.batch_in_epoch) / static_cast<double>(steps_per_epoch) : 0.0)},
+      {"samples_per_sec", static_cast<double>(w.samples * world_) / seconds}, {"elapsed_sec", seconds_since(start_)}};
+  if (w.losses > 0) {
+    record["loss"] = w.loss / static_cast<double>(w.losses);
+    record["compute_ms"] = w.compute_s * 1e3 / n;
+    record["allreduce_wait_ms"] = w.wait_s * 1e3 / n;
+    record["data_wait_ms"] = w.data_s * 1e3 / n;
+  }
+  file_->write(record, false);
+  w = Window{};
 }
 
 void RunReporter::trace(const StepRecord& r, int64_t step_number) {
@@ -227,9 +260,12 @@ Status RunReporter::write_timeline(collectives::Communicator* comm) {
   if (!timeline_ || !(comm || leader_)) return Status::ok();
   if (Status s = timeline_->write(config_.timeline, comm); !s)
     return s.with_context("writing --timeline " + config_.timeline);
-  if (leader_)
+  if (leader_) {
     spdlog::info("timeline: {} events per rank{} in {}", timeline_->events(), world_ > 1 ? " (rank 0)" : "",
                  config_.timeline);
+    std::error_code ec;  // where the dashboard finds it
+    if (file_) file_->write({{"timeline", std::filesystem::absolute(config_.timeline, ec).string()}});
+  }
   return Status::ok();
 }
 

@@ -2,7 +2,12 @@
 // calls it at a step's end, an epoch's end and the run's end.
 //   stdout          the Katib-parseable epoch lines and the summary (leader), the progress bar
 //                   (leader, --progress bar or auto on a terminal)
-//   --metrics-file  the same records as JSON lines, each made durable before training goes on
+//   --metrics-file  the same records as JSON lines, each made durable before training goes on;
+//                   with --metrics-step-seconds S also, every S seconds, a record of the steps
+//                   since the last one: {"step", "window_steps", "epoch_progress", "loss" (mean of
+//                   rank 0's batches), "samples_per_sec", "compute_ms", "allreduce_wait_ms",
+//                   "data_wait_ms" (per step), "elapsed_sec"}, flushed but not fsynced; and
+//                   {"timeline": ABSOLUTE PATH} once --timeline is written
 //   --metrics-port  Prometheus gauges and counters per rank (the families trainer.h lists)
 //   --timeline      the Chrome trace of every step (timeline.h)
 // It also keeps the step-time totals the summary reports. Used from the training thread; the
@@ -87,6 +92,7 @@ class RunReporter {
   double seconds_since(TimePoint t) const;
   void draw_bar(const TrainState& state, int64_t steps_per_epoch);
   void trace(const StepRecord& r, int64_t step);
+  void window_step(const StepRecord& r, const TrainState& state, int64_t steps_per_epoch);
 
   const TrainConfig& config_;
   std::FILE* out_;
@@ -103,6 +109,12 @@ class RunReporter {
   double last_epoch_loss_ = 0.0;
   int64_t timed_steps_ = 0;
   std::chrono::nanoseconds data_wait_{0};
+  // The steps since the last step record (--metrics-step-seconds).
+  struct Window {
+    TimePoint start{};
+    int64_t steps = 0, samples = 0, losses = 0;
+    double loss = 0, compute_s = 0, wait_s = 0, data_s = 0;
+  } window_;
 };
 
 }  // namespace ringmaster::worker

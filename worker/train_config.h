@@ -89,6 +89,9 @@ struct TrainConfig {
   double slow_factor = 1.0;
   // Reporting
   std::string metrics_file;
+  // Also a record of the steps since the last one, every this many seconds (0: epoch records
+  // only): the dashboard's per-step curves and live step-time split.
+  double metrics_step_seconds = 0.0;
   std::string timeline;             // Chrome trace of every rank's steps (timeline.h), written by rank 0
   int metrics_port = -1;            // Prometheus endpoint: -1 none, 0 a free port, else PORT + rank
   std::string metrics_address = "127.0.0.1";

@@ -1,8 +1,9 @@
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core), against a real
 // `ringmaster run` job (issue 26): the jobs list shows it; its training curve gains a point when an
 // epoch ends; the log tail shows a replica's new line; Suspend then Resume from the page change the
-// job's phase; the sweep page shows the best trial and its plots. With SCREENSHOTS=DIR, the pages'
-// screenshots are written there.
+// job's phase; the per-second step records draw the loss per step and the step-time split; the
+// sweep page shows the best trial and its plots; Stop on a running sweep's page stops it; Delete
+// removes the job. With SCREENSHOTS=DIR, the pages' screenshots are written there.
 // Usage: node dashboard_test.cjs DASHBOARD_URL JOB   (tests/cli/dashboard_browser_test.sh runs it)
 "use strict";
 const path = require("path");
@@ -38,6 +39,14 @@ const within = async (ms, probe) => {  // polls probe() until it is true or ms p
   check("the job page draws its loss curve", await within(20000, async () => (await points()) >= 1));
   const before = await points().catch(() => 0);
   check(`the curve gains a point when an epoch ends (had ${before})`, await within(30000, async () => (await points()) > before));
+  const stepPoints = async () => Number(await page.locator('.chart[data-series="loss"]').getAttribute("data-steps", { timeout: 500 }));
+  check("... and a line of the loss per step, a point a second", await within(20000, async () => (await stepPoints()) >= 2));
+  check("... the step time split into compute, allreduce wait and data wait, live",
+    await within(10000, async () => Number(await page.locator("#split-chart").getAttribute("data-steps", { timeout: 500 })) >= 2 &&
+      /^time per step now \(step \d+\): compute [0-9.]+ ms, waiting for the allreduce [0-9.]+ ms, waiting for data [0-9.]+ ms$/
+        .test(await page.locator("#split").textContent())));
+  check("... and each replica's GPUs (none asked for here)",
+    (await page.locator(`tr[data-replica="${job}-master-0"] td.gpus`).textContent()) === "-");
   const logLines = async () => (await page.locator("#log").textContent()).split("\n").filter(Boolean).length;
   const linesBefore = await logLines();
   check(`the log tail shows the replica's new lines (had ${linesBefore})`, await within(30000, async () => (await logLines()) > linesBefore));
@@ -62,6 +71,22 @@ const within = async (ms, probe) => {  // polls probe() until it is true or ms p
       (await page.locator("#parallel svg path").count()) >= 3);
   check("... and medianstop's decision", (await page.locator('tr[data-trial="random-search-c"]').textContent()).includes("EarlyStopped"));
   if (process.env.SCREENSHOTS) await page.screenshot({ path: path.join(process.env.SCREENSHOTS, "dashboard-sweep.png"), fullPage: true });
+
+  await page.goto(`${base}/#/sweeps/shell-slow`);
+  const state = async () => (await page.locator("#state").textContent({ timeout: 500 })).trim();
+  check("a sweep its driver runs shows Running", await within(10000, async () => (await state()) === "Running"));
+  await within(10000, async () => !(await page.locator("#stop").isDisabled()));
+  await page.click("#stop");
+  check("... Stop from the page stops it", await within(20000, async () => (await state()) === "Stopped"));
+  check("... its running trials with it",
+    await within(5000, async () => (await page.locator('#trials td.phase-Stopped').count()) === 2));
+
+  await page.goto(`${base}/#/jobs/${job}`);
+  await page.waitForSelector("#delete");
+  await page.click("#delete");
+  check("Delete from the job's page removes the job and goes back to the list",
+    await within(30000, async () => (await page.evaluate(() => location.hash)) === "#/" &&
+      (await page.locator("#jobs").count()) === 1 && (await page.locator(`tr[data-job="${job}"]`).count()) === 0));
   await browser.close();
   process.exit(failures ? 1 : 0);
 })().catch((e) => {

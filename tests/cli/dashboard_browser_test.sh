@@ -30,6 +30,10 @@ cat >"$work/experiments/random-search/journal.jsonl" <<'JSONL'
 {"event":"trial_finished","trial":"random-search-c","status":"EarlyStopped","objective":0.41,"metrics":{"accuracy":0.41},"series":[0.35,0.41]}
 {"event":"experiment_finished","condition":"Succeeded","reason":"ExperimentMaxTrialsReached"}
 JSONL
+# ... and one a driver is running, its trials sleeping, for the page's Stop.
+sed -e 's/name: shell-random/name: shell-slow/' -e 's/sleep SLEEP/sleep 120/' tests/fixtures/sweep/shell.yaml >"$work/slow.yaml"
+"$bin" sweep "$work/slow.yaml" --dir "$work/experiments/shell-slow" >"$work/sweep.out" 2>&1 &
+sweep=$!
 "$bin" dashboard --port 0 --jobs-root "$work/jobs" --experiments-root "$work/experiments" >"$work/dash.out" 2>&1 &
 dash=$!
 for _ in $(seq 100); do grep -q '^dashboard of ' "$work/dash.out" && break; sleep 0.05; done
@@ -37,6 +41,10 @@ url=$(sed -n 's/^dashboard of .* at \(.*\)$/\1/p' "$work/dash.out")
 SCREENSHOTS=${2:-} node tests/browser/dashboard_test.cjs "$url" dashboard-demo | tee "$work/browser.out"
 rc=${PIPESTATUS[0]}
 kill -TERM "$run" "$dash" 2>/dev/null
-wait "$run" "$dash" 2>/dev/null
-check "the dashboard's pages in Chromium (each step above)" "[ $rc -eq 0 ]" || tail -5 "$work/run.out"
+kill -9 "$sweep" 2>/dev/null  # stopped by the page already, unless the test failed first
+wait "$run" "$dash" "$sweep" 2>/dev/null
+check "the dashboard's pages in Chromium (each step above)" "[ $rc -eq 0 ]" || tail -5 "$work/run.out" "$work/sweep.out"
+check "... the page's Stop stopped the sweep's driver and its trials" \
+  "grep -q 'stopped before it ended' $work/sweep.out && ! pgrep -af 'sleep 120; echo accuracy'"
+check "... its Delete stopped the job's launcher and removed the job" "[ ! -e $work/jobs/dashboard-demo ] && ! kill -0 $run 2>/dev/null"
 exit $fail

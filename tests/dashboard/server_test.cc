@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,6 +34,7 @@ class DashboardTest : public ::testing::Test {
     o.jobs_root = root_.string();
     o.experiments_root = (root_ / "experiments").string();  // not a job: it has no status.json
     o.token = "secret-token";
+    o.ringmaster = RINGMASTER_BINARY;
     auto s = dashboard::Server::start(o);
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     server_ = std::move(*s);
@@ -177,7 +181,7 @@ TEST_F(DashboardTest, SweepsShowTheirStateBestTrialAndTrials) {
   ASSERT_EQ(sweeps.size(), 1u) << sweeps;
   EXPECT_EQ(sweeps[0]["name"], "random-search");
   EXPECT_EQ(sweeps[0]["algorithm"], "random");
-  EXPECT_EQ(sweeps[0]["state"], "Running") << "no experiment_finished yet";
+  EXPECT_EQ(sweeps[0]["state"], "Interrupted") << "no experiment_finished yet, and no driver holds it";
   EXPECT_EQ(sweeps[0]["trialCount"], 2);
   EXPECT_EQ(sweeps[0]["best"], (nlohmann::json{{"trial", "random-search-a"}, {"value", 0.81}}));
   EXPECT_EQ(sweeps[0]["objective"], (nlohmann::json{{"type", "maximize"}, {"metric", "accuracy"}, {"goal", 0.9}}));
@@ -247,4 +251,112 @@ TEST_F(DashboardTest, ThePrintedUrlSetsTheTokenCookie) {
   EXPECT_EQ(r->get_header_value("Set-Cookie"), "ringmaster_token=secret-token; HttpOnly; SameSite=Strict; Path=/");
   r = client_->Post("/api/jobs/x/suspend", {{"Cookie", "a=b; ringmaster_token=secret-token"}}, "", "application/json");
   EXPECT_EQ(r->status, 404) << "past the token check: no job x";
+}
+
+TEST_F(DashboardTest, ARunningJobsDurationCountsOnAndItsGpusShow) {
+  write_job("train-a", "Running");
+  auto s = nlohmann::json::parse(*read_file((root_ / "train-a" / "status.json").string()));
+  s["launcherPid"] = static_cast<int>(::getpid());  // a launcher that runs: this process
+  s["replicas"][0]["gpus"] = "0,1";
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "status.json").string(), s.dump()));
+  // Written 10 s ago: the job has run 3.5 s then, 13.5 s now.
+  fs::last_write_time(root_ / "train-a" / "status.json", fs::file_time_type::clock::now() - std::chrono::seconds(10));
+  const double seconds = get_json("/api/jobs")[0]["seconds"];
+  EXPECT_GE(seconds, 13.4);
+  EXPECT_LT(seconds, 60.0);
+  const auto job = get_json("/api/jobs/train-a");
+  EXPECT_GE(job["elapsedSeconds"].get<double>(), 13.4);
+  EXPECT_EQ(job["launcherAlive"], true);
+  EXPECT_EQ(job["replicas"][0]["gpus"], "0,1");
+  write_job("gone", "Running");  // its launcher was killed: no pid; the time stops where it was
+  EXPECT_EQ(get_json("/api/jobs/gone")["elapsedSeconds"], 3.5);
+  EXPECT_EQ(get_json("/api/jobs/gone")["launcherAlive"], false);
+}
+
+TEST_F(DashboardTest, StepRecordsAreThinnedEpochRecordsKept) {
+  write_job("train-a", "Running");
+  fs::create_directories(root_ / "train-a" / "metrics");
+  std::string lines;
+  for (int step = 1; step <= 2500; ++step) {
+    lines += nlohmann::json{{"step", step}, {"window_steps", 1}, {"loss", 1.0 / step}}.dump() + "\n";
+    if (step % 1000 == 0) lines += nlohmann::json{{"epoch", step / 1000}, {"step", step}, {"loss", 0.1}}.dump() + "\n";
+  }
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "metrics" / "train-a-master-0.jsonl").string(), lines));
+  const auto m = get_json("/api/jobs/train-a/metrics");
+  int steps = 0, epochs = 0;
+  for (const auto& r : m) (r.contains("window_steps") ? steps : epochs) += 1;
+  EXPECT_EQ(epochs, 2);
+  EXPECT_LE(steps, 1000);
+  EXPECT_GE(steps, 800);
+  EXPECT_EQ(m.back()["step"], 2500) << "the latest step record is kept";
+}
+
+TEST_F(DashboardTest, ATimelineIsServedFromWhereItsMetricsSayItIs) {
+  write_job("train-a", "Running");
+  fs::create_directories(root_ / "train-a" / "metrics");
+  const fs::path trace = root_ / "trace.json";
+  ASSERT_TRUE(write_file_atomic(trace.string(), R"({"traceEvents":[{"name":"forward","ph":"X","ts":1,"dur":2}]})"));
+  EXPECT_EQ(get_json("/api/jobs/train-a/timeline/train-a-master-0", 404)["error"],
+            "replica train-a-master-0 of job train-a has written no --timeline");
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "metrics" / "train-a-master-0.jsonl").string(),
+                                "{\"epoch\":1,\"step\":10}\n" + nlohmann::json{{"timeline", trace.string()}}.dump() + "\n"));
+  auto r = client_->Get("/api/jobs/train-a/timeline/train-a-master-0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, *read_file(trace.string()));
+  EXPECT_EQ(r->get_header_value("Content-Disposition"), "attachment; filename=\"train-a-train-a-master-0-timeline.json\"");
+  EXPECT_EQ(get_json("/api/jobs/train-a/timeline/..", 404).contains("error"), true);
+  fs::remove(trace);
+  EXPECT_NE(get_json("/api/jobs/train-a/timeline/train-a-master-0", 404)["error"].get<std::string>().find("is gone"),
+            std::string::npos);
+}
+
+TEST_F(DashboardTest, DeleteRunsRingmasterDeleteAndTheJobIsGone) {
+  write_job("train-a", "Succeeded");
+  auto r = client_->Post("/api/jobs/train-a/delete");
+  EXPECT_EQ(r->status, 401) << "an action needs the token";
+  EXPECT_TRUE(fs::exists(root_ / "train-a"));
+  r = client_->Post("/api/jobs/nope/delete?token=secret-token");
+  EXPECT_EQ(r->status, 404);
+  r = client_->Post("/api/jobs/train-a/delete?token=secret-token");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_FALSE(fs::exists(root_ / "train-a"));
+  EXPECT_EQ(get_json("/api/jobs"), nlohmann::json::array());
+}
+
+TEST_F(DashboardTest, StoppingASweepNeedsItsDriverAndLeavesTheStopFile) {
+  const fs::path dir = root_ / "experiments" / "random-search";
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(RINGMASTER_SOURCE_DIR) / "examples" / "random-search-experiment.yaml", dir / "experiment.yaml");
+  ASSERT_TRUE(write_file_atomic((dir / "journal.jsonl").string(), R"({"event":"experiment_created","name":"random-search"})" "\n"));
+  auto r = client_->Post("/api/sweeps/random-search/stop?token=secret-token");
+  EXPECT_EQ(r->status, 409) << "no driver runs it: " << r->body;
+  EXPECT_EQ(client_->Post("/api/sweeps/nope/stop?token=secret-token")->status, 404);
+  // A driver: another process holding the lock on driver.lock (sweep/driver.h).
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t driver = ::fork();
+  if (driver == 0) {
+    const int fd = ::open((dir / "driver.lock").c_str(), O_RDWR | O_CREAT, 0600);
+    struct flock whole = {};
+    whole.l_type = F_WRLCK;
+    whole.l_whence = SEEK_SET;
+    const char ok = ::fcntl(fd, F_SETLK, &whole) == 0 ? '1' : '0';
+    (void)!::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  ::close(ready[0]), ::close(ready[1]);
+  ASSERT_EQ(ok, '1');
+  EXPECT_EQ(get_json("/api/sweeps")[0]["state"], "Running");
+  EXPECT_EQ(client_->Post("/api/sweeps/random-search/stop")->status, 401);
+  r = client_->Post("/api/sweeps/random-search/stop?token=secret-token");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(fs::exists(dir / "stop")) << "the driver stops when it sees this file";
+  ::kill(driver, SIGKILL);
+  ::waitpid(driver, nullptr, 0);
+  std::ofstream(dir / "journal.jsonl", std::ios::app) << R"({"event":"experiment_stopped"})" << "\n";
+  EXPECT_EQ(get_json("/api/sweeps")[0]["state"], "Stopped");
 }

@@ -2,6 +2,7 @@
 # `ringmaster sweep` as a user runs it: a grid of real training trials; random search to a goal;
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
+# `sweep stop` (the dashboard's Stop), which stops the trials, and --resume after it;
 # `sweep status`; an unsupported algorithm refused with the list; medianstop stopping trials live;
 # the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
 # brackets; report.html.
@@ -76,6 +77,28 @@ check "... and not the $finished_before that had finished" \
   "[ \$(grep -c ' started: ' $work/resume2.out) -eq \$((6 - $finished_before)) ]"
 grep trial_finished "$work/resume/journal.jsonl" | head -$finished_before | sort >"$work/after.txt"
 check "... whose results are kept as they were" "cmp -s $work/before.txt $work/after.txt"
+
+# --- `sweep stop`, then --resume ----------------------------------------------------------------
+shell_exp stopme 60 'echo accuracy=${trialParameters.x}' | sed -e 's/maxTrialCount: 40/maxTrialCount: 3/' -e 's/goal: 0.9/goal: 2/' \
+  >"$work/stopme.yaml"
+ringmaster sweep "$work/stopme.yaml" --dir "$work/stopme" >"$work/stopme1.out" 2>&1 &
+driver=$!
+for _ in $(seq 200); do [ "$(grep -c trial_created "$work/stopme/journal.jsonl" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
+ringmaster sweep --resume "$work/stopme" >"$work/second.out" 2>&1; rc=$?
+check "a second driver of a running experiment is refused" "[ $rc -eq 1 ] && grep -q 'another .ringmaster sweep. runs this experiment' $work/second.out"
+ringmaster sweep stop "$work/stopme" >"$work/stop.out" 2>&1; rc=$?
+wait $driver; driver_rc=$?
+check "sweep stop stops the driver (exit 0 both)" "[ $rc -eq 0 ] && [ $driver_rc -eq 0 ] && grep -q 'stopped before it ended' $work/stopme1.out"
+check "... and its 2 running trials, which nothing leaves behind" \
+  "[ \$(grep -c '^stopme-00[12]  *Stopped ' $work/stopme1.out) -eq 2 ] && ! pgrep -af 'sleep 60; echo accuracy'"
+ringmaster sweep status "$work/stopme" >"$work/stopme-status.out" 2>&1
+check "... sweep status shows them Stopped" "[ \$(grep -c '^stopme-00[12]  *Stopped ' $work/stopme-status.out) -eq 2 ]"
+ringmaster sweep stop "$work/stopme" >"$work/stop2.out" 2>&1; rc=$?
+check "stopping a stopped experiment says no driver runs it" "[ $rc -eq 1 ] && grep -q 'no .ringmaster sweep. runs the experiment' $work/stop2.out"
+sed -i 's/sleep 60/sleep 0/' "$work/stopme/experiment.yaml"  # quick trials from now on
+ringmaster sweep --resume "$work/stopme" >"$work/stopme2.out" 2>&1; rc=$?
+check "--resume runs the stopped trials again, then to the end (ExperimentMaxTrialsReached)" \
+  "[ $rc -eq 0 ] && grep -q 'resuming: 2 trial' $work/stopme2.out && grep -q '(ExperimentMaxTrialsReached)' $work/stopme2.out && [ \$(grep -c '^stopme-00[123]  *Succeeded ' $work/stopme2.out) -eq 3 ]" || cat "$work/stopme2.out"
 
 # --- medianstop, live --------------------------------------------------------------------------
 ringmaster sweep "$fixtures/medianstop.yaml" --dir "$work/median" >"$work/median.out" 2>&1; rc=$?
