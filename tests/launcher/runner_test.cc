@@ -35,7 +35,7 @@ class RunnerTest : public ::testing::Test {
     EXPECT_TRUE(loaded.ok());
     job_ = std::get<jobs::TrainingJob>(loaded.documents.at(0).object);
     int port = 31000;
-    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, {}, {}, {}});
+    auto plan = plan_job(job_, {"tok", (dir_ / "hostfile").string(), [&port] { return ++port; }, 2, gpus_, {}, {}});
     EXPECT_TRUE(plan.is_ok()) << plan.status().message();
     auto processes = real_processes();
     RunOptions o;
@@ -127,6 +127,7 @@ class RunnerTest : public ::testing::Test {
   nlohmann::json status_file() { return nlohmann::json::parse(read_file((dir_ / "job" / "status.json").string()).value()); }
 
   fs::path dir_;
+  std::vector<Gpu> gpus_;  // the machine's, as plan_job is told
   jobs::TrainingJob job_;
   JobPlan plan_;
 };
@@ -368,4 +369,25 @@ spec:
   EXPECT_TRUE(fs::exists(dir_ / "job" / "volumes" / "tj-node-0-0" / "scratch" / "copy"));
   EXPECT_EQ(fs::status(dir_ / "host").permissions() & fs::perms::others_read, fs::perms::others_read);
   EXPECT_EQ(std::find(plan_.directories.begin(), plan_.directories.end(), (dir_ / "host").string()), plan_.directories.end());
+}
+
+TEST_F(RunnerTest, StatusSaysWhichGpusEachReplicaSees) {
+  gpus_ = {{0, "GPU-a", "NVIDIA H100", 81559}, {1, "GPU-b", "NVIDIA H100", 81559}};
+  const std::string replica = "      restartPolicy: Never\n      template:\n        metadata: {annotations: {ANN}}\n"
+                              "        spec:\n          containers:\n            - name: pytorch\n              image: i\n"
+                              "              command: [sh, -c, 'true']\n              resources: {limits: {LIM}}\n";
+  auto with = [&](std::string r, const std::string& ann, const std::string& lim) {
+    r.replace(r.find("ANN"), 3, ann);
+    r.replace(r.find("LIM"), 3, lim);
+    return r;
+  };
+  JobStatus s = run("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: g}\nspec:\n  pytorchReplicaSpecs:\n"
+                    "    Master:\n      replicas: 1\n" + with(replica, "", "nvidia.com/gpu: 1") +
+                    "    Worker:\n      replicas: 2\n" + with(replica, "ringmaster.io/gpu-fraction: \"0.5\"", ""));
+  EXPECT_EQ(s.phase, "Succeeded");
+  const auto j = status_file();
+  ASSERT_EQ(j["replicas"].size(), 3u);
+  EXPECT_EQ(j["replicas"][0]["gpus"], "0") << "the Master's whole GPU";
+  EXPECT_EQ(j["replicas"][1]["gpus"], "1 (50% of the SMs)") << "two halves share the other one";
+  EXPECT_EQ(j["replicas"][2]["gpus"], "1 (50% of the SMs)");
 }
