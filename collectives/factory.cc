@@ -6,7 +6,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <charconv>
+#include <thread>
 #include <cstring>
 
 #include "collectives/mpi.h"
@@ -51,15 +54,21 @@ Status join_store(const RendezvousConfig& c, const StoreIdentity& id, Deadline d
 
 }  // namespace
 
-Result<std::string> local_address_towards(const std::string& host) {
+Result<std::string> local_address_towards(const std::string& host, Deadline deadline) {
   if (is_loopback(host)) return std::string("127.0.0.1");
+  Result<std::string> ip = resolve_ipv4(host);
+  while (!ip && !deadline.expired()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ip = resolve_ipv4(host);
+  }
+  if (!ip)
+    return invalid_argument(fmt::format("MASTER_ADDR: {} (or set RINGMASTER_BIND_ADDR to this host's address)",
+                                        ip.status().message()));
+  if (is_loopback(*ip)) return std::string("127.0.0.1");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(9);
-  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1)
-    return invalid_argument(fmt::format("MASTER_ADDR: expected an IPv4 address to route to, found \"{}\" (set "
-                                        "RINGMASTER_BIND_ADDR)",
-                                        host));
+  inet_pton(AF_INET, ip->c_str(), &a.sin_addr);
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
     return Status(StatusCode::kUnavailable, fmt::format("no route to {}: {}", host, std::strerror(errno)));
@@ -69,6 +78,17 @@ Result<std::string> local_address_towards(const std::string& host) {
   char buf[INET_ADDRSTRLEN] = {};
   inet_ntop(AF_INET, &local.sin_addr, buf, sizeof buf);
   return std::string(buf);
+}
+
+Result<std::string> this_host_address() {
+  char name[256] = "";
+  if (::gethostname(name, sizeof name - 1) != 0) return internal_error(std::string("gethostname: ") + std::strerror(errno));
+  auto ip = resolve_ipv4(name);
+  if (!ip || is_loopback(*ip))
+    return invalid_argument(fmt::format("this host's name \"{}\" resolves to {}, not an address other hosts reach: set "
+                                        "RINGMASTER_BIND_ADDR",
+                                        name, ip ? *ip : ip.status().message()));
+  return *ip;
 }
 
 // A TFJob's replicas: the chief (when there is one) is rank 0, then the workers by index; rank 0
@@ -130,6 +150,11 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv) {
     c.world_size = *size;
     c.rank = *rank;
     c.from_mpi = true;
+    if (getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) {
+      auto local = int_var(getenv, "OMPI_COMM_WORLD_LOCAL_SIZE", 1, 1 << 20);
+      if (!local) return local.status();
+      c.mpi_one_host = *local == *size;
+    }
     if (getenv("MASTER_ADDR") && getenv("MASTER_PORT")) {  // a store as well (the nccl backend needs one)
       auto port = int_var(getenv, "MASTER_PORT", 1, 65535);
       if (!port) return port.status();
@@ -232,10 +257,12 @@ Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& c) {
   }
   std::string bind = c.bind_host;
   if (bind.empty()) {
-    if (c.from_mpi) {
-      bind = "127.0.0.1";  // under mpirun on one host; multi-host mpirun sets RINGMASTER_BIND_ADDR
+    if (c.from_mpi) {  // no master to route to: this host's own address, when ranks span hosts
+      auto here = c.mpi_one_host ? Result<std::string>(std::string("127.0.0.1")) : this_host_address();
+      if (!here) return here.status();
+      bind = *here;
     } else {
-      auto local = local_address_towards(c.master.host);
+      auto local = local_address_towards(c.master.host, deadline);
       if (!local) return local.status();
       bind = *local;
     }

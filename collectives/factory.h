@@ -35,6 +35,7 @@ struct RendezvousConfig {
   std::string job = "ringmaster";
   std::string bind_host;  // empty: 127.0.0.1 for a loopback master, else the local address that routes to it
   bool from_mpi = false;  // rank and size came from OpenMPI; exchange addresses through MPI
+  bool mpi_one_host = true;  // ... and every rank is on this host (OMPI_COMM_WORLD_LOCAL_SIZE)
   bool has_master = false;  // MASTER_ADDR/MASTER_PORT were given
   int device = 0;           // CUDA device for nccl: RINGMASTER_DEVICE, else LOCAL_RANK / OMPI_COMM_WORLD_LOCAL_RANK
   CommunicatorOptions options;
@@ -53,7 +54,12 @@ Result<RendezvousConfig> rendezvous_from_env(const Getenv& getenv);
 // rank has joined or options.timeout passes.
 Result<std::unique_ptr<Communicator>> create(const RendezvousConfig& config);
 
-// The local IPv4 address this host uses to reach `host` (no packet is sent).
-Result<std::string> local_address_towards(const std::string& host);
+// The local IPv4 address this host uses to reach `host` (no packet is sent). A name is resolved,
+// again and again until `deadline` (a peer's pod may not be in cluster DNS yet).
+Result<std::string> local_address_towards(const std::string& host, Deadline deadline = Deadline::after(std::chrono::seconds(60)));
+
+// The address other hosts reach this one at: what this host's name resolves to (a pod's hostname
+// resolves to its IP), unless that is a loopback address.
+Result<std::string> this_host_address();
 
 }  // namespace ringmaster::collectives

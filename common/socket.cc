@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -94,12 +95,27 @@ int free_loopback_port() {
   return fd ? local_port(fd->get()) : 0;
 }
 
+Result<std::string> resolve_ipv4(const std::string& host) {
+  auto a = resolve(host, 0);
+  if (!a) return a.status();
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+  return std::string(buf);
+}
+
 Result<UniqueFd> connect_tcp(const Endpoint& to, Deadline deadline) {
-  auto addr = resolve(to.host, to.port);
-  if (!addr) return addr.status();
   std::string last = "no attempt";
   auto backoff = std::chrono::milliseconds(5);
   while (true) {
+    // Resolved at every attempt: in a cluster a peer's name may not resolve until its pod exists,
+    // and names a new address after its pod is replaced.
+    auto addr = resolve(to.host, to.port);
+    if (!addr) {
+      if (deadline.expired()) return addr.status();
+      last = addr.status().message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(deadline.remaining_ms(), 1, 200)));
+      continue;
+    }
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid()) return internal_error("socket: " + err());
     int r = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(sockaddr_in));

@@ -35,6 +35,10 @@ int local_port(int fd);
 // may take it before the caller binds it, as with every port chosen this way.
 int free_loopback_port();
 
+// host's IPv4 address, dotted: a literal, "localhost", or a name the resolver (/etc/hosts, DNS)
+// knows. Fails with kInvalidArgument naming the host.
+Result<std::string> resolve_ipv4(const std::string& host);
+
 // Connects, retrying refused connections until the deadline (the listener may not be up yet).
 Result<UniqueFd> connect_tcp(const Endpoint& to, Deadline deadline);
 // Accepts one connection on a listening socket before the deadline.
