@@ -551,6 +551,33 @@ void render_batch(const Context& c, const Out& out) {
   out.push_back(job);
 }
 
+// What Trainer's mpi plugin creates beside the JobSet: the ssh Secret "<job>-mpi-ssh-auth"
+// (kubernetes.io/ssh-auth) and the hostfile ConfigMap "<job>-mpi-hostfile" (trainer v2.3
+// plugins/mpi buildSSHAuthSecret, buildHostFileConfigMap). Nothing on another runtime.
+Status render_mpi_companions(const Context& c, const RenderOptions& o, const Out& out) {
+  const auto& p = *c.job.jobset;
+  if (!p.mpi) return Status::ok();
+  const std::string ssh_secret = c.name + "-mpi-ssh-auth";  // the name the resolved pods mount
+  auto keys = ssh_keys(c, o);
+  if (!keys) return keys.status();
+  YAML::Node secret = object("v1", "Secret", meta(c, ssh_secret));
+  secret["type"] = "kubernetes.io/ssh-auth";
+  secret["immutable"] = true;
+  secret["stringData"]["ssh-privatekey"] = text(keys->first);
+  secret["stringData"]["ssh-publickey"] = text(keys->second);
+  out.push_back(secret);
+  std::string hostfile;
+  for (const auto& spec : c.job.replicas) {
+    if (spec.type != "node" && !(spec.type == "launcher" && c.job.run_launcher_as_worker)) continue;
+    for (int i = 0; i < spec.replicas; ++i)
+      hostfile += fmt::format("{}.{} slots={}\n", p.pod_name(c.name, spec.type, i), p.subdomain, c.job.slots_per_worker);
+  }
+  YAML::Node cm = object("v1", "ConfigMap", meta(c, c.name + "-mpi-hostfile"));
+  cm["data"]["hostfile"] = text(hostfile);
+  out.push_back(cm);
+  return Status::ok();
+}
+
 // A Trainer v2 TrainJob (resolved to its JobSet, jobs/trainer.h) as the plain objects JobSet's
 // controller and the Job controller would make, for a cluster with neither (nor Trainer): one Pod
 // per (replicatedJob, job index, completion index), named and addressed as JobSet names them
@@ -564,26 +591,7 @@ void render_batch(const Context& c, const Out& out) {
 // apply` of these starts every pod at once.
 Status render_trainjob(const Context& c, const RenderOptions& o, const Out& out) {
   const auto& p = *c.job.jobset;
-  if (p.mpi) {
-    const std::string ssh_secret = c.name + "-mpi-ssh-auth";  // the name the resolved pods mount
-    auto keys = ssh_keys(c, o);
-    if (!keys) return keys.status();
-    YAML::Node secret = object("v1", "Secret", meta(c, ssh_secret));
-    secret["type"] = "kubernetes.io/ssh-auth";
-    secret["immutable"] = true;
-    secret["stringData"]["ssh-privatekey"] = text(keys->first);
-    secret["stringData"]["ssh-publickey"] = text(keys->second);
-    out.push_back(secret);
-    std::string hostfile;
-    for (const auto& spec : c.job.replicas) {
-      if (spec.type != "node" && !(spec.type == "launcher" && c.job.run_launcher_as_worker)) continue;
-      for (int i = 0; i < spec.replicas; ++i)
-        hostfile += fmt::format("{}.{} slots={}\n", p.pod_name(c.name, spec.type, i), p.subdomain, c.job.slots_per_worker);
-    }
-    YAML::Node cm = object("v1", "ConfigMap", meta(c, c.name + "-mpi-hostfile"));
-    cm["data"]["hostfile"] = text(hostfile);
-    out.push_back(cm);
-  }
+  if (Status s = render_mpi_companions(c, o, out); !s) return s;
   if (p.pod_group.present()) {  // Trainer's podGroupPolicy (jobs/trainer.h)
     YAML::Node pg = YAML::Clone(jobs::yaml(p.pod_group));
     YAML::Node m = meta(c, c.name);
@@ -695,6 +703,13 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
     default: render_batch(c, out); break;
   }
   return Status::ok();
+}
+
+Status render_jobset_companions(const jobs::TrainingJob& job, const RenderOptions& o, const ObjectSink& sink) {
+  if (!job.jobset) return invalid_argument("a TrainJob renders from its resolved JobSet (jobs/trainer.h trainjob_as_job)");
+  const Out out{sink};
+  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
+  return render_mpi_companions(c, o, out);
 }
 
 std::string to_documents(const std::vector<YAML::Node>& objects) {

@@ -80,6 +80,11 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& options, co
 // The same objects collected.
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& options);
 
+// What Trainer creates beside a TrainJob's JobSet, for `render --mode jobset` on a cluster with
+// the JobSet controller and no Trainer: on the mpi runtime, the ssh Secret and the hostfile
+// ConfigMap its pods mount; nothing on another runtime.
+Status render_jobset_companions(const jobs::TrainingJob& job, const RenderOptions& options, const ObjectSink& sink);
+
 // "---"-separated YAML documents.
 std::string to_documents(const std::vector<YAML::Node>& objects);
 

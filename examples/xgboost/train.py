@@ -1,5 +1,7 @@
 """Distributed XGBoost as an XGBoostJob replica: the environment training-operator v1.9 injects
-(MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK; pkg/controller.v1/xgboost/xgboost.go) is all it reads.
+(MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK; pkg/controller.v1/xgboost/xgboost.go) is all it reads;
+or as a TrainJob node on Trainer's xgboost runtime, from DMLC_TRACKER_URI, DMLC_TRACKER_PORT,
+DMLC_TASK_ID and DMLC_NUM_WORKER (trainer v2.3 pkg/runtime/framework/plugins/xgboost).
 
 Rank 0 (the Master) starts XGBoost's own Rabit tracker on MASTER_ADDR:MASTER_PORT, as the
 operator's xgboost-dist example does; every rank joins it, trains on its own shard of a synthetic
@@ -27,8 +29,12 @@ def main() -> int:
     p.add_argument("--rows-per-rank", type=int, default=2000)
     p.add_argument("--out", default="")
     a = p.parse_args()
-    addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
-    world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    e = os.environ
+    if "MASTER_ADDR" in e:  # an XGBoostJob replica (training-operator)
+        addr, port, world, rank = e["MASTER_ADDR"], int(e["MASTER_PORT"]), int(e["WORLD_SIZE"]), int(e["RANK"])
+    else:  # a TrainJob node on the xgboost runtime (trainer v2.3 plugins/xgboost): node 0 hosts the tracker
+        addr, port = e["DMLC_TRACKER_URI"], int(e["DMLC_TRACKER_PORT"])
+        world, rank = int(e["DMLC_NUM_WORKER"]), int(e["DMLC_TASK_ID"])
 
     tracker = None
     if rank == 0:

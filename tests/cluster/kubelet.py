@@ -15,16 +15,21 @@ workers; a JobSet becomes its Jobs and the headless Service of its subdomain, re
 in dependsOn order (Ready: every Pod started; Complete: every Pod succeeded).
 
 The "image" is this machine's filesystem plus what the ringmaster image adds (Dockerfile): the
-built binaries in /usr/local/bin, the examples in /opt/ringmaster/examples, the ssh client and
-server settings (port 2222, no host key checking). Containers run as root.
+built binaries in /usr/local/bin, the examples in /opt/ringmaster/examples, the user ringmaster
+(uid 1000) and its home /home/ringmaster (the WORKDIR, one per Pod), the ssh client and server
+settings (port 2222, a host key in the home, no host key checking), OMPI_MCA_plm_rsh_agent=ssh.
+Containers run as the securityContext's runAsUser (root when it says none), in its fsGroup, whose
+group the Secret and ConfigMap files then belong to.
 
 Usage: kubelet.py RENDERED.yaml... --bin-dir DIR --workdir DIR [--until REGEX] [--tbf POD-REGEX=RATE]
                   [--timeout SECONDS] [--subnet A.B.C]
-The run ends when every Pod whose name matches --until (default: the job's primary Pods: those
-labelled job-role master, else every Pod that is not a parameter server) has succeeded (exit 0) or
-one has failed for good (exit 1). The other Pods are then stopped (cleanPodPolicy Running). It prints
-a line per Pod event and, at the end, one JSON line: {"pods": {NAME: {phase, exitCode, restarts,
-ip, node_seconds}}, "seconds": S}. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); exits 77 without.
+The run ends when every Pod whose name matches --until (default: the job's primary Pods: a JobSet's
+successPolicy targets, else those labelled job-role master, else every Pod meant to end: not a
+parameter server, an sshd or a restartPolicy Always server) has succeeded (exit 0) or one has failed
+for good (exit 1). The other Pods are then stopped (cleanPodPolicy Running). It prints a line per
+Pod event and, at the end, one JSON line: {"pods": {NAME: {phase, exitCode, restarts, ip, log}},
+"seconds": S, "result": Succeeded|Failed}. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); exits 77
+without.
 """
 
 import argparse
@@ -94,6 +99,7 @@ class Cluster:
         self.subnet = args.subnet
         self.secrets, self.configmaps, self.services = {}, {}, []
         self.pods, self.jobs, self.jobsets, self.ignored = [], [], [], []
+        self.success_targets = []  # a JobSet's successPolicy Pods
         self.created_dirs = []
         self.lock = threading.Lock()
         self.stopping = False
@@ -181,6 +187,9 @@ class Cluster:
                     job_name = f"{name}-{rj['name']}-{j}"
                     job = {"metadata": {"name": job_name, "namespace": ns}, "spec": dict(rj["template"]["spec"])}
                     job["spec"]["template"] = json.loads(json.dumps(rj["template"]["spec"]["template"]))
+                    # The JobSet webhook's defaults (kubernetes-sigs/jobset pkg/webhooks/jobset_webhook.go
+                    # Default): Indexed completions, restartPolicy OnFailure.
+                    job["spec"]["template"]["spec"].setdefault("restartPolicy", "OnFailure")
                     job["spec"]["completionMode"] = "Indexed"
                     job["spec"].setdefault("completions", job["spec"].get("parallelism", 1))
                     labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": rj["name"],
@@ -189,6 +198,9 @@ class Cluster:
                     rj_pods += self.expand_job(job, labels, {"jobset.sigs.k8s.io/job-index": str(j)}, job_name,
                                                subdomain, ("JobSet", name, rj["name"]))
                 by_rjob[rj["name"]] = rj_pods
+                targets = (spec.get("successPolicy") or {}).get("targetReplicatedJobs") or [r["name"] for r in spec["replicatedJobs"]]
+                if rj["name"] in targets:  # successPolicy (operator All, the default): these Pods' success ends it
+                    self.success_targets += rj_pods
                 self.pods += rj_pods
                 waits = [(by_rjob[d["name"]], d.get("status", "Ready")) for d in rj.get("dependsOn") or []]
                 groups.append((rj_pods, waits))
@@ -274,7 +286,10 @@ class Cluster:
 
     # ---- the image ----------------------------------------------------------------------------
     def image_overlay(self):
-        """What the ringmaster image adds to a Debian system (Dockerfile), as directories to mount."""
+        """What the ringmaster image adds to a Debian system (Dockerfile), as files and directories to
+        mount over the machine's: the binaries in /usr/local/bin, the examples, the user ringmaster
+        (uid 1000, home /home/ringmaster, the WORKDIR), and its sshd and ssh settings (port 2222, a host
+        key under the home, no host key checking)."""
         img = os.path.join(self.work, "image")
         bin_dir = os.path.join(img, "usr-local-bin")
         os.makedirs(bin_dir, exist_ok=True)
@@ -285,20 +300,44 @@ class Cluster:
         sshd_d, ssh_d = os.path.join(img, "sshd_config.d"), os.path.join(img, "ssh_config.d")
         os.makedirs(sshd_d, exist_ok=True)
         os.makedirs(ssh_d, exist_ok=True)
-        key = os.path.join(img, "host_ed25519")
-        if not os.path.exists(key):
-            sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
         with open(os.path.join(sshd_d, "ringmaster.conf"), "w") as f:
-            f.write(f"Port 2222\nHostKey {key}\nPidFile none\nPasswordAuthentication no\nStrictModes no\n"
-                    "UsePAM no\nAuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin prohibit-password\n")
+            f.write("Port 2222\nHostKey /home/ringmaster/.sshd/host_ed25519\nPidFile /home/ringmaster/.sshd/sshd.pid\n"
+                    "PasswordAuthentication no\nStrictModes no\nUsePAM no\nAuthorizedKeysFile .ssh/authorized_keys\n")
         with open(os.path.join(ssh_d, "ringmaster.conf"), "w") as f:
             f.write("Host *\n  Port 2222\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        self.host_key = os.path.join(img, "host_ed25519")
+        if not os.path.exists(self.host_key):
+            sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.host_key)
+        # The image's users: the machine's, with ringmaster as uid 1000.
+        for name, line in (("passwd", "ringmaster:x:1000:1000::/home/ringmaster:/bin/bash"), ("group", "ringmaster:x:1000:")):
+            with open(f"/etc/{name}") as f:
+                kept = [l for l in f if l.split(":")[0] != "ringmaster" and l.split(":")[2] != "1000"]
+            with open(os.path.join(img, name), "w") as f:
+                f.writelines(kept + [line + "\n"])
         examples = os.path.join(self.args.source_dir, "examples")
         return [(bin_dir, "/usr/local/bin"), (sshd_d, "/etc/ssh/sshd_config.d"), (ssh_d, "/etc/ssh/ssh_config.d"),
+                (os.path.join(img, "passwd"), "/etc/passwd"), (os.path.join(img, "group"), "/etc/group"),
                 (examples, "/opt/ringmaster/examples")]
+
+    def home_of(self, pod_dir):
+        """The Pod's /home/ringmaster, as the image made it: owned by ringmaster, its sshd host key in it."""
+        home = os.path.join(pod_dir, "home")
+        os.makedirs(os.path.join(home, ".sshd"), exist_ok=True)
+        os.makedirs(os.path.join(home, ".ssh"), exist_ok=True)
+        shutil.copy(self.host_key, os.path.join(home, ".sshd", "host_ed25519"))
+        for root, dirs, files in os.walk(home):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), 1000, 1000)
+        os.chown(home, 1000, 1000)
+        os.chmod(os.path.join(home, ".sshd", "host_ed25519"), 0o600)
+        return home
 
     # ---- a Pod --------------------------------------------------------------------------------
     def volume_dirs(self, pod, pod_dir):
+        """Each volume's directory on this machine. With fsGroup, a Secret's or ConfigMap's files are
+        the group's and group-readable, as the kubelet's SetVolumeOwnership leaves them
+        (kubernetes pkg/volume/volume_linux.go)."""
+        fs_group = (pod.spec.get("securityContext") or {}).get("fsGroup")
         vols = {}
         for v in pod.spec.get("volumes") or []:
             d = os.path.join(pod_dir, "volumes", v["name"])
@@ -315,7 +354,14 @@ class Cluster:
                     path = os.path.join(d, it["path"])
                     with open(path, "w") as f:
                         f.write(data[it["key"]])
-                    os.chmod(path, it.get("mode", src.get("defaultMode", 0o644)))
+                    mode = it.get("mode", src.get("defaultMode", 0o644))
+                    if fs_group is not None:
+                        os.chown(path, 0, fs_group)
+                        mode |= 0o040
+                    os.chmod(path, mode)
+                if fs_group is not None:
+                    os.chown(d, 0, fs_group)
+                    os.chmod(d, 0o2750)
             elif "emptyDir" in v:
                 os.makedirs(d, exist_ok=True)
             elif "hostPath" in v:
@@ -330,6 +376,7 @@ class Cluster:
 
     def env_of(self, pod, c):
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+               "OMPI_MCA_plm_rsh_agent": "ssh",  # the image's ENV (Dockerfile)
                "HOSTNAME": pod.hostname}
         if "OPENBLAS_CORETYPE" in os.environ:  # this machine's CPU quirk, as its image would set it
             env["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
@@ -378,28 +425,40 @@ class Cluster:
             raise RuntimeError(f"pod {pod.name}: container {c['name']} has no command: the harness plays no "
                                f"image's entrypoint (the ringmaster image's CMD is `ringmaster --help`)")
         pod_dir = os.path.join(self.work, "pods", pod.name)
-        os.makedirs(os.path.join(pod_dir, "root"), exist_ok=True)
+        os.makedirs(pod_dir, exist_ok=True)
         vols = self.volume_dirs(pod, pod_dir)
         env = self.env_of(pod, c)
         argv = [expand(a, env) for a in (c.get("command") or []) + (c.get("args") or [])]
-        mounts = list(overlay)
+        mounts = list(overlay) + [(self.home_of(pod_dir), "/home/ringmaster")]
         for m in c.get("volumeMounts") or []:
             src = vols[m["name"]]
             if m.get("subPath"):
                 src = os.path.join(src, m["subPath"])
             mounts.append((src, m["mountPath"]))
-        workdir = c.get("workingDir") or self.workdir_mount
-        if not c.get("workingDir"):
-            mounts.append((os.path.join(pod_dir, "root"), self.workdir_mount))
-        for _, target in mounts:
-            self.ensure_dir(target)
-        os.makedirs(f"/etc/netns/{pod.netns}", exist_ok=True)
+        workdir = c.get("workingDir") or "/home/ringmaster"  # the image's WORKDIR
+        # securityContext: the container's over the Pod's; the image's user is root here (the
+        # harness runs what the pod says, and the Dockerfile's USER only where the pod says nothing
+        # would need the image's metadata).
+        psc, csc = pod.spec.get("securityContext") or {}, c.get("securityContext") or {}
+        uid = csc.get("runAsUser", psc.get("runAsUser", 0))
+        gid = csc.get("runAsGroup", psc.get("runAsGroup", uid))
+        groups = [g for g in (gid, psc.get("fsGroup")) if g is not None]
+        user = [] if uid == 0 else ["setpriv", f"--reuid={uid}", f"--regid={gid}",
+                                    "--groups=" + ",".join(map(str, dict.fromkeys(groups))), "--"]
+        if uid != 0:
+            env["HOME"] = "/home/ringmaster" if uid == 1000 else "/"
+        for src, target in mounts:
+            if not os.path.isfile(src) or not os.path.exists(target):
+                self.ensure_dir(target)
+        self.ensure_dir(f"/etc/netns/{pod.netns}")  # `ip netns exec` mounts its files over /etc
         with open(f"/etc/netns/{pod.netns}/hosts", "w") as f:
             f.write(self.hosts_file(pod, self.rec))
         setup = [f"hostname {pod.hostname}", "mkdir -p /run/sshd"]
         setup += [f"mount --bind {q(src)} {q(dst)}" for src, dst in mounts]
         setup += [f"cd {q(workdir)}", f"exec taskset -c {self.cpu_list(c)} \"$@\""]
-        pod.argv = ["ip", "netns", "exec", pod.netns, "unshare", "--uts", "--", "/bin/sh", "-ec", " && ".join(setup), "sh"] + argv
+        pod.argv = ["ip", "netns", "exec", pod.netns, "unshare", "--uts", "--", "/bin/sh", "-ec", " && ".join(setup),
+                    "sh"] + user + argv
+        pod.shown = " ".join(argv)
         pod.env = env
         pod.log = os.path.join(pod_dir, "log")
         pod.thread = threading.Thread(target=self.run_pod, args=(pod,), daemon=True)
@@ -422,7 +481,7 @@ class Cluster:
                 pod.proc = subprocess.Popen(pod.argv, env=pod.env, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
                 pod.phase, pod.started = "Running", pod.started or time.time()
-                log(f"pod {pod.name} ({pod.ip}) running: {' '.join(pod.argv[11:])[:160]}")
+                log(f"pod {pod.name} ({pod.ip}) running: {pod.shown[:160]}")
                 code = pod.proc.wait()
             if self.stopping:
                 return
@@ -446,20 +505,21 @@ class Cluster:
     def primary(self):
         if self.args.until:
             return [p for p in self.pods if re.fullmatch(self.args.until, p.name)]
+        if self.success_targets:
+            return self.success_targets
         masters = [p for p in self.pods if p.labels.get("training.kubeflow.org/job-role") == "master"]
         if masters:
             return masters
-        for p in self.pods:  # a JobSet's successPolicy targets, else a Job's Pods
-            pass
+        # Else every Pod that is meant to end: not a server (restartPolicy Always), a parameter
+        # server or an sshd.
         return [p for p in self.pods if p.labels.get("training.kubeflow.org/replica-type") not in ("ps",)
+                and p.spec.get("restartPolicy", "Always") != "Always"
                 and not (p.spec.get("containers") or [{}])[0].get("command", [""])[0].endswith("sshd")]
 
     def run(self):
         groups = self.expand()
         for what in self.ignored:
             log(f"ignored: {what} (nothing for a kubelet to do)")
-        self.workdir_mount = os.path.join(self.work, "mnt", "workdir")
-        os.makedirs(self.workdir_mount, exist_ok=True)
         overlay = self.image_overlay()
         self.network_up()
         self.rec = self.records()

@@ -3,7 +3,8 @@
 # under `ringmaster run`, from the shipped example (examples/xgboost-synthetic-xgboostjob.yaml and
 # examples/xgboost/train.py). Rank 0 starts XGBoost's own Rabit tracker from the injected
 # MASTER_ADDR/MASTER_PORT, every rank joins with its RANK and WORLD_SIZE, and the boosters of all
-# ranks are identical; the job succeeds with its Master.
+# ranks are identical; the job succeeds with its Master. The same program as a TrainJob on Trainer's
+# xgboost runtime (examples/xgboost-trainjob.yaml) trains the same booster.
 # Usage: xgboost_client_test.sh RINGMASTER_BINARY (run from the source root)
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -28,6 +29,15 @@ check "... the Master is rank 0 and worker i is rank i + 1, as the operator rank
 check "... every rank finished with the same booster" \
   "[ \$(cat $work/out/rank-*.sha256 | wc -l) -eq 3 ] && [ \$(sort -u $work/out/rank-*.sha256 | wc -l) -eq 1 ]" ||
   cat "$work"/out/rank-*.sha256
+
+# The same program as a TrainJob on Trainer's xgboost runtime (DMLC_* from its xgboost plugin).
+sed "s#/opt/ringmaster#$PWD#; s#command: \[python3,#command: [/usr/bin/python3,#; s#--rounds=10#--rounds=10, --out=$work/tj#" \
+  examples/xgboost-trainjob.yaml >"$work/trainjob.yaml"
+OMP_NUM_THREADS=1 timeout 300 "$bin" run "$work/trainjob.yaml" --jobs-root "$work/jobs" >"$work/tj.log" 2>&1; rc=$?
+check "the xgboost TrainJob of 3 nodes succeeds (exit $rc)" "[ $rc -eq 0 ] && grep -q 'job xgboost-trainjob Succeeded' $work/tj.log" ||
+  tail -20 "$work/tj.log"
+check "... with the XGBoostJob's booster on every node (the same data, the same model)" \
+  "[ \$(cat $work/tj/rank-*.sha256 | wc -l) -eq 3 ] && [ \$(cat $work/tj/rank-*.sha256 $work/out/rank-*.sha256 | sort -u | wc -l) -eq 1 ]"
 
 # Katib trials of kind XGBoostJob (one of Katib's default trial resources): a random search over
 # eta and max_depth, the Master's train-error collected from stdout, two trials at a time.

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Issue 27: what `ringmaster render` prints trains on simulated hosts. Each example is rendered as a
+# user would apply it (pods mode for the Kubeflow kinds, the JobSet for TrainJobs, and pods mode for
+# a TrainJob too), unchanged, and run by tests/cluster/kubelet.py: every Pod in a network namespace
+# of its own, names resolved as cluster DNS would, Secrets and ConfigMaps mounted, the MPIJob's
+# launcher reaching its workers over real ssh (root, mpi-operator's way; and the ringmaster user
+# with fsGroup, Trainer's way). Each must succeed, its training reach the accuracy its local run
+# reaches, and the traffic between its ranks go over the bridge (not loopback).
+# Skips (77) without root / CAP_NET_ADMIN or without sshd.
+# Usage: cluster_test.sh RINGMASTER_BINARY (from the source root)
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+bin_dir=$(dirname "$bin")
+source "$(dirname "$0")/../lib.sh"
+make_workdir
+[ -x /usr/sbin/sshd ] || { echo "SKIP: no /usr/sbin/sshd (scripts/install-deps installs openssh-server)"; exit 77; }
+if ! ip netns add rmprobe$$ 2>/dev/null; then echo "SKIP: cannot create network namespaces here (needs root / CAP_NET_ADMIN)"; exit 77; fi
+ip netns del rmprobe$$
+
+# harness NAME MODE [ARGS...]: renders examples/NAME.yaml in MODE and runs it; the report in $work/NAME.json.
+harness() {
+  local name=$1 mode=$2
+  shift 2
+  "$bin" render "examples/$name.yaml" --mode "$mode" >"$work/$name-$mode.yaml" 2>"$work/$name-$mode.render" || {
+    cat "$work/$name-$mode.render"; return 1; }
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 400 /usr/bin/python3 tests/cluster/kubelet.py "$work/$name-$mode.yaml" \
+    --bin-dir "$bin_dir" --workdir "$work/$name-$mode" --timeout 300 "$@" >"$work/$name-$mode.out" 2>&1
+  local rc=$?
+  tail -1 "$work/$name-$mode.out" >"$work/$name-$mode.json"
+  return $rc
+}
+# accuracy NAME-MODE POD: the test accuracy in that Pod's summary line.
+accuracy() { sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' "$work/$1/pods/$2/log" | tail -1; }
+at_least() { /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1] or 0) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
+why() { tail -15 "$work/$1.out"; for f in "$work/$1"/pods/*/log; do echo "== $f"; tail -5 "$f"; done; }
+
+# --- PyTorchJob: Master + Worker, allreduce over TCP between the namespaces --------------------------
+harness fashion-mnist-pytorchjob pods; rc=$?
+a=$(accuracy fashion-mnist-pytorchjob-pods fashion-mnist-ddp-master-0)
+check "PyTorchJob: Master and Worker train across 2 namespaces (test accuracy $a >= 0.85)" \
+  "[ $rc -eq 0 ] && at_least '$a' 0.85" || why fashion-mnist-pytorchjob-pods
+check "... their ranks met over TCP, MASTER_ADDR a Service name resolved to the Master's address" \
+  "grep -q '2 ranks over tcp' $work/fashion-mnist-pytorchjob-pods/pods/fashion-mnist-ddp-master-0/log"
+
+# --- TFJob: Chief, Workers and parameter servers over gRPC --------------------------------------------
+harness fashion-mnist-tfjob-ps pods; rc=$?
+a=$(accuracy fashion-mnist-tfjob-ps-pods fashion-mnist-ps-chief-0)
+check "TFJob: Chief, 2 Workers and 2 parameter servers in 5 namespaces (chief's accuracy $a >= 0.85)" \
+  "[ $rc -eq 0 ] && at_least '$a' 0.85" || why fashion-mnist-tfjob-ps-pods
+check "... the servers reached by the TF_CONFIG names (<job>-ps-N.<ns>.svc:2222)" \
+  "grep -q 'parameters initialized by worker' $work/fashion-mnist-tfjob-ps-pods/pods/fashion-mnist-ps-ps-1/log"
+harness fashion-mnist-tfjob-workers pods; rc=$?
+a=$(accuracy fashion-mnist-tfjob-workers-pods fashion-mnist-tf-workers-worker-0)
+check "TFJob of Workers: allreduce from TF_CONFIG (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
+  why fashion-mnist-tfjob-workers-pods
+
+# --- MPIJob: the launcher's mpirun reaches sshd in each worker, with the rendered keys and hostfile -------
+harness fashion-mnist-mpijob pods; rc=$?
+a=$(accuracy fashion-mnist-mpijob-pods fashion-mnist-mpi-launcher-pod)
+check "MPIJob: mpirun over ssh to 2 worker namespaces (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
+  why fashion-mnist-mpijob-pods
+for w in 0 1; do
+  check "... worker $w's sshd accepted the launcher's key (root, /root/.ssh)" \
+    "grep -q 'Accepted publickey for root' $work/fashion-mnist-mpijob-pods/pods/fashion-mnist-mpi-worker-$w/log"
+done
+check "... and its ranks, one per worker, bound their own addresses (ring over TCP)" \
+  "grep -q '2 ranks over tcp' $work/fashion-mnist-mpijob-pods/pods/fashion-mnist-mpi-launcher-pod/log"
+
+# --- XGBoostJob: Debian's XGBoost, Rabit tracker on the Master ------------------------------------------
+harness xgboost-synthetic-xgboostjob pods; rc=$?
+check "XGBoostJob: Master and 2 Workers with real XGBoost" "[ $rc -eq 0 ]" || why xgboost-synthetic-xgboostjob-pods
+check "... one booster on all three" \
+  "[ \$(cat $work/xgboost-synthetic-xgboostjob-pods/pods/*/log | sed -n 's/.*booster-sha256=//p' | sort -u | wc -l) -eq 1 ] &&
+   [ \$(grep -l booster-sha256 $work/xgboost-synthetic-xgboostjob-pods/pods/*/log | wc -l) -eq 3 ]"
+
+# --- TrainJobs as their JobSets: torch, mpi (non-root, fsGroup), xgboost --------------------------------
+harness fashion-mnist-trainjob jobset; rc=$?
+a=$(accuracy fashion-mnist-trainjob-jobset fashion-mnist-trainjob-node-0-0)
+check "TrainJob (torch runtime) as its JobSet: 2 nodes (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
+  why fashion-mnist-trainjob-jobset
+harness fashion-mnist-mpi-trainjob jobset; rc=$?
+a=$(accuracy fashion-mnist-mpi-trainjob-jobset fashion-mnist-mpi-trainjob-launcher-0-0)
+check "TrainJob (mpi runtime) as its JobSet + Secret + ConfigMap: the launcher after its nodes (accuracy $a >= 0.85)" \
+  "[ $rc -eq 0 ] && at_least '$a' 0.85" || why fashion-mnist-mpi-trainjob-jobset
+check "... over ssh as the image's user, its keys readable through fsGroup" \
+  "grep -q 'Accepted publickey for ringmaster' $work/fashion-mnist-mpi-trainjob-jobset/pods/fashion-mnist-mpi-trainjob-node-0-1/log"
+harness xgboost-trainjob jobset; rc=$?
+check "TrainJob (xgboost runtime) as its JobSet: 3 nodes, one booster" \
+  "[ $rc -eq 0 ] && [ \$(cat $work/xgboost-trainjob-jobset/pods/*/log | sed -n 's/.*booster-sha256=//p' | sort -u | wc -l) -eq 1 ]" ||
+  why xgboost-trainjob-jobset
+
+# --- pods mode of a TrainJob, and an elastic one (the rendezvous Pod ringmaster adds) --------------------
+harness fashion-mnist-trainjob pods; rc=$?
+check "TrainJob in pods mode (the Pods JobSet would make)" "[ $rc -eq 0 ]" || why fashion-mnist-trainjob-pods
+harness elastic-pytorchjob pods; rc=$?
+a=$(cat $work/elastic-pytorchjob-pods/pods/*/log | sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' | tail -1)  # rank 0 is whoever the generation made it
+check "elastic PyTorchJob: 3 workers and the rendezvous Pod (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
+  why elastic-pytorchjob-pods
+exit $fail
