@@ -6,7 +6,7 @@ ifeq ($(CI),true)
 CMAKE_ARGS += -DRINGMASTER_WERROR=ON
 endif
 
-.PHONY: demo test deps build fuzz sanitize tsan clean
+.PHONY: demo test deps build fuzz sanitize tsan clean bench-cluster
 
 demo: deps build
 	@scripts/demo $(BUILD)
@@ -20,6 +20,12 @@ deps:
 build:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Allreduce and training on simulated hosts (network namespaces; root): the alpha-beta model's
+# measured check, then the model at 8-256 GPUs (docs/scaling.md).
+bench-cluster: deps build
+	bench/cluster_bench.py --bin-dir $(BUILD)
+	bench/scaling_model.py
 
 # libFuzzer targets (clang); `make fuzz FUZZ_SECONDS=600` for a longer run.
 FUZZ_SECONDS ?= 60

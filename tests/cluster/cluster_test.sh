@@ -5,7 +5,8 @@
 # of its own, names resolved as cluster DNS would, Secrets and ConfigMaps mounted, the MPIJob's
 # launcher reaching its workers over real ssh (root, mpi-operator's way; and the ringmaster user
 # with fsGroup, Trainer's way). Each must succeed, its training reach the accuracy its local run
-# reaches, and the traffic between its ranks go over the bridge (not loopback).
+# reaches, and the traffic between its ranks go over the bridge (not loopback). What `ringmaster
+# submit` sends a (recorded, fake) API server in pods mode trains the same way.
 # Skips (77) without root / CAP_NET_ADMIN or without sshd.
 # Usage: cluster_test.sh RINGMASTER_BINARY (from the source root)
 set -u
@@ -17,17 +18,20 @@ make_workdir
 if ! ip netns add rmprobe$$ 2>/dev/null; then echo "SKIP: cannot create network namespaces here (needs root / CAP_NET_ADMIN)"; exit 77; fi
 ip netns del rmprobe$$
 
-# harness NAME MODE [ARGS...]: renders examples/NAME.yaml in MODE and runs it; the report in $work/NAME.json.
+# run_objects NAME FILE [ARGS...]: the harness on FILE's objects; its output in $work/NAME.out.
+run_objects() {
+  local name=$1 file=$2
+  shift 2
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 400 /usr/bin/python3 tests/cluster/kubelet.py "$file" \
+    --bin-dir "$bin_dir" --workdir "$work/$name" --timeout 300 "$@" >"$work/$name.out" 2>&1
+}
+# harness NAME MODE [ARGS...]: renders examples/NAME.yaml in MODE and runs it.
 harness() {
   local name=$1 mode=$2
   shift 2
   "$bin" render "examples/$name.yaml" --mode "$mode" >"$work/$name-$mode.yaml" 2>"$work/$name-$mode.render" || {
     cat "$work/$name-$mode.render"; return 1; }
-  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 400 /usr/bin/python3 tests/cluster/kubelet.py "$work/$name-$mode.yaml" \
-    --bin-dir "$bin_dir" --workdir "$work/$name-$mode" --timeout 300 "$@" >"$work/$name-$mode.out" 2>&1
-  local rc=$?
-  tail -1 "$work/$name-$mode.out" >"$work/$name-$mode.json"
-  return $rc
+  run_objects "$name-$mode" "$work/$name-$mode.yaml" "$@"
 }
 # accuracy NAME-MODE POD: the test accuracy in that Pod's summary line.
 accuracy() { sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' "$work/$1/pods/$2/log" | tail -1; }
@@ -96,4 +100,26 @@ harness elastic-pytorchjob pods; rc=$?
 a=$(cat $work/elastic-pytorchjob-pods/pods/*/log | sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' | tail -1)  # rank 0 is whoever the generation made it
 check "elastic PyTorchJob: 3 workers and the rendezvous Pod (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
   why elastic-pytorchjob-pods
+# --- ringmaster submit (pods mode): what it sends the API server (the recorded fake kubectl) trains ----
+export FAKE_KUBECTL_DIR=$work/submit
+mkdir -p "$FAKE_KUBECTL_DIR"
+echo '{"default": [{"lists": 2, "status": "running"}, {"status": "succeeded"}]}' >"$FAKE_KUBECTL_DIR/scenario.json"
+"$bin" submit examples/fashion-mnist-pytorchjob.yaml --kubectl "$PWD/tests/k8s/fake_kubectl.py" --poll-seconds 0.1 \
+  --jobs-root "$work/jobs" >"$work/submit.log" 2>&1; rc=$?
+/usr/bin/python3 - "$FAKE_KUBECTL_DIR/calls.jsonl" >"$work/submitted.yaml" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    call = json.loads(line)
+    argv = call["argv"]
+    while argv and argv[0] in ("--context", "--namespace"):  # kubectl's global flags
+        argv = argv[2:]
+    if argv and argv[0] in ("apply", "create") and call["stdin"]:
+        print("---\n" + call["stdin"])
+PY
+check "submit applied the job through the fake API server (exit $rc)" "[ $rc -eq 0 ] && grep -q fashion-mnist-ddp-worker-0 $work/submitted.yaml" ||
+  tail -5 "$work/submit.log"
+run_objects submitted "$work/submitted.yaml"; rc=$?
+a=$(accuracy submitted fashion-mnist-ddp-master-0)
+check "... and what it applied trains on the simulated hosts (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
+  why submitted
 exit $fail

@@ -262,9 +262,12 @@ class Cluster:
             sh("ip", "-n", self.switch, "link", "set", f"{self.tag}b{i}", "up")
             for rx, rate in self.args.tbf:
                 if re.fullmatch(rx, p.name):  # both directions: the Pod's egress and the switch port's
+                    # A bucket of 4 ms at the rate (at least 64 KiB): smaller ones cannot reach a Gbit/s
+                    # rate at the kernel's timer resolution.
+                    burst = max(64 * 1024, int(parse_rate(rate) / 8 * 0.004))
                     for ns, dev in ((p.netns, "eth0"), (self.switch, f"{self.tag}b{i}")):
                         sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate,
-                           "burst", "64kb", "latency", "100ms")
+                           "burst", str(burst), "latency", "100ms")
                     log(f"pod {p.name}: link limited to {rate}")
 
     def network_down(self):
@@ -576,6 +579,14 @@ def expand(s, env):
     """$(VAR) as the kubelet expands it: a defined variable's value; $$ is a literal $."""
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
                   lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), s)
+
+
+def parse_rate(v):
+    """tc's rate ("200mbit", "1gbit", "10kbit") in bits per second."""
+    m = re.fullmatch(r"([0-9.]+)([kmg]?)bit", v.lower())
+    if not m:
+        raise RuntimeError(f"--tbf: expected a rate such as 1gbit or 200mbit, found {v!r}")
+    return float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)]
 
 
 def parse_cpu(v):
