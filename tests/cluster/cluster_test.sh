@@ -38,6 +38,59 @@ accuracy() { sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' "$work/$1/pods
 at_least() { /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1] or 0) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
 why() { tail -15 "$work/$1.out"; for f in "$work/$1"/pods/*/log; do echo "== $f"; tail -5 "$f"; done; }
 
+# --- the harness itself: DNS with search domains, fieldRef env, restartPolicy, an Indexed Job after the Pods
+cat >"$work/self.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec: {clusterIP: None, selector: {app: demo}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, labels: {app: demo}}
+spec:
+  hostname: a
+  subdomain: svc
+  restartPolicy: OnFailure
+  containers:
+    - name: c
+      image: busybox
+      command: [sh, -c, 'if [ ! -e tried ]; then touch tried; exit 3; fi; echo "pod=$(POD) host=$(hostname)"; getent hosts a.svc b.svc.default.svc.cluster.local svc.default.svc | sort']
+      env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, labels: {app: demo}}
+spec:
+  hostname: b
+  subdomain: svc
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: [sh, -c, 'sleep 1']}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: idx}
+spec:
+  completions: 2
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: [sh, -c, 'echo index=$JOB_COMPLETION_INDEX']}]
+YAML
+run_objects self "$work/self.yaml" --until 'a|b|idx-.*'; rc=$?
+check "harness: the Pods and the Indexed Job's 2 Pods succeed" "[ $rc -eq 0 ]" || why self
+check "... pod a failed once and was restarted in place (OnFailure)" \
+  "tail -1 $work/self.out | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)[\"pods\"]; sys.exit(0 if r[\"a\"][\"restarts\"] == 1 else 1)'"
+check "... its hostname and fieldRef env are the Pod's" "grep -q '^pod=a host=a\$' $work/self/pods/a/log"
+ip_a=$(tail -1 "$work/self.out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pods"]["a"]["ip"])')
+ip_b=$(tail -1 "$work/self.out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pods"]["b"]["ip"])')
+check "... a.svc (search domain), b's FQDN and the Service resolve to the Pods' addresses" \
+  "grep -q '^$ip_a  *a.svc' $work/self/pods/a/log && grep -q '^$ip_b  *b.svc.default.svc.cluster.local' $work/self/pods/a/log &&
+   [ \$(grep -c 'svc.default.svc' $work/self/pods/a/log) -ge 2 ]"
+check "... the Job's Pods have their completion index" \
+  "grep -q '^index=0\$' $work/self/pods/idx-0/log && grep -q '^index=1\$' $work/self/pods/idx-1/log"
+
 # --- PyTorchJob: Master + Worker, allreduce over TCP between the namespaces --------------------------
 harness fashion-mnist-pytorchjob pods; rc=$?
 a=$(accuracy fashion-mnist-pytorchjob-pods fashion-mnist-ddp-master-0)
