@@ -498,13 +498,30 @@ Status render_mpi_kubexec(const Context& c, const Out& out) {
   binding["roleRef"]["kind"] = "Role";
   binding["roleRef"]["name"] = launcher_name;
   out.push_back(binding);
-  // Workers: the operator replaced their command with a long sleep.
+  // Workers (mpi-operator v0.3 pkg/controllers/v1alpha2/mpi_job_controller.go newWorker): a long
+  // sleep when they have no command, and kubexec.sh at /etc/mpi, "because Open MPI checks for the
+  // path in every rank" (each orted opens the rsh agent, even where it launches nothing; found by
+  // the simulated hosts, tests/cluster).
   for (int i = 0; worker && i < worker->replicas; ++i) {
     YAML::Node t = pod_template(c, *worker, i, false);
     YAML::Node container = t["spec"]["containers"][worker->primary_container];
-    container["command"] = YAML::Load("[sleep]");
-    container["args"] = YAML::Load("[365d]");
+    if (!container["command"].IsDefined() || container["command"].size() == 0) {
+      container["command"] = YAML::Load("[sleep]");
+      container["args"] = YAML::Load("[365d]");
+    }
     add_env(container, {{"K_MPI_JOB_ROLE", "worker"}});
+    YAML::Node m;
+    m["name"] = "mpi-job-config";
+    m["mountPath"] = "/etc/mpi";
+    container["volumeMounts"].push_back(m);
+    YAML::Node v, item;
+    v["name"] = "mpi-job-config";
+    v["configMap"]["name"] = dns_label(c.name + "-config");
+    item["key"] = "kubexec.sh";
+    item["path"] = "kubexec.sh";
+    item["mode"] = 0555;
+    v["configMap"]["items"].push_back(item);
+    t["spec"]["volumes"].push_back(v);
     out.push_back(pod_from(c, workers[static_cast<std::size_t>(i)], t));
   }
   // The launcher.

@@ -4,7 +4,7 @@
 # a TrainJob too), unchanged, and run by tests/cluster/kubelet.py: every Pod in a network namespace
 # of its own, names resolved as cluster DNS would, Secrets and ConfigMaps mounted, the MPIJob's
 # launcher reaching its workers over real ssh (root, mpi-operator's way; and the ringmaster user
-# with fsGroup, Trainer's way). Each must succeed, its training reach the accuracy its local run
+# with fsGroup, Trainer's way), or for the seed's v1alpha2 MPIJob through `kubectl exec`. Each must succeed, its training reach the accuracy its local run
 # reaches, and the traffic between its ranks go over the bridge (not loopback). What `ringmaster
 # submit` sends a (recorded, fake) API server in pods mode trains the same way.
 # Skips (77) without root / CAP_NET_ADMIN or without sshd.
@@ -122,6 +122,14 @@ for w in 0 1; do
 done
 check "... and its ranks, one per worker, bound their own addresses (ring over TCP)" \
   "grep -q '2 ranks over tcp' $work/fashion-mnist-mpijob-pods/pods/fashion-mnist-mpi-launcher-pod/log"
+
+# --- the seed's MPIJob v1alpha2: mpirun's rsh agent is kubexec.sh (`kubectl exec`, played by the harness)
+"$bin" render tests/fixtures/cluster/mpijob-v1alpha2.yaml >"$work/v1alpha2.yaml" 2>"$work/v1alpha2.render"
+run_objects v1alpha2 "$work/v1alpha2.yaml"; rc=$?
+a=$(accuracy v1alpha2 mpi-v1alpha2-launcher-pod)
+check "MPIJob v1alpha2: mpirun reaches its workers through kubectl exec (accuracy $a >= 0.85)" \
+  "[ $rc -eq 0 ] && at_least '$a' 0.85 && grep -q 'kubectl exec mpi-v1alpha2-worker-1 -- /bin/sh -c' $work/v1alpha2/pods/mpi-v1alpha2-launcher-pod/log" ||
+  why v1alpha2
 
 # --- XGBoostJob: Debian's XGBoost, Rabit tracker on the Master ------------------------------------------
 harness xgboost-synthetic-xgboostjob pods; rc=$?

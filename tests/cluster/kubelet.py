@@ -48,6 +48,22 @@ import yaml
 
 DEFAULT_SEARCHES = ["{ns}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
 
+# What `kubectl exec POD [-c C] [-i] [-t] -- CMD...` does, played: CMD in the Pod's network, mount
+# and UTS namespaces, its working directory and environment (the API server and the kubelet's exec
+# stream are not played).
+KUBECTL_EXEC = """#!/usr/bin/python3
+import json, os, sys
+args = sys.argv[1:]
+if args[:1] != ["exec"] or "--" not in args:
+    sys.exit("kubectl (tests/cluster/kubelet.py): only `kubectl exec POD -- CMD` is played, not " + " ".join(args))
+pod = [a for a in args[1:args.index("--")] if not a.startswith("-")][0]
+pid = json.load(open("PID_MAP")).get(pod)
+if pid is None:
+    sys.exit(f"Error from server (NotFound): pods \\"{pod}\\" not found")
+env = dict(kv.split("=", 1) for kv in open(f"/proc/{pid}/environ").read().split("\\0") if "=" in kv)
+os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-n", "-m", "-u", "-w", "--"] + args[args.index("--") + 1:], env)
+"""
+
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -317,6 +333,13 @@ class Cluster:
                 kept = [l for l in f if l.split(":")[0] != "ringmaster" and l.split(":")[2] != "1000"]
             with open(os.path.join(img, name), "w") as f:
                 f.writelines(kept + [line + "\n"])
+        # `kubectl exec POD -- CMD` for MPIJob v1alpha2's kubexec.sh, which the kubectl-delivery init
+        # container would put in place: CMD runs in the Pod's namespaces with its environment.
+        self.pid_map = os.path.join(img, "pods.json")
+        self.kubectl = os.path.join(img, "kubectl")
+        with open(self.kubectl, "w") as f:
+            f.write(KUBECTL_EXEC.replace("PID_MAP", self.pid_map))
+        os.chmod(self.kubectl, 0o755)
         examples = os.path.join(self.args.source_dir, "examples")
         return [(bin_dir, "/usr/local/bin"), (sshd_d, "/etc/ssh/sshd_config.d"), (ssh_d, "/etc/ssh/ssh_config.d"),
                 (os.path.join(img, "passwd"), "/etc/passwd"), (os.path.join(img, "group"), "/etc/group"),
@@ -424,12 +447,19 @@ class Cluster:
         if len(containers) != 1:
             raise RuntimeError(f"pod {pod.name}: {len(containers)} containers: the harness plays one")
         c = containers[0]
+        for init in pod.spec.get("initContainers") or []:
+            if not init.get("image", "").startswith("mpioperator/kubectl-delivery"):
+                raise RuntimeError(f"pod {pod.name}: init container {init['name']}: the harness plays only "
+                                   f"mpioperator/kubectl-delivery")
         if not c.get("command"):
             raise RuntimeError(f"pod {pod.name}: container {c['name']} has no command: the harness plays no "
                                f"image's entrypoint (the ringmaster image's CMD is `ringmaster --help`)")
         pod_dir = os.path.join(self.work, "pods", pod.name)
         os.makedirs(pod_dir, exist_ok=True)
         vols = self.volume_dirs(pod, pod_dir)
+        for init in pod.spec.get("initContainers") or []:  # kubectl-delivery: kubectl into its volume
+            for m in init.get("volumeMounts") or []:
+                shutil.copy(self.kubectl, os.path.join(vols[m["name"]], "kubectl"))
         env = self.env_of(pod, c)
         argv = [expand(a, env) for a in (c.get("command") or []) + (c.get("args") or [])]
         mounts = list(overlay) + [(self.home_of(pod_dir), "/home/ringmaster")]
@@ -476,6 +506,13 @@ class Cluster:
             with self.lock:
                 self.created_dirs.append(missing)
 
+    def record_pid(self, pod):
+        with self.lock:
+            pids = {p.name: p.proc.pid for p in self.pods if p.proc and p.proc.poll() is None}
+            with open(self.pid_map + ".new", "w") as f:
+                json.dump(pids, f)
+            os.replace(self.pid_map + ".new", self.pid_map)
+
     def run_pod(self, pod):
         policy = pod.spec.get("restartPolicy", "Always")
         failures = 0
@@ -484,6 +521,7 @@ class Cluster:
                 pod.proc = subprocess.Popen(pod.argv, env=pod.env, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
                 pod.phase, pod.started = "Running", pod.started or time.time()
+                self.record_pid(pod)
                 log(f"pod {pod.name} ({pod.ip}) running: {pod.shown[:160]}")
                 code = pod.proc.wait()
             if self.stopping:
