@@ -98,6 +98,13 @@ check "PyTorchJob: Master and Worker train across 2 namespaces (test accuracy $a
   "[ $rc -eq 0 ] && at_least '$a' 0.85" || why fashion-mnist-pytorchjob-pods
 check "... their ranks met over TCP, MASTER_ADDR a Service name resolved to the Master's address" \
   "grep -q '2 ranks over tcp' $work/fashion-mnist-pytorchjob-pods/pods/fashion-mnist-ddp-master-0/log"
+# local_accuracy EXAMPLE: the test accuracy of the same example under `ringmaster run` on this host.
+local_accuracy() {
+  OPENBLAS_NUM_THREADS=1 timeout 300 "$bin" run "examples/$1.yaml" --jobs-root "$work/local-jobs" >"$work/local-$1.log" 2>&1
+  sed -n 's/^\[.*\] summary: .* accuracy=\([0-9.]*\) .*/\1/p' "$work/local-$1.log" | head -1
+}
+l=$(local_accuracy fashion-mnist-pytorchjob)
+check "... the very accuracy its local run reaches ($a here, $l under ringmaster run)" "[ -n '$l' ] && [ '$a' = '$l' ]"
 
 # --- TFJob: Chief, Workers and parameter servers over gRPC --------------------------------------------
 harness fashion-mnist-tfjob-ps pods; rc=$?
@@ -116,6 +123,8 @@ harness fashion-mnist-mpijob pods; rc=$?
 a=$(accuracy fashion-mnist-mpijob-pods fashion-mnist-mpi-launcher-pod)
 check "MPIJob: mpirun over ssh to 2 worker namespaces (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
   why fashion-mnist-mpijob-pods
+l=$(local_accuracy fashion-mnist-mpijob)
+check "... the very accuracy its local run reaches ($a here, $l under ringmaster run)" "[ -n '$l' ] && [ '$a' = '$l' ]"
 for w in 0 1; do
   check "... worker $w's sshd accepted the launcher's key (root, /root/.ssh)" \
     "grep -q 'Accepted publickey for root' $work/fashion-mnist-mpijob-pods/pods/fashion-mnist-mpi-worker-$w/log"
