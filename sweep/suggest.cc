@@ -9,9 +9,11 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "common/strings.h"
 #include "common/rng.h"
+#include "sweep/sobol.h"
 
 namespace ringmaster::sweep {
 namespace {
@@ -113,6 +115,23 @@ class RandomSearch final : public Suggester {
  private:
   SearchSpace space_;
   uint64_t seed_;
+};
+
+// Katib's sobol (goptuna's sampler): trial k takes point k + 1 of the Sobol sequence (the origin,
+// every parameter at its minimum, is skipped), mapped into the space through the unit cube; with
+// random_state (ours) the sequence is scrambled by a digital shift and starts at point 0.
+class SobolSearch final : public Suggester {
+ public:
+  SobolSearch(const SearchSpace& space, std::optional<uint64_t> scramble)
+      : space_(space), sequence_(space.dimensions().size(), scramble), skip_(scramble ? 0 : 1) {}
+  Suggestion next(const std::vector<TrialView>& trials) override {
+    return {Suggestion::Kind::kTrial, space_.from_unit(sequence_.point(trials.size() + skip_)), ""};
+  }
+
+ private:
+  SearchSpace space_;
+  SobolSequence sequence_;
+  uint64_t skip_;
 };
 
 class GridSearch final : public Suggester {
@@ -698,7 +717,7 @@ Result<uint64_t> seed_of(const Settings& s, uint64_t fallback) {
 
 const std::vector<std::string>& supported_algorithms() {
   static const std::vector<std::string> names = {"random", "grid", "tpe", "multivariate-tpe",
-                                                 "bayesianoptimization", "cmaes", "hyperband"};
+                                                 "bayesianoptimization", "cmaes", "hyperband", "sobol"};
   return names;
 }
 
@@ -710,6 +729,20 @@ Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, 
     auto sd = seed_of(s, seed);
     if (!sd) return sd.status();
     return std::unique_ptr<Suggester>(new RandomSearch(space, *sd));
+  }
+  if (name == "sobol") {
+    Settings s(a, {"random_state"});
+    if (Status st = s.check(); !st) return st;
+    if (space.dimensions().size() > SobolSequence::kMaxDimensions)
+      return invalid_argument(fmt::format("spec.parameters: sobol supports at most {} parameters, found {}",
+                                          SobolSequence::kMaxDimensions, space.dimensions().size()));
+    std::optional<uint64_t> scramble;
+    if (s.text("random_state")) {
+      auto sd = seed_of(s, seed);
+      if (!sd) return sd.status();
+      scramble = *sd;
+    }
+    return std::unique_ptr<Suggester>(new SobolSearch(space, scramble));
   }
   if (name == "grid") {
     Settings s(a, {});
@@ -782,6 +815,11 @@ Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, 
     if (!eta) return eta.status();
     return std::unique_ptr<Suggester>(new Hyperband(space, *sd, *dim, *r_l, *eta));
   }
+  if (name == "enas" || name == "darts")  // Katib's neural architecture search (nasConfig)
+    return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\": {} is neural "
+                                        "architecture search, which ringmaster does not run (Kubeflow Trainer's "
+                                        "OptimizationJob, Katib's successor, drops it too)",
+                                        fmt::join(supported_algorithms(), ", "), name, name));
   return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\"",
                                       fmt::join(supported_algorithms(), ", "), name));
 }

@@ -8,6 +8,8 @@
 //   bayesianoptimization   base_estimator (GP), n_initial_points (10), acq_func (ei), acq_optimizer (auto), random_state
 //   cmaes                  sigma (0.25, in the unit cube), restart_strategy (none | ipop), random_state
 //   hyperband              resource_name (a parameter), r_l (the most resource a trial gets), eta (3), random_state
+//   sobol                  (Katib: none) the Sobol sequence from its second point; random_state (ours):
+//                          scrambled by a digital shift from that seed, from its first point (sobol.h)
 //
 // The model-based algorithms work in the search space's unit cube (SearchSpace::to_unit) on a loss
 // (the objective, negated when it is maximized). Trials still running are given a "constant liar"

@@ -3,7 +3,7 @@
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
 # `sweep stop` (the dashboard's Stop), which stops the trials, and --resume after it;
-# `sweep status`; an unsupported algorithm refused with the list; medianstop stopping trials live;
+# `sweep status`; sobol's sequence; an unsupported algorithm refused with the list; medianstop stopping trials live;
 # the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
 # brackets; report.html.
 # Usage: sweep_test.sh RINGMASTER_BINARY
@@ -144,6 +144,15 @@ check "hyperband: all 22 trials of the 3 brackets run (ExperimentSuggestionEndRe
   "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/hb.out) -eq 22 ] && grep -q '(ExperimentSuggestionEndReached)' $work/hb.out"
 check "... rung 2 of bracket 2 gets 9 epochs" "grep -q 'hb-013 started: x=.* epochs=9 (bracket 2 rung 2)' $work/hb.out"
 
+# --- sobol: Katib's quasi-random sequence, trial k at point k + 1 ---------------------------------------
+shell_exp sobol 0 'echo accuracy=${trialParameters.x}' | sed -e 's/algorithmName: random/algorithmName: sobol/' \
+  -e '/name: random_state/d' -e '/value: "11"/d' -e 's/algorithmSettings:/algorithmSettings: []/' \
+  -e 's/maxTrialCount: 40/maxTrialCount: 4/' -e 's/parallelTrialCount: 2/parallelTrialCount: 1/' -e 's/goal: 0.9/goal: 2/' >"$work/sobol.yaml"
+ringmaster sweep "$work/sobol.yaml" --dir "$work/sobol" >"$work/sobol.out" 2>&1; rc=$?
+check "sobol: 4 trials at x = 0.5, 0.75, 0.25, 0.375 (the Sobol sequence after its origin)" \
+  "[ $rc -eq 0 ] && [ \"\$(sed -n 's/^trial sobol-00[0-9] started: x=//p' $work/sobol.out | tr '\n' ' ')\" = '0.5 0.75 0.25 0.375 ' ]" ||
+  cat "$work/sobol.out"
+
 # --- the report -----------------------------------------------------------------------------------
 check "report.html is written, one mark per scored trial" \
   "[ \$(grep -o 'class=\"trial\" data-trial=\"shell-medianstop-00' $work/median/report.html | wc -l) -eq 10 ]"
@@ -152,7 +161,7 @@ check "report.html is written, one mark per scored trial" \
 sed -e 's/algorithmName: random/algorithmName: enas/' "$work/goal.yaml" >"$work/enas.yaml"
 ringmaster sweep "$work/enas.yaml" --dir "$work/enas" >"$work/enas.out" 2>&1; rc=$?
 check "an unsupported algorithm is refused (exit 2), listing the supported ones" \
-  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, found \"enas\"' $work/enas.out"
+  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, found \"enas\": enas is neural architecture search' $work/enas.out"
 ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/again.out" 2>&1; rc=$?
 check "a directory with an experiment is not overwritten" "[ $rc -eq 2 ] && grep -q 'sweep --resume' $work/again.out"
 exit $fail

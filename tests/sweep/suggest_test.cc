@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "common/rng.h"
+#include "sweep/sobol.h"
 #include "sweep/suggest.h"
 
 using namespace ringmaster;
@@ -55,15 +57,104 @@ double best_after(const std::string& name, int budget, uint64_t seed) {
 }  // namespace
 
 TEST(SuggestTest, UnsupportedAlgorithmsAreRefusedListingTheSupportedOnes) {
-  for (const char* name : {"enas", "darts", "nasrl", "pbt", "sobol"}) {
+  for (const char* name : {"enas", "darts", "nasrl", "pbt"}) {
     auto s = make_suggester(algorithm(name), plane(), 1);
     ASSERT_FALSE(s.is_ok()) << name;
     EXPECT_NE(s.status().message().find("spec.algorithm.algorithmName"), std::string::npos);
-    EXPECT_NE(s.status().message().find("random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband"),
+    EXPECT_NE(s.status().message().find("random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol"),
               std::string::npos)
         << s.status().message();
     EXPECT_NE(s.status().message().find(name), std::string::npos);
   }
+  auto nas = make_suggester(algorithm("darts"), plane(), 1);
+  EXPECT_NE(nas.status().message().find("darts is neural architecture search"), std::string::npos) << nas.status().message();
+}
+
+// The published first points of the Joe-Kuo Sobol sequence in Gray-code order (as Joe and Kuo's
+// sobol.cc and scipy.stats.qmc.Sobol(scramble=False) give them).
+TEST(SobolTest, TheFirstPointsAreTheReferenceSequences) {
+  const SobolSequence s(3, std::nullopt);
+  const double expected[8][3] = {{0, 0, 0},           {0.5, 0.5, 0.5},       {0.75, 0.25, 0.25},   {0.25, 0.75, 0.75},
+                                 {0.375, 0.375, 0.625}, {0.875, 0.875, 0.125}, {0.625, 0.125, 0.875}, {0.125, 0.625, 0.375}};
+  for (int i = 0; i < 8; ++i)
+    for (int d = 0; d < 3; ++d) EXPECT_EQ(s.point(static_cast<uint64_t>(i))[static_cast<std::size_t>(d)], expected[i][d]) << i << "," << d;
+}
+
+// Every dimension is a (0, m, 1)-net: the first 2^m points put one point in each interval of
+// width 2^-m. The first two dimensions are a (0, m, 2)-net: one point in every elementary box of
+// area 2^-m. A digital shift keeps both.
+TEST(SobolTest, PointsAreStratifiedInEveryDimensionAndInTheFirstPlane) {
+  for (std::optional<uint64_t> scramble : {std::optional<uint64_t>(), std::optional<uint64_t>(7)}) {
+    const SobolSequence s(SobolSequence::kMaxDimensions, scramble);
+    ASSERT_EQ(s.dimensions(), SobolSequence::kMaxDimensions);
+    const int m = 9, n = 1 << m;
+    std::vector<std::vector<double>> pts;
+    for (int i = 0; i < n; ++i) pts.push_back(s.point(static_cast<uint64_t>(i)));
+    for (std::size_t d = 0; d < s.dimensions(); ++d) {
+      std::set<int> cells;
+      for (const auto& p : pts) cells.insert(static_cast<int>(p[d] * n));
+      EXPECT_EQ(static_cast<int>(cells.size()), n) << "dimension " << d << (scramble ? " (scrambled)" : "");
+    }
+    for (int a = 0; a <= m; ++a) {
+      std::set<std::pair<int, int>> boxes;
+      for (const auto& p : pts) boxes.insert({static_cast<int>(p[0] * (1 << a)), static_cast<int>(p[1] * (1 << (m - a)))});
+      EXPECT_EQ(static_cast<int>(boxes.size()), n) << "boxes 2^-" << a << " x 2^-" << (m - a);
+    }
+  }
+  EXPECT_NE(SobolSequence(2, 7).point(3), SobolSequence(2, std::nullopt).point(3));
+}
+
+// Low discrepancy: the L2-star discrepancy (Warnock's formula) of 256 Sobol points in 5
+// dimensions is well under that of 256 random points.
+TEST(SobolTest, DiscrepancyIsLowerThanRandomPoints) {
+  auto l2_star = [](const std::vector<std::vector<double>>& x) {
+    const double n = static_cast<double>(x.size());
+    const std::size_t d = x[0].size();
+    double a = 0, b = 0;
+    for (const auto& p : x) {
+      double prod = 1;
+      for (double v : p) prod *= (1 - v * v) / 2;
+      a += prod;
+      for (const auto& q : x) {
+        double pq = 1;
+        for (std::size_t k = 0; k < d; ++k) pq *= 1 - std::max(p[k], q[k]);
+        b += pq;
+      }
+    }
+    return std::sqrt(std::pow(3.0, -static_cast<double>(d)) - 2 * a / n + b / (n * n));
+  };
+  const SobolSequence s(5, std::nullopt);
+  std::vector<std::vector<double>> sobol, random;
+  Rng rng(3);
+  for (int i = 1; i <= 256; ++i) {
+    sobol.push_back(s.point(static_cast<uint64_t>(i)));
+    std::vector<double> r(5);
+    for (double& v : r) v = rng.uniform();
+    random.push_back(r);
+  }
+  EXPECT_LT(l2_star(sobol), 0.5 * l2_star(random)) << l2_star(sobol) << " against " << l2_star(random);
+}
+
+TEST(SuggestTest, SobolSuggestsTheSequenceFromItsSecondPointUnlessScrambled) {
+  const SearchSpace space = plane();
+  auto s = make_suggester(algorithm("sobol"), space, 1);
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  std::vector<TrialView> trials;
+  const double expected[3][2] = {{0.5, 0.5}, {0.75, 0.25}, {0.25, 0.75}};
+  for (const auto& e : expected) {
+    const Suggestion next = (*s)->next(trials);
+    ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
+    EXPECT_EQ(std::stod(next.assignment[0].second), e[0]);
+    EXPECT_EQ(std::stod(next.assignment[1].second), e[1]);
+    trials.push_back({next.assignment, TrialView::State::kDone, 0});
+  }
+  auto scrambled = make_suggester(algorithm("sobol", {{"random_state", "5"}}), space, 1);
+  ASSERT_TRUE(scrambled.is_ok());
+  EXPECT_NE((*scrambled)->next({}).assignment, (*make_suggester(algorithm("sobol"), space, 1))->next({}).assignment);
+  auto bad = make_suggester(algorithm("sobol", {{"scramble", "yes"}}), space, 1);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("(scramble)"), std::string::npos) << bad.status().message();
+  EXPECT_LT(best_after("sobol", 64, 1), best_after("random", 64, 1) * 4) << "it searches, as random does";
 }
 
 TEST(SuggestTest, SettingsAreCheckedByNameAndValue) {
