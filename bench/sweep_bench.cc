@@ -106,7 +106,14 @@ struct RunResult {
 
 RunResult run_one(const TestFunction& f, const std::string& algorithm, uint64_t seed, int budget) {
   const sweep::SearchSpace space = space_of(f);
-  auto suggester = sweep::make_suggester(spec_of(algorithm), space, seed);
+  jobs::AlgorithmSpec spec = spec_of(algorithm);
+  // sobol takes no seed unless scrambled: each seed scrambles it its own way, or every seed would
+  // run the one sequence.
+  if (spec.name == "sobol" && std::none_of(spec.settings.begin(), spec.settings.end(), [](const auto& kv) {
+        return kv.first == "random_state";
+      }))
+    spec.settings.emplace_back("random_state", std::to_string(seed));
+  auto suggester = sweep::make_suggester(spec, space, seed);
   if (!suggester) throw std::runtime_error(suggester.status().message());
   std::vector<sweep::TrialView> trials;
   double best = std::numeric_limits<double>::infinity();
@@ -160,7 +167,7 @@ int run_sweep_bench(const SweepBenchOptions& o, std::FILE* out) {
     const jobs::AlgorithmSpec spec = spec_of(a);
     if (spec.name == "grid" || spec.name == "hyperband") {
       fmt::print(stderr, "ringmaster bench sweep: --algorithms: expected random, tpe, multivariate-tpe, "
-                         "bayesianoptimization or cmaes (with settings as name:key=value/key=value), found \"{}\"\n", a);
+                         "bayesianoptimization, cmaes or sobol (with settings as name:key=value/key=value), found \"{}\"\n", a);
       return 2;
     }
     if (auto s = sweep::make_suggester(spec, space_of(functions()[0]), 0); !s) {

@@ -15,7 +15,7 @@
 namespace ringmaster::bench {
 
 struct SweepBenchOptions {
-  std::vector<std::string> algorithms = {"random", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"};
+  std::vector<std::string> algorithms = {"random", "sobol", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"};
   std::vector<std::string> functions = {"branin", "hartmann6"};
   int seeds = 20;
   int budget = 200;
