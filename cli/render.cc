@@ -116,18 +116,12 @@ int run_render(const RenderOptions& o) {
         return 2;
       }
       if (o.mode == "jobset") {
-        // Trainer's own objects beside its JobSet (the mpi runtime's Secret and ConfigMap) first.
-        Status s = k8s::render_jobset_companions(*job, ro, [&](YAML::Node object) { emit(k8s::to_documents({object})); });
+        // The JobSet, after what it needs beside it (k8s/render.h render_jobset).
+        Status s = k8s::render_jobset(*job, resolved->jobset, ro, [&](YAML::Node object) { emit(k8s::to_documents({object})); });
         if (!s) {
           std::cerr << "ringmaster render: " << doc.file << ": TrainJob " << tj->metadata.name << ": " << s.message() << "\n";
           return 1;
         }
-        if (jobs::ringmaster_serves_rendezvous(*job))
-          std::cerr << "ringmaster render: note: TrainJob " << tj->metadata.name
-                    << ": elastic ringmaster workers need ringmaster's rendezvous server and the job token, which "
-                       "the JobSet Trainer creates has not: render it in pods mode (a <job>-rendezvous Pod and "
-                       "Service, the token Secret) or run it with `ringmaster submit`\n";
-        emit("---\n" + jobs::to_yaml(resolved->jobset));
         if (resolved->pod_group.IsDefined() && !resolved->pod_group.IsNull())
           emit("---\n" + jobs::to_yaml(resolved->pod_group));  // Trainer makes it beside the JobSet
         continue;

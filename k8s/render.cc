@@ -149,6 +149,14 @@ void add_token(const Context& c, YAML::Node container) {
   container["env"].push_back(e);
 }
 
+// The Secret the job token lives in (add_token refers to it): --token's, or a fresh one.
+YAML::Node token_secret(const Context& c) {
+  YAML::Node secret = object("v1", "Secret", meta(c, c.token_secret));
+  secret["type"] = "Opaque";
+  secret["stringData"]["token"] = text(c.options.token.empty() ? random_hex(16) : c.options.token);
+  return secret;
+}
+
 // The primary container's port called `name`, or `fallback`.
 int port_of(const jobs::ReplicaSpec& spec, const std::string& name, int fallback) {
   for (const auto& p : spec.template_.containers[spec.primary_container].ports)
@@ -681,10 +689,7 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
     return invalid_argument(fmt::format("GPU sharing: expected mps or time-slicing, found \"{}\"", o.gpu_sharing));
   for (const auto& spec : job.replicas)
     if (auto f = gpu_fraction(spec); !f) return f.status();
-  YAML::Node secret = object("v1", "Secret", meta(c, c.name + "-token"));
-  secret["type"] = "Opaque";
-  secret["stringData"]["token"] = text(o.token.empty() ? random_hex(16) : o.token);
-  out.push_back(secret);
+  out.push_back(token_secret(c));
   if (const auto& sp = job.run_policy.scheduling_policy) {
     const bool plugins = scheduler_plugins(c);
     YAML::Node pg = object(plugins ? "scheduling.x-k8s.io/v1alpha1" : "scheduling.volcano.sh/v1beta1", "PodGroup",
@@ -722,11 +727,28 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
   return Status::ok();
 }
 
-Status render_jobset_companions(const jobs::TrainingJob& job, const RenderOptions& o, const ObjectSink& sink) {
+Status render_jobset(const jobs::TrainingJob& job, YAML::Node jobset, const RenderOptions& o, const ObjectSink& sink) {
   if (!job.jobset) return invalid_argument("a TrainJob renders from its resolved JobSet (jobs/trainer.h trainjob_as_job)");
   const Out out{sink};
   Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
-  return render_mpi_companions(c, o, out);
+  if (Status s = render_mpi_companions(c, o, out); !s) return s;
+  if (jobs::ringmaster_serves_rendezvous(job)) {
+    // The store outlives every node in a Pod of its own; the trainer nodes find it there and
+    // present the job token (as pods mode does, render_trainjob).
+    out.push_back(token_secret(c));
+    render_rendezvous(c, *job.replica("node"), out);
+    jobset = YAML::Clone(jobset);
+    for (auto rjob : jobset["spec"]["replicatedJobs"]) {
+      if (rjob["name"].as<std::string>("") != "node") continue;
+      for (auto container : rjob["template"]["spec"]["template"]["spec"]["containers"]) {
+        if (container["name"].as<std::string>("") != "node") continue;
+        add_env(container, {{"PET_RDZV_ENDPOINT", rendezvous_endpoint(c)}});
+        add_token(c, container);
+      }
+    }
+  }
+  out.push_back(jobset);
+  return Status::ok();
 }
 
 std::string to_documents(const std::vector<YAML::Node>& objects) {

@@ -80,10 +80,12 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& options, co
 // The same objects collected.
 Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const RenderOptions& options);
 
-// What Trainer creates beside a TrainJob's JobSet, for `render --mode jobset` on a cluster with
-// the JobSet controller and no Trainer: on the mpi runtime, the ssh Secret and the hostfile
-// ConfigMap its pods mount; nothing on another runtime.
-Status render_jobset_companions(const jobs::TrainingJob& job, const RenderOptions& options, const ObjectSink& sink);
+// `render --mode jobset`: the JobSet Trainer creates for a TrainJob (`jobset`, its resolution by
+// jobs::resolve_trainjob), with what a cluster running the JobSet controller and no Trainer needs
+// beside it: on the mpi runtime Trainer's ssh Secret and hostfile ConfigMap; for an elastic
+// TrainJob of ringmaster workers the job token Secret and ringmaster's rendezvous Pod and Service,
+// the trainer nodes pointed at it (PET_RDZV_ENDPOINT) and given the token.
+Status render_jobset(const jobs::TrainingJob& job, YAML::Node jobset, const RenderOptions& options, const ObjectSink& sink);
 
 // "---"-separated YAML documents.
 std::string to_documents(const std::vector<YAML::Node>& objects);

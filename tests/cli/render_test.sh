@@ -20,7 +20,7 @@ done
 # Trainer v2 TrainJobs (the official examples): --mode jobset gives the JobSet Trainer creates.
 for f in tests/fixtures/good/trainjob-*.yaml examples/*trainjob*.yaml; do
   golden="$fixtures/golden/jobset-$(basename "$f")"
-  "$bin" render --mode jobset "$f" --ssh-key "$fixtures/test_ssh_key" >"$work/out.yaml" 2>"$work/err"; rc=$?
+  "$bin" render --mode jobset "$f" --token test-token --ssh-key "$fixtures/test_ssh_key" >"$work/out.yaml" 2>"$work/err"; rc=$?
   [ "${RINGMASTER_UPDATE_GOLDEN:-0}" = 1 ] && cp "$work/out.yaml" "$golden"
   check "$f renders (--mode jobset) as $golden" "[ $rc -eq 0 ] && diff -u $golden $work/out.yaml >$work/diff" || { head -40 "$work/diff"; cat "$work/err"; }
 done

@@ -170,6 +170,11 @@ harness elastic-pytorchjob pods; rc=$?
 a=$(cat $work/elastic-pytorchjob-pods/pods/*/log | sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' | tail -1)  # rank 0 is whoever the generation made it
 check "elastic PyTorchJob: 3 workers and the rendezvous Pod (accuracy $a >= 0.85)" "[ $rc -eq 0 ] && at_least '$a' 0.85" ||
   why elastic-pytorchjob-pods
+harness elastic-trainjob jobset; rc=$?
+a=$(cat $work/elastic-trainjob-jobset/pods/*/log | sed -n 's/^summary: .* accuracy=\([0-9.]*\) .*/\1/p' | tail -1)
+check "elastic TrainJob as its JobSet, with ringmaster's rendezvous Pod and token beside it (accuracy $a >= 0.85)" \
+  "[ $rc -eq 0 ] && at_least '$a' 0.85" || why elastic-trainjob-jobset
+
 # --- ringmaster submit (pods mode): what it sends the API server (the recorded fake kubectl) trains ----
 export FAKE_KUBECTL_DIR=$work/submit
 mkdir -p "$FAKE_KUBECTL_DIR"
