@@ -3,14 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
-#include <unistd.h>
-
 #include <charconv>
-#include <thread>
 #include <cstring>
+#include <thread>
 
 #include "collectives/mpi.h"
 #include "collectives/nccl.h"

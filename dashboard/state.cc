@@ -185,6 +185,13 @@ Result<std::string> timeline_path(const std::string& jobs_root, const std::strin
   if (path.empty() || !fs::is_regular_file(path, ec))
     return not_found(fmt::format("replica {} of job {} has written no --timeline{}", replica, job,
                                  path.empty() ? "" : " (" + path + " is gone)"));
+  // Only a Chrome trace is served: the record names any path its writer chose.
+  std::ifstream trace(path, std::ios::binary);
+  std::string head(256, '\0');
+  trace.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(trace.gcount()));
+  if (head.rfind("{", 0) != 0 || head.find("\"traceEvents\"") == std::string::npos)
+    return not_found(fmt::format("replica {} of job {}: {} is not a Chrome trace", replica, job, path));
   return path;
 }
 

@@ -41,7 +41,7 @@ Result<nlohmann::json> log_tail(const std::string& jobs_root, const std::string&
 Result<nlohmann::json> job_metrics(const std::string& jobs_root, const std::string& job);
 
 // The Chrome trace replica wrote with --timeline (the path its metrics file announces). kNotFound
-// when it wrote none, or the file is gone.
+// when it wrote none, the file is gone, or it is not a Chrome trace ({"...traceEvents" at its start).
 Result<std::string> timeline_path(const std::string& jobs_root, const std::string& job, const std::string& replica);
 
 // Where replica's log is (for following it as it grows). kNotFound as log_tail.

@@ -169,8 +169,11 @@ void RunReporter::window_step(const StepRecord& r, const TrainState& state, int6
   w.samples += r.samples;
   if (!r.on_device) {  // on a device the step's figures are its enqueueing's: only counts then
     const double wait = sec(r.synced - r.backward_done);
-    w.wait_s += wait, w.data_s += sec(r.data_ready - r.wait_start), w.compute_s += sec(r.done - r.data_ready) - wait;
-    w.loss += r.loss.loss, ++w.losses;
+    w.wait_s += wait;
+    w.data_s += sec(r.data_ready - r.wait_start);
+    w.compute_s += sec(r.done - r.data_ready) - wait;
+    w.loss += r.loss.loss;
+    ++w.losses;
   }
   const double seconds = sec(r.done - w.start);
   if (seconds < config_.metrics_step_seconds) return;

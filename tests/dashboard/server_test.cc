@@ -306,6 +306,11 @@ TEST_F(DashboardTest, ATimelineIsServedFromWhereItsMetricsSayItIs) {
   EXPECT_EQ(r->body, *read_file(trace.string()));
   EXPECT_EQ(r->get_header_value("Content-Disposition"), "attachment; filename=\"train-a-train-a-master-0-timeline.json\"");
   EXPECT_EQ(get_json("/api/jobs/train-a/timeline/..", 404).contains("error"), true);
+  ASSERT_TRUE(write_file_atomic((root_ / "secret.txt").string(), "not a trace\n"));
+  ASSERT_TRUE(write_file_atomic((root_ / "train-a" / "metrics" / "train-a-worker-0.jsonl").string(),
+                                nlohmann::json{{"timeline", (root_ / "secret.txt").string()}}.dump() + "\n"));
+  EXPECT_NE(get_json("/api/jobs/train-a/timeline/train-a-worker-0", 404)["error"].get<std::string>().find("is not a Chrome trace"),
+            std::string::npos) << "a record naming another file does not serve it";
   fs::remove(trace);
   EXPECT_NE(get_json("/api/jobs/train-a/timeline/train-a-master-0", 404)["error"].get<std::string>().find("is gone"),
             std::string::npos);
