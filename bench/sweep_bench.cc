@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "sweep/nsga2.h"
+#include "sweep/pareto.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
 #include "common/rng.h"
@@ -162,6 +164,69 @@ double latency(const TestFunction& f, const std::string& algorithm, int observed
 
 }  // namespace
 
+// Multi-objective search (issue 28): ZDT1 in 6 dimensions (Zitzler, Deb and Thiele 2000; its
+// front is f2 = 1 - sqrt(f1), whose hypervolume against the reference (1.1, 1.1) is 0.8767), the
+// hypervolume of every trial so far after 100, 200 and 1000 trials, NSGA-II against random search.
+void multi_objective(int seeds, nlohmann::json& json, std::FILE* out) {
+  std::vector<jobs::ParameterSpec> params;
+  for (int i = 0; i < 6; ++i) {
+    jobs::ParameterSpec p;
+    p.name = fmt::format("x{}", i);
+    p.type = jobs::ParameterType::kDouble;
+    p.feasible_space.min = "0";
+    p.feasible_space.max = "1";
+    params.push_back(p);
+  }
+  const sweep::SearchSpace space = *sweep::SearchSpace::from(params);
+  auto zdt1 = [](const sweep::Assignment& a) {
+    const double f1 = std::stod(a.at(0).second);
+    double g = 0;
+    for (std::size_t i = 1; i < a.size(); ++i) g += std::stod(a[i].second);
+    g = 1 + 9 * g / static_cast<double>(a.size() - 1);
+    return sweep::Objectives{f1, g * (1 - std::sqrt(f1 / g))};
+  };
+  const std::vector<int> budgets = {100, 200, 1000};
+  json["multi_objective"] = nlohmann::json::array();
+  fmt::print(out, "\nmulti-objective: ZDT1 (6-D), hypervolume against (1.1, 1.1) (the true front's: 0.8767), median of {} "
+                  "seeds\n{:<22}", seeds, "algorithm");
+  for (int b : budgets) fmt::print(out, " {:>12}", fmt::format("{} trials", b));
+  fmt::print(out, "\n");
+  for (const char* name : {"nsga2", "random"}) {
+    std::vector<std::vector<double>> hv(budgets.size());
+    for (int seed = 0; seed < seeds; ++seed) {
+      std::unique_ptr<sweep::Suggester> s;
+      if (std::string(name) == "nsga2") {
+        s = sweep::make_nsga2(space, {20, 0.9, 1000 + static_cast<uint64_t>(seed)});
+      } else {
+        jobs::AlgorithmSpec random;
+        random.name = "random";
+        s = std::move(*sweep::make_suggester(random, space, 1000 + static_cast<uint64_t>(seed)));
+      }
+      std::vector<sweep::TrialView> trials;
+      std::vector<sweep::Objectives> seen;
+      for (std::size_t k = 0; k < budgets.size(); ++k) {
+        while (static_cast<int>(trials.size()) < budgets[k]) {
+          const sweep::Suggestion next = s->next(trials);
+          sweep::TrialView t;
+          t.assignment = next.assignment;
+          t.state = sweep::TrialView::State::kDone;
+          t.losses = zdt1(next.assignment);
+          seen.push_back(t.losses);
+          trials.push_back(std::move(t));
+        }
+        hv[k].push_back(sweep::hypervolume_2d(seen, {1.1, 1.1}));
+      }
+    }
+    fmt::print(out, "{:<22}", name);
+    for (std::size_t k = 0; k < budgets.size(); ++k) {
+      fmt::print(out, " {:>12.4f}", median(hv[k]));
+      json["multi_objective"].push_back({{"function", "zdt1-6d"}, {"algorithm", name}, {"trials", budgets[k]},
+                                         {"median_hypervolume", median(hv[k])}, {"hypervolumes", hv[k]}});
+    }
+    fmt::print(out, "\n");
+  }
+}
+
 int run_sweep_bench(const SweepBenchOptions& o, std::FILE* out) {
   for (const auto& a : o.algorithms) {
     const jobs::AlgorithmSpec spec = spec_of(a);
@@ -266,6 +331,7 @@ int run_sweep_bench(const SweepBenchOptions& o, std::FILE* out) {
     }
     fmt::print(out, "\n");
   }
+  multi_objective(o.seeds, json, out);
   fmt::print(out, "{}\n", json.dump());
   return 0;
 }

@@ -35,6 +35,7 @@ struct TrialView {
   Assignment assignment;
   State state = State::kRunning;
   double loss = 0;  // kDone: lower is better
+  std::vector<double> losses;  // kDone, multi-objective search (nsga2.h): one loss per objective
 };
 
 struct Suggestion {
