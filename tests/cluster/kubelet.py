@@ -469,9 +469,8 @@ class Cluster:
                 src = os.path.join(src, m["subPath"])
             mounts.append((src, m["mountPath"]))
         workdir = c.get("workingDir") or "/home/ringmaster"  # the image's WORKDIR
-        # securityContext: the container's over the Pod's; the image's user is root here (the
-        # harness runs what the pod says, and the Dockerfile's USER only where the pod says nothing
-        # would need the image's metadata).
+        # securityContext: the container's over the Pod's; root when neither says (the harness does
+        # not read the image's USER).
         psc, csc = pod.spec.get("securityContext") or {}, c.get("securityContext") or {}
         uid = csc.get("runAsUser", psc.get("runAsUser", 0))
         gid = csc.get("runAsGroup", psc.get("runAsGroup", uid))
@@ -481,12 +480,19 @@ class Cluster:
         if uid != 0:
             env["HOME"] = "/home/ringmaster" if uid == 1000 else "/"
         for src, target in mounts:
-            if not os.path.isfile(src) or not os.path.exists(target):
+            if os.path.isfile(src):
+                if not os.path.exists(target):  # a file's mount point is a file
+                    self.ensure_dir(os.path.dirname(target))
+                    open(target, "a").close()
+                    with self.lock:
+                        self.created_dirs.append(target)
+            else:
                 self.ensure_dir(target)
+        self.ensure_dir("/run/sshd")  # sshd's privilege separation directory, as its package makes it
         self.ensure_dir(f"/etc/netns/{pod.netns}")  # `ip netns exec` mounts its files over /etc
         with open(f"/etc/netns/{pod.netns}/hosts", "w") as f:
             f.write(self.hosts_file(pod, self.rec))
-        setup = [f"hostname {pod.hostname}", "mkdir -p /run/sshd"]
+        setup = [f"hostname {pod.hostname}"]
         setup += [f"mount --bind {q(src)} {q(dst)}" for src, dst in mounts]
         setup += [f"cd {q(workdir)}", f"exec taskset -c {self.cpu_list(c)} \"$@\""]
         pod.argv = ["ip", "netns", "exec", pod.netns, "unshare", "--uts", "--", "/bin/sh", "-ec", " && ".join(setup),
@@ -604,7 +610,10 @@ class Cluster:
         self.stopping = True
         self.network_down()
         for d in reversed(self.created_dirs):
-            shutil.rmtree(d, ignore_errors=True)
+            if os.path.isdir(d):
+                shutil.rmtree(d, ignore_errors=True)
+            elif os.path.exists(d):
+                os.remove(d)
 
 
 def ready(pods, status):
