@@ -28,6 +28,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import scaling_model  # noqa: E402  (bench/scaling_model.py: the formulas, one copy)
 SOURCE = os.path.dirname(HERE)
 HARNESS = os.path.join(SOURCE, "tests", "cluster", "kubelet.py")
 SMALL = 64 * 1024  # collectives/communicator.h small_message_bytes
@@ -91,9 +93,10 @@ def algorithm(n, nbytes):
 
 
 def model(n, nbytes, alpha, beta):
+    """The time the algorithm the backend picks takes (scaling_model.py's formulas, bandwidth 1/beta)."""
     if algorithm(n, nbytes) == "rd":
-        return math.log2(n) * (alpha + nbytes * beta)
-    return 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes * beta
+        return scaling_model.recursive_doubling(n, nbytes, alpha, 1 / beta)
+    return scaling_model.ring(n, nbytes, alpha, 1 / beta)
 
 
 def fit(points):

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "jobs/loader.h"
+#include "launcher/job_dir.h"
 #include "launcher/runner.h"
 #include "worker/trainer.h"
-#include "launcher/job_dir.h"
 
 namespace ringmaster::k8s {
 struct RenderOptions;

@@ -7,7 +7,6 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "common/files.h"
 #include "launcher/job_dir.h"
@@ -219,7 +218,7 @@ Status set_suspended(const std::string& jobs_root, const std::string& job, bool 
   auto s = read_status(*dir);
   if (!s) return s.status();
   const std::string phase = s->value("phase", "");
-  if (phase == "Succeeded" || phase == "Failed")
+  if (launcher::finished_phase(phase))
     return Status(StatusCode::kFailedPrecondition, fmt::format("job {} has finished ({})", job, phase));
   const std::string file = launcher::suspend_file(dir->string());
   if (suspended) return write_file_atomic(file, "suspended from the dashboard\n");

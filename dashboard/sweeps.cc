@@ -18,7 +18,6 @@ nlohmann::json settings_of(const jobs::AlgorithmSpec& a) {
   return out;
 }
 
-// What list_sweeps gives for one experiment.
 // Running while a driver holds it; Stopped on request; Interrupted when its driver went away
 // without a word (killed): both go on with `ringmaster sweep --resume DIR`.
 std::string state_of(const fs::path& dir, const sweep::SweepResult& r) {
@@ -27,6 +26,7 @@ std::string state_of(const fs::path& dir, const sweep::SweepResult& r) {
   return r.stopped ? "Stopped" : "Interrupted";
 }
 
+// What list_sweeps gives for one experiment.
 nlohmann::json summary_of(const fs::path& dir, const jobs::Experiment& e, const sweep::SweepResult& r) {
   const std::string name = dir.filename().string();
   nlohmann::json best = nullptr;
@@ -41,6 +41,14 @@ nlohmann::json summary_of(const fs::path& dir, const jobs::Experiment& e, const 
           {"reason", r.reason},
           {"trialCount", r.trials.size()},
           {"best", best}};
+}
+
+// The directory of experiment `name` (kNotFound unless it holds an experiment.yaml).
+Result<fs::path> experiment_dir(const std::string& experiments_root, const std::string& name) {
+  const fs::path dir = fs::path(experiments_root) / name;
+  if (!valid_name(name) || !fs::exists(dir / "experiment.yaml"))
+    return not_found(fmt::format("no experiment {} under {}", name, experiments_root));
+  return dir;
 }
 
 }  // namespace
@@ -61,9 +69,9 @@ nlohmann::json list_sweeps(const std::string& experiments_root) {
 }
 
 Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const std::string& name) {
-  const fs::path dir = fs::path(experiments_root) / name;
-  if (!valid_name(name) || !fs::exists(dir / "experiment.yaml"))
-    return not_found(fmt::format("no experiment {} under {}", name, experiments_root));
+  auto found = experiment_dir(experiments_root, name);
+  if (!found) return found.status();
+  const fs::path& dir = *found;
   auto e = sweep::load_experiment_dir(dir.string());
   if (!e) return e.status();
   auto r = sweep::read_sweep(dir.string(), *e);
@@ -91,10 +99,9 @@ Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const s
 }
 
 Status stop_sweep(const std::string& experiments_root, const std::string& name) {
-  const fs::path dir = fs::path(experiments_root) / name;
-  if (!valid_name(name) || !fs::exists(dir / "experiment.yaml"))
-    return not_found(fmt::format("no experiment {} under {}", name, experiments_root));
-  return sweep::request_stop(dir.string());
+  auto dir = experiment_dir(experiments_root, name);
+  if (!dir) return dir.status();
+  return sweep::request_stop(dir->string());
 }
 
 }  // namespace ringmaster::dashboard

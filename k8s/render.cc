@@ -54,6 +54,10 @@ struct Context {
   const RenderOptions& options;
 };
 
+Context context_of(const jobs::TrainingJob& job, const RenderOptions& o) {
+  return {job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
+}
+
 void add_env(YAML::Node container, const jobs::EnvList& vars);
 
 bool scheduler_plugins(const Context& c) { return c.options.gang_scheduler == "scheduler-plugins"; }
@@ -343,26 +347,34 @@ Result<std::pair<std::string, std::string>> ssh_keys(const Context& c, const Ren
 
 // The ConfigMap "<job>-config" at /etc/mpi in every container of `spec`: the hostfile and `script`
 // (discover_hosts.sh, or v1alpha2's kubexec.sh), executable.
-void mount_mpi_config(const Context& c, YAML::Node spec, const char* script) {
-  for (auto container : spec["containers"]) {
-    YAML::Node m;
-    m["name"] = "mpi-job-config";
-    m["mountPath"] = "/etc/mpi";
-    container["volumeMounts"].push_back(m);
-  }
+// The <job>-config ConfigMap as a volume: the hostfile (unless `with_hostfile` is false) and the
+// rsh agent `script`.
+YAML::Node mpi_config_volume(const Context& c, const char* script, bool with_hostfile) {
   YAML::Node v;
   v["name"] = "mpi-job-config";
   v["configMap"]["name"] = dns_label(c.name + "-config");
-  YAML::Node h, d;
-  h["key"] = "hostfile";
-  h["path"] = "hostfile";
-  h["mode"] = 0444;
-  d["key"] = script;
-  d["path"] = script;
-  d["mode"] = 0555;
-  v["configMap"]["items"].push_back(h);
-  v["configMap"]["items"].push_back(d);
-  spec["volumes"].push_back(v);
+  auto item = [&](const char* key, int mode) {
+    YAML::Node i;
+    i["key"] = key;
+    i["path"] = key;
+    i["mode"] = mode;
+    v["configMap"]["items"].push_back(i);
+  };
+  if (with_hostfile) item("hostfile", 0444);
+  item(script, 0555);
+  return v;
+}
+
+YAML::Node mpi_config_mount() {
+  YAML::Node m;
+  m["name"] = "mpi-job-config";
+  m["mountPath"] = "/etc/mpi";
+  return m;
+}
+
+void mount_mpi_config(const Context& c, YAML::Node spec, const char* script) {
+  for (auto container : spec["containers"]) container["volumeMounts"].push_back(mpi_config_mount());
+  spec["volumes"].push_back(mpi_config_volume(c, script, true));
 }
 
 // The MPIJob's launcher from its pod template: a batch/v1 Job "<job>-launcher", as the operator
@@ -518,18 +530,8 @@ Status render_mpi_kubexec(const Context& c, const Out& out) {
       container["args"] = YAML::Load("[365d]");
     }
     add_env(container, {{"K_MPI_JOB_ROLE", "worker"}});
-    YAML::Node m;
-    m["name"] = "mpi-job-config";
-    m["mountPath"] = "/etc/mpi";
-    container["volumeMounts"].push_back(m);
-    YAML::Node v, item;
-    v["name"] = "mpi-job-config";
-    v["configMap"]["name"] = dns_label(c.name + "-config");
-    item["key"] = "kubexec.sh";
-    item["path"] = "kubexec.sh";
-    item["mode"] = 0555;
-    v["configMap"]["items"].push_back(item);
-    t["spec"]["volumes"].push_back(v);
+    container["volumeMounts"].push_back(mpi_config_mount());
+    t["spec"]["volumes"].push_back(mpi_config_volume(c, "kubexec.sh", false));
     out.push_back(pod_from(c, workers[static_cast<std::size_t>(i)], t));
   }
   // The launcher.
@@ -682,7 +684,7 @@ Result<std::vector<YAML::Node>> render_job(const jobs::TrainingJob& job, const R
 
 Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const ObjectSink& sink) {
   const Out out{sink};
-  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
+  const Context c = context_of(job, o);
   if (o.gang_scheduler != "volcano" && o.gang_scheduler != "scheduler-plugins")
     return invalid_argument(fmt::format("gang scheduler: expected volcano or scheduler-plugins, found \"{}\"", o.gang_scheduler));
   if (o.gpu_sharing != "mps" && o.gpu_sharing != "time-slicing")
@@ -730,7 +732,7 @@ Status render_job(const jobs::TrainingJob& job, const RenderOptions& o, const Ob
 Status render_jobset(const jobs::TrainingJob& job, YAML::Node jobset, const RenderOptions& o, const ObjectSink& sink) {
   if (!job.jobset) return invalid_argument("a TrainJob renders from its resolved JobSet (jobs/trainer.h trainjob_as_job)");
   const Out out{sink};
-  Context c{job, job.metadata.name, job.metadata.namespace_, dns_label(job.metadata.name + "-token"), o};
+  const Context c = context_of(job, o);
   if (Status s = render_mpi_companions(c, o, out); !s) return s;
   if (jobs::ringmaster_serves_rendezvous(job)) {
     // The store outlives every node in a Pod of its own; the trainer nodes find it there and

@@ -28,15 +28,15 @@ inline std::string suspend_file(const std::string& job_dir) {
 // Where replica `replica` of a job writes its training metrics (JSON lines, `ringmaster train`'s
 // --metrics-file): the launcher gives each replica this path as RINGMASTER_METRICS_FILE, and the
 // dashboard reads every file of metrics_dir().
-// ... and, as RINGMASTER_METRICS_STEP_SECONDS, how often a replica adds a record of its latest
-// steps (`ringmaster train --metrics-step-seconds`) for the dashboard's per-step curves.
-inline constexpr const char* kMetricsStepSeconds = "1";
 inline std::string metrics_dir(const std::string& job_dir) {
   return (std::filesystem::path(job_dir) / "metrics").string();
 }
 inline std::string metrics_file(const std::string& job_dir, const std::string& replica) {
   return (std::filesystem::path(metrics_dir(job_dir)) / (replica + ".jsonl")).string();
 }
+// ... and, as RINGMASTER_METRICS_STEP_SECONDS, how often a replica adds a record of its latest
+// steps (`ringmaster train --metrics-step-seconds`) for the dashboard's per-step curves.
+inline constexpr const char* kMetricsStepSeconds = "1";
 
 // Whether a job in this phase (status.json's "phase") has ended.
 inline bool finished_phase(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }

@@ -199,7 +199,8 @@ std::string describe(const TrialRecord& t) {
   return s;
 }
 
-// Present: the driver stops (request_stop). Held (flock) by the driver running the experiment.
+// Present: the driver stops (request_stop). Locked (a POSIX record lock, run_sweep) by the driver
+// running the experiment.
 std::string stop_file(const std::string& dir) { return (fs::path(dir) / "stop").string(); }
 std::string lock_file(const std::string& dir) { return (fs::path(dir) / "driver.lock").string(); }
 
