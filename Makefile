@@ -6,7 +6,7 @@ ifeq ($(CI),true)
 CMAKE_ARGS += -DRINGMASTER_WERROR=ON
 endif
 
-.PHONY: demo test deps build fuzz sanitize tsan clean bench-cluster
+.PHONY: demo test deps build fuzz sanitize tsan clean bench-cluster bench-pbt
 
 demo: deps build
 	@scripts/demo $(BUILD)
@@ -23,6 +23,9 @@ build:
 
 # Allreduce and training on simulated hosts (network namespaces; root): the alpha-beta model's
 # measured check, then the model at 8-256 GPUs (docs/scaling.md).
+bench-pbt: deps build
+	bench/pbt_bench.py --bin $(BUILD)/ringmaster --seeds 1,2,3,4,5
+
 bench-cluster: deps build
 	bench/cluster_bench.py --bin-dir $(BUILD)
 	bench/scaling_model.py

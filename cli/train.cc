@@ -70,6 +70,9 @@ void add_schedule_flags(CLI::App* cmd, worker::TrainConfig& c) {
   cmd->add_option("--stop-at-step", c.stop_at_step,
                   "leave after global step N with a checkpoint, keeping the run's length and schedule (--resume "
                   "continues)");
+  cmd->add_option("--extra-epochs", c.extra_epochs,
+                  "continue from the newest checkpoint in --checkpoint-dir (if any) for N more epochs, with this "
+                  "run's --lr, --momentum and schedule (Population Based Training's generations)");
   cmd->add_option("--batch-size", c.batch_size, "samples per step")->capture_default_str();
   cmd->add_option("--optimizer", c.optimizer.name, "sgd or adam")->capture_default_str();
   cmd->add_option("--lr", c.lr, "learning rate (default: sgd 0.05, adam 0.001)");

@@ -76,6 +76,13 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
+std::string trim(std::string_view s) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  return std::string(s);
+}
+
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 std::string quote(std::string_view s, std::size_t max_len) {

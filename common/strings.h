@@ -30,6 +30,8 @@ std::string to_lower(std::string_view s);
 std::string join(std::span<const std::string> parts, std::string_view sep);
 std::string join(std::span<const std::string_view> parts, std::string_view sep);
 std::vector<std::string> split(std::string_view s, char sep);
+// `s` without leading and trailing spaces, tabs, carriage returns and newlines.
+std::string trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 
 // The one number parser of ringmaster for flags, YAML values, annotations and text from other

@@ -93,7 +93,8 @@ Result<nlohmann::json> sweep_detail(const std::string& experiments_root, const s
                                   {"assignment", assignment},
                                   {"metrics", metrics},
                                   {"series", t.series},
-                                  {"note", t.note}});
+                                  {"note", t.note},
+                                  {"parent", t.parent}});
   }
   return out;
 }

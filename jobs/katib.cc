@@ -205,6 +205,56 @@ void load_objective(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, 
   }
 }
 
+}  // namespace
+
+void load_objective_annotations(LoadContext& ctx, const YAML::Node& doc, Objective& o) {
+  const YAML::Node annotations = get(get(doc, "metadata"), "annotations");
+  const auto at = [&](const char* key) { return get(annotations, key); };
+  const auto text = [&](const char* key) -> std::optional<std::string> {
+    const YAML::Node n = at(key);
+    if (n.IsDefined() && n.IsScalar()) return n.Scalar();
+    return std::nullopt;
+  };
+  if (const auto objectives = text(kObjectivesAnnotation)) {
+    const std::string field = std::string("metadata.annotations[") + kObjectivesAnnotation + "]";
+    std::set<std::string> seen{o.objective_metric_name};
+    for (const std::string& item : split(*objectives, ',')) {
+      const std::string entry = trim(item);
+      const auto colon = entry.rfind(':');
+      const std::string metric = trim(entry.substr(0, colon == std::string::npos ? entry.size() : colon));
+      const std::string direction = colon == std::string::npos ? "" : to_lower(trim(entry.substr(colon + 1)));
+      if (metric.empty() || (direction != "minimize" && direction != "maximize")) {
+        ctx.error(at(kObjectivesAnnotation), field,
+                  "expected objectives as METRIC:minimize or METRIC:maximize, separated by commas, found " + quote(entry));
+        return;
+      }
+      if (!seen.insert(metric).second) {
+        ctx.error(at(kObjectivesAnnotation), field, "expected each objective once (the first is the main objective's), found " +
+                                                        quote(metric) + " twice");
+        return;
+      }
+      o.more.push_back({metric, direction == "minimize" ? ObjectiveType::kMinimize : ObjectiveType::kMaximize});
+    }
+  }
+  if (const auto reference = text(kHypervolumeReferenceAnnotation)) {
+    const std::string field = std::string("metadata.annotations[") + kHypervolumeReferenceAnnotation + "]";
+    for (const std::string& item : split(*reference, ',')) {
+      const auto v = parse_double(trim(item));
+      if (!v || !std::isfinite(*v)) {
+        ctx.error(at(kHypervolumeReferenceAnnotation), field, "expected numbers separated by commas, found " + quote(trim(item)));
+        return;
+      }
+      o.hypervolume_reference.push_back(*v);
+    }
+    if (o.hypervolume_reference.size() != o.more.size() + 1)
+      ctx.error(at(kHypervolumeReferenceAnnotation), field,
+                "expected one value per objective (" + std::to_string(o.more.size() + 1) + "), found " +
+                    std::to_string(o.hypervolume_reference.size()));
+  }
+}
+
+namespace {
+
 void load_algorithms(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, Experiment& exp, bool v1beta1) {
   YAML::Node alg = get(spec, "algorithm");
   if (!alg.IsDefined() || !alg.IsMap()) {
@@ -596,6 +646,7 @@ std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& do
   YAML::Node nspec = norm["spec"];
   load_counts(ctx, spec, nspec, exp, v1beta1);
   load_objective(ctx, spec, nspec, exp, v1beta1);
+  load_objective_annotations(ctx, doc, exp.objective);
   load_algorithms(ctx, spec, nspec, exp, v1beta1);
   load_parameters(ctx, spec, nspec, exp, v1beta1);
   bool has_nas = get(spec, "nasConfig").IsDefined();

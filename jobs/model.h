@@ -235,12 +235,31 @@ struct ParameterSpec {
 enum class ObjectiveType { kMinimize, kMaximize };
 enum class MetricStrategy { kMin, kMax, kLatest };
 
+// One objective of a multi-objective search.
+struct ObjectiveMetric {
+  std::string metric;
+  ObjectiveType type = ObjectiveType::kMinimize;
+};
+
+// The annotations that make a Katib Experiment (or a Trainer OptimizationJob) multi-objective;
+// ours, not Katib's or Trainer's (docs/multi-objective.md):
+//   ringmaster.io/objectives: "latency_ms:minimize, params:minimize"   objectives after the first
+//   ringmaster.io/hypervolume-reference: "0.5, 40, 1e6"                one value per objective
+inline constexpr const char* kObjectivesAnnotation = "ringmaster.io/objectives";
+inline constexpr const char* kHypervolumeReferenceAnnotation = "ringmaster.io/hypervolume-reference";
+
 struct Objective {
   ObjectiveType type = ObjectiveType::kMaximize;
   std::optional<double> goal;
   std::string objective_metric_name;
   std::vector<std::string> additional_metric_names;
   std::vector<std::pair<std::string, MetricStrategy>> metric_strategies;  // one per metric, defaulted
+  // ringmaster.io/objectives: the objectives searched with this one (empty: single-objective).
+  // Each is collected as its direction says (min or max), like the first.
+  std::vector<ObjectiveMetric> more;
+  // ringmaster.io/hypervolume-reference, in the objectives' order and units; empty: the worst
+  // value of each objective over the finished trials.
+  std::vector<double> hypervolume_reference;
 };
 
 struct AlgorithmSpec {

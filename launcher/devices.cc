@@ -16,13 +16,6 @@
 namespace ringmaster::launcher {
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return s.substr(i);
-}
-
 }  // namespace
 
 std::vector<Gpu> parse_nvidia_smi(const std::string& csv) {

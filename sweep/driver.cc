@@ -130,10 +130,30 @@ Result<YAML::Node> render_v1alpha3(const jobs::Experiment& e, const std::string&
   }
 }
 
+// pbt's suggestion_trial_dir without a trailing slash; empty when the algorithm has none.
+std::string trial_dir_setting(const jobs::Experiment& e) {
+  for (const auto& [name, value] : e.algorithm.settings)
+    if (name == "suggestion_trial_dir") {
+      std::string dir = value;
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      return dir;
+    }
+  return "";
+}
+
 // Checks the template against the parameters before anything runs.
 Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
   const auto& t = e.trial_template;
   const auto& mc = e.metrics_collector;
+  if (const std::string dir = trial_dir_setting(e); !dir.empty()) {
+    const bool found = t.raw_template.empty() ? t.trial_spec.is_map() && mentions(jobs::yaml(t.trial_spec), dir)
+                                              : t.raw_template.find(dir) != std::string::npos;
+    if (!found)
+      return invalid_argument(fmt::format("spec.algorithm.algorithmSettings (suggestion_trial_dir): expected {} to "
+                                          "appear in the trial template (each local trial gets its own copy, at a "
+                                          "path the driver puts in its place), found it nowhere",
+                                          dir));
+  }
   if (mc.kind != "StdOut" && mc.kind != "File")
     return invalid_argument(fmt::format("spec.metricsCollectorSpec.collector.kind: expected StdOut or File (the "
                                         "collectors ringmaster sweep runs), found {}",
@@ -199,6 +219,12 @@ std::string describe(const TrialRecord& t) {
   return s;
 }
 
+// pbt: "  (generation 2, from NAME)".
+std::string lineage(const TrialRecord& t) {
+  if (!t.generation) return "";
+  return fmt::format("  (generation {}{})", *t.generation, t.parent.empty() ? "" : ", from " + t.parent);
+}
+
 // Present: the driver stops (request_stop). Locked (a POSIX record lock, run_sweep) by the driver
 // running the experiment.
 std::string stop_file(const std::string& dir) { return (fs::path(dir) / "stop").string(); }
@@ -222,6 +248,11 @@ class Driver {
         t.name = r.value("trial", "");
         t.index = r.value("index", 0);
         t.note = r.value("note", "");
+        if (r.contains("generation") && r["generation"].is_number_integer()) {
+          t.generation = r["generation"].get<int>();
+          t.member = r.value("member", 0);
+          t.parent = r.value("parent", "");
+        }
         const nlohmann::json assignment = r.value("assignment", nlohmann::json::array());
         for (const auto& a : assignment)
           if (a.is_array() && a.size() == 2 && a[0].is_string() && a[1].is_string())
@@ -333,6 +364,12 @@ class Driver {
           t.name = trial_name(e_, t.index);
           t.assignment = std::move(next.assignment);
           t.note = std::move(next.note);
+          if (next.lineage) {
+            t.generation = next.lineage->generation;
+            t.member = next.lineage->member;
+            if (next.lineage->parent && *next.lineage->parent < result_.trials.size())
+              t.parent = result_.trials[*next.lineage->parent].name;
+          }
           result_.trials.push_back(t);
           i = result_.trials.size() - 1;
         } else {
@@ -382,6 +419,12 @@ class Driver {
     for (const auto& t : result_.trials) {
       TrialView v;
       v.assignment = t.assignment;
+      if (t.generation) {
+        v.lineage.generation = *t.generation;
+        v.lineage.member = t.member;
+        for (std::size_t p = 0; p < result_.trials.size() && !t.parent.empty(); ++p)
+          if (result_.trials[p].name == t.parent) v.lineage.parent = p;
+      }
       if (t.status == "Running") {
         v.state = TrialView::State::kRunning;
       } else if ((t.status == "Succeeded" || t.status == "EarlyStopped") && t.objective) {
@@ -447,7 +490,30 @@ class Driver {
     }
     job["metadata"]["name"] = t.name;
     if (e_.metrics_collector.kind == "File") replace_text(job, e_.metrics_collector.file_path, metrics_file(dir));
+    if (const std::string from = trial_dir_setting(e_); !from.empty()) replace_text(job, from, trial_dir(t.name));
     return job;
+  }
+
+  // pbt: DIR/pbt/<trial>, which the trial's job sees in place of suggestion_trial_dir.
+  std::string trial_dir(const std::string& trial) const { return (fs::path(o_.dir) / "pbt" / trial).string(); }
+
+  // pbt: the trial's directory afresh, holding a copy of its parent's (Katib's suggestion copies
+  // it before the trial is created). Atomic: the copy is made beside it and renamed into place.
+  Status prepare_trial_dir(const TrialRecord& t) const {
+    if (trial_dir_setting(e_).empty()) return Status::ok();
+    const fs::path dir = trial_dir(t.name), part = dir.string() + ".part";
+    std::error_code ec;
+    fs::remove_all(part, ec);
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir.parent_path(), ec);
+    if (!t.parent.empty()) fs::copy(trial_dir(t.parent), part, fs::copy_options::recursive, ec);
+    else fs::create_directory(part, ec);
+    if (!ec) fs::rename(part, dir, ec);
+    if (ec)
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("{}: cannot prepare the trial's suggestion_trial_dir{}: {}", dir.string(),
+                                t.parent.empty() ? "" : " from " + trial_dir(t.parent), ec.message()));
+    return Status::ok();
   }
 
   std::string metrics_file(const fs::path& dir) const {
@@ -464,10 +530,16 @@ class Driver {
     for (const auto& [k, v] : t.assignment) assignment.push_back({k, v});
     nlohmann::json record = {{"event", "trial_created"}, {"trial", t.name}, {"index", t.index}, {"assignment", assignment}};
     if (!t.note.empty()) record["note"] = t.note;
+    if (t.generation) {
+      record["generation"] = *t.generation;
+      record["member"] = t.member;
+      if (!t.parent.empty()) record["parent"] = t.parent;
+    }
     if (Status s = journal.append(record); !s) return s;
     const fs::path dir = fs::path(o_.dir) / "trials" / t.name;
     std::error_code ec;
     fs::create_directories(dir, ec);
+    if (Status s = prepare_trial_dir(t); !s) return s;
     auto job = job_of(t, dir);
     if (!job) return job.status();
     Live live;
@@ -482,7 +554,8 @@ class Driver {
     YAML::Emitter em;
     em << *job;
     if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
-    event(fmt::format("trial {} started: {}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note)));
+    event(fmt::format("trial {} started: {}{}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note),
+                      t.parent.empty() ? "" : fmt::format(" from {}", t.parent)));
     // A trial that starts again (after a resume) writes a fresh log: the launcher appends.
     const std::string log = (dir / "output.log").string();
     fs::remove(log, ec);
@@ -706,8 +779,8 @@ Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e
 void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out) {
   fmt::print(out, "{:<28} {:<18} {:>12}  {}\n", "TRIAL", "STATUS", e.objective.objective_metric_name, "PARAMETERS");
   for (const auto& t : r.trials)
-    fmt::print(out, "{:<28} {:<18} {:>12}  {}\n", t.name, t.status, t.objective ? fmt::format("{:.6g}", *t.objective) : "-",
-               describe(t));
+    fmt::print(out, "{:<28} {:<18} {:>12}  {}{}\n", t.name, t.status, t.objective ? fmt::format("{:.6g}", *t.objective) : "-",
+               describe(t), lineage(t));
   if (r.best) {
     const auto& b = r.trials[*r.best];
     fmt::print(out, "best: {} {}={} with {}\n", b.name, e.objective.objective_metric_name, format_double(*b.objective),

@@ -8,6 +8,10 @@
 // experiment file is copied to DIR. `--resume DIR` after the driver was killed (even with SIGKILL:
 // its trials die with it) keeps every finished trial and runs again the ones that were running.
 //
+// pbt: each trial's suggestion_trial_dir is DIR/pbt/<trial> (the path is replaced in the trial's
+// job, as Katib mounts the suggestion's volume there); before a trial starts, its parent's directory
+// is copied into it (again when it starts again on --resume), and the journal records its lineage.
+//
 // Stopping: request_stop(DIR) (`ringmaster sweep stop DIR`, the dashboard's Stop) asks the driver
 // to stop the trials running, record "experiment_stopped" and return; `--resume DIR` goes on,
 // running those trials again. One driver at a time holds an experiment (a POSIX record lock on
@@ -42,6 +46,11 @@ struct TrialRecord {
   std::vector<std::pair<std::string, double>> metrics;
   std::string note;  // what the algorithm said of it (hyperband's bracket and rung)
   std::vector<double> series;  // every reported value of the objective, in order
+  // pbt: its generation and place in the population, and the trial whose checkpoint directory it
+  // started from (empty: none)
+  std::optional<int> generation;
+  int member = 0;
+  std::string parent;
 };
 
 struct SweepResult {

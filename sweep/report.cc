@@ -226,6 +226,38 @@ std::string parameter_chart(const ReportData& d, const jobs::ParameterSpec& spec
   return h;
 }
 
+// pbt: the objective of each trial by generation, a line from each trial's parent to it, so a
+// lineage reads left to right (an exploited checkpoint is a line that jumps between members).
+std::string lineage_chart(const ReportData& d) {
+  const SweepResult& r = d.r;
+  int generations = 0;
+  std::map<std::string, const TrialRecord*> by_name;
+  for (const auto& t : r.trials) {
+    if (!t.generation) return "";
+    generations = std::max(generations, *t.generation + 1);
+    by_name[t.name] = &t;
+  }
+  if (r.trials.empty()) return "";
+  std::string h = fmt::format("<h2>Lineage: {} by generation</h2>\n<div class=\"legend\"><span>a line joins a trial to the "
+                              "trial whose checkpoint it continued</span></div>\n",
+                              escape(d.metric));
+  const Scale x{-0.5, static_cast<double>(generations) - 0.5, kLeft, kWidth - kRight - 0.0};
+  const Scale y = fit(d.objectives, kHeight - kBottom - 8, kTop + 8);
+  h += fmt::format("<svg id=\"lineage\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">",
+                   kWidth, kHeight);
+  h += axes(x, y, "generation", d.metric, 2);
+  for (const auto& t : r.trials) {
+    const auto parent = by_name.find(t.parent);
+    if (!t.objective || parent == by_name.end() || !parent->second->objective) continue;
+    h += fmt::format(R"(<line class="lineage" x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#a0aec0"/>)",
+                     x(*parent->second->generation), y(*parent->second->objective), x(*t.generation), y(*t.objective));
+  }
+  for (const auto& t : r.trials)
+    if (t.objective) h += circle(t, x(*t.generation), y(*t.objective), d.metric);
+  h += "</svg>\n";
+  return h;
+}
+
 std::string trial_table(const ReportData& d) {
   const SweepResult& r = d.r;
   const jobs::Experiment& e = d.e;
@@ -234,12 +266,15 @@ std::string trial_table(const ReportData& d) {
   h += "<h2>Trials</h2>\n<table id=\"trials\">\n<tr><th>trial</th><th>status</th>";
   h += fmt::format("<th>{}</th>", escape(metric));
   for (const auto& spec : e.parameters) h += fmt::format("<th>{}</th>", escape(spec.name));
+  const bool pbt = !r.trials.empty() && r.trials.front().generation;
+  if (pbt) h += "<th>generation</th><th>from</th>";
   h += "</tr>\n";
   for (std::size_t i = 0; i < r.trials.size(); ++i) {
     const auto& t = r.trials[i];
     h += fmt::format("<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td>", r.best && *r.best == i ? " class=\"best-row\"" : "",
                      escape(t.name), escape(t.status), t.objective ? format_double(*t.objective) : "-");
     for (const auto& [k, v] : t.assignment) h += fmt::format("<td class=\"num\">{}</td>", escape(v));
+    if (pbt) h += fmt::format("<td class=\"num\">{}</td><td>{}</td>", t.generation.value_or(0), escape(t.parent));
     h += "</tr>\n";
   }
   return h;
@@ -252,7 +287,7 @@ std::string render_report(const SweepResult& r, const jobs::Experiment& e) {
   for (const auto& t : r.trials)
     if (t.objective) d.scored.push_back(&t);
   for (const auto* t : d.scored) d.objectives.push_back(*t->objective);
-  std::string h = page_head(e) + summary_section(d) + objective_chart(d);
+  std::string h = page_head(e) + summary_section(d) + objective_chart(d) + lineage_chart(d);
   for (const auto& spec : e.parameters) h += parameter_chart(d, spec);
   h += trial_table(d);
   h += "</table>\n</body>\n</html>\n";

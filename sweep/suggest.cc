@@ -13,6 +13,7 @@
 
 #include "common/strings.h"
 #include "common/rng.h"
+#include "sweep/pbt.h"
 #include "sweep/sobol.h"
 
 namespace ringmaster::sweep {
@@ -717,7 +718,7 @@ Result<uint64_t> seed_of(const Settings& s, uint64_t fallback) {
 
 const std::vector<std::string>& supported_algorithms() {
   static const std::vector<std::string> names = {"random", "grid", "tpe", "multivariate-tpe",
-                                                 "bayesianoptimization", "cmaes", "hyperband", "sobol"};
+                                                 "bayesianoptimization", "cmaes", "hyperband", "sobol", "pbt"};
   return names;
 }
 
@@ -814,6 +815,34 @@ Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, 
     auto eta = s.number("eta", 3, 1.01, 1e6);
     if (!eta) return eta.status();
     return std::unique_ptr<Suggester>(new Hyperband(space, *sd, *dim, *r_l, *eta));
+  }
+  if (name == "pbt") {
+    Settings s(a, {"suggestion_trial_dir", "n_population", "truncation_threshold", "resample_probability",
+                   "random_state"});
+    if (Status st = s.check(); !st) return st;
+    for (const char* required : {"suggestion_trial_dir", "n_population", "truncation_threshold"})  // Katib's
+      if (!s.text(required))
+        return invalid_argument(fmt::format("spec.algorithm.algorithmSettings: pbt expects {}, found none", required));
+    std::size_t at = 0;
+    if (s.text("suggestion_trial_dir", &at)->empty())
+      return invalid_argument(fmt::format("{}: expected the directory trials keep their checkpoints in, found \"\"",
+                                          s.where(at)));
+    auto sd = seed_of(s, seed);
+    if (!sd) return sd.status();
+    PbtOptions o;
+    o.seed = *sd;
+    auto population = s.number("n_population", 40, 5, 100000, true);
+    if (!population) return population.status();
+    o.population = static_cast<int>(*population);
+    auto truncation = s.number("truncation_threshold", 0.2, 0, 1);
+    if (!truncation) return truncation.status();
+    o.truncation_threshold = *truncation;
+    if (s.text("resample_probability")) {
+      auto p = s.number("resample_probability", 0, 0, 1);
+      if (!p) return p.status();
+      o.resample_probability = *p;
+    }
+    return make_pbt(space, o);
   }
   if (name == "enas" || name == "darts")  // Katib's neural architecture search (nasConfig)
     return invalid_argument(fmt::format("spec.algorithm.algorithmName: expected one of {}, found \"{}\": {} is neural "

@@ -10,6 +10,8 @@
 //   hyperband              resource_name (a parameter), r_l (the most resource a trial gets), eta (3), random_state
 //   sobol                  (Katib: none) the Sobol sequence from its second point; random_state (ours):
 //                          scrambled by a digital shift from that seed, from its first point (sobol.h)
+//   pbt                    suggestion_trial_dir, n_population (>= 5), truncation_threshold (0..1),
+//                          resample_probability (none: perturb by 0.8 or 1.2), random_state (pbt.h)
 //
 // The model-based algorithms work in the search space's unit cube (SearchSpace::to_unit) on a loss
 // (the objective, negated when it is maximized). Trials still running are given a "constant liar"
@@ -21,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,19 +33,31 @@
 
 namespace ringmaster::sweep {
 
+// Where a trial stands in a population (pbt.h): its generation, its place in it, and the trial
+// whose checkpoint it continues from (an index into the trial list; none in generation 0).
+struct Lineage {
+  int generation = 0;
+  int member = 0;
+  std::optional<std::size_t> parent;
+};
+
 struct TrialView {
   enum class State { kRunning, kDone, kFailed };
   Assignment assignment;
   State state = State::kRunning;
   double loss = 0;  // kDone: lower is better
   std::vector<double> losses;  // kDone, multi-objective search (nsga2.h): one loss per objective
+  Lineage lineage;             // as the suggestion that made it said (pbt)
 };
 
 struct Suggestion {
   enum class Kind { kTrial, kWait, kEnd };
+  Suggestion() = default;
+  Suggestion(Kind k, Assignment a, std::string n) : kind(k), assignment(std::move(a)), note(std::move(n)) {}
   Kind kind = Kind::kTrial;
   Assignment assignment;  // kTrial
   std::string note;       // e.g. hyperband's bracket and rung, shown with the trial
+  std::optional<Lineage> lineage;  // pbt: the driver copies the parent's checkpoint directory first
 };
 
 class Suggester {

@@ -313,7 +313,7 @@ async function showSweep(name) {
     trials.replaceChildren(el("tr", {}, ...["trial", "status", x.objective.metric, ...x.parameters, "note"].map((h) => el("th", {}, h))),
       ...x.trials.map((t) => el("tr", { "data-trial": t.name, class: x.best && x.best.trial === t.name ? "best" : "" },
         el("td", {}, t.name), el("td", { class: `phase-${t.status}` }, t.status), el("td", {}, t.objective ?? "-"),
-        ...x.parameters.map((p) => el("td", {}, t.assignment[p] ?? "")), el("td", {}, t.note))));
+        ...x.parameters.map((p) => el("td", {}, t.assignment[p] ?? "")), el("td", {}, t.parent ? `${t.note} from ${t.parent}` : t.note))));
     const rows = [["algorithm", x.algorithm], ...x.settings.map((s) => [s.name, s.value])];
     if (x.earlyStopping) rows.push(["early stopping", x.earlyStopping.algorithm], ...x.earlyStopping.settings.map((s) => [s.name, s.value]));
     settings.replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));

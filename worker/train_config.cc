@@ -82,6 +82,13 @@ Status validate(const TrainConfig& c) {
   if (!(c.slow_factor >= 1.0) || !std::isfinite(c.slow_factor))
     return invalid_argument(fmt::format("--slow-rank: expected a factor >= 1, found {}", c.slow_factor));
   if (c.resume && c.checkpoint_dir.empty()) return invalid_argument("--resume: needs --checkpoint-dir, found none");
+  if (c.extra_epochs < 0)
+    return invalid_argument(fmt::format("--extra-epochs: expected >= 0, found {}", c.extra_epochs));
+  if (c.extra_epochs > 0 && c.checkpoint_dir.empty())
+    return invalid_argument("--extra-epochs: needs --checkpoint-dir (where the run continues from), found none");
+  if (c.extra_epochs > 0 && (c.steps > 0 || c.stop_at_step > 0))
+    return invalid_argument("--extra-epochs: sets the run's length itself; expected no --steps or --stop-at-step, "
+                            "found one");
   if (c.device == Device::kCpu && c.precision != Precision::kFp32)
     return invalid_argument(
         fmt::format("--precision {}: only with --device cuda (the CPU path is float32)", name_of(c.precision)));

@@ -48,6 +48,11 @@ struct TrainConfig {
   // > 0: leave this process after global step N (with a checkpoint) without changing the run's
   // length or schedule; a later --resume continues as if never interrupted.
   int64_t stop_at_step = 0;
+  // > 0: train this many epochs past the newest checkpoint in checkpoint_dir (from scratch when it
+  // holds none): the run's length becomes the checkpoint's step plus N epochs, and the
+  // learning-rate schedule spans that. Each of a Population Based Training trial's generations
+  // (sweep/pbt.h) is one such run; --lr, --momentum and the like may differ from the checkpoint's.
+  int64_t extra_epochs = 0;
   int64_t batch_size = 128;
   // Optimization
   OptimizerConfig optimizer;

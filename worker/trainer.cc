@@ -143,7 +143,7 @@ Status Trainer::settle_start() {
   state_.seed = c.seed;
   model_->init(c.seed);
   state_.rng = Rng::derive(c.seed, 1ULL << 40).state();
-  if (c.resume && leader_) {
+  if ((c.resume || c.extra_epochs > 0) && leader_) {
     auto r = resume_from(c.checkpoint_dir, *model_, *optimizer_, state_);
     if (!r) return r.status();
     for (const auto& why : r->rejected) spdlog::warn("skipping checkpoint: {}", why);
@@ -159,11 +159,20 @@ Status Trainer::settle_start() {
     }
   }
   if (elastic_) {
+    if (c.extra_epochs > 0) return invalid_argument("--extra-epochs: not with elastic training (its length is fixed)");
     Status s = adopt_generation();
     return s || !is_membership_failure(s) ? s : recover(s);  // a member lost before the first step
   }
   if (Status s = backend_->start(state_, steps_per_epoch_); !s) return s;
   dropout_rng_.set_state(state_.rng);
+  if (c.extra_epochs > 0) {
+    // Every rank has the start's step now (the backend settled it from rank 0's).
+    max_steps_ = run_until_ = state_.global_step + c.extra_epochs * steps_per_epoch_;
+    schedule_.total_steps = max_steps_;
+    if (leader_ && state_.global_step > 0)
+      spdlog::info("--extra-epochs {}: training to step {} (epoch {})", c.extra_epochs, max_steps_,
+                   state_.epoch + c.extra_epochs);
+  }
   return Status::ok();
 }
 

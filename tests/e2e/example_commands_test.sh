@@ -19,6 +19,8 @@ while IFS= read -r line; do
   file=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["file"])' "$line")
   mapfile -t argv < <(/usr/bin/python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])["argv"]))' "$line")
   extra=()
+  # A pbt trial's length is --extra-epochs; 0 hands it to --steps.
+  if [[ " ${argv[*]} " == *" --extra-epochs="* ]]; then argv+=(--extra-epochs=0); fi
   if [[ " ${argv[*]} " == *" --strategy=ps "* ]]; then  # against a real parameter server
     port=$((20000 + RANDOM % 20000))
     RINGMASTER_JOB_TOKEN=examples "$bin" ps --address 127.0.0.1 --port $port >"$work/ps$n.log" 2>&1 &

@@ -3,7 +3,7 @@
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
 # `sweep stop` (the dashboard's Stop), which stops the trials, and --resume after it;
-# `sweep status`; sobol's sequence; an unsupported algorithm refused with the list; medianstop stopping trials live;
+# `sweep status`; sobol's sequence; pbt on Fashion-MNIST (lineage, checkpoints, SIGKILL and --resume); an unsupported algorithm refused with the list; medianstop stopping trials live;
 # the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
 # brackets; report.html.
 # Usage: sweep_test.sh RINGMASTER_BINARY
@@ -153,6 +153,65 @@ check "sobol: 4 trials at x = 0.5, 0.75, 0.25, 0.375 (the Sobol sequence after i
   "[ $rc -eq 0 ] && [ \"\$(sed -n 's/^trial sobol-00[0-9] started: x=//p' $work/sobol.out | tr '\n' ' ')\" = '0.5 0.75 0.25 0.375 ' ]" ||
   cat "$work/sobol.out"
 
+# --- pbt: examples/pbt-experiment.yaml, smaller (5 members, 3 generations, a slice of the data) -------------
+sed -e 's/maxTrialCount: 48 .*/maxTrialCount: 15/' -e 's/value: "8"/value: "5"/' -e 's/value: "0.25"/value: "0.4"/' \
+  -e 's|--dataset=fashion-mnist|--dataset=fashion-mnist\n                  - --train-limit=2560\n                  - --test-limit=500|' \
+  examples/pbt-experiment.yaml >"$work/pbt.yaml"
+ringmaster sweep "$work/pbt.yaml" --dir "$work/pbt" >"$work/pbt1.out" 2>&1 &
+driver=$!
+for _ in $(seq 600); do  # killed in generation 1, once 7 trials have ended
+  n=$(grep -c trial_finished "$work/pbt/journal.jsonl" 2>/dev/null)
+  [ "${n:-0}" -ge 7 ] && break
+  sleep 0.05
+done
+kill -9 $driver
+wait $driver 2>/dev/null
+for _ in $(seq 50); do pgrep -f "run $work/pbt/trials" >/dev/null || break; sleep 0.1; done
+cp "$work/pbt/journal.jsonl" "$work/pbt-before.jsonl"
+ringmaster sweep --resume "$work/pbt" >"$work/pbt2.out" 2>&1; rc=$?
+check "pbt: SIGKILLed in generation 1, resumed, ends with 15 trials (ExperimentMaxTrialsReached)" \
+  "[ $rc -eq 0 ] && grep -q '(ExperimentMaxTrialsReached)' $work/pbt2.out && [ \$(grep -c '^fashion-mnist-pbt-0[0-9][0-9]  *Succeeded' $work/pbt2.out) -eq 15 ]" ||
+  tail -20 "$work/pbt2.out"
+check "... rerunning the generation-1 trials that were running" "grep -q 'resuming: [12] trial' $work/pbt2.out && ! grep -q 'pbt-00[1-5] started' $work/pbt2.out"
+# 100 steps per epoch (2560 / 128 = 20, padded): generation g starts from its parent's step 20 g.
+/usr/bin/python3 - "$work/pbt" "$work/pbt-before.jsonl" >"$work/pbt-lineage.out" 2>&1 <<'PY'
+import json, re, sys, os
+d, before = sys.argv[1], sys.argv[2]
+created, finished = {}, {}
+for line in open(os.path.join(d, "journal.jsonl")):
+    r = json.loads(line)
+    if r["event"] == "trial_created": created[r["trial"]] = r
+    if r["event"] == "trial_finished": finished[r["trial"]] = r
+earlier = {}
+for line in open(before):
+    r = json.loads(line)
+    if r["event"] == "trial_created": earlier[r["trial"]] = r
+ok = True
+def fail(msg):
+    global ok; ok = False; print(msg)
+gens = sorted(set(r["generation"] for r in created.values()))
+if gens != [0, 1, 2]: fail(f"generations {gens}")
+for name, r in created.items():
+    g = r["generation"]
+    if (g == 0) != ("parent" not in r): fail(f"{name}: generation {g} with parent {r.get('parent')}")
+    if g > 0 and created[r["parent"]]["generation"] != g - 1: fail(f"{name}: parent from generation {created[r['parent']]['generation']}")
+    if name in earlier and {k: v for k, v in earlier[name].items()} != r: fail(f"{name}: lineage changed by --resume")
+    log = open(os.path.join(d, "trials", name, "output.log")).read()
+    m = re.search(r"resumed from .*/pbt/" + re.escape(name) + r"/ckpt-0*(\d+)\.rmck", log)
+    if g > 0 and (not m or int(m.group(1)) != 20 * g): fail(f"{name}: generation {g} resumed from {m and m.group(1)}")
+    if g == 0 and m: fail(f"{name}: generation 0 resumed")
+    if not os.path.exists(os.path.join(d, "pbt", name, f"ckpt-{20 * (g + 1):010d}.rmck")): fail(f"{name}: no checkpoint at step {20 * (g + 1)}")
+exploits = sum("exploits" in r.get("note", "") for r in created.values())
+if exploits != 4: fail(f"{exploits} exploiting trials, expected 2 per generation after the first")
+print("lineage ok" if ok else "lineage wrong")
+PY
+check "... every trial of generation g > 0 starts from its parent's checkpoint (step 20 g), in its own directory" \
+  "grep -q 'lineage ok' $work/pbt-lineage.out" || cat "$work/pbt-lineage.out"
+check "... the lineage recorded before the kill is the lineage after --resume" "! grep -q 'changed by --resume' $work/pbt-lineage.out"
+ringmaster sweep status "$work/pbt" >"$work/pbt-status.out" 2>&1
+check "... sweep status shows each trial's generation and parent" "grep -q '(generation 2, from fashion-mnist-pbt-0' $work/pbt-status.out"
+check "... report.html draws the lineage" "grep -q 'id=\"lineage\"' $work/pbt/report.html && [ \$(grep -o 'class=\"lineage\"' $work/pbt/report.html | wc -l) -eq 10 ]"
+
 # --- the report -----------------------------------------------------------------------------------
 check "report.html is written, one mark per scored trial" \
   "[ \$(grep -o 'class=\"trial\" data-trial=\"shell-medianstop-00' $work/median/report.html | wc -l) -eq 10 ]"
@@ -161,7 +220,7 @@ check "report.html is written, one mark per scored trial" \
 sed -e 's/algorithmName: random/algorithmName: enas/' "$work/goal.yaml" >"$work/enas.yaml"
 ringmaster sweep "$work/enas.yaml" --dir "$work/enas" >"$work/enas.out" 2>&1; rc=$?
 check "an unsupported algorithm is refused (exit 2), listing the supported ones" \
-  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, found \"enas\": enas is neural architecture search' $work/enas.out"
+  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, pbt, found \"enas\": enas is neural architecture search' $work/enas.out"
 ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/again.out" 2>&1; rc=$?
 check "a directory with an experiment is not overwritten" "[ $rc -eq 2 ] && grep -q 'sweep --resume' $work/again.out"
 exit $fail

@@ -8,6 +8,7 @@
 #include "common/rng.h"
 #include "sweep/nsga2.h"
 #include "sweep/pareto.h"
+#include "sweep/pbt.h"
 #include "sweep/sobol.h"
 #include "sweep/suggest.h"
 
@@ -49,7 +50,7 @@ double best_after(const std::string& name, int budget, uint64_t seed) {
   for (int i = 0; i < budget; ++i) {
     const Suggestion next = (*s)->next(trials);
     EXPECT_EQ(next.kind, Suggestion::Kind::kTrial);
-    TrialView t{next.assignment, TrialView::State::kDone, bowl(next.assignment), {}};
+    TrialView t{next.assignment, TrialView::State::kDone, bowl(next.assignment), {}, {}};
     best = std::min(best, t.loss);
     trials.push_back(t);
   }
@@ -59,11 +60,11 @@ double best_after(const std::string& name, int budget, uint64_t seed) {
 }  // namespace
 
 TEST(SuggestTest, UnsupportedAlgorithmsAreRefusedListingTheSupportedOnes) {
-  for (const char* name : {"enas", "darts", "nasrl", "pbt"}) {
+  for (const char* name : {"enas", "darts", "nasrl"}) {
     auto s = make_suggester(algorithm(name), plane(), 1);
     ASSERT_FALSE(s.is_ok()) << name;
     EXPECT_NE(s.status().message().find("spec.algorithm.algorithmName"), std::string::npos);
-    EXPECT_NE(s.status().message().find("random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol"),
+    EXPECT_NE(s.status().message().find("random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, pbt"),
               std::string::npos)
         << s.status().message();
     EXPECT_NE(s.status().message().find(name), std::string::npos);
@@ -148,7 +149,7 @@ TEST(SuggestTest, SobolSuggestsTheSequenceFromItsSecondPointUnlessScrambled) {
     ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
     EXPECT_EQ(std::stod(next.assignment[0].second), e[0]);
     EXPECT_EQ(std::stod(next.assignment[1].second), e[1]);
-    trials.push_back({next.assignment, TrialView::State::kDone, 0, {}});
+    trials.push_back({next.assignment, TrialView::State::kDone, 0, {}, {}});
   }
   auto scrambled = make_suggester(algorithm("sobol", {{"random_state", "5"}}), space, 1);
   ASSERT_TRUE(scrambled.is_ok());
@@ -202,7 +203,7 @@ TEST(SuggestTest, TheSameTrialsGiveTheSameSuggestion) {
     auto first = make_suggester(algorithm(name), space, 3);
     for (int i = 0; i < 15; ++i) {
       const Suggestion s = (*first)->next(trials);
-      trials.push_back({s.assignment, TrialView::State::kDone, bowl(s.assignment), {}});
+      trials.push_back({s.assignment, TrialView::State::kDone, bowl(s.assignment), {}, {}});
     }
     // A fresh suggester (a resumed experiment) gives what the first one gives now.
     auto second = make_suggester(algorithm(name), space, 3);
@@ -218,13 +219,13 @@ TEST(SuggestTest, RunningTrialsAreNotSuggestedAgain) {
     std::vector<TrialView> trials;
     for (int i = 0; i < 20; ++i) {
       const Suggestion next = (*s)->next(trials);
-      trials.push_back({next.assignment, TrialView::State::kDone, bowl(next.assignment), {}});
+      trials.push_back({next.assignment, TrialView::State::kDone, bowl(next.assignment), {}, {}});
     }
     std::set<Assignment> seen;
     for (int i = 0; i < 3; ++i) {
       const Suggestion next = (*s)->next(trials);
       EXPECT_TRUE(seen.insert(next.assignment).second) << name;
-      trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}});
+      trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}, {}});
     }
   }
 }
@@ -244,7 +245,7 @@ TEST(SuggestTest, CategoricalParametersConvergeOnTheBestValue) {
       const bool adam = next.assignment[0].second == "adam";
       if (i >= 40) adam_late += adam;
       const double lr = std::stod(next.assignment[1].second);
-      trials.push_back({next.assignment, TrialView::State::kDone, (adam ? 0.0 : 1.0) + (lr - 0.5) * (lr - 0.5), {}});
+      trials.push_back({next.assignment, TrialView::State::kDone, (adam ? 0.0 : 1.0) + (lr - 0.5) * (lr - 0.5), {}, {}});
     }
     EXPECT_GE(adam_late, 12) << name;  // of the last 20 (random: 5)
   }
@@ -260,7 +261,7 @@ TEST(SuggestTest, GridEndsWhenEveryPointWasTried) {
   std::vector<std::string> values;
   for (Suggestion next; (next = (*s)->next(trials)).kind == Suggestion::Kind::kTrial;) {
     values.push_back(next.assignment[0].second);
-    trials.push_back({next.assignment, TrialView::State::kDone, 0, {}});
+    trials.push_back({next.assignment, TrialView::State::kDone, 0, {}, {}});
   }
   EXPECT_EQ(values, (std::vector<std::string>{"0", "0.5", "1"}));
 }
@@ -285,13 +286,13 @@ TEST(SuggestTest, HyperbandRunsSuccessiveHalvingBrackets) {
     if (next.kind == Suggestion::Kind::kEnd) break;
     ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
     resources.push_back(next.assignment[1].second);
-    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}});
+    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}, {}});
     // Rung 1 needs rung 0: with its trials still running, hyperband waits.
     if (trials.size() == 9) {
       EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kWait);
     }
     for (auto& t : trials)
-      if (t.state == TrialView::State::kRunning) t = {t.assignment, TrialView::State::kDone, loss(t.assignment), {}};
+      if (t.state == TrialView::State::kRunning) t = {t.assignment, TrialView::State::kDone, loss(t.assignment), {}, {}};
   }
   EXPECT_EQ(resources, (std::vector<std::string>{"1", "1", "1", "1", "1", "1", "1", "1", "1", "3", "3", "3", "9",
                                                   "3", "3", "3", "3", "3", "9", "9", "9", "9"}));
@@ -311,10 +312,10 @@ TEST(SuggestTest, CmaesWaitsForItsGenerationThenMovesTowardTheMinimum) {
   for (int i = 0; i < 6; ++i) {
     const Suggestion next = (*s)->next(trials);
     ASSERT_EQ(next.kind, Suggestion::Kind::kTrial) << i;
-    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}});
+    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}, {}});
   }
   EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kWait);
-  for (auto& t : trials) t = {t.assignment, TrialView::State::kDone, bowl(t.assignment), {}};
+  for (auto& t : trials) t = {t.assignment, TrialView::State::kDone, bowl(t.assignment), {}, {}};
   EXPECT_EQ((*s)->next(trials).kind, Suggestion::Kind::kTrial);
   EXPECT_LT(best_after("cmaes", 120, 4), 1e-3);
 }
@@ -358,7 +359,7 @@ double zdt1_hypervolume(Suggester& s, int budget) {
   while (static_cast<int>(trials.size()) < budget) {
     const Suggestion next = s.next(trials);
     EXPECT_EQ(next.kind, Suggestion::Kind::kTrial);
-    TrialView t{next.assignment, TrialView::State::kDone, 0, zdt1(next.assignment)};
+    TrialView t{next.assignment, TrialView::State::kDone, 0, zdt1(next.assignment), {}};
     seen.push_back(t.losses);
     trials.push_back(std::move(t));
   }
@@ -384,7 +385,7 @@ TEST(Nsga2Test, BeatsRandomSearchOnZdt1AndWaitsForItsGeneration) {
   std::vector<TrialView> trials;
   for (int i = 0; i < 4; ++i) {
     const Suggestion next = nsga->next(trials);
-    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}});
+    trials.push_back({next.assignment, TrialView::State::kRunning, 0, {}, {}});
   }
   EXPECT_EQ(nsga->next(trials).kind, Suggestion::Kind::kWait);
   for (auto& t : trials) t.state = TrialView::State::kDone, t.losses = zdt1(t.assignment);
@@ -393,4 +394,128 @@ TEST(Nsga2Test, BeatsRandomSearchOnZdt1AndWaitsForItsGeneration) {
   ASSERT_EQ(bred.kind, Suggestion::Kind::kTrial);
   EXPECT_EQ(bred.note, "generation 1");
   EXPECT_EQ(make_nsga2(space, {4, 0.9, 9})->next(trials).assignment, bred.assignment) << "a function of the trials";
+}
+
+// ---- pbt ----------------------------------------------------------------------------------------
+
+namespace {
+
+std::unique_ptr<Suggester> pbt(std::vector<std::pair<std::string, std::string>> extra = {}) {
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"suggestion_trial_dir", "/var/log/katib/checkpoints/"}, {"n_population", "5"}, {"truncation_threshold", "0.4"}};
+  settings.insert(settings.end(), extra.begin(), extra.end());
+  auto s = make_suggester(algorithm("pbt", settings), plane(), 3);
+  EXPECT_TRUE(s.is_ok()) << s.status().message();
+  return std::move(*s);
+}
+
+TrialView view(const Suggestion& s, TrialView::State state, double loss) {
+  TrialView t;
+  t.assignment = s.assignment;
+  t.state = state;
+  t.loss = loss;
+  t.lineage = *s.lineage;
+  return t;
+}
+
+}  // namespace
+
+TEST(PbtTest, SettingsAreKatibs) {
+  const SearchSpace space = plane();
+  auto missing = make_suggester(algorithm("pbt", {{"n_population", "8"}, {"truncation_threshold", "0.2"}}), space, 1);
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_NE(missing.status().message().find("suggestion_trial_dir"), std::string::npos) << missing.status().message();
+  auto small = make_suggester(algorithm("pbt", {{"suggestion_trial_dir", "/ckpt"}, {"n_population", "4"},
+                                                {"truncation_threshold", "0.2"}}),
+                              space, 1);
+  ASSERT_FALSE(small.is_ok());
+  EXPECT_NE(small.status().message().find("algorithmSettings[1] (n_population): expected an integer in [5"),
+            std::string::npos)
+      << small.status().message();
+  auto threshold = make_suggester(algorithm("pbt", {{"suggestion_trial_dir", "/ckpt"}, {"n_population", "8"},
+                                                    {"truncation_threshold", "1.5"}}),
+                                  space, 1);
+  ASSERT_FALSE(threshold.is_ok());
+  EXPECT_NE(threshold.status().message().find("found \"1.5\""), std::string::npos) << threshold.status().message();
+}
+
+TEST(PbtTest, WeakestMembersExploitTheStrongestAndTheRestContinue) {
+  auto s = pbt();
+  std::vector<TrialView> trials;
+  for (int m = 0; m < 5; ++m) {
+    const Suggestion next = s->next(trials);
+    ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
+    ASSERT_TRUE(next.lineage);
+    EXPECT_EQ(next.lineage->generation, 0);
+    EXPECT_EQ(next.lineage->member, m);
+    EXPECT_FALSE(next.lineage->parent);
+    trials.push_back(view(next, TrialView::State::kRunning, 0));
+  }
+  EXPECT_EQ(s->next(trials).kind, Suggestion::Kind::kWait);  // the generation has not ended
+  // Losses 4, 0, 3, 1, 2: members 1 and 3 are the strongest two, 0 and 2 the weakest.
+  const double losses[] = {4, 0, 3, 1, 2};
+  for (int m = 0; m < 5; ++m) {
+    trials[static_cast<std::size_t>(m)].state = TrialView::State::kDone;
+    trials[static_cast<std::size_t>(m)].loss = losses[m];
+  }
+  for (int m = 0; m < 5; ++m) {
+    const Suggestion next = s->next(trials);
+    ASSERT_EQ(next.kind, Suggestion::Kind::kTrial);
+    EXPECT_EQ(next.lineage->generation, 1);
+    EXPECT_EQ(next.lineage->member, m);
+    ASSERT_TRUE(next.lineage->parent);
+    const std::size_t parent = *next.lineage->parent;
+    if (m == 0 || m == 2) {
+      EXPECT_TRUE(parent == 1 || parent == 3) << "member " << m << " exploits " << parent;
+      for (std::size_t d = 0; d < 2; ++d) {  // explored: 0.8 or 1.2 times the parent's, within [0, 1]
+        const double from = std::stod(trials[parent].assignment[d].second);
+        const double to = std::stod(next.assignment[d].second);
+        EXPECT_TRUE(std::abs(to - from * 0.8) < 1e-9 || std::abs(to - std::min(1.0, from * 1.2)) < 1e-9)
+            << from << " -> " << to;
+      }
+    } else {
+      EXPECT_EQ(parent, static_cast<std::size_t>(m));
+      EXPECT_EQ(next.assignment, trials[static_cast<std::size_t>(m)].assignment);
+    }
+    trials.push_back(view(next, TrialView::State::kRunning, 0));
+  }
+  // A member of generation 1 fails: it runs again with the same values and parent.
+  trials[7].state = TrialView::State::kFailed;
+  const Suggestion again = s->next(trials);
+  ASSERT_EQ(again.kind, Suggestion::Kind::kTrial);
+  EXPECT_EQ(again.lineage->generation, 1);
+  EXPECT_EQ(again.lineage->member, 2);
+  EXPECT_EQ(again.lineage->parent, trials[7].lineage.parent);
+  EXPECT_EQ(again.assignment, trials[7].assignment);
+  // The same trial list gives the same suggestion (a resumed experiment goes on the same way).
+  EXPECT_EQ(pbt()->next(trials).assignment, again.assignment);
+}
+
+TEST(PbtTest, ExploreResamplesOrMovesListValuesToANeighbour) {
+  jobs::ParameterSpec choice;
+  choice.name = "width";
+  choice.type = jobs::ParameterType::kCategorical;
+  choice.feasible_space.list = {"128", "256", "512"};
+  const SearchSpace space = *SearchSpace::from({real("lr", "0.01", "0.1"), choice});
+  const Assignment start = {{"lr", "0.05"}, {"width", "512"}};
+  PbtOptions o;
+  std::set<std::string> widths;
+  for (uint64_t k = 0; k < 50; ++k) {
+    Rng rng(k);
+    const Assignment a = pbt_explore(space, start, o, rng);
+    widths.insert(a[1].second);
+    const double lr = std::stod(a[0].second);
+    EXPECT_TRUE(std::abs(lr - 0.04) < 1e-12 || std::abs(lr - 0.06) < 1e-12) << lr;
+  }
+  EXPECT_EQ(widths, (std::set<std::string>{"256", "128"}));  // 512's neighbours: 256, and 128 by wrapping
+  o.resample_probability = 0.0;
+  Rng keep(1);
+  EXPECT_EQ(pbt_explore(space, start, o, keep), start);
+  o.resample_probability = 1.0;
+  int changed = 0;
+  for (uint64_t k = 0; k < 20; ++k) {
+    Rng rng(k);
+    changed += pbt_explore(space, start, o, rng)[0].second != "0.05";
+  }
+  EXPECT_EQ(changed, 20);
 }
