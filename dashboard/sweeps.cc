@@ -7,6 +7,7 @@
 
 #include "dashboard/state.h"
 #include "sweep/driver.h"
+#include "sweep/objectives.h"
 
 namespace ringmaster::dashboard {
 namespace fs = std::filesystem;
@@ -34,13 +35,23 @@ nlohmann::json summary_of(const fs::path& dir, const jobs::Experiment& e, const 
   nlohmann::json objective = {{"type", e.objective.type == jobs::ObjectiveType::kMinimize ? "minimize" : "maximize"},
                               {"metric", e.objective.objective_metric_name}};
   if (e.objective.goal) objective["goal"] = *e.objective.goal;
-  return {{"name", name},
-          {"algorithm", e.algorithm.name},
-          {"objective", objective},
-          {"state", state_of(dir, r)},
-          {"reason", r.reason},
-          {"trialCount", r.trials.size()},
-          {"best", best}};
+  nlohmann::json out = {{"name", name},
+                        {"algorithm", e.algorithm.name},
+                        {"objective", objective},
+                        {"state", state_of(dir, r)},
+                        {"reason", r.reason},
+                        {"trialCount", r.trials.size()},
+                        {"best", best}};
+  if (!e.objective.more.empty()) {  // multi-objective (sweep/objectives.h): the front, not a best
+    nlohmann::json objectives = nlohmann::json::array(), front = nlohmann::json::array();
+    for (const auto& o : sweep::objectives_of(e))
+      objectives.push_back({{"metric", o.metric}, {"type", o.type == jobs::ObjectiveType::kMinimize ? "minimize" : "maximize"}});
+    for (std::size_t i : r.front) front.push_back(r.trials[i].name);
+    out["objectives"] = objectives;
+    out["front"] = front;
+    out["hypervolume"] = r.hypervolume ? nlohmann::json(*r.hypervolume) : nlohmann::json(nullptr);
+  }
+  return out;
 }
 
 // The directory of experiment `name` (kNotFound unless it holds an experiment.yaml).

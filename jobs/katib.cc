@@ -19,8 +19,11 @@ namespace ringmaster::jobs {
 
 namespace {
 
+// Katib's, then ours: nsga2 (multi-objective; sweep/nsga2.h). Katib validates the name against its
+// suggestion config, so an Experiment naming ours runs only here.
 const std::initializer_list<std::string_view> kKatibAlgorithms = {
-    "random", "grid", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes", "sobol", "hyperband", "pbt", "enas", "darts"};
+    "random", "grid", "tpe", "multivariate-tpe", "bayesianoptimization", "cmaes", "sobol", "hyperband", "pbt", "enas", "darts",
+    "nsga2"};
 // v1alpha3 shipped NAS by reinforcement learning ("nasrl") and a few since removed.
 const std::initializer_list<std::string_view> kKatibAlgorithmsV1alpha3 = {
     "random", "grid", "tpe", "bayesianoptimization", "hyperband", "cmaes", "nasrl", "enas", "darts", "nasenvelopenet"};

@@ -27,6 +27,7 @@
 #include "sweep/journal.h"
 #include "sweep/report.h"
 #include "sweep/metrics.h"
+#include "sweep/objectives.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
 #include "common/rng.h"
@@ -39,13 +40,6 @@ const std::regex kPlaceholder(R"(\$\{trialParameters\.([A-Za-z0-9_.-]+)\})");
 
 bool maximize(const jobs::Experiment& e) { return e.objective.type == jobs::ObjectiveType::kMaximize; }
 bool better(const jobs::Experiment& e, double a, double b) { return maximize(e) ? a > b : a < b; }
-
-jobs::MetricStrategy strategy_of(const jobs::Experiment& e, const std::string& name) {
-  for (const auto& [metric, s] : e.objective.metric_strategies)
-    if (metric == name) return s;
-  return name == e.objective.objective_metric_name ? (maximize(e) ? jobs::MetricStrategy::kMax : jobs::MetricStrategy::kMin)
-                                                   : jobs::MetricStrategy::kLatest;
-}
 
 // Calls `f` with every scalar under `n` (map values and sequence items, at any depth); `f` may
 // assign to the scalar it is given.
@@ -195,13 +189,6 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           "declared in trialParameters",
                                           u));
   return Status::ok();
-}
-
-// The objective first, then the additional metrics.
-std::vector<std::string> metric_names(const jobs::Experiment& e) {
-  std::vector<std::string> names = {e.objective.objective_metric_name};
-  names.insert(names.end(), e.objective.additional_metric_names.begin(), e.objective.additional_metric_names.end());
-  return names;
 }
 
 // The collector's parser: JSON lines for a File collector in JSON format, regular expressions
@@ -427,9 +414,10 @@ class Driver {
       }
       if (t.status == "Running") {
         v.state = TrialView::State::kRunning;
-      } else if ((t.status == "Succeeded" || t.status == "EarlyStopped") && t.objective) {
+      } else if (scored(e_, t)) {
         v.state = TrialView::State::kDone;
         v.loss = maximize(e_) ? -*t.objective : *t.objective;
+        if (multi_objective()) v.losses = trial_losses(e_, t).value_or(Objectives{});
       } else {
         v.state = TrialView::State::kFailed;
       }
@@ -607,27 +595,58 @@ class Driver {
       if (auto v = parser.observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
     t.objective = parser.observe(e_.objective.objective_metric_name, strategy_of(e_, e_.objective.objective_metric_name));
     t.series = parser.values(e_.objective.objective_metric_name);
-    t.status = !forced.empty() ? forced : t.objective ? "Succeeded" : "MetricsUnavailable";
+    // Every objective must be reported (Katib: the objective), or the trial has no result.
+    t.status = !forced.empty() ? forced : t.objective && trial_losses(e_, t) ? "Succeeded" : "MetricsUnavailable";
+    const auto before = result_.best;
+    const bool was_on_front = on_front(live.trial);
+    update_best();
     nlohmann::json record = {{"event", "trial_finished"}, {"trial", t.name}, {"status", t.status}};
     if (t.objective) record["objective"] = *t.objective;
     nlohmann::json metrics = nlohmann::json::object();
     for (const auto& [k, v] : t.metrics) metrics[k] = v;
     record["metrics"] = metrics;
     record["series"] = t.series;
+    if (multi_objective()) {  // the front after this trial, and what it dominates
+      nlohmann::json front = nlohmann::json::array();
+      for (std::size_t i : result_.front) front.push_back(result_.trials[i].name);
+      record["pareto_front"] = front;
+      if (result_.hypervolume) {
+        record["hypervolume"] = *result_.hypervolume;
+        record["hypervolume_reference"] = result_.reference;
+      }
+    }
     if (Status s = journal.append(record); !s) return s;
-    const auto before = result_.best;
-    update_best();
     std::string why;
     if (t.status == "EarlyStopped")
       why = fmt::format(" (medianstop at step {}: worse than the median of the succeeded trials)", t.series.size());
     event(fmt::format("trial {} {}: {}{}{}{}", t.name, t.status, describe(t),
                       t.objective ? fmt::format(" {}={}", e_.objective.objective_metric_name, format_double(*t.objective)) : "",
-                      result_.best && result_.best != before && *result_.best == live.trial ? "  (best so far)" : "", why));
+                      multi_objective() ? (on_front(live.trial) && !was_on_front ? "  (on the Pareto front)" : "")
+                      : result_.best && result_.best != before && *result_.best == live.trial ? "  (best so far)" : "",
+                      why));
     write_report();
     return Status::ok();
   }
 
+  bool multi_objective() const { return !e_.objective.more.empty(); }
+  bool on_front(std::size_t i) const {
+    return std::find(result_.front.begin(), result_.front.end(), i) != result_.front.end();
+  }
+
   void update_best() {
+    if (multi_objective()) {
+      std::vector<std::size_t> index;
+      std::vector<Objectives> points;
+      for (std::size_t i = 0; i < result_.trials.size(); ++i)
+        if (scored(e_, result_.trials[i])) {
+          index.push_back(i);
+          points.push_back(*trial_losses(e_, result_.trials[i]));
+        }
+      result_.front.clear();
+      for (std::size_t k : pareto_front(points)) result_.front.push_back(index[k]);
+      result_.reference = hypervolume_reference(e_, result_.trials);
+      result_.hypervolume = hypervolume_of(e_, result_.trials, result_.trials.size(), result_.reference);
+    }
     result_.best.reset();
     for (std::size_t i = 0; i < result_.trials.size(); ++i) {
       const auto& t = result_.trials[i];
@@ -681,7 +700,7 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   auto space = SearchSpace::from(e.parameters);
   if (!space) return space.status();
   if (Status s = check_template(e, *space); !s) return s;
-  auto suggester = make_suggester(e.algorithm, *space, std::hash<std::string>{}(e.metadata.name));
+  auto suggester = make_suggester(e.algorithm, *space, std::hash<std::string>{}(e.metadata.name), objectives_of(e).size());
   if (!suggester) return suggester.status();
   auto metrics = parser_of(e);
   if (!metrics) return metrics.status();
@@ -777,11 +796,33 @@ Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e
 }
 
 void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out) {
-  fmt::print(out, "{:<28} {:<18} {:>12}  {}\n", "TRIAL", "STATUS", e.objective.objective_metric_name, "PARAMETERS");
-  for (const auto& t : r.trials)
-    fmt::print(out, "{:<28} {:<18} {:>12}  {}{}\n", t.name, t.status, t.objective ? fmt::format("{:.6g}", *t.objective) : "-",
-               describe(t), lineage(t));
-  if (r.best) {
+  const auto objectives = objectives_of(e);
+  fmt::print(out, "{:<28} {:<18}", "TRIAL", "STATUS");
+  for (const auto& o : objectives) fmt::print(out, " {:>12}", o.metric);
+  fmt::print(out, "  {}\n", "PARAMETERS");
+  for (std::size_t i = 0; i < r.trials.size(); ++i) {
+    const auto& t = r.trials[i];
+    const bool front = std::find(r.front.begin(), r.front.end(), i) != r.front.end();
+    fmt::print(out, "{:<28} {:<18}", t.name, t.status);
+    for (const auto& o : objectives) {
+      const auto m = std::find_if(t.metrics.begin(), t.metrics.end(), [&](const auto& kv) { return kv.first == o.metric; });
+      fmt::print(out, " {:>12}", m != t.metrics.end() ? fmt::format("{:.6g}", m->second) : "-");
+    }
+    fmt::print(out, "  {}{}{}\n", describe(t), lineage(t), front ? "  *" : "");
+  }
+  if (objectives.size() > 1) {
+    std::vector<std::string> names;
+    for (std::size_t i : r.front) names.push_back(r.trials[i].name);
+    fmt::print(out, "Pareto front (*, {} trial{}): {}\n", names.size(), names.size() == 1 ? "" : "s",
+               names.empty() ? "none yet" : fmt::format("{}", fmt::join(names, ", ")));
+    if (r.hypervolume) {
+      std::vector<std::string> at;
+      for (std::size_t k = 0; k < r.reference.size(); ++k)
+        at.push_back(fmt::format("{}={}", objectives[k].metric,
+                                 format_double(objectives[k].type == jobs::ObjectiveType::kMaximize ? -r.reference[k] : r.reference[k])));
+      fmt::print(out, "hypervolume: {} (up to {})\n", format_double(*r.hypervolume), fmt::join(at, ", "));
+    }
+  } else if (r.best) {
     const auto& b = r.trials[*r.best];
     fmt::print(out, "best: {} {}={} with {}\n", b.name, e.objective.objective_metric_name, format_double(*b.objective),
                describe(b));

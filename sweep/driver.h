@@ -57,7 +57,13 @@ struct SweepResult {
   std::string condition;  // Succeeded | Failed
   std::string reason;     // ExperimentGoalReached, ExperimentMaxTrialsReached, ExperimentSuggestionEndReached, ExperimentFailed
   std::vector<TrialRecord> trials;
-  std::optional<std::size_t> best;  // index into trials
+  std::optional<std::size_t> best;  // index into trials (the first objective's best)
+  // Multi-objective (objectives.h): the Pareto front of the scored trials (indices into trials,
+  // in trial order) and, for two objectives, the hypervolume it dominates up to `reference`
+  // (losses: maximized objectives negated).
+  std::vector<std::size_t> front;
+  std::optional<double> hypervolume;
+  std::vector<double> reference;
   bool stopped = false;  // stopped (request_stop) before it ended: condition is empty
 };
 

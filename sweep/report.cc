@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "sweep/objectives.h"
 #include "sweep/space.h"
 
 namespace ringmaster::sweep {
@@ -62,12 +63,20 @@ Scale fit(std::vector<double> values, double a, double b, bool log = false) {
 constexpr int kWidth = 640, kHeight = 300, kLeft = 64, kRight = 16, kTop = 16, kBottom = 44;
 
 // x_ticks: 0 none (the caller labels the x axis), 1 five even ticks, 2 whole numbers only.
+// A tick's text, short enough for the left margin: 395k, 1.2M, 0.8756.
+std::string tick(double v) {
+  const double a = std::abs(v);
+  if (a >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
+  if (a >= 1e4) return fmt::format("{:.3g}k", v / 1e3);
+  return fmt::format("{:.4g}", v);
+}
+
 std::string axes(const Scale& x, const Scale& y, const std::string& xlabel, const std::string& ylabel, int x_ticks = 1) {
   std::string s = fmt::format(R"(<line class="axis" x1="{0}" y1="{1}" x2="{2}" y2="{1}"/><line class="axis" x1="{0}" y1="{3}" x2="{0}" y2="{1}"/>)",
                               kLeft, kHeight - kBottom, kWidth - kRight, kTop);
   for (int i = 0; i <= 4; ++i) {
     const double v = y.log ? std::exp(std::log(y.lo) + (std::log(y.hi) - std::log(y.lo)) * i / 4) : y.lo + (y.hi - y.lo) * i / 4;
-    s += fmt::format(R"(<text class="tick" x="{}" y="{:.1f}" text-anchor="end">{:.4g}</text>)", kLeft - 6, y(v) + 4, v);
+    s += fmt::format(R"(<text class="tick" x="{}" y="{:.1f}" text-anchor="end">{}</text>)", kLeft - 6, y(v) + 4, tick(v));
   }
   double last = -1e300;
   for (int i = 0; x_ticks && i <= 4; ++i) {
@@ -77,7 +86,7 @@ std::string axes(const Scale& x, const Scale& y, const std::string& xlabel, cons
       if (v == last || v > x.hi) continue;
       last = v;
     }
-    s += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{:.4g}</text>)", x(v), kHeight - kBottom + 16, v);
+    s += fmt::format(R"(<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", x(v), kHeight - kBottom + 16, tick(v));
   }
   s += fmt::format(R"(<text class="label" x="{}" y="{}" text-anchor="middle">{}</text>)", (kLeft + kWidth - kRight) / 2, kHeight - 6, escape(xlabel));
   s += fmt::format(R"x(<text class="label" x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>)x",
@@ -110,7 +119,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 6p
 .summary { color: #4a5568; } .best { background: #f0fff4; border: 1px solid #9ae6b4; padding: 8px 12px; display: inline-block; }
 svg { background: #fff; border: 1px solid #e2e8f0; } .axis { stroke: #718096; stroke-width: 1; }
 .tick { font-size: 11px; fill: #4a5568; } .label { font-size: 12px; fill: #2d3748; }
-.best-so-far { fill: none; stroke: #38a169; stroke-width: 2; }
+.best-so-far { fill: none; stroke: #38a169; stroke-width: 2; } .front { fill: none; stroke: #d53f8c; stroke-width: 1.5; }
 table { border-collapse: collapse; margin-top: 6px; } td, th { padding: 3px 10px; border-bottom: 1px solid #e2e8f0; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.best-row { background: #f0fff4; }
 .legend span { margin-right: 14px; } .dot { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px; }
@@ -141,7 +150,10 @@ std::string summary_section(const ReportData& d) {
                    counts[1], counts[2], counts[3],
                    r.condition.empty() ? std::string("The experiment is running.")
                                        : fmt::format("The experiment ended: {} ({}).", escape(r.condition), escape(r.reason)));
-  if (r.best) {
+  if (objectives_of(e).size() > 1) {
+    h += fmt::format("<p class=\"best\" id=\"front-summary\">Pareto front: {} trial(s){}</p>\n", r.front.size(),
+                     r.hypervolume ? fmt::format(", hypervolume {}", format_double(*r.hypervolume)) : "");
+  } else if (r.best) {
     const auto& b = r.trials[*r.best];
     std::string params;
     for (const auto& [k, v] : b.assignment) params += fmt::format("{}{}={}", params.empty() ? "" : ", ", escape(k), escape(v));
@@ -226,6 +238,84 @@ std::string parameter_chart(const ReportData& d, const jobs::ParameterSpec& spec
   return h;
 }
 
+// Multi-objective: the first two objectives of every scored trial, the Pareto front marked and
+// joined by its staircase, and the hypervolume of the first k trials for every k (two objectives;
+// against the reference the result names).
+std::string pareto_charts(const ReportData& d) {
+  const auto objectives = objectives_of(d.e);
+  if (objectives.size() < 2) return "";
+  const SweepResult& r = d.r;
+  auto value = [&](const TrialRecord& t, std::size_t k) {
+    for (const auto& [name, v] : t.metrics)
+      if (name == objectives[k].metric) return v;
+    return 0.0;
+  };
+  std::vector<const TrialRecord*> points;
+  std::vector<double> xs, ys;
+  for (const auto& t : r.trials)
+    if (scored(d.e, t)) {
+      points.push_back(&t);
+      xs.push_back(value(t, 0));
+      ys.push_back(value(t, 1));
+    }
+  auto direction = [&](std::size_t k) {
+    return objectives[k].metric + (objectives[k].type == jobs::ObjectiveType::kMaximize ? " (maximize)" : " (minimize)");
+  };
+  std::string h = fmt::format("<h2>Pareto front: {} against {}</h2>\n<div class=\"legend\"><span><i class=\"dot\" "
+                              "style=\"background:#d53f8c\"></i>on the front ({} trials)</span><span><i class=\"dot\" "
+                              "style=\"background:#a0aec0\"></i>dominated</span></div>\n",
+                              escape(objectives[1].metric), escape(objectives[0].metric), r.front.size());
+  const Scale x = fit(xs, kLeft + 8, kWidth - kRight - 8), y = fit(ys, kHeight - kBottom - 8, kTop + 8);
+  h += fmt::format("<svg id=\"pareto-front\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">",
+                   kWidth, kHeight);
+  h += axes(x, y, direction(0), direction(1));
+  std::vector<std::pair<double, double>> front;
+  for (std::size_t i : r.front) front.emplace_back(value(r.trials[i], 0), value(r.trials[i], 1));
+  std::sort(front.begin(), front.end());
+  if (objectives[0].type == jobs::ObjectiveType::kMaximize) std::reverse(front.begin(), front.end());
+  std::string stairs;
+  for (std::size_t k = 0; k < front.size(); ++k) {
+    if (k) stairs += fmt::format(" {:.1f},{:.1f}", x(front[k].first), y(front[k - 1].second));
+    stairs += fmt::format(" {:.1f},{:.1f}", x(front[k].first), y(front[k].second));
+  }
+  if (!stairs.empty()) h += fmt::format("<polyline class=\"front\" points=\"{}\"/>", stairs.substr(1));
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    const auto* t = points[k];
+    const bool on = std::any_of(r.front.begin(), r.front.end(), [&](std::size_t i) { return &r.trials[i] == t; });
+    h += fmt::format(R"(<circle class="{0}" data-trial="{1}" cx="{2:.1f}" cy="{3:.1f}" r="4" fill="{4}"><title>{1}: {5}={6}, {7}={8}</title></circle>)",
+                     on ? "trial front-trial" : "trial", escape(t->name), x(xs[k]), y(ys[k]), on ? "#d53f8c" : "#a0aec0",
+                     escape(objectives[0].metric), format_double(xs[k]), escape(objectives[1].metric), format_double(ys[k]));
+  }
+  h += "</svg>\n";
+  if (!r.hypervolume) {
+    if (objectives.size() > 2) h += "<p class=\"summary\">Hypervolume: computed for two objectives only.</p>\n";
+    return h;
+  }
+  // At most 200 points along the trials (each an O(k log k) sweep), the last one the whole run.
+  std::vector<double> hv;
+  std::vector<std::size_t> ks;
+  const std::size_t n = r.trials.size(), stride = std::max<std::size_t>(1, (n + 199) / 200);
+  for (std::size_t k = stride; k < n + stride; k += stride) ks.push_back(std::min(k, n));
+  for (std::size_t k : ks) hv.push_back(hypervolume_of(d.e, r.trials, k, r.reference).value_or(0));
+  std::vector<std::string> at;
+  for (std::size_t k = 0; k < r.reference.size(); ++k)
+    at.push_back(fmt::format("{}={}", escape(objectives[k].metric),
+                             format_double(objectives[k].type == jobs::ObjectiveType::kMaximize ? -r.reference[k] : r.reference[k])));
+  h += fmt::format("<h2>Hypervolume per trial</h2>\n<div class=\"legend\"><span id=\"hypervolume\" data-hypervolume=\"{}\">"
+                   "{} after {} trials, up to {}</span></div>\n",
+                   format_double(*r.hypervolume), format_double(*r.hypervolume), r.trials.size(), fmt::join(at, ", "));
+  const Scale hx{0.5, static_cast<double>(std::max<std::size_t>(1, n)) + 0.5, kLeft, kWidth - kRight - 0.0};
+  const Scale hy = fit(hv, kHeight - kBottom - 8, kTop + 8);
+  h += fmt::format("<svg id=\"hypervolume-per-trial\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">",
+                   kWidth, kHeight);
+  h += axes(hx, hy, "trial", "hypervolume", 2);
+  std::string line;
+  for (std::size_t k = 0; k < hv.size(); ++k) line += fmt::format(" {:.1f},{:.1f}", hx(static_cast<double>(ks[k])), hy(hv[k]));
+  h += fmt::format("<polyline class=\"best-so-far\" points=\"{}\"/>", line.substr(1));
+  h += "</svg>\n";
+  return h;
+}
+
 // pbt: the objective of each trial by generation, a line from each trial's parent to it, so a
 // lineage reads left to right (an exploited checkpoint is a line that jumps between members).
 std::string lineage_chart(const ReportData& d) {
@@ -287,7 +377,7 @@ std::string render_report(const SweepResult& r, const jobs::Experiment& e) {
   for (const auto& t : r.trials)
     if (t.objective) d.scored.push_back(&t);
   for (const auto* t : d.scored) d.objectives.push_back(*t->objective);
-  std::string h = page_head(e) + summary_section(d) + objective_chart(d) + lineage_chart(d);
+  std::string h = page_head(e) + summary_section(d) + objective_chart(d) + pareto_charts(d) + lineage_chart(d);
   for (const auto& spec : e.parameters) h += parameter_chart(d, spec);
   h += trial_table(d);
   h += "</table>\n</body>\n</html>\n";

@@ -13,6 +13,8 @@
 
 #include "common/strings.h"
 #include "common/rng.h"
+#include "sweep/nsga2.h"
+#include "sweep/pareto.h"
 #include "sweep/pbt.h"
 #include "sweep/sobol.h"
 
@@ -87,6 +89,7 @@ class Settings {
 struct Observed {
   std::vector<std::vector<double>> x;
   std::vector<double> loss;
+  std::vector<Objectives> losses;  // multi-objective: each finished trial's, in the order of x
   std::vector<std::vector<double>> running;
 };
 
@@ -96,6 +99,7 @@ Observed observe(const SearchSpace& space, const std::vector<TrialView>& trials)
     if (t.state == TrialView::State::kDone && std::isfinite(t.loss)) {
       o.x.push_back(space.to_unit(t.assignment));
       o.loss.push_back(t.loss);
+      o.losses.push_back(t.losses);
     } else if (t.state == TrialView::State::kRunning) {
       o.running.push_back(space.to_unit(t.assignment));
     }
@@ -276,16 +280,25 @@ class Tpe final : public Suggester {
     Observed o = observe(space_, trials);
     // At least two finished trials: one for l(x), one for g(x).
     if (static_cast<int>(o.loss.size()) < std::max(startup_, 2)) return {Suggestion::Kind::kTrial, space_.sample(rng), ""};
-    // The constant liar: running trials count as the worst loss seen, so l(x) avoids them.
-    const double worst = *std::max_element(o.loss.begin(), o.loss.end());
-    for (auto& r : o.running) {
-      o.x.push_back(std::move(r));
-      o.loss.push_back(worst);
-    }
-    const std::size_t n = o.loss.size();
-    std::vector<std::size_t> order(n);
+    // The finished trials best first: by loss, or, with several objectives (MOTPE), by Pareto
+    // rank and then crowding distance (the spread of the front), as NSGA-II ranks.
+    std::vector<std::size_t> order(o.loss.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return o.loss[a] < o.loss[b]; });
+    if (o.losses.front().size() > 1) {
+      const auto ranks = pareto_ranks(o.losses);
+      const auto crowd = crowding_distances(o.losses, ranks);
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return ranks[a] != ranks[b] ? ranks[a] < ranks[b] : crowd[a] > crowd[b];
+      });
+    } else {
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return o.loss[a] < o.loss[b]; });
+    }
+    // The constant liar: running trials count as the worst seen (last), so l(x) avoids them.
+    for (auto& r : o.running) {
+      order.push_back(o.x.size());
+      o.x.push_back(std::move(r));
+    }
+    const std::size_t n = order.size();
     const auto below_count = std::clamp<std::size_t>(
         static_cast<std::size_t>(std::ceil(gamma_ * static_cast<double>(n))), 1, std::min<std::size_t>(25, n - 1));
     std::vector<std::vector<double>> below, above;
@@ -718,12 +731,32 @@ Result<uint64_t> seed_of(const Settings& s, uint64_t fallback) {
 
 const std::vector<std::string>& supported_algorithms() {
   static const std::vector<std::string> names = {"random", "grid", "tpe", "multivariate-tpe",
-                                                 "bayesianoptimization", "cmaes", "hyperband", "sobol", "pbt"};
+                                                 "bayesianoptimization", "cmaes", "hyperband", "sobol", "pbt",
+                                                 "nsga2"};
   return names;
 }
 
-Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, const SearchSpace& space, uint64_t seed) {
+Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& a, const SearchSpace& space, uint64_t seed,
+                                                  std::size_t objectives) {
   const std::string& name = a.name;
+  static const std::vector<std::string> multi = {"random", "grid", "sobol", "tpe", "multivariate-tpe", "nsga2"};
+  if (objectives > 1 && std::find(supported_algorithms().begin(), supported_algorithms().end(), name) !=
+                            supported_algorithms().end() &&
+      std::find(multi.begin(), multi.end(), name) == multi.end())
+    return invalid_argument(fmt::format("spec.algorithm.algorithmName: {} searches one objective; with {} objectives "
+                                        "(metadata.annotations[{}]) expected one of {}, found \"{}\"",
+                                        name, objectives, jobs::kObjectivesAnnotation, fmt::join(multi, ", "), name));
+  if (name == "nsga2") {
+    Settings s(a, {"population_size", "crossover_prob", "random_state"});
+    if (Status st = s.check(); !st) return st;
+    auto sd = seed_of(s, seed);
+    if (!sd) return sd.status();
+    auto population = s.number("population_size", 20, 2, 100000, true);
+    if (!population) return population.status();
+    auto crossover = s.number("crossover_prob", 0.9, 0, 1);
+    if (!crossover) return crossover.status();
+    return make_nsga2(space, {static_cast<int>(*population), *crossover, *sd});
+  }
   if (name == "random") {
     Settings s(a, {"random_state"});
     if (Status st = s.check(); !st) return st;

@@ -10,6 +10,7 @@
 //   hyperband              resource_name (a parameter), r_l (the most resource a trial gets), eta (3), random_state
 //   sobol                  (Katib: none) the Sobol sequence from its second point; random_state (ours):
 //                          scrambled by a digital shift from that seed, from its first point (sobol.h)
+//   nsga2                  (ours) population_size (20), crossover_prob (0.9), random_state (nsga2.h)
 //   pbt                    suggestion_trial_dir, n_population (>= 5), truncation_threshold (0..1),
 //                          resample_probability (none: perturb by 0.8 or 1.2), random_state (pbt.h)
 //
@@ -77,8 +78,11 @@ const std::vector<std::string>& supported_algorithms();
 // Fails (kInvalidArgument) for an algorithm not in supported_algorithms() (naming them), an unknown
 // setting (naming the known ones) or a bad value, as "spec.algorithm.algorithmSettings[i] (name):
 // expected ..., found ...". `seed` is used unless the settings give random_state.
+// `objectives` > 1 (multi-objective: TrialView::losses): only random, grid, sobol, tpe and
+// multivariate-tpe (which rank trials by Pareto rank and crowding distance then, as MOTPE does)
+// and nsga2 are accepted; the others are refused naming these.
 Result<std::unique_ptr<Suggester>> make_suggester(const jobs::AlgorithmSpec& algorithm, const SearchSpace& space,
-                                                  uint64_t seed);
+                                                  uint64_t seed, std::size_t objectives = 1);
 
 // Katib's medianstop early stopping (the median stopping rule of Google Vizier): a running trial
 // that has reported at least start_step values of the objective is stopped when its best value so

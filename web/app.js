@@ -309,10 +309,16 @@ async function showSweep(name) {
     head.replaceChildren(el("h2", {}, `${name} `, el("span", { class: `phase-${x.state}`, id: "state" }, x.state)),
       el("p", {}, `${x.algorithm} search · ${x.objective.type} ${x.objective.metric}` +
         (x.objective.goal !== undefined ? ` (goal ${x.objective.goal})` : "") + ` · best: `,
-        el("b", { id: "best" }, x.best ? `${x.best.trial} (${x.best.value})` : "none yet")));
-    trials.replaceChildren(el("tr", {}, ...["trial", "status", x.objective.metric, ...x.parameters, "note"].map((h) => el("th", {}, h))),
-      ...x.trials.map((t) => el("tr", { "data-trial": t.name, class: x.best && x.best.trial === t.name ? "best" : "" },
-        el("td", {}, t.name), el("td", { class: `phase-${t.status}` }, t.status), el("td", {}, t.objective ?? "-"),
+        el("b", { id: "best" }, x.best ? `${x.best.trial} (${x.best.value})` : "none yet")),
+      x.front ? el("p", { id: "front" }, `${x.objectives.map((o) => `${o.type} ${o.metric}`).join(", ")} · Pareto front: ` +
+        `${x.front.length} trial(s)` + (x.hypervolume !== null ? `, hypervolume ${x.hypervolume.toPrecision(6)}` : "")) : "");
+    // Multi-objective: every objective's column, and the front's rows marked.
+    const metrics = x.objectives ? x.objectives.map((o) => o.metric) : [x.objective.metric];
+    const onFront = (t) => x.front ? x.front.includes(t.name) : x.best && x.best.trial === t.name;
+    trials.replaceChildren(el("tr", {}, ...["trial", "status", ...metrics, ...x.parameters, "note"].map((h) => el("th", {}, h))),
+      ...x.trials.map((t) => el("tr", { "data-trial": t.name, class: onFront(t) ? "best" : "" },
+        el("td", {}, t.name), el("td", { class: `phase-${t.status}` }, t.status),
+        ...metrics.map((m, k) => el("td", {}, (k === 0 ? t.objective : t.metrics[m]) ?? "-")),
         ...x.parameters.map((p) => el("td", {}, t.assignment[p] ?? "")), el("td", {}, t.parent ? `${t.note} from ${t.parent}` : t.note))));
     const rows = [["algorithm", x.algorithm], ...x.settings.map((s) => [s.name, s.value])];
     if (x.earlyStopping) rows.push(["early stopping", x.earlyStopping.algorithm], ...x.earlyStopping.settings.map((s) => [s.name, s.value]));

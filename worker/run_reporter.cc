@@ -286,9 +286,9 @@ void RunReporter::summary(const TrainSummary& s, const std::string& model_spec, 
   const double rss = peak_rss_mib();
   fmt::print(out_,
              "summary: model={} epochs={} steps={} accuracy={:.4f} best_accuracy={:.4f} test_loss={:.4f} "
-             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={}\n",
+             "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={} parameters={}\n",
              model_spec, epochs, s.global_step, s.accuracy, s.best_accuracy, s.test_loss, s.wall_seconds,
-             s.samples_per_second, rss, s.world_size);
+             s.samples_per_second, rss, s.world_size, s.parameters);
   fmt::print(out_, "step time: compute={:.2f}ms {}={:.2f}ms data_wait={:.2f}ms{}{}\n", s.compute_ms, wait_name,
              s.allreduce_wait_ms, s.data_wait_ms, note, batches.empty() ? std::string() : " rank_batches=" + batches);
   std::fflush(out_);
@@ -296,7 +296,7 @@ void RunReporter::summary(const TrainSummary& s, const std::string& model_spec, 
   file_->write({{"summary", true}, {"model", model_spec}, {"epochs", epochs}, {"steps", s.global_step},
                 {"accuracy", s.accuracy}, {"best_accuracy", s.best_accuracy}, {"test_loss", s.test_loss},
                 {"wall_sec", s.wall_seconds}, {"samples_per_sec", s.samples_per_second}, {"peak_rss_mib", rss},
-                {"ranks", s.world_size}, {"compute_ms", s.compute_ms}, {"allreduce_wait_ms", s.allreduce_wait_ms},
+                {"ranks", s.world_size}, {"parameters", s.parameters}, {"compute_ms", s.compute_ms}, {"allreduce_wait_ms", s.allreduce_wait_ms},
                 {"data_wait_ms", s.data_wait_ms}});
 }
 

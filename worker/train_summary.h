@@ -17,6 +17,7 @@ struct TrainSummary {
   double wall_seconds = 0.0;
   double samples_per_second = 0.0;  // training steps only (all ranks; with parameter servers this worker's)
   int world_size = 1;
+  int64_t parameters = 0;  // the model's trainable parameters
   // Per training step, averaged: waiting for the next batch, waiting for the gradient allreduce
   // (with parameter servers: the push and pull), and everything else (forward, backward, optimizer).
   double data_wait_ms = 0.0, allreduce_wait_ms = 0.0, compute_ms = 0.0;

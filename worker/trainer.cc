@@ -518,6 +518,7 @@ Result<TrainSummary> Trainer::finish() {
   summary.wall_seconds = seconds_since(start_);
   summary.samples_per_second = train_seconds_ > 0 ? static_cast<double>(trained_samples_) / train_seconds_ : 0.0;
   summary.world_size = world_;
+  summary.parameters = model_->param_count();
   if (world_ > 1)
     summary.rank_batches = rank_batches_.empty()
                                ? std::vector<int64_t>(static_cast<std::size_t>(world_), config_.batch_size)

@@ -3,7 +3,7 @@
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
 # `sweep stop` (the dashboard's Stop), which stops the trials, and --resume after it;
-# `sweep status`; sobol's sequence; pbt on Fashion-MNIST (lineage, checkpoints, SIGKILL and --resume); an unsupported algorithm refused with the list; medianstop stopping trials live;
+# `sweep status`; sobol's sequence; two objectives (the Pareto front, nsga2 and MOTPE); pbt on Fashion-MNIST (lineage, checkpoints, SIGKILL and --resume); an unsupported algorithm refused with the list; medianstop stopping trials live;
 # the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
 # brackets; report.html.
 # Usage: sweep_test.sh RINGMASTER_BINARY
@@ -212,6 +212,61 @@ ringmaster sweep status "$work/pbt" >"$work/pbt-status.out" 2>&1
 check "... sweep status shows each trial's generation and parent" "grep -q '(generation 2, from fashion-mnist-pbt-0' $work/pbt-status.out"
 check "... report.html draws the lineage" "grep -q 'id=\"lineage\"' $work/pbt/report.html && [ \$(grep -o 'class=\"lineage\"' $work/pbt/report.html | wc -l) -eq 10 ]"
 
+# --- two objectives (ringmaster.io/objectives): the Pareto front --------------------------------------
+pareto_check() {  # pareto_check DIR STATUS-OUT: the driver's front and hypervolume against our own
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, re, sys
+d, status = sys.argv[1], sys.argv[2]
+losses, records = {}, []
+for line in open(d + "/journal.jsonl"):
+    r = json.loads(line)
+    if r["event"] == "trial_finished":
+        records.append(r)
+        if r["status"] == "Succeeded":
+            losses[r["trial"]] = (-r["metrics"]["accuracy"], r["metrics"]["cost"])
+dom = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b
+front = sorted(t for t, l in losses.items() if not any(dom(m, l) for m in losses.values()))
+pts = sorted(l for l in losses.values() if l[0] < 0 and l[1] < 2)  # inside the reference (0, 2)
+hv, best_y = 0.0, 2.0
+for i, (x, y) in enumerate(pts):
+    nxt = pts[i + 1][0] if i + 1 < len(pts) else 0.0
+    best_y = min(best_y, y)
+    hv += (nxt - x) * (2.0 - best_y)
+last = records[-1]
+starred = sorted(re.match(r"(\S+)", l).group(1) for l in open(status) if l.rstrip().endswith("  *"))
+problems = []
+if sorted(last["pareto_front"]) != front: problems.append(f"journal front {last['pareto_front']} != {front}")
+if starred != front: problems.append(f"status marks {starred}, expected {front}")
+if abs(last["hypervolume"] - hv) > 1e-9: problems.append(f"hypervolume {last['hypervolume']} != {hv}")
+if not (2 <= len(front) < len(losses)): problems.append(f"a front of {len(front)} of {len(losses)} proves little")
+print("\n".join(problems) or f"front ok: {len(front)} of {len(losses)}, hypervolume {hv:.6f}")
+PY
+}
+ringmaster sweep "$fixtures/pareto.yaml" --dir "$work/pareto" >"$work/pareto.out" 2>&1; rc=$?
+ringmaster sweep status "$work/pareto" >"$work/pareto-status.out" 2>&1
+pareto_check "$work/pareto" "$work/pareto-status.out" >"$work/pareto-check.out"
+check "two objectives under nsga2: 18 trials, the Pareto front and hypervolume as computed here" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/pareto.out) -eq 18 ] && grep -q '^front ok' $work/pareto-check.out" ||
+  cat "$work/pareto-check.out" "$work/pareto.out"
+check "... report.html draws the front (one mark per front trial) and the hypervolume per trial" \
+  "[ \$(grep -o 'class=\"trial front-trial\"' $work/pareto/report.html | wc -l) -eq \$(grep -c '  \*\$' $work/pareto-status.out) ] && grep -q 'id=\"hypervolume-per-trial\"' $work/pareto/report.html"
+sed -e 's/algorithmName: nsga2/algorithmName: tpe/' -e 's/name: population_size/name: n_startup_trials/' \
+  -e 's/name: shell-pareto/name: shell-motpe/' "$fixtures/pareto.yaml" >"$work/motpe.yaml"
+ringmaster sweep "$work/motpe.yaml" --dir "$work/motpe" >"$work/motpe.out" 2>&1; rc=$?
+ringmaster sweep status "$work/motpe" >"$work/motpe-status.out" 2>&1
+pareto_check "$work/motpe" "$work/motpe-status.out" >"$work/motpe-check.out"
+check "... and under tpe (MOTPE)" "[ $rc -eq 0 ] && grep -q '^front ok' $work/motpe-check.out" || cat "$work/motpe-check.out"
+sed -e 's/algorithmName: nsga2/algorithmName: cmaes/' -e '/population_size/,+1d' "$fixtures/pareto.yaml" >"$work/mo-cmaes.yaml"
+ringmaster sweep "$work/mo-cmaes.yaml" --dir "$work/mo-cmaes" >"$work/mo-cmaes.out" 2>&1; rc=$?
+check "a single-objective algorithm with two objectives is refused, naming the ones that search several" \
+  "[ $rc -eq 2 ] && grep -q 'cmaes searches one objective; with 2 objectives (metadata.annotations\[ringmaster.io/objectives\]) expected one of random, grid, sobol, tpe, multivariate-tpe, nsga2' $work/mo-cmaes.out" ||
+  cat "$work/mo-cmaes.out"
+sed -e 's/; awk .*"\]/; echo y=${trialParameters.y}"]/' -e 's/maxTrialCount: 18/maxTrialCount: 2/' -e 's/parallelTrialCount: 3/parallelTrialCount: 2/' \
+  "$fixtures/pareto.yaml" >"$work/mo-silent.yaml"
+ringmaster sweep "$work/mo-silent.yaml" --dir "$work/mo-silent" >"$work/mo-silent.out" 2>&1
+check "a trial that reports only the first objective is MetricsUnavailable" "[ \$(grep -c ' MetricsUnavailable: ' $work/mo-silent.out) -eq 2 ]" ||
+  cat "$work/mo-silent.out"
+
 # --- the report -----------------------------------------------------------------------------------
 check "report.html is written, one mark per scored trial" \
   "[ \$(grep -o 'class=\"trial\" data-trial=\"shell-medianstop-00' $work/median/report.html | wc -l) -eq 10 ]"
@@ -220,7 +275,7 @@ check "report.html is written, one mark per scored trial" \
 sed -e 's/algorithmName: random/algorithmName: enas/' "$work/goal.yaml" >"$work/enas.yaml"
 ringmaster sweep "$work/enas.yaml" --dir "$work/enas" >"$work/enas.out" 2>&1; rc=$?
 check "an unsupported algorithm is refused (exit 2), listing the supported ones" \
-  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, pbt, found \"enas\": enas is neural architecture search' $work/enas.out"
+  "[ $rc -eq 2 ] && grep -q 'expected one of random, grid, tpe, multivariate-tpe, bayesianoptimization, cmaes, hyperband, sobol, pbt, nsga2, found \"enas\": enas is neural architecture search' $work/enas.out"
 ringmaster sweep "$work/goal.yaml" --dir "$work/goal" >"$work/again.out" 2>&1; rc=$?
 check "a directory with an experiment is not overwritten" "[ $rc -eq 2 ] && grep -q 'sweep --resume' $work/again.out"
 exit $fail

@@ -492,6 +492,34 @@ TEST(Experiment, DefaultsAsKatib) {
   EXPECT_EQ(n["parameters"][0]["feasibleSpace"]["distribution"].as<std::string>(), "uniform");
 }
 
+TEST(Experiment, MultiObjectiveAnnotationsAreReadAndChecked) {
+  auto with = [](const std::string& annotations) {
+    std::string y = kExperiment;
+    y.replace(y.find("metadata: {name: exp}"), 21, "metadata:\n  name: exp\n  annotations:\n" + annotations);
+    return y;
+  };
+  auto r = load(with("    ringmaster.io/objectives: \"latency_ms:minimize, accuracy:Maximize\"\n"
+                     "    ringmaster.io/hypervolume-reference: \"2, 100, 0.5\"\n"));
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  ASSERT_EQ(e.objective.more.size(), 2u);
+  EXPECT_EQ(e.objective.more[0].metric, "latency_ms");
+  EXPECT_EQ(e.objective.more[0].type, ObjectiveType::kMinimize);
+  EXPECT_EQ(e.objective.more[1].metric, "accuracy");
+  EXPECT_EQ(e.objective.more[1].type, ObjectiveType::kMaximize);
+  EXPECT_EQ(e.objective.hypervolume_reference, (std::vector<double>{2, 100, 0.5}));
+  EXPECT_EQ(messages(load(with("    ringmaster.io/objectives: \"latency_ms:fastest\"\n"))),
+            "t.yaml:6:31: error: metadata.annotations[ringmaster.io/objectives]: expected objectives as "
+            "METRIC:minimize or METRIC:maximize, separated by commas, found \"latency_ms:fastest\"\n");
+  EXPECT_EQ(messages(load(with("    ringmaster.io/objectives: \"loss:minimize\"\n"))),
+            "t.yaml:6:31: error: metadata.annotations[ringmaster.io/objectives]: expected each objective once (the "
+            "first is the main objective's), found \"loss\" twice\n");
+  EXPECT_EQ(messages(load(with("    ringmaster.io/objectives: \"latency_ms:minimize\"\n"
+                               "    ringmaster.io/hypervolume-reference: \"2\"\n"))),
+            "t.yaml:7:42: error: metadata.annotations[ringmaster.io/hypervolume-reference]: expected one value per "
+            "objective (2), found 1\n");
+}
+
 TEST(Experiment, FileCollectorDefaultsAndChecks) {
   std::string y = kExperiment;
   y += "  metricsCollectorSpec:\n    collector: {kind: File}\n    source: {fileSystemPath: {path: metrics.txt}}\n";

@@ -396,6 +396,36 @@ TEST(Nsga2Test, BeatsRandomSearchOnZdt1AndWaitsForItsGeneration) {
   EXPECT_EQ(make_nsga2(space, {4, 0.9, 9})->next(trials).assignment, bred.assignment) << "a function of the trials";
 }
 
+TEST(MotpeTest, TpeWithTwoObjectivesSpreadsAlongTheFrontBetterThanRandom) {
+  // A front from (0, 1) to (1, 0): f1 = x, f2 = 1 - sqrt(x) + 4 (y - 0.5)^2.
+  auto f = [](const Assignment& a) {
+    const double x = std::stod(a[0].second), y = std::stod(a[1].second);
+    return Objectives{x, 1 - std::sqrt(x) + 4 * (y - 0.5) * (y - 0.5)};
+  };
+  auto hypervolume_after = [&](const std::string& name, uint64_t seed) {
+    auto s = make_suggester(algorithm(name), plane(), seed, 2);
+    EXPECT_TRUE(s.is_ok()) << s.status().message();
+    std::vector<TrialView> trials;
+    std::vector<Objectives> seen;
+    for (int i = 0; i < 60; ++i) {
+      TrialView t;
+      t.assignment = (*s)->next(trials).assignment;
+      t.state = TrialView::State::kDone;
+      t.losses = f(t.assignment);
+      t.loss = t.losses[0];
+      seen.push_back(t.losses);
+      trials.push_back(t);
+    }
+    return hypervolume_2d(seen, {1.1, 1.1});
+  };
+  int wins = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) wins += hypervolume_after("tpe", seed) > hypervolume_after("random", seed);
+  EXPECT_GE(wins, 4);
+  auto cmaes = make_suggester(algorithm("cmaes"), plane(), 1, 2);
+  ASSERT_FALSE(cmaes.is_ok());
+  EXPECT_NE(cmaes.status().message().find("cmaes searches one objective"), std::string::npos) << cmaes.status().message();
+}
+
 // ---- pbt ----------------------------------------------------------------------------------------
 
 namespace {
