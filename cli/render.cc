@@ -41,7 +41,7 @@ void add_render_command(CLI::App& app, RenderOptions& o) {
       "render",
       "Print a job as the Kubernetes objects the Kubeflow operators would create (Pods, Services, ConfigMap, "
       "Secrets, the MPIJob launcher Job), or with --mode crd the normalized Kubeflow object");
-  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment with --mode crd, a Trainer v2 TrainJob in any mode)")->required();
+  cmd->add_option("file", o.file, "a TFJob, PyTorchJob, JAXJob, XGBoostJob, PaddleJob, MPIJob or batch/v1 Job (a Katib Experiment or Trainer OptimizationJob with --mode crd, a Trainer v2 TrainJob in any mode)")->required();
   cmd->add_option("-o,--output-dir", o.output_dir, "write <job>.yaml there instead of printing");
   cmd->add_option("--mode", o.mode,
                   "pods: plain objects; crd: the Kubeflow object for a cluster with the operator; jobset: a Trainer v2 "
@@ -152,8 +152,10 @@ int run_render(const RenderOptions& o) {
         return 1;
       }
     } else {
-      std::cerr << "ringmaster render: " << doc.file << ": a Katib Experiment needs Katib on the cluster: render it with "
-                << "--mode crd, or run it here with `ringmaster sweep`\n";
+      std::cerr << "ringmaster render: " << doc.file << ": "
+                << (doc.kind == "OptimizationJob" ? "an OptimizationJob needs Kubeflow Trainer's OptimizationJob controller"
+                                                  : "a Katib Experiment needs Katib")
+                << " on the cluster: render it with --mode crd, or run it here with `ringmaster sweep`\n";
       return 2;
     }
   }

@@ -17,9 +17,10 @@ namespace fs = std::filesystem;
 void add_sweep_command(CLI::App& app, SweepOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "sweep",
-      "Run a Katib Experiment locally: trials are jobs run by `ringmaster run`, parallelTrialCount at a time "
+      "Run a Katib Experiment or a Kubeflow Trainer OptimizationJob locally: trials are jobs run by `ringmaster "
+      "run`, parallelTrialCount at a time "
       "(`ringmaster sweep status DIR` shows one, `ringmaster sweep stop DIR` stops one)");
-  cmd->add_option("args", o.args, "EXPERIMENT.yaml, or: status DIR, or: stop DIR");
+  cmd->add_option("args", o.args, "EXPERIMENT.yaml (or an OptimizationJob), or: status DIR, or: stop DIR");
   cmd->add_option("--dir", o.dir, "the experiment directory (default ~/.ringmaster/experiments/<name>)");
   cmd->add_option("--resume", o.resume, "continue the experiment in DIR (after the driver was stopped or killed)");
 }
@@ -33,7 +34,7 @@ std::optional<jobs::Experiment> load_experiment(const std::string& file) {
   if (!loaded.ok()) return std::nullopt;
   for (const auto& doc : loaded.documents)
     if (const auto* e = std::get_if<jobs::Experiment>(&doc.object)) return *e;
-  std::cerr << "ringmaster sweep: " << file << ": expected a Katib Experiment (kubeflow.org/v1beta1), found none\n";
+  std::cerr << "ringmaster sweep: " << file << ": expected a Katib Experiment (kubeflow.org/v1beta1) or a Trainer OptimizationJob (trainer.kubeflow.org/v1alpha1), found none\n";
   return std::nullopt;
 }
 

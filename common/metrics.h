@@ -1,8 +1,8 @@
 // Prometheus metrics over HTTP: the text exposition format (version 0.0.4) and a small server that
-// answers `GET /metrics` (HTTP/1.1, one request per connection, on its own thread). Our own rather
-// than cpp-httplib: that library brings OpenSSL, whose initialisation alone added 2 ms to the
-// start of every ringmaster process (launcher and replicas), and a scrape endpoint needs one route.
-// The sockets are the collectives' TCP helpers (collectives/socket.h). The launcher (`ringmaster run --metrics-port`)
+// answers `GET /metrics` (on common/http.h's server, one request per connection, on its own
+// thread). Our own rather than cpp-httplib: that library brings OpenSSL, whose initialisation
+// alone added 2 ms to the start of every ringmaster process (launcher and replicas), and a scrape
+// endpoint needs one route. The launcher (`ringmaster run --metrics-port`)
 // and the worker (`ringmaster train --metrics-port`) each render their own state per scrape:
 //
 //   auto server = MetricsServer::start("127.0.0.1", 9090, [&] {
@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/http.h"
 #include "common/status.h"
 
 namespace ringmaster {
@@ -51,9 +52,8 @@ class MetricsServer {
   int port() const { return port_; }
 
  private:
-  struct Impl;
-  explicit MetricsServer(std::unique_ptr<Impl> impl, int port);
-  std::unique_ptr<Impl> impl_;
+  MetricsServer(std::unique_ptr<HttpServer> server, int port);
+  std::unique_ptr<HttpServer> server_;
   int port_;
 };
 

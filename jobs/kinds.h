@@ -35,6 +35,11 @@ std::optional<TrainingRuntime> load_training_runtime(LoadContext& ctx, const YAM
 std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                           const std::string& api_version);
 
+// Kubeflow Trainer's OptimizationJob, as the Experiment the sweep driver runs (Experiment::kind is
+// "OptimizationJob"; jobs/optimization.cc).
+std::optional<Experiment> load_optimization_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
+                                                const std::string& api_version);
+
 // The multi-objective annotations (model.h: kObjectivesAnnotation, kHypervolumeReferenceAnnotation)
 // of an Experiment or OptimizationJob, into `o` (whose first objective is set already).
 void load_objective_annotations(LoadContext& ctx, const YAML::Node& doc, Objective& o);

@@ -146,6 +146,10 @@ std::optional<Document> load_object(const YAML::Node& node, const std::string& f
       auto exp = load_experiment(ctx, node, doc.normalized, *api);
       if (!exp) return std::nullopt;
       doc.object = std::move(*exp);
+    } else if (*kind == "OptimizationJob") {
+      auto opt = load_optimization_job(ctx, node, doc.normalized, *api);
+      if (!opt) return std::nullopt;
+      doc.object = std::move(*opt);
     } else if (*kind == "TrainJob") {
       auto job = load_train_job(ctx, node, doc.normalized, *api);
       if (!job) return std::nullopt;

@@ -247,6 +247,15 @@ struct ObjectiveMetric {
 //   ringmaster.io/hypervolume-reference: "0.5, 40, 1e6"                one value per objective
 inline constexpr const char* kObjectivesAnnotation = "ringmaster.io/objectives";
 inline constexpr const char* kHypervolumeReferenceAnnotation = "ringmaster.io/hypervolume-reference";
+// An OptimizationJob's search algorithm beyond Trainer's random and grid (ours): any name `ringmaster
+// sweep` knows (sweep/suggest.h), with its settings as "name=value, name=value".
+// What an OptimizationJob's trial TrainJobs carry: the label naming the OptimizationJob, and the
+// parameter assignment as JSON ([{"name": ..., "value": ...}], Trainer's ParameterAssignment).
+// Trainer's proposal names neither key; these are ours.
+inline constexpr const char* kOptimizationJobLabel = "trainer.kubeflow.org/optimization-job";
+inline constexpr const char* kParametersAnnotation = "trainer.kubeflow.org/parameter-assignments";
+inline constexpr const char* kAlgorithmAnnotation = "ringmaster.io/algorithm";
+inline constexpr const char* kAlgorithmSettingsAnnotation = "ringmaster.io/algorithm-settings";
 
 struct Objective {
   ObjectiveType type = ObjectiveType::kMaximize;
@@ -268,7 +277,8 @@ struct AlgorithmSpec {
 };
 
 struct MetricsCollector {
-  std::string kind = "StdOut";   // StdOut, File, TensorFlowEvent, PrometheusMetric, Custom, None, Push
+  std::string kind = "StdOut";   // StdOut, File, TensorFlowEvent, PrometheusMetric, Custom, None, Push;
+                                 // TrainerStatus: an OptimizationJob's (Trainer's progress API)
   std::string file_path;         // File: absolute path of the metrics file
   std::string file_format;       // File: TEXT or JSON
   std::vector<std::string> metrics_format;  // custom regexes (two groups: name, value)
@@ -289,6 +299,12 @@ struct TrialTemplate {
 };
 
 struct Experiment {
+  // "Experiment" (Katib), or "OptimizationJob" (Kubeflow Trainer's, trainer.kubeflow.org/v1alpha1,
+  // loaded by jobs/optimization.cc into this shape): its trials are TrainJobs made from
+  // trial_template.trial_spec, handed their parameters as Trainer's controller hands them
+  // (KUBEFLOW_TRAINER_OPT_<NAME> in spec.trainer.env, and an annotation), and their metrics come
+  // through Trainer's progress API (metrics_collector.kind "TrainerStatus"), not a collector.
+  std::string kind = "Experiment";
   std::string api_version;
   ObjectMeta metadata;
   std::vector<ParameterSpec> parameters;

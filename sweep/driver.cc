@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/strings.h"
+#include "jobs/emit.h"
 #include "jobs/loader.h"
 #include "jobs/yaml_tree.h"
 #include "launcher/process.h"
@@ -28,6 +30,7 @@
 #include "sweep/report.h"
 #include "sweep/metrics.h"
 #include "sweep/objectives.h"
+#include "sweep/progress_server.h"
 #include "sweep/space.h"
 #include "sweep/suggest.h"
 #include "common/rng.h"
@@ -83,7 +86,9 @@ void substitute(YAML::Node n, const std::map<std::string, std::string>& values, 
     }
     out += s.substr(last);
     replace_all(out, "${trialSpec.Name}", name);
+    const std::string tag = scalar.Tag();  // a quoted "${trialParameters.lr}" stays a string
     scalar = out;
+    if (!tag.empty() && tag != "?") scalar.SetTag(tag);
   });
 }
 
@@ -148,6 +153,7 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
                                           "path the driver puts in its place), found it nowhere",
                                           dir));
   }
+  if (e.kind == "OptimizationJob") return Status::ok();  // its TrainJob template was checked as it loaded
   if (mc.kind != "StdOut" && mc.kind != "File")
     return invalid_argument(fmt::format("spec.metricsCollectorSpec.collector.kind: expected StdOut or File (the "
                                         "collectors ringmaster sweep runs), found {}",
@@ -194,11 +200,41 @@ Status check_template(const jobs::Experiment& e, const SearchSpace& space) {
 // The collector's parser: JSON lines for a File collector in JSON format, regular expressions
 // otherwise.
 Result<MetricsParser> parser_of(const jobs::Experiment& e) {
-  if (e.metrics_collector.kind == "File" && e.metrics_collector.file_format == "JSON") return MetricsParser::json(metric_names(e));
+  if ((e.metrics_collector.kind == "File" && e.metrics_collector.file_format == "JSON") ||
+      e.metrics_collector.kind == "TrainerStatus")  // the progress server's JSON lines (progress_server.h)
+    return MetricsParser::json(metric_names(e));
   return MetricsParser::create(e.metrics_collector.metrics_format, metric_names(e));
 }
 
-std::string trial_name(const jobs::Experiment& e, int index) { return fmt::format("{}-{:03}", e.metadata.name, index + 1); }
+// Katib: <experiment>-NNN; an OptimizationJob's TrainJobs: <name>-trial-NNN (Trainer's proposal
+// shows <name>-trial-<5 random>; ours are numbered, so a resumed search names them again alike).
+std::string trial_name(const jobs::Experiment& e, int index) {
+  if (e.kind == "OptimizationJob") return fmt::format("{}-trial-{:03}", e.metadata.name, index + 1);
+  return fmt::format("{}-{:03}", e.metadata.name, index + 1);
+}
+
+// KUBEFLOW_TRAINER_OPT_<NAME>: the parameter's name upper-cased, anything but letters and digits
+// as '_' (Trainer's proposal: "learning_rate" -> KUBEFLOW_TRAINER_OPT_LEARNING_RATE).
+std::string opt_env_name(const std::string& parameter) {
+  std::string out = "KUBEFLOW_TRAINER_OPT_";
+  for (char c : parameter) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
+  return out;
+}
+
+// Sets name=value in a container env list (a YAML sequence of {name, value}), replacing one there.
+void upsert_env(YAML::Node env, const std::string& name, const std::string& value) {
+  for (auto it = env.begin(); it != env.end(); ++it)
+    if ((*it)["name"].IsScalar() && (*it)["name"].Scalar() == name) {
+      (*it)["value"] = value;
+      (*it)["value"].SetTag("!");
+      return;
+    }
+  YAML::Node var;
+  var["name"] = name;
+  var["value"] = value;
+  var["value"].SetTag("!");  // a string, whatever it looks like ("0.01" stays quoted in job.yaml)
+  env.push_back(var);
+}
 
 std::string describe(const TrialRecord& t) {
   std::string s;
@@ -262,7 +298,10 @@ class Driver {
             for (const auto& v : series)
               if (v.is_number()) t.series.push_back(v.get<double>());
           }
+      } else if (event == "experiment_created") {
+        result_.created_at = r.value("time", "");
       } else if (event == "experiment_finished") {
+        result_.finished_at = r.value("time", "");
         result_.condition = r.value("condition", "");
         result_.reason = r.value("reason", "");
       } else if (event == "experiment_stopped") {
@@ -277,6 +316,13 @@ class Driver {
   }
 
   SweepResult result() const { return result_; }
+  void serve_progress(std::unique_ptr<ProgressServer> server) { progress_ = std::move(server); }
+
+  // A new experiment's first record.
+  Status create(Journal& journal) {
+    result_.created_at = utc_timestamp(std::chrono::system_clock::now());
+    return journal.append({{"event", "experiment_created"}, {"name", e_.metadata.name}, {"time", result_.created_at}});
+  }
 
   Result<SweepResult> run(Journal& journal) {
     if (!result_.condition.empty()) {
@@ -328,7 +374,10 @@ class Driver {
         running_.clear();
         result_.condition = end->first;
         result_.reason = end->second;
-        if (Status s = journal.append({{"event", "experiment_finished"}, {"condition", end->first}, {"reason", end->second}}); !s)
+        result_.finished_at = utc_timestamp(std::chrono::system_clock::now());
+        if (Status s = journal.append({{"event", "experiment_finished"}, {"condition", end->first}, {"reason", end->second},
+                                       {"time", result_.finished_at}});
+            !s)
           return s;
         write_report();
         return result_;
@@ -464,6 +513,7 @@ class Driver {
   // collector) moved into the trial's directory.
   Result<YAML::Node> job_of(const TrialRecord& t, const fs::path& dir) const {
     YAML::Node job;
+    if (e_.kind == "OptimizationJob") return train_job_of(t);
     if (!e_.trial_template.raw_template.empty()) {
       auto rendered = render_v1alpha3(e_, t.name, t.assignment);
       if (!rendered) return rendered.status();
@@ -479,6 +529,31 @@ class Driver {
     job["metadata"]["name"] = t.name;
     if (e_.metrics_collector.kind == "File") replace_text(job, e_.metrics_collector.file_path, metrics_file(dir));
     if (const std::string from = trial_dir_setting(e_); !from.empty()) replace_text(job, from, trial_dir(t.name));
+    return job;
+  }
+
+  // An OptimizationJob's trial: its TrainJob template, named and labelled after the trial, the
+  // parameters as Trainer's controller hands them (proposals/2605-optimization-job-crd, 8.2: the
+  // KUBEFLOW_TRAINER_OPT_<NAME> variables in spec.trainer.env, and the assignment as JSON in an
+  // annotation), and the progress API's variables, which Trainer's TrainJobStatus plugin injects
+  // into the trainer's containers (pkg/runtime/framework/plugins/trainjobstatus).
+  Result<YAML::Node> train_job_of(const TrialRecord& t) const {
+    YAML::Node job = YAML::Clone(jobs::yaml(e_.trial_template.trial_spec));
+    job["metadata"]["name"] = t.name;
+    job["metadata"]["namespace"] = e_.metadata.namespace_;
+    job["metadata"]["labels"][jobs::kOptimizationJobLabel] = e_.metadata.name;
+    nlohmann::json assignment = nlohmann::json::array();
+    for (const auto& [k, v] : t.assignment) assignment.push_back({{"name", k}, {"value", v}});
+    job["metadata"]["annotations"][jobs::kParametersAnnotation] = assignment.dump();
+    YAML::Node env = job["spec"]["trainer"]["env"];
+    if (!env.IsSequence()) env = job["spec"]["trainer"]["env"] = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& [k, v] : t.assignment) upsert_env(env, opt_env_name(k), v);
+    const auto it = progress_trials_.find(t.name);
+    if (it != progress_trials_.end()) {
+      upsert_env(env, "KUBEFLOW_TRAINER_SERVER_URL", it->second.url);
+      upsert_env(env, "KUBEFLOW_TRAINER_SERVER_TOKEN", it->second.token_file);
+      upsert_env(env, "KUBEFLOW_TRAINER_SERVER_CA_CERT", "");  // plain HTTP on loopback: no certificate
+    }
     return job;
   }
 
@@ -528,20 +603,25 @@ class Driver {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (Status s = prepare_trial_dir(t); !s) return s;
+    if (progress_) {  // an OptimizationJob: the trial reports through the progress API
+      fs::remove(dir / "progress.jsonl", ec);
+      auto added = progress_->add(e_.metadata.namespace_, t.name, (dir / "token").string(),
+                                  (dir / "progress.jsonl").string(), (dir / "trainer-status.json").string());
+      if (!added) return added.status();
+      progress_trials_[t.name] = *added;
+    }
     auto job = job_of(t, dir);
     if (!job) return job.status();
     Live live;
     live.trial = i;
     live.parser = metrics_;
-    live.source = (dir / "output.log").string();
+    live.source = (dir / (progress_ ? "progress.jsonl" : "output.log")).string();
     if (e_.metrics_collector.kind == "File") {
       live.source = metrics_file(dir);
       fs::remove(live.source, ec);  // a rerun starts a fresh file
       fs::create_directories(fs::path(live.source).parent_path(), ec);
     }
-    YAML::Emitter em;
-    em << *job;
-    if (Status s = write_file_atomic((dir / "job.yaml").string(), std::string(em.c_str()) + "\n"); !s) return s;
+    if (Status s = write_file_atomic((dir / "job.yaml").string(), jobs::to_yaml(*job)); !s) return s;
     event(fmt::format("trial {} started: {}{}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note),
                       t.parent.empty() ? "" : fmt::format(" from {}", t.parent)));
     // A trial that starts again (after a resume) writes a fresh log: the launcher appends.
@@ -590,6 +670,7 @@ class Driver {
   Status finish(Journal& journal, Live& live, const std::string& forced) {
     drain(live, true);
     TrialRecord& t = result_.trials[live.trial];
+    if (progress_) progress_->remove(e_.metadata.namespace_, t.name);
     const MetricsParser& parser = live.parser;
     for (const auto& n : metric_names(e_))
       if (auto v = parser.observe(n, strategy_of(e_, n))) t.metrics.emplace_back(n, *v);
@@ -675,6 +756,10 @@ class Driver {
   void write_report() {
     if (Status s = write_file_atomic((fs::path(o_.dir) / "report.html").string(), render_report(result_, e_)); !s)
       fmt::print(out_, "warning: report.html not written: {}\n", s.message());
+    if (e_.kind != "OptimizationJob") return;
+    auto status = optimization_job_status(o_.dir, result_);
+    Status s = status ? write_file_atomic((fs::path(o_.dir) / "optimizationjob.yaml").string(), *status) : status.status();
+    if (!s) fmt::print(out_, "warning: optimizationjob.yaml not written: {}\n", s.message());
   }
 
   const jobs::Experiment& e_;
@@ -689,6 +774,9 @@ class Driver {
   // Trials are started, watched and stopped through the launcher's process seam, as replicas are.
   std::unique_ptr<launcher::Processes> processes_ = launcher::real_processes();
   std::vector<Live> running_;
+  // An OptimizationJob's progress API server, and what each trial was given.
+  std::unique_ptr<ProgressServer> progress_;
+  std::map<std::string, ProgressServer::Trial> progress_trials_;
   int next_index_ = 0;
   bool exhausted_ = false;  // the algorithm has nothing more to suggest
 };
@@ -743,8 +831,13 @@ Result<SweepResult> run_sweep(const jobs::Experiment& e, const std::string& expe
   if (!journal) return journal.status();
   Driver driver(e, o, out, std::move(*suggester), std::move(*metrics), median_stop);
   driver.replay(*records);
+  if (e.kind == "OptimizationJob") {
+    auto server = ProgressServer::start();
+    if (!server) return server.status();
+    driver.serve_progress(std::move(*server));
+  }
   if (records->empty())
-    if (Status s = journal->append({{"event", "experiment_created"}, {"name", e.metadata.name}}); !s) return s;
+    if (Status s = driver.create(*journal); !s) return s;
   return driver.run(*journal);
 }
 
@@ -780,7 +873,7 @@ Result<jobs::Experiment> load_experiment_dir(const std::string& dir) {
   }
   for (const auto& doc : loaded.documents)
     if (const auto* e = std::get_if<jobs::Experiment>(&doc.object)) return *e;
-  return invalid_argument(file + ": expected a Katib Experiment (kubeflow.org/v1beta1), found none");
+  return invalid_argument(file + ": expected a Katib Experiment (kubeflow.org/v1beta1) or a Trainer OptimizationJob (trainer.kubeflow.org/v1alpha1), found none");
 }
 
 Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e) {
@@ -793,6 +886,53 @@ Result<SweepResult> read_sweep(const std::string& dir, const jobs::Experiment& e
   Driver driver(e, o, nullptr, nullptr, std::move(*metrics), std::nullopt);
   driver.replay(*records);
   return driver.result();
+}
+
+Result<std::string> optimization_job_status(const std::string& dir, const SweepResult& r) {
+  const std::string file = (fs::path(dir) / "experiment.yaml").string();
+  auto text = read_file(file);
+  if (!text) return text.status();
+  YAML::Node job;
+  try {
+    job = YAML::Load(*text);
+  } catch (const YAML::Exception& ex) {
+    return invalid_argument(fmt::format("{}: {}", file, ex.what()));
+  }
+  // Reasons: Trainer's proposal shows Complete/MaxTrialsReached; the others are ours.
+  auto condition = [](const std::string& type, const std::string& reason, const std::string& message,
+                      const std::string& time) {
+    YAML::Node c;
+    c["type"] = type;
+    c["status"] = "True";
+    c["status"].SetTag("!");
+    c["reason"] = reason;
+    c["message"] = message;
+    c["lastTransitionTime"] = time;
+    return c;
+  };
+  YAML::Node status;
+  status["conditions"].push_back(condition("Created", "TrainJobsCreated",
+                                           "the OptimizationJob is accepted and its TrainJobs are being created",
+                                           r.created_at));
+  if (r.condition == "Succeeded")
+    status["conditions"].push_back(condition(
+        "Complete", r.reason == "ExperimentMaxTrialsReached" ? "MaxTrialsReached" : "SearchSpaceExhausted",
+        fmt::format("{} TrainJobs ran", r.trials.size()), r.finished_at));
+  else if (r.condition == "Failed")
+    status["conditions"].push_back(condition("Failed", "TrainJobsFailed", "more TrainJobs failed than allowed", r.finished_at));
+  if (r.best) {
+    const TrialRecord& b = r.trials[*r.best];
+    status["result"]["trainJobName"] = b.name;
+    for (const auto& [k, v] : b.assignment) {
+      YAML::Node p;
+      p["name"] = k;
+      p["value"] = v;
+      p["value"].SetTag("!");
+      status["result"]["parameters"].push_back(p);
+    }
+  }
+  job["status"] = status;
+  return jobs::to_yaml(job);
 }
 
 void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out) {

@@ -65,6 +65,7 @@ struct SweepResult {
   std::optional<double> hypervolume;
   std::vector<double> reference;
   bool stopped = false;  // stopped (request_stop) before it ended: condition is empty
+  std::string created_at, finished_at;  // RFC 3339 UTC, from the journal (empty: not recorded)
 };
 
 // Runs (or resumes) the experiment, printing a line per trial event to `out`. Fails for an
@@ -90,6 +91,11 @@ bool driver_running(const std::string& dir);
 // Asks the driver running the experiment in `dir` to stop (it does within its polling interval,
 // once it has stopped its running trials). kFailedPrecondition when no driver runs it.
 Status request_stop(const std::string& dir);
+
+// An OptimizationJob's object as Trainer's controller leaves it: the file's OptimizationJob with
+// status.conditions (Created; then Complete or Failed) and status.result (the best trial's
+// TrainJob name and parameters). run_sweep writes it to DIR/optimizationjob.yaml after every trial.
+Result<std::string> optimization_job_status(const std::string& dir, const SweepResult& result);
 
 // Prints the trials table and the best trial.
 void print_table(const SweepResult& result, const jobs::Experiment& experiment, std::FILE* out);

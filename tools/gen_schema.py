@@ -5,6 +5,7 @@ enums) of every kind ringmaster loads, taken from the official sources in ../sha
   batch/v1 Job                      Kubernetes 1.32 OpenAPI (swagger)
   kubeflow.org/v1 TFJob/PyTorchJob/MPIJob/JAXJob/XGBoostJob/PaddleJob   training-operator v1.9.0 CRDs
   trainer.kubeflow.org/v1alpha1 TrainJob/(Cluster)TrainingRuntime   Trainer v2.3.0 CRDs
+  trainer.kubeflow.org/v1alpha1 OptimizationJob   Trainer main @ 8c0f5059 CRD (after v2.3.0)
   kubeflow.org/v2beta1 MPIJob       mpi-operator v0.8.0 CRD
   kubeflow.org/v1beta1 Experiment   Katib v0.18.0 Go-type swagger
   kubeflow.org/v1alpha2 MPIJob, kubeflow.org/v1alpha3 Experiment
@@ -156,6 +157,8 @@ roots[("kubeflow.org/v1", "MPIJob")] = crd_root(os.path.join(CRDS, "training-ope
 roots[("trainer.kubeflow.org/v1alpha1", "TrainJob")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_trainjobs.yaml"), "v1alpha1")
 roots[("trainer.kubeflow.org/v1alpha1", "TrainingRuntime")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_trainingruntimes.yaml"), "v1alpha1")
 roots[("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime")] = crd_root(os.path.join(CRDS, "trainer-v2.3.0_trainer.kubeflow.org_clustertrainingruntimes.yaml"), "v1alpha1")
+# OptimizationJob (Katib's successor): Trainer main after v2.3.0 (8c0f5059), not yet in a release.
+roots[("trainer.kubeflow.org/v1alpha1", "OptimizationJob")] = crd_root(os.path.join(CRDS, "trainer-8c0f5059_trainer.kubeflow.org_optimizationjobs.yaml"), "v1alpha1")
 roots[("kubeflow.org/v2beta1", "MPIJob")] = crd_root(os.path.join(CRDS, "mpi-operator-v0.8.0_kubeflow.org_mpijobs.yaml"), "v2beta1")
 roots[("batch/v1", "Job")] = k8s.ref("io.k8s.api.batch.v1.Job")
 

@@ -237,6 +237,17 @@ void RunReporter::epoch(const EpochReport& e) {
                       e.samples_per_second);
   fmt::print(out_, "{}\n", line);
   std::fflush(out_);
+  if (trainer_status_.active()) {
+    std::vector<std::pair<std::string, double>> metrics = {{"loss", e.loss}, {"train_accuracy", e.train_accuracy},
+                                                           {"lr", e.lr}, {"epoch", static_cast<double>(e.epoch)}};
+    if (config_.evaluate) metrics.insert(metrics.begin(), {{"accuracy", e.eval.accuracy()}, {"test_loss", e.eval.loss()}});
+    const double elapsed = seconds_since(start_);
+    const int64_t total = std::max<int64_t>(1, e.total_steps);
+    const int64_t remaining = e.step > 0 ? static_cast<int64_t>(elapsed / static_cast<double>(e.step) *
+                                                                static_cast<double>(std::max<int64_t>(0, total - e.step)))
+                                         : -1;
+    trainer_status_.report(static_cast<int>(std::min<int64_t>(99, e.step * 100 / total)), remaining, metrics);
+  }
   if (!file_) return;
   nlohmann::json record = {{"epoch", e.epoch}, {"step", e.step}, {"loss", e.loss},
                            {"train_accuracy", e.train_accuracy}, {"lr", e.lr}, {"samples_per_sec", e.samples_per_second},
@@ -289,6 +300,13 @@ void RunReporter::summary(const TrainSummary& s, const std::string& model_spec, 
              "wall_sec={:.1f} samples_per_sec={:.1f} peak_rss_mib={:.1f} ranks={} parameters={}\n",
              model_spec, epochs, s.global_step, s.accuracy, s.best_accuracy, s.test_loss, s.wall_seconds,
              s.samples_per_second, rss, s.world_size, s.parameters);
+  if (trainer_status_.active()) {  // the run's end: 100%, the final figures
+    std::vector<std::pair<std::string, double>> metrics = {{"loss", s.loss}, {"best_accuracy", s.best_accuracy},
+                                                           {"parameters", static_cast<double>(s.parameters)},
+                                                           {"epoch", static_cast<double>(epochs)}};
+    if (config_.evaluate) metrics.insert(metrics.begin(), {{"accuracy", s.accuracy}, {"test_loss", s.test_loss}});
+    trainer_status_.report(100, 0, metrics);
+  }
   fmt::print(out_, "step time: compute={:.2f}ms {}={:.2f}ms data_wait={:.2f}ms{}{}\n", s.compute_ms, wait_name,
              s.allreduce_wait_ms, s.data_wait_ms, note, batches.empty() ? std::string() : " rank_batches=" + batches);
   std::fflush(out_);

@@ -10,6 +10,8 @@
 //                   {"timeline": ABSOLUTE PATH} once --timeline is written
 //   --metrics-port  Prometheus gauges and counters per rank (the families trainer.h lists)
 //   --timeline      the Chrome trace of every step (timeline.h)
+//   Trainer's progress API, when its variables are set (trainer_status.h): rank 0, at each epoch's
+//                   end and the run's end
 // It also keeps the step-time totals the summary reports. Used from the training thread; the
 // metrics endpoint reads its gauges under a lock.
 #pragma once
@@ -29,6 +31,7 @@
 #include "worker/timeline.h"
 #include "worker/train_config.h"
 #include "worker/train_summary.h"
+#include "worker/trainer_status.h"
 
 namespace ringmaster::worker {
 
@@ -39,6 +42,7 @@ struct EpochReport {
   double loss = 0.0, train_accuracy = 0.0, lr = 0.0, samples_per_second = 0.0;
   EvalSums eval;
   bool complete = false;              // the epoch ended (else --steps or --stop-at-step cut it)
+  int64_t total_steps = 0;            // the run's length in steps (the progress API's percentage)
   std::optional<uint64_t> checksum;   // the replicas' agreed parameter checksum (data-parallel)
   int world = 1;
 };
@@ -102,6 +106,7 @@ class RunReporter {
   const TimePoint start_;
   std::unique_ptr<LiveMetrics> live_;
   std::unique_ptr<MetricsServer> server_;
+  TrainerStatusClient trainer_status_;
   std::unique_ptr<MetricsFile> file_;
   std::unique_ptr<Timeline> timeline_;
   TimePoint epoch_start_, last_draw_;

@@ -338,6 +338,7 @@ Status Trainer::end_epoch() {
   report.eval = eval_;
   report.complete = state_.batch_in_epoch >= steps_per_epoch_;
   report.world = world_;
+  report.total_steps = max_steps_;
   state_.best_accuracy = std::max(state_.best_accuracy, eval_.accuracy());
   reporter_->epoch(report);
   summary_.loss = report.loss;

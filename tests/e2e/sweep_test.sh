@@ -3,7 +3,7 @@
 # Katib's end conditions (goal, failed trials, metrics unavailable); SIGKILL of the driver and
 # --resume, which keeps finished trials, reruns the running ones and leaves no trial behind;
 # `sweep stop` (the dashboard's Stop), which stops the trials, and --resume after it;
-# `sweep status`; sobol's sequence; two objectives (the Pareto front, nsga2 and MOTPE); pbt on Fashion-MNIST (lineage, checkpoints, SIGKILL and --resume); an unsupported algorithm refused with the list; medianstop stopping trials live;
+# `sweep status`; sobol's sequence; Trainer's OptimizationJob (TrainJob trials, the progress API); two objectives (the Pareto front, nsga2 and MOTPE); pbt on Fashion-MNIST (lineage, checkpoints, SIGKILL and --resume); an unsupported algorithm refused with the list; medianstop stopping trials live;
 # the File collector (JSON and TEXT); a v1alpha3 goTemplate experiment under tpe; hyperband's
 # brackets; report.html.
 # Usage: sweep_test.sh RINGMASTER_BINARY
@@ -266,6 +266,60 @@ sed -e 's/; awk .*"\]/; echo y=${trialParameters.y}"]/' -e 's/maxTrialCount: 18/
 ringmaster sweep "$work/mo-silent.yaml" --dir "$work/mo-silent" >"$work/mo-silent.out" 2>&1
 check "a trial that reports only the first objective is MetricsUnavailable" "[ \$(grep -c ' MetricsUnavailable: ' $work/mo-silent.out) -eq 2 ]" ||
   cat "$work/mo-silent.out"
+
+# --- Kubeflow Trainer's OptimizationJob: TrainJob trials, parameters as env, metrics by the progress API ----
+sed -e 's/numTrials: 6/numTrials: 4/' \
+  -e 's|--dataset=fashion-mnist|--dataset=fashion-mnist\n          - --train-limit=2560\n          - --test-limit=500|' \
+  examples/optimizationjob.yaml >"$work/opt.yaml"
+ringmaster sweep "$work/opt.yaml" --dir "$work/opt" >"$work/opt.out" 2>&1; rc=$?
+check "OptimizationJob: the example's 4 TrainJob trials run (Complete)" \
+  "[ $rc -eq 0 ] && [ \$(grep -c '^fashion-mnist-tuning-trial-00[1-4]  *Succeeded' $work/opt.out) -eq 4 ]" || tail -20 "$work/opt.out"
+t1="$work/opt/trials/fashion-mnist-tuning-trial-001"
+check "... each a TrainJob handed its parameters as Trainer's controller does (KUBEFLOW_TRAINER_OPT_*, an annotation)" \
+  "grep -q 'name: KUBEFLOW_TRAINER_OPT_LR' $t1/job.yaml && grep -q 'trainer.kubeflow.org/parameter-assignments: ' $t1/job.yaml && grep -q 'trainer.kubeflow.org/optimization-job: fashion-mnist-tuning' $t1/job.yaml"
+/usr/bin/python3 - "$work/opt" >"$work/opt-check.out" 2>&1 <<'PY'
+import json, os, sys, yaml
+d = sys.argv[1]
+finished = {}
+for line in open(os.path.join(d, "journal.jsonl")):
+    r = json.loads(line)
+    if r["event"] == "trial_finished": finished[r["trial"]] = r
+problems = []
+for name, r in finished.items():
+    lines = [json.loads(l) for l in open(os.path.join(d, "trials", name, "progress.jsonl"))]
+    if len(lines) != 3: problems.append(f"{name}: {len(lines)} progress updates, expected 2 epochs and the end")
+    if r["objective"] != lines[-1]["accuracy"]: problems.append(f"{name}: objective {r['objective']} is not the last reported accuracy {lines[-1]['accuracy']}")
+    status = json.load(open(os.path.join(d, "trials", name, "trainer-status.json")))
+    if status["progressPercentage"] != 100: problems.append(f"{name}: trainerStatus at {status['progressPercentage']}%")
+best = max(finished.values(), key=lambda r: r["objective"])
+job = yaml.safe_load(open(os.path.join(d, "optimizationjob.yaml")))
+result = job["status"]["result"]
+created = {}
+for line in open(os.path.join(d, "journal.jsonl")):
+    r = json.loads(line)
+    if r["event"] == "trial_created": created[r["trial"]] = dict(r["assignment"])
+if result["trainJobName"] != best["trial"]: problems.append(f"status.result names {result['trainJobName']}, the best is {best['trial']}")
+if {p["name"]: p["value"] for p in result["parameters"]} != created[best["trial"]]: problems.append("status.result's parameters are not the best trial's")
+types = [(c["type"], c["status"], c["reason"]) for c in job["status"]["conditions"]]
+if types != [("Created", "True", "TrainJobsCreated"), ("Complete", "True", "MaxTrialsReached")]: problems.append(f"conditions {types}")
+print("\n".join(problems) or "opt ok")
+PY
+check "... each reported through the progress API only (3 updates; its objective is the last accuracy reported)" \
+  "grep -q '^opt ok' $work/opt-check.out" || cat "$work/opt-check.out"
+ringmaster validate "$work/opt/optimizationjob.yaml" >/dev/null 2>"$work/opt-validate.err"; rc=$?
+check "... status.result and conditions written as Trainer writes them, valid against the CRD" \
+  "[ $rc -eq 0 ] && grep -q 'trainJobName: fashion-mnist-tuning-trial-00' $work/opt/optimizationjob.yaml" || cat "$work/opt-validate.err"
+ringmaster sweep "$fixtures/optimizationjob-python.yaml" --dir "$work/opy" >"$work/opy.out" 2>&1; rc=$?
+check "... a Python trial reporting over raw HTTP (Trainer's guide, option C) is read too: grid, best x=0.3" \
+  "[ $rc -eq 0 ] && grep -q '^best: python-progress-trial-002 score=1 with x=0.3' $work/opy.out" || tail -5 "$work/opy.out"
+ringmaster render examples/optimizationjob.yaml --mode crd >"$work/opt-crd.yaml" 2>&1; rc=$?
+check "... rendered with --mode crd, the CRD's defaults filled in" \
+  "[ $rc -eq 0 ] && grep -q 'kind: OptimizationJob' $work/opt-crd.yaml && grep -q 'type: Float' $work/opt-crd.yaml"
+sed -e 's/parallelTrials: 2/parallelTrials: 7/' examples/optimizationjob.yaml >"$work/opt-bad.yaml"
+ringmaster sweep "$work/opt-bad.yaml" --dir "$work/opt-bad" >"$work/opt-bad.out" 2>&1; rc=$?
+check "... an invalid one is refused at its line and column, with the CRD's message" \
+  "[ $rc -eq 2 ] && grep -q 'opt-bad.yaml:[0-9]*:[0-9]*: error: spec: parallelTrials cannot exceed numTrials' $work/opt-bad.out" ||
+  cat "$work/opt-bad.out"
 
 # --- the report -----------------------------------------------------------------------------------
 check "report.html is written, one mark per scored trial" \

@@ -520,6 +520,101 @@ TEST(Experiment, MultiObjectiveAnnotationsAreReadAndChecked) {
             "objective (2), found 1\n");
 }
 
+// ---- Trainer OptimizationJob --------------------------------------------------------------------
+
+const char* kOptimizationJob = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: OptimizationJob
+metadata: {name: tune}
+spec:
+  objectives:
+    - {metric: accuracy, direction: Maximize}
+  parameters:
+    - name: lr
+      searchSpace: {logUniform: {min: "0.001", max: "0.1"}}
+    - name: width
+      searchSpace: {uniform: {min: "16", max: "256", type: Int}}
+    - name: opt
+      searchSpace: {categorical: {choices: [sgd, adam]}}
+  numTrials: 4
+  parallelTrials: 2
+  trainJobTemplate:
+    spec:
+      runtimeRef: {name: torch-distributed}
+      trainer: {command: [train]}
+)";
+
+TEST(OptimizationJob, LoadsAsTheExperimentTheDriverRuns) {
+  auto r = load(kOptimizationJob);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  EXPECT_EQ(e.kind, "OptimizationJob");
+  EXPECT_EQ(e.objective.objective_metric_name, "accuracy");
+  EXPECT_EQ(e.objective.type, ObjectiveType::kMaximize);
+  EXPECT_EQ(e.objective.metric_strategies[0].second, MetricStrategy::kLatest);  // trainerStatus holds the latest
+  ASSERT_EQ(e.parameters.size(), 3u);
+  EXPECT_EQ(e.parameters[0].type, ParameterType::kDouble);
+  EXPECT_EQ(e.parameters[0].feasible_space.distribution, Distribution::kLogUniform);
+  EXPECT_EQ(e.parameters[1].type, ParameterType::kInt);
+  EXPECT_EQ(e.parameters[2].type, ParameterType::kCategorical);
+  EXPECT_EQ(e.algorithm.name, "random");
+  EXPECT_EQ(e.max_trial_count, 4);
+  EXPECT_EQ(e.parallel_trial_count, 2);
+  EXPECT_EQ(e.metrics_collector.kind, "TrainerStatus");
+  const YAML::Node& n = r.documents[0].normalized["spec"];
+  EXPECT_TRUE(n["searchAlgorithm"]["random"].IsMap());  // the CRD's default
+  EXPECT_EQ(n["parameters"][0]["searchSpace"]["logUniform"]["type"].as<std::string>(), "Float");
+}
+
+TEST(OptimizationJob, TheCrdsRulesAreCheckedWithItsMessagesAndPositions) {
+  auto error_of = [](const std::string& from, const std::string& to) {
+    std::string y = kOptimizationJob;
+    const auto at = y.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    y.replace(at, from.size(), to);
+    return messages(load(y));
+  };
+  EXPECT_EQ(error_of("parallelTrials: 2", "parallelTrials: 5"),
+            "t.yaml:15:19: error: spec: parallelTrials cannot exceed numTrials\n");
+  EXPECT_EQ(error_of("{logUniform: {min: \"0.001\"", "{logUniform: {min: \"0\""),
+            "t.yaml:9:39: error: spec.parameters[0].searchSpace.logUniform: min must be strictly greater than 0\n");
+  EXPECT_EQ(error_of("{uniform: {min: \"16\"", "{uniform: {min: \"300\""),
+            "t.yaml:11:36: error: spec.parameters[1].searchSpace.uniform: min must be strictly less than max\n");
+  EXPECT_EQ(error_of("max: \"256\", type: Int", "max: \"256.5\", type: Int"),
+            "t.yaml:11:47: error: spec.parameters[1].searchSpace.uniform.max: expected an integer for type Int, found "
+            "\"256.5\"\n");
+  EXPECT_EQ(error_of("{categorical: {choices: [sgd, adam]}}", "{categorical: {choices: [sgd]}, uniform: {min: \"0\", max: \"1\"}}"),
+            "t.yaml:13:20: error: spec.parameters[2].searchSpace: exactly one of the fields in [uniform logUniform "
+            "categorical] must be set\n");
+  EXPECT_EQ(error_of("  numTrials: 4", "  searchAlgorithm: {grid: {}}\n  numTrials: 4"),
+            "t.yaml:8:7: error: spec: Grid search requires all parameters to be Categorical; Uniform and LogUniform are "
+            "not supported.\n");
+  EXPECT_EQ(error_of("    spec:\n      runtimeRef", "    metadata: {name: fixed}\n    spec:\n      runtimeRef"),
+            "t.yaml:17:22: error: spec.trainJobTemplate.metadata: name and namespace cannot be set in a template.\n");
+  EXPECT_EQ(error_of("    - {metric: accuracy, direction: Maximize}", "    - {metric: accuracy}\n    - {metric: loss}"),
+            "t.yaml:7:7: error: spec.objectives: expected at most 1 item (the CRD's maxItems; more objectives through "
+            "metadata.annotations[ringmaster.io/objectives], docs/multi-objective.md), found 2\n");
+  // The structural schema, from the CRD: unknown fields with a hint.
+  EXPECT_NE(error_of("  numTrials: 4", "  numTrial: 4").find("t.yaml:14:3: error: spec.numTrial: unknown field"),
+            std::string::npos);
+}
+
+TEST(OptimizationJob, OurAlgorithmAnnotationReplacesTheSearchAlgorithm) {
+  std::string y = kOptimizationJob;
+  y.replace(y.find("metadata: {name: tune}"), 22,
+            "metadata:\n  name: tune\n  annotations:\n    ringmaster.io/algorithm: tpe\n"
+            "    ringmaster.io/algorithm-settings: \"n_startup_trials=2, gamma=0.3\"\n");
+  auto r = load(y);
+  ASSERT_TRUE(r.ok()) << messages(r);
+  const auto& e = std::get<Experiment>(r.documents[0].object);
+  EXPECT_EQ(e.algorithm.name, "tpe");
+  EXPECT_EQ(e.algorithm.settings,
+            (std::vector<std::pair<std::string, std::string>>{{"n_startup_trials", "2"}, {"gamma", "0.3"}}));
+  y.replace(y.find("n_startup_trials=2"), 18, "n_startup_trials");
+  EXPECT_EQ(messages(load(y)),
+            "t.yaml:7:39: error: metadata.annotations[ringmaster.io/algorithm-settings]: expected settings as "
+            "name=value, separated by commas, found \"n_startup_trials\"\n");
+}
+
 TEST(Experiment, FileCollectorDefaultsAndChecks) {
   std::string y = kExperiment;
   y += "  metricsCollectorSpec:\n    collector: {kind: File}\n    source: {fileSystemPath: {path: metrics.txt}}\n";

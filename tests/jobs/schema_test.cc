@@ -19,8 +19,9 @@ std::string check(const std::string& yaml, const std::string& api, const std::st
 
 TEST(Schema, KnowsEveryLoadedKind) {
   auto kinds = known_kinds();
-  EXPECT_EQ(kinds.size(), 14u);
+  EXPECT_EQ(kinds.size(), 15u);
   EXPECT_TRUE(root_schema("trainer.kubeflow.org/v1alpha1", "TrainJob"));
+  EXPECT_TRUE(root_schema("trainer.kubeflow.org/v1alpha1", "OptimizationJob"));
   EXPECT_TRUE(root_schema("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime"));
   EXPECT_TRUE(root_schema("kubeflow.org/v1", "JAXJob"));
   EXPECT_TRUE(root_schema("kubeflow.org/v1", "XGBoostJob"));
