@@ -36,6 +36,14 @@ check "random search stops at the goal (ExperimentGoalReached)" "[ $rc -eq 0 ] &
 check "... with a best trial at or above 0.9 ($best)" "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.9 else 1)' '${best:-0}'"
 check "... before maxTrialCount" "[ \$(grep -c ' started: ' $work/goal.out) -lt 40 ]"
 
+# --- a parameter in a quoted env value stays a string -------------------------------------------------
+shell_exp envq 0 'echo accuracy=$X' | sed -e 's/maxTrialCount: 40/maxTrialCount: 2/' -e 's/goal: 0.9/goal: 2/' \
+  -e 's|^\(  *\)command: \(.*\)|\1command: \2\n\1env:\n\1  - name: X\n\1    value: "${trialParameters.x}"|' >"$work/envq.yaml"
+ringmaster sweep "$work/envq.yaml" --dir "$work/envq" >"$work/envq.out" 2>&1; rc=$?
+check "a \"\${trialParameters.x}\" env value reaches the trial as a string (the job loads; 2 trials succeed)" \
+  "[ $rc -eq 0 ] && [ \$(grep -c ' Succeeded: ' $work/envq.out) -eq 2 ] && grep -q 'value: \"0\.' $work/envq/trials/envq-001/job.yaml" ||
+  cat "$work/envq.out"
+
 # --- failures -----------------------------------------------------------------------------------
 shell_exp fails 0 'echo x=${trialParameters.x}; exit 3' >"$work/fails.yaml"
 ringmaster sweep "$work/fails.yaml" --dir "$work/fails" >"$work/fails.out" 2>&1; rc=$?
