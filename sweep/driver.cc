@@ -513,8 +513,9 @@ class Driver {
   // collector) moved into the trial's directory.
   Result<YAML::Node> job_of(const TrialRecord& t, const fs::path& dir) const {
     YAML::Node job;
-    if (e_.kind == "OptimizationJob") return train_job_of(t);
-    if (!e_.trial_template.raw_template.empty()) {
+    if (e_.kind == "OptimizationJob") {
+      job = train_job_of(t);
+    } else if (!e_.trial_template.raw_template.empty()) {
       auto rendered = render_v1alpha3(e_, t.name, t.assignment);
       if (!rendered) return rendered.status();
       job = *rendered;
@@ -537,7 +538,7 @@ class Driver {
   // KUBEFLOW_TRAINER_OPT_<NAME> variables in spec.trainer.env, and the assignment as JSON in an
   // annotation), and the progress API's variables, which Trainer's TrainJobStatus plugin injects
   // into the trainer's containers (pkg/runtime/framework/plugins/trainjobstatus).
-  Result<YAML::Node> train_job_of(const TrialRecord& t) const {
+  YAML::Node train_job_of(const TrialRecord& t) const {
     YAML::Node job = YAML::Clone(jobs::yaml(e_.trial_template.trial_spec));
     job["metadata"]["name"] = t.name;
     job["metadata"]["namespace"] = e_.metadata.namespace_;
