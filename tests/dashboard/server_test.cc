@@ -201,6 +201,42 @@ TEST_F(DashboardTest, SweepsShowTheirStateBestTrialAndTrials) {
   EXPECT_EQ(get_json("/api/sweeps")[0]["reason"], "ExperimentMaxTrialsReached");
 }
 
+TEST_F(DashboardTest, AMultiObjectiveSweepShowsItsFrontAndAPbtOneItsLineage) {
+  const fs::path dir = root_ / "experiments" / "fashion-mnist-pareto";
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(RINGMASTER_SOURCE_DIR) / "examples" / "multi-objective-experiment.yaml", dir / "experiment.yaml");
+  // accuracy (max) and parameters (min): a dominates b (better in both); c trades accuracy for size.
+  const std::string journal =
+      R"({"event":"experiment_created","name":"fashion-mnist-pareto"})" "\n"
+      R"({"event":"trial_created","trial":"p-a","index":0,"assignment":[["hidden","128"],["lr","0.1"]]})" "\n"
+      R"({"event":"trial_created","trial":"p-b","index":1,"assignment":[["hidden","256"],["lr","0.1"]]})" "\n"
+      R"({"event":"trial_created","trial":"p-c","index":2,"assignment":[["hidden","8"],["lr","0.1"]]})" "\n"
+      R"({"event":"trial_finished","trial":"p-a","status":"Succeeded","objective":0.86,"metrics":{"accuracy":0.86,"parameters":101770}})" "\n"
+      R"({"event":"trial_finished","trial":"p-b","status":"Succeeded","objective":0.85,"metrics":{"accuracy":0.85,"parameters":203530}})" "\n"
+      R"({"event":"trial_finished","trial":"p-c","status":"Succeeded","objective":0.80,"metrics":{"accuracy":0.80,"parameters":6370}})" "\n";
+  ASSERT_TRUE(write_file_atomic((dir / "journal.jsonl").string(), journal));
+  const auto detail = get_json("/api/sweeps/fashion-mnist-pareto");
+  EXPECT_EQ(detail["objectives"], (nlohmann::json{{{"metric", "accuracy"}, {"type", "maximize"}},
+                                                  {{"metric", "parameters"}, {"type", "minimize"}}}));
+  EXPECT_EQ(detail["front"], (nlohmann::json{"p-a", "p-c"}));
+  // Up to the annotation's reference (0.7, 420000): (0.86 - 0.7) x (420000 - 101770) plus the
+  // strip c adds, (0.80 - 0.7) x (101770 - 6370).
+  EXPECT_NEAR(detail["hypervolume"].get<double>(), 0.16 * 318230 + 0.10 * 95400, 1e-6);
+
+  const fs::path pbt = root_ / "experiments" / "fashion-mnist-pbt";
+  fs::create_directories(pbt);
+  fs::copy_file(fs::path(RINGMASTER_SOURCE_DIR) / "examples" / "pbt-experiment.yaml", pbt / "experiment.yaml");
+  ASSERT_TRUE(write_file_atomic(
+      (pbt / "journal.jsonl").string(),
+      R"({"event":"experiment_created","name":"fashion-mnist-pbt"})" "\n"
+      R"({"event":"trial_created","trial":"g0","index":0,"generation":0,"member":0,"assignment":[["lr","0.1"],["momentum","0.9"]]})" "\n"
+      R"({"event":"trial_created","trial":"g1","index":1,"generation":1,"member":0,"parent":"g0","note":"generation 1, continues","assignment":[["lr","0.1"],["momentum","0.9"]]})" "\n"));
+  const auto lineage = get_json("/api/sweeps/fashion-mnist-pbt");
+  EXPECT_EQ(lineage["trials"][1]["parent"], "g0");
+  EXPECT_EQ(lineage["trials"][0]["parent"], "");
+  EXPECT_FALSE(lineage.contains("front")) << "one objective: a best trial, no front";
+}
+
 TEST_F(DashboardTest, AJobDirectoryBeingRewrittenIsReadWhole) {
   write_job("train-a", "Running");
   std::atomic<bool> stop{false};
