@@ -132,7 +132,17 @@ struct HttpServer::Impl {
     bool too_large = false;
     HttpResponse response;
     HttpRequest request;
-    if (!read_message(conn, buffer, head_end, deadline, content_length, max_body, false, too_large)) {
+    // The body's length, once the head is in; a client that asks first (Expect: 100-continue, as
+    // curl does for larger bodies) is told to go on.
+    auto body_bytes = [&](const std::string& head) {
+      const std::size_t n = content_length(head);
+      if (n > 0 && n <= max_body && iequals(find_header(parse_headers(head), "Expect"), "100-continue")) {
+        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)send_all(conn, kContinue, sizeof kContinue - 1, deadline, "an HTTP client");
+      }
+      return n;
+    };
+    if (!read_message(conn, buffer, head_end, deadline, body_bytes, max_body, false, too_large)) {
       if (!too_large) return;
       response = {413, "text/plain", "the request is too large\n"};
     } else {

@@ -5,6 +5,9 @@
 #include <string>
 
 #include "common/http.h"
+#include "common/socket.h"
+
+#include <sys/socket.h>
 
 using namespace ringmaster;
 
@@ -61,4 +64,23 @@ TEST(Http, OnlyHttpUrlsAreSpokenAndAClosedPortIsUnavailable) {
                              Deadline::after(std::chrono::milliseconds(300)));
   ASSERT_FALSE(closed.is_ok());
   EXPECT_EQ(closed.status().code(), StatusCode::kUnavailable);
+}
+
+TEST(Http, AClientThatAsksToContinueIsToldToGoOn) {
+  // curl sends "Expect: 100-continue" before a larger body and waits for the go-ahead.
+  auto server = echo_server();
+  auto conn = connect_tcp({"127.0.0.1", server->port()}, soon());
+  ASSERT_TRUE(conn.is_ok()) << conn.status().message();
+  const std::string head =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nAuthorization: a\r\n\r\n";
+  ASSERT_TRUE(send_all(conn->get(), head.data(), head.size(), soon(), "server"));
+  char go[25] = {};
+  ASSERT_TRUE(recv_all(conn->get(), go, sizeof go, soon(), "server"));
+  EXPECT_EQ(std::string(go, sizeof go), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(send_all(conn->get(), "hello", 5, soon(), "server"));
+  std::string answer;
+  char buf[512];
+  for (ssize_t n; (n = ::recv(conn->get(), buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+  EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_EQ(answer.substr(answer.size() - 12), "POST a hello");
 }
