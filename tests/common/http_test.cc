@@ -1,13 +1,12 @@
 // common/http.h: the server and client against each other, over real loopback sockets.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <string>
 
 #include "common/http.h"
 #include "common/socket.h"
-
-#include <sys/socket.h>
 
 using namespace ringmaster;
 
