@@ -210,6 +210,8 @@ void load_objective(LoadContext& ctx, const YAML::Node& spec, YAML::Node nspec, 
 
 }  // namespace
 
+std::initializer_list<std::string_view> algorithm_names() { return kKatibAlgorithms; }
+
 void load_objective_annotations(LoadContext& ctx, const YAML::Node& doc, Objective& o) {
   const YAML::Node annotations = get(get(doc, "metadata"), "annotations");
   const auto at = [&](const char* key) { return get(annotations, key); };

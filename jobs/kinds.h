@@ -40,6 +40,9 @@ std::optional<Experiment> load_experiment(LoadContext& ctx, const YAML::Node& do
 std::optional<Experiment> load_optimization_job(LoadContext& ctx, const YAML::Node& doc, YAML::Node& norm,
                                                 const std::string& api_version);
 
+// The search algorithms an Experiment (v1beta1) may name: Katib's, then ours (nsga2).
+std::initializer_list<std::string_view> algorithm_names();
+
 // The multi-objective annotations (model.h: kObjectivesAnnotation, kHypervolumeReferenceAnnotation)
 // of an Experiment or OptimizationJob, into `o` (whose first objective is set already).
 void load_objective_annotations(LoadContext& ctx, const YAML::Node& doc, Objective& o);

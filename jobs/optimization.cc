@@ -148,7 +148,7 @@ void load_algorithm(LoadContext& ctx, const YAML::Node& doc, const YAML::Node& s
   const std::string field = std::string("metadata.annotations[") + kAlgorithmAnnotation + "]";
   if (name.IsDefined() && name.IsScalar()) {
     if (grid) ctx.error(name, field, "expected no spec.searchAlgorithm.grid beside it (the annotation replaces the search algorithm), found one");
-    e.algorithm.name = trim(name.Scalar());
+    e.algorithm.name = ctx.get_enum(annotations, kAlgorithmAnnotation, field, algorithm_names()).value_or("random");
     e.algorithm.settings.clear();
   } else if (settings.IsDefined()) {
     ctx.error(settings, std::string("metadata.annotations[") + kAlgorithmSettingsAnnotation + "]",

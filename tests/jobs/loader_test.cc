@@ -609,6 +609,12 @@ TEST(OptimizationJob, OurAlgorithmAnnotationReplacesTheSearchAlgorithm) {
   EXPECT_EQ(e.algorithm.name, "tpe");
   EXPECT_EQ(e.algorithm.settings,
             (std::vector<std::pair<std::string, std::string>>{{"n_startup_trials", "2"}, {"gamma", "0.3"}}));
+  std::string typo = y;
+  typo.replace(typo.find("algorithm: tpe"), 14, "algorithm: tpee");
+  EXPECT_NE(messages(load(typo)).find("t.yaml:6:30: error: metadata.annotations[ringmaster.io/algorithm]: expected one of "
+                                      "random, grid, tpe"),
+            std::string::npos)
+      << messages(load(typo));
   y.replace(y.find("n_startup_trials=2"), 18, "n_startup_trials");
   EXPECT_EQ(messages(load(y)),
             "t.yaml:7:39: error: metadata.annotations[ringmaster.io/algorithm-settings]: expected settings as "
