@@ -24,6 +24,7 @@
 #include "jobs/emit.h"
 #include "jobs/loader.h"
 #include "jobs/yaml_tree.h"
+#include "launcher/job_dir.h"
 #include "launcher/process.h"
 #include "sweep/gotemplate.h"
 #include "sweep/journal.h"
@@ -625,9 +626,11 @@ class Driver {
     if (Status s = write_file_atomic((dir / "job.yaml").string(), jobs::to_yaml(*job)); !s) return s;
     event(fmt::format("trial {} started: {}{}{}", t.name, describe(t), t.note.empty() ? "" : fmt::format(" ({})", t.note),
                       t.parent.empty() ? "" : fmt::format(" from {}", t.parent)));
-    // A trial that starts again (after a resume) writes a fresh log: the launcher appends.
+    // A trial that starts again (after a resume) writes a fresh log (the launcher appends) into a
+    // fresh job directory.
     const std::string log = (dir / "output.log").string();
     fs::remove(log, ec);
+    clear_job_dir(t.name);
     launcher::ProcessSpec spec;
     spec.argv = {o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()};
     spec.log_path = log;
@@ -636,6 +639,27 @@ class Driver {
     if (!handle) return handle.status();
     live.handle = *handle;
     return live;
+  }
+
+  // Removes a trial's job directory before it runs (again). Its earlier `ringmaster run`, killed
+  // with a driver, may still be going (the parent-death signals travel a chain of processes): its
+  // status.json says while it lives, and it is given up to 10 s. One killed before it wrote
+  // status.json leaves a directory `ringmaster run` would refuse; after a second without one it is
+  // taken for dead.
+  void clear_job_dir(const std::string& trial) const {
+    const fs::path job = launcher::jobs_root((fs::path(o_.dir) / "jobs").string()) / trial;
+    std::error_code ec;
+    for (int i = 0; i < 200 && fs::exists(job, ec); ++i) {
+      auto text = read_file((job / "status.json").string());
+      if (text) {
+        const auto status = nlohmann::json::parse(*text, nullptr, false);
+        if (status.is_discarded() || !launcher::launcher_alive(status)) break;
+      } else if (i >= 20) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    fs::remove_all(job, ec);
   }
 
   // Asks a trial's `ringmaster run` to stop (it stops its replicas) and waits for it to end.
