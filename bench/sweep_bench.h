@@ -5,7 +5,9 @@
 // minimum) is at most 0.01 (Branin) or 0.05 (Hartmann-6), ">budget" when fewer than half the seeds
 // get there, how many seeds got there, and the median best regret at the end; then the time one
 // suggestion takes with 100 and 500 trials observed (a fresh suggester, so the model is fitted
-// from scratch: the cold, worst case). Prints a table and one JSON line. Not a test.
+// from scratch: the cold, worst case); then the hypervolume the multi-objective samplers (random,
+// nsga2, and tpe and multivariate-tpe as MOTPE) reach after 100 and 200 trials on Branin-Currin
+// and ZDT1 (and 1000 on ZDT1 without MOTPE). Prints a table and one JSON line. Not a test.
 #pragma once
 
 #include <cstdio>
