@@ -91,11 +91,6 @@ std::string find_header(const HttpHeaders& headers, const std::string& name) {
   return "";
 }
 
-std::size_t content_length(const std::string& head) {
-  const auto v = parse_int<std::size_t>(find_header(parse_headers(head), "Content-Length"));
-  return v.value_or(0);
-}
-
 }  // namespace
 
 std::string HttpRequest::header(const std::string& name) const { return find_header(headers, name); }
@@ -134,13 +129,15 @@ struct HttpServer::Impl {
     HttpRequest request;
     // The body's length, once the head is in; a client that asks first (Expect: 100-continue, as
     // curl does for larger bodies) is told to go on.
+    std::size_t body_length = 0;
     auto body_bytes = [&](const std::string& head) {
-      const std::size_t n = content_length(head);
-      if (n > 0 && n <= max_body && iequals(find_header(parse_headers(head), "Expect"), "100-continue")) {
+      request.headers = parse_headers(head);
+      body_length = parse_int<std::size_t>(request.header("Content-Length")).value_or(0);
+      if (body_length > 0 && body_length <= max_body && iequals(request.header("Expect"), "100-continue")) {
         static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         (void)send_all(conn, kContinue, sizeof kContinue - 1, deadline, "an HTTP client");
       }
-      return n;
+      return body_length;
     };
     if (!read_message(conn, buffer, head_end, deadline, body_bytes, max_body, false, too_large)) {
       if (!too_large) return;
@@ -152,8 +149,7 @@ struct HttpServer::Impl {
       request.method = head.substr(0, sp1);
       request.path = head.substr(sp1 + 1, sp2 - sp1 - 1);
       request.path = request.path.substr(0, request.path.find('?'));
-      request.headers = parse_headers(head);
-      request.body = buffer.substr(head_end, content_length(head));
+      request.body = buffer.substr(head_end, body_length);
       HttpRequest asked = request;
       if (asked.method == "HEAD") asked.method = "GET";
       response = handle(asked);
@@ -222,8 +218,10 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
   // The answer ends at its Content-Length, or when the server closes.
   std::size_t length = 0;
   bool has_length = false;
+  HttpHeaders got;
   auto body_bytes = [&](const std::string& head) {
-    const std::string v = find_header(parse_headers(head), "Content-Length");
+    got = parse_headers(head);
+    const std::string v = find_header(got, "Content-Length");
     has_length = !v.empty();
     length = method == "HEAD" ? 0 : parse_int<std::size_t>(v).value_or(0);  // a HEAD answer has no body
     return length;
@@ -236,7 +234,6 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
   HttpResponse response;
   const std::size_t sp = buffer.find(' ');
   response.code = sp == std::string::npos ? 0 : parse_int<int>(buffer.substr(sp + 1, 3)).value_or(0);
-  const HttpHeaders got = parse_headers(buffer.substr(0, head_end));
   response.content_type = find_header(got, "Content-Type");
   response.body = buffer.substr(head_end, has_length ? length : std::string::npos);
   return response;

@@ -453,14 +453,15 @@ class Driver {
   // The trials as the suggester sees them: a loss to minimize for each finished one.
   std::vector<TrialView> views() const {
     std::vector<TrialView> out;
+    std::map<std::string, std::size_t> index;  // pbt: a parent's place in the list
     for (const auto& t : result_.trials) {
       TrialView v;
       v.assignment = t.assignment;
       if (t.generation) {
         v.lineage.generation = *t.generation;
         v.lineage.member = t.member;
-        for (std::size_t p = 0; p < result_.trials.size() && !t.parent.empty(); ++p)
-          if (result_.trials[p].name == t.parent) v.lineage.parent = p;
+        if (const auto p = index.find(t.parent); p != index.end()) v.lineage.parent = p->second;
+        index.emplace(t.name, out.size());
       }
       if (t.status == "Running") {
         v.state = TrialView::State::kRunning;
@@ -559,6 +560,9 @@ class Driver {
     return job;
   }
 
+  // Where the trials' `ringmaster run`s keep their job directories.
+  std::string jobs_dir() const { return (fs::path(o_.dir) / "jobs").string(); }
+
   // pbt: DIR/pbt/<trial>, which the trial's job sees in place of suggestion_trial_dir.
   std::string trial_dir(const std::string& trial) const { return (fs::path(o_.dir) / "pbt" / trial).string(); }
 
@@ -632,7 +636,7 @@ class Driver {
     fs::remove(log, ec);
     clear_job_dir(t.name);
     launcher::ProcessSpec spec;
-    spec.argv = {o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", (fs::path(o_.dir) / "jobs").string()};
+    spec.argv = {o_.ringmaster, "run", (dir / "job.yaml").string(), "--jobs-root", jobs_dir()};
     spec.log_path = log;
     spec.name = t.name;
     auto handle = processes_->start(spec);
@@ -647,7 +651,7 @@ class Driver {
   // status.json leaves a directory `ringmaster run` would refuse; after a second without one it is
   // taken for dead.
   void clear_job_dir(const std::string& trial) const {
-    const fs::path job = launcher::jobs_root((fs::path(o_.dir) / "jobs").string()) / trial;
+    const fs::path job = fs::path(jobs_dir()) / trial;
     std::error_code ec;
     for (int i = 0; i < 200 && fs::exists(job, ec); ++i) {
       auto text = read_file((job / "status.json").string());
@@ -704,7 +708,7 @@ class Driver {
     // Every objective must be reported (Katib: the objective), or the trial has no result.
     t.status = !forced.empty() ? forced : t.objective && trial_losses(e_, t) ? "Succeeded" : "MetricsUnavailable";
     const auto before = result_.best;
-    const bool was_on_front = on_front(live.trial);
+    const bool was_on_front = on_front(result_, live.trial);
     update_best();
     nlohmann::json record = {{"event", "trial_finished"}, {"trial", t.name}, {"status", t.status}};
     if (t.objective) record["objective"] = *t.objective;
@@ -727,7 +731,7 @@ class Driver {
       why = fmt::format(" (medianstop at step {}: worse than the median of the succeeded trials)", t.series.size());
     event(fmt::format("trial {} {}: {}{}{}{}", t.name, t.status, describe(t),
                       t.objective ? fmt::format(" {}={}", e_.objective.objective_metric_name, format_double(*t.objective)) : "",
-                      multi_objective() ? (on_front(live.trial) && !was_on_front ? "  (on the Pareto front)" : "")
+                      multi_objective() ? (on_front(result_, live.trial) && !was_on_front ? "  (on the Pareto front)" : "")
                       : result_.best && result_.best != before && *result_.best == live.trial ? "  (best so far)" : "",
                       why));
     write_report();
@@ -735,9 +739,6 @@ class Driver {
   }
 
   bool multi_objective() const { return !e_.objective.more.empty(); }
-  bool on_front(std::size_t i) const {
-    return std::find(result_.front.begin(), result_.front.end(), i) != result_.front.end();
-  }
 
   void update_best() {
     if (multi_objective()) {
@@ -967,26 +968,20 @@ void print_table(const SweepResult& r, const jobs::Experiment& e, std::FILE* out
   fmt::print(out, "  {}\n", "PARAMETERS");
   for (std::size_t i = 0; i < r.trials.size(); ++i) {
     const auto& t = r.trials[i];
-    const bool front = std::find(r.front.begin(), r.front.end(), i) != r.front.end();
     fmt::print(out, "{:<28} {:<18}", t.name, t.status);
     for (const auto& o : objectives) {
-      const auto m = std::find_if(t.metrics.begin(), t.metrics.end(), [&](const auto& kv) { return kv.first == o.metric; });
-      fmt::print(out, " {:>12}", m != t.metrics.end() ? fmt::format("{:.6g}", m->second) : "-");
+      const auto v = metric_value(t, o.metric);
+      fmt::print(out, " {:>12}", v ? fmt::format("{:.6g}", *v) : "-");
     }
-    fmt::print(out, "  {}{}{}\n", describe(t), lineage(t), front ? "  *" : "");
+    fmt::print(out, "  {}{}{}\n", describe(t), lineage(t), on_front(r, i) ? "  *" : "");
   }
   if (objectives.size() > 1) {
     std::vector<std::string> names;
     for (std::size_t i : r.front) names.push_back(r.trials[i].name);
     fmt::print(out, "Pareto front (*, {} trial{}): {}\n", names.size(), names.size() == 1 ? "" : "s",
                names.empty() ? "none yet" : fmt::format("{}", fmt::join(names, ", ")));
-    if (r.hypervolume) {
-      std::vector<std::string> at;
-      for (std::size_t k = 0; k < r.reference.size(); ++k)
-        at.push_back(fmt::format("{}={}", objectives[k].metric,
-                                 format_double(objectives[k].type == jobs::ObjectiveType::kMaximize ? -r.reference[k] : r.reference[k])));
-      fmt::print(out, "hypervolume: {} (up to {})\n", format_double(*r.hypervolume), fmt::join(at, ", "));
-    }
+    if (r.hypervolume)
+      fmt::print(out, "hypervolume: {} (up to {})\n", format_double(*r.hypervolume), reference_text(e, r.reference));
   } else if (r.best) {
     const auto& b = r.trials[*r.best];
     fmt::print(out, "best: {} {}={} with {}\n", b.name, e.objective.objective_metric_name, format_double(*b.objective),

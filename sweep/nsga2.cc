@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "common/rng.h"
 #include "sweep/pareto.h"
@@ -48,14 +47,8 @@ class Nsga2 final : public Suggester {
                                ? t.losses
                                : Objectives(m, std::numeric_limits<double>::max()));
     }
-    const auto ranks = pareto_ranks(objectives);
-    const auto crowd = crowding_distances(objectives, ranks);
-    auto better = [&](std::size_t a, std::size_t b) {
-      return ranks[a] != ranks[b] ? ranks[a] < ranks[b] : crowd[a] > crowd[b];
-    };
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), better);
+    const CrowdedComparison better(objectives);
+    std::vector<std::size_t> order = better.order();
     order.resize(std::min(n, p));  // the elite population
     Rng rng = Rng::derive(o_.seed, 1000003 * g);
     auto pick = [&] {  // binary tournament

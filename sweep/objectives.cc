@@ -1,7 +1,11 @@
 #include "sweep/objectives.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+
+#include "sweep/space.h"
 
 namespace ringmaster::sweep {
 
@@ -30,12 +34,18 @@ std::vector<std::string> metric_names(const jobs::Experiment& e) {
   return names;
 }
 
+std::optional<double> metric_value(const TrialRecord& t, const std::string& metric) {
+  for (const auto& [name, v] : t.metrics)
+    if (name == metric) return v;
+  return std::nullopt;
+}
+
 std::optional<Objectives> trial_losses(const jobs::Experiment& e, const TrialRecord& t) {
   Objectives out;
   for (const auto& o : objectives_of(e)) {
-    const auto it = std::find_if(t.metrics.begin(), t.metrics.end(), [&](const auto& m) { return m.first == o.metric; });
-    if (it == t.metrics.end() || !std::isfinite(it->second)) return std::nullopt;
-    out.push_back(o.type == jobs::ObjectiveType::kMaximize ? -it->second : it->second);
+    const auto v = metric_value(t, o.metric);
+    if (!v || !std::isfinite(*v)) return std::nullopt;
+    out.push_back(as_loss(o, *v));
   }
   return out;
 }
@@ -49,8 +59,7 @@ Objectives hypervolume_reference(const jobs::Experiment& e, const std::vector<Tr
   if (!e.objective.hypervolume_reference.empty()) {
     Objectives out;
     for (std::size_t k = 0; k < objectives.size() && k < e.objective.hypervolume_reference.size(); ++k)
-      out.push_back(objectives[k].type == jobs::ObjectiveType::kMaximize ? -e.objective.hypervolume_reference[k]
-                                                                          : e.objective.hypervolume_reference[k]);
+      out.push_back(as_loss(objectives[k], e.objective.hypervolume_reference[k]));
     return out;
   }
   Objectives worst, best;
@@ -64,6 +73,16 @@ Objectives hypervolume_reference(const jobs::Experiment& e, const std::vector<Tr
   for (std::size_t k = 0; k < worst.size(); ++k) worst[k] += 0.1 * (worst[k] - best[k]);
   return worst;
 }
+
+std::string reference_text(const jobs::Experiment& e, const Objectives& reference) {
+  const auto objectives = objectives_of(e);
+  std::string out;
+  for (std::size_t k = 0; k < reference.size() && k < objectives.size(); ++k)
+    out += fmt::format("{}{}={}", k ? ", " : "", objectives[k].metric, format_double(as_loss(objectives[k], reference[k])));
+  return out;
+}
+
+bool on_front(const SweepResult& r, std::size_t i) { return std::find(r.front.begin(), r.front.end(), i) != r.front.end(); }
 
 std::optional<double> hypervolume_of(const jobs::Experiment& e, const std::vector<TrialRecord>& trials,
                                      std::size_t count, const Objectives& reference) {

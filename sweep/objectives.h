@@ -26,6 +26,12 @@ jobs::MetricStrategy strategy_of(const jobs::Experiment& e, const std::string& m
 // Every metric the collector reads: the objectives, then the additional metrics (once each).
 std::vector<std::string> metric_names(const jobs::Experiment& e);
 
+// An objective's value as a loss (negated when it is maximized), and a loss back as its value.
+inline double as_loss(const jobs::ObjectiveMetric& o, double v) { return o.type == jobs::ObjectiveType::kMaximize ? -v : v; }
+
+// The value the trial's collector recorded for `metric`; nullopt when it has none.
+std::optional<double> metric_value(const TrialRecord& t, const std::string& metric);
+
 // The trial's losses, one per objective, from its collected metrics; nullopt when one is missing.
 std::optional<Objectives> trial_losses(const jobs::Experiment& e, const TrialRecord& t);
 
@@ -36,6 +42,12 @@ bool scored(const jobs::Experiment& e, const TrialRecord& t);
 // objective over the scored `trials`, a tenth of its range further (so the front's ends count);
 // empty when none is scored.
 Objectives hypervolume_reference(const jobs::Experiment& e, const std::vector<TrialRecord>& trials);
+
+// The reference point in the objectives' own values: "accuracy=0.7, parameters=420000".
+std::string reference_text(const jobs::Experiment& e, const Objectives& reference);
+
+// Whether trial `i` is on the result's Pareto front.
+bool on_front(const SweepResult& r, std::size_t i);
 
 // The hypervolume the scored trials among the first `count` dominate up to `reference`; nullopt
 // for other than two objectives (hypervolume_2d).

@@ -72,6 +72,16 @@ std::vector<double> crowding_distances(const std::vector<Objectives>& p, const s
   return d;
 }
 
+CrowdedComparison::CrowdedComparison(const std::vector<Objectives>& points)
+    : ranks_(pareto_ranks(points)), crowd_(crowding_distances(points, ranks_)) {}
+
+std::vector<std::size_t> CrowdedComparison::order() const {
+  std::vector<std::size_t> out(ranks_.size());
+  std::iota(out.begin(), out.end(), 0);
+  std::stable_sort(out.begin(), out.end(), *this);
+  return out;
+}
+
 double hypervolume_2d(const std::vector<Objectives>& points, const Objectives& ref) {
   std::vector<Objectives> in;
   for (const auto& q : points)

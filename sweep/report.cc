@@ -245,11 +245,7 @@ std::string pareto_charts(const ReportData& d) {
   const auto objectives = objectives_of(d.e);
   if (objectives.size() < 2) return "";
   const SweepResult& r = d.r;
-  auto value = [&](const TrialRecord& t, std::size_t k) {
-    for (const auto& [name, v] : t.metrics)
-      if (name == objectives[k].metric) return v;
-    return 0.0;
-  };
+  auto value = [&](const TrialRecord& t, std::size_t k) { return metric_value(t, objectives[k].metric).value_or(0.0); };
   std::vector<const TrialRecord*> points;
   std::vector<double> xs, ys;
   for (const auto& t : r.trials)
@@ -281,7 +277,7 @@ std::string pareto_charts(const ReportData& d) {
   if (!stairs.empty()) h += fmt::format("<polyline class=\"front\" points=\"{}\"/>", stairs.substr(1));
   for (std::size_t k = 0; k < points.size(); ++k) {
     const auto* t = points[k];
-    const bool on = std::any_of(r.front.begin(), r.front.end(), [&](std::size_t i) { return &r.trials[i] == t; });
+    const bool on = on_front(r, static_cast<std::size_t>(t - r.trials.data()));
     h += fmt::format(R"(<circle class="{0}" data-trial="{1}" cx="{2:.1f}" cy="{3:.1f}" r="4" fill="{4}"><title>{1}: {5}={6}, {7}={8}</title></circle>)",
                      on ? "trial front-trial" : "trial", escape(t->name), x(xs[k]), y(ys[k]), on ? "#d53f8c" : "#a0aec0",
                      escape(objectives[0].metric), format_double(xs[k]), escape(objectives[1].metric), format_double(ys[k]));
@@ -297,13 +293,10 @@ std::string pareto_charts(const ReportData& d) {
   const std::size_t n = r.trials.size(), stride = std::max<std::size_t>(1, (n + 199) / 200);
   for (std::size_t k = stride; k < n + stride; k += stride) ks.push_back(std::min(k, n));
   for (std::size_t k : ks) hv.push_back(hypervolume_of(d.e, r.trials, k, r.reference).value_or(0));
-  std::vector<std::string> at;
-  for (std::size_t k = 0; k < r.reference.size(); ++k)
-    at.push_back(fmt::format("{}={}", escape(objectives[k].metric),
-                             format_double(objectives[k].type == jobs::ObjectiveType::kMaximize ? -r.reference[k] : r.reference[k])));
   h += fmt::format("<h2>Hypervolume per trial</h2>\n<div class=\"legend\"><span id=\"hypervolume\" data-hypervolume=\"{}\">"
                    "{} after {} trials, up to {}</span></div>\n",
-                   format_double(*r.hypervolume), format_double(*r.hypervolume), r.trials.size(), fmt::join(at, ", "));
+                   format_double(*r.hypervolume), format_double(*r.hypervolume), r.trials.size(),
+                   escape(reference_text(d.e, r.reference)));
   const Scale hx{0.5, static_cast<double>(std::max<std::size_t>(1, n)) + 0.5, kLeft, kWidth - kRight - 0.0};
   const Scale hy = fit(hv, kHeight - kBottom - 8, kTop + 8);
   h += fmt::format("<svg id=\"hypervolume-per-trial\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">",

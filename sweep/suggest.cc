@@ -284,15 +284,10 @@ class Tpe final : public Suggester {
     // rank and then crowding distance (the spread of the front), as NSGA-II ranks.
     std::vector<std::size_t> order(o.loss.size());
     std::iota(order.begin(), order.end(), 0);
-    if (o.losses.front().size() > 1) {
-      const auto ranks = pareto_ranks(o.losses);
-      const auto crowd = crowding_distances(o.losses, ranks);
-      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        return ranks[a] != ranks[b] ? ranks[a] < ranks[b] : crowd[a] > crowd[b];
-      });
-    } else {
+    if (o.losses.front().size() > 1)
+      order = CrowdedComparison(o.losses).order();
+    else
       std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return o.loss[a] < o.loss[b]; });
-    }
     // The constant liar: running trials count as the worst seen (last), so l(x) avoids them.
     for (auto& r : o.running) {
       order.push_back(o.x.size());
